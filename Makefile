@@ -1,0 +1,41 @@
+# Thin wrapper around CMake + CTest. `make run` and `make test` do everything
+# on a fresh Debian 12 machine (as root).
+BUILD      ?= build
+BUILD_SAN  ?= build-sanitize
+STATE_DIR  ?= /var/lib/hoody
+LISTEN     ?= 127.0.0.1:8080
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build run test test-sanitize bench fuzz images clean format
+
+all: build
+
+deps:
+	@scripts/setup.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Builds the images users need most, then runs hoodyd in the foreground.
+run: build
+	@install -m 0755 $(BUILD)/bin/hoody /usr/local/bin/hoody 2>/dev/null || true
+	@$(BUILD)/bin/hoodyd --state-dir $(STATE_DIR) images ensure busybox debian/13
+	@exec $(BUILD)/bin/hoodyd --listen $(LISTEN) --state-dir $(STATE_DIR)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j 2
+
+test-sanitize: deps
+	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DHOODY_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_SAN) -j $(JOBS)
+	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
+
+bench: build
+	@bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')

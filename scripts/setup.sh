@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every Debian package hoody needs (build and run time) and prepares
+# the host's cgroups. Idempotent: safe to run on every `make`.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config clang git
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libjwt-dev
+  libcurl4-openssl-dev libcmocka-dev libseccomp-dev
+  crun busybox-static mmdebstrap iproute2 util-linux procps
+  tar gzip zstd openssl sqlite3 curl jq python3 ca-certificates
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: hoody manages containers and must run as root" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# crun refuses cgroup "hybrid" mode while any controller sits in the cgroup2
+# hierarchy. On hosts with v1 controllers plus a cgroup2 mount, move each
+# controller that is still bound to cgroup2 (and not in use there) to its own v1
+# hierarchy.
+if [ -d /sys/fs/cgroup/unified ] && [ -f /sys/fs/cgroup/unified/cgroup.controllers ]; then
+  for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
+    mkdir -p "/sys/fs/cgroup/$c"
+    if ! grep -q " /sys/fs/cgroup/$c cgroup " /proc/mounts; then
+      mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || echo "setup: warning: could not mount $c as cgroup v1" >&2
+    fi
+  done
+fi
+
+modprobe overlay 2>/dev/null || true
+modprobe veth 2>/dev/null || true
+exit 0

@@ -1,0 +1,109 @@
+/* The HTTP edge: libmicrohttpd server, router, request context and the
+ * Hoody JSON envelopes. Resource files (containers.c, projects.c, ...)
+ * register routes and turn platform results into responses; this is the only
+ * layer that knows HTTP statuses. */
+#ifndef HOODY_API_HTTP_H
+#define HOODY_API_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "platform/platform.h"
+
+struct api_server;
+
+struct api_config {
+	const char *listen;          /* "127.0.0.1:8080" */
+	size_t max_body;             /* default 1 MiB */
+	int threads;                 /* MHD thread pool size */
+	const char *api_domain;      /* realm hosts look like {realm}.api.<domain> */
+};
+
+struct req {
+	struct api_server *srv;
+	struct platform *pf;
+	const char *method;          /* "GET", ... */
+	const char *path;            /* without query */
+	const char *host;            /* Host header or "" */
+	const char *client_ip;
+	/* path parameters captured by the route pattern, in order ("{id}", "{name}") */
+	const char *params[4];
+	size_t nparams;
+	json_t *body;                /* parsed JSON body or NULL when empty */
+	struct principal who;        /* filled when the route requires auth */
+	void *conn;                  /* struct MHD_Connection * */
+	int64_t start_ns;
+};
+
+/* What a handler returns: a status and a JSON document (owned). */
+struct resp {
+	int status;
+	json_t *json;
+	const char *content_type;    /* NULL = application/json */
+	char *raw;                   /* non-JSON body (malloc'ed), when json is NULL */
+	size_t raw_len;
+	/* extra header (e.g. X-Hoody-Signature), may be NULL */
+	char *header_name, *header_value;
+};
+
+typedef void (*route_fn)(struct req *r, struct resp *out);
+
+enum route_flags {
+	ROUTE_PUBLIC = 1,            /* no authentication */
+	ROUTE_JWT_ONLY = 2,          /* hdy_ tokens refused (admin endpoints) */
+	ROUTE_ADMIN = 4,             /* principal must be admin */
+};
+
+/* Pattern like "/api/v1/containers/{id}/snapshots/{name}"; a trailing slash
+ * in the request is tolerated. */
+void api_route(struct api_server *srv, const char *method, const char *pattern, route_fn fn,
+	       int flags);
+
+/* Query string access (decoded). */
+const char *req_query(struct req *r, const char *key);
+const char *req_header(struct req *r, const char *name);
+
+/* Envelopes. ok: {statusCode, message, data}; data is stolen (may be NULL). */
+void resp_ok(struct resp *out, int status, const char *message, json_t *data_steal);
+/* Error: {statusCode, error, message, code[, data]} with the HTTP status
+ * mapped from err->code; data_steal may be NULL. */
+void resp_err(struct resp *out, const struct error *err, json_t *data_steal);
+int api_http_status(enum err_code code);
+
+/* Validates a path id param (24 hex) -> E_INVALID_ID. */
+int req_id_param(struct req *r, size_t idx, const char **out, struct error *err);
+
+/* Pagination/sort parsing shared by lists: page>=1, 1<=limit<=max,
+ * sort_by in allowed (NULL-terminated), sort_order asc|desc. */
+int req_list_query(struct req *r, int64_t default_limit, int64_t max_limit,
+		   const char *const *sort_allowed, const char *default_sort,
+		   struct list_query *q, struct error *err);
+/* "true"/"false" query flags; anything else is E_VALIDATION. */
+int req_bool_query(struct req *r, const char *key, bool dflt, bool *out, struct error *err);
+
+/* Slow work (container operations): the handler calls req_defer() and
+ * returns without filling out; fn then runs on a worker thread with the
+ * connection suspended, so HTTP threads never wait on a slow operation. fn
+ * fills out; free_arg (may be NULL) releases arg afterwards. */
+typedef void (*deferred_fn)(struct req *r, struct resp *out, void *arg);
+void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
+
+/* Every resource file provides one registration function, called at start. */
+void api_register_auth(struct api_server *srv);
+void api_register_tokens(struct api_server *srv);
+void api_register_users(struct api_server *srv);
+void api_register_projects(struct api_server *srv);
+void api_register_servers(struct api_server *srv);
+void api_register_images(struct api_server *srv);
+void api_register_realms(struct api_server *srv);
+void api_register_containers(struct api_server *srv);
+void api_register_meta(struct api_server *srv);
+
+int api_server_start(const struct api_config *cfg, struct platform *pf, struct api_server **out_new,
+		     struct error *err);
+void api_server_stop(struct api_server *srv);
+
+#endif

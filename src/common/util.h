@@ -1,0 +1,49 @@
+/* Small host helpers shared by every layer: files, directories, time. */
+#ifndef HOODY_COMMON_UTIL_H
+#define HOODY_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "common/error.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+
+/* Allocation that aborts on failure: out-of-memory is not an input error. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int mkdir_p(const char *path, unsigned mode, struct error *err);
+/* Removes a tree without crossing mount points; missing is success. */
+int rm_rf(const char *path, struct error *err);
+/* Reads a whole file (at most max bytes), NUL-terminated. */
+int read_file(const char *path, size_t max, char **out_new, size_t *len_out, struct error *err);
+/* Writes via a temp file + rename so readers never see half a file. */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+		      struct error *err);
+int write_file(const char *path, const char *data, struct error *err);
+bool path_exists(const char *path);
+/* Reads a small file holding one integer (cgroup and procfs counters). */
+int read_u64_file(const char *path, uint64_t *out);
+
+int64_t now_ms(void);       /* wall clock, ms since epoch */
+int64_t now_unix(void);     /* wall clock, s */
+int64_t mono_ns(void);      /* monotonic, ns */
+/* "2026-01-02T03:04:05.678Z" */
+void iso8601_ms(int64_t ms, char *buf, size_t len);
+void iso8601_now(char *buf, size_t len);
+/* Parses the format above (and without millis); -1 on error. */
+int64_t iso8601_parse_ms(const char *s);
+
+#endif

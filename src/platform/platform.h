@@ -1,0 +1,66 @@
+/* The domain layer: validation, state machine, ownership and realms, quotas,
+ * prespawn, claims. Talks to the store and the runtime; knows nothing of HTTP
+ * (it speaks jansson values, which are data, not transport). */
+#ifndef HOODY_PLATFORM_H
+#define HOODY_PLATFORM_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/ids.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+struct workq;    /* platform/workq.c: background jobs */
+struct oplocks;  /* platform/oplocks.c: one operation at a time per container */
+
+struct platform_config {
+	const char *state_dir;
+	const char *public_domain;      /* "containers.<domain>" service URLs; default "hoody.local" */
+	const char *server_name;        /* default "node-local" */
+	const char *default_image;      /* "debian/13" */
+	int64_t server_max_containers;  /* free-tier default cap; -1 = unlimited */
+	int64_t user_max_containers;    /* account quota default; -1 = unlimited */
+	int64_t jwt_ttl_s;              /* 86400 */
+	int64_t refresh_ttl_s;          /* 604800 */
+	int64_t claim_ttl_s;            /* 3600 */
+	int workers;                    /* background job threads */
+};
+
+struct platform {
+	struct platform_config cfg;
+	struct store *store;
+	struct runtime *rt;
+	struct workq *wq;
+	struct oplocks *locks;
+	char server_id[ID_LEN + 1];
+	unsigned char jwt_secret[32];
+	pthread_mutex_t mu;
+};
+
+/* Who is calling: a JWT session or an hdy_ token of a user. */
+struct principal {
+	char user_id[ID_LEN + 1];
+	bool is_admin;
+	bool via_token;               /* hdy_ token (else JWT session) */
+	char token_id[ID_LEN + 1];
+	json_t *permissions;          /* token permission tree (NULL for JWT = all) */
+	json_t *token_realm_ids;      /* token's realm restriction (array, may be empty) */
+	char scoped_realm[ID_LEN + 1];/* realm of the {realm}.api.<domain> host, or "" */
+};
+void principal_clear(struct principal *p);
+
+/* A permission leaf such as "containers.create" or
+ * "containers.actions.start". JWT sessions have every leaf. E_FORBIDDEN. */
+int principal_require(const struct principal *p, const char *leaf, struct error *err);
+/* Whether a resource with these realm ids (JSON array text) is visible to p. */
+bool principal_sees_realms(const struct principal *p, const char *realm_ids_json);
+
+int platform_open(const struct platform_config *cfg, struct store *st, struct runtime *rt,
+		  struct platform **out_new, struct error *err);
+void platform_close(struct platform *pf);
+
+#endif

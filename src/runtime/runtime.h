@@ -1,0 +1,198 @@
+/* The container runtime: images, rootfs, OCI bundles run by crun, cgroups,
+ * network namespaces and /ramdisk on this host. It knows nothing of HTTP,
+ * users or the database: a container is named by an opaque id (24 hex in
+ * practice) and described by struct rt_spec.
+ *
+ * Threading: every call is safe from any thread. Calls on different
+ * containers run in parallel; calls on the same container are serialised by
+ * the caller (the platform layer holds a per-container operation lock).
+ *
+ * Every operation is idempotent and safe to retry: create on an existing
+ * container repairs and starts it, delete of a missing one succeeds, stop of
+ * a stopped one succeeds. */
+#ifndef HOODY_RUNTIME_H
+#define HOODY_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct runtime;
+
+struct rt_config {
+	const char *state_dir;  /* images/, containers/, ipam/ live below it */
+	const char *image_dir;  /* default <state_dir>/images; shared by test daemons */
+	const char *run_dir;    /* volatile: crun root, netns files, ramdisk mounts; default /run/hoody */
+	const char *bridge;     /* default "hoody0" */
+	const char *subnet;     /* IPv4 CIDR, default "10.88.0.0/16"; gateway is .1 on the bridge */
+	const char *crun_path;  /* default "crun" from PATH */
+	const char *init_path;  /* hoody-init binary; default: next to the running executable */
+	uint64_t ramdisk_max_bytes; /* tmpfs size cap per container; 0 = half of host RAM */
+	bool userns;            /* map container root to an unprivileged host id range */
+};
+
+/* Called (from the runtime's reaper thread) when a container's init exits
+ * without the runtime having been asked to stop it. Must not block long. */
+typedef void (*rt_exit_cb)(const char *id, int exit_status, void *arg);
+
+/* Becomes the child subreaper and starts the reaper thread. Call once per
+ * process before any container call. */
+int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct error *err);
+void runtime_close(struct runtime *rt);
+void runtime_set_exit_cb(struct runtime *rt, rt_exit_cb cb, void *arg);
+
+/* ---- images ------------------------------------------------------------ */
+
+struct rt_image {
+	char name[128];         /* canonical, e.g. "debian/13", "busybox", "ubuntu/24.04" */
+	char os[32];            /* "debian", "busybox", "ubuntu", ... */
+	char release[32];       /* "13", "" */
+	int64_t created_ms;
+	uint64_t size_bytes;
+};
+
+/* Canonical image name: "debian", "debian-13", "debian:13", "debian 13" ->
+ * "debian/13". Rejects path traversal and odd characters (E_VALIDATION). */
+int rt_image_normalize(const char *in, char *out, size_t outlen, struct error *err);
+bool rt_image_exists(struct runtime *rt, const char *canonical_name);
+/* Returns a malloc'ed array. */
+int rt_image_list(struct runtime *rt, struct rt_image **out_new, size_t *count, struct error *err);
+/* Builds busybox (from busybox-static) or debian/12|13 (mmdebstrap);
+ * progress lines go to stderr when verbose. */
+int rt_image_build(struct runtime *rt, const char *name, bool verbose, struct error *err);
+/* Imports a rootfs tarball (.tar, .tar.gz, .tar.zst) under name. */
+int rt_image_import(struct runtime *rt, const char *name, const char *tarball, struct error *err);
+int rt_image_remove(struct runtime *rt, const char *name, struct error *err);
+
+/* ---- containers -------------------------------------------------------- */
+
+struct rt_env {
+	const char *key;
+	const char *value;
+};
+
+struct rt_spec {
+	const char *id;          /* [0-9a-zA-Z_-]{1,64}; names the bundle, cgroup, netns */
+	const char *hostname;    /* container name */
+	const char *image;       /* canonical image name */
+	const struct rt_env *env;
+	size_t env_count;
+	bool ramdisk;            /* mount the persistent /ramdisk tmpfs */
+	uint64_t memory_limit;   /* bytes, 0 = none */
+	uint64_t cpu_millis;     /* 1000 = one core, 0 = none */
+	uint64_t pids_limit;     /* 0 = none */
+};
+
+enum rt_state {
+	RT_ABSENT = 0,   /* no trace on the host */
+	RT_CREATED,      /* rootfs exists, nothing running */
+	RT_RUNNING,
+	RT_PAUSED,
+	RT_STOPPED,      /* init exited; rootfs kept */
+};
+
+const char *rt_state_name(enum rt_state s);
+
+/* Prepares rootfs, bundle, network and ramdisk, then starts init. On return
+ * the container is running. */
+int rt_create_start(struct runtime *rt, const struct rt_spec *spec, struct error *err);
+/* Starts a stopped container with (possibly updated) spec. */
+int rt_start(struct runtime *rt, const struct rt_spec *spec, struct error *err);
+/* SIGTERM to init, wait up to timeout_s, then SIGKILL. timeout_s 0 = force. */
+int rt_stop(struct runtime *rt, const char *id, int timeout_s, struct error *err);
+int rt_restart(struct runtime *rt, const struct rt_spec *spec, int timeout_s, struct error *err);
+int rt_pause(struct runtime *rt, const char *id, struct error *err);
+int rt_resume(struct runtime *rt, const char *id, struct error *err);
+/* Kills, unmounts, removes cgroups, veth, netns, ramdisk, IP and files. */
+int rt_delete(struct runtime *rt, const char *id, struct error *err);
+/* The real state, read from crun and the cgroups. */
+int rt_state(struct runtime *rt, const char *id, enum rt_state *out, struct error *err);
+
+/* Writes /etc/environment inside the container's own layer so later logins
+ * and execs see new values without a restart. */
+int rt_set_env(struct runtime *rt, const char *id, const struct rt_env *env, size_t count,
+	       struct error *err);
+
+struct rt_exec_result {
+	int exit_code;       /* -1 when killed by a signal or timed out */
+	bool timed_out;
+	char *out;           /* malloc'ed, NUL-terminated, truncated at max_output */
+	char *err;
+	size_t out_len, err_len;
+};
+
+/* Runs argv inside the running container (with the container's env plus
+ * extra env), captures output. */
+int rt_exec(struct runtime *rt, const char *id, const char *const *argv,
+	    const struct rt_env *env, size_t env_count, int timeout_s, size_t max_output,
+	    struct rt_exec_result *res, struct error *err);
+void rt_exec_result_free(struct rt_exec_result *res);
+
+struct rt_netif {
+	char name[32];
+	char mac[24];
+	char ipv4[20];       /* "10.88.0.5", may be empty */
+	int prefix;
+	bool up;
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+	uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
+};
+
+struct rt_stats {
+	enum rt_state state;
+	int64_t started_at_ms;       /* 0 when not running */
+	uint64_t cpu_ns;
+	uint64_t mem_usage, mem_peak, mem_limit;   /* limit = host RAM when unlimited */
+	uint64_t swap_usage, swap_peak;
+	uint64_t pids;
+	uint64_t disk_usage;         /* bytes in the container's own layer (cached, <=10 s old) */
+	uint64_t disk_total;         /* size of the filesystem holding it */
+	uint64_t ramdisk_usage;
+	size_t netif_count;
+	struct rt_netif netif[8];
+};
+
+/* Cheap: reads cgroupfs and procfs only. */
+int rt_stats(struct runtime *rt, const char *id, struct rt_stats *out, struct error *err);
+
+struct rt_process {
+	int pid;             /* as seen inside the container */
+	int host_pid;
+	char comm[64];
+	char cmdline[256];
+};
+
+struct rt_socket {
+	char proto[8];       /* tcp, tcp6, udp, udp6 */
+	char ip[48];
+	int port;
+	int pid;             /* inside the container, 0 if unknown */
+	char program[64];
+};
+
+struct rt_runtime_info {
+	struct rt_process *procs;
+	size_t proc_count;
+	struct rt_socket *socks;
+	size_t sock_count;
+};
+
+/* Processes and listening sockets, read from procfs of the container. */
+int rt_runtime_info(struct runtime *rt, const char *id, struct rt_runtime_info *out,
+		    struct error *err);
+void rt_runtime_info_free(struct rt_runtime_info *info);
+
+/* Every container id with a directory under <state>/containers. */
+int rt_list_ids(struct runtime *rt, char ***ids_new, size_t *count, struct error *err);
+/* Deletes every container of this state dir and removes the bridge (tests,
+ * uninstall). */
+int rt_purge(struct runtime *rt, struct error *err);
+
+/* After a daemon restart: re-attaches exit detection (pidfd) to every
+ * container still running and reports their ids through cb. */
+int rt_adopt(struct runtime *rt, void (*cb)(const char *id, enum rt_state st, void *arg),
+	     void *arg, struct error *err);
+
+#endif

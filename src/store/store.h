@@ -1,0 +1,216 @@
+/* The state store. One interface; the SQLite backend (WAL mode, one
+ * connection per thread, versioned migrations) implements it, and a
+ * PostgreSQL backend can follow behind the same functions.
+ *
+ * Conventions:
+ *  - ids are 24 lowercase hex (common/ids.h); times are ms since epoch;
+ *  - variable-length fields are malloc'ed char* owned by the record and freed
+ *    by its *_clear(); JSON-valued columns (realm_ids, env, permissions,
+ *    payload, metadata) travel as JSON text;
+ *  - "not found" is E_NOT_FOUND; a unique-constraint hit is E_CONFLICT
+ *    (or the specific code named on the function); anything else E_INTERNAL.
+ *  - Ownership: every lookup a user makes goes through a *_get_owned()
+ *    variant that filters by user_id, so another user's row is E_NOT_FOUND. */
+#ifndef HOODY_STORE_H
+#define HOODY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/ids.h"
+
+struct store;
+
+int store_open(const char *path, struct store **out_new, struct error *err);
+void store_close(struct store *st);
+/* Runs fn inside one write transaction (BEGIN IMMEDIATE ... COMMIT); any
+ * negative return rolls back. Nested calls join the outer transaction. */
+int store_tx(struct store *st, int (*fn)(struct store *st, void *arg, struct error *err), void *arg,
+	     struct error *err);
+
+/* ---- key/value (server identity, signing key metadata, settings) ---- */
+int store_kv_get(struct store *st, const char *key, char **value_new, struct error *err);
+int store_kv_set(struct store *st, const char *key, const char *value, struct error *err);
+
+/* ---- users ---- */
+struct user {
+	char id[ID_LEN + 1];
+	char *username;
+	char *email;           /* may be NULL */
+	char *alias;           /* may be NULL */
+	char *password_hash;   /* argon2id encoded string */
+	bool is_admin;
+	bool is_banned;
+	int64_t session_generation; /* bumped by logout: older JWTs stop working */
+	int64_t max_containers;     /* account quota, -1 = unlimited */
+	int64_t created_at, updated_at;
+};
+void user_clear(struct user *u);
+int store_user_insert(struct store *st, const struct user *u, struct error *err);  /* E_CONFLICT on username/email */
+int store_user_get(struct store *st, const char *id, struct user *out, struct error *err);
+/* login: matches username exactly or email case-insensitively */
+int store_user_find_login(struct store *st, const char *login, struct user *out, struct error *err);
+int store_user_update(struct store *st, const struct user *u, struct error *err);
+int store_user_bump_session(struct store *st, const char *id, struct error *err);
+int store_user_count(struct store *st, int64_t *out, struct error *err);
+
+/* ---- long-lived auth tokens (hdy_...) ---- */
+struct auth_token {
+	char id[ID_LEN + 1];
+	char user_id[ID_LEN + 1];
+	char *alias;
+	char token_hash[65];     /* sha256 hex of the secret; the secret is never stored */
+	char *permissions;       /* JSON object, the permission tree */
+	char *realm_ids;         /* JSON array */
+	bool allow_no_realm;
+	char *ip_whitelist;      /* JSON array */
+	bool is_enabled;
+	bool vault_access;
+	bool event_access;
+	char *public_key;        /* may be NULL */
+	int64_t expires_at;      /* 0 = never */
+	int64_t last_used_at;    /* 0 = never */
+	char *last_used_ip;      /* may be NULL */
+	int64_t created_at, updated_at;
+};
+void auth_token_clear(struct auth_token *t);
+int store_token_insert(struct store *st, const struct auth_token *t, struct error *err);
+int store_token_get_owned(struct store *st, const char *user_id, const char *id,
+			  struct auth_token *out, struct error *err);
+int store_token_find_hash(struct store *st, const char *token_hash, struct auth_token *out,
+			  struct error *err);
+int store_token_update(struct store *st, const struct auth_token *t, struct error *err);
+int store_token_touch(struct store *st, const char *id, int64_t when, const char *ip,
+		      struct error *err);
+int store_token_delete_owned(struct store *st, const char *user_id, const char *id,
+			     struct error *err);
+/* newest first; caller frees each with auth_token_clear and the array */
+int store_token_list(struct store *st, const char *user_id, struct auth_token **out_new,
+		     size_t *count, struct error *err);
+
+/* ---- projects ---- */
+struct project {
+	char id[ID_LEN + 1];
+	char user_id[ID_LEN + 1];
+	char *alias;
+	char *color;             /* "#RRGGBB" */
+	int64_t max_containers;  /* -1 = unlimited (null on the wire) */
+	char *realm_ids;         /* JSON array */
+	bool is_default;
+	int64_t created_at, updated_at;
+};
+void project_clear(struct project *p);
+
+struct list_query {
+	const char *user_id;     /* required for user-facing lists */
+	const char *realm_id;    /* NULL = any */
+	const char *sort_by;     /* validated column name */
+	bool desc;
+	int64_t page;            /* >= 1 */
+	int64_t limit;           /* 1..100 */
+};
+
+int store_project_insert(struct store *st, const struct project *p, struct error *err); /* E_CONFLICT on alias */
+int store_project_get_owned(struct store *st, const char *user_id, const char *id,
+			    struct project *out, struct error *err);
+int store_project_update(struct store *st, const struct project *p, struct error *err);
+int store_project_delete(struct store *st, const char *id, struct error *err);
+int store_project_list(struct store *st, const struct list_query *q, struct project **out_new,
+		       size_t *count, int64_t *total, struct error *err);
+
+/* ---- servers (this host registers itself) ---- */
+struct server {
+	char id[ID_LEN + 1];
+	char *name;              /* e.g. "node-local" */
+	char *country, *city, *region, *datacenter;
+	bool is_free;
+	int64_t max_containers;  /* -1 = unlimited */
+	int64_t created_at, updated_at;
+};
+void server_clear(struct server *s);
+int store_server_upsert(struct store *st, const struct server *s, struct error *err);
+int store_server_get(struct store *st, const char *id, struct server *out, struct error *err);
+int store_server_list(struct store *st, struct server **out_new, size_t *count, struct error *err);
+
+/* ---- containers ---- */
+struct container {
+	char id[ID_LEN + 1];
+	char project_id[ID_LEN + 1];
+	char user_id[ID_LEN + 1];      /* empty for prespawn pool members */
+	char server_id[ID_LEN + 1];
+	char *name;
+	char *color;
+	char *container_image;
+	bool ai, hoody_kit, dev_kit, autostart, ramdisk, prespawn;
+	char *status;            /* creating|running|paused|stopped|failed|deleted|copying|deleting|claiming */
+	char *desired;           /* what the user last asked for: "running" | "stopped" (autostart, recovery) */
+	char *environment_vars;  /* JSON object */
+	char *ssh_public_key;    /* NULL = none; globally unique (E_SSH_KEY_IN_USE) */
+	char *comment;           /* NULL = none */
+	char *realm_ids;         /* JSON array */
+	char *source_container_id; /* NULL unless a copy */
+	char *pool_key;          /* prespawn pool key, NULL otherwise */
+	char *failure_reason;    /* NULL unless failed */
+	bool server_expired;
+	int64_t server_expired_at;
+	int64_t started_at;      /* 0 when not running */
+	int64_t env_revision, env_applied_revision;
+	int64_t created_at, updated_at;
+};
+void container_clear(struct container *c);
+
+struct container_query {
+	struct list_query base;
+	const char *project_id;  /* NULL = all of the user's projects */
+	bool include_prespawn, include_expired, include_deleting;
+};
+
+/* E_NAME_IN_USE when (project_id, name) is taken; E_SSH_KEY_IN_USE on the key. */
+int store_container_insert(struct store *st, const struct container *c, struct error *err);
+int store_container_get(struct store *st, const char *id, struct container *out,
+			struct error *err);
+/* E_CONTAINER_NOT_FOUND when missing or owned by someone else. */
+int store_container_get_owned(struct store *st, const char *user_id, const char *id,
+			      struct container *out, struct error *err);
+/* Writes every mutable column; E_NAME_IN_USE / E_SSH_KEY_IN_USE as insert. */
+int store_container_update(struct store *st, const struct container *c, struct error *err);
+/* Compare-and-set of status: succeeds only if the current status is `from`
+ * (NULL = any); E_STATE_CONFLICT otherwise. */
+int store_container_set_status(struct store *st, const char *id, const char *from,
+			       const char *to, const char *failure_reason, struct error *err);
+int store_container_delete(struct store *st, const char *id, struct error *err);
+int store_container_list(struct store *st, const struct container_query *q,
+			 struct container **out_new, size_t *count, int64_t *total,
+			 struct error *err);
+/* Every container row of this server, whatever its owner (recovery, autostart). */
+int store_container_list_all(struct store *st, struct container **out_new, size_t *count,
+			     struct error *err);
+/* Counts live (not deleting/deleted) non-prespawn containers. */
+int store_container_count_project(struct store *st, const char *project_id, int64_t *out,
+				  struct error *err);
+int store_container_count_user(struct store *st, const char *user_id, int64_t *out,
+			       struct error *err);
+int store_container_count_server(struct store *st, const char *server_id, int64_t *out,
+				 struct error *err);
+void container_list_free(struct container *arr, size_t count);
+
+/* ---- status logs ---- */
+struct status_log {
+	char id[ID_LEN + 1];
+	char container_id[ID_LEN + 1];
+	char *from_status;       /* NULL for the first */
+	char *to_status;
+	int64_t transition_time;
+	int64_t duration_ms;     /* -1 = null */
+	char *triggered_by;      /* "user", "system", "autostart", ... */
+	char *metadata;          /* JSON or NULL */
+};
+void status_log_clear(struct status_log *l);
+int store_status_log_insert(struct store *st, const struct status_log *l, struct error *err);
+int store_status_log_list(struct store *st, const char *container_id, const char *sort_by,
+			  bool desc, int64_t page, int64_t limit, struct status_log **out_new,
+			  size_t *count, int64_t *total, struct error *err);
+
+#endif

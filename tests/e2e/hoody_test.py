@@ -1,0 +1,260 @@
+"""Shared harness for end-to-end tests: a real hoodyd on a loopback port with
+its own state dir, run dir, bridge and subnet, driven over plain HTTP.
+
+Each test file does:
+    from hoody_test import Daemon, check
+    with Daemon() as d:
+        r = d.post("/api/v1/projects", {"alias": "p1"})
+        check(r.status == 201, r)
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BIN = os.environ.get("HOODY_BIN_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin")
+TEST_STATE = os.environ.get("HOODY_TEST_STATE") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "test-state")
+IMAGE_DIR = os.path.join(TEST_STATE, "images")
+
+FAILURES = []
+
+
+def check(cond, what=""):
+    """Assert that keeps the test running long enough to clean up."""
+    if not cond:
+        FAILURES.append(str(what))
+        frame = sys._getframe(1)
+        print(f"FAIL {frame.f_code.co_filename}:{frame.f_lineno}: {what}", flush=True)
+        raise AssertionError(what)
+
+
+class Resp:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.raw = body
+        self.headers = headers
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    @property
+    def data(self):
+        return (self.json or {}).get("data")
+
+    @property
+    def code(self):
+        return (self.json or {}).get("code")
+
+    def __repr__(self):
+        return f"<{self.status} {self.raw[:600]!r}>"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def ensure_image(name="busybox"):
+    os.makedirs(IMAGE_DIR, exist_ok=True)
+    subprocess.run([os.path.join(BIN, "hoodyd"), "--image-dir", IMAGE_DIR,
+                    "--state-dir", os.path.join(TEST_STATE, "image-builder"),
+                    "images", "ensure", name], check=True)
+
+
+class Daemon:
+    """A hoodyd of its own. extra_args are appended to the command line."""
+
+    def __init__(self, extra_args=(), keep_state=None):
+        self.n = random.randint(2, 250)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.state = keep_state or tempfile.mkdtemp(prefix="hoody-e2e-")
+        self.run_dir = f"/run/hoody-e2e-{os.getpid()}-{self.n}"
+        self.bridge = f"hdy{os.getpid() % 10000}x{self.n}"[:15]
+        self.subnet = f"10.{self.n}.0.0/16"
+        self.extra = list(extra_args)
+        self.proc = None
+        self.token = None
+        self.log_path = os.path.join(self.state, "hoodyd.log")
+
+    # ---- lifecycle ----
+    def args(self):
+        return [os.path.join(BIN, "hoodyd"), "--listen", f"127.0.0.1:{self.port}",
+                "--state-dir", self.state, "--image-dir", IMAGE_DIR,
+                "--run-dir", self.run_dir, "--bridge", self.bridge,
+                "--subnet", self.subnet] + self.extra
+
+    def start(self):
+        ensure_image("busybox")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hoodyd exited: {self.tail_log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("hoodyd did not listen in time")
+        with open(os.path.join(self.state, "admin-token")) as f:
+            self.token = f.read().strip()
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        """Deletes every container through the API, then the daemon and its dirs."""
+        try:
+            if self.proc and self.proc.poll() is None and self.token:
+                r = self.get("/api/v1/containers?limit=100&include_prespawn=true&include_expired=true")
+                for c in (r.data or {}).get("containers", []):
+                    self.delete(f"/api/v1/containers/{c['id']}")
+                self.wait_all_gone()
+        finally:
+            self.stop()
+            subprocess.run([os.path.join(BIN, "hoodyd"), "--state-dir", self.state,
+                            "--image-dir", IMAGE_DIR, "--run-dir", self.run_dir,
+                            "--bridge", self.bridge, "--subnet", self.subnet, "purge"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if not FAILURES:
+                shutil.rmtree(self.state, ignore_errors=True)
+            else:
+                print(f"state kept for inspection: {self.state}\n--- log tail ---\n{self.tail_log()}")
+
+    def wait_all_gone(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = self.get("/api/v1/containers?limit=100&include_deleting=true&include_prespawn=true&include_expired=true")
+            if not (r.data or {}).get("containers"):
+                return
+            time.sleep(0.1)
+
+    def tail_log(self, n=60):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+    # ---- HTTP ----
+    def request(self, method, path, body=None, token=..., headers=None, raw=None):
+        hdrs = dict(headers or {})
+        tok = self.token if token is ... else token
+        if tok:
+            hdrs.setdefault("Authorization", f"Bearer {tok}")
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return Resp(resp.status, resp.read().decode(errors="replace"), resp.headers)
+        except urllib.error.HTTPError as e:
+            return Resp(e.code, e.read().decode(errors="replace"), e.headers)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path, body=None, **kw):
+        return self.request("DELETE", path, body, **kw)
+
+    # ---- conveniences ----
+    def server_id(self):
+        return self.get("/api/v1/servers").data["servers"][0]["id"]
+
+    def new_project(self, alias=None, token=...):
+        alias = alias or f"p-{random.randrange(1 << 30):x}"
+        r = self.post("/api/v1/projects", {"alias": alias}, token=token)
+        check(r.status == 201, r)
+        return r.data["id"]
+
+    def new_user(self, name):
+        """Creates a user through the admin endpoint and returns a JWT for it."""
+        pw = "Passw0rd-" + name
+        r = self.post("/api/v1/users", {"username": name, "password": pw})
+        check(r.status == 201, r)
+        r = self.post("/api/v1/users/auth/login", {"username": name, "password": pw}, token=None)
+        check(r.status == 200, r)
+        return r.data["token"]
+
+    def create_container(self, project_id, token=..., wait=True, **fields):
+        body = {"container_image": "busybox", "bypass_prespawn": True}
+        body.update(fields)
+        r = self.post(f"/api/v1/projects/{project_id}/containers", body, token=token)
+        check(r.status == 201, r)
+        if wait:
+            return self.wait_status(r.data["id"], "running", token=token)
+        return r.data
+
+    def wait_status(self, cid, status, timeout=60, token=...):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = self.get(f"/api/v1/containers/{cid}", token=token)
+            if last.status == 200 and last.data["status"] == status:
+                return last.data
+            if last.status == 200 and last.data["status"] == "failed" and status != "failed":
+                break
+            time.sleep(0.05)
+        check(False, f"container {cid} did not reach {status}: {last}")
+
+
+def main(tests):
+    """Runs test functions in order; exits non-zero on failure."""
+    failed = 0
+    for t in tests:
+        start = time.time()
+        try:
+            t()
+            print(f"ok   {t.__name__} ({time.time() - start:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001 - report and continue
+            failed += 1
+            print(f"FAIL {t.__name__}: {e!r}", flush=True)
+    print(f"{len(tests) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
