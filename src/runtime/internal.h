@@ -29,6 +29,11 @@ char *rt_container_dir(struct runtime *rt, const char *id);
 /* <image_dir>/<canonical name with '/' kept as a subdirectory>/rootfs */
 char *rt_image_rootfs(struct runtime *rt, const char *canonical);
 
+/* /sys/fs/cgroup/<controller>/hoody/<id> (crun's cgroupsPath is "/hoody/<id>"). */
+char *rt_cgroup_path(struct runtime *rt, const char *controller, const char *id);
+/* Host pid of the container's init (from <container dir>/init.pid), checked alive. */
+int rt_init_pid(struct runtime *rt, const char *id, pid_t *out, struct error *err);
+
 /* ---- processes (proc.c): the reaper owns waitpid(-1) for the whole process ---- */
 struct reaper;
 int reaper_start(struct runtime *rt, struct error *err);
