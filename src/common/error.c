@@ -94,7 +94,8 @@ int err_wrap(struct error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	/* The wrapped message may lose its tail; the cause stays readable. */
+	snprintf(err->msg, sizeof(err->msg), "%.200s: %.300s", prefix, old);
 	return -1;
 }
 

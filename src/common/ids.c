@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "common/ids.h"
 
 #include <pthread.h>

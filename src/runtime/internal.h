@@ -69,10 +69,102 @@ int net_bridge_ensure(struct runtime *rt, struct error *err);
  * eth0 inside with the lease address and a default route via the gateway.
  * Idempotent. */
 int net_setup(struct runtime *rt, const char *id, struct net_lease *lease, struct error *err);
+/* Removes the bridge (rt_purge: tests, uninstall). Missing is fine. */
+int net_bridge_remove(struct runtime *rt, struct error *err);
 /* Removes veth, netns file and address. Missing pieces are fine. */
 int net_teardown(struct runtime *rt, const char *id, struct error *err);
 /* Interface counters and addresses read inside the container's netns. */
 int net_read_ifaces(struct runtime *rt, const char *id, struct rt_netif *out, size_t max,
 		    size_t *count, struct error *err);
+/* Gateway address (first host of rt->subnet) and the subnet's prefix length. */
+int ipam_gateway(struct runtime *rt, char gw_out[20], int *prefix_out, struct error *err);
+/* FNV-1a of s continued from h (start with 0xcbf29ce484222325): stable
+ * short names (veths) and probe starts (ipam). */
+uint64_t rt_fnv1a(uint64_t h, const char *s);
+/* <run>/netns/<id>: the bind-mounted network namespace crun joins. */
+char *net_netns_path(struct runtime *rt, const char *id);
+struct net_sock {
+	char proto[8];        /* tcp, tcp6, udp, udp6 */
+	char ip[48];
+	int port;
+	unsigned long inode;
+};
+/* Listening TCP and bound UDP sockets inside the container's netns; none
+ * when it has no netns file. */
+int net_list_sockets(struct runtime *rt, const char *id, struct net_sock *out, size_t max,
+		     size_t *count, struct error *err);
+
+/* ---- stats.c ---- */
+/* Bytes allocated by a tree (like du -s; hard links counted per link), not
+ * crossing mount points; stops early after max_entries entries. */
+uint64_t rt_tree_usage(const char *path, size_t max_entries);
+
+/* ---- container core (r1): helpers shared by runtime.c, proc.c, crun.c,
+ * spec.c, seccomp.c, rootfs.c, ramdisk.c, lifecycle.c, exec.c, adopt.c ---- */
+#define RT_ID_MAX 64
+/* [0-9a-zA-Z_-]{1,RT_ID_MAX}: the id names files, cgroups and crun state. */
+bool rt_id_valid(const char *id);
+/* E_INVALID_ID unless rt_id_valid(id). */
+int rt_check_id(const char *id, struct error *err);
+/* <run>/crun: crun's --root. */
+char *rt_crun_root(struct runtime *rt);
+/* A live (not zombie) process in the container's cgroups. */
+bool rt_pid_in_container(pid_t pid, const char *id);
+/* The pid in a pid file, 0 if none or implausible. */
+pid_t rt_read_pid_file(const char *path);
+/* Host pid of a live init from init.pid, or 0; no error for "not running". */
+pid_t rt_live_init_pid(struct runtime *rt, const char *id);
+/* rt_state without the id check (lifecycle.c); pid_out gets init's pid or 0. */
+enum rt_state rt_probe(struct runtime *rt, const char *id, pid_t *pid_out);
+
+/* Like proc_run, but stdout and stderr are appended to log_path: for commands
+ * whose descendants keep their stdio open (crun run --detach). exit_code is
+ * -1 when killed by a signal. */
+int proc_run_logged(struct runtime *rt, const char *const *argv, const char *log_path,
+		    int timeout_ms, int *exit_code, struct error *err);
+bool reaper_is_watched(struct runtime *rt, const char *id);
+/* pidfd_open(2); -1 with errno on failure. */
+int rt_pidfd_open(pid_t pid);
+/* <cdir>/environment (KEY="value" lines from rt_set_env, read by rt_exec). */
+#define RT_ENV_FILE_MAX (2 * 1024 * 1024)
+
+/* crun.c: every crun call. crun_cmd takes crun's arguments after
+ * "--root <dir>", NULL-terminated; a non-zero exit is E_RUNTIME with crun's
+ * stderr in the message. */
+int crun_cmd(struct runtime *rt, int timeout_ms, struct error *err, ...)
+	__attribute__((sentinel));
+/* crun run --detach of the bundle in cdir; output to <cdir>/init.log. */
+int crun_run(struct runtime *rt, const char *id, const char *cdir, struct error *err);
+/* crun still has a state directory for id (running or not). */
+bool crun_has_state(struct runtime *rt, const char *id);
+
+/* spec.c: the OCI config.json of a container. */
+struct spec_paths {
+	const char *cdir;        /* bundle: rootfs/, hosts, hostname, resolv.conf */
+	const char *netns_path;  /* NULL: a fresh, unconnected network namespace */
+	const char *ramdisk;     /* host tmpfs bound at /ramdisk; NULL when spec->ramdisk is false */
+};
+#define RT_HOSTNAME_MAX 63
+/* Checks what a start needs before anything on the host changes; fills the
+ * hostname (the name, cut to the kernel's limit). */
+int spec_validate(const struct rt_spec *spec, char hostname[RT_HOSTNAME_MAX + 1],
+		  struct error *err);
+/* malloc'ed JSON text; E_INVALID_ENV_KEY for a bad env key. */
+char *spec_json_new(struct runtime *rt, const struct rt_spec *spec, const struct spec_paths *p,
+		    struct error *err);
+/* seccomp.c: linux.seccomp of config.json (a new jansson reference). */
+struct json_t *seccomp_profile_new(void);
+
+/* rootfs.c: the overlay at <cdir>/rootfs (lower = image tree). */
+int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, struct error *err);
+int rootfs_umount(const char *cdir, struct error *err);
+/* ramdisk.c: tmpfs at <run>/ramdisk/<id> on the host side. */
+char *ramdisk_path(struct runtime *rt, const char *id);
+int ramdisk_ensure(struct runtime *rt, const char *id, struct error *err);
+int ramdisk_remove(struct runtime *rt, const char *id, struct error *err);
+/* true when path is the root of a mount (its device differs from its parent's). */
+bool rt_is_mountpoint(const char *path);
+/* Detaches every mount stacked on path (stacks happen after odd crashes). */
+int rt_umount_all(const char *path, struct error *err);
 
 #endif

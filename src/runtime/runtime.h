@@ -34,7 +34,10 @@ struct rt_config {
 };
 
 /* Called (from the runtime's reaper thread) when a container's init exits
- * without the runtime having been asked to stop it. Must not block long. */
+ * without the runtime having been asked to stop it. Must not block long.
+ * exit_status is init's exit code, or -1 when it was killed by a signal or
+ * the code is unknown (a re-adopted init is not our child). It must not call
+ * the runtime itself (the reaper would wait for itself): queue the work. */
 typedef void (*rt_exit_cb)(const char *id, int exit_status, void *arg);
 
 /* Becomes the child subreaper and starts the reaper thread. Call once per

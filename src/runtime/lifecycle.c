@@ -1,0 +1,508 @@
+/* Container lifecycle on top of crun.
+ *
+ * The create path is the hot one (target: within 2x of a bare `crun run`):
+ * plain syscalls to prepare rootfs, ramdisk and files, netlink for the network
+ * (netns.c), config.json written once, and exactly one exec: crun run.
+ *
+ * Stop signals init through a pidfd rather than `crun kill`: no fork, and no
+ * chance of signalling a recycled pid. hoody-init forwards SIGTERM to every
+ * process and exits; when init dies the kernel kills what is left in the pid
+ * namespace, so SIGKILL to init is a SIGKILL to the whole container. `crun
+ * delete --force` then drops crun's state and the cgroups.
+ *
+ * Every operation is idempotent: each step checks the host before acting, so
+ * retrying after any failure converges. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "runtime/internal.h"
+
+#define CRUN_TIMEOUT_MS (30 * 1000)
+#define KILL_WAIT_MS (10 * 1000)
+#define STOP_TIMEOUT_MAX_S 3600
+#define INIT_READY_POLL_US 100
+#define INIT_READY_POLLS 10000 /* 1 s */
+
+/* ---- host probes ---- */
+
+static char *freezer_state_path(struct runtime *rt, const char *id)
+{
+	_cleanup_free_ char *cg = rt_cgroup_path(rt, "freezer", id);
+	return xasprintf("%s/freezer.state", cg);
+}
+
+static bool is_frozen(struct runtime *rt, const char *id)
+{
+	_cleanup_free_ char *path = freezer_state_path(rt, id);
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	/* FREEZING counts as paused: the freeze was asked and is under way. */
+	return n > 0 && (!strncmp(buf, "FROZEN", 6) || !strncmp(buf, "FREEZING", 8));
+}
+
+enum rt_state rt_probe(struct runtime *rt, const char *id, pid_t *pid_out)
+{
+	pid_t pid = rt_live_init_pid(rt, id);
+	if (pid_out)
+		*pid_out = pid;
+	if (pid)
+		return is_frozen(rt, id) ? RT_PAUSED : RT_RUNNING;
+	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
+	if (!path_exists(cdir))
+		return RT_ABSENT;
+	_cleanup_free_ char *pidf = xasprintf("%s/init.pid", cdir);
+	return path_exists(pidf) ? RT_STOPPED : RT_CREATED;
+}
+
+int rt_state(struct runtime *rt, const char *id, enum rt_state *out, struct error *err)
+{
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	*out = rt_probe(rt, id, NULL);
+	return 0;
+}
+
+/* ---- files of the bundle ---- */
+
+static int make_bundle_dirs(const char *cdir, struct error *err)
+{
+	if (mkdir_p(cdir, 0700, err) < 0)
+		return -1;
+	static const char *const subs[] = {"upper", "work", "rootfs"};
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", cdir, subs[i]);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return err_sys(err, E_IO, "mkdir %s", p);
+	}
+	return 0;
+}
+
+static int write_in(const char *cdir, const char *name, const char *text, struct error *err)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", cdir, name);
+	return write_file_atomic(p, text, strlen(text), 0644, err);
+}
+
+/* The host's resolvers, minus loopback ones that mean nothing inside. */
+static char *resolv_conf_new(void)
+{
+	_cleanup_free_ char *host = NULL;
+	if (read_file("/etc/resolv.conf", 64 * 1024, &host, NULL, NULL) < 0)
+		return xstrdup("");
+	size_t cap = strlen(host) + 1, len = 0;
+	char *out = xmalloc(cap);
+	char *save = NULL;
+	for (char *line = strtok_r(host, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "nameserver", 10) &&
+		    (strstr(line, " 127.") || strstr(line, " ::1")))
+			continue;
+		len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static int write_net_files(const char *cdir, const struct rt_spec *spec,
+			   const struct net_lease *lease, struct error *err)
+{
+	const char *ip = lease->ipv4[0] ? lease->ipv4 : "127.0.1.1";
+	_cleanup_free_ char *hosts = xasprintf("127.0.0.1\tlocalhost\n"
+					       "::1\tlocalhost ip6-localhost ip6-loopback\n"
+					       "%s\t%s\n",
+					       ip, spec->hostname);
+	_cleanup_free_ char *hostname = xasprintf("%s\n", spec->hostname);
+	_cleanup_free_ char *resolv = resolv_conf_new();
+	if (write_in(cdir, "hosts", hosts, err) < 0 ||
+	    write_in(cdir, "hostname", hostname, err) < 0 ||
+	    write_in(cdir, "resolv.conf", resolv, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int write_config(struct runtime *rt, const struct rt_spec *spec, const char *cdir,
+			const struct net_lease *lease, struct error *err)
+{
+	_cleanup_free_ char *ramdisk = spec->ramdisk ? ramdisk_path(rt, spec->id) : NULL;
+	struct spec_paths p = {
+	    .cdir = cdir,
+	    .netns_path = lease->netns_path[0] ? lease->netns_path : NULL,
+	    .ramdisk = ramdisk,
+	};
+	_cleanup_free_ char *json = spec_json_new(rt, spec, &p, err);
+	if (!json)
+		return -1;
+	return write_in(cdir, "config.json", json, err);
+}
+
+/* ---- pieces of start / stop / delete ---- */
+
+/* True once the process behind pidfd has exited (or timeout_ms passed: false). */
+static bool wait_exit(int pidfd, int timeout_ms)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000LL;
+	for (;;) {
+		int left = (int)((deadline - mono_ns()) / 1000000);
+		int rc = poll(&p, 1, left > 0 ? left : 0);
+		if (rc > 0)
+			return true;
+		if (rc == 0 || errno != EINTR)
+			return false;
+	}
+}
+
+static void thaw(struct runtime *rt, const char *id)
+{
+	if (!is_frozen(rt, id))
+		return;
+	_cleanup_free_ char *path = freezer_state_path(rt, id);
+	if (write_file(path, "THAWED", NULL) < 0)
+		log_warn("container %s: cannot thaw", id);
+}
+
+/* Ends init: SIGTERM and up to timeout_s for a graceful exit, then SIGKILL.
+ * A frozen container cannot act on any signal, so it is thawed first. */
+static int kill_init(struct runtime *rt, const char *id, int timeout_s, struct error *err)
+{
+	pid_t pid = rt_live_init_pid(rt, id);
+	if (!pid)
+		return 0;
+	int fd = rt_pidfd_open(pid);
+	if (fd < 0)
+		return errno == ESRCH ? 0 : err_sys(err, E_RUNTIME, "pidfd_open %d", (int)pid);
+	/* The pid might have been recycled between the probe and the open. */
+	if (rt_live_init_pid(rt, id) != pid) {
+		close(fd);
+		return 0;
+	}
+	thaw(rt, id);
+	bool gone = false;
+	if (timeout_s > 0 && syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0) == 0)
+		gone = wait_exit(fd, timeout_s * 1000);
+	if (!gone) {
+		syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+		gone = wait_exit(fd, KILL_WAIT_MS);
+	}
+	close(fd);
+	if (!gone)
+		return err_set(err, E_TIMEOUT, "container %s: init did not die", id);
+	return 0;
+}
+
+/* cgroup directories crun did not remove (crun killed, host oddities). Only
+ * empty cgroups can be removed; that is the point: nothing is left running. */
+static int remove_cgroups(struct runtime *rt, const char *id, struct error *err)
+{
+	static const char *const ctrls[] = {"cpu",     "cpuacct", "cpuset",   "memory",
+					    "devices", "freezer", "blkio",    "pids",
+					    "hugetlb", "net_cls", "net_prio", "perf_event",
+					    "rdma",    "misc",	  "systemd",  "unified"};
+	int rc = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(ctrls); i++) {
+		_cleanup_free_ char *p = rt_cgroup_path(rt, ctrls[i], id);
+		if (rmdir(p) < 0 && errno != ENOENT && rc == 0)
+			rc = err_sys(err, E_RUNTIME, "rmdir %s", p);
+	}
+	return rc;
+}
+
+/* Drops crun's record of a container whose init is gone or being killed. */
+static int crun_forget(struct runtime *rt, const char *id, struct error *err)
+{
+	if (!crun_has_state(rt, id))
+		return 0;
+	return crun_cmd(rt, CRUN_TIMEOUT_MS, err, "delete", "--force", id, NULL);
+}
+
+static int stop_container(struct runtime *rt, const char *id, int timeout_s, struct error *err)
+{
+	reaper_unwatch_container(rt, id);
+	if (kill_init(rt, id, timeout_s, err) < 0)
+		return -1;
+	if (crun_forget(rt, id, err) < 0)
+		return -1;
+	return remove_cgroups(rt, id, err);
+}
+
+/* Start from a running init: make sure it is watched (after a failed
+ * operation it may not be), nothing else to do. */
+static int start_existing(struct runtime *rt, const char *id, pid_t pid, enum rt_state st,
+			  struct error *err)
+{
+	if (!reaper_is_watched(rt, id))
+		reaper_watch_container(rt, id, pid);
+	if (st == RT_PAUSED)
+		return crun_cmd(rt, CRUN_TIMEOUT_MS, err, "resume", id, NULL);
+	return 0;
+}
+
+/* True once hoody-init sleeps in sigwaitinfo(), having blocked every signal:
+ * its only sleep. (SigBlk cannot tell: sigwaitinfo unblocks what it waits
+ * for while it sleeps.) */
+static bool init_ready(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	_cleanup_free_ char *st = NULL;
+	if (read_file(path, 16384, &st, NULL, NULL) < 0)
+		return true; /* gone: nothing to wait for */
+	if (strncmp(st, "Name:\tinit\n", 11))
+		return false; /* still crun's child, before execve */
+	const char *state = strstr(st, "\nState:\t");
+	return !state || (state[8] != 'R' && state[8] != 'D');
+}
+
+/* crun run --detach can return before init has blocked its signals, and a
+ * pid namespace's init drops a SIGTERM it has no handler for: a stop right
+ * after the start would then not be graceful. Waiting costs well under a ms. */
+static void wait_init_ready(pid_t pid)
+{
+	for (int i = 0; i < INIT_READY_POLLS && !init_ready(pid); i++)
+		usleep(INIT_READY_POLL_US);
+}
+
+static int launch(struct runtime *rt, const char *id, const char *cdir, struct error *err)
+{
+	/* Leftover crun state (init died on its own) would make run fail. */
+	if (crun_forget(rt, id, err) < 0 || remove_cgroups(rt, id, err) < 0)
+		return -1;
+	if (crun_run(rt, id, cdir, err) < 0)
+		return -1;
+	pid_t pid = rt_live_init_pid(rt, id);
+	if (pid) {
+		wait_init_ready(pid);
+		reaper_watch_container(rt, id, pid);
+		/* Died between the probe and the watch: its exit may be unreported. */
+		if (rt_live_init_pid(rt, id) == pid)
+			return 0;
+	}
+	reaper_unwatch_container(rt, id);
+	struct error ignored;
+	crun_forget(rt, id, &ignored);
+	return err_set(err, E_RUNTIME, "container %s: init exited at once (see %s/init.log)", id,
+		       cdir);
+}
+
+static int start_container(struct runtime *rt, const struct rt_spec *spec_in, struct error *err)
+{
+	char hostname[RT_HOSTNAME_MAX + 1];
+	if (spec_validate(spec_in, hostname, err) < 0)
+		return -1;
+	struct rt_spec cut = *spec_in;
+	cut.hostname = hostname;
+	const struct rt_spec *spec = &cut;
+	pid_t pid;
+	enum rt_state st = rt_probe(rt, spec->id, &pid);
+	if (st == RT_RUNNING || st == RT_PAUSED)
+		return start_existing(rt, spec->id, pid, st, err);
+
+	_cleanup_free_ char *cdir = rt_container_dir(rt, spec->id);
+	struct net_lease lease = {0};
+	if (make_bundle_dirs(cdir, err) < 0 || rootfs_mount(rt, cdir, spec->image, err) < 0)
+		return -1;
+	if (net_setup(rt, spec->id, &lease, err) < 0)
+		return -1;
+	if (spec->ramdisk ? ramdisk_ensure(rt, spec->id, err) : ramdisk_remove(rt, spec->id, err))
+		return -1;
+	if (write_net_files(cdir, spec, &lease, err) < 0 ||
+	    write_config(rt, spec, cdir, &lease, err) < 0)
+		return -1;
+	return launch(rt, spec->id, cdir, err);
+}
+
+/* ---- public operations ---- */
+
+int rt_create_start(struct runtime *rt, const struct rt_spec *spec, struct error *err)
+{
+	if (start_container(rt, spec, err) < 0)
+		return err_wrap(err, "create %s", spec->id ? spec->id : "?");
+	return 0;
+}
+
+int rt_start(struct runtime *rt, const struct rt_spec *spec, struct error *err)
+{
+	if (start_container(rt, spec, err) < 0)
+		return err_wrap(err, "start %s", spec->id ? spec->id : "?");
+	return 0;
+}
+
+int rt_stop(struct runtime *rt, const char *id, int timeout_s, struct error *err)
+{
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	if (timeout_s < 0)
+		timeout_s = 0;
+	if (timeout_s > STOP_TIMEOUT_MAX_S)
+		timeout_s = STOP_TIMEOUT_MAX_S;
+	if (stop_container(rt, id, timeout_s, err) < 0)
+		return err_wrap(err, "stop %s", id);
+	return 0;
+}
+
+int rt_restart(struct runtime *rt, const struct rt_spec *spec, int timeout_s, struct error *err)
+{
+	if (rt_stop(rt, spec->id, timeout_s, err) < 0)
+		return -1;
+	return rt_start(rt, spec, err);
+}
+
+static int freeze(struct runtime *rt, const char *id, bool pause, struct error *err)
+{
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	enum rt_state st = rt_probe(rt, id, NULL);
+	enum rt_state want = pause ? RT_PAUSED : RT_RUNNING;
+	if (st == want)
+		return 0;
+	if (st != RT_RUNNING && st != RT_PAUSED)
+		return err_set(err, E_STATE_CONFLICT, "container %s is %s", id, rt_state_name(st));
+	return crun_cmd(rt, CRUN_TIMEOUT_MS, err, pause ? "pause" : "resume", id, NULL);
+}
+
+int rt_pause(struct runtime *rt, const char *id, struct error *err)
+{
+	return freeze(rt, id, true, err);
+}
+
+int rt_resume(struct runtime *rt, const char *id, struct error *err)
+{
+	return freeze(rt, id, false, err);
+}
+
+/* Keeps the first error but goes on: delete must remove all it can. */
+static void step(int rc, struct error *tmp, struct error *err, int *first)
+{
+	if (rc < 0 && *first == 0) {
+		*first = -1;
+		if (err)
+			*err = *tmp;
+	}
+}
+
+int rt_delete(struct runtime *rt, const char *id, struct error *err)
+{
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
+	struct error e = {0};
+	int rc = 0;
+	step(stop_container(rt, id, 0, &e), &e, err, &rc);
+	step(rootfs_umount(cdir, &e), &e, err, &rc);
+	step(ramdisk_remove(rt, id, &e), &e, err, &rc);
+	step(net_teardown(rt, id, &e), &e, err, &rc);
+	step(ipam_release(rt, id, &e), &e, err, &rc);
+	if (rc == 0)
+		step(rm_rf(cdir, &e), &e, err, &rc);
+	if (rc < 0)
+		return err_wrap(err, "delete %s", id);
+	return 0;
+}
+
+/* ---- environment ---- */
+
+static int env_text(const struct rt_env *env, size_t count, char **out_new, struct error *err)
+{
+	size_t cap = 256, len = 0;
+	char *buf = xmalloc(cap);
+	buf[0] = '\0';
+	for (size_t i = 0; i < count; i++) {
+		const char *k = env[i].key, *v = env[i].value ? env[i].value : "";
+		if (!k || !*k || strpbrk(k, "=\n \t\"") || strchr(v, '\n')) {
+			free(buf);
+			return err_set(err, E_INVALID_ENV_KEY,
+				       "environment variable %s cannot be "
+				       "written to /etc/environment",
+				       k ? k : "(null)");
+		}
+		size_t need = strlen(k) + strlen(v) + 4;
+		if (len + need + 1 > RT_ENV_FILE_MAX) {
+			free(buf);
+			return err_set(err, E_VALIDATION, "environment too large");
+		}
+		if (len + need + 1 > cap) {
+			cap = (len + need + 1) * 2;
+			buf = xrealloc(buf, cap);
+		}
+		/* pam_env strips the quotes, so values may hold spaces. */
+		len += (size_t)snprintf(buf + len, cap - len, "%s=\"%s\"\n", k, v);
+	}
+	*out_new = buf;
+	return 0;
+}
+
+/* Writes dir/name inside a container's rootfs without following the
+ * container's symlinks out of it: resolution is confined with RESOLVE_IN_ROOT,
+ * as if / were the rootfs. */
+static int write_in_root(const char *rootfs, const char *dir, const char *name, const char *text,
+			 struct error *err)
+{
+	int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return err_sys(err, E_IO, "open %s", rootfs);
+	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	if (mkdirat(rfd, dir, 0755) < 0 && errno != EEXIST) {
+		close(rfd);
+		return err_sys(err, E_IO, "mkdir %s/%s", rootfs, dir);
+	}
+	int dfd = (int)syscall(SYS_openat2, rfd, dir, &how, sizeof(how));
+	close(rfd);
+	if (dfd < 0)
+		return err_sys(err, E_IO, "open %s/%s", rootfs, dir);
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), ".%s.hoody-%d", name, (int)gettid());
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int rc = 0;
+	if (fd < 0) {
+		rc = err_sys(err, E_IO, "create %s/%s/%s", rootfs, dir, tmp);
+	} else {
+		size_t len = strlen(text);
+		ssize_t n = write(fd, text, len);
+		if (n != (ssize_t)len || fchmod(fd, 0644) < 0)
+			rc = err_sys(err, E_IO, "write %s/%s/%s", rootfs, dir, tmp);
+		close(fd);
+		if (rc == 0 && renameat(dfd, tmp, dfd, name) < 0)
+			rc = err_sys(err, E_IO, "rename %s/%s/%s", rootfs, dir, name);
+		if (rc < 0)
+			unlinkat(dfd, tmp, 0);
+	}
+	close(dfd);
+	return rc;
+}
+
+int rt_set_env(struct runtime *rt, const char *id, const struct rt_env *env, size_t count,
+	       struct error *err)
+{
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
+	if (!path_exists(cdir))
+		return err_set(err, E_CONTAINER_NOT_FOUND, "container %s does not exist", id);
+	_cleanup_free_ char *text = NULL;
+	if (env_text(env, count, &text, err) < 0)
+		return -1;
+	/* Through the overlay when mounted (writing under a live overlay's
+	 * upper dir is undefined), else straight into the layer. */
+	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", cdir);
+	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	if (write_in_root(rt_is_mountpoint(rootfs) ? rootfs : upper, "etc", "environment", text,
+			  err) < 0)
+		return -1;
+	/* Our own copy, which the container cannot edit, feeds rt_exec. */
+	return write_in(cdir, "environment", text, err);
+}

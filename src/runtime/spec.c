@@ -1,0 +1,269 @@
+/* config.json: the OCI runtime spec (1.0.2) of a container, built with
+ * jansson and written once per start. The choices mirror Docker/Podman's
+ * defaults for an unprivileged container: the same capabilities, masked and
+ * read-only /proc paths, and a seccomp profile (seccomp.c). */
+#include <jansson.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "runtime/internal.h"
+
+#define SPEC_ENV_MAX 1024
+#define SPEC_ENV_KEY_MAX 256
+#define SPEC_ENV_VALUE_MAX 65536 /* the seeds: each value <= 65536 chars */
+/* execve() refuses more than ARG_MAX (2 MiB here) of argv + env; exec passes
+ * this env again as arguments, so keep well below. */
+#define SPEC_ENV_TOTAL_MAX (1024 * 1024)
+#define CPU_PERIOD_US 100000
+#define CPU_QUOTA_MIN_US 1000
+/* What a container name may hold (the API allows [A-Za-z0-9_-]; dots are
+ * harmless in a hostname). */
+#define HOSTNAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+
+/* Docker's default capability set: no SYS_ADMIN, SYS_MODULE, SYS_PTRACE... */
+static const char *const caps[] = {
+    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",	       "CAP_FOWNER",
+    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",	       "CAP_SETUID",
+    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+    "CAP_KILL",	   "CAP_AUDIT_WRITE"};
+
+/* clang-format off */
+static const char *const masked_paths[] = {
+	"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/sys/firmware", "/sys/devices/virtual/powercap",
+};
+/* clang-format on */
+
+static const char *const readonly_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+					     "/proc/sysrq-trigger"};
+
+static const char *const base_env[][2] = {
+    {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+    {"TERM", "xterm"},
+    {"HOME", "/root"}};
+
+static json_t *str_array(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static bool env_key_valid(const char *k)
+{
+	size_t n = strlen(k);
+	return n > 0 && n <= SPEC_ENV_KEY_MAX && !strchr(k, '=');
+}
+
+/* Later keys replace earlier ones: execve would otherwise keep duplicates and
+ * getenv() would see the first (ours), not the user's. */
+static bool env_put(json_t *obj, json_t *order, const char *k, const char *v)
+{
+	json_t *key = json_string(k), *val = json_string(v); /* NULL unless UTF-8 */
+	bool ok = key && val;
+	if (ok && !json_object_get(obj, k))
+		json_array_append(order, key);
+	if (ok)
+		json_object_set(obj, k, val);
+	json_decref(key);
+	json_decref(val);
+	return ok;
+}
+
+static int build_env(const struct rt_spec *spec, const char *hostname, json_t **out,
+		     struct error *err)
+{
+	if (spec->env_count > SPEC_ENV_MAX)
+		return err_set(err, E_VALIDATION, "too many environment variables");
+	json_t *obj = json_object(), *order = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(base_env); i++)
+		env_put(obj, order, base_env[i][0], base_env[i][1]);
+	env_put(obj, order, "HOSTNAME", hostname);
+	int rc = 0;
+	size_t total = 0;
+	for (size_t i = 0; i < spec->env_count && rc == 0; i++) {
+		const struct rt_env *e = &spec->env[i];
+		const char *v = e->value ? e->value : "";
+		if (e->key)
+			total += strlen(e->key) + strlen(v) + 2;
+		if (!e->key || !env_key_valid(e->key))
+			rc = err_set(err, E_INVALID_ENV_KEY, "invalid environment variable name");
+		else if (total > SPEC_ENV_TOTAL_MAX)
+			rc = err_set(err, E_VALIDATION, "environment too large");
+		else if (strlen(v) > SPEC_ENV_VALUE_MAX)
+			rc = err_set(err, E_VALIDATION, "environment value of %s is too long",
+				     e->key);
+		else if (!env_put(obj, order, e->key, v))
+			rc = err_set(err, E_VALIDATION, "environment variable %s is not UTF-8",
+				     e->key);
+	}
+	if (rc < 0) {
+		json_decref(obj);
+		json_decref(order);
+		return rc;
+	}
+	json_t *env = json_array();
+	size_t i;
+	json_t *k;
+	json_array_foreach(order, i, k)
+	{
+		const char *key = json_string_value(k);
+		char *kv = xasprintf("%s=%s", key, json_string_value(json_object_get(obj, key)));
+		json_array_append_new(env, json_string(kv));
+		free(kv);
+	}
+	json_decref(obj);
+	json_decref(order);
+	*out = env;
+	return 0;
+}
+
+/* Host hard RLIMIT_NOFILE is 20000 on our hosts; crun fails if asked for more. */
+static json_t *rlimits(void)
+{
+	return json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_NOFILE", "soft", 1024, "hard", 16384);
+}
+
+static json_t *process(const struct rt_spec *spec, json_t *env)
+{
+	size_t ncaps = ARRAY_SIZE(caps);
+	return json_pack("{s:b, s:{s:i, s:i}, s:[s], s:o, s:s, s:{s:o, s:o, s:o}, s:o, s:b}",
+			 "terminal", 0, "user", "uid", 0, "gid", 0, "args", "/.hoody/init", "env",
+			 env, "cwd", "/", "capabilities", "bounding", str_array(caps, ncaps),
+			 "effective", str_array(caps, ncaps), "permitted", str_array(caps, ncaps),
+			 "rlimits", rlimits(), "noNewPrivileges", 1);
+}
+
+static json_t *mount(const char *dst, const char *type, const char *src, json_t *options)
+{
+	return json_pack("{s:s, s:s, s:s, s:o}", "destination", dst, "type", type, "source", src,
+			 "options", options);
+}
+
+static json_t *bind(const char *dst, const char *src, const char *mode)
+{
+	return mount(dst, "bind", src,
+		     json_pack("[s, s, s, s]", "rbind", "rprivate", "nosuid", mode));
+}
+
+static json_t *mounts(struct runtime *rt, const struct spec_paths *p)
+{
+	_cleanup_free_ char *hosts = xasprintf("%s/hosts", p->cdir);
+	_cleanup_free_ char *hostname = xasprintf("%s/hostname", p->cdir);
+	_cleanup_free_ char *resolv = xasprintf("%s/resolv.conf", p->cdir);
+	json_t *m = json_array();
+	json_array_append_new(
+	    m, mount("/proc", "proc", "proc", json_pack("[s, s, s]", "nosuid", "noexec", "nodev")));
+	json_array_append_new(m, mount("/dev", "tmpfs", "tmpfs",
+				       json_pack("[s, s, s, s]", "nosuid", "strictatime",
+						 "mode=755", "size=65536k")));
+	json_array_append_new(
+	    m, mount("/dev/pts", "devpts", "devpts",
+		     json_pack("[s, s, s, s, s, s]", "nosuid", "noexec", "newinstance",
+			       "ptmxmode=0666", "mode=0620", "gid=5")));
+	json_array_append_new(m, mount("/dev/shm", "tmpfs", "shm",
+				       json_pack("[s, s, s, s, s]", "nosuid", "noexec", "nodev",
+						 "mode=1777", "size=65536k")));
+	json_array_append_new(m, mount("/dev/mqueue", "mqueue", "mqueue",
+				       json_pack("[s, s, s]", "nosuid", "noexec", "nodev")));
+	json_array_append_new(m,
+			      mount("/sys", "sysfs", "sysfs",
+				    json_pack("[s, s, s, s]", "nosuid", "noexec", "nodev", "ro")));
+	json_array_append_new(
+	    m, mount("/sys/fs/cgroup", "cgroup", "cgroup",
+		     json_pack("[s, s, s, s, s]", "nosuid", "noexec", "nodev", "relatime", "ro")));
+	json_array_append_new(m, bind("/etc/hosts", hosts, "rw"));
+	json_array_append_new(m, bind("/etc/hostname", hostname, "rw"));
+	json_array_append_new(m, bind("/etc/resolv.conf", resolv, "rw"));
+	json_array_append_new(m, bind("/.hoody/init", rt->init_path, "ro"));
+	if (p->ramdisk) {
+		json_t *r = bind("/ramdisk", p->ramdisk, "rw");
+		json_array_append_new(json_object_get(r, "options"), json_string("nodev"));
+		json_array_append_new(m, r);
+	}
+	return m;
+}
+
+static json_t *namespaces(const struct spec_paths *p)
+{
+	json_t *ns = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type",
+			       "mount", "type", "uts", "type", "ipc", "type", "cgroup");
+	json_t *net = json_pack("{s:s}", "type", "network");
+	if (p->netns_path)
+		json_object_set_new(net, "path", json_string(p->netns_path));
+	json_array_append_new(ns, net);
+	return ns;
+}
+
+static json_t *resources(const struct rt_spec *spec)
+{
+	json_t *r = json_pack("{s:[{s:b, s:s}]}", "devices", "allow", 0, "access", "rwm");
+	if (spec->memory_limit)
+		json_object_set_new(r, "memory",
+				    json_pack("{s:I}", "limit", (json_int_t)spec->memory_limit));
+	if (spec->cpu_millis) {
+		uint64_t quota = spec->cpu_millis * CPU_PERIOD_US / 1000;
+		if (quota < CPU_QUOTA_MIN_US)
+			quota = CPU_QUOTA_MIN_US;
+		json_object_set_new(r, "cpu",
+				    json_pack("{s:I, s:I}", "quota", (json_int_t)quota, "period",
+					      (json_int_t)CPU_PERIOD_US));
+	}
+	if (spec->pids_limit)
+		json_object_set_new(r, "pids",
+				    json_pack("{s:I}", "limit", (json_int_t)spec->pids_limit));
+	return r;
+}
+
+static json_t *linux_section(const struct rt_spec *spec, const struct spec_paths *p)
+{
+	_cleanup_free_ char *cgpath = xasprintf("/hoody/%s", spec->id);
+	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "namespaces", namespaces(p),
+			 "cgroupsPath", cgpath, "resources", resources(spec), "maskedPaths",
+			 str_array(masked_paths, ARRAY_SIZE(masked_paths)), "readonlyPaths",
+			 str_array(readonly_paths, ARRAY_SIZE(readonly_paths)), "seccomp",
+			 seccomp_profile_new());
+}
+
+int spec_validate(const struct rt_spec *spec, char hostname[RT_HOSTNAME_MAX + 1], struct error *err)
+{
+	if (rt_check_id(spec->id, err) < 0)
+		return -1;
+	const char *name = spec->hostname;
+	size_t len = name ? strlen(name) : 0;
+	if (len == 0 || len > 255 || strspn(name, HOSTNAME_CHARS) != len)
+		return err_set(err, E_INVALID_CONTAINER_NAME, "invalid container name");
+	if (!spec->image || !*spec->image)
+		return err_set(err, E_VALIDATION, "no image given");
+	/* Names may be longer than the kernel's hostname limit: cut them. */
+	snprintf(hostname, RT_HOSTNAME_MAX + 1, "%.*s", RT_HOSTNAME_MAX, name);
+	json_t *env = NULL;
+	if (build_env(spec, hostname, &env, err) < 0)
+		return -1;
+	json_decref(env);
+	return 0;
+}
+
+char *spec_json_new(struct runtime *rt, const struct rt_spec *spec, const struct spec_paths *p,
+		    struct error *err)
+{
+	char hostname[RT_HOSTNAME_MAX + 1];
+	json_t *env = NULL;
+	if (spec_validate(spec, hostname, err) < 0 || build_env(spec, hostname, &env, err) < 0)
+		return NULL;
+	json_t *root =
+	    json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process",
+		      process(spec, env), "root", "path", "rootfs", "readonly", 0, "hostname",
+		      hostname, "mounts", mounts(rt, p), "linux", linux_section(spec, p));
+	if (!root) {
+		err_set(err, E_INTERNAL, "cannot build config.json");
+		return NULL;
+	}
+	char *text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (!text)
+		err_set(err, E_INTERNAL, "cannot serialise config.json");
+	return text;
+}

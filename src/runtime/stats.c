@@ -1,0 +1,238 @@
+/* Container statistics, read straight from cgroupfs (v1: one hierarchy per
+ * controller, cgroups at /sys/fs/cgroup/<ctrl>/hoody/<id>) and procfs. No
+ * process is spawned and nothing is written: a call costs a few dozen
+ * syscalls, so the API can poll it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "runtime/internal.h"
+
+#define TREE_DEPTH_MAX 128
+#define DISK_CACHE_TTL_NS (10LL * 1000 * 1000 * 1000)
+#define DISK_CACHE_MAX 4096
+#define DISK_WALK_ENTRIES_MAX (2u * 1000 * 1000)
+
+/* ---- tree usage ---- */
+
+struct walk {
+	uint64_t bytes;
+	size_t left;
+	dev_t dev;
+};
+
+static void walk_dir(int dfd, struct walk *w, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	struct dirent *de;
+	while (w->left && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		w->left--;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_dev != w->dev)
+			continue;
+		w->bytes += (uint64_t)st.st_blocks * 512;
+		if (S_ISDIR(st.st_mode) && depth < TREE_DEPTH_MAX) {
+			int fd = openat(dirfd(d), de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				walk_dir(fd, w, depth + 1);
+		}
+	}
+	closedir(d);
+}
+
+uint64_t rt_tree_usage(const char *path, size_t max_entries)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return 0;
+	}
+	struct walk w = {
+	    .bytes = (uint64_t)st.st_blocks * 512, .left = max_entries, .dev = st.st_dev};
+	walk_dir(fd, &w, 0);
+	return w.bytes;
+}
+
+/* Walking a container's layer costs time proportional to its files, so the
+ * result is cached per path and recomputed at most every 10 s: disk_usage
+ * may be up to 10 s old. The walk itself runs in the caller that finds the
+ * entry stale. */
+struct disk_entry {
+	char *path;
+	uint64_t bytes;
+	int64_t at_ns;
+};
+
+static pthread_mutex_t disk_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct disk_entry disk_cache[DISK_CACHE_MAX];
+
+static bool disk_cached(const char *path, uint64_t *bytes)
+{
+	int64_t now = mono_ns();
+	bool hit = false;
+	pthread_mutex_lock(&disk_lock);
+	for (size_t i = 0; i < DISK_CACHE_MAX && disk_cache[i].path && !hit; i++) {
+		if (!strcmp(disk_cache[i].path, path) &&
+		    now - disk_cache[i].at_ns < DISK_CACHE_TTL_NS) {
+			*bytes = disk_cache[i].bytes;
+			hit = true;
+		}
+	}
+	pthread_mutex_unlock(&disk_lock);
+	return hit;
+}
+
+static void disk_store(const char *path, uint64_t bytes)
+{
+	pthread_mutex_lock(&disk_lock);
+	size_t slot = 0, i;
+	for (i = 0; i < DISK_CACHE_MAX && disk_cache[i].path; i++) {
+		if (!strcmp(disk_cache[i].path, path))
+			break;
+		if (disk_cache[i].at_ns < disk_cache[slot].at_ns)
+			slot = i; /* the oldest, evicted when the cache is full */
+	}
+	if (i < DISK_CACHE_MAX)
+		slot = i;
+	if (!disk_cache[slot].path || strcmp(disk_cache[slot].path, path)) {
+		free(disk_cache[slot].path);
+		disk_cache[slot].path = xstrdup(path);
+	}
+	disk_cache[slot].bytes = bytes;
+	disk_cache[slot].at_ns = mono_ns();
+	pthread_mutex_unlock(&disk_lock);
+}
+
+static uint64_t layer_usage(const char *upper)
+{
+	uint64_t bytes;
+	if (disk_cached(upper, &bytes))
+		return bytes;
+	bytes = rt_tree_usage(upper, DISK_WALK_ENTRIES_MAX);
+	disk_store(upper, bytes);
+	return bytes;
+}
+
+/* ---- cgroups and procfs ---- */
+
+static uint64_t host_ram(void)
+{
+	static uint64_t ram;
+	if (!ram) {
+		struct sysinfo si;
+		if (sysinfo(&si) == 0)
+			ram = (uint64_t)si.totalram * si.mem_unit;
+	}
+	return ram;
+}
+
+/* A counter of the container's cgroup; 0 when the file is absent. */
+static uint64_t cg_read(struct runtime *rt, const char *ctrl, const char *id, const char *file)
+{
+	_cleanup_free_ char *dir = rt_cgroup_path(rt, ctrl, id);
+	char path[512];
+	uint64_t v = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (read_u64_file(path, &v) < 0)
+		return 0;
+	return v;
+}
+
+static void read_cgroups(struct runtime *rt, const char *id, struct rt_stats *s)
+{
+	s->cpu_ns = cg_read(rt, "cpuacct", id, "cpuacct.usage");
+	s->mem_usage = cg_read(rt, "memory", id, "memory.usage_in_bytes");
+	s->mem_peak = cg_read(rt, "memory", id, "memory.max_usage_in_bytes");
+	s->mem_limit = cg_read(rt, "memory", id, "memory.limit_in_bytes");
+	/* "Unlimited" is a huge page-rounded number: report the host's RAM. */
+	if (!s->mem_limit || s->mem_limit > host_ram())
+		s->mem_limit = host_ram();
+	uint64_t sw = cg_read(rt, "memory", id, "memory.memsw.usage_in_bytes");
+	uint64_t sw_peak = cg_read(rt, "memory", id, "memory.memsw.max_usage_in_bytes");
+	/* memsw counts memory plus swap; absent without swap accounting. */
+	s->swap_usage = sw > s->mem_usage ? sw - s->mem_usage : 0;
+	s->swap_peak = sw_peak > s->mem_peak ? sw_peak - s->mem_peak : 0;
+	s->pids = cg_read(rt, "pids", id, "pids.current");
+}
+
+/* Wall-clock start of pid in ms, from its start time in ticks since boot. */
+static int64_t started_at_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may hold spaces: fields are counted after its closing ')'. */
+	char *p = strrchr(buf, ')');
+	unsigned long long ticks = 0;
+	if (!p || sscanf(p + 2,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu",
+			 &ticks) != 1)
+		return 0;
+	struct timespec boot;
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	int64_t since_boot_ms = (int64_t)boot.tv_sec * 1000 + boot.tv_nsec / 1000000;
+	int64_t start_ms = (int64_t)(ticks * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+	return now_ms() - (since_boot_ms - start_ms);
+}
+
+static void read_disk(struct runtime *rt, const char *id, struct rt_stats *s)
+{
+	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
+	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	struct statvfs vfs;
+	s->disk_usage = layer_usage(upper);
+	if (statvfs(cdir, &vfs) == 0)
+		s->disk_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	_cleanup_free_ char *ram = ramdisk_path(rt, id);
+	if (rt_is_mountpoint(ram) && statvfs(ram, &vfs) == 0)
+		s->ramdisk_usage = (uint64_t)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
+}
+
+int rt_stats(struct runtime *rt, const char *id, struct rt_stats *out, struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	pid_t pid = 0;
+	out->state = rt_probe(rt, id, &pid);
+	if (out->state == RT_ABSENT)
+		return 0;
+	read_cgroups(rt, id, out);
+	if (pid)
+		out->started_at_ms = started_at_ms(pid);
+	read_disk(rt, id, out);
+	/* Counters are a bonus: a namespace that cannot be read leaves none. */
+	struct error ignored;
+	if (net_read_ifaces(rt, id, out->netif, ARRAY_SIZE(out->netif), &out->netif_count,
+			    &ignored) < 0)
+		out->netif_count = 0;
+	return 0;
+}

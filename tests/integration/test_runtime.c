@@ -1,0 +1,809 @@
+/* Runtime integration tests: real busybox containers run by crun, as root.
+ * Own state, run dir, bridge and subnet under $HOODY_TEST_STATE so that they
+ * never touch a real daemon's. Every test deletes what it creates, and the
+ * group teardown checks that nothing is left on the host. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "runtime/internal.h"
+
+#define BRIDGE "hdyit"
+#define SUBNET "10.199.0.0/16"
+
+static struct runtime *rt;
+static struct rt_config cfg;
+static char *state_dir, *run_dir, *image_dir, *init_path;
+
+/* ---- exit callback recorder ---- */
+
+static pthread_mutex_t ex_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ex_cond = PTHREAD_COND_INITIALIZER;
+static char ex_ids[64][RT_ID_MAX + 1];
+static int ex_status[64];
+static int ex_count;
+
+static void on_exit_cb(const char *id, int status, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&ex_lock);
+	if (ex_count < 64) {
+		ex_status[ex_count] = status;
+		snprintf(ex_ids[ex_count++], RT_ID_MAX + 1, "%s", id);
+	}
+	pthread_cond_broadcast(&ex_cond);
+	pthread_mutex_unlock(&ex_lock);
+}
+
+static bool saw_exit(const char *id)
+{
+	for (int i = 0; i < ex_count; i++)
+		if (!strcmp(ex_ids[i], id))
+			return true;
+	return false;
+}
+
+static int exit_status_of(const char *id)
+{
+	int st = -2;
+	pthread_mutex_lock(&ex_lock);
+	for (int i = 0; i < ex_count; i++)
+		if (!strcmp(ex_ids[i], id))
+			st = ex_status[i];
+	pthread_mutex_unlock(&ex_lock);
+	return st;
+}
+
+/* True when an unexpected exit of id was reported within timeout_ms. */
+static bool wait_exit_report(const char *id, int timeout_ms)
+{
+	int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
+	pthread_mutex_lock(&ex_lock);
+	while (!saw_exit(id) && mono_ns() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ex_cond, &ex_lock, &ts);
+	}
+	bool seen = saw_exit(id);
+	pthread_mutex_unlock(&ex_lock);
+	return seen;
+}
+
+/* ---- helpers ---- */
+
+static void must(int rc, struct error *e, const char *what)
+{
+	if (rc < 0)
+		fail_msg("%s: %s", what, e->msg);
+}
+
+static struct rt_spec spec_of(const char *id)
+{
+	return (struct rt_spec){.id = id, .hostname = id, .image = "busybox", .ramdisk = true};
+}
+
+static void create(const struct rt_spec *s)
+{
+	struct error e = {0};
+	must(rt_create_start(rt, s, &e), &e, "create");
+	enum rt_state st;
+	must(rt_state(rt, s->id, &st, &e), &e, "state");
+	assert_int_equal(st, RT_RUNNING);
+}
+
+static void destroy(const char *id)
+{
+	struct error e = {0};
+	must(rt_delete(rt, id, &e), &e, "delete");
+}
+
+static enum rt_state state_of(const char *id)
+{
+	struct error e = {0};
+	enum rt_state st;
+	must(rt_state(rt, id, &st, &e), &e, "state");
+	return st;
+}
+
+/* Runs `sh -c cmd` inside; returns the exit code, output in *out (freed by caller). */
+static int sh(const char *id, const char *cmd, char **out, char **errout)
+{
+	struct error e = {0};
+	struct rt_exec_result r;
+	const char *argv[] = {"sh", "-c", cmd, NULL};
+	must(rt_exec(rt, id, argv, NULL, 0, 20, 1 << 20, &r, &e), &e, cmd);
+	if (out)
+		*out = r.out;
+	else
+		free(r.out);
+	if (errout)
+		*errout = r.err;
+	else
+		free(r.err);
+	return r.exit_code;
+}
+
+static char *sh_ok(const char *id, const char *cmd)
+{
+	char *out, *err;
+	int code = sh(id, cmd, &out, &err);
+	if (code != 0)
+		fail_msg("`%s` exited %d: %s", cmd, code, err);
+	free(err);
+	return out;
+}
+
+static void expect_out(const char *id, const char *cmd, const char *want)
+{
+	char *out = sh_ok(id, cmd);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+static bool host_mounts_mention(const char *needle)
+{
+	char *m = NULL;
+	if (read_file("/proc/self/mountinfo", 1 << 22, &m, NULL, NULL) < 0)
+		return false;
+	bool found = strstr(m, needle) != NULL;
+	free(m);
+	return found;
+}
+
+static bool any_cgroup_left(const char *id)
+{
+	static const char *const ctrls[] = {"cpu",     "cpuacct", "cpuset", "memory",
+					    "devices", "freezer", "blkio",  "pids",
+					    "hugetlb", "systemd", "unified"};
+	for (size_t i = 0; i < ARRAY_SIZE(ctrls); i++) {
+		char *p = rt_cgroup_path(rt, ctrls[i], id);
+		bool left = path_exists(p);
+		free(p);
+		if (left)
+			return true;
+	}
+	return false;
+}
+
+static int bridge_ports(void)
+{
+	DIR *d = opendir("/sys/class/net/" BRIDGE "/brif");
+	int n = 0;
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void assert_no_trace(const char *id)
+{
+	char *cdir = rt_container_dir(rt, id);
+	char *rd = ramdisk_path(rt, id);
+	char *crun = xasprintf("%s/crun/%s", run_dir, id);
+	char *netns = xasprintf("%s/netns/%s", run_dir, id);
+	assert_false(path_exists(cdir));
+	assert_false(host_mounts_mention(cdir));
+	assert_false(host_mounts_mention(rd));
+	assert_false(path_exists(rd));
+	assert_false(path_exists(crun));
+	assert_false(path_exists(netns));
+	assert_false(any_cgroup_left(id));
+	assert_int_equal(state_of(id), RT_ABSENT);
+	free(cdir);
+	free(rd);
+	free(crun);
+	free(netns);
+}
+
+static int64_t ms_since(int64_t t0)
+{
+	return (mono_ns() - t0) / 1000000;
+}
+
+static char *rootfs_file(const char *id, const char *rel)
+{
+	char *cdir = rt_container_dir(rt, id);
+	char *p = xasprintf("%s/rootfs/%s", cdir, rel);
+	free(cdir);
+	return p;
+}
+
+static long read_counter(const char *id)
+{
+	char *p = rootfs_file(id, "tmp/count"), *text = NULL;
+	long v = -1;
+	if (read_file(p, 64, &text, NULL, NULL) == 0)
+		v = strtol(text, NULL, 10);
+	free(text);
+	free(p);
+	return v;
+}
+
+/* ---- setup ---- */
+
+static int open_runtime(void)
+{
+	struct error e = {0};
+	if (runtime_open(&cfg, &rt, &e) < 0) {
+		fprintf(stderr, "runtime_open: %s\n", e.msg);
+		return -1;
+	}
+	runtime_set_exit_cb(rt, on_exit_cb, NULL);
+	return 0;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	const char *base = getenv("HOODY_TEST_STATE");
+	const char *bin = getenv("HOODY_BIN_DIR");
+	if (!base)
+		base = "/tmp/hoody-test-state";
+	image_dir = xasprintf("%s/images", base);
+	state_dir = xasprintf("%s/rt-integration", base);
+	run_dir = xasprintf("%s/rt-integration-run", base);
+	init_path = bin ? xasprintf("%s/hoody-init", bin) : NULL;
+	cfg = (struct rt_config){.state_dir = state_dir,
+				 .image_dir = image_dir,
+				 .run_dir = run_dir,
+				 .bridge = BRIDGE,
+				 .subnet = SUBNET,
+				 .init_path = init_path,
+				 .ramdisk_max_bytes = 64 << 20};
+	if (open_runtime() < 0)
+		return -1;
+	struct error e = {0};
+	/* Leftovers of an interrupted earlier run. */
+	if (rt_purge(rt, &e) < 0)
+		fprintf(stderr, "purge: %s\n", e.msg);
+	if (!rt_image_exists(rt, "busybox") && rt_image_build(rt, "busybox", false, &e) < 0) {
+		fprintf(stderr, "image build: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	int rc = rt_purge(rt, &e);
+	if (rc < 0)
+		fprintf(stderr, "purge: %s\n", e.msg);
+	runtime_close(rt);
+	return rc;
+}
+
+/* ---- tests ---- */
+
+static void test_create_exec_env_hostname(void **state)
+{
+	(void)state;
+	struct rt_env env[] = {{"FOO", "bar baz"}, {"TERM", "dumb"}};
+	struct rt_spec s = spec_of("it-basic");
+	s.hostname = "alpha";
+	s.env = env;
+	s.env_count = 2;
+	int ports = bridge_ports();
+	create(&s);
+	/* Its veth is on our bridge, and eth0 has the leased address. */
+	assert_int_equal(bridge_ports(), ports + 1);
+	char *out = sh_ok("it-basic", "ip -4 -o addr show eth0");
+	assert_non_null(strstr(out, "inet 10.199."));
+	free(out);
+	expect_out("it-basic", "grep -c '^10\\.199\\..*[[:space:]]alpha$' /etc/hosts", "1\n");
+
+	expect_out("it-basic", "echo hello", "hello\n");
+	expect_out("it-basic", "echo \"$FOO|$TERM|$HOSTNAME\"; hostname; cat /etc/hostname",
+		   "bar baz|dumb|alpha\nalpha\nalpha\n");
+	/* The init's own environment, not just exec's. */
+	expect_out("it-basic", "tr '\\0' '\\n' < /proc/1/environ | grep FOO", "FOO=bar baz\n");
+	assert_int_equal(sh("it-basic", "exit 3", NULL, NULL), 3);
+
+	/* Extra env of one exec, and the env set at runtime. */
+	struct error e = {0};
+	struct rt_env extra[] = {{"ONCE", "1"}};
+	const char *argv[] = {"sh", "-c", "echo $ONCE", NULL};
+	struct rt_exec_result r;
+	must(rt_exec(rt, "it-basic", argv, extra, 1, 10, 1024, &r, &e), &e, "exec");
+	assert_string_equal(r.out, "1\n");
+	rt_exec_result_free(&r);
+	struct rt_env later[] = {{"LATER", "yes it is"}};
+	must(rt_set_env(rt, "it-basic", later, 1, &e), &e, "set_env");
+	expect_out("it-basic", "echo $LATER; cat /etc/environment",
+		   "yes it is\nLATER=\"yes it is\"\n");
+
+	/* Output is bounded. */
+	const char *big[] = {"sh", "-c", "head -c 100000 /dev/zero", NULL};
+	must(rt_exec(rt, "it-basic", big, NULL, 0, 10, 1000, &r, &e), &e, "exec big");
+	assert_int_equal(r.out_len, 1000);
+	rt_exec_result_free(&r);
+
+	/* A timeout kills the command, inside the container too. */
+	int64_t t0 = mono_ns();
+	const char *slow[] = {"sleep", "4321", NULL};
+	must(rt_exec(rt, "it-basic", slow, NULL, 0, 1, 1024, &r, &e), &e, "exec slow");
+	assert_true(r.timed_out);
+	assert_int_equal(r.exit_code, -1);
+	assert_true(ms_since(t0) < 5000);
+	rt_exec_result_free(&r);
+	usleep(200 * 1000);
+	expect_out("it-basic", "ps | grep -c '[s]leep 4321' || true", "0\n");
+	destroy("it-basic");
+	assert_no_trace("it-basic");
+	assert_int_equal(bridge_ports(), ports);
+}
+
+static void test_idempotent_and_errors(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-idem");
+	create(&s);
+	pid_t p1, p2;
+	must(rt_init_pid(rt, "it-idem", &p1, &e), &e, "init pid");
+	create(&s); /* create on a running container repairs, keeps it */
+	must(rt_init_pid(rt, "it-idem", &p2, &e), &e, "init pid");
+	assert_int_equal(p1, p2);
+	must(rt_stop(rt, "it-idem", 5, &e), &e, "stop");
+	must(rt_stop(rt, "it-idem", 5, &e), &e, "stop again");
+	assert_int_equal(state_of("it-idem"), RT_STOPPED);
+	assert_int_equal(rt_pause(rt, "it-idem", &e), -1);
+	assert_int_equal(e.code, E_STATE_CONFLICT);
+	const char *argv[] = {"true", NULL};
+	struct rt_exec_result r;
+	assert_int_equal(rt_exec(rt, "it-idem", argv, NULL, 0, 5, 10, &r, &e), -1);
+	assert_int_equal(e.code, E_STATE_CONFLICT);
+	assert_int_equal(rt_stop(rt, "../etc", 1, &e), -1);
+	assert_int_equal(e.code, E_INVALID_ID);
+	struct rt_spec bad = spec_of("it-badimg");
+	bad.image = "no-such-image";
+	assert_int_equal(rt_create_start(rt, &bad, &e), -1);
+	destroy("it-badimg");
+	assert_no_trace("it-badimg");
+	destroy("it-idem");
+	destroy("it-idem");
+	destroy("it-never-existed");
+	assert_no_trace("it-idem");
+}
+
+static void test_ramdisk_survives_restart(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-ram");
+	create(&s);
+	free(sh_ok("it-ram", "echo kept > /ramdisk/f; echo layer > /root/f"));
+	pid_t before, after;
+	must(rt_init_pid(rt, "it-ram", &before, &e), &e, "pid");
+	must(rt_restart(rt, &s, 5, &e), &e, "restart");
+	must(rt_init_pid(rt, "it-ram", &after, &e), &e, "pid");
+	assert_int_not_equal(before, after);
+	expect_out("it-ram", "cat /ramdisk/f /root/f", "kept\nlayer\n");
+	must(rt_stop(rt, "it-ram", 5, &e), &e, "stop");
+	must(rt_start(rt, &s, &e), &e, "start");
+	expect_out("it-ram", "cat /ramdisk/f", "kept\n");
+	/* Without ramdisk there is no /ramdisk mount. */
+	s.ramdisk = false;
+	must(rt_restart(rt, &s, 5, &e), &e, "restart without ramdisk");
+	expect_out("it-ram", "grep -c ' /ramdisk ' /proc/mounts || true", "0\n");
+	destroy("it-ram");
+	assert_no_trace("it-ram");
+}
+
+/* After a host reboot the overlay, the ramdisk and crun's state are gone but
+ * the container's directory is not: start puts it all back. */
+static void test_start_after_host_reboot(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-reboot");
+	create(&s);
+	free(sh_ok("it-reboot", "echo layer > /root/f; echo ram > /ramdisk/f"));
+	must(rt_stop(rt, "it-reboot", 5, &e), &e, "stop");
+	char *cdir = rt_container_dir(rt, "it-reboot");
+	char *rootfs = xasprintf("%s/rootfs", cdir);
+	char *rd = ramdisk_path(rt, "it-reboot");
+	must(rt_umount_all(rootfs, &e), &e, "umount rootfs");
+	must(rt_umount_all(rd, &e), &e, "umount ramdisk");
+	assert_false(rt_is_mountpoint(rootfs));
+	assert_int_equal(state_of("it-reboot"), RT_STOPPED);
+	must(rt_start(rt, &s, &e), &e, "start after reboot");
+	expect_out("it-reboot", "cat /root/f; ls /ramdisk | wc -l", "layer\n0\n");
+	free(cdir);
+	free(rootfs);
+	free(rd);
+	destroy("it-reboot");
+	assert_no_trace("it-reboot");
+}
+
+static void test_pause_resume(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-pause");
+	create(&s);
+	free(sh_ok("it-pause", "i=0; (while true; do i=$((i+1)); echo $i > /tmp/count; "
+			       "usleep 20000; done) >/dev/null 2>&1 </dev/null &"));
+	usleep(300 * 1000);
+	must(rt_pause(rt, "it-pause", &e), &e, "pause");
+	must(rt_pause(rt, "it-pause", &e), &e, "pause again");
+	assert_int_equal(state_of("it-pause"), RT_PAUSED);
+	usleep(100 * 1000);
+	long c1 = read_counter("it-pause");
+	usleep(500 * 1000);
+	long c2 = read_counter("it-pause");
+	assert_true(c1 > 0);
+	assert_int_equal(c1, c2);
+	must(rt_resume(rt, "it-pause", &e), &e, "resume");
+	assert_int_equal(state_of("it-pause"), RT_RUNNING);
+	usleep(500 * 1000);
+	assert_true(read_counter("it-pause") > c2);
+	/* Stopping a paused container works too. */
+	must(rt_pause(rt, "it-pause", &e), &e, "pause");
+	int64_t t0 = mono_ns();
+	must(rt_stop(rt, "it-pause", 5, &e), &e, "stop paused");
+	assert_true(ms_since(t0) < 3000);
+	assert_int_equal(state_of("it-pause"), RT_STOPPED);
+	assert_false(saw_exit("it-pause"));
+	destroy("it-pause");
+}
+
+static void test_stop_graceful_and_forced(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-stop");
+	create(&s);
+	free(sh_ok("it-stop", "sleep 1000 >/dev/null 2>&1 </dev/null &"));
+	/* init forwards TERM, everyone exits: well within the timeout. */
+	int64_t t0 = mono_ns();
+	must(rt_stop(rt, "it-stop", 10, &e), &e, "graceful stop");
+	assert_true(ms_since(t0) < 2000);
+	assert_int_equal(state_of("it-stop"), RT_STOPPED);
+
+	/* A process that ignores TERM holds a graceful stop until the timeout. */
+	must(rt_start(rt, &s, &e), &e, "start");
+	free(sh_ok("it-stop",
+		   "(trap '' TERM; while true; do sleep 1; done) >/dev/null 2>&1 </dev/null &"));
+	usleep(100 * 1000);
+	t0 = mono_ns();
+	must(rt_stop(rt, "it-stop", 1, &e), &e, "stop with timeout");
+	int64_t took = ms_since(t0);
+	assert_true(took >= 900 && took < 4000);
+	assert_int_equal(state_of("it-stop"), RT_STOPPED);
+
+	/* timeout 0 is immediate. */
+	must(rt_start(rt, &s, &e), &e, "start");
+	free(sh_ok("it-stop",
+		   "(trap '' TERM; while true; do sleep 1; done) >/dev/null 2>&1 </dev/null &"));
+	t0 = mono_ns();
+	must(rt_stop(rt, "it-stop", 0, &e), &e, "force stop");
+	assert_true(ms_since(t0) < 1000);
+	assert_int_equal(state_of("it-stop"), RT_STOPPED);
+	assert_false(saw_exit("it-stop"));
+	destroy("it-stop");
+	assert_no_trace("it-stop");
+}
+
+static void test_unexpected_exit_reported(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-crash");
+	create(&s);
+	pid_t pid;
+	must(rt_init_pid(rt, "it-crash", &pid, &e), &e, "pid");
+	/* Not through rt_stop: init exits 0 on TERM, our child, so the
+	 * reaper knows the code. */
+	kill(pid, SIGTERM);
+	assert_true(wait_exit_report("it-crash", 3000));
+	assert_int_equal(exit_status_of("it-crash"), 0);
+	assert_int_equal(state_of("it-crash"), RT_STOPPED);
+	must(rt_start(rt, &s, &e), &e, "start after crash");
+	assert_int_equal(state_of("it-crash"), RT_RUNNING);
+	destroy("it-crash");
+	assert_no_trace("it-crash");
+}
+
+static void test_isolation(void **state)
+{
+	(void)state;
+	struct rt_spec a = spec_of("it-iso-a"), b = spec_of("it-iso-b");
+	create(&a);
+	create(&b);
+	free(sh_ok("it-iso-b", "sleep 4242 >/dev/null 2>&1 </dev/null &"));
+	usleep(100 * 1000);
+	expect_out("it-iso-b", "ps -o args | grep -c '^sleep 4242'", "1\n");
+	/* a sees only its init and what it runs: no b, no host. */
+	char *out = sh_ok("it-iso-a", "ps -o pid,args");
+	assert_non_null(strstr(out, "    1 /.hoody/init\n"));
+	assert_null(strstr(out, "4242"));
+	assert_null(strstr(out, "test_runtime"));
+	free(out);
+	out = sh_ok("it-iso-a", "ls -d /proc/[0-9]* | wc -l");
+	assert_true(atoi(out) <= 4);
+	free(out);
+	destroy("it-iso-a");
+	destroy("it-iso-b");
+}
+
+static void test_security(void **state)
+{
+	(void)state;
+	struct rt_spec s = spec_of("it-sec");
+	create(&s);
+	char *err = NULL;
+	assert_int_not_equal(sh("it-sec", "mkdir -p /mnt && mount -t tmpfs none /mnt", NULL, NULL),
+			     0);
+	assert_int_not_equal(sh("it-sec", "echo x > /tmp/m.ko; insmod /tmp/m.ko", NULL, &err), 0);
+	assert_non_null(strstr(err, "not permitted"));
+	free(err);
+	assert_int_not_equal(sh("it-sec", "echo 1 > /proc/sys/kernel/sysrq", NULL, NULL), 0);
+	assert_int_not_equal(sh("it-sec", "echo b > /proc/sysrq-trigger", NULL, NULL), 0);
+	assert_int_not_equal(sh("it-sec", "unshare -n true", NULL, NULL), 0);
+	assert_int_not_equal(sh("it-sec", "nsenter -t 1 -m true", NULL, NULL), 0);
+	assert_int_not_equal(sh("it-sec", "hostname evil", NULL, NULL), 0);
+	/* Masked /proc files read empty. */
+	expect_out("it-sec", "cat /proc/keys /proc/timer_list | wc -c", "0\n");
+	/* No CAP_SYS_ADMIN (bit 21) in the effective set; noNewPrivs on. */
+	char *out = sh_ok("it-sec", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status");
+	assert_non_null(strstr(out, "CapEff:\t00000000a80425fb"));
+	assert_non_null(strstr(out, "NoNewPrivs:\t1"));
+	assert_non_null(strstr(out, "Seccomp:\t2"));
+	free(out);
+	destroy("it-sec");
+}
+
+static void test_memory_limit(void **state)
+{
+	(void)state;
+	struct rt_spec s = spec_of("it-mem");
+	s.memory_limit = 32 << 20;
+	create(&s);
+	/* sort holds its whole input (one 200 MB line) in memory. */
+	int code = sh("it-mem", "head -c 200000000 /dev/zero | sort > /dev/null; echo $? > /tmp/rc",
+		      NULL, NULL);
+	assert_int_equal(code, 0);
+	expect_out("it-mem", "cat /tmp/rc", "137\n"); /* SIGKILL by the OOM killer */
+	assert_int_equal(state_of("it-mem"), RT_RUNNING);
+	char *p = rt_cgroup_path(rt, "memory", "it-mem"),
+	     *f = xasprintf("%s/memory.limit_in_bytes", p);
+	uint64_t limit = 0;
+	assert_int_equal(read_u64_file(f, &limit), 0);
+	assert_int_equal(limit, 32 << 20);
+	free(p);
+	free(f);
+	assert_false(saw_exit("it-mem"));
+	destroy("it-mem");
+}
+
+static uint64_t pids_events_max(const char *id)
+{
+	char *p = rt_cgroup_path(rt, "pids", id), *f = xasprintf("%s/pids.events", p), *text = NULL;
+	uint64_t n = 0;
+	if (read_file(f, 256, &text, NULL, NULL) == 0 && !strncmp(text, "max ", 4))
+		n = strtoull(text + 4, NULL, 10);
+	free(text);
+	free(p);
+	free(f);
+	return n;
+}
+
+static void test_pids_limit(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-pids");
+	s.pids_limit = 32;
+	create(&s);
+	/* A fork bomb in the background of the exec's shell. ash gives up when
+	 * fork fails, so the bomb collapses once it hits the limit. */
+	free(
+	    sh_ok("it-pids", "(b() { while true; do b & done; }; b) >/dev/null 2>&1 </dev/null &"));
+	char *p = rt_cgroup_path(rt, "pids", "it-pids"), *f = xasprintf("%s/pids.current", p);
+	uint64_t peak = 0;
+	for (int i = 0; i < 50; i++) {
+		uint64_t cur = 0;
+		if (read_u64_file(f, &cur) == 0 && cur > peak)
+			peak = cur;
+		usleep(20 * 1000);
+	}
+	free(p);
+	free(f);
+	assert_true(peak <= 32);
+	assert_true(pids_events_max("it-pids") > 0); /* it did hit the wall */
+	assert_int_equal(state_of("it-pids"), RT_RUNNING);
+	must(rt_stop(rt, "it-pids", 0, &e), &e, "stop");
+	assert_int_equal(state_of("it-pids"), RT_STOPPED);
+	destroy("it-pids");
+	assert_no_trace("it-pids");
+}
+
+struct par_arg {
+	int n;
+	int failures;
+	char msg[600];
+};
+
+static void *par_worker(void *p)
+{
+	struct par_arg *a = p;
+	for (int i = 0; i < 3; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "it-par-%d-%d", a->n, i);
+		struct rt_spec s = spec_of(id);
+		struct error e = {0};
+		struct rt_exec_result r = {0};
+		const char *argv[] = {"hostname", NULL};
+		if (rt_create_start(rt, &s, &e) < 0 ||
+		    rt_exec(rt, id, argv, NULL, 0, 10, 256, &r, &e) < 0 ||
+		    strncmp(r.out, id, strlen(id)) || rt_delete(rt, id, &e) < 0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "%s: %s", id, e.msg);
+		}
+		rt_exec_result_free(&r);
+	}
+	return NULL;
+}
+
+/* Operations on different containers run in parallel. */
+static void test_parallel(void **state)
+{
+	(void)state;
+	pthread_t th[4];
+	struct par_arg args[4] = {{0}};
+	for (int i = 0; i < 4; i++) {
+		args[i].n = i;
+		assert_int_equal(pthread_create(&th[i], NULL, par_worker, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		if (args[i].failures)
+			fail_msg("worker %d: %s", i, args[i].msg);
+	}
+}
+
+struct adopted {
+	int n;
+	char ids[8][RT_ID_MAX + 1];
+	enum rt_state st[8];
+};
+
+static void on_adopt(const char *id, enum rt_state st, void *arg)
+{
+	struct adopted *a = arg;
+	if (a->n < 8) {
+		snprintf(a->ids[a->n], RT_ID_MAX + 1, "%s", id);
+		a->st[a->n++] = st;
+	}
+}
+
+static enum rt_state adopted_state(const struct adopted *a, const char *id)
+{
+	for (int i = 0; i < a->n; i++)
+		if (!strcmp(a->ids[i], id))
+			return a->st[i];
+	return RT_ABSENT;
+}
+
+/* Creates a container from a child process that exits without stopping it,
+ * as a daemon that dies would: its init is then not our child. */
+static void create_in_orphaning_child(const char *id)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct error e = {0};
+		struct runtime *crt;
+		if (runtime_open(&cfg, &crt, &e) < 0)
+			_exit(2);
+		struct rt_spec s = spec_of(id);
+		_exit(rt_create_start(crt, &s, &e) < 0 ? 3 : 0);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_readopt_after_restart(void **state)
+{
+	(void)state;
+	struct error e = {0};
+	struct rt_spec a = spec_of("it-adopt-a"), b = spec_of("it-adopt-b");
+	create(&a);
+	create(&b);
+	must(rt_pause(rt, "it-adopt-b", &e), &e, "pause");
+
+	/* Daemon "restart" in the same process. */
+	runtime_close(rt);
+	/* A real restart: a previous daemon process started it and died. */
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	create_in_orphaning_child("it-adopt-c");
+	assert_int_equal(open_runtime(), 0);
+
+	struct adopted got = {0};
+	must(rt_adopt(rt, on_adopt, &got, &e), &e, "adopt");
+	assert_true(got.n >= 3);
+	assert_int_equal(adopted_state(&got, "it-adopt-a"), RT_RUNNING);
+	assert_int_equal(adopted_state(&got, "it-adopt-b"), RT_PAUSED);
+	assert_int_equal(adopted_state(&got, "it-adopt-c"), RT_RUNNING);
+
+	/* Exits are still detected: our child (reaper) and not (pidfd). */
+	pid_t pa, pc;
+	must(rt_init_pid(rt, "it-adopt-a", &pa, &e), &e, "pid a");
+	must(rt_init_pid(rt, "it-adopt-c", &pc, &e), &e, "pid c");
+	kill(pa, SIGKILL);
+	kill(pc, SIGKILL);
+	assert_true(wait_exit_report("it-adopt-a", 3000));
+	assert_true(wait_exit_report("it-adopt-c", 3000));
+	must(rt_resume(rt, "it-adopt-b", &e), &e, "resume adopted");
+	expect_out("it-adopt-b", "echo alive", "alive\n");
+	destroy("it-adopt-a");
+	destroy("it-adopt-b");
+	destroy("it-adopt-c");
+	assert_no_trace("it-adopt-c");
+}
+
+static void test_nothing_left(void **state)
+{
+	(void)state;
+	char **ids;
+	size_t n;
+	struct error e = {0};
+	must(rt_list_ids(rt, &ids, &n, &e), &e, "list");
+	assert_int_equal(n, 0);
+	free(ids);
+	assert_false(host_mounts_mention(state_dir));
+	assert_int_equal(bridge_ports(), 0);
+}
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "runtime integration tests need root; skipped\n");
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_create_exec_env_hostname),
+	    cmocka_unit_test(test_idempotent_and_errors),
+	    cmocka_unit_test(test_ramdisk_survives_restart),
+	    cmocka_unit_test(test_start_after_host_reboot),
+	    cmocka_unit_test(test_pause_resume),
+	    cmocka_unit_test(test_stop_graceful_and_forced),
+	    cmocka_unit_test(test_unexpected_exit_reported),
+	    cmocka_unit_test(test_isolation),
+	    cmocka_unit_test(test_security),
+	    cmocka_unit_test(test_memory_limit),
+	    cmocka_unit_test(test_pids_limit),
+	    cmocka_unit_test(test_parallel),
+	    cmocka_unit_test(test_readopt_after_restart),
+	    cmocka_unit_test(test_nothing_left),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
