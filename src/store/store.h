@@ -10,7 +10,8 @@
  *  - "not found" is E_NOT_FOUND; a unique-constraint hit is E_CONFLICT
  *    (or the specific code named on the function); anything else E_INTERNAL.
  *  - Ownership: every lookup a user makes goes through a *_get_owned()
- *    variant that filters by user_id, so another user's row is E_NOT_FOUND. */
+ *    variant that filters by user_id, so another user's row is E_NOT_FOUND.
+ *  - Write-once columns and timestamp stamping: docs/STORE.md "Records". */
 #ifndef HOODY_STORE_H
 #define HOODY_STORE_H
 
@@ -32,6 +33,7 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg, struct err
 
 /* ---- key/value (server identity, signing key metadata, settings) ---- */
 int store_kv_get(struct store *st, const char *key, char **value_new, struct error *err);
+/* A NULL value deletes the key. */
 int store_kv_set(struct store *st, const char *key, const char *value, struct error *err);
 
 /* ---- users ---- */
@@ -167,6 +169,8 @@ struct container_query {
 	bool include_prespawn, include_expired, include_deleting;
 };
 
+/* Every container call that finds no row (get, get_owned, update,
+ * set_status, delete) fails with E_CONTAINER_NOT_FOUND. */
 /* E_NAME_IN_USE when (project_id, name) is taken; E_SSH_KEY_IN_USE on the key. */
 int store_container_insert(struct store *st, const struct container *c, struct error *err);
 int store_container_get(struct store *st, const char *id, struct container *out,
