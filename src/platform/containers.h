@@ -1,8 +1,15 @@
-/* Containers: the domain side of the Containers API (owned by the containers work). */
+/* Containers: the domain side of the Containers API (owned by the containers work).
+ *
+ * Every call acts for a principal: another user's container, or one outside
+ * the principal's realms, is E_CONTAINER_NOT_FOUND (never E_FORBIDDEN); a
+ * token lacking the containers.* leaf is E_FORBIDDEN. Slow host work (create,
+ * delete, recovery) runs as background jobs on pf->wq; the status column
+ * always says what the host has or is about to have. */
 #ifndef HOODY_PLATFORM_CONTAINERS_H
 #define HOODY_PLATFORM_CONTAINERS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "platform/platform.h"
 
@@ -12,7 +19,80 @@ int platform_containers_init(struct platform *pf, struct error *err);
 
 /* Deletes (for real) every container of a project; used by project delete.
  * *deleted_new: JSON array of {id, name}. */
-int containers_delete_for_project(struct platform *pf, const char *project_id,
-				  json_t **deleted_new, struct error *err);
+int containers_delete_for_project(struct platform *pf, const char *project_id, json_t **deleted_new,
+				  struct error *err);
+
+/* ---- the API calls ---- */
+
+struct container_list_opts {
+	struct list_query q; /* page, limit, sort, realm filter (req_list_query) */
+	bool include_prespawn, include_expired, include_deleting;
+	bool include_proxy_domains;
+	const char *runtime; /* raw ?runtime value; NULL = absent */
+};
+
+struct container_get_opts {
+	bool include_proxy_domains;
+	bool include_proxy_permissions;
+	const char *runtime; /* raw ?runtime value; NULL = absent */
+};
+
+/* POST /projects/{id}/containers: data is the new container (status
+ * "creating"); it becomes "running" (or "failed", with failure_reason) in
+ * the background. */
+int containers_create(struct platform *pf, const struct principal *who, const char *project_id,
+		      const json_t *body, json_t **data_new, struct error *err);
+/* project_id NULL: every project of the user. data {containers, pagination}. */
+int containers_list(struct platform *pf, const struct principal *who, const char *project_id,
+		    const struct container_list_opts *o, json_t **data_new, struct error *err);
+int containers_get(struct platform *pf, const struct principal *who, const char *id,
+		   const struct container_get_opts *o, json_t **data_new, struct error *err);
+/* PUT/PATCH: same semantics (every field optional). */
+int containers_update(struct platform *pf, const struct principal *who, const char *id,
+		      const json_t *body, json_t **data_new, struct error *err);
+/* Marks the container "deleting" and removes it in the background. */
+int containers_delete(struct platform *pf, const struct principal *who, const char *id,
+		      struct error *err);
+
+/* ?runtime= : "true", "false" or a JSON object selector such as
+ * {"displays":true} ({} = everything; keys displays, services,
+ * network_services, terminals, processes). *mask is 0 when runtime_info is
+ * not wanted. E_VALIDATION otherwise. */
+int containers_runtime_param(const char *value, unsigned *mask, struct error *err);
+
+/* ---- for the other container modules (operations, env, copy) ---- */
+
+/* The container of id if who may use it with leaf ("containers.read", ...). */
+int containers_find(struct platform *pf, const struct principal *who, const char *id,
+		    const char *leaf, struct container *out, struct error *err);
+
+/* A status change with its status_log row, in one transaction. from: "a|b"
+ * list of statuses the row must be in (NULL = any), else E_STATE_CONFLICT.
+ * triggered_by: "user", "system", "autostart". Sets started_at when entering
+ * "running" and clears it when leaving; failure_reason is kept only for
+ * "failed". out (may be NULL) receives the updated row. */
+struct container_transition {
+	const char *from;
+	const char *to;
+	const char *reason; /* failure_reason, or NULL */
+	const char *triggered_by;
+	json_t *metadata; /* borrowed, may be NULL */
+};
+int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
+			  struct container *out, struct error *err);
+
+/* What the runtime needs to start c (name as hostname, image, environment,
+ * ramdisk). Valid while c lives; clear it after use. */
+struct container_spec {
+	struct rt_spec spec;
+	struct rt_env *env;
+	json_t *env_json;
+};
+int container_spec_init(const struct container *c, struct container_spec *out, struct error *err);
+void container_spec_clear(struct container_spec *s);
+
+/* Records that the environment of revision rev reached the host (after a
+ * start with the current spec, or rt_set_env). */
+int containers_env_applied(struct platform *pf, const char *id, int64_t rev, struct error *err);
 
 #endif

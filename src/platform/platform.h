@@ -27,6 +27,7 @@ struct platform_config {
 	int64_t jwt_ttl_s;              /* 86400 */
 	int64_t refresh_ttl_s;          /* 604800 */
 	int64_t claim_ttl_s;            /* 3600 */
+	bool no_signing_key;            /* do not create a signing key at start (claims.c) */
 	int workers;                    /* background job threads */
 };
 

@@ -1,0 +1,163 @@
+/* The container object (see render.h). */
+#include "platform/render.h"
+
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "platform/container_rules.h"
+#include "platform/fields.h"
+#include "platform/validate.h"
+
+/* The Hoody Kit services every kit container exposes, then the dev_kit ones
+ * (seeds: "the full Hoody Kit HTTP stack", 18 services with dev_kit). */
+static const char *const kit_services[] = {
+    "terminal", "display",	 "files", "exec",    "sqlite", "cron",
+    "pipe",	"notifications", "curl",  "browser", "code",   "daemon",
+    "tunnel",	"workspaces",	 "ssh",	  "proxy",   NULL};
+static const char *const dev_kit_services[] = {"editor", "agent", NULL};
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static char *service_host_new(const struct platform *pf, const struct container *c,
+			      const char *service, const char *server_name)
+{
+	return xasprintf("%s-%s-%s-1.%s.containers.%s", c->project_id, c->id, service, server_name,
+			 pf->cfg.public_domain);
+}
+
+static void add_urls(json_t *urls, const struct platform *pf, const struct container *c,
+		     const char *const *services, const char *server_name)
+{
+	for (size_t i = 0; services[i]; i++) {
+		_cleanup_free_ char *host = service_host_new(pf, c, services[i], server_name);
+		json_object_set_new(urls, services[i], json_sprintf("https://%s", host));
+	}
+}
+
+json_t *render_urls_new(const struct platform *pf, const struct container *c,
+			const char *server_name)
+{
+	json_t *urls = json_object();
+	if (!c->hoody_kit || !server_name)
+		return urls;
+	add_urls(urls, pf, c, kit_services, server_name);
+	if (c->dev_kit)
+		add_urls(urls, pf, c, dev_kit_services, server_name);
+	return urls;
+}
+
+static json_t *ssh_hostname(const struct platform *pf, const struct container *c,
+			    const char *server_name)
+{
+	if (!server_name)
+		return json_null();
+	return json_sprintf("%s-%s-ssh.%s.containers.%s", c->project_id, c->id, server_name,
+			    pf->cfg.public_domain);
+}
+
+static json_t *fingerprint(const char *key)
+{
+	char fp[SSH_FINGERPRINT_LEN];
+	return key && crules_ssh_fingerprint(key, fp) ? json_string(fp) : json_null();
+}
+
+static json_t *env_object(const char *text)
+{
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	if (json_is_object(v))
+		return v;
+	json_decref(v);
+	return json_object();
+}
+
+static bool env_pending(const struct container *c)
+{
+	return c->env_revision != c->env_applied_revision;
+}
+
+static json_t *env_sync(const struct container *c)
+{
+	return json_pack("{s:b, s:I, s:I, s:n, s:n, s:n, s:b}", "pending", env_pending(c),
+			 "revision", (json_int_t)c->env_revision, "applied_revision",
+			 (json_int_t)c->env_applied_revision, "verified_at", "attempted_at",
+			 "last_error", "exhausted", 0);
+}
+
+static json_t *warning(const char *type, const char *message)
+{
+	return json_pack("{s:s, s:s, s:n}", "type", type, "message", message, "expired_at");
+}
+
+static json_t *warnings(const struct container *c)
+{
+	json_t *w = json_array();
+	if (c->status && strcmp(c->status, "failed") == 0)
+		json_array_append_new(w, warning("failed", c->failure_reason
+							       ? c->failure_reason
+							       : "The container failed"));
+	if (env_pending(c))
+		json_array_append_new(
+		    w, warning("env_sync_pending",
+			       "Environment changes are saved and apply at the next start"));
+	return w;
+}
+
+/* Identity, placement and configuration. */
+static json_t *base_fields(const struct render_ctx *ctx, const struct container *c)
+{
+	const char *srv = ctx->server_name;
+	return json_pack(
+	    "{s:s, s:s?, s:o, s:s?, s:o, s:o, s:O, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:b, "
+	    "s:b, s:s, s:b, s:b, s:b, s:s}",
+	    "id", c->id, "project_id", c->project_id[0] ? c->project_id : NULL, "project_alias",
+	    str_or_null(ctx->project_alias), "server_id", c->server_id[0] ? c->server_id : NULL,
+	    "server_name", str_or_null(srv), "subserver_name", json_string(srv ? srv : ""),
+	    "server", ctx->server ? ctx->server : json_null(), "ssh_hostname",
+	    ssh_hostname(ctx->pf, c, srv), "name", c->name, "color", c->color ? c->color : "",
+	    "container_image", c->container_image ? c->container_image : "", "ai", c->ai,
+	    "hoody_kit", c->hoody_kit, "dev_kit", c->dev_kit, "kvm", 0, "autostart", c->autostart,
+	    "ramdisk_scope", "container", "ramdisk", c->ramdisk, "prespawn", c->prespawn,
+	    "is_default", 0, "status", c->status ? c->status : "unknown");
+}
+
+/* State, content and the features this server does not offer yet. */
+static void add_details(json_t *o, const struct render_ctx *ctx, const struct container *c)
+{
+	json_t *more = json_pack(
+	    "{s:o, s:o, s:{}, s:o, s:o, s:o, s:o, s:b, s:o, s:n, s:o, s:o, s:o, s:i, s:n, s:o, "
+	    "s:n, s:b, s:s, s:b, s:i, s:o, s:o}",
+	    "environment_vars", env_object(c->environment_vars), "env_sync", env_sync(c), "volumes",
+	    "ssh_public_key", str_or_null(c->ssh_public_key), "ssh_key_fingerprint",
+	    fingerprint(c->ssh_public_key), "comment", str_or_null(c->comment),
+	    "source_container_id", str_or_null(c->source_container_id), "server_expired",
+	    c->server_expired, "server_expired_at", json_time_new(c->server_expired_at),
+	    "server_expired_reason", "created_at", json_time_new(c->created_at), "updated_at",
+	    json_time_new(c->updated_at), "realm_ids", realm_ids_parse(c->realm_ids),
+	    "snapshot_count", 0, "last_used_snapshot", "warnings", warnings(c), "pool_id",
+	    "has_proxy_permissions", 0, "proxy_permissions_scope", "none", "has_proxy_domains", 0,
+	    "proxy_domains_count", 0, "failure_reason", str_or_null(c->failure_reason), "urls",
+	    render_urls_new(ctx->pf, c, ctx->server_name));
+	if (!more)
+		log_error("container %s: a stored field is not valid UTF-8", c->id);
+	json_object_update(o, more);
+	json_decref(more);
+	if (ctx->proxy_domains)
+		json_object_set_new(o, "proxy_domains", json_array());
+}
+
+json_t *render_container_new(const struct render_ctx *ctx, const struct container *c)
+{
+	json_t *o = base_fields(ctx, c);
+	/* Only a string that is not UTF-8 (a row edited outside hoodyd) gets
+	 * here: show what is safe rather than fail the whole list. */
+	if (!o) {
+		log_error("container %s: a stored field is not valid UTF-8", c->id);
+		o = json_pack("{s:s, s:s}", "id", c->id, "status", "unknown");
+	}
+	add_details(o, ctx, c);
+	return o;
+}

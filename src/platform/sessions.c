@@ -1,0 +1,146 @@
+/* JWT sessions: login (argon2id), refresh, logout, and a per-address bound
+ * on failed logins. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "platform/auth.h"
+#include "platform/fields.h"
+
+#define LOGIN_FAIL_MAX 1000
+#define LOGIN_FAIL_WINDOW_MS (30LL * 60 * 1000)
+#define FAIL_SLOTS 256
+
+/* Failed logins per client address in a fixed window; a hash collision only
+ * makes two addresses share a budget. */
+static struct {
+	pthread_mutex_t mu;
+	struct {
+		char ip[48];
+		int64_t window_start;
+		int count;
+	} slot[FAIL_SLOTS];
+} fails = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t ip_slot(const char *ip)
+{
+	size_t h = 5381;
+	for (; ip && *ip; ip++)
+		h = h * 33 + (unsigned char)*ip;
+	return h % FAIL_SLOTS;
+}
+
+/* Counts one failure when record, else only checks. */
+static bool login_blocked(const char *ip, bool record)
+{
+	size_t s = ip_slot(ip);
+	int64_t now = now_ms();
+	bool blocked;
+	pthread_mutex_lock(&fails.mu);
+	if (strcmp(fails.slot[s].ip, ip ? ip : "") != 0 ||
+	    now - fails.slot[s].window_start > LOGIN_FAIL_WINDOW_MS) {
+		snprintf(fails.slot[s].ip, sizeof(fails.slot[s].ip), "%s", ip ? ip : "");
+		fails.slot[s].window_start = now;
+		fails.slot[s].count = 0;
+	}
+	if (record)
+		fails.slot[s].count++;
+	blocked = fails.slot[s].count >= LOGIN_FAIL_MAX;
+	pthread_mutex_unlock(&fails.mu);
+	return blocked;
+}
+
+static int session_new_for(struct platform *pf, const struct user *u, const char *client_ip,
+			   json_t **out, struct error *err)
+{
+	char *access = NULL, *refresh = NULL;
+	int64_t exp = 0, rexp = 0;
+	if (auth_jwt_issue(pf, u, JWT_ACCESS, &access, &exp, err) < 0 ||
+	    auth_jwt_issue(pf, u, JWT_REFRESH, &refresh, &rexp, err) < 0) {
+		free(access);
+		return -1;
+	}
+	*out = json_pack("{s:s, s:s, s:o, s:I, s:o, s:I, s:s?, s:o, s:n, s:n, s:n}", "token",
+			 access, "refreshToken", refresh, "expires_at", json_time_new(exp * 1000),
+			 "expires_in", (json_int_t)pf->cfg.jwt_ttl_s, "refresh_expires_at",
+			 json_time_new(rexp * 1000), "refresh_expires_in",
+			 (json_int_t)pf->cfg.refresh_ttl_s, "client_ip", client_ip, "user",
+			 user_json_new(u), "server", "project", "container");
+	free(access);
+	free(refresh);
+	return 0;
+}
+
+int sessions_login(struct platform *pf, const json_t *body, const char *client_ip,
+		   json_t **session_new, struct error *err)
+{
+	const char *username = NULL, *email = NULL, *password = NULL;
+	struct user u = {0};
+	int rc = -1;
+	if (fields_object(body, err) < 0 ||
+	    field_string(body, "username", 1, 254, true, &username, NULL, err) < 0 ||
+	    field_string(body, "email", 1, 254, true, &email, NULL, err) < 0 ||
+	    field_string(body, "password", 1, AUTH_PASSWORD_MAX, false, &password, NULL, err) < 0)
+		return -1;
+	if (!username && !email)
+		return err_set(err, E_VALIDATION, "username or email is required");
+	if (!password)
+		return err_set(err, E_VALIDATION, "password is required");
+	if (login_blocked(client_ip, false))
+		return err_set(err, E_RATE_LIMITED, "Too many failed logins; try again later");
+	if (store_user_find_login(pf->store, username ? username : email, &u, err) < 0) {
+		if (err->code != E_NOT_FOUND)
+			return -1;
+		auth_password_burn(password);
+		login_blocked(client_ip, true);
+		return err_set(err, E_INVALID_CREDENTIALS, "Invalid credentials");
+	}
+	if (!auth_password_verify(u.password_hash, password)) {
+		login_blocked(client_ip, true);
+		err_set(err, E_INVALID_CREDENTIALS, "Invalid credentials");
+		goto out;
+	}
+	if (u.is_banned) {
+		err_set(err, E_ACCOUNT_BANNED, "Account is banned");
+		goto out;
+	}
+	rc = session_new_for(pf, &u, client_ip, session_new, err);
+out:
+	user_clear(&u);
+	return rc;
+}
+
+int sessions_refresh(struct platform *pf, const char *refresh_token, const char *client_ip,
+		     json_t **session_new, struct error *err)
+{
+	struct jwt_claims c;
+	struct user u = {0};
+	int rc = -1;
+	if (!refresh_token || !*refresh_token)
+		return err_set(err, E_MISSING_TOKEN, "Refresh token required");
+	if (auth_jwt_verify(pf, refresh_token, JWT_REFRESH, &c, err) < 0)
+		return -1;
+	if (store_user_get(pf->store, c.user_id, &u, err) < 0) {
+		if (err->code == E_NOT_FOUND)
+			err_set(err, E_INVALID_TOKEN, "Invalid refresh token");
+		return -1;
+	}
+	if (u.is_banned)
+		err_set(err, E_ACCOUNT_BANNED, "Account is banned");
+	else if (u.session_generation != c.generation)
+		err_set(err, E_INVALID_TOKEN, "Session has been logged out");
+	else
+		rc = session_new_for(pf, &u, client_ip, session_new, err);
+	user_clear(&u);
+	return rc;
+}
+
+int sessions_logout(struct platform *pf, const char *user_id, struct error *err)
+{
+	if (store_user_bump_session(pf->store, user_id, err) < 0)
+		return -1;
+	auth_cache_invalidate();
+	return 0;
+}

@@ -1,0 +1,508 @@
+/* Long-lived hdy_ auth tokens: validation of every field, delegation rules
+ * (a token never grants more than its creator holds), and the JSON shape.
+ * The secret exists only in the create response; the store keeps its sha256. */
+#include <ctype.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "platform/auth.h"
+#include "platform/fields.h"
+
+#define ALIAS_MAX 254
+#define REALMS_MAX 100
+#define IP_ENTRIES_MAX 100
+#define REAUTH_DENIED_TTL_MS (30LL * 86400 * 1000)
+#define DAY_MS (86400LL * 1000)
+
+static const char *const adjectives[] = {
+	"clever", "brave", "calm", "eager", "gentle", "happy", "jolly", "kind", "lively", "mighty",
+	"nimble", "proud", "quiet", "rapid", "silent", "swift", "witty", "zesty", "bold", "bright",
+	"cosmic", "fuzzy", "golden", "lucky", "misty", "noble", "sunny", "tidy", "vivid", "wild",
+};
+static const char *const animals[] = {
+	"dolphin", "otter", "falcon", "badger", "lynx", "panda", "heron", "koala", "lemur", "marten",
+	"narwhal", "ocelot", "puffin", "quokka", "raven", "seal", "tapir", "urchin", "walrus", "yak",
+	"zebra", "beaver", "condor", "dingo", "ferret", "gecko", "ibis", "jackal", "kiwi", "moose",
+};
+
+static char *random_alias_new(void)
+{
+	unsigned char r[2];
+	random_bytes(r, sizeof(r));
+	return xasprintf("%s-%s", adjectives[r[0] % ARRAY_SIZE(adjectives)],
+			 animals[r[1] % ARRAY_SIZE(animals)]);
+}
+
+json_t *token_json_new(const struct auth_token *t)
+{
+	json_t *perm = json_loads(t->permissions ? t->permissions : "{}", 0, NULL);
+	json_t *realms = json_loads(t->realm_ids ? t->realm_ids : "[]", 0, NULL);
+	json_t *ips = json_loads(t->ip_whitelist ? t->ip_whitelist : "[\"*\"]", 0, NULL);
+	return json_pack("{s:s, s:s?, s:s, s:s?, s:n, s:o, s:o, s:b, s:o, s:o, s:b, s:b, s:b, s:n, "
+			 "s:i, s:o, s:s?, s:o, s:o}",
+			 "id", t->id, "alias", t->alias, "prefix", AUTH_TOKEN_PREFIX, "public_key",
+			 t->public_key, "public_storage", "ip_whitelist",
+			 ips ? ips : json_array(), "realm_ids", realms ? realms : json_array(),
+			 "allow_no_realm", t->allow_no_realm, "permissions",
+			 perm ? perm : json_object(), "expires_at", json_time_new(t->expires_at),
+			 "is_enabled", t->is_enabled, "vault_access", t->vault_access,
+			 "event_access", t->event_access, "created_by_token_id", "delegation_depth",
+			 0, "last_used_at", json_time_new(t->last_used_at), "last_used_ip",
+			 t->last_used_ip, "created_at", json_time_new(t->created_at), "updated_at",
+			 json_time_new(t->updated_at));
+}
+
+static void set_text(char **field, json_t *value_steal)
+{
+	free(*field);
+	*field = json_dumps(value_steal, JSON_COMPACT);
+	json_decref(value_steal);
+}
+
+/* ---------------------------------------------------------------- fields */
+
+static int alias_field(const json_t *body, struct auth_token *t, struct error *err)
+{
+	const char *alias = NULL;
+	bool null = false;
+	int rc = field_string(body, "alias", 1, ALIAS_MAX, true, &alias, &null, err);
+	if (rc <= 0)
+		return rc;
+	for (const char *p = alias; !null && *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != ' ' && *p != '_' && *p != '-')
+			return err_set(err, E_VALIDATION, "alias may contain only letters, digits, "
+							  "spaces, '_' and '-'");
+	free(t->alias);
+	t->alias = null ? random_alias_new() : xstrdup(alias);
+	return 1;
+}
+
+static int public_key_field(const json_t *body, struct auth_token *t, struct error *err)
+{
+	const char *key = NULL;
+	bool null = false;
+	int rc = field_string(body, "public_key", 64, 64, true, &key, &null, err);
+	if (rc <= 0)
+		return rc;
+	for (const char *p = key; !null && *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return err_set(err, E_VALIDATION, "public_key must be 64 hex characters "
+							  "(an Ed25519 public key)");
+	free(t->public_key);
+	t->public_key = null ? NULL : str_lower_dup(key);
+	return 1;
+}
+
+/* permission_template wins over permissions. *tree_new stays NULL when
+ * neither is given. */
+static int permissions_field(const json_t *body, json_t **tree_new, struct error *err)
+{
+	const char *tpl = NULL;
+	*tree_new = NULL;
+	int rc = field_string(body, "permission_template", 1, 64, true, &tpl, NULL, err);
+	if (rc < 0)
+		return -1;
+	if (rc && tpl) {
+		if (!(*tree_new = auth_permission_template_new(tpl)))
+			return err_set(err, E_VALIDATION, "permission_template must be one of "
+							  "full_access, read_only, dev_team, "
+							  "external_customer, finance_team");
+		return 1;
+	}
+	json_t *perm = json_object_get(body, "permissions");
+	if (!perm || json_is_null(perm))
+		return 0;
+	return auth_permissions_normalize(perm, tree_new, err) < 0 ? -1 : 1;
+}
+
+static int realm_ids_field(const json_t *body, json_t **realms_new, struct error *err)
+{
+	json_t *v = json_object_get(body, "realm_ids");
+	*realms_new = NULL;
+	if (!v)
+		return 0;
+	if (json_is_null(v)) {
+		*realms_new = json_array();
+		return 1;
+	}
+	if (!json_is_array(v) || json_array_size(v) > REALMS_MAX)
+		return err_set(err, E_VALIDATION, "realm_ids must be an array of at most %d ids",
+			       REALMS_MAX);
+	json_t *out = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e) {
+		if (!id_valid(json_string_value(e))) {
+			json_decref(out);
+			return err_set(err, E_VALIDATION,
+				       "realm_ids[%zu] must be a 24-character lowercase hex id", i);
+		}
+		bool dup = false;
+		for (size_t j = 0; j < json_array_size(out) && !dup; j++)
+			dup = json_equal(json_array_get(out, j), e);
+		if (!dup)
+			json_array_append(out, e);
+	}
+	*realms_new = out;
+	return 1;
+}
+
+static int ip_entry_append(json_t *out, const char *s, size_t len, struct error *err)
+{
+	char buf[64];
+	while (len && isspace((unsigned char)*s))
+		s++, len--;
+	while (len && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (len == 0 || len >= sizeof(buf))
+		return err_set(err, E_VALIDATION, "ip_whitelist entries must be \"*\", an IP address "
+						  "or a CIDR range");
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (!auth_ip_entry_valid(buf))
+		return err_set(err, E_VALIDATION, "ip_whitelist entry \"%s\" is not \"*\", an IP "
+						  "address or a CIDR range", buf);
+	if (json_array_size(out) >= IP_ENTRIES_MAX)
+		return err_set(err, E_VALIDATION, "ip_whitelist holds at most %d entries",
+			       IP_ENTRIES_MAX);
+	json_array_append_new(out, json_string(buf));
+	return 0;
+}
+
+/* An array of entries, a comma-separated string, or "*". */
+static int ip_whitelist_field(const json_t *body, json_t **list_new, struct error *err)
+{
+	json_t *v = json_object_get(body, "ip_whitelist");
+	*list_new = NULL;
+	if (!v)
+		return 0;
+	json_t *out = json_array();
+	int rc = 0;
+	if (json_is_null(v)) {
+		json_array_append_new(out, json_string("*"));
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		for (const char *comma; rc == 0 && (comma = strchr(s, ',')); s = comma + 1)
+			rc = ip_entry_append(out, s, (size_t)(comma - s), err);
+		if (rc == 0)
+			rc = ip_entry_append(out, s, strlen(s), err);
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e) {
+			const char *s = json_string_value(e);
+			if (!s) {
+				rc = err_set(err, E_VALIDATION, "ip_whitelist[%zu] must be a string", i);
+				break;
+			}
+			if ((rc = ip_entry_append(out, s, strlen(s), err)) < 0)
+				break;
+		}
+		if (rc == 0 && json_array_size(out) == 0)
+			json_array_append_new(out, json_string("*"));
+	} else {
+		rc = err_set(err, E_VALIDATION, "ip_whitelist must be an array, a comma-separated "
+						"string or \"*\"");
+	}
+	if (rc < 0) {
+		json_decref(out);
+		return -1;
+	}
+	*list_new = out;
+	return 1;
+}
+
+/* ISO-8601, unix seconds (or ms), "today"/"tomorrow" (end of that UTC day),
+ * null = never. Must lie in the future. */
+static int expires_field(const json_t *body, int64_t *out_ms, struct error *err)
+{
+	json_t *v = json_object_get(body, "expires_at");
+	int64_t now = now_ms(), ms = -1;
+	if (!v)
+		return 0;
+	if (json_is_null(v)) {
+		*out_ms = 0;
+		return 1;
+	}
+	if (json_is_integer(v)) {
+		json_int_t n = json_integer_value(v);
+		ms = n > 100000000000LL ? n : n * 1000;
+	} else if (json_is_real(v)) {
+		double d = json_real_value(v);
+		ms = d > 1e11 ? (int64_t)d : (int64_t)(d * 1000);
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		if (strcmp(s, "today") == 0 || strcmp(s, "tomorrow") == 0)
+			ms = (now / DAY_MS + (s[1] == 'o' && s[2] == 'm' ? 2 : 1)) * DAY_MS - 1;
+		else
+			ms = iso8601_parse_ms(s);
+	}
+	if (ms < 0 || ms > 253402300799000LL)
+		return err_set(err, E_VALIDATION, "expires_at must be an ISO-8601 date, a unix "
+						  "timestamp, \"today\", \"tomorrow\" or null");
+	if (ms <= now)
+		return err_set(err, E_VALIDATION, "expires_at must be in the future");
+	*out_ms = ms;
+	return 1;
+}
+
+/* ------------------------------------------------------------ delegation */
+
+static bool realms_subset(const json_t *inner, const json_t *outer)
+{
+	size_t i, j;
+	json_t *a, *b;
+	json_array_foreach(inner, i, a) {
+		bool found = false;
+		json_array_foreach(outer, j, b)
+			found |= json_equal(a, b);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* A token acting for its user can hand out only what it holds itself. */
+static int check_delegation(const struct principal *who, const json_t *perms,
+			    const json_t *realms, struct error *err)
+{
+	if (!who->via_token)
+		return 0;
+	for (size_t i = 0; perms && auth_permission_leaves[i]; i++)
+		if (auth_permission_granted(perms, auth_permission_leaves[i]) &&
+		    !auth_permission_granted(who->permissions, auth_permission_leaves[i]))
+			return err_set(err, E_FORBIDDEN, "this auth token cannot grant %s, which it "
+							 "does not hold", auth_permission_leaves[i]);
+	if (realms && json_array_size(who->token_realm_ids) &&
+	    (json_array_size(realms) == 0 || !realms_subset(realms, who->token_realm_ids)))
+		return err_set(err, E_FORBIDDEN, "a realm-restricted auth token can only create "
+						 "tokens restricted to its own realms");
+	return 0;
+}
+
+/* Shared by create and update: every optional field present in body. */
+static int apply_fields(const struct principal *who, const json_t *body, bool updating,
+			struct auth_token *t, json_t **perms_out, struct error *err)
+{
+	json_t *perms = NULL, *realms = NULL, *ips = NULL;
+	int rc = -1;
+	if (alias_field(body, t, err) < 0 || public_key_field(body, t, err) < 0 ||
+	    permissions_field(body, &perms, err) < 0 || realm_ids_field(body, &realms, err) < 0 ||
+	    ip_whitelist_field(body, &ips, err) < 0 || expires_field(body, &t->expires_at, err) < 0 ||
+	    field_bool(body, "allow_no_realm", &t->allow_no_realm, err) < 0 ||
+	    field_bool(body, "vault_access", &t->vault_access, err) < 0 ||
+	    field_bool(body, "event_access", &t->event_access, err) < 0)
+		goto out;
+	if (updating && realms && who->via_token && json_array_size(who->token_realm_ids)) {
+		err_set(err, E_FORBIDDEN, "a realm-restricted auth token cannot change realm_ids");
+		goto out;
+	}
+	if (check_delegation(who, perms, realms, err) < 0)
+		goto out;
+	if (who->via_token && t->vault_access && json_object_get(body, "vault_access") &&
+	    !auth_permission_granted(who->permissions, "resources.vault")) {
+		err_set(err, E_FORBIDDEN, "this auth token cannot grant vault_access");
+		goto out;
+	}
+	if (realms)
+		set_text(&t->realm_ids, json_incref(realms));
+	if (ips)
+		set_text(&t->ip_whitelist, json_incref(ips));
+	*perms_out = json_incref(perms);
+	rc = 0;
+out:
+	json_decref(perms);
+	json_decref(realms);
+	json_decref(ips);
+	return rc;
+}
+
+static int require_token_admin(const struct principal *who, struct error *err)
+{
+	return principal_require(who, "resources.create_tokens", err);
+}
+
+/* ------------------------------------------------------------ operations */
+
+static void token_defaults(struct auth_token *t, const char *user_id)
+{
+	id_new(t->id);
+	memcpy(t->user_id, user_id, sizeof(t->user_id));
+	t->alias = random_alias_new();
+	t->realm_ids = xstrdup("[]");
+	t->ip_whitelist = xstrdup("[\"*\"]");
+	t->allow_no_realm = true;
+	t->is_enabled = true;
+	t->event_access = true;
+	t->created_at = t->updated_at = now_ms();
+}
+
+static int insert_with_secret(struct store *st, struct auth_token *t,
+			      char secret_out[AUTH_TOKEN_SECRET_LEN + 1], struct error *err)
+{
+	auth_token_secret_new(secret_out);
+	auth_token_hash(secret_out, t->token_hash);
+	if (store_token_insert(st, t, err) < 0) {
+		sodium_memzero(secret_out, AUTH_TOKEN_SECRET_LEN + 1);
+		return -1;
+	}
+	return 0;
+}
+
+int tokens_insert_new(struct store *st, const char *user_id, const char *alias,
+		      json_t *permissions_steal, char secret_out[AUTH_TOKEN_SECRET_LEN + 1],
+		      struct error *err)
+{
+	struct auth_token t = {0};
+	token_defaults(&t, user_id);
+	free(t.alias);
+	t.alias = xstrdup(alias);
+	set_text(&t.permissions, permissions_steal);
+	int rc = insert_with_secret(st, &t, secret_out, err);
+	auth_token_clear(&t);
+	return rc;
+}
+
+/* deny_reauthorization: no token creation, no vault, bounded lifetime. */
+static int deny_reauth(const json_t *body, json_t *perms, struct auth_token *t, struct error *err)
+{
+	bool deny = false;
+	if (field_bool(body, "deny_reauthorization", &deny, err) < 0)
+		return -1;
+	if (!deny)
+		return 0;
+	if (json_object_get(body, "permissions") &&
+	    (auth_permission_granted(perms, "resources.create_tokens") ||
+	     auth_permission_granted(perms, "resources.vault")))
+		return err_set(err, E_VALIDATION, "deny_reauthorization cannot be combined with "
+						  "resources.create_tokens or resources.vault");
+	json_object_set_new(json_object_get(perms, "resources"), "create_tokens", json_false());
+	json_object_set_new(json_object_get(perms, "resources"), "vault", json_false());
+	t->vault_access = false;
+	if (!t->expires_at)
+		t->expires_at = now_ms() + REAUTH_DENIED_TTL_MS;
+	return 0;
+}
+
+int tokens_create(struct platform *pf, const struct principal *who, const json_t *body,
+		  json_t **token_json_new_out, struct error *err)
+{
+	struct auth_token t = {0};
+	json_t *perms = NULL;
+	char secret[AUTH_TOKEN_SECRET_LEN + 1];
+	int rc = -1;
+	if (fields_object(body, err) < 0 || require_token_admin(who, err) < 0)
+		return -1;
+	token_defaults(&t, who->user_id);
+	if (apply_fields(who, body, false, &t, &perms, err) < 0)
+		goto out;
+	/* Without a choice a session gets everything, a token what it holds. */
+	if (!perms)
+		perms = who->via_token ? json_deep_copy(who->permissions)
+				       : auth_permission_template_new("full_access");
+	if (!json_object_get(body, "realm_ids") && who->via_token &&
+	    json_array_size(who->token_realm_ids))
+		set_text(&t.realm_ids, json_incref(who->token_realm_ids));
+	if (deny_reauth(body, perms, &t, err) < 0)
+		goto out;
+	set_text(&t.permissions, json_incref(perms));
+	if (insert_with_secret(pf->store, &t, secret, err) < 0)
+		goto out;
+	*token_json_new_out = token_json_new(&t);
+	json_object_set_new(*token_json_new_out, "token", json_string(secret));
+	sodium_memzero(secret, sizeof(secret));
+	rc = 0;
+out:
+	json_decref(perms);
+	auth_token_clear(&t);
+	return rc;
+}
+
+/* The caller's own token, visible to it (realm-restricted tokens see only
+ * tokens inside their realms). */
+static int load_owned(struct platform *pf, const struct principal *who, const char *id,
+		      struct auth_token *t, struct error *err)
+{
+	if (!id_valid(id))
+		return err_set(err, E_INVALID_ID, "Invalid ID format");
+	if (store_token_get_owned(pf->store, who->user_id, id, t, err) < 0 ||
+	    !principal_sees_realms(who, t->realm_ids)) {
+		if (err->code == E_NOT_FOUND || err->code == E_OK)
+			err_set(err, E_NOT_FOUND, "Auth token not found");
+		auth_token_clear(t);
+		return -1;
+	}
+	return 0;
+}
+
+int tokens_update(struct platform *pf, const struct principal *who, const char *id,
+		  const json_t *body, json_t **token_json_new_out, struct error *err)
+{
+	struct auth_token t = {0};
+	json_t *perms = NULL;
+	int rc = -1;
+	if (fields_object(body, err) < 0 || require_token_admin(who, err) < 0 ||
+	    load_owned(pf, who, id, &t, err) < 0)
+		return -1;
+	if (apply_fields(who, body, true, &t, &perms, err) < 0 ||
+	    field_bool(body, "is_enabled", &t.is_enabled, err) < 0)
+		goto out;
+	if (perms)
+		set_text(&t.permissions, json_incref(perms));
+	t.updated_at = now_ms();
+	if (store_token_update(pf->store, &t, err) < 0)
+		goto out;
+	auth_cache_invalidate();
+	*token_json_new_out = token_json_new(&t);
+	rc = 0;
+out:
+	json_decref(perms);
+	auth_token_clear(&t);
+	return rc;
+}
+
+int tokens_get(struct platform *pf, const struct principal *who, const char *id,
+	       json_t **token_json_new_out, struct error *err)
+{
+	struct auth_token t = {0};
+	if (principal_require(who, "resources.read_account", err) < 0 ||
+	    load_owned(pf, who, id, &t, err) < 0)
+		return -1;
+	*token_json_new_out = token_json_new(&t);
+	auth_token_clear(&t);
+	return 0;
+}
+
+int tokens_delete(struct platform *pf, const struct principal *who, const char *id,
+		  struct error *err)
+{
+	struct auth_token t = {0};
+	if (require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
+		return -1;
+	auth_token_clear(&t);
+	if (store_token_delete_owned(pf->store, who->user_id, id, err) < 0)
+		return -1;
+	auth_cache_invalidate();
+	return 0;
+}
+
+int tokens_list(struct platform *pf, const struct principal *who, json_t **array_new,
+		struct error *err)
+{
+	struct auth_token *arr = NULL;
+	size_t n = 0;
+	if (principal_require(who, "resources.read_account", err) < 0 ||
+	    store_token_list(pf->store, who->user_id, &arr, &n, err) < 0)
+		return -1;
+	json_t *out = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (principal_sees_realms(who, arr[i].realm_ids))
+			json_array_append_new(out, token_json_new(&arr[i]));
+		auth_token_clear(&arr[i]);
+	}
+	free(arr);
+	*array_new = out;
+	return 0;
+}
