@@ -1,6 +1,75 @@
-/* Placeholder so the tree links; replaced by the file's owner. */
+/* Account administration: /api/v1/users[/{id}] (administrators only; an
+ * admin's auth token also needs the admin.users permission). */
 #include "api/http.h"
+#include "platform/auth.h"
+
+static void reply_user(struct resp *out, int rc, const struct error *err, int status,
+		       const char *message, struct user *u)
+{
+	resp_result(out, rc, err, status, message, rc < 0 ? NULL : user_json_new(u));
+	user_clear(u);
+}
+
+/* Creating a user hashes its password (argon2id): off the HTTP threads. */
+static void create_job(struct req *r, struct resp *out, void *arg)
+{
+	struct error err = {0};
+	struct user u = {0};
+	int rc = users_create(r->pf->store, r->body, &u, &err);
+	reply_user(out, rc, &err, 201, "User created successfully", &u);
+}
+
+static int load_user(struct req *r, struct user *u, struct error *err)
+{
+	const char *id;
+	if (principal_require(&r->who, "admin.users", err) < 0 || req_id_param(r, 0, &id, err) < 0)
+		return -1;
+	return store_user_get(r->pf->store, id, u, err);
+}
+
+static void get(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	struct user u = {0};
+	int rc = load_user(r, &u, &err);
+	reply_user(out, rc, &err, 200, "User retrieved successfully", &u);
+}
+
+/* May hash a new password, hence deferred like create. */
+static void update_job(struct req *r, struct resp *out, void *arg)
+{
+	struct error err = {0};
+	struct user u = {0};
+	int rc = users_update(r->pf->store, r->who.user_id, r->params[0], r->body, &u, &err);
+	reply_user(out, rc, &err, 200, "User updated successfully", &u);
+}
+
+/* Checks what is cheap on the HTTP thread, then defers job. */
+static void admin_deferred(struct req *r, struct resp *out, bool with_id, deferred_fn job)
+{
+	struct error err = {0};
+	const char *id;
+	if (principal_require(&r->who, "admin.users", &err) < 0 ||
+	    (with_id && req_id_param(r, 0, &id, &err) < 0))
+		resp_err(out, &err, NULL);
+	else
+		req_defer(r, job, NULL, NULL);
+}
+
+static void create(struct req *r, struct resp *out)
+{
+	admin_deferred(r, out, false, create_job);
+}
+
+static void update(struct req *r, struct resp *out)
+{
+	admin_deferred(r, out, true, update_job);
+}
 
 void api_register_users(struct api_server *srv)
 {
+	api_route(srv, "POST", "/api/v1/users", create, ROUTE_ADMIN);
+	api_route(srv, "GET", "/api/v1/users/{id}", get, ROUTE_ADMIN);
+	api_route(srv, "PUT", "/api/v1/users/{id}", update, ROUTE_ADMIN);
+	api_route(srv, "PATCH", "/api/v1/users/{id}", update, ROUTE_ADMIN);
 }

@@ -1,0 +1,503 @@
+/* The libmicrohttpd server: a thread pool of epoll loops, request contexts,
+ * bounded body reading, JSON parsing, the auth middleware, deferred requests
+ * (suspend + work queue + resume) and one log line per request. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/http.h"
+#include "api/router.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/workq.h"
+#include "platform/auth.h"
+
+#define JSON_DEPTH_MAX 32
+#define CONN_MEMORY_LIMIT (32 * 1024)
+#define CONN_TIMEOUT_S 30
+#define CONN_LIMIT 4096
+#define CONN_PER_IP_LIMIT 1024
+#define STOP_GRACE_MS 60000
+
+struct api_server {
+	struct MHD_Daemon *mhd;
+	struct platform *pf;
+	struct router *router;
+	size_t max_body;
+	char realm_suffix[300];       /* ".api.<domain>" */
+	int deferred;                 /* deferred requests not yet completed (atomic) */
+	bool stopping;
+};
+
+enum ctx_state { CTX_NEW, CTX_DEFERRED, CTX_READY };
+
+struct req_ctx {
+	struct req r;
+	struct resp resp;
+	enum ctx_state state;
+	bool too_large;
+	bool close_conn;
+	bool defer_requested;
+	deferred_fn dfn;
+	void *darg;
+	void (*dfree)(void *);
+	char *body;
+	size_t body_len, body_cap;
+	char allow[64];
+	char ip[INET6_ADDRSTRLEN];
+	char method[8];
+	char buf[];                   /* path copy, then the router's split copy */
+};
+
+/* ------------------------------------------------------------ registration */
+
+void api_route(struct api_server *srv, const char *method, const char *pattern, route_fn fn,
+	       int flags)
+{
+	/* A bad route table is a programming error: refuse to start. */
+	if (router_add(srv->router, method, pattern, fn, flags) < 0)
+		abort();
+}
+
+const char *req_query(struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *req_header(struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *))
+{
+	struct req_ctx *c = (struct req_ctx *)r;
+	c->defer_requested = true;
+	c->dfn = fn;
+	c->darg = arg;
+	c->dfree = free_arg;
+}
+
+/* ------------------------------------------------------------ responses */
+
+static enum MHD_Result send_resp(struct req_ctx *c)
+{
+	struct resp *o = &c->resp;
+	char *body = NULL;
+	size_t len = 0;
+	if (o->json) {
+		body = json_dumps(o->json, JSON_COMPACT);
+		len = body ? strlen(body) : 0;
+	} else if (o->raw) {
+		body = o->raw;
+		len = o->raw_len;
+		o->raw = NULL;
+	}
+	if (!body || !o->status) {
+		free(body);
+		struct error err;
+		err_set(&err, E_INTERNAL, "handler for %s %s produced no response", c->r.method,
+			c->r.path);
+		memset(o, 0, sizeof(*o));
+		resp_err(o, &err, NULL);
+		body = json_dumps(o->json, JSON_COMPACT);
+		len = strlen(body);
+	}
+	struct MHD_Response *mr = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!mr) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+				o->content_type ? o->content_type : "application/json");
+	if (o->header_name && o->header_value)
+		MHD_add_response_header(mr, o->header_name, o->header_value);
+	if (c->allow[0])
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, c->allow);
+	if (c->close_conn || c->r.srv->stopping)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
+	enum MHD_Result ret = MHD_queue_response(c->r.conn, (unsigned)o->status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct req_ctx *c, enum err_code code, const char *msg)
+{
+	struct error err;
+	err_set(&err, code, "%s", msg);
+	resp_err(&c->resp, &err, NULL);
+	return send_resp(c);
+}
+
+/* ------------------------------------------------------------ request parts */
+
+/* Rejects what jansson would accept but we do not: NUL bytes (which would cut
+ * strings short) and nesting deeper than JSON_DEPTH_MAX (a stack-depth bomb). */
+static int body_prescan(const char *s, size_t len, struct error *err)
+{
+	int depth = 0;
+	bool in_str = false;
+	if (memchr(s, '\0', len))
+		return err_set(err, E_VALIDATION, "Request body contains a NUL byte");
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '{' || ch == '[') {
+			if (++depth > JSON_DEPTH_MAX)
+				return err_set(err, E_VALIDATION,
+					       "Request body nests deeper than %d levels",
+					       JSON_DEPTH_MAX);
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+static int parse_body(struct req_ctx *c, struct error *err)
+{
+	size_t len = c->body_len;
+	const char *s = c->body;
+	while (len && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+		s++, len--;
+	if (!len)
+		return 0;
+	if (body_prescan(s, len, err) < 0)
+		return -1;
+	json_error_t jerr;
+	json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		return err_set(err, E_VALIDATION, "Malformed JSON body: %s (line %d, column %d)",
+			       jerr.text, jerr.line, jerr.column);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return err_set(err, E_VALIDATION, "Request body must be a JSON object");
+	}
+	c->r.body = j;
+	return 0;
+}
+
+/* Host "{24hex}.api.<domain>[:port]" scopes the request to that realm. */
+static int realm_of_host(struct req_ctx *c, char out[ID_LEN + 1], struct error *err)
+{
+	const char *host = c->r.host;
+	const char *colon = strrchr(host, ':');
+	size_t len = colon && !strchr(host, ']') ? (size_t)(colon - host) : strlen(host);
+	size_t slen = strlen(c->r.srv->realm_suffix);
+	out[0] = '\0';
+	if (len <= slen || strncasecmp(host + len - slen, c->r.srv->realm_suffix, slen) != 0)
+		return 0;
+	if (len - slen != ID_LEN)
+		return err_set(err, E_VALIDATION, "Invalid realm id in host name");
+	for (size_t i = 0; i < ID_LEN; i++)
+		out[i] = (char)(host[i] >= 'A' && host[i] <= 'F' ? host[i] + 32 : host[i]);
+	out[ID_LEN] = '\0';
+	if (!id_valid(out))
+		return err_set(err, E_VALIDATION, "Invalid realm id in host name");
+	return 0;
+}
+
+static int authorize(struct req_ctx *c, int flags, struct error *err)
+{
+	char realm[ID_LEN + 1];
+	if (realm_of_host(c, realm, err) < 0)
+		return -1;
+	if (flags & ROUTE_PUBLIC) {
+		memcpy(c->r.who.scoped_realm, realm, sizeof(realm));
+		return 0;
+	}
+	if (auth_authenticate(c->r.pf, req_header(&c->r, MHD_HTTP_HEADER_AUTHORIZATION), c->ip,
+			      realm, &c->r.who, err) < 0)
+		return -1;
+	if ((flags & ROUTE_JWT_ONLY) && c->r.who.via_token)
+		return err_set(err, E_FORBIDDEN, "Auth tokens are not accepted here; sign in");
+	if ((flags & ROUTE_ADMIN) && !c->r.who.is_admin)
+		return err_set(err, E_FORBIDDEN, "Administrator access required");
+	return 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void run_deferred(void *arg)
+{
+	struct req_ctx *c = arg;
+	c->dfn(&c->r, &c->resp, c->darg);
+	if (c->dfree)
+		c->dfree(c->darg);
+	c->state = CTX_READY;
+	/* Resume takes MHD's lock, which orders the writes above before the
+	 * HTTP thread reads them. */
+	MHD_resume_connection(c->r.conn);
+}
+
+static enum MHD_Result dispatch(struct req_ctx *c)
+{
+	struct route_match m;
+	struct error err = {0};
+	size_t pathlen = strlen(c->r.path);
+	switch (router_match(c->r.srv->router, c->method, c->r.path, c->buf + pathlen + 1,
+			     pathlen + 1, &m)) {
+	case MATCH_NOT_FOUND:
+		err_set(&err, E_ROUTE_NOT_FOUND, "Route %s %.200s not found", c->method, c->r.path);
+		resp_err(&c->resp, &err, NULL);
+		return send_resp(c);
+	case MATCH_BAD_METHOD:
+		router_allow_header(m.allowed, c->allow, sizeof(c->allow));
+		err_set(&err, E_METHOD_NOT_ALLOWED, "Method %s not allowed on %.200s (allowed: %s)",
+			c->method, c->r.path, c->allow);
+		resp_err(&c->resp, &err, NULL);
+		return send_resp(c);
+	case MATCH_FOUND:
+		break;
+	}
+	memcpy(c->r.params, m.params, sizeof(m.params));
+	c->r.nparams = m.nparams;
+	if (c->too_large) {
+		c->close_conn = true;
+		err_set(&err, E_PAYLOAD_TOO_LARGE, "Request body exceeds %zu bytes",
+			c->r.srv->max_body);
+	}
+	if (err.code || authorize(c, m.route->flags, &err) < 0 || parse_body(c, &err) < 0) {
+		resp_err(&c->resp, &err, NULL);
+		return send_resp(c);
+	}
+	m.route->fn(&c->r, &c->resp);
+	if (!c->defer_requested)
+		return send_resp(c);
+	c->state = CTX_DEFERRED;
+	__atomic_add_fetch(&c->r.srv->deferred, 1, __ATOMIC_RELAXED);
+	MHD_suspend_connection(c->r.conn);
+	workq_submit(c->r.pf->wq, run_deferred, c);
+	return MHD_YES;
+}
+
+static struct req_ctx *ctx_new(struct api_server *srv, struct MHD_Connection *conn,
+			       const char *url, const char *method)
+{
+	size_t len = strlen(url);
+	struct req_ctx *c = xcalloc(1, sizeof(*c) + 2 * (len + 1));
+	memcpy(c->buf, url, len + 1);
+	snprintf(c->method, sizeof(c->method), "%s", method);
+	c->r.srv = srv;
+	c->r.pf = srv->pf;
+	c->r.conn = conn;
+	c->r.method = c->method;
+	c->r.path = c->buf;
+	c->r.start_ns = mono_ns();
+	c->r.client_ip = c->ip;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip,
+			  sizeof(c->ip));
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	c->r.host = host ? host : "";
+	return c;
+}
+
+static void body_append(struct req_ctx *c, const char *data, size_t n, size_t max)
+{
+	if (c->too_large || c->body_len + n > max) {
+		c->too_large = true;
+		return;
+	}
+	if (c->body_len + n > c->body_cap) {
+		c->body_cap = c->body_cap ? c->body_cap * 2 : 1024;
+		while (c->body_cap < c->body_len + n)
+			c->body_cap *= 2;
+		if (c->body_cap > max)
+			c->body_cap = max;
+		c->body = xrealloc(c->body, c->body_cap);
+	}
+	memcpy(c->body + c->body_len, data, n);
+	c->body_len += n;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct api_server *srv = cls;
+	struct req_ctx *c = *con_cls;
+	if (!c) {
+		*con_cls = c = ctx_new(srv, conn, url, method);
+		/* A declared oversize body is refused before a byte of it is read. */
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > srv->max_body) {
+			c->close_conn = true;
+			c->too_large = true;
+			return send_error(c, E_PAYLOAD_TOO_LARGE, "Request body too large");
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		body_append(c, upload_data, *upload_data_size, srv->max_body);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (c->state == CTX_READY)
+		return send_resp(c);
+	if (c->state == CTX_DEFERRED)
+		return MHD_YES;
+	return dispatch(c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api_server *srv = cls;
+	struct req_ctx *c = *con_cls;
+	if (!c)
+		return;
+	if (c->state != CTX_NEW)
+		__atomic_sub_fetch(&srv->deferred, 1, __ATOMIC_RELAXED);
+	double ms = (double)(mono_ns() - c->r.start_ns) / 1e6;
+	/* The path only: query strings may carry secrets. */
+	log_info("%s %.300s %d %.1fms%s", c->method, c->r.path, c->resp.status, ms,
+		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	json_decref(c->resp.json);
+	free(c->resp.raw);
+	free(c->resp.header_name);
+	free(c->resp.header_value);
+	json_decref(c->r.body);
+	principal_clear(&c->r.who);
+	free(c->body);
+	free(c);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_warn("http: %s", line);
+}
+
+/* ------------------------------------------------------------ start/stop */
+
+/* "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080". */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct error *err)
+{
+	char host[128] = "";
+	const char *port = listen;
+	const char *colon = strrchr(listen, ':');
+	memset(ss, 0, sizeof(*ss));
+	if (colon) {
+		size_t hl = (size_t)(colon - listen);
+		if (hl >= sizeof(host))
+			return err_set(err, E_VALIDATION, "bad listen address %s", listen);
+		memcpy(host, listen, hl);
+		host[hl] = '\0';
+		port = colon + 1;
+	}
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (!*port || *end || p < 1 || p > 65535)
+		return err_set(err, E_VALIDATION, "bad port in listen address %s", listen);
+	size_t hl = strlen(host);
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		host[hl - 1] = '\0';
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return err_set(err, E_VALIDATION, "bad IPv6 address in %s", listen);
+		return 0;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)p);
+	if (hl && inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+		return err_set(err, E_VALIDATION, "bad IPv4 address in %s", listen);
+	return 0;
+}
+
+int api_server_start(const struct api_config *cfg, struct platform *pf, struct api_server **out_new,
+		     struct error *err)
+{
+	struct sockaddr_storage ss;
+	if (parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &ss, err) < 0)
+		return -1;
+	struct api_server *srv = xcalloc(1, sizeof(*srv));
+	srv->pf = pf;
+	srv->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
+	snprintf(srv->realm_suffix, sizeof(srv->realm_suffix), ".api.%s",
+		 cfg->api_domain && *cfg->api_domain ? cfg->api_domain : "hoody.local");
+	srv->router = router_new();
+	api_register_auth(srv);
+	api_register_tokens(srv);
+	api_register_users(srv);
+	api_register_projects(srv);
+	api_register_servers(srv);
+	api_register_images(srv);
+	api_register_realms(srv);
+	api_register_containers(srv);
+	api_register_meta(srv);
+
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(nproc > 0 ? nproc : 2);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	srv->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_END);
+	if (!srv->mhd) {
+		router_free(srv->router);
+		free(srv);
+		return err_sys(err, E_IO, "cannot listen on %s", cfg->listen);
+	}
+	*out_new = srv;
+	return 0;
+}
+
+void api_server_stop(struct api_server *srv)
+{
+	if (!srv)
+		return;
+	srv->stopping = true;
+	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	/* Deferred requests finish and are answered first: stopping MHD with a
+	 * suspended connection is undefined. Handlers running on the HTTP
+	 * threads finish inside MHD_stop_daemon, which joins those threads. */
+	int64_t deadline = mono_ns() + (int64_t)STOP_GRACE_MS * 1000000;
+	while (__atomic_load_n(&srv->deferred, __ATOMIC_RELAXED) > 0 && mono_ns() < deadline)
+		usleep(10000);
+	if (__atomic_load_n(&srv->deferred, __ATOMIC_RELAXED) > 0) {
+		log_warn("http: %d deferred requests still running after %d s; leaving them",
+			 srv->deferred, STOP_GRACE_MS / 1000);
+		return;
+	}
+	MHD_stop_daemon(srv->mhd);
+	router_free(srv->router);
+	free(srv);
+}

@@ -1,0 +1,251 @@
+/* Table-driven settings: one row per option gives its flag, environment
+ * variable and config-file key, so the three sources cannot drift apart. */
+#include "daemon/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL };
+
+struct opt {
+	const char *key;     /* config-file key; the flag is key with '-', the env HOODY_KEY */
+	enum opt_kind kind;
+	size_t off;
+	int64_t min, max;
+	const char *help;
+};
+
+#define O_STR(k, help) {#k, OPT_STR, offsetof(struct daemon_config, k), 0, 0, help}
+#define O_INT(k, lo, hi, help) {#k, OPT_INT, offsetof(struct daemon_config, k), lo, hi, help}
+
+static const struct opt opts[] = {
+	O_STR(listen, "address to serve HTTP on (127.0.0.1:8080)"),
+	O_STR(state_dir, "database, containers and keys (/var/lib/hoody)"),
+	O_STR(image_dir, "image store (<state-dir>/images)"),
+	O_STR(run_dir, "volatile runtime files (/run/hoody)"),
+	O_STR(bridge, "container bridge (hoody0)"),
+	O_STR(subnet, "container IPv4 subnet (10.88.0.0/16)"),
+	O_STR(domain, "public domain of service URLs and realm hosts (hoody.local)"),
+	O_STR(server_name, "this server's name (node-local)"),
+	O_STR(default_image, "image of containers created without one (debian/13)"),
+	O_STR(log_level, "debug, info, warn or error (info)"),
+	O_STR(config, "JSON file with any of these keys (e.g. {\"listen\": ...})"),
+	{"max_body", OPT_SIZE, offsetof(struct daemon_config, max_body), 1024, 1LL << 30,
+	 "largest request body, bytes or with K/M suffix (1M)"},
+	O_INT(threads, 0, 256, "HTTP threads (number of CPUs)"),
+	O_INT(workers, 1, 1024, "background workers for container operations (16)"),
+	O_INT(server_max_containers, -1, 1000000, "containers this server holds, -1 = no cap (-1)"),
+	O_INT(user_max_containers, -1, 1000000, "default per-account quota, -1 = none (-1)"),
+	O_INT(claim_ttl, 0, 30 * 86400, "lifetime of container claims in seconds (3600)"),
+	{"no_signing_key", OPT_BOOL, offsetof(struct daemon_config, no_signing_key), 0, 0,
+	 "do not create a claim signing key"},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static void defaults(struct daemon_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen = "127.0.0.1:8080";
+	c->state_dir = "/var/lib/hoody";
+	c->run_dir = "/run/hoody";
+	c->bridge = "hoody0";
+	c->subnet = "10.88.0.0/16";
+	c->domain = "hoody.local";
+	c->server_name = "node-local";
+	c->default_image = "debian/13";
+	c->log_level = "info";
+	c->max_body = 1024 * 1024;
+	c->workers = 16;
+	c->server_max_containers = -1;
+	c->user_max_containers = -1;
+}
+
+void config_usage(void)
+{
+	fprintf(stderr,
+		"usage: hoodyd [options]                      serve the Hoody API\n"
+		"       hoodyd [options] images build|ensure|import|list|rm ...\n"
+		"       hoodyd [options] users add NAME --password PASS [--email E] [--admin]\n"
+		"       hoodyd [options] users passwd NAME --password PASS\n"
+		"       hoodyd [options] keys list|rotate\n"
+		"       hoodyd [options] purge               delete every container and the bridge\n\n"
+		"options (flag > environment HOODY_<NAME> > config file key > default):\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		char flag[64];
+		snprintf(flag, sizeof(flag), "--%s", opts[i].key);
+		for (char *p = flag; *p; p++)
+			*p = *p == '_' ? '-' : *p;
+		fprintf(stderr, "  %-26s %s\n", flag, opts[i].help);
+	}
+}
+
+static int parse_int(const struct opt *o, const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (o->kind == OPT_SIZE && end != s) {
+		int shift = tolower((unsigned char)*end) == 'k' ? 10 :
+			    tolower((unsigned char)*end) == 'm' ? 20 :
+			    tolower((unsigned char)*end) == 'g' ? 30 : 0;
+		if (shift && v < (1LL << (62 - shift))) {
+			v <<= shift;
+			end++;
+		}
+	}
+	if (errno || end == s || *end || v < o->min || v > o->max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Sets one option from text; src names where it came from for messages. */
+static int set_opt(const struct opt *o, struct daemon_config *c, const char *val, const char *src)
+{
+	void *field = (char *)c + o->off;
+	switch (o->kind) {
+	case OPT_STR:
+		if (!*val)
+			break;
+		*(const char **)field = val;
+		return 0;
+	case OPT_INT:
+	case OPT_SIZE:
+		if (parse_int(o, val, (int64_t *)field) == 0)
+			return 0;
+		fprintf(stderr, "hoodyd: %s: %s must be an integer from %lld to %lld\n", src, o->key,
+			(long long)o->min, (long long)o->max);
+		return -1;
+	case OPT_BOOL:
+		if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes")) {
+			*(bool *)field = true;
+			return 0;
+		}
+		if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no")) {
+			*(bool *)field = false;
+			return 0;
+		}
+		break;
+	}
+	fprintf(stderr, "hoodyd: %s: bad value for %s\n", src, o->key);
+	return -1;
+}
+
+/* "--state-dir" / "state-dir" -> the row of state_dir. */
+static const struct opt *find_flag(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		const char *k = opts[i].key;
+		if (strlen(k) != len)
+			continue;
+		size_t j = 0;
+		while (j < len && (k[j] == name[j] || (k[j] == '_' && name[j] == '-')))
+			j++;
+		if (j == len)
+			return &opts[i];
+	}
+	return NULL;
+}
+
+static int load_file(const char *path, struct daemon_config *c, const bool *set)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(root)) {
+		fprintf(stderr, "hoodyd: config %s: %s\n", path,
+			root ? "must be a JSON object" : jerr.text);
+		json_decref(root);
+		return -1;
+	}
+	const char *key;
+	json_t *v;
+	int rc = 0;
+	json_object_foreach(root, key, v) {
+		const struct opt *o = find_flag(key, strlen(key));
+		if (!o || !strcmp(o->key, "config")) {
+			fprintf(stderr, "hoodyd: config %s: unknown key \"%s\"\n", path, key);
+			rc = -1;
+			continue;
+		}
+		if (set[o - opts])
+			continue;
+		char num[32];
+		const char *text = json_string_value(v);
+		if (json_is_integer(v)) {
+			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+			text = num;
+		} else if (json_is_boolean(v)) {
+			text = json_is_true(v) ? "true" : "false";
+		}
+		/* The strings stay referenced for the life of the process. */
+		if (!text || set_opt(o, c, xstrdup(text), path) < 0) {
+			if (!text)
+				fprintf(stderr, "hoodyd: config %s: bad value for %s\n", path, key);
+			rc = -1;
+		}
+	}
+	json_decref(root);
+	return rc;
+}
+
+static int apply_env(struct daemon_config *c, bool *set)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		char name[64] = "HOODY_";
+		for (size_t j = 0; opts[i].key[j] && j < 50; j++)
+			name[6 + j] = (char)toupper((unsigned char)opts[i].key[j]);
+		const char *v = getenv(name);
+		if (set[i] || !v || !*v)
+			continue;
+		if (set_opt(&opts[i], c, v, name) < 0)
+			return -1;
+		set[i] = true;
+	}
+	return 0;
+}
+
+int config_load(int argc, char **argv, struct daemon_config *cfg, int *first_arg)
+{
+	bool set[NOPTS] = {0};
+	int i = 1;
+	defaults(cfg);
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		const char *name = argv[i] + 2;
+		if (!strcmp(name, "help")) {
+			config_usage();
+			return 1;
+		}
+		const char *eq = strchr(name, '=');
+		const struct opt *o = find_flag(name, eq ? (size_t)(eq - name) : strlen(name));
+		if (!o) {
+			fprintf(stderr, "hoodyd: unknown option %s (see --help)\n", argv[i]);
+			return -1;
+		}
+		const char *val = eq ? eq + 1 : NULL;
+		if (!val && o->kind == OPT_BOOL)
+			val = "true";
+		if (!val && i + 1 >= argc) {
+			fprintf(stderr, "hoodyd: %s needs a value\n", argv[i]);
+			return -1;
+		}
+		if (!val)
+			val = argv[++i];
+		if (set_opt(o, cfg, val, "command line") < 0)
+			return -1;
+		set[o - opts] = true;
+	}
+	*first_arg = i;
+	if (apply_env(cfg, set) < 0)
+		return -1;
+	if (cfg->config && load_file(cfg->config, cfg, set) < 0)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* hoodyd settings: each one a flag (--state-dir), an environment variable
+ * (HOODY_STATE_DIR) and a key of the --config JSON file (state_dir), in that
+ * order of precedence over the built-in default. */
+#ifndef HOODY_DAEMON_CONFIG_H
+#define HOODY_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct daemon_config {
+	const char *listen;
+	const char *state_dir;
+	const char *image_dir;       /* NULL = <state_dir>/images */
+	const char *run_dir;
+	const char *bridge;
+	const char *subnet;
+	const char *domain;
+	const char *server_name;
+	const char *default_image;
+	const char *log_level;
+	const char *config;          /* the JSON file itself (flag or env only) */
+	int64_t max_body;
+	int64_t threads;             /* 0 = number of CPUs */
+	int64_t workers;
+	int64_t server_max_containers;
+	int64_t user_max_containers;
+	int64_t claim_ttl;
+	bool no_signing_key;
+};
+
+/* Parses the leading flags of argv; *first_arg is the index of the first
+ * non-flag argument (the subcommand), argc when there is none. Prints the
+ * problem and returns -1 on a bad flag, value or config file; returns 1 after
+ * printing help. */
+int config_load(int argc, char **argv, struct daemon_config *cfg, int *first_arg);
+void config_usage(void);
+
+#endif

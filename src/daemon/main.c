@@ -1,0 +1,279 @@
+/* hoodyd: the composition root. Opens runtime -> store -> platform -> HTTP in
+ * that order, waits for SIGTERM/SIGINT, and closes them in reverse. Running
+ * containers are never stopped on exit: they are re-adopted on the next start. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "api/http.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/keys_cmd.h"
+#include "platform/auth.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+/* ------------------------------------------------------------ plumbing */
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+	(void)!write(sig_pipe[1], &b, 1);
+	errno = saved;
+}
+
+/* A handler (not a blocked mask with sigwait): a blocked mask would be
+ * inherited by crun and the containers' init. */
+static int install_signals(void)
+{
+	if (pipe2(sig_pipe, O_CLOEXEC) < 0)
+		return -1;
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+static int wait_signal(void)
+{
+	unsigned char b = 0;
+	while (read(sig_pipe[0], &b, 1) < 0 && errno == EINTR)
+		;
+	return b;
+}
+
+/* Each connection and container needs descriptors; use the hard limit. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void set_log_level(const char *name)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, names[i]) == 0)
+			log_set_level((enum log_level)i);
+}
+
+static struct rt_config rt_config_of(const struct daemon_config *c)
+{
+	return (struct rt_config){
+		.state_dir = c->state_dir,
+		.image_dir = c->image_dir,
+		.run_dir = c->run_dir,
+		.bridge = c->bridge,
+		.subnet = c->subnet,
+	};
+}
+
+static char *db_path_new(const struct daemon_config *c)
+{
+	return xasprintf("%s/hoody.db", c->state_dir);
+}
+
+static int fail(const char *what, const struct error *err)
+{
+	log_error("%s: %s", what, err->msg);
+	return 1;
+}
+
+/* ------------------------------------------------------------ serve */
+
+static void announce(const struct daemon_config *c, bool first_start)
+{
+	const char *colon = strrchr(c->listen, ':');
+	log_info("hoodyd listening on http://%s (state %s)", c->listen, c->state_dir);
+	if (first_start)
+		log_info("first start: created user \"admin\" and an admin auth token in "
+			 "%s/admin-token (mode 0600)", c->state_dir);
+	log_info("try: curl -H \"Authorization: Bearer $(cat %s/admin-token)\" "
+		 "http://%s%s/api/v1/users/me",
+		 c->state_dir, colon && colon == c->listen ? "127.0.0.1" : "", c->listen);
+}
+
+static int serve(const struct daemon_config *c)
+{
+	struct error err = {0};
+	struct runtime *rt = NULL;
+	struct store *st = NULL;
+	struct platform *pf = NULL;
+	struct api_server *srv = NULL;
+	_cleanup_free_ char *db = db_path_new(c);
+	bool first = false;
+	int rc = 1;
+
+	if (install_signals() < 0) {
+		log_error("cannot install signal handlers: %s", strerror(errno));
+		return 1;
+	}
+	raise_nofile();
+	struct rt_config rc_cfg = rt_config_of(c);
+	/* The runtime first: it makes this process the child subreaper and
+	 * starts the reaper before anything can spawn a child. */
+	if (mkdir_p(c->state_dir, 0700, &err) < 0 || runtime_open(&rc_cfg, &rt, &err) < 0) {
+		fail("runtime", &err);
+		goto out;
+	}
+	if (store_open(db, &st, &err) < 0) {
+		fail("store", &err);
+		goto out;
+	}
+	struct platform_config pc = {
+		.state_dir = c->state_dir,
+		.public_domain = c->domain,
+		.server_name = c->server_name,
+		.default_image = c->default_image,
+		.server_max_containers = c->server_max_containers,
+		.user_max_containers = c->user_max_containers,
+		.claim_ttl_s = c->claim_ttl,
+		.no_signing_key = c->no_signing_key,
+		.workers = (int)c->workers,
+	};
+	if (platform_open(&pc, st, rt, &pf, &err) < 0) {
+		fail("platform", &err);
+		goto out;
+	}
+	if (users_bootstrap(pf, &first, &err) < 0) {
+		fail("first-start bootstrap", &err);
+		goto out;
+	}
+	struct api_config ac = {
+		.listen = c->listen,
+		.max_body = (size_t)c->max_body,
+		.threads = (int)c->threads,
+		.api_domain = c->domain,
+	};
+	if (api_server_start(&ac, pf, &srv, &err) < 0) {
+		fail("http", &err);
+		goto out;
+	}
+	announce(c, first);
+	int sig = wait_signal();
+	log_info("signal %d: shutting down (containers keep running)", sig);
+	rc = 0;
+out:
+	api_server_stop(srv);
+	platform_close(pf);
+	store_close(st);
+	runtime_close(rt);
+	if (rc == 0)
+		log_info("hoodyd stopped");
+	return rc;
+}
+
+/* ------------------------------------------------------------ subcommands */
+
+static int cmd_purge(const struct daemon_config *c)
+{
+	struct error err = {0};
+	struct runtime *rt = NULL;
+	struct rt_config rc_cfg = rt_config_of(c);
+	if (runtime_open(&rc_cfg, &rt, &err) < 0)
+		return fail("purge", &err);
+	int rc = rt_purge(rt, &err) < 0 ? fail("purge", &err) : 0;
+	runtime_close(rt);
+	return rc;
+}
+
+/* users add NAME --password PASS [--email E] [--admin] | users passwd NAME --password PASS */
+static int cmd_users(const struct daemon_config *c, int argc, char **argv)
+{
+	struct error err = {0};
+	struct store *st = NULL;
+	_cleanup_free_ char *db = db_path_new(c);
+	const char *password = NULL, *email = NULL;
+	bool admin = false;
+	if (argc < 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "passwd"))) {
+		config_usage();
+		return 2;
+	}
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--admin"))
+			admin = true;
+		else if (!strcmp(argv[i], "--password") && i + 1 < argc)
+			password = argv[++i];
+		else if (!strcmp(argv[i], "--email") && i + 1 < argc)
+			email = argv[++i];
+		else {
+			fprintf(stderr, "hoodyd users: unexpected argument %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!password) {
+		fprintf(stderr, "hoodyd users: --password is required\n");
+		return 2;
+	}
+	if (sodium_init() < 0 || mkdir_p(c->state_dir, 0700, &err) < 0 ||
+	    store_open(db, &st, &err) < 0)
+		return fail("users", &err);
+	int rc = 0;
+	if (!strcmp(argv[1], "passwd")) {
+		if (users_set_password(st, argv[2], password, &err) < 0)
+			rc = fail("users passwd", &err);
+		else
+			printf("password of %s changed; its sessions were ended\n", argv[2]);
+	} else {
+		struct user u = {0};
+		json_t *body = json_pack("{s:s, s:s, s:b}", "username", argv[2], "password", password,
+					 "is_admin", admin);
+		if (email)
+			json_object_set_new(body, "email", json_string(email));
+		if (users_create(st, body, &u, &err) < 0)
+			rc = fail("users add", &err);
+		else
+			printf("%s\n", u.id);
+		json_decref(body);
+		user_clear(&u);
+	}
+	store_close(st);
+	return rc;
+}
+
+static int cmd_images(const struct daemon_config *c, int argc, char **argv)
+{
+	struct rt_config rc_cfg = rt_config_of(c);
+	return hoodyd_images_cmd(&rc_cfg, argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_config c;
+	int first;
+	int rc = config_load(argc, argv, &c, &first);
+	if (rc != 0)
+		return rc < 0 ? 2 : 0;
+	set_log_level(c.log_level);
+	if (first == argc)
+		return serve(&c);
+	const char *cmd = argv[first];
+	if (!strcmp(cmd, "images"))
+		return cmd_images(&c, argc - first, argv + first);
+	if (!strcmp(cmd, "users"))
+		return cmd_users(&c, argc - first, argv + first);
+	if (!strcmp(cmd, "purge"))
+		return cmd_purge(&c);
+	if (!strcmp(cmd, "keys"))
+		return hoodyd_keys_cmd(c.state_dir, argc - first, argv + first);
+	fprintf(stderr, "hoodyd: unknown command %s\n", cmd);
+	config_usage();
+	return 2;
+}
