@@ -145,6 +145,13 @@ class Daemon:
                             "--image-dir", IMAGE_DIR, "--run-dir", self.run_dir,
                             "--bridge", self.bridge, "--subnet", self.subnet, "purge"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # purge leaves the (now empty) run directory tree; rmdir only
+            # removes empty directories, so nothing still in use can go
+            for root, _, _ in os.walk(self.run_dir, topdown=False):
+                try:
+                    os.rmdir(root)
+                except OSError:
+                    pass
             if not FAILURES:
                 shutil.rmtree(self.state, ignore_errors=True)
             else:
