@@ -94,6 +94,9 @@ int req_bool_query(struct req *r, const char *key, bool dflt, bool *out, struct 
  * fills out; free_arg (may be NULL) releases arg afterwards. */
 typedef void (*deferred_fn)(struct req *r, struct resp *out, void *arg);
 void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
+/* The common case: validates the {id} path param (else a 400 now), then
+ * defers fn with no argument. */
+void req_defer_by_id(struct req *r, struct resp *out, deferred_fn fn);
 
 /* Every resource file provides one registration function, called at start. */
 void api_register_auth(struct api_server *srv);
@@ -105,6 +108,9 @@ void api_register_images(struct api_server *srv);
 void api_register_realms(struct api_server *srv);
 void api_register_containers(struct api_server *srv);
 void api_register_meta(struct api_server *srv);
+void api_register_operations(struct api_server *srv);
+void api_register_stats(struct api_server *srv);
+void api_register_env(struct api_server *srv);
 
 int api_server_start(const struct api_config *cfg, struct platform *pf, struct api_server **out_new,
 		     struct error *err);

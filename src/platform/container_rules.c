@@ -104,6 +104,11 @@ static bool env_key_ok(const char *k, size_t bytes)
 	return true;
 }
 
+bool crules_env_key_valid(const char *k)
+{
+	return k && env_key_ok(k, strlen(k));
+}
+
 int crules_env_check(const json_t *v, json_t **out_new, struct error *err)
 {
 	if (json_is_null(v)) {

@@ -38,6 +38,8 @@ void crules_random_name(char out[CONTAINER_NAME_MAX + 1]);
  * (they go to /etc/environment). JSON null reads as {}. E_VALIDATION naming
  * the variable. *out_new: a copy. */
 int crules_env_check(const json_t *v, json_t **out_new, struct error *err);
+/* One key: ^[a-zA-Z_][a-zA-Z0-9_]*$, at most CONTAINER_ENV_KEY_MAX characters. */
+bool crules_env_key_valid(const char *key);
 
 /* "<type> <base64 blob>[ comment]" with a blob that starts with its own type
  * (as every OpenSSH public key does), at most SSH_KEY_MAX bytes, one line.

@@ -13,6 +13,7 @@
 #include "platform/oplocks.h"
 #include "platform/projects.h"
 #include "platform/render.h"
+#include "platform/runtime_cache.h"
 #include "platform/servers.h"
 #include "platform/validate.h"
 
@@ -46,6 +47,11 @@ static bool status_in(const char *status, const char *list)
 		p = bar ? bar + 1 : NULL;
 	}
 	return false;
+}
+
+bool container_status_in(const char *status, const char *list)
+{
+	return status_in(status, list);
 }
 
 static void status_logs_free(struct status_log *logs, size_t n)
@@ -104,10 +110,14 @@ static void apply_transition(struct container *c, const struct container_transit
 	c->status = xstrdup(t->to);
 	free(c->failure_reason);
 	c->failure_reason = strcmp(t->to, "failed") == 0 && t->reason ? xstrdup(t->reason) : NULL;
-	if (strcmp(t->to, "running") == 0 && !was_up)
+	if (strcmp(t->to, "running") == 0 && (!was_up || t->always))
 		c->started_at = now_ms();
 	else if (!status_in(t->to, "running|paused"))
 		c->started_at = 0;
+	if (t->desired) {
+		free(c->desired);
+		c->desired = xstrdup(t->desired);
+	}
 }
 
 static int transition_tx(struct store *st, void *arg, struct error *err)
@@ -123,7 +133,7 @@ static int transition_tx(struct store *st, void *arg, struct error *err)
 			"Operation not allowed in the container's current state (%s)", from);
 		goto out;
 	}
-	if (strcmp(from, x->t->to) != 0) {
+	if (strcmp(from, x->t->to) != 0 || x->t->always) {
 		apply_transition(&c, x->t);
 		if (store_container_update(st, &c, err) < 0 ||
 		    log_transition(st, x->id, from, x->t->to, x->t->triggered_by, x->t->metadata,
@@ -250,8 +260,7 @@ static int write_etc_environment(struct platform *pf, const struct container *c,
 /* After a start with c's spec: the environment of its revision is applied
  * (an empty one leaves the image's /etc/environment alone), and the status
  * moves from `from` to running. */
-static void started(struct platform *pf, const struct container *c, const char *from,
-		    const char *by)
+void containers_env_after_start(struct platform *pf, const struct container *c)
 {
 	struct error err = {0};
 	if (strcmp(c->environment_vars ? c->environment_vars : "{}", "{}") != 0 &&
@@ -259,6 +268,12 @@ static void started(struct platform *pf, const struct container *c, const char *
 		log_warn("container %s: /etc/environment not written: %s", c->id, err.msg);
 	if (containers_env_applied(pf, c->id, c->env_revision, &err) < 0)
 		log_warn("container %s: %s", c->id, err.msg);
+}
+
+static void started(struct platform *pf, const struct container *c, const char *from,
+		    const char *by)
+{
+	containers_env_after_start(pf, c);
 	system_transition(pf, c->id, from, "running", NULL, by, NULL);
 }
 
@@ -737,28 +752,41 @@ static json_t *processes(const struct rt_runtime_info *info)
 	return arr;
 }
 
-/* runtime_info of a running container: its listening sockets and processes,
- * read from procfs. Displays, services (systemd units) and terminals come
- * from the Hoody Kit, which these images do not run: empty lists. */
-static json_t *runtime_info_new(struct platform *pf, const struct container *c, unsigned mask)
+/* Everything ?runtime can select, read from procfs; NULL when the
+ * container is not up. Displays, services (systemd units) and terminals
+ * come from the Hoody Kit, which these images do not run: empty lists. */
+static json_t *runtime_info_read(struct platform *pf, const struct container *c)
 {
 	struct rt_runtime_info info = {0};
 	struct error err = {0};
-	if (!status_in(c->status, "running|paused") ||
-	    rt_runtime_info(pf->rt, c->id, &info, &err) < 0)
-		return json_null();
-	json_t *o = json_object();
-	if (mask & RTI_DISPLAYS)
-		json_object_set_new(o, "displays", json_array());
-	if (mask & RTI_SERVICES)
-		json_object_set_new(o, "services", json_array());
-	if (mask & RTI_NETWORK)
-		json_object_set_new(o, "network_services", network_services(&info));
-	if (mask & RTI_TERMINALS)
-		json_object_set_new(o, "terminals", json_array());
-	if (mask & RTI_PROCESSES)
-		json_object_set_new(o, "processes", processes(&info));
+	if (rt_runtime_info(pf->rt, c->id, &info, &err) < 0)
+		return NULL;
+	json_t *o = json_pack("{s:[], s:[], s:o, s:[], s:o}", "displays", "services",
+			      "network_services", network_services(&info), "terminals",
+			      "processes", processes(&info));
 	rt_runtime_info_free(&info);
+	return o;
+}
+
+/* runtime_info of a running container, narrowed to the selector; one
+ * reading serves every request for RUNTIME_CACHE_TTL_MS (the seeds). */
+static json_t *runtime_info_new(struct platform *pf, const struct container *c, unsigned mask)
+{
+	static const char *const keys[] = {"displays", "services", "network_services",
+					   "terminals", "processes"};
+	if (!status_in(c->status, "running|paused"))
+		return json_null();
+	json_t *full = runtime_cache_get(c->id);
+	if (!full) {
+		if (!(full = runtime_info_read(pf, c)))
+			return json_null();
+		runtime_cache_put(c->id, full);
+	}
+	json_t *o = json_object();
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (mask & (1u << i))
+			json_object_set(o, keys[i], json_object_get(full, keys[i]));
+	json_decref(full);
 	return o;
 }
 
@@ -1166,6 +1194,22 @@ static int update_tx(struct store *st, void *arg, struct error *err)
 	return store_container_update(st, &x->row, err);
 }
 
+/* A running container sees new values in /etc/environment at once; the
+ * process environment follows at the next start. Caller holds the op lock. */
+static bool push_env(struct platform *pf, struct container *row)
+{
+	struct error err = {0};
+	if (!status_in(row->status, "running|paused"))
+		return false;
+	if (write_etc_environment(pf, row, &err) < 0 ||
+	    containers_env_applied(pf, row->id, row->env_revision, &err) < 0) {
+		log_warn("container %s: environment not pushed: %s", row->id, err.msg);
+		return false;
+	}
+	row->env_applied_revision = row->env_revision;
+	return true;
+}
+
 static int check_update_rights(const struct principal *who, const struct container_input *in,
 			       struct error *err)
 {
@@ -1194,15 +1238,8 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 	    oplock_try(pf->locks, id, "update", err) < 0)
 		goto out;
 	rc = store_tx(pf->store, update_tx, &x, err);
-	/* A running container sees new values in /etc/environment at once; the
-	 * process environment follows at the next start. */
-	struct error env_err = {0};
-	if (rc == 0 && x.env_changed && status_in(x.row.status, "running|paused") &&
-	    write_etc_environment(pf, &x.row, &env_err) == 0 &&
-	    containers_env_applied(pf, id, x.row.env_revision, &env_err) == 0)
-		x.row.env_applied_revision = x.row.env_revision;
-	else if (env_err.code)
-		log_warn("container %s: environment not pushed: %s", id, env_err.msg);
+	if (rc == 0 && x.env_changed)
+		push_env(pf, &x.row);
 	oplock_release(pf->locks, id);
 	if (rc < 0)
 		goto out;
@@ -1212,6 +1249,72 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 out:
 	container_input_clear(&in);
 	container_clear(&c);
+	container_clear(&x.row);
+	return rc;
+}
+
+struct tx_env_edit {
+	const char *id;
+	env_edit_fn edit;
+	void *arg;
+	struct container row;
+	bool changed;
+};
+
+static int env_edit_tx(struct store *st, void *arg, struct error *err)
+{
+	struct tx_env_edit *x = arg;
+	if (store_container_get(st, x->id, &x->row, err) < 0)
+		return -1;
+	if (x->row.server_expired)
+		return err_set(err, E_EXPIRED_READONLY,
+			       "This container has expired with its server and is read-only");
+	if (status_in(x->row.status, "deleting|deleted"))
+		return err_set(err, E_OP_IN_PROGRESS,
+			       "Cannot change the environment. Container is being deleted.");
+	json_t *env = x->row.environment_vars ? json_loads(x->row.environment_vars, 0, NULL) : NULL;
+	if (!json_is_object(env)) {
+		json_decref(env);
+		env = json_object();
+	}
+	json_t *checked = NULL;
+	int rc = x->edit(env, x->arg, err);
+	/* The edited set obeys the same rules as environment_vars on update. */
+	if (rc == 0)
+		rc = crules_env_check(env, &checked, err);
+	if (rc == 0 && env_differs(x->row.environment_vars, checked)) {
+		free(x->row.environment_vars);
+		x->row.environment_vars = json_dumps(checked, JSON_COMPACT);
+		x->row.env_revision++;
+		x->row.updated_at = now_ms();
+		x->changed = true;
+		rc = store_container_update(st, &x->row, err);
+	}
+	json_decref(checked);
+	json_decref(env);
+	return rc;
+}
+
+int containers_env_edit(struct platform *pf, const struct principal *who, const char *id,
+			env_edit_fn edit, void *arg, struct container *row_out, bool *pushed,
+			struct error *err)
+{
+	struct container c = {0};
+	struct tx_env_edit x = {.id = id, .edit = edit, .arg = arg};
+	*pushed = false;
+	if (containers_find(pf, who, id, "containers.update", &c, err) < 0)
+		return -1;
+	container_clear(&c);
+	if (oplock_try(pf->locks, id, "env", err) < 0)
+		return -1;
+	int rc = store_tx(pf->store, env_edit_tx, &x, err);
+	if (rc == 0 && x.changed)
+		*pushed = push_env(pf, &x.row);
+	oplock_release(pf->locks, id);
+	if (rc == 0 && row_out) {
+		*row_out = x.row;
+		memset(&x.row, 0, sizeof(x.row));
+	}
 	container_clear(&x.row);
 	return rc;
 }

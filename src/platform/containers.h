@@ -77,6 +77,8 @@ struct container_transition {
 	const char *reason; /* failure_reason, or NULL */
 	const char *triggered_by;
 	json_t *metadata; /* borrowed, may be NULL */
+	const char *desired; /* new desired state ("running"|"stopped"), NULL = unchanged */
+	bool always;         /* log (and restamp started_at) even when to == from: restart */
 };
 int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
 			  struct container *out, struct error *err);
@@ -90,6 +92,24 @@ struct container_spec {
 };
 int container_spec_init(const struct container *c, struct container_spec *out, struct error *err);
 void container_spec_clear(struct container_spec *s);
+
+/* status is one of the '|'-separated names in list ("running|paused"). */
+bool container_status_in(const char *status, const char *list);
+
+/* After c was started with its current spec: writes /etc/environment (an
+ * empty environment leaves the image's file alone) and records the revision
+ * as applied. Failures are logged: the container runs either way. */
+void containers_env_after_start(struct platform *pf, const struct container *c);
+
+/* Edits the environment of a container under its operation lock: edit gets
+ * the current variables (an object it may change) and returns -1 with err
+ * to refuse. A running container sees the result in /etc/environment at
+ * once. *row_out (may be NULL) receives the updated row; *pushed whether a
+ * running container got the new values. containers.update permission. */
+typedef int (*env_edit_fn)(json_t *env, void *arg, struct error *err);
+int containers_env_edit(struct platform *pf, const struct principal *who, const char *id,
+			env_edit_fn edit, void *arg, struct container *row_out, bool *pushed,
+			struct error *err);
 
 /* Records that the environment of revision rev reached the host (after a
  * start with the current spec, or rt_set_env). */

@@ -1,0 +1,63 @@
+/* POST /api/v1/containers/{id}/{operation} and GET .../status-logs. An
+ * operation waits for the host (a stop may take its whole grace period), so
+ * it runs deferred on a worker and no HTTP thread waits for it. */
+#include <string.h>
+
+#include "api/http.h"
+#include "platform/operations.h"
+
+static void operate_run(struct req *r, struct resp *out, void *arg)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	if (containers_operate(r->pf, &r->who, r->params[0], r->params[1], r->body, &data, &err) <
+	    0)
+		resp_err(out, &err, data);
+	else
+		resp_ok(out, 200, "Container operation completed successfully", data);
+}
+
+static void operate(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	const char *id;
+	if (req_id_param(r, 0, &id, &err) < 0)
+		resp_err(out, &err, NULL);
+	else if (!container_operation_known(r->params[1]))
+		resp_err(out, &(struct error){.code = E_VALIDATION,
+					      .msg = "operation must be one of start, stop, "
+						     "force-stop, restart, pause, resume"},
+			 NULL);
+	else
+		req_defer(r, operate_run, NULL, NULL);
+}
+
+static const char *const log_sorts[] = {"transition_time", "created_at", "to_status",
+					"from_status", NULL};
+
+static void status_logs(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	struct list_query lq = {0};
+	const char *id;
+	json_t *data = NULL;
+	if (req_id_param(r, 0, &id, &err) < 0 ||
+	    req_list_query(r, 10, 100, log_sorts, "transition_time", &lq, &err) < 0) {
+		resp_err(out, &err, NULL);
+		return;
+	}
+	/* Newest first unless the caller asks otherwise. */
+	const char *order = req_query(r, "sort_order");
+	struct status_log_query q = {.sort_by = lq.sort_by,
+				     .desc = order ? lq.desc : true,
+				     .page = lq.page,
+				     .limit = lq.limit};
+	int rc = containers_status_logs(r->pf, &r->who, id, &q, &data, &err);
+	resp_result(out, rc, &err, 200, "Status logs retrieved successfully", data);
+}
+
+void api_register_operations(struct api_server *srv)
+{
+	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", operate, 0);
+	api_route(srv, "GET", "/api/v1/containers/{id}/status-logs", status_logs, 0);
+}
