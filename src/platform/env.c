@@ -8,6 +8,7 @@
 
 #include "platform/container_rules.h"
 #include "platform/containers.h"
+#include "platform/render.h"
 #include "platform/validate.h"
 
 static int key_check(const char *key, struct error *err)
@@ -37,11 +38,17 @@ static json_t *env_data_new(const struct container *c, bool pushed)
 				 : (running ? "Saved, but not written into the running container; "
 					      "they apply at its next start"
 					    : "Saved; applied when the container next starts");
-	return json_pack("{s:s, s:o, s:b, s:{s:s, s:b, s:I, s:I, s:s}}", "container_id", c->id,
-			 "environment_vars", json_is_object(env) ? env : json_object(), "synced",
-			 synced, "env_sync", "status", state, "container_running", running,
-			 "revision", (json_int_t)c->env_revision, "applied_revision",
-			 (json_int_t)c->env_applied_revision, "message", msg);
+	if (!json_is_object(env)) {
+		json_decref(env);
+		env = json_object();
+	}
+	json_t *sync = render_env_sync_new(c);
+	json_object_set_new(sync, "status", json_string(state));
+	json_object_set_new(sync, "container_running", json_boolean(running));
+	json_object_set_new(sync, "message", json_string(msg));
+	return json_pack("{s:s, s:o, s:b, s:o}", "container_id", c->id, "environment_vars",
+			 env, "synced", synced, "env_sync",
+			 sync);
 }
 
 /* Runs edit and answers with the new set. */

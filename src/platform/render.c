@@ -79,7 +79,7 @@ static bool env_pending(const struct container *c)
 	return c->env_revision != c->env_applied_revision;
 }
 
-static json_t *env_sync(const struct container *c)
+json_t *render_env_sync_new(const struct container *c)
 {
 	return json_pack("{s:b, s:I, s:I, s:n, s:n, s:n, s:b}", "pending", env_pending(c),
 			 "revision", (json_int_t)c->env_revision, "applied_revision",
@@ -130,7 +130,7 @@ static void add_details(json_t *o, const struct render_ctx *ctx, const struct co
 	json_t *more = json_pack(
 	    "{s:o, s:o, s:{}, s:o, s:o, s:o, s:o, s:b, s:o, s:n, s:o, s:o, s:o, s:i, s:n, s:o, "
 	    "s:n, s:b, s:s, s:b, s:i, s:o, s:o}",
-	    "environment_vars", env_object(c->environment_vars), "env_sync", env_sync(c), "volumes",
+	    "environment_vars", env_object(c->environment_vars), "env_sync", render_env_sync_new(c), "volumes",
 	    "ssh_public_key", str_or_null(c->ssh_public_key), "ssh_key_fingerprint",
 	    fingerprint(c->ssh_public_key), "comment", str_or_null(c->comment),
 	    "source_container_id", str_or_null(c->source_container_id), "server_expired",

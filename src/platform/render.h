@@ -20,6 +20,9 @@ struct render_ctx {
 };
 
 /* The full container object. */
+/* The container's env_sync object {pending, revision, applied_revision,
+ * verified_at, attempted_at, last_error, exhausted}. */
+json_t *render_env_sync_new(const struct container *c);
 json_t *render_container_new(const struct render_ctx *ctx, const struct container *c);
 
 /* {service: url} for the Hoody Kit services of c ({} without hoody_kit):
