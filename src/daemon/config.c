@@ -76,6 +76,7 @@ void config_usage(void)
 		"       hoodyd [options] users add NAME --password PASS [--email E] [--admin]\n"
 		"       hoodyd [options] users passwd NAME --password PASS\n"
 		"       hoodyd [options] keys list|rotate\n"
+		"       hoodyd [options] servers expire|restore SERVER_ID\n"
 		"       hoodyd [options] purge               delete every container and the bridge\n\n"
 		"options (flag > environment HOODY_<NAME> > config file key > default):\n");
 	for (size_t i = 0; i < NOPTS; i++) {

@@ -194,6 +194,32 @@ static int cmd_purge(const struct daemon_config *c)
 	return rc;
 }
 
+/* servers expire ID | servers restore ID: what the fleet does when a server
+ * is terminated. Its containers become read-only and hidden from lists
+ * (reference §5.2); works while hoodyd runs (SQLite WAL). */
+static int cmd_servers(const struct daemon_config *c, int argc, char **argv)
+{
+	struct error err = {0};
+	struct store *st = NULL;
+	int64_t changed = 0;
+	if (argc != 3 || (strcmp(argv[1], "expire") && strcmp(argv[1], "restore")) ||
+	    !id_valid(argv[2])) {
+		fprintf(stderr, "usage: hoodyd [--state-dir DIR] servers expire|restore SERVER_ID\n");
+		return 2;
+	}
+	_cleanup_free_ char *db = db_path_new(c);
+	int64_t at = strcmp(argv[1], "expire") == 0 ? now_ms() : 0;
+	if (store_open(db, &st, &err) < 0 ||
+	    store_container_expire_server(st, argv[2], at, &changed, &err) < 0) {
+		store_close(st);
+		return fail("servers", &err);
+	}
+	store_close(st);
+	printf("%lld container(s) of server %s %s\n", (long long)changed, argv[2],
+	       at ? "expired (read-only)" : "live again");
+	return 0;
+}
+
 /* users add NAME --password PASS [--email E] [--admin] | users passwd NAME --password PASS */
 static int cmd_users(const struct daemon_config *c, int argc, char **argv)
 {
@@ -271,6 +297,8 @@ int main(int argc, char **argv)
 		return cmd_users(&c, argc - first, argv + first);
 	if (!strcmp(cmd, "purge"))
 		return cmd_purge(&c);
+	if (!strcmp(cmd, "servers"))
+		return cmd_servers(&c, argc - first, argv + first);
 	if (!strcmp(cmd, "keys"))
 		return hoodyd_keys_cmd(c.state_dir, argc - first, argv + first);
 	fprintf(stderr, "hoodyd: unknown command %s\n", cmd);

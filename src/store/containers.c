@@ -194,6 +194,19 @@ int store_container_count_user(struct store *st, const char *user_id, int64_t *o
 		      "s", user_id);
 }
 
+int store_container_expire_server(struct store *st, const char *server_id, int64_t at,
+				  int64_t *changed, struct error *err)
+{
+	int n = db_exec(st, NULL, err,
+			"UPDATE containers SET server_expired = ?2, server_expired_at = ?3, "
+			"updated_at = ?4 WHERE server_id = ?1 AND server_expired <> ?2",
+			"sbII", server_id, at != 0, at, now_ms());
+	if (n < 0)
+		return -1;
+	*changed = n;
+	return 0;
+}
+
 int store_container_count_server(struct store *st, const char *server_id, int64_t *out,
 				 struct error *err)
 {

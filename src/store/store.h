@@ -199,6 +199,10 @@ int store_container_count_user(struct store *st, const char *user_id, int64_t *o
 int store_container_count_server(struct store *st, const char *server_id, int64_t *out,
 				 struct error *err);
 void container_list_free(struct container *arr, size_t count);
+/* Marks every container of server_id expired at `at` (ms), or live again
+ * when at is 0; *changed: rows touched. */
+int store_container_expire_server(struct store *st, const char *server_id, int64_t at,
+				  int64_t *changed, struct error *err);
 
 /* ---- status logs ---- */
 struct status_log {

@@ -6,7 +6,7 @@ import subprocess
 import threading
 import time
 
-from hoody_test import Daemon, check, main
+from hoody_test import BIN, Daemon, check, main
 from test_containers import cpath, db_write, expect, init_pid, wait_until
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -206,17 +206,22 @@ def test_operation_errors_and_parallelism():
         th.join()
         expect(res["r"], 200)
 
-        # expired containers are read-only
-        d.stop()
-        db_write(d, "UPDATE containers SET server_expired = 1, server_expired_at = 1 WHERE id = ?", b)
-        d.start()
+        # the server is terminated (while hoodyd runs): its containers are read-only
+        def servers(verb):
+            r = subprocess.run([os.path.join(BIN, "hoodyd"), "--state-dir", d.state, "servers",
+                                verb, d.server_id()], capture_output=True, text=True)
+            check(r.returncode == 0 and "2 container(s)" in r.stdout, (r.stdout, r.stderr))
+        servers("expire")
+        check(d.get("/api/v1/containers").data["containers"] == [], "expired ones are hidden")
+        got = d.get("/api/v1/containers?include_expired=true").data["containers"]
+        check(len(got) == 2 and all(c["server_expired"] for c in got), got)
         for name in ("stop", "pause", "restart"):
             expect(op(d, b, name), 403, "OPERATION_NOT_PERMITTED_ON_EXPIRED")
         expect(d.put(f"/api/v1/containers/{b}/env/K", {"value": "v"}), 403,
                "OPERATION_NOT_PERMITTED_ON_EXPIRED")
-        d.stop()
-        db_write(d, "UPDATE containers SET server_expired = 0 WHERE id = ?", b)
-        d.start()
+        expect(d.get(f"/api/v1/containers/{b}/stats"), 200)
+        servers("restore")
+        expect(op(d, b, "pause"), 200)
 
 
 def stats(d, cid):
