@@ -111,6 +111,7 @@ void api_register_meta(struct api_server *srv);
 void api_register_operations(struct api_server *srv);
 void api_register_stats(struct api_server *srv);
 void api_register_env(struct api_server *srv);
+void api_register_snapshots(struct api_server *srv);
 
 int api_server_start(const struct api_config *cfg, struct platform *pf, struct api_server **out_new,
 		     struct error *err);

@@ -12,6 +12,7 @@
 #include "platform/containers.h"
 #include "platform/oplocks.h"
 #include "platform/servers.h"
+#include "platform/snapshots.h"
 
 #define JWT_SECRET_FILE "jwt.key"
 
@@ -71,12 +72,15 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 	pf->store = st;
 	pf->rt = rt;
 	pthread_mutex_init(&pf->mu, NULL);
+	pthread_cond_init(&pf->janitor_cv, NULL);
 	if (mkdir_p(pf->cfg.state_dir, 0700, err) < 0 || load_jwt_secret(pf, err) < 0)
 		goto fail;
 	pf->wq = workq_new(pf->cfg.workers);
 	pf->locks = oplocks_new();
 	if (platform_servers_init(pf, err) < 0 || platform_containers_init(pf, err) < 0)
 		goto fail;
+	if (pf->rt)
+		snapshots_janitor_start(pf);
 	*out_new = pf;
 	return 0;
 fail:
@@ -91,10 +95,12 @@ void platform_close(struct platform *pf)
 	/* No exit report may reach a platform being torn down. */
 	if (pf->rt)
 		runtime_set_exit_cb(pf->rt, NULL, NULL);
+	snapshots_janitor_stop(pf);
 	/* Runs every queued job first: a deferred request still holds a
 	 * suspended connection that only its job resumes. */
 	workq_free(pf->wq);
 	oplocks_free(pf->locks);
+	pthread_cond_destroy(&pf->janitor_cv);
 	pthread_mutex_destroy(&pf->mu);
 	sodium_memzero(pf->jwt_secret, sizeof(pf->jwt_secret));
 	free(pf);

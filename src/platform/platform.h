@@ -40,6 +40,10 @@ struct platform {
 	char server_id[ID_LEN + 1];
 	unsigned char jwt_secret[32];
 	pthread_mutex_t mu;
+	/* snapshots.c: the expired-snapshot sweeper (waits on janitor_cv under mu) */
+	pthread_t janitor;
+	pthread_cond_t janitor_cv;
+	bool janitor_running, janitor_quit;
 };
 
 /* Who is calling: a JWT session or an hdy_ token of a user. */

@@ -98,6 +98,11 @@ int net_list_sockets(struct runtime *rt, const char *id, struct net_sock *out, s
 /* Bytes allocated by a tree (like du -s; hard links counted per link), not
  * crossing mount points; stops early after max_entries entries. */
 uint64_t rt_tree_usage(const char *path, size_t max_entries);
+/* The same, counting only files with a single link: what a snapshot holds
+ * that no other snapshot shares. */
+uint64_t rt_tree_unshared_usage(const char *path, size_t max_entries);
+/* Forgets the cached usage of path (after a restore rewrote it). */
+void rt_disk_cache_forget(const char *path);
 
 /* ---- container core (r1): helpers shared by runtime.c, proc.c, crun.c,
  * spec.c, seccomp.c, rootfs.c, ramdisk.c, lifecycle.c, exec.c, adopt.c ---- */
@@ -127,6 +132,8 @@ bool reaper_is_watched(struct runtime *rt, const char *id);
 int rt_pidfd_open(pid_t pid);
 /* <cdir>/environment (KEY="value" lines from rt_set_env, read by rt_exec). */
 #define RT_ENV_FILE_MAX (2 * 1024 * 1024)
+
+#define CRUN_TIMEOUT_MS (30 * 1000) /* any single crun call but run */
 
 /* crun.c: every crun call. crun_cmd takes crun's arguments after
  * "--root <dir>", NULL-terminated; a non-zero exit is E_RUNTIME with crun's

@@ -28,7 +28,6 @@
 #include "common/util.h"
 #include "runtime/internal.h"
 
-#define CRUN_TIMEOUT_MS (30 * 1000)
 #define KILL_WAIT_MS (10 * 1000)
 #define STOP_TIMEOUT_MAX_S 3600
 #define INIT_READY_POLL_US 100

@@ -187,6 +187,24 @@ int rt_runtime_info(struct runtime *rt, const char *id, struct rt_runtime_info *
 		    struct error *err);
 void rt_runtime_info_free(struct rt_runtime_info *info);
 
+/* ---- snapshots (filesystem only) ----------------------------------------
+ * A snapshot is a copy of the container's own layer under
+ * <state>/snapshots/<id>/<name>, made with rsync: files unchanged since the
+ * previous snapshot are hard links into it (snapshots are immutable, so
+ * sharing is safe), everything else is copied. Snapshots outlive their
+ * container (rt_delete leaves them). Names: [A-Za-z0-9_.-]{1,64}. */
+
+/* Captures the layer; a running container is frozen meanwhile so the copy
+ * is consistent, then thawed. prev (may be NULL) is the snapshot to share
+ * unchanged files with. *size_out: bytes this snapshot does not share. */
+int rt_snapshot_create(struct runtime *rt, const char *id, const char *name, const char *prev,
+		       uint64_t *size_out, struct error *err);
+/* Rolls the layer back to the snapshot. The container must not be running
+ * (the caller stops it and starts it again). */
+int rt_snapshot_restore(struct runtime *rt, const char *id, const char *name, struct error *err);
+/* Idempotent. */
+int rt_snapshot_delete(struct runtime *rt, const char *id, const char *name, struct error *err);
+
 /* Every container id with a directory under <state>/containers. */
 int rt_list_ids(struct runtime *rt, char ***ids_new, size_t *count, struct error *err);
 /* Deletes every container of this state dir and removes the bridge (tests,

@@ -28,6 +28,7 @@ struct walk {
 	uint64_t bytes;
 	size_t left;
 	dev_t dev;
+	bool unshared_only; /* count only files with one link (snapshot sizes) */
 };
 
 static void walk_dir(int dfd, struct walk *w, int depth)
@@ -46,7 +47,8 @@ static void walk_dir(int dfd, struct walk *w, int depth)
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    st.st_dev != w->dev)
 			continue;
-		w->bytes += (uint64_t)st.st_blocks * 512;
+		if (!w->unshared_only || S_ISDIR(st.st_mode) || st.st_nlink == 1)
+			w->bytes += (uint64_t)st.st_blocks * 512;
 		if (S_ISDIR(st.st_mode) && depth < TREE_DEPTH_MAX) {
 			int fd = openat(dirfd(d), de->d_name,
 					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -57,7 +59,7 @@ static void walk_dir(int dfd, struct walk *w, int depth)
 	closedir(d);
 }
 
-uint64_t rt_tree_usage(const char *path, size_t max_entries)
+static uint64_t tree_usage(const char *path, size_t max_entries, bool unshared_only)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -67,10 +69,22 @@ uint64_t rt_tree_usage(const char *path, size_t max_entries)
 		close(fd);
 		return 0;
 	}
-	struct walk w = {
-	    .bytes = (uint64_t)st.st_blocks * 512, .left = max_entries, .dev = st.st_dev};
+	struct walk w = {.bytes = (uint64_t)st.st_blocks * 512,
+			 .left = max_entries,
+			 .dev = st.st_dev,
+			 .unshared_only = unshared_only};
 	walk_dir(fd, &w, 0);
 	return w.bytes;
+}
+
+uint64_t rt_tree_usage(const char *path, size_t max_entries)
+{
+	return tree_usage(path, max_entries, false);
+}
+
+uint64_t rt_tree_unshared_usage(const char *path, size_t max_entries)
+{
+	return tree_usage(path, max_entries, true);
 }
 
 /* Walking a container's layer costs time proportional to its files, so the
@@ -100,6 +114,15 @@ static bool disk_cached(const char *path, uint64_t *bytes)
 	}
 	pthread_mutex_unlock(&disk_lock);
 	return hit;
+}
+
+void rt_disk_cache_forget(const char *path)
+{
+	pthread_mutex_lock(&disk_lock);
+	for (size_t i = 0; i < DISK_CACHE_MAX && disk_cache[i].path; i++)
+		if (!strcmp(disk_cache[i].path, path))
+			disk_cache[i].at_ns = INT64_MIN / 2; /* stale: recomputed next time */
+	pthread_mutex_unlock(&disk_lock);
 }
 
 static void disk_store(const char *path, uint64_t bytes)

@@ -14,6 +14,7 @@
 
 static struct table *const tables[] = {
     &tbl_users, &tbl_tokens, &tbl_projects, &tbl_servers, &tbl_containers, &tbl_status_logs,
+    &tbl_snapshots,
 };
 
 static void *field_at(const void *rec, const struct field *f)

@@ -158,6 +158,23 @@ static const char *const steps[] = {
     "  metadata TEXT"
     ");"
     "CREATE INDEX status_logs_container ON status_logs(container_id, transition_time, id);",
+
+    /* 2: snapshots. No foreign key to containers: a snapshot outlives its
+     * container (the seeds: "snapshots are kept after deletion"). */
+    "CREATE TABLE snapshots ("
+    "  id TEXT PRIMARY KEY,"
+    "  container_id TEXT NOT NULL,"
+    "  project_id TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  alias TEXT,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL DEFAULT 0,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (container_id, name)"
+    ");"
+    "CREATE INDEX snapshots_expiry ON snapshots(expires_at) WHERE expires_at > 0;",
 };
 
 int schema_version_latest(void)

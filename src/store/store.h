@@ -221,4 +221,33 @@ int store_status_log_list(struct store *st, const char *container_id, const char
 			  bool desc, int64_t page, int64_t limit, struct status_log **out_new,
 			  size_t *count, int64_t *total, struct error *err);
 
+/* ---- snapshots ---- */
+struct snapshot {
+	char id[ID_LEN + 1];
+	char container_id[ID_LEN + 1];
+	char project_id[ID_LEN + 1];
+	char user_id[ID_LEN + 1];
+	char *name;              /* snap-YYYYMMDD-HHMMSS[-n] */
+	char *alias;             /* may be NULL */
+	int64_t size;            /* bytes not shared with other snapshots */
+	int64_t created_at;
+	int64_t last_used_at;    /* 0 = never restored or copied from */
+	int64_t expires_at;      /* 0 = never */
+};
+void snapshot_clear(struct snapshot *s);
+void snapshot_list_free(struct snapshot *arr, size_t n);
+/* E_CONFLICT when the container already has a snapshot of that name. */
+int store_snapshot_insert(struct store *st, const struct snapshot *s, struct error *err);
+/* E_NOT_FOUND when the container has no snapshot of that name. */
+int store_snapshot_get(struct store *st, const char *container_id, const char *name,
+		       struct snapshot *out, struct error *err);
+int store_snapshot_update(struct store *st, const struct snapshot *s, struct error *err);
+int store_snapshot_delete(struct store *st, const char *id, struct error *err);
+/* Oldest first. */
+int store_snapshot_list(struct store *st, const char *container_id, struct snapshot **out_new,
+			size_t *count, struct error *err);
+/* Snapshots whose expires_at is in (0, now]: the cleanup's work. */
+int store_snapshot_list_expired(struct store *st, int64_t now, struct snapshot **out_new,
+				size_t *count, struct error *err);
+
 #endif

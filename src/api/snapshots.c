@@ -1,0 +1,76 @@
+/* /api/v1/containers/{id}/snapshots[/{name}[/alias]]. Create and restore
+ * copy files and stop and start containers: they run deferred. */
+#include "api/http.h"
+#include "platform/snapshots.h"
+
+static void list(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	const char *id;
+	json_t *data = NULL;
+	int rc = req_id_param(r, 0, &id, &err);
+	if (rc == 0)
+		rc = snapshots_list(r->pf, &r->who, id, &data, &err);
+	resp_result(out, rc, &err, 200, "Snapshots retrieved successfully", data);
+}
+
+static void create_run(struct req *r, struct resp *out, void *arg)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = snapshots_create(r->pf, &r->who, r->params[0], r->body, &data, &err);
+	resp_result(out, rc, &err, 201, "Snapshot created successfully", data);
+}
+
+static void restore_run(struct req *r, struct resp *out, void *arg)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = snapshots_restore(r->pf, &r->who, r->params[0], r->params[1], &data, &err);
+	resp_result(out, rc, &err, 200, "Snapshot restored successfully", data);
+}
+
+static void delete_run(struct req *r, struct resp *out, void *arg)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = snapshots_delete(r->pf, &r->who, r->params[0], r->params[1], &data, &err);
+	resp_result(out, rc, &err, 200, "Snapshot deleted successfully", data);
+}
+
+static void alias(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	const char *id;
+	json_t *data = NULL;
+	int rc = req_id_param(r, 0, &id, &err);
+	if (rc == 0)
+		rc = snapshots_set_alias(r->pf, &r->who, id, r->params[1], r->body, &data, &err);
+	resp_result(out, rc, &err, 200, "Snapshot alias updated successfully", data);
+}
+
+static void create(struct req *r, struct resp *out)
+{
+	req_defer_by_id(r, out, create_run);
+}
+
+static void restore(struct req *r, struct resp *out)
+{
+	req_defer_by_id(r, out, restore_run);
+}
+
+static void delete (struct req *r, struct resp *out)
+{
+	req_defer_by_id(r, out, delete_run);
+}
+
+void api_register_snapshots(struct api_server *srv)
+{
+	api_route(srv, "GET", "/api/v1/containers/{id}/snapshots", list, 0);
+	api_route(srv, "POST", "/api/v1/containers/{id}/snapshots", create, 0);
+	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}", restore, 0);
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}", restore, 0);
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/snapshots/{name}", delete, 0);
+	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0);
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0);
+}

@@ -1,0 +1,396 @@
+/* Snapshots: the domain side. Files live in the runtime's snapshot store,
+ * rows in the snapshots table; a change to either happens under the
+ * container's operation lock. */
+#include "platform/snapshots.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "platform/containers.h"
+#include "platform/oplocks.h"
+#include "platform/validate.h"
+
+#define SNAP_LEAF "containers.features.snapshots"
+#define DAY_MS (24LL * 3600 * 1000)
+#define NAME_TRIES 20
+#define RESTORE_STOP_GRACE_S 10
+
+static json_t *ms_or_null(int64_t ms)
+{
+	return ms ? json_time_new(ms) : json_null();
+}
+
+static json_t *item_new(const struct snapshot *s)
+{
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:b, s:I}", "name", s->name, "alias",
+			 s->alias ? json_string(s->alias) : json_null(), "created_at",
+			 json_time_new(s->created_at), "last_used_at", ms_or_null(s->last_used_at),
+			 "expires_at", ms_or_null(s->expires_at), "stateful", false, "size",
+			 (json_int_t)s->size);
+}
+
+static json_t *one_new(const struct container *c, const struct snapshot *s)
+{
+	return json_pack("{s:s, s:s, s:o}", "container_id", c->id, "project_id", c->project_id,
+			 "snapshot", item_new(s));
+}
+
+/* The container, if who may use its snapshots with leaf and it is not expired. */
+static int find_writable(struct platform *pf, const struct principal *who, const char *id,
+			 struct container *c, struct error *err)
+{
+	if (containers_find(pf, who, id, SNAP_LEAF, c, err) < 0)
+		return -1;
+	if (c->server_expired)
+		return err_set(err, E_EXPIRED_READONLY,
+			       "This container has expired with its server and is read-only");
+	return 0;
+}
+
+/* Locks the container and re-reads it under the lock. */
+static int lock_settled(struct platform *pf, const char *id, const char *what,
+			struct container *c, struct error *err)
+{
+	if (oplock_try(pf->locks, id, what, err) < 0)
+		return -1;
+	container_clear(c);
+	if (store_container_get(pf->store, id, c, err) == 0) {
+		if (container_status_in(c->status, "running|paused|stopped"))
+			return 0;
+		err_set(err, E_STATE_CONFLICT, "Cannot %s a snapshot while the container is %s", what,
+			c->status);
+	}
+	oplock_release(pf->locks, id);
+	return -1;
+}
+
+int snapshots_list(struct platform *pf, const struct principal *who, const char *container_id,
+		   json_t **data_new, struct error *err)
+{
+	struct container c = {0};
+	struct snapshot *v = NULL;
+	size_t n = 0;
+	if (containers_find(pf, who, container_id, "containers.read", &c, err) < 0)
+		return -1;
+	snapshots_sweep(pf);
+	int rc = store_snapshot_list(pf->store, container_id, &v, &n, err);
+	if (rc == 0) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, item_new(&v[i]));
+		*data_new = json_pack("{s:s, s:s, s:I, s:i, s:o}", "container_id", c.id, "project_id",
+				      c.project_id, "snapshot_count", (json_int_t)n, "max_snapshots",
+				      SNAPSHOTS_MAX, "snapshots", arr);
+	}
+	snapshot_list_free(v, n);
+	container_clear(&c);
+	return rc;
+}
+
+struct create_input {
+	const char *alias;
+	int64_t expiry_days; /* 0 = never */
+};
+
+static int parse_create(const json_t *body, struct create_input *in, struct error *err)
+{
+	static const char *const allowed[] = {"alias", "expiry", NULL};
+	bool is_null = false;
+	if (json_is_null(body))
+		body = NULL;
+	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0)
+		return -1;
+	if (json_is_null(json_object_get(body, "alias")))
+		in->alias = NULL;
+	else if (field_alias(body, "alias", 1, SNAPSHOT_ALIAS_MAX, false, &in->alias, err) < 0)
+		return -1;
+	if (field_int(body, "expiry", 1, SNAPSHOT_EXPIRY_MAX_DAYS, true, &in->expiry_days, &is_null,
+		      err) < 0)
+		return -1;
+	if (is_null)
+		in->expiry_days = 0;
+	return 0;
+}
+
+/* snap-YYYYMMDD-HHMMSS, with -2, -3, ... when a second comes twice. */
+static int pick_name(struct platform *pf, const char *id, int64_t now, char *out, size_t len,
+		     struct error *err)
+{
+	time_t t = (time_t)(now / 1000);
+	struct tm tm;
+	char base[32];
+	gmtime_r(&t, &tm);
+	strftime(base, sizeof(base), "snap-%Y%m%d-%H%M%S", &tm);
+	for (int i = 1; i <= NAME_TRIES; i++) {
+		struct snapshot s = {0};
+		struct error e = {0};
+		if (i == 1)
+			snprintf(out, len, "%s", base);
+		else
+			snprintf(out, len, "%s-%d", base, i);
+		int rc = store_snapshot_get(pf->store, id, out, &s, &e);
+		snapshot_clear(&s);
+		if (rc < 0 && e.code == E_NOT_FOUND)
+			return 0;
+		if (rc < 0)
+			return err_set(err, e.code, "%s", e.msg);
+	}
+	return err_set(err, E_CONFLICT, "too many snapshots in one second");
+}
+
+/* Captures c (locked by the caller) into a new row s. */
+static int capture(struct platform *pf, const struct container *c, const struct create_input *in,
+		   struct snapshot *s, struct error *err)
+{
+	struct snapshot *v = NULL;
+	size_t n = 0;
+	char name[48];
+	uint64_t size = 0;
+	int64_t now = now_ms();
+	if (store_snapshot_list(pf->store, c->id, &v, &n, err) < 0)
+		return -1;
+	int rc = -1;
+	if (n >= SNAPSHOTS_MAX) {
+		err_set(err, E_QUOTA, "A container can have at most %d snapshots", SNAPSHOTS_MAX);
+		goto out;
+	}
+	if (pick_name(pf, c->id, now, name, sizeof(name), err) < 0 ||
+	    rt_snapshot_create(pf->rt, c->id, name, n ? v[n - 1].name : NULL, &size, err) < 0)
+		goto out;
+	id_new(s->id);
+	memcpy(s->container_id, c->id, sizeof(s->container_id));
+	memcpy(s->project_id, c->project_id, sizeof(s->project_id));
+	memcpy(s->user_id, c->user_id, sizeof(s->user_id));
+	s->name = xstrdup(name);
+	s->alias = in->alias ? xstrdup(in->alias) : NULL;
+	s->size = (int64_t)size;
+	s->created_at = now;
+	s->expires_at = in->expiry_days ? now + in->expiry_days * DAY_MS : 0;
+	rc = store_snapshot_insert(pf->store, s, err);
+	/* No row, no files: a snapshot nobody can see would only take space. */
+	struct error e = {0};
+	if (rc < 0 && rt_snapshot_delete(pf->rt, c->id, name, &e) < 0)
+		log_warn("container %s: snapshot %s left on disk: %s", c->id, name, e.msg);
+out:
+	snapshot_list_free(v, n);
+	return rc;
+}
+
+int snapshots_create(struct platform *pf, const struct principal *who, const char *container_id,
+		     const json_t *body, json_t **data_new, struct error *err)
+{
+	struct create_input in = {0};
+	struct container c = {0};
+	struct snapshot s = {0};
+	int rc = -1;
+	if (parse_create(body, &in, err) < 0 || find_writable(pf, who, container_id, &c, err) < 0 ||
+	    lock_settled(pf, container_id, "create", &c, err) < 0)
+		goto out;
+	rc = capture(pf, &c, &in, &s, err);
+	oplock_release(pf->locks, container_id);
+	if (rc == 0) {
+		log_info("container %s: snapshot %s (%lld bytes)", c.id, s.name, (long long)s.size);
+		*data_new = one_new(&c, &s);
+	}
+out:
+	snapshot_clear(&s);
+	container_clear(&c);
+	return rc;
+}
+
+static int find_snapshot(struct platform *pf, const char *container_id, const char *name,
+			 struct snapshot *s, struct error *err)
+{
+	if (store_snapshot_get(pf->store, container_id, name, s, err) < 0) {
+		if (err->code == E_NOT_FOUND)
+			err_set(err, E_NOT_FOUND, "Snapshot %.64s not found", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Rolls c (locked, settled) back to s; a container that ran runs again. */
+static int restore_locked(struct platform *pf, const struct container *c, struct snapshot *s,
+			  struct error *err)
+{
+	bool was_up = container_status_in(c->status, "running|paused");
+	json_t *meta = json_pack("{s:s, s:s}", "operation", "restore", "snapshot", s->name);
+	struct container_transition down = {
+	    .from = c->status, .to = "stopped", .triggered_by = "user", .metadata = meta};
+	struct container_transition up = {
+	    .from = "stopped", .to = "running", .triggered_by = "user", .metadata = meta};
+	struct container_spec spec;
+	int rc = 0;
+	if (was_up && (rt_stop(pf->rt, c->id, RESTORE_STOP_GRACE_S, err) < 0 ||
+		       containers_transition(pf, c->id, &down, NULL, err) < 0))
+		rc = -1;
+	if (rc == 0)
+		rc = rt_snapshot_restore(pf->rt, c->id, s->name, err);
+	if (rc == 0 && was_up && container_spec_init(c, &spec, err) == 0) {
+		rc = rt_start(pf->rt, &spec.spec, err);
+		container_spec_clear(&spec);
+		if (rc == 0) {
+			containers_env_after_start(pf, c);
+			rc = containers_transition(pf, c->id, &up, NULL, err);
+		}
+	}
+	json_decref(meta);
+	if (rc < 0)
+		return -1;
+	s->last_used_at = now_ms();
+	return store_snapshot_update(pf->store, s, err);
+}
+
+int snapshots_restore(struct platform *pf, const struct principal *who, const char *container_id,
+		      const char *name, json_t **data_new, struct error *err)
+{
+	struct container c = {0};
+	struct snapshot s = {0};
+	int rc = -1;
+	if (find_writable(pf, who, container_id, &c, err) < 0 ||
+	    find_snapshot(pf, container_id, name, &s, err) < 0 ||
+	    lock_settled(pf, container_id, "restore", &c, err) < 0)
+		goto out;
+	rc = restore_locked(pf, &c, &s, err);
+	oplock_release(pf->locks, container_id);
+	if (rc == 0)
+		*data_new = json_pack("{s:b, s:s, s:o}", "success", true, "message",
+				      "Restored from snapshot", "snapshot", item_new(&s));
+out:
+	snapshot_clear(&s);
+	container_clear(&c);
+	return rc;
+}
+
+/* Files first: a crash in between leaves a row whose files are gone, which
+ * the next delete removes; never files nobody can see. */
+static int remove_snapshot(struct platform *pf, const struct snapshot *s, struct error *err)
+{
+	if (rt_snapshot_delete(pf->rt, s->container_id, s->name, err) < 0)
+		return -1;
+	if (store_snapshot_delete(pf->store, s->id, err) < 0 && err->code != E_NOT_FOUND)
+		return -1;
+	return 0;
+}
+
+int snapshots_delete(struct platform *pf, const struct principal *who, const char *container_id,
+		     const char *name, json_t **data_new, struct error *err)
+{
+	struct container c = {0};
+	struct snapshot s = {0};
+	int rc = -1;
+	if (find_writable(pf, who, container_id, &c, err) < 0 ||
+	    find_snapshot(pf, container_id, name, &s, err) < 0 ||
+	    oplock_try(pf->locks, container_id, "snapshot delete", err) < 0)
+		goto out;
+	rc = remove_snapshot(pf, &s, err);
+	oplock_release(pf->locks, container_id);
+	if (rc == 0)
+		*data_new = json_pack("{s:s, s:s, s:s}", "container_id", c.id, "project_id",
+				      c.project_id, "snapshot_name", s.name);
+out:
+	snapshot_clear(&s);
+	container_clear(&c);
+	return rc;
+}
+
+int snapshots_set_alias(struct platform *pf, const struct principal *who,
+			const char *container_id, const char *name, const json_t *body,
+			json_t **data_new, struct error *err)
+{
+	static const char *const allowed[] = {"alias", NULL};
+	struct container c = {0};
+	struct snapshot s = {0};
+	const char *alias = NULL;
+	int rc = -1;
+	if (!json_is_object(body) || !json_object_get(body, "alias")) {
+		err_set(err, E_VALIDATION, "body must be {\"alias\": string|null}");
+		goto out;
+	}
+	if (fields_allowed(body, allowed, err) < 0 ||
+	    (!json_is_null(json_object_get(body, "alias")) &&
+	     field_alias(body, "alias", 1, SNAPSHOT_ALIAS_MAX, true, &alias, err) < 0) ||
+	    find_writable(pf, who, container_id, &c, err) < 0 ||
+	    find_snapshot(pf, container_id, name, &s, err) < 0)
+		goto out;
+	free(s.alias);
+	s.alias = alias ? xstrdup(alias) : NULL;
+	rc = store_snapshot_update(pf->store, &s, err);
+	if (rc == 0)
+		*data_new = one_new(&c, &s);
+out:
+	snapshot_clear(&s);
+	container_clear(&c);
+	return rc;
+}
+
+/* ------------------------------------------------------------ expiry */
+
+int snapshots_sweep(struct platform *pf)
+{
+	struct snapshot *v = NULL;
+	size_t n = 0;
+	struct error err = {0};
+	int removed = 0;
+	if (!pf->rt || store_snapshot_list_expired(pf->store, now_ms(), &v, &n, &err) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		/* A busy container keeps its expired snapshot until the next sweep. */
+		if (oplock_try(pf->locks, v[i].container_id, "snapshot expiry", &err) < 0)
+			continue;
+		if (remove_snapshot(pf, &v[i], &err) < 0)
+			log_warn("snapshot %s of %s: expiry failed: %s", v[i].name, v[i].container_id,
+				 err.msg);
+		else
+			removed++;
+		oplock_release(pf->locks, v[i].container_id);
+	}
+	if (removed)
+		log_info("snapshots: %d expired removed", removed);
+	snapshot_list_free(v, n);
+	return removed;
+}
+
+static void *janitor(void *arg)
+{
+	struct platform *pf = arg;
+	pthread_mutex_lock(&pf->mu);
+	while (!pf->janitor_quit) {
+		pthread_mutex_unlock(&pf->mu);
+		snapshots_sweep(pf);
+		pthread_mutex_lock(&pf->mu);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SNAPSHOT_SWEEP_S;
+		while (!pf->janitor_quit &&
+		       pthread_cond_timedwait(&pf->janitor_cv, &pf->mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&pf->mu);
+	return NULL;
+}
+
+void snapshots_janitor_start(struct platform *pf)
+{
+	pf->janitor_quit = false;
+	if (pthread_create(&pf->janitor, NULL, janitor, pf) == 0)
+		pf->janitor_running = true;
+	else
+		log_warn("snapshots: no expiry thread; expired snapshots go at the next list");
+}
+
+void snapshots_janitor_stop(struct platform *pf)
+{
+	if (!pf->janitor_running)
+		return;
+	pthread_mutex_lock(&pf->mu);
+	pf->janitor_quit = true;
+	pthread_cond_broadcast(&pf->janitor_cv);
+	pthread_mutex_unlock(&pf->mu);
+	pthread_join(pf->janitor, NULL);
+	pf->janitor_running = false;
+}
