@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "platform/auth.h"
 #include "platform/fields.h"
+#include "platform/validate.h"
 
 #define LOGIN_FAIL_MAX 1000
 #define LOGIN_FAIL_WINDOW_MS (30LL * 60 * 1000)
@@ -79,7 +80,8 @@ int sessions_login(struct platform *pf, const json_t *body, const char *client_i
 	const char *username = NULL, *email = NULL, *password = NULL;
 	struct user u = {0};
 	int rc = -1;
-	if (fields_object(body, err) < 0 ||
+	static const char *const allowed[] = {"username", "email", "password", NULL};
+	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
 	    field_string(body, "username", 1, 254, true, &username, NULL, err) < 0 ||
 	    field_string(body, "email", 1, 254, true, &email, NULL, err) < 0 ||
 	    field_string(body, "password", 1, AUTH_PASSWORD_MAX, false, &password, NULL, err) < 0)

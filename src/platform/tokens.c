@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "platform/auth.h"
 #include "platform/fields.h"
+#include "platform/validate.h"
 
 #define ALIAS_MAX 254
 #define REALMS_MAX 100
@@ -386,6 +387,15 @@ static int deny_reauth(const json_t *body, json_t *perms, struct auth_token *t, 
 	return 0;
 }
 
+static const char *const token_create_fields[] = {
+    "alias",	    "public_key",     "permission_template", "permissions",
+    "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
+    "vault_access", "event_access",   "deny_reauthorization", NULL};
+static const char *const token_update_fields[] = {
+    "alias",	    "public_key",     "permission_template", "permissions",
+    "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
+    "vault_access", "event_access",   "is_enabled",	     NULL};
+
 int tokens_create(struct platform *pf, const struct principal *who, const json_t *body,
 		  json_t **token_json_new_out, struct error *err)
 {
@@ -393,7 +403,8 @@ int tokens_create(struct platform *pf, const struct principal *who, const json_t
 	json_t *perms = NULL;
 	char secret[AUTH_TOKEN_SECRET_LEN + 1];
 	int rc = -1;
-	if (fields_object(body, err) < 0 || require_token_admin(who, err) < 0)
+	if (fields_object(body, err) < 0 || fields_allowed(body, token_create_fields, err) < 0 ||
+	    require_token_admin(who, err) < 0)
 		return -1;
 	token_defaults(&t, who->user_id);
 	if (apply_fields(who, body, false, &t, &perms, err) < 0)
@@ -443,8 +454,8 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 	struct auth_token t = {0};
 	json_t *perms = NULL;
 	int rc = -1;
-	if (fields_object(body, err) < 0 || require_token_admin(who, err) < 0 ||
-	    load_owned(pf, who, id, &t, err) < 0)
+	if (fields_object(body, err) < 0 || fields_allowed(body, token_update_fields, err) < 0 ||
+	    require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
 		return -1;
 	if (apply_fields(who, body, true, &t, &perms, err) < 0 ||
 	    field_bool(body, "is_enabled", &t.is_enabled, err) < 0)

@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "platform/auth.h"
 #include "platform/fields.h"
+#include "platform/validate.h"
 
 #define USERNAME_MIN 3
 #define USERNAME_MAX 64
@@ -115,11 +116,16 @@ static int insert_user(struct store *st, struct user *u, struct error *err)
 	return 0;
 }
 
+static const char *const user_create_fields[] = {
+    "username", "email", "alias", "max_containers", "is_admin", "password", NULL};
+static const char *const user_update_fields[] = {
+    "email", "alias", "max_containers", "is_admin", "password", "is_banned", NULL};
+
 int users_create(struct store *st, const json_t *body, struct user *out, struct error *err)
 {
 	const char *username = NULL;
 	memset(out, 0, sizeof(*out));
-	if (fields_object(body, err) < 0)
+	if (fields_object(body, err) < 0 || fields_allowed(body, user_create_fields, err) < 0)
 		return -1;
 	int rc = field_string(body, "username", USERNAME_MIN, USERNAME_MAX, false, &username, NULL,
 			      err);
@@ -148,7 +154,7 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 	bool banned, was_banned;
 	int pw;
 	memset(out, 0, sizeof(*out));
-	if (fields_object(body, err) < 0)
+	if (fields_object(body, err) < 0 || fields_allowed(body, user_update_fields, err) < 0)
 		return -1;
 	if (store_user_get(st, id, out, err) < 0) {
 		if (err->code == E_NOT_FOUND)

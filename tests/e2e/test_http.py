@@ -147,10 +147,21 @@ def test_body_limits():
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
     out = raw_request(head + body)
     check(out.startswith(b"HTTP/1.1 413"), out[:200])
-    # just under the limit is read (and then judged on content)
-    ok = b"{\"alias\": \"ok\", \"pad\": \"" + b"a" * (1024 * 1024 - 100) + b"\"}"
+    # just under the limit is read, then judged on content: an unknown field
+    # is named and refused, and nothing is made
+    before = len(D.get("/api/v1/auth/tokens").data)
+    big = b"{\"alias\": \"ok\", \"pad\": \"" + b"a" * (1024 * 1024 - 100) + b"\"}"
+    r = D.post("/api/v1/auth/tokens", raw=big)
+    check(r.status == 400 and r.code == "VALIDATION_ERROR" and "pad" in r.json["message"], r)
+    check(len(D.get("/api/v1/auth/tokens").data) == before, "nothing made")
+    ok = b"{\"alias\": \"" + b"a" * 90 + b"\", \"ip_whitelist\": [], \"permissions\": {" + \
+        b"\"containers\": {\"read\": true}}}"
     r = D.post("/api/v1/auth/tokens", raw=ok)
     check(r.status == 201, r)
+    for path, body in (("/api/v1/users/auth/login", {"username": "x", "password": "y", "remember": 1}),
+                       ("/api/v1/users", {"username": "unknownf", "password": "Passw0rd!", "role": "x"})):
+        r = D.post(path, body)
+        check(r.status == 400 and r.code == "VALIDATION_ERROR" and "Unknown field" in r.json["message"], r)
     alive()
 
 
