@@ -27,6 +27,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The claims tests verify signatures with node's crypto (an implementation
+# that is not ours); Debian's nodejs unless a node is already on the PATH.
+if ! command -v node >/dev/null 2>&1; then
+  echo "setup: installing nodejs"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs >/dev/null
+fi
+
 # crun refuses cgroup "hybrid" mode while any controller sits in the cgroup2
 # hierarchy. On hosts with v1 controllers plus a cgroup2 mount, move each
 # controller that is still bound to cgroup2 (and not in use there) to its own v1
