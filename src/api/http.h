@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "platform/platform.h"
@@ -47,6 +48,12 @@ struct resp {
 	size_t raw_len;
 	/* extra header (e.g. X-Hoody-Signature), may be NULL */
 	char *header_name, *header_value;
+	/* A streamed body of unknown length (server-sent events), read with
+	 * libmicrohttpd's content-reader contract; stream_free releases
+	 * stream_cls when the response is done. Set by api/events.c. */
+	ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
+	void *stream_cls;
+	void (*stream_free)(void *cls);
 };
 
 typedef void (*route_fn)(struct req *r, struct resp *out);
@@ -112,6 +119,10 @@ void api_register_operations(struct api_server *srv);
 void api_register_stats(struct api_server *srv);
 void api_register_env(struct api_server *srv);
 void api_register_snapshots(struct api_server *srv);
+void api_register_events(struct api_server *srv);
+
+/* api/events.c: ends every live event stream (before the server stops). */
+void api_streams_stop(void);
 
 int api_server_start(const struct api_config *cfg, struct platform *pf, struct api_server **out_new,
 		     struct error *err);

@@ -86,9 +86,28 @@ void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *
 
 /* ------------------------------------------------------------ responses */
 
+static enum MHD_Result send_stream(struct req_ctx *c)
+{
+	struct resp *o = &c->resp;
+	struct MHD_Response *mr = MHD_create_response_from_callback(
+	    MHD_SIZE_UNKNOWN, 16 * 1024, o->stream_read, o->stream_cls, o->stream_free);
+	o->stream_read = NULL; /* the response owns stream_cls now */
+	if (!mr) {
+		o->stream_free(o->stream_cls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	enum MHD_Result ret = MHD_queue_response(c->r.conn, (unsigned)o->status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
 static enum MHD_Result send_resp(struct req_ctx *c)
 {
 	struct resp *o = &c->resp;
+	if (o->stream_read)
+		return send_stream(c);
 	char *body = NULL;
 	size_t len = 0;
 	if (o->json) {
@@ -456,6 +475,7 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 	api_register_stats(srv);
 	api_register_env(srv);
 	api_register_snapshots(srv);
+	api_register_events(srv);
 
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(nproc > 0 ? nproc : 2);
@@ -490,6 +510,8 @@ void api_server_stop(struct api_server *srv)
 	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	/* Suspended streams would hold MHD_stop_daemon forever. */
+	api_streams_stop();
 	/* Deferred requests finish and are answered first: stopping MHD with a
 	 * suspended connection is undefined. Handlers running on the HTTP
 	 * threads finish inside MHD_stop_daemon, which joins those threads. */

@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "common/workq.h"
 #include "platform/container_rules.h"
+#include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/projects.h"
 #include "platform/render.h"
@@ -98,6 +99,7 @@ static int log_transition(struct store *st, const char *id, const char *from, co
 }
 
 struct tx_transition {
+	struct platform *pf;
 	const char *id;
 	const struct container_transition *t;
 	struct container *out;
@@ -120,6 +122,22 @@ static void apply_transition(struct container *c, const struct container_transit
 	}
 }
 
+/* container.<new status>, in the transition's transaction. */
+static void transition_event(struct platform *pf, const struct container *c, const char *from,
+			     const struct container_transition *t)
+{
+	char type[64];
+	snprintf(type, sizeof(type), "container.%s", t->to);
+	json_t *p = json_pack("{s:s, s:s, s:s}", "from_status", from, "to_status", t->to,
+			      "triggered_by", t->triggered_by ? t->triggered_by : "system");
+	if (t->reason)
+		json_object_set_new(p, "reason", json_string(t->reason));
+	if (t->metadata)
+		json_object_set(p, "metadata", t->metadata);
+	events_container(pf, c, type, p);
+	json_decref(p);
+}
+
 static int transition_tx(struct store *st, void *arg, struct error *err)
 {
 	struct tx_transition *x = arg;
@@ -139,6 +157,7 @@ static int transition_tx(struct store *st, void *arg, struct error *err)
 		    log_transition(st, x->id, from, x->t->to, x->t->triggered_by, x->t->metadata,
 				   err) < 0)
 			goto out;
+		transition_event(x->pf, &c, from, x->t);
 	}
 	rc = 0;
 	if (x->out) {
@@ -153,7 +172,7 @@ out:
 int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
 			  struct container *out, struct error *err)
 {
-	struct tx_transition x = {.id = id, .t = t, .out = out};
+	struct tx_transition x = {.pf = pf, .id = id, .t = t, .out = out};
 	return store_tx(pf->store, transition_tx, &x, err);
 }
 
@@ -349,6 +368,13 @@ static int remove_locked(struct platform *pf, const char *id, struct error *err)
 	return 0;
 }
 
+static void deleted_event(struct platform *pf, const struct container *c)
+{
+	json_t *p = json_pack("{s:s}", "status", "deleted");
+	events_container(pf, c, "container.deleted", p);
+	json_decref(p);
+}
+
 static void job_delete(struct platform *pf, const char *id)
 {
 	struct container c = {0};
@@ -361,6 +387,7 @@ static void job_delete(struct platform *pf, const char *id)
 		system_transition(pf, id, "deleting", "failed", why, "system", NULL);
 	} else {
 		log_info("container %s (%s): deleted", id, c.name);
+		deleted_event(pf, &c);
 	}
 	container_clear(&c);
 }
@@ -1112,6 +1139,10 @@ int containers_create(struct platform *pf, const struct principal *who, const ch
 	if (store_tx(pf->store, create_tx, &x, err) < 0)
 		goto out;
 	log_info("container %s (%s): creating in project %s", c.id, c.name, p.id);
+	json_t *ev = json_pack("{s:n, s:s, s:s, s:s}", "from_status", "to_status", "creating",
+			       "triggered_by", "user", "container_image", c.container_image);
+	events_container(pf, &c, "container.creating", ev);
+	json_decref(ev);
 	struct render_cache rcache = {.pf = pf, .user_id = who->user_id};
 	*data_new = render_cached(&rcache, &c, false);
 	render_cache_clear(&rcache);
@@ -1210,6 +1241,46 @@ static bool push_env(struct platform *pf, struct container *row)
 	return true;
 }
 
+static bool str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* container.updated with the changed fields, plus the specific events of
+ * the reference for a rename, autostart, the environment and the SSH key. */
+static void update_events(struct platform *pf, const struct container *old,
+			  const struct container *now, bool env_changed)
+{
+	json_t *fields = json_array();
+	if (str_changed(old->name, now->name)) {
+		json_array_append_new(fields, json_string("name"));
+		json_t *p = json_pack("{s:s, s:s}", "old_name", old->name, "name", now->name);
+		events_container(pf, now, "container.renamed", p);
+		json_decref(p);
+	}
+	if (old->autostart != now->autostart)
+		events_container(pf, now,
+				 now->autostart ? "container.autostart_enabled"
+						: "container.autostart_disabled",
+				 NULL);
+	if (env_changed) {
+		json_array_append_new(fields, json_string("environment_vars"));
+		events_container(pf, now, "container.env.updated", NULL);
+	}
+	if (str_changed(old->ssh_public_key, now->ssh_public_key))
+		events_container(pf, now,
+				 now->ssh_public_key ? "container.ssh_key.added"
+						     : "container.ssh_key.removed",
+				 NULL);
+	if (str_changed(old->color, now->color))
+		json_array_append_new(fields, json_string("color"));
+	if (str_changed(old->comment, now->comment))
+		json_array_append_new(fields, json_string("comment"));
+	json_t *p = json_pack("{s:o}", "fields", fields);
+	events_container(pf, now, "container.updated", p);
+	json_decref(p);
+}
+
 static int check_update_rights(const struct principal *who, const struct container_input *in,
 			       struct error *err)
 {
@@ -1243,6 +1314,7 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 	oplock_release(pf->locks, id);
 	if (rc < 0)
 		goto out;
+	update_events(pf, &c, &x.row, x.env_changed);
 	struct render_cache rcache = {.pf = pf, .user_id = who->user_id};
 	*data_new = render_cached(&rcache, &x.row, false);
 	render_cache_clear(&rcache);
@@ -1351,6 +1423,8 @@ static int delete_now(struct platform *pf, const struct container *c, struct err
 	oplock_wait(pf->locks, c->id, "delete");
 	int rc = remove_locked(pf, c->id, err);
 	oplock_release(pf->locks, c->id);
+	if (rc == 0)
+		deleted_event(pf, c);
 	return rc;
 }
 

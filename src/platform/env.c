@@ -8,6 +8,7 @@
 
 #include "platform/container_rules.h"
 #include "platform/containers.h"
+#include "platform/events.h"
 #include "platform/render.h"
 #include "platform/validate.h"
 
@@ -59,6 +60,7 @@ static int edit_and_answer(struct platform *pf, const struct principal *who, con
 	bool pushed = false;
 	if (containers_env_edit(pf, who, id, edit, arg, &c, &pushed, err) < 0)
 		return -1;
+	events_container(pf, &c, pushed ? "container.env.applied" : "container.env.updated", NULL);
 	*data_new = env_data_new(&c, pushed);
 	container_clear(&c);
 	return 0;

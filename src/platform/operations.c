@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "platform/containers.h"
+#include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/validate.h"
 
@@ -174,6 +175,9 @@ static int operate_locked(struct platform *pf, const struct op_def *op, const st
 		log_warn("container %s: %s failed: %s", c->id, op->name, err->msg);
 		const char *status = record_truth(pf, op, c, err, meta);
 		*data_new = op_data_new(op, c, true, err->msg, status, op_id);
+		json_object_set_new(meta, "error", json_string(err->msg));
+		json_object_set_new(meta, "status", json_string(status));
+		events_container(pf, c, "container.operation.failed", meta);
 		json_decref(meta);
 		return -1;
 	}
@@ -186,9 +190,12 @@ static int operate_locked(struct platform *pf, const struct op_def *op, const st
 					 .desired = op->desired,
 					 .always = op->host == HOST_RESTART};
 	rc = containers_transition(pf, c->id, &t, NULL, err);
-	json_decref(meta);
-	if (rc == 0)
+	if (rc == 0) {
 		*data_new = op_data_new(op, c, false, op->done_msg, op->to, op_id);
+		json_object_set_new(meta, "status", json_string(op->to));
+		events_container(pf, c, "container.operation.completed", meta);
+	}
+	json_decref(meta);
 	return rc;
 }
 

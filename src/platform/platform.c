@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "common/workq.h"
 #include "platform/containers.h"
+#include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/servers.h"
 #include "platform/snapshots.h"
@@ -75,6 +76,7 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 	pthread_cond_init(&pf->janitor_cv, NULL);
 	if (mkdir_p(pf->cfg.state_dir, 0700, err) < 0 || load_jwt_secret(pf, err) < 0)
 		goto fail;
+	events_init();
 	pf->wq = workq_new(pf->cfg.workers);
 	pf->locks = oplocks_new();
 	if (platform_servers_init(pf, err) < 0 || platform_containers_init(pf, err) < 0)

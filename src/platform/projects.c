@@ -9,6 +9,7 @@
 
 #include "common/util.h"
 #include "platform/containers.h"
+#include "platform/events.h"
 #include "platform/validate.h"
 
 #define DEFAULT_PROJECT_ALIAS "default"
@@ -126,6 +127,20 @@ static int apply_body(const struct principal *who, const json_t *body, bool crea
 	return apply_realm_ids(who, body, creating, p, err);
 }
 
+static void project_event(struct platform *pf, const struct project *p, const char *type)
+{
+	json_t *payload = json_pack("{s:s?, s:s?}", "alias", p->alias, "color", p->color);
+	struct event_spec e = {.type = type,
+			       .resource_type = "project",
+			       .resource_id = p->id,
+			       .user_id = p->user_id,
+			       .project_id = p->id,
+			       .realm_ids = p->realm_ids,
+			       .payload = payload};
+	events_emit(pf, &e);
+	json_decref(payload);
+}
+
 int projects_create(struct platform *pf, const struct principal *who, const json_t *body,
 		    json_t **project_new, struct error *err)
 {
@@ -141,6 +156,7 @@ int projects_create(struct platform *pf, const struct principal *who, const json
 	if (store_project_insert(pf->store, &p, err) < 0)
 		goto out;
 	*project_new = project_json_new(&p, 0);
+	project_event(pf, &p, "project.created");
 	rc = 0;
 out:
 	project_clear(&p);
@@ -172,6 +188,7 @@ int projects_update(struct platform *pf, const struct principal *who, const char
 	p.updated_at = now_ms();
 	if (store_project_update(pf->store, &p, err) < 0)
 		goto out;
+	project_event(pf, &p, "project.updated");
 	rc = project_json_counted(pf, &p, project_new, err);
 out:
 	project_clear(&p);
@@ -207,6 +224,7 @@ int projects_delete(struct platform *pf, const struct principal *who, const char
 	}
 	if (store_project_delete(pf->store, id, err) < 0)
 		goto out;
+	project_event(pf, &p, "project.deleted");
 	json_t *data = json_pack("{s:{s:I, s:i, s:i}}", "deleted", "containers",
 				 (json_int_t)json_array_size(gone), "permissions", 0, "aliases", 0);
 	if (include_items)

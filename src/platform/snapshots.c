@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "platform/containers.h"
+#include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/validate.h"
 
@@ -49,6 +50,15 @@ static int find_writable(struct platform *pf, const struct principal *who, const
 		return err_set(err, E_EXPIRED_READONLY,
 			       "This container has expired with its server and is read-only");
 	return 0;
+}
+
+static void snapshot_event(struct platform *pf, const struct container *c, const char *type,
+			   const struct snapshot *s)
+{
+	json_t *p = json_pack("{s:s, s:o}", "snapshot", s->name, "alias",
+			      s->alias ? json_string(s->alias) : json_null());
+	events_container(pf, c, type, p);
+	json_decref(p);
 }
 
 /* Locks the container and re-reads it under the lock. */
@@ -194,6 +204,7 @@ int snapshots_create(struct platform *pf, const struct principal *who, const cha
 	oplock_release(pf->locks, container_id);
 	if (rc == 0) {
 		log_info("container %s: snapshot %s (%lld bytes)", c.id, s.name, (long long)s.size);
+		snapshot_event(pf, &c, "container.snapshot.created", &s);
 		*data_new = one_new(&c, &s);
 	}
 out:
@@ -257,9 +268,11 @@ int snapshots_restore(struct platform *pf, const struct principal *who, const ch
 		goto out;
 	rc = restore_locked(pf, &c, &s, err);
 	oplock_release(pf->locks, container_id);
-	if (rc == 0)
+	if (rc == 0) {
 		*data_new = json_pack("{s:b, s:s, s:o}", "success", true, "message",
 				      "Restored from snapshot", "snapshot", item_new(&s));
+		snapshot_event(pf, &c, "container.snapshot.restored", &s);
+	}
 out:
 	snapshot_clear(&s);
 	container_clear(&c);
@@ -289,9 +302,11 @@ int snapshots_delete(struct platform *pf, const struct principal *who, const cha
 		goto out;
 	rc = remove_snapshot(pf, &s, err);
 	oplock_release(pf->locks, container_id);
-	if (rc == 0)
+	if (rc == 0) {
 		*data_new = json_pack("{s:s, s:s, s:s}", "container_id", c.id, "project_id",
 				      c.project_id, "snapshot_name", s.name);
+		snapshot_event(pf, &c, "container.snapshot.deleted", &s);
+	}
 out:
 	snapshot_clear(&s);
 	container_clear(&c);
@@ -320,8 +335,10 @@ int snapshots_set_alias(struct platform *pf, const struct principal *who,
 	free(s.alias);
 	s.alias = alias ? xstrdup(alias) : NULL;
 	rc = store_snapshot_update(pf->store, &s, err);
-	if (rc == 0)
+	if (rc == 0) {
 		*data_new = one_new(&c, &s);
+		snapshot_event(pf, &c, "container.snapshot.renamed", &s);
+	}
 out:
 	snapshot_clear(&s);
 	container_clear(&c);

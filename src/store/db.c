@@ -432,6 +432,19 @@ static int conn_run(struct conn *c, const char *sql, struct error *err)
 	return rc < 0 ? -1 : 0;
 }
 
+static void (*commit_hook)(void);
+
+void store_set_commit_hook(void (*hook)(void))
+{
+	__atomic_store_n(&commit_hook, hook, __ATOMIC_RELEASE);
+}
+
+bool store_in_tx(struct store *st)
+{
+	struct conn *c = thread_find(st);
+	return c && c->depth > 0;
+}
+
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg, struct error *err), void *arg,
 	     struct error *err)
 {
@@ -448,8 +461,12 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg, struct err
 	c->depth++;
 	int rc = fn(st, arg, err);
 	c->depth--;
-	if (rc >= 0 && conn_run(c, outer ? "COMMIT" : "RELEASE tx", err) == 0)
+	if (rc >= 0 && conn_run(c, outer ? "COMMIT" : "RELEASE tx", err) == 0) {
+		void (*hook)(void) = __atomic_load_n(&commit_hook, __ATOMIC_ACQUIRE);
+		if (outer && hook)
+			hook();
 		return rc;
+	}
 	struct error scratch = {0};
 	if (!sqlite3_get_autocommit(c->db)) {
 		if (outer)

@@ -175,6 +175,27 @@ static const char *const steps[] = {
     "  UNIQUE (container_id, name)"
     ");"
     "CREATE INDEX snapshots_expiry ON snapshots(expires_at) WHERE expires_at > 0;",
+
+    /* 3: events. seq orders them and resumes streams (Last-Event-ID); rows
+     * outlive the resources they are about. */
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  event_type TEXT NOT NULL,"
+    "  resource_type TEXT NOT NULL,"
+    "  resource_id TEXT,"
+    "  user_id TEXT,"
+    "  project_id TEXT,"
+    "  container_id TEXT,"
+    "  payload TEXT,"
+    "  realm_ids TEXT,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX events_user ON events(user_id, seq);"
+    "CREATE INDEX events_user_created ON events(user_id, created_at, seq);"
+    "CREATE INDEX events_user_type ON events(user_id, event_type, seq);"
+    "CREATE INDEX events_container ON events(container_id, seq);"
+    "CREATE INDEX events_created ON events(created_at);",
 };
 
 int schema_version_latest(void)

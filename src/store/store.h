@@ -31,6 +31,11 @@ void store_close(struct store *st);
 int store_tx(struct store *st, int (*fn)(struct store *st, void *arg, struct error *err), void *arg,
 	     struct error *err);
 
+/* Whether the calling thread is inside store_tx. */
+bool store_in_tx(struct store *st);
+/* Called after every outermost commit (events wake their streams then). */
+void store_set_commit_hook(void (*hook)(void));
+
 /* ---- key/value (server identity, signing key metadata, settings) ---- */
 int store_kv_get(struct store *st, const char *key, char **value_new, struct error *err);
 /* A NULL value deletes the key. */
@@ -249,5 +254,52 @@ int store_snapshot_list(struct store *st, const char *container_id, struct snaps
 /* Snapshots whose expires_at is in (0, now]: the cleanup's work. */
 int store_snapshot_list_expired(struct store *st, int64_t now, struct snapshot **out_new,
 				size_t *count, struct error *err);
+
+/* ---- events ---- */
+struct event {
+	int64_t seq;             /* set by insert; orders events, resumes streams */
+	char id[ID_LEN + 1];
+	char *event_type;        /* "container.running", ... */
+	char *resource_type;     /* "container", "project", ... */
+	char *resource_id;
+	char user_id[ID_LEN + 1]; /* "" for system events */
+	char *project_id, *container_id; /* may be NULL */
+	char *payload;           /* JSON object text */
+	char *realm_ids;         /* JSON array text */
+	int64_t created_at;
+};
+void event_clear(struct event *e);
+void event_list_free(struct event *arr, size_t n);
+
+/* Filters; NULL / 0 = any. user_id is required. */
+struct event_query {
+	const char *user_id;
+	const char *event_type, *resource_type, *resource_id, *project_id, *container_id;
+	const char *realm_id;
+	int64_t start_ms, end_ms;   /* created_at within [start, end] */
+	int64_t after_seq;          /* seq > after_seq (streams) */
+	const char *sort_by;        /* created_at (default) | event_type | resource_type */
+	bool desc;
+	int64_t offset, limit;      /* limit 1..500 */
+};
+
+/* Fills e->seq (and e->id when empty). */
+int store_event_insert(struct store *st, struct event *e, struct error *err);
+int store_event_list(struct store *st, const struct event_query *q, struct event **out_new,
+		     size_t *count, int64_t *total, struct error *err);
+int store_event_get(struct store *st, const char *user_id, const char *id, struct event *out,
+		    struct error *err);
+/* Deletes what q matches (offset, limit and sort ignored); end_ms is the
+ * "before" bound. */
+int store_event_delete(struct store *st, const struct event_query *q, int64_t *deleted,
+		       struct error *err);
+/* Counts per event_type or resource_type (column), as parallel arrays. */
+int store_event_counts(struct store *st, const struct event_query *q, const char *column,
+		       char ***keys_new, int64_t **counts_new, size_t *n, struct error *err);
+/* Retention: every user's events created before before_ms. */
+int store_event_purge_before(struct store *st, int64_t before_ms, int64_t *deleted,
+			     struct error *err);
+/* The highest seq so far (0 when none). */
+int store_event_last_seq(struct store *st, int64_t *out, struct error *err);
 
 #endif
