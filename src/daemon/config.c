@@ -36,6 +36,7 @@ static const struct opt opts[] = {
 	O_STR(server_name, "this server's name (node-local)"),
 	O_STR(default_image, "image of containers created without one (debian/13)"),
 	O_STR(log_level, "debug, info, warn or error (info)"),
+	O_STR(prespawn, "warm pools: IMAGE[+kit][+dev]=N,... e.g. busybox=2 (none)"),
 	O_STR(config, "JSON file with any of these keys (e.g. {\"listen\": ...})"),
 	{"max_body", OPT_SIZE, offsetof(struct daemon_config, max_body), 1024, 1LL << 30,
 	 "largest request body, bytes or with K/M suffix (1M)"},

@@ -18,6 +18,7 @@ struct daemon_config {
 	const char *server_name;
 	const char *default_image;
 	const char *log_level;
+	const char *prespawn;        /* pool targets, "busybox=2,debian/13+kit=1" */
 	const char *config;          /* the JSON file itself (flag or env only) */
 	int64_t max_body;
 	int64_t threads;             /* 0 = number of CPUs */

@@ -147,6 +147,7 @@ static int serve(const struct daemon_config *c)
 		.claim_ttl_s = c->claim_ttl,
 		.no_signing_key = c->no_signing_key,
 		.workers = (int)c->workers,
+		.prespawn = c->prespawn,
 	};
 	if (platform_open(&pc, st, rt, &pf, &err) < 0) {
 		fail("platform", &err);

@@ -416,11 +416,11 @@ static int parse_kvm(const json_t *body, struct error *err)
 	return 0;
 }
 
-/* Accepted for compatibility; they steer image caching and the prespawn
- * pool, which this server decides on its own. */
+/* Accepted for compatibility; they steer image caching, which this server
+ * decides on its own (images are trees, nothing is cached per create). */
 static int parse_ignored_bools(const json_t *body, struct error *err)
 {
-	static const char *const keys[] = {"cache", "cache_image", "bypass_prespawn"};
+	static const char *const keys[] = {"cache", "cache_image"};
 	bool b;
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (field_bool(body, keys[i], &b, err) < 0)
@@ -436,6 +436,7 @@ int crules_parse_create(const json_t *body, struct container_input *in, struct e
 	if (fields_allowed(body, crules_create_fields, err) < 0 ||
 	    parse_common(body, true, in, err) < 0 || parse_server_id(body, in, err) < 0 ||
 	    parse_kvm(body, err) < 0 || parse_ignored_bools(body, err) < 0 ||
+	    field_bool(body, "bypass_prespawn", &in->bypass_prespawn, err) < 0 ||
 	    field_bool(body, "prespawn", &prespawn, err) < 0)
 		goto fail;
 	if (prespawn) {

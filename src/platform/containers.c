@@ -12,6 +12,7 @@
 #include "platform/container_rules.h"
 #include "platform/events.h"
 #include "platform/oplocks.h"
+#include "platform/prespawn.h"
 #include "platform/projects.h"
 #include "platform/render.h"
 #include "platform/runtime_cache.h"
@@ -1108,6 +1109,157 @@ static int check_ssh_permission(const struct principal *who, const struct contai
 	return 0;
 }
 
+/* ------------------------------------------------------------ prespawn */
+
+static void set_str(char **dst, const char *src);
+static bool push_env(struct platform *pf, struct container *row);
+
+/* Gives the pool member m the user's container x->c: owner, project, name,
+ * color, flags, environment, key, comment and realms. */
+static void reown(struct container *m, const struct container *u)
+{
+	memcpy(m->project_id, u->project_id, sizeof(m->project_id));
+	memcpy(m->user_id, u->user_id, sizeof(m->user_id));
+	set_str(&m->name, u->name);
+	set_str(&m->color, u->color);
+	m->ai = u->ai;
+	m->autostart = u->autostart;
+	set_str(&m->environment_vars, u->environment_vars);
+	m->env_revision = strcmp(u->environment_vars, "{}") != 0 ? m->env_revision + 1 : 0;
+	set_str(&m->ssh_public_key, u->ssh_public_key);
+	set_str(&m->comment, u->comment);
+	set_str(&m->realm_ids, u->realm_ids);
+	set_str(&m->desired, "running");
+	set_str(&m->pool_key, NULL);
+	m->prespawn = false;
+	m->created_at = m->updated_at = now_ms();
+}
+
+struct tx_claim {
+	struct tx_create *x;
+	const char *member_id;
+	struct container m;
+};
+
+/* The claim as one write: limits, the member still ready, the re-own. */
+static int claim_tx(struct store *st, void *arg, struct error *err)
+{
+	struct tx_claim *t = arg;
+	if (check_limits(st, t->x, err) < 0 ||
+	    store_container_get(st, t->member_id, &t->m, err) < 0)
+		return -1;
+	if (!t->m.prespawn || strcmp(t->m.status, "running") != 0)
+		return err_set(err, E_CONFLICT, "pool member taken");
+	reown(&t->m, t->x->c);
+	for (int attempt = 0;; attempt++) {
+		if (store_container_update(st, &t->m, err) == 0)
+			break;
+		if (err->code != E_NAME_IN_USE || !t->x->random_name || attempt >= NAME_RETRIES)
+			return -1;
+		char name[CONTAINER_NAME_MAX + 1];
+		crules_random_name(name);
+		set_str(&t->m.name, name);
+	}
+	json_t *meta = json_pack("{s:b}", "prespawn", true);
+	int rc = log_transition(st, t->m.id, NULL, "running", "user", meta, err);
+	json_decref(meta);
+	return rc;
+}
+
+/* After the claim committed: the container answers to its new name and
+ * has the user's environment in /etc/environment. */
+static void claimed(struct platform *pf, struct container *m)
+{
+	struct error err = {0};
+	if (rt_set_hostname(pf->rt, m->id, m->name, &err) < 0)
+		log_warn("container %s: hostname after claim: %s", m->id, err.msg);
+	if (m->env_revision)
+		push_env(pf, m);
+	json_t *ev = json_pack("{s:n, s:s, s:s, s:b}", "from_status", "to_status", "running",
+			       "triggered_by", "user", "prespawn", true);
+	events_container(pf, m, "container.running", ev);
+	json_decref(ev);
+}
+
+/* 1: x->c is now a claimed, running pool member; 0: no member was ready
+ * (create normally); -1: refused (limits, name). */
+static int claim(struct platform *pf, struct tx_create *x, const char *key, struct error *err)
+{
+	struct container pick = {0};
+	struct error e = {0};
+	if (store_container_pool_pick(pf->store, key, &pick, &e) < 0) {
+		container_clear(&pick);
+		return 0;
+	}
+	struct tx_claim t = {.x = x, .member_id = pick.id};
+	int rc = 0;
+	if (oplock_try(pf->locks, pick.id, "claim", &e) == 0) {
+		rc = store_tx(pf->store, claim_tx, &t, err) == 0 ? 1 : -1;
+		if (rc == 1)
+			claimed(pf, &t.m);
+		oplock_release(pf->locks, pick.id);
+	}
+	/* Someone else took it first: a normal create. */
+	if (rc < 0 && err->code == E_CONFLICT) {
+		err_clear(err);
+		rc = 0;
+	}
+	if (rc == 1) {
+		container_clear(x->c);
+		*x->c = t.m;
+		memset(&t.m, 0, sizeof(t.m));
+		prespawn_kick(pf);
+	}
+	container_clear(&t.m);
+	container_clear(&pick);
+	return rc;
+}
+
+static int pool_insert_tx(struct store *st, void *arg, struct error *err)
+{
+	struct container *c = arg;
+	if (store_container_insert(st, c, err) < 0)
+		return -1;
+	return log_transition(st, c->id, NULL, "creating", "system", NULL, err);
+}
+
+int containers_pool_member_new(struct platform *pf, const char *image, bool hoody_kit,
+			       bool dev_kit, const char *pool_key, struct error *err)
+{
+	struct container c = {0};
+	char color[COLOR_LEN];
+	id_new(c.id);
+	snprintf(c.server_id, sizeof(c.server_id), "%s", pf->server_id);
+	c.name = xasprintf("prespawn-%s", c.id + 12);
+	color_random(color);
+	c.color = xstrdup(color);
+	c.container_image = xstrdup(image);
+	c.hoody_kit = hoody_kit;
+	c.dev_kit = dev_kit;
+	c.autostart = c.ramdisk = c.prespawn = true;
+	c.pool_key = xstrdup(pool_key);
+	c.status = xstrdup("creating");
+	c.desired = xstrdup("running");
+	c.environment_vars = xstrdup("{}");
+	c.realm_ids = xstrdup("[]");
+	c.created_at = c.updated_at = now_ms();
+	int rc = store_tx(pf->store, pool_insert_tx, &c, err);
+	if (rc == 0)
+		submit_job(pf, JOB_CREATE, c.id, 0);
+	container_clear(&c);
+	return rc;
+}
+
+void containers_pool_member_remove(struct platform *pf, const char *id)
+{
+	struct container_transition t = {.from = "creating|running|stopped|failed",
+					 .to = "deleting",
+					 .triggered_by = "system"};
+	struct error err = {0};
+	if (containers_transition(pf, id, &t, NULL, &err) == 0)
+		submit_job(pf, JOB_DELETE, id, 0);
+}
+
 int containers_create(struct platform *pf, const struct principal *who, const char *project_id,
 		      const json_t *body, json_t **data_new, struct error *err)
 {
@@ -1136,6 +1288,20 @@ int containers_create(struct platform *pf, const struct principal *who, const ch
 			      .server = &s,
 			      .c = &c,
 			      .random_name = in.random_name};
+	char key[PRESPAWN_KEY_MAX];
+	int got = 0;
+	if (!in.bypass_prespawn && in.ramdisk && strcmp(s.id, pf->server_id) == 0 &&
+	    prespawn_pool_for(pf, image, in.hoody_kit, in.dev_kit, key) &&
+	    (got = claim(pf, &x, key, err)) < 0)
+		goto out;
+	if (got == 1) {
+		log_info("container %s (%s): claimed from pool in project %s", c.id, c.name, p.id);
+		struct render_cache rcache = {.pf = pf, .user_id = who->user_id};
+		*data_new = render_cached(&rcache, &c, false);
+		render_cache_clear(&rcache);
+		rc = 0;
+		goto out;
+	}
 	if (store_tx(pf->store, create_tx, &x, err) < 0)
 		goto out;
 	log_info("container %s (%s): creating in project %s", c.id, c.name, p.id);

@@ -111,6 +111,12 @@ int containers_env_edit(struct platform *pf, const struct principal *who, const 
 			env_edit_fn edit, void *arg, struct container *row_out, bool *pushed,
 			struct error *err);
 
+/* Prespawn pool members (prespawn.c): a new one is created in the
+ * background like any container; a removed one is deleted. */
+int containers_pool_member_new(struct platform *pf, const char *image, bool hoody_kit,
+			       bool dev_kit, const char *pool_key, struct error *err);
+void containers_pool_member_remove(struct platform *pf, const char *id);
+
 /* Records that the environment of revision rev reached the host (after a
  * start with the current spec, or rt_set_env). */
 int containers_env_applied(struct platform *pf, const char *id, int64_t rev, struct error *err);

@@ -13,6 +13,7 @@
 #include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/servers.h"
+#include "platform/prespawn.h"
 #include "platform/snapshots.h"
 
 #define JWT_SECRET_FILE "jwt.key"
@@ -83,6 +84,8 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 		goto fail;
 	if (pf->rt)
 		snapshots_janitor_start(pf);
+	if (prespawn_start(pf, err) < 0)
+		goto fail;
 	*out_new = pf;
 	return 0;
 fail:
@@ -98,6 +101,7 @@ void platform_close(struct platform *pf)
 	if (pf->rt)
 		runtime_set_exit_cb(pf->rt, NULL, NULL);
 	snapshots_janitor_stop(pf);
+	prespawn_stop(pf);
 	/* Runs every queued job first: a deferred request still holds a
 	 * suspended connection that only its job resumes. */
 	workq_free(pf->wq);

@@ -16,6 +16,7 @@
 
 struct workq;    /* platform/workq.c: background jobs */
 struct oplocks;  /* platform/oplocks.c: one operation at a time per container */
+struct prespawn; /* platform/prespawn.c: warm pools */
 
 struct platform_config {
 	const char *state_dir;
@@ -29,6 +30,7 @@ struct platform_config {
 	int64_t claim_ttl_s;            /* 3600 */
 	bool no_signing_key;            /* do not create a signing key at start (claims.c) */
 	int workers;                    /* background job threads */
+	const char *prespawn;           /* pool targets at start (prespawn.h), NULL = none */
 };
 
 struct platform {
@@ -37,6 +39,7 @@ struct platform {
 	struct runtime *rt;
 	struct workq *wq;
 	struct oplocks *locks;
+	struct prespawn *pools;
 	char server_id[ID_LEN + 1];
 	unsigned char jwt_secret[32];
 	pthread_mutex_t mu;

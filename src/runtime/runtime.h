@@ -113,6 +113,10 @@ int rt_delete(struct runtime *rt, const char *id, struct error *err);
 /* The real state, read from crun and the cgroups. */
 int rt_state(struct runtime *rt, const char *id, enum rt_state *out, struct error *err);
 
+/* Renames a running container in place: its kernel hostname, /etc/hostname
+ * and /etc/hosts (a prespawn claim gives it the user's name). */
+int rt_set_hostname(struct runtime *rt, const char *id, const char *name, struct error *err);
+
 /* Writes /etc/environment inside the container's own layer so later logins
  * and execs see new values without a restart. */
 int rt_set_env(struct runtime *rt, const char *id, const struct rt_env *env, size_t count,

@@ -194,6 +194,38 @@ int store_container_count_user(struct store *st, const char *user_id, int64_t *o
 		      "s", user_id);
 }
 
+int store_container_pool_count(struct store *st, const char *pool_key, int64_t *ready,
+			       int64_t *creating, struct error *err)
+{
+	if (db_int(st, ready, err,
+		   "SELECT count(*) FROM containers WHERE pool_key = ?1 AND prespawn = 1 AND "
+		   "status = 'running'",
+		   "s", pool_key) < 0)
+		return -1;
+	return db_int(st, creating, err,
+		      "SELECT count(*) FROM containers WHERE pool_key = ?1 AND prespawn = 1 AND "
+		      "status = 'creating'",
+		      "s", pool_key);
+}
+
+int store_container_pool_pick(struct store *st, const char *pool_key, struct container *out,
+			      struct error *err)
+{
+	return rec_get(st, &tbl_containers, out, err,
+		       "pool_key = ?1 AND prespawn = 1 AND status = 'running' "
+		       "ORDER BY created_at, id LIMIT 1",
+		       "s", pool_key);
+}
+
+int store_container_pool_members(struct store *st, struct container **out_new, size_t *count,
+				 struct error *err)
+{
+	return rec_list(st, &tbl_containers, (void **)out_new, count, err,
+			"WHERE prespawn = 1 AND status IN ('creating', 'running', 'failed') "
+			"ORDER BY created_at, id",
+			NULL);
+}
+
 int store_container_expire_server(struct store *st, const char *server_id, int64_t at,
 				  int64_t *changed, struct error *err)
 {

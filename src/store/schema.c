@@ -196,6 +196,10 @@ static const char *const steps[] = {
     "CREATE INDEX events_user_type ON events(user_id, event_type, seq);"
     "CREATE INDEX events_container ON events(container_id, seq);"
     "CREATE INDEX events_created ON events(created_at);",
+
+    /* 4: prespawn claims pick the oldest ready member of a pool. */
+    "CREATE INDEX containers_pool ON containers(pool_key, status, created_at, id)"
+    "  WHERE prespawn = 1;",
 };
 
 int schema_version_latest(void)

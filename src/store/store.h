@@ -204,6 +204,16 @@ int store_container_count_user(struct store *st, const char *user_id, int64_t *o
 int store_container_count_server(struct store *st, const char *server_id, int64_t *out,
 				 struct error *err);
 void container_list_free(struct container *arr, size_t count);
+/* Members of a prespawn pool: ready (running), creating, and the total of
+ * live ones. */
+int store_container_pool_count(struct store *st, const char *pool_key, int64_t *ready,
+			       int64_t *creating, struct error *err);
+/* The oldest ready member of a pool; E_NOT_FOUND when there is none. */
+int store_container_pool_pick(struct store *st, const char *pool_key, struct container *out,
+			      struct error *err);
+/* Every member of every pool, creating, running or failed, oldest first. */
+int store_container_pool_members(struct store *st, struct container **out_new, size_t *count,
+				 struct error *err);
 /* Marks every container of server_id expired at `at` (ms), or live again
  * when at is 0; *changed: rows touched. */
 int store_container_expire_server(struct store *st, const char *server_id, int64_t at,
