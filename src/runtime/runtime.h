@@ -206,6 +206,11 @@ int rt_snapshot_create(struct runtime *rt, const char *id, const char *name, con
 /* Rolls the layer back to the snapshot. The container must not be running
  * (the caller stops it and starts it again). */
 int rt_snapshot_restore(struct runtime *rt, const char *id, const char *name, struct error *err);
+/* The layer of dst_id (not running; created if new) becomes a copy of
+ * src_id's layer (frozen meanwhile if running) or, with snapshot, of that
+ * snapshot of src_id. Copies and syncs of containers. */
+int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot,
+		  const char *dst_id, struct error *err);
 /* Idempotent. */
 int rt_snapshot_delete(struct runtime *rt, const char *id, const char *name, struct error *err);
 

@@ -72,6 +72,88 @@ static int capture(struct runtime *rt, const char *id, const char *name, const c
 	return rsync_tree(rt, upper, tmp, link, err);
 }
 
+/* Runs copy while a running container is frozen (one point in time). */
+static int frozen(struct runtime *rt, const char *id, int (*copy)(void *arg, struct error *err),
+		  void *arg, struct error *err)
+{
+	bool thaw = rt_probe(rt, id, NULL) == RT_RUNNING;
+	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, err, "pause", id, NULL) < 0)
+		return err_wrap(err, "freeze %s", id);
+	int rc = copy(arg, err);
+	struct error e = {0};
+	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, &e, "resume", id, NULL) < 0) {
+		log_error("container %s: thaw after copy failed: %s", id, e.msg);
+		if (rc == 0)
+			rc = err_set(err, E_RUNTIME, "thaw failed: %s", e.msg);
+	}
+	return rc;
+}
+
+struct capture_args {
+	struct runtime *rt;
+	const char *id, *name, *prev, *tmp;
+};
+
+static int capture_cb(void *arg, struct error *err)
+{
+	struct capture_args *a = arg;
+	return capture(a->rt, a->id, a->name, a->prev, a->tmp, err);
+}
+
+/* The layer of dst (not running) becomes a copy of src: plain copies, never
+ * links, so neither side can write into the other. */
+static int replace_layer(struct runtime *rt, const char *src, const char *dst_id,
+			 struct error *err)
+{
+	_cleanup_free_ char *cdir = rt_container_dir(rt, dst_id);
+	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	_cleanup_free_ char *work = xasprintf("%s/work", cdir);
+	enum rt_state st = rt_probe(rt, dst_id, NULL);
+	if (st == RT_RUNNING || st == RT_PAUSED)
+		return err_set(err, E_STATE_CONFLICT, "container %s must be stopped", dst_id);
+	/* Overlayfs forbids changing a mounted upper layer; the next start
+	 * mounts it again. The work dir holds overlay's scratch state. */
+	if (mkdir_p(cdir, 0700, err) < 0 || rootfs_umount(cdir, err) < 0 || rm_rf(work, err) < 0 ||
+	    mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0)
+		return -1;
+	int rc = rsync_tree(rt, src, upper, "--delete", err);
+	rt_disk_cache_forget(upper);
+	return rc;
+}
+
+struct layer_args {
+	struct runtime *rt;
+	const char *src, *dst_id;
+};
+
+static int layer_cb(void *arg, struct error *err)
+{
+	struct layer_args *a = arg;
+	return replace_layer(a->rt, a->src, a->dst_id, err);
+}
+
+int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot,
+		  const char *dst_id, struct error *err)
+{
+	if (rt_check_id(src_id, err) < 0 || rt_check_id(dst_id, err) < 0 ||
+	    (snapshot && name_check(snapshot, err) < 0))
+		return -1;
+	if (strcmp(src_id, dst_id) == 0)
+		return err_set(err, E_VALIDATION, "a container cannot be copied onto itself");
+	if (snapshot) {
+		_cleanup_free_ char *dir = snap_dir(rt, src_id, snapshot);
+		if (access(dir, F_OK) < 0)
+			return err_set(err, E_NOT_FOUND, "snapshot %s not found", snapshot);
+		return replace_layer(rt, dir, dst_id, err);
+	}
+	_cleanup_free_ char *scdir = rt_container_dir(rt, src_id);
+	_cleanup_free_ char *supper = xasprintf("%s/upper", scdir);
+	if (access(supper, F_OK) < 0)
+		return err_set(err, E_NOT_FOUND, "container %s has no layer on this host", src_id);
+	struct layer_args a = {.rt = rt, .src = supper, .dst_id = dst_id};
+	return frozen(rt, src_id, layer_cb, &a, err);
+}
+
 int rt_snapshot_create(struct runtime *rt, const char *id, const char *name, const char *prev,
 		       uint64_t *size_out, struct error *err)
 {
@@ -86,16 +168,9 @@ int rt_snapshot_create(struct runtime *rt, const char *id, const char *name, con
 	if (mkdir_p(parent, 0700, err) < 0 || rm_rf(tmp, err) < 0)
 		return -1;
 	/* Frozen processes write nothing: the copy is one point in time. */
-	bool thaw = rt_probe(rt, id, NULL) == RT_RUNNING;
-	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, err, "pause", id, NULL) < 0)
-		return err_wrap(err, "snapshot %s: freeze", name);
-	int rc = capture(rt, id, name, prev, tmp, err);
+	struct capture_args a = {.rt = rt, .id = id, .name = name, .prev = prev, .tmp = tmp};
+	int rc = frozen(rt, id, capture_cb, &a, err);
 	struct error e = {0};
-	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, &e, "resume", id, NULL) < 0) {
-		log_error("container %s: thaw after snapshot failed: %s", id, e.msg);
-		if (rc == 0)
-			rc = err_set(err, E_RUNTIME, "thaw after snapshot failed: %s", e.msg);
-	}
 	/* Only a complete copy gets the snapshot's name. */
 	if (rc == 0 && rename(tmp, dir) < 0)
 		rc = err_sys(err, E_IO, "rename %s", tmp);
@@ -112,23 +187,9 @@ int rt_snapshot_restore(struct runtime *rt, const char *id, const char *name, st
 	if (rt_check_id(id, err) < 0 || name_check(name, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = snap_dir(rt, id, name);
-	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
-	_cleanup_free_ char *work = xasprintf("%s/work", cdir);
-	enum rt_state st = rt_probe(rt, id, NULL);
-	if (st == RT_RUNNING || st == RT_PAUSED)
-		return err_set(err, E_STATE_CONFLICT, "container %s must be stopped to restore", id);
 	if (access(dir, F_OK) < 0)
 		return err_set(err, E_NOT_FOUND, "snapshot %s not found", name);
-	/* Overlayfs forbids changing a mounted upper layer; the next start
-	 * mounts it again. The work dir holds overlay's scratch state. */
-	if (rootfs_umount(cdir, err) < 0 || rm_rf(work, err) < 0 || mkdir_p(upper, 0755, err) < 0 ||
-	    mkdir_p(work, 0700, err) < 0)
-		return -1;
-	/* Plain copies, not links: the container must never write into a snapshot. */
-	int rc = rsync_tree(rt, dir, upper, "--delete", err);
-	rt_disk_cache_forget(upper);
-	return rc;
+	return replace_layer(rt, dir, id, err);
 }
 
 int rt_snapshot_delete(struct runtime *rt, const char *id, const char *name, struct error *err)
