@@ -299,27 +299,36 @@ static void started(struct platform *pf, const struct container *c, const char *
 
 /* ------------------------------------------------------------ background jobs */
 
-enum job_kind { JOB_CREATE, JOB_DELETE, JOB_START, JOB_EXIT, JOB_PURGE };
+enum job_kind { JOB_CREATE, JOB_DELETE, JOB_START, JOB_EXIT, JOB_PURGE, JOB_COPY, JOB_SYNC };
 
 struct job {
 	struct platform *pf;
 	enum job_kind kind;
 	char id[ID_LEN + 1];
 	int exit_status;
+	char snapshot[72]; /* JOB_COPY from a snapshot of the source */
 };
 
-static const char *const job_names[] = {"create", "delete", "start", "exit", "purge"};
+static const char *const job_names[] = {"create", "delete", "start", "exit",
+					"purge",  "copy",   "sync"};
 
 static void run_job(void *arg);
 
-static void submit_job(struct platform *pf, enum job_kind kind, const char *id, int exit_status)
+static void submit_job_snap(struct platform *pf, enum job_kind kind, const char *id,
+			    int exit_status, const char *snapshot)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->pf = pf;
 	j->kind = kind;
 	j->exit_status = exit_status;
 	snprintf(j->id, sizeof(j->id), "%s", id);
+	snprintf(j->snapshot, sizeof(j->snapshot), "%s", snapshot ? snapshot : "");
 	workq_submit(pf->wq, run_job, j);
+}
+
+static void submit_job(struct platform *pf, enum job_kind kind, const char *id, int exit_status)
+{
+	submit_job_snap(pf, kind, id, exit_status, NULL);
 }
 
 /* Loads id when its status is in `want`; false (nothing to do) otherwise. */
@@ -341,7 +350,45 @@ static void create_failed(struct platform *pf, const char *id, const struct erro
 	/* Nothing of a failed container stays on the host. */
 	if (rt_delete(pf->rt, id, &ignored) < 0)
 		log_warn("container %s: cleanup after failed create: %s", id, ignored.msg);
-	system_transition(pf, id, "creating", "failed", why->msg, "system", NULL);
+	system_transition(pf, id, "creating|copying", "failed", why->msg, "system", NULL);
+}
+
+/* A new container from its source's layer (or a snapshot of it); the
+ * source is read frozen, not locked, so copies never wait on each other. */
+static void job_copy(struct platform *pf, const char *id, const char *snapshot)
+{
+	struct container c = {0};
+	struct error err = {0};
+	if (!load_in(pf, id, "copying", &c))
+		return;
+	if (!c.source_container_id)
+		err_set(&err, E_INTERNAL, "copy without a source");
+	if (err.code || rt_layer_copy(pf->rt, c.source_container_id, snapshot[0] ? snapshot : NULL,
+				      id, &err) < 0 ||
+	    run_spec(pf, &c, rt_create_start, &err) < 0)
+		create_failed(pf, id, &err);
+	else
+		started(pf, &c, "copying", "system");
+	container_clear(&c);
+}
+
+/* Brings a copy up to date with its source: stop, replace the layer, start. */
+static void job_sync(struct platform *pf, const char *id)
+{
+	struct container c = {0};
+	struct error err = {0};
+	if (!load_in(pf, id, "copying", &c))
+		return;
+	if (rt_stop(pf->rt, id, 10, &err) < 0 ||
+	    rt_layer_copy(pf->rt, c.source_container_id, NULL, id, &err) < 0 ||
+	    run_spec(pf, &c, rt_start, &err) < 0) {
+		log_warn("container %s: sync failed: %s", id, err.msg);
+		_cleanup_free_ char *why = xasprintf("Sync failed: %s", err.msg);
+		system_transition(pf, id, "copying", "failed", why, "system", NULL);
+	} else {
+		started(pf, &c, "copying", "system");
+	}
+	container_clear(&c);
 }
 
 static void job_create(struct platform *pf, const char *id)
@@ -465,6 +512,12 @@ static void run_job(void *arg)
 		break;
 	case JOB_PURGE:
 		job_purge(pf, j->id);
+		break;
+	case JOB_COPY:
+		job_copy(pf, j->id, j->snapshot);
+		break;
+	case JOB_SYNC:
+		job_sync(pf, j->id);
 		break;
 	}
 	oplock_release(pf->locks, j->id);
@@ -1072,7 +1125,7 @@ static int create_tx(struct store *st, void *arg, struct error *err)
 		free(x->c->name);
 		x->c->name = xstrdup(name);
 	}
-	return log_transition(st, x->c->id, NULL, "creating", "user", NULL, err);
+	return log_transition(st, x->c->id, NULL, x->c->status, "user", NULL, err);
 }
 
 static void fill_container(struct platform *pf, const struct principal *who,
@@ -1263,6 +1316,13 @@ void containers_pool_member_remove(struct platform *pf, const char *id)
 int containers_create(struct platform *pf, const struct principal *who, const char *project_id,
 		      const json_t *body, json_t **data_new, struct error *err)
 {
+	return containers_create_ex(pf, who, project_id, body, NULL, data_new, err);
+}
+
+int containers_create_ex(struct platform *pf, const struct principal *who, const char *project_id,
+			 const json_t *body, const struct copy_source *src, json_t **data_new,
+			 struct error *err)
+{
 	struct container_input in = {0};
 	struct project p = {0};
 	struct server s = {0};
@@ -1282,6 +1342,11 @@ int containers_create(struct platform *pf, const struct principal *who, const ch
 	    resolve_server(pf, &in, &s, err) < 0)
 		goto out;
 	fill_container(pf, who, &p, &s, &in, image, &c);
+	if (src) {
+		set_str(&c.status, "copying");
+		set_str(&c.source_container_id, src->source_id);
+		in.bypass_prespawn = true;
+	}
 	struct tx_create x = {.pf = pf,
 			      .user_id = who->user_id,
 			      .project = &p,
@@ -1304,15 +1369,22 @@ int containers_create(struct platform *pf, const struct principal *who, const ch
 	}
 	if (store_tx(pf->store, create_tx, &x, err) < 0)
 		goto out;
-	log_info("container %s (%s): creating in project %s", c.id, c.name, p.id);
-	json_t *ev = json_pack("{s:n, s:s, s:s, s:s}", "from_status", "to_status", "creating",
-			       "triggered_by", "user", "container_image", c.container_image);
-	events_container(pf, &c, "container.creating", ev);
+	log_info("container %s (%s): %s in project %s", c.id, c.name, c.status, p.id);
+	char type[32];
+	snprintf(type, sizeof(type), "container.%s", c.status);
+	json_t *ev = json_pack("{s:n, s:s, s:s, s:s, s:o}", "from_status", "to_status", c.status,
+			       "triggered_by", "user", "container_image", c.container_image,
+			       "source_container_id",
+			       src ? json_string(src->source_id) : json_null());
+	events_container(pf, &c, type, ev);
 	json_decref(ev);
 	struct render_cache rcache = {.pf = pf, .user_id = who->user_id};
 	*data_new = render_cached(&rcache, &c, false);
 	render_cache_clear(&rcache);
-	submit_job(pf, JOB_CREATE, c.id, 0);
+	if (src)
+		submit_job_snap(pf, JOB_COPY, c.id, 0, src->snapshot);
+	else
+		submit_job(pf, JOB_CREATE, c.id, 0);
 	rc = 0;
 out:
 	container_input_clear(&in);
@@ -1554,6 +1626,52 @@ int containers_env_edit(struct platform *pf, const struct principal *who, const 
 		memset(&x.row, 0, sizeof(x.row));
 	}
 	container_clear(&x.row);
+	return rc;
+}
+
+/* ------------------------------------------------------------ sync */
+
+int containers_sync(struct platform *pf, const struct principal *who, const char *id,
+		    json_t **data_new, struct error *err)
+{
+	struct container c = {0}, s = {0};
+	char op_id[OP_ID_LEN + 1];
+	int rc = -1;
+	if (containers_find(pf, who, id, "containers.update", &c, err) < 0)
+		return -1;
+	if (c.server_expired) {
+		err_set(err, E_EXPIRED_READONLY,
+			"This container has expired with its server and is read-only");
+		goto out;
+	}
+	if (!c.source_container_id) {
+		err_set(err, E_NOT_COPIED,
+			"Container was not created from a copy, sync is not possible.");
+		goto out;
+	}
+	if (store_container_get_owned(pf->store, c.user_id, c.source_container_id, &s, err) < 0) {
+		err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
+		goto out;
+	}
+	op_id_new(op_id);
+	json_t *meta = json_pack("{s:s, s:s}", "operation", "sync", "operation_id", op_id);
+	struct container_transition t = {.from = "running|stopped",
+					 .to = "copying",
+					 .triggered_by = "user",
+					 .metadata = meta};
+	if (oplock_try(pf->locks, id, "sync", err) == 0) {
+		rc = containers_transition(pf, id, &t, NULL, err);
+		oplock_release(pf->locks, id);
+	}
+	json_decref(meta);
+	if (rc < 0)
+		goto out;
+	submit_job(pf, JOB_SYNC, id, 0);
+	*data_new = json_pack("{s:s, s:s, s:s, s:s}", "container_id", id, "source_container_id",
+			      c.source_container_id, "status", "copying", "operation_id", op_id);
+out:
+	container_clear(&s);
+	container_clear(&c);
 	return rc;
 }
 

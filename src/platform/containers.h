@@ -42,6 +42,22 @@ struct container_get_opts {
  * the background. */
 int containers_create(struct platform *pf, const struct principal *who, const char *project_id,
 		      const json_t *body, json_t **data_new, struct error *err);
+/* A copy (platform/copy.c): the new container starts as "copying" with
+ * source_container_id set, and a background job copies the source's layer
+ * (or one of its snapshots) before starting it. */
+struct copy_source {
+	const char *source_id;
+	const char *snapshot; /* NULL: the source's current layer */
+};
+int containers_create_ex(struct platform *pf, const struct principal *who, const char *project_id,
+			 const json_t *body, const struct copy_source *src, json_t **data_new,
+			 struct error *err);
+/* POST /containers/{id}/sync: E_NOT_COPIED unless the container is a copy,
+ * E_SOURCE_NOT_FOUND when its source is gone; the copy turns "copying" and
+ * a job replaces its layer with the source's and starts it again. */
+int containers_sync(struct platform *pf, const struct principal *who, const char *id,
+		    json_t **data_new, struct error *err);
+
 /* project_id NULL: every project of the user. data {containers, pagination}. */
 int containers_list(struct platform *pf, const struct principal *who, const char *project_id,
 		    const struct container_list_opts *o, json_t **data_new, struct error *err);

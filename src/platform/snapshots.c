@@ -177,6 +177,7 @@ static int capture(struct platform *pf, const struct container *c, const struct 
 	memcpy(s->user_id, c->user_id, sizeof(s->user_id));
 	s->name = xstrdup(name);
 	s->alias = in->alias ? xstrdup(in->alias) : NULL;
+	s->container_image = xstrdup(c->container_image);
 	s->size = (int64_t)size;
 	s->created_at = now;
 	s->expires_at = in->expiry_days ? now + in->expiry_days * DAY_MS : 0;

@@ -168,6 +168,7 @@ static const char *const steps[] = {
     "  user_id TEXT NOT NULL,"
     "  name TEXT NOT NULL,"
     "  alias TEXT,"
+    "  container_image TEXT,"
     "  size INTEGER NOT NULL DEFAULT 0,"
     "  created_at INTEGER NOT NULL,"
     "  last_used_at INTEGER NOT NULL DEFAULT 0,"

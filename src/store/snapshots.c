@@ -10,6 +10,7 @@ static const struct field snapshot_fields[] = {
     F_CHARS(struct snapshot, user_id, FL_FIXED),
     F_STR(struct snapshot, name, FL_FIXED),
     F_STR(struct snapshot, alias, 0),
+    F_STR(struct snapshot, container_image, FL_FIXED),
     F_INT(struct snapshot, size, 0),
     F_INT(struct snapshot, created_at, FL_CREATED),
     F_INT(struct snapshot, last_used_at, 0),

@@ -244,6 +244,7 @@ struct snapshot {
 	char user_id[ID_LEN + 1];
 	char *name;              /* snap-YYYYMMDD-HHMMSS[-n] */
 	char *alias;             /* may be NULL */
+	char *container_image;   /* the container's image: a copy from the snapshot needs it */
 	int64_t size;            /* bytes not shared with other snapshots */
 	int64_t created_at;
 	int64_t last_used_at;    /* 0 = never restored or copied from */
