@@ -45,6 +45,7 @@ static const struct opt opts[] = {
 	O_INT(server_max_containers, -1, 1000000, "containers this server holds, -1 = no cap (-1)"),
 	O_INT(user_max_containers, -1, 1000000, "default per-account quota, -1 = none (-1)"),
 	O_INT(claim_ttl, 0, 30 * 86400, "lifetime of container claims in seconds (3600)"),
+	O_INT(event_retention_days, -1, 3650, "days events are kept, -1 = forever (30)"),
 	{"no_signing_key", OPT_BOOL, offsetof(struct daemon_config, no_signing_key), 0, 0,
 	 "do not create a claim signing key"},
 };

@@ -26,6 +26,7 @@ struct daemon_config {
 	int64_t server_max_containers;
 	int64_t user_max_containers;
 	int64_t claim_ttl;
+	int64_t event_retention_days;
 	bool no_signing_key;
 };
 

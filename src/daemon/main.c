@@ -148,6 +148,7 @@ static int serve(const struct daemon_config *c)
 		.no_signing_key = c->no_signing_key,
 		.workers = (int)c->workers,
 		.prespawn = c->prespawn,
+		.event_retention_days = c->event_retention_days,
 	};
 	if (platform_open(&pc, st, rt, &pf, &err) < 0) {
 		fail("platform", &err);

@@ -41,6 +41,8 @@ static void apply_defaults(struct platform_config *c)
 		c->claim_ttl_s = 3600;
 	if (c->workers <= 0)
 		c->workers = 16;
+	if (c->event_retention_days == 0)
+		c->event_retention_days = 30;
 }
 
 /* 32 random bytes, created once and kept 0600 so sessions survive restarts. */

@@ -31,6 +31,7 @@ struct platform_config {
 	bool no_signing_key;            /* do not create a signing key at start (claims.c) */
 	int workers;                    /* background job threads */
 	const char *prespawn;           /* pool targets at start (prespawn.h), NULL = none */
+	int64_t event_retention_days;   /* events older than this are removed; 0 = keep (30) */
 };
 
 struct platform {

@@ -373,6 +373,20 @@ int snapshots_sweep(struct platform *pf)
 	return removed;
 }
 
+/* Events older than the retention go (the same sweeper: one thread). */
+static void events_sweep(struct platform *pf)
+{
+	int64_t days = pf->cfg.event_retention_days, deleted = 0;
+	struct error err = {0};
+	if (days <= 0)
+		return;
+	if (store_event_purge_before(pf->store, now_ms() - days * DAY_MS, &deleted, &err) < 0)
+		log_warn("events: retention sweep failed: %s", err.msg);
+	else if (deleted)
+		log_info("events: %lld older than %lld days removed", (long long)deleted,
+			 (long long)days);
+}
+
 static void *janitor(void *arg)
 {
 	struct platform *pf = arg;
@@ -380,6 +394,7 @@ static void *janitor(void *arg)
 	while (!pf->janitor_quit) {
 		pthread_mutex_unlock(&pf->mu);
 		snapshots_sweep(pf);
+		events_sweep(pf);
 		pthread_mutex_lock(&pf->mu);
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
