@@ -1,6 +1,23 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each against its reference measured in the
 # same run (this machine is noisy). Root only; not part of `make test`.
+# Installs its own references (podman, wrk) from Debian's packages, and
+# rewrites the API section of docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench/runtime_bench.sh -n "${BENCH_N:-50}"
+missing=()
+for p in podman wrk; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+N=${BENCH_N:-50}
+bench/runtime_bench.sh -n "$N"
+# the API bench needs the busybox image the tests use
+build/bin/hoodyd --image-dir build/test-state/images --state-dir build/test-state/image-builder \
+  images ensure busybox
+python3 bench/api_bench.py -n "$N" --update-doc docs/PERFORMANCE.md
