@@ -19,7 +19,7 @@ build: deps
 
 # Builds the images users need most, then runs hoodyd in the foreground.
 run: build
-	@install -m 0755 $(BUILD)/bin/hoody /usr/local/bin/hoody 2>/dev/null || true
+	@install -m 0755 $(BUILD)/bin/hoody /usr/local/bin/hoody
 	@$(BUILD)/bin/hoodyd --state-dir $(STATE_DIR) images ensure busybox debian/13
 	@exec $(BUILD)/bin/hoodyd --listen $(LISTEN) --state-dir $(STATE_DIR)
 

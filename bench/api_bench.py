@@ -172,16 +172,21 @@ def section_lifecycle(d, cl, pid, n, quick):
             time.sleep(0.0005)
         v.append(time.perf_counter() - t)
     rows.append(row("delete -> gone (API)", v))
-    claims = []
+    claims, fallbacks = [], 0
     for i in range(n):  # every claim warm: wait for a ready member first
         while cl.call("GET", "/api/v1/admin/prespawn")[1]["data"]["pools"][0]["ready"] < 1:
             time.sleep(0.002)
         t = time.perf_counter()
         c = create_one(cl, pid, f"claim-{i}")
-        claims.append(time.perf_counter() - t)
-        assert c["status"] == "running", c
+        took = time.perf_counter() - t
         ids.append(c["id"])
-    rows.append(row("prespawn claim -> running (API)", claims))
+        if c["status"] == "running":
+            claims.append(took)
+        else:  # the pool was raced empty: a normal create, not a claim
+            fallbacks += 1
+    rows.append(row("prespawn claim -> running (API)" +
+                    (f" ({fallbacks} of {n} fell back to a normal create)" if fallbacks else ""),
+                    claims))
     for cid in ids[n:]:
         cl.call("DELETE", f"/api/v1/containers/{cid}")
     med = {r[0]: r[1] for r in rows}
@@ -339,7 +344,9 @@ def run(n, quick):
         out["density"] = dens
         for cid in dens["ids"]:
             cl.call("DELETE", f"/api/v1/containers/{cid}")
-        d.wait_all_gone(timeout=300)
+        for cid in dens["ids"]:
+            while cl.call("GET", f"/api/v1/containers/{cid}")[0] != 404:
+                time.sleep(0.01)
         out["growth"] = section_growth(d, pid, [1000, 10000] if quick else [1000, 10000, 100000])
     return out
 

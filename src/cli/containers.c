@@ -75,6 +75,17 @@ static const struct opt manage_opts[] = {
 
 static const struct opt logs_opts[] = {PAGE_OPTS, {0}};
 
+static const struct opt copy_opts[] = {
+    OPT("target-project", 0, OPT_STR, DEST_BODY, "target_project_id", "<project-id>",
+	"project the copy goes to (required)"),
+    OPT("name", 0, OPT_STR, DEST_BODY, "name", "<name>", "name of the copy (random if omitted)"),
+    OPT("ssh-public-key", 0, OPT_STR, DEST_BODY, "ssh_public_key", "<key>",
+	"SSH key of the copy (never inherited)"),
+    OPT("source-snapshot", 0, OPT_STR, DEST_BODY, "source_snapshot", "<name>",
+	"copy this snapshot's files instead of the current ones"),
+    {0},
+};
+
 /* ---- service URLs ---- */
 
 static const char *const kit_services[] = {"terminal", "display", "files", "exec", "sqlite"};
@@ -312,6 +323,18 @@ static const struct column log_cols[] = {
     {0},
 };
 
+static int copy(struct cli *c, struct args *a)
+{
+	if (!arg_str(a, "target-project"))
+		return cli_fail(EXIT_USAGE, "--target-project is required");
+	return show(c, a, "POST", "/copy", NULL, container_cols);
+}
+
+static int sync_copy(struct cli *c, struct args *a)
+{
+	return show(c, a, "POST", "/sync", NULL, NULL);
+}
+
 static int status_logs(struct cli *c, struct args *a)
 {
 	return show(c, a, "GET", "/status-logs", "logs", log_cols);
@@ -458,6 +481,23 @@ static const struct cmd logs_cmd = {
     .max_pos = 1,
     .example = "hoody containers status-logs $CONTAINER_ID --limit 20",
 };
+static const struct cmd copy_cmd = {
+    .name = "copy",
+    .summary = "Copy a container (its files and settings) into a project",
+    .run = copy,
+    .opts = copy_opts,
+    .positional = "<container-id>",
+    .max_pos = 1,
+    .example = "hoody containers copy $CONTAINER_ID --target-project $PROJECT --name staging",
+};
+static const struct cmd sync_cmd = {
+    .name = "sync",
+    .summary = "Bring a copy up to date with its source",
+    .run = sync_copy,
+    .positional = "<container-id>",
+    .max_pos = 1,
+    .example = "hoody containers sync $COPY_ID",
+};
 static const struct cmd authorize_cmd = {
     .name = "authorize",
     .summary = "Issue a signed container claim (-q: the claim only)",
@@ -469,7 +509,7 @@ static const struct cmd authorize_cmd = {
 
 static const struct cmd *const subs[] = {
     &create_cmd, &list_cmd, &get_cmd,	    &update_cmd, &delete_cmd, &manage_cmd,
-    &stats_cmd,	 &logs_cmd, &authorize_cmd, &env_cmd,	 NULL,
+    &stats_cmd,	 &logs_cmd, &authorize_cmd, &env_cmd,	 &copy_cmd,  &sync_cmd, NULL,
 };
 const struct cmd containers_cmd = {.name = "containers",
 				   .summary = "Create, run, change and delete containers",

@@ -353,25 +353,6 @@ static void create_failed(struct platform *pf, const char *id, const struct erro
 	system_transition(pf, id, "creating|copying", "failed", why->msg, "system", NULL);
 }
 
-/* A new container from its source's layer (or a snapshot of it); the
- * source is read frozen, not locked, so copies never wait on each other. */
-static void job_copy(struct platform *pf, const char *id, const char *snapshot)
-{
-	struct container c = {0};
-	struct error err = {0};
-	if (!load_in(pf, id, "copying", &c))
-		return;
-	if (!c.source_container_id)
-		err_set(&err, E_INTERNAL, "copy without a source");
-	if (err.code || rt_layer_copy(pf->rt, c.source_container_id, snapshot[0] ? snapshot : NULL,
-				      id, &err) < 0 ||
-	    run_spec(pf, &c, rt_create_start, &err) < 0)
-		create_failed(pf, id, &err);
-	else
-		started(pf, &c, "copying", "system");
-	container_clear(&c);
-}
-
 /* Brings a copy up to date with its source: stop, replace the layer, start. */
 static void job_sync(struct platform *pf, const char *id)
 {
@@ -391,17 +372,26 @@ static void job_sync(struct platform *pf, const char *id)
 	container_clear(&c);
 }
 
-static void job_create(struct platform *pf, const char *id)
+/* A new container, or a copy: then first its source's layer (or a snapshot
+ * of it). The source is read frozen, not locked, so copies never wait on
+ * each other. */
+static void job_create(struct platform *pf, const char *id, const char *snapshot)
 {
 	struct container c = {0};
 	struct error err = {0};
 	/* Gone or deleting meanwhile: the delete wins. */
-	if (!load_in(pf, id, "creating", &c))
+	if (!load_in(pf, id, "creating|copying", &c))
 		return;
-	if (run_spec(pf, &c, rt_create_start, &err) < 0)
+	bool copy = strcmp(c.status, "copying") == 0;
+	if (copy && !c.source_container_id)
+		err_set(&err, E_INTERNAL, "copy without a source");
+	if (err.code ||
+	    (copy && rt_layer_copy(pf->rt, c.source_container_id, snapshot[0] ? snapshot : NULL, id,
+				   &err) < 0) ||
+	    run_spec(pf, &c, rt_create_start, &err) < 0)
 		create_failed(pf, id, &err);
 	else
-		started(pf, &c, "creating", "system");
+		started(pf, &c, c.status, "system");
 	container_clear(&c);
 }
 
@@ -499,7 +489,8 @@ static void run_job(void *arg)
 	oplock_wait(pf->locks, j->id, job_names[j->kind]);
 	switch (j->kind) {
 	case JOB_CREATE:
-		job_create(pf, j->id);
+	case JOB_COPY:
+		job_create(pf, j->id, j->snapshot);
 		break;
 	case JOB_DELETE:
 		job_delete(pf, j->id);
@@ -512,9 +503,6 @@ static void run_job(void *arg)
 		break;
 	case JOB_PURGE:
 		job_purge(pf, j->id);
-		break;
-	case JOB_COPY:
-		job_copy(pf, j->id, j->snapshot);
 		break;
 	case JOB_SYNC:
 		job_sync(pf, j->id);
@@ -534,7 +522,7 @@ static void container_exited(const char *id, int exit_status, void *arg)
 
 /* ------------------------------------------------------------ recovery */
 
-static const char *host_status(enum rt_state st)
+const char *container_host_status(enum rt_state st)
 {
 	switch (st) {
 	case RT_RUNNING:
@@ -552,7 +540,7 @@ static const char *host_status(enum rt_state st)
 
 static void reconcile_settled(struct platform *pf, const struct container *c, enum rt_state st)
 {
-	const char *truth = host_status(st);
+	const char *truth = container_host_status(st);
 	const char *to = truth ? truth : "failed";
 	if (strcmp(to, c->status) != 0)
 		system_transition(pf, c->id, c->status, to,
@@ -1245,13 +1233,13 @@ static int claim(struct platform *pf, struct tx_create *x, const char *key, stru
 		return 0;
 	}
 	struct tx_claim t = {.x = x, .member_id = pick.id};
-	int rc = 0;
-	if (oplock_try(pf->locks, pick.id, "claim", &e) == 0) {
-		rc = store_tx(pf->store, claim_tx, &t, err) == 0 ? 1 : -1;
-		if (rc == 1)
-			claimed(pf, &t.m);
-		oplock_release(pf->locks, pick.id);
-	}
+	/* A ready member's lock is held at most by the end of its own create
+	 * job or by a trim that deletes it (then claim_tx refuses it): short. */
+	oplock_wait(pf->locks, pick.id, "claim");
+	int rc = store_tx(pf->store, claim_tx, &t, err) == 0 ? 1 : -1;
+	if (rc == 1)
+		claimed(pf, &t.m);
+	oplock_release(pf->locks, pick.id);
 	/* Someone else took it first: a normal create. */
 	if (rc < 0 && err->code == E_CONFLICT) {
 		err_clear(err);

@@ -109,6 +109,10 @@ struct container_spec {
 int container_spec_init(const struct container *c, struct container_spec *out, struct error *err);
 void container_spec_clear(struct container_spec *s);
 
+/* The status a host state means: running, paused, stopped; NULL when the
+ * container is not on the host at all. */
+const char *container_host_status(enum rt_state st);
+
 /* status is one of the '|'-separated names in list ("running|paused"). */
 bool container_status_in(const char *status, const char *list);
 

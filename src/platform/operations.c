@@ -128,22 +128,6 @@ static int run_host(struct platform *pf, const struct op_def *op, const struct c
 	return rc;
 }
 
-static const char *host_truth(enum rt_state st)
-{
-	switch (st) {
-	case RT_RUNNING:
-		return "running";
-	case RT_PAUSED:
-		return "paused";
-	case RT_CREATED:
-	case RT_STOPPED:
-		return "stopped";
-	case RT_ABSENT:
-		break;
-	}
-	return "failed";
-}
-
 /* After a host failure the row says what the host really is, so that the
  * user can retry or delete; returns that status. */
 static const char *record_truth(struct platform *pf, const struct op_def *op,
@@ -151,7 +135,9 @@ static const char *record_truth(struct platform *pf, const struct op_def *op,
 {
 	struct error e = {0};
 	enum rt_state st = RT_ABSENT;
-	const char *truth = rt_state(pf->rt, c->id, &st, &e) == 0 ? host_truth(st) : c->status;
+	const char *truth = c->status;
+	if (rt_state(pf->rt, c->id, &st, &e) == 0)
+		truth = container_host_status(st) ? container_host_status(st) : "failed";
 	char reason[300];
 	snprintf(reason, sizeof(reason), "%s failed: %.250s", op->name, why->msg);
 	struct container_transition t = {.from = c->status,

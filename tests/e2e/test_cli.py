@@ -363,6 +363,16 @@ def test_later_endpoints():
     fails(cli("containers", "env", "set", "-c", cid, "--key", "HOODY_X", "--value", "1"), 1,
           "RESERVED_ENV_PREFIX")
 
+    copied = js(cli("containers", "copy", cid, "--target-project", pid, "--name", "later-copy",
+                    "-o", "json"))
+    check(copied["source_container_id"] == cid and copied["name"] == "later-copy", copied)
+    D.wait_status(copied["id"], "running")
+    synced = js(cli("containers", "sync", copied["id"], "-o", "json"))
+    check(synced["status"] == "copying" and synced["source_container_id"] == cid, synced)
+    D.wait_status(copied["id"], "running")
+    fails(cli("containers", "copy", cid), 2, "--target-project is required")
+    fails(cli("containers", "sync", cid), 5, "CONTAINER_NOT_COPIED")
+
     check(js(cli("containers", "stats", cid, "-o", "json"))["id"] == cid, "stats")
     ok(cli("containers", "stats", cid))
 
