@@ -31,6 +31,13 @@ test-sanitize: deps
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
 
+# libFuzzer targets (clang), each for FUZZ_SECONDS (default 60) on its corpus.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DHOODY_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_router fuzz_bodies fuzz_names fuzz_claims
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 bench: build
 	@bench/run.sh
 

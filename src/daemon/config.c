@@ -158,6 +158,18 @@ static const struct opt *find_flag(const char *name, size_t len)
 	return NULL;
 }
 
+/* Config-file strings live as long as the process; kept here, reachable. */
+static char *kept[NOPTS];
+static size_t nkept;
+
+static const char *keep(const char *text)
+{
+	char *copy = xstrdup(text);
+	if (nkept < NOPTS)
+		kept[nkept++] = copy;
+	return copy;
+}
+
 static int load_file(const char *path, struct daemon_config *c, const bool *set)
 {
 	json_error_t jerr;
@@ -188,8 +200,7 @@ static int load_file(const char *path, struct daemon_config *c, const bool *set)
 		} else if (json_is_boolean(v)) {
 			text = json_is_true(v) ? "true" : "false";
 		}
-		/* The strings stay referenced for the life of the process. */
-		if (!text || set_opt(o, c, xstrdup(text), path) < 0) {
+		if (!text || set_opt(o, c, keep(text), path) < 0) {
 			if (!text)
 				fprintf(stderr, "hoodyd: config %s: bad value for %s\n", path, key);
 			rc = -1;

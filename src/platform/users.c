@@ -177,6 +177,8 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 	if (((banned && !was_banned) || pw > 0) && store_user_bump_session(st, id, err) < 0)
 		goto fail;
 	auth_cache_invalidate();
+	/* Read back what the store holds (session generation included). */
+	user_clear(out);
 	return store_user_get(st, id, out, err);
 fail:
 	user_clear(out);

@@ -181,9 +181,14 @@ static int nl_talk(struct nl *nl, struct req *r, nl_cb cb, void *arg, char *why,
 			continue;
 		if (got < 0)
 			return -errno;
+		/* int, as the macros expect: NLMSG_NEXT may take it below zero,
+		 * which NLMSG_OK must then see as "no more" (unsigned would wrap). */
 		int n = (int)got;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
 		for (struct nlmsghdr *h = (struct nlmsghdr *)nl->buf; NLMSG_OK(h, n);
 		     h = NLMSG_NEXT(h, n)) {
+#pragma GCC diagnostic pop
 			if (h->nlmsg_seq != nl->seq)
 				continue; /* a late reply to an earlier, timed-out request */
 			if (h->nlmsg_type == NLMSG_DONE)

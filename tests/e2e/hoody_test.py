@@ -125,6 +125,15 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                check(False, "hoodyd did not stop within 30 s of SIGTERM")
+        if self.proc and sig == signal.SIGTERM:
+            # a clean shutdown exits 0; sanitizer builds report leaks and
+            # errors here too
+            self.log.flush()
+            tail = self.tail_log(40)
+            check(self.proc.returncode == 0 and "Sanitizer" not in tail and
+                  "runtime error:" not in tail,
+                  f"hoodyd exited {self.proc.returncode} after SIGTERM:\n{tail}")
         self.proc = None
 
     def restart(self):
