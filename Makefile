@@ -6,7 +6,7 @@ STATE_DIR  ?= /var/lib/hoody
 LISTEN     ?= 127.0.0.1:8080
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-sanitize bench fuzz images clean format
+.PHONY: all deps build run test test-sanitize test-sanitize-unit bench fuzz images clean format
 
 all: build
 
@@ -23,8 +23,11 @@ run: build
 	@$(BUILD)/bin/hoodyd --state-dir $(STATE_DIR) images ensure busybox debian/13
 	@exec $(BUILD)/bin/hoodyd --listen $(LISTEN) --state-dir $(STATE_DIR)
 
+# The whole suite, then its unit tests and fuzz corpus replay again under
+# ASan + UBSan (the full sanitizer suite is `make test-sanitize`).
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2
+	@$(MAKE) --no-print-directory test-sanitize-unit
 
 test-sanitize: deps
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DHOODY_SANITIZE=ON >/dev/null
@@ -37,6 +40,13 @@ fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DHOODY_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_router fuzz_bodies fuzz_names fuzz_claims
 	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# The fast subset of the sanitizer suite that CI runs after `make test`:
+# unit tests and the fuzz corpus replay (no timing-sensitive checks).
+test-sanitize-unit: deps
+	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DHOODY_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_SAN) -j $(JOBS)
+	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2 -L unit
 
 bench: build
 	@bench/run.sh
