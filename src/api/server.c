@@ -509,9 +509,10 @@ void api_server_stop(struct api_server *srv)
 	if (!srv)
 		return;
 	srv->stopping = true;
+	/* The listen socket is ours to close, but only after MHD_stop_daemon:
+	 * its threads may still use it (closing it earlier made MHD abort on
+	 * "Failed to remove listen FD from epoll set"). */
 	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
 	/* Suspended streams would hold MHD_stop_daemon forever. */
 	api_streams_stop();
 	/* Deferred requests finish and are answered first: stopping MHD with a
@@ -526,6 +527,8 @@ void api_server_stop(struct api_server *srv)
 		return;
 	}
 	MHD_stop_daemon(srv->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
 	router_free(srv->router);
 	free(srv);
 }
