@@ -1435,17 +1435,26 @@ static void apply_input(struct container *c, const struct container_input *in, b
 	}
 }
 
+/* The row of id inside a write transaction, if a user may still change it. */
+static int load_changeable(struct store *st, const char *id, const char *what,
+			   struct container *row, struct error *err)
+{
+	if (store_container_get(st, id, row, err) < 0)
+		return -1;
+	if (row->server_expired)
+		return err_set(err, E_EXPIRED_READONLY,
+			       "This container has expired with its server and is read-only");
+	if (status_in(row->status, "deleting|deleted"))
+		return err_set(err, E_OP_IN_PROGRESS,
+			       "Cannot perform %s operation. Container is being deleted.", what);
+	return 0;
+}
+
 static int update_tx(struct store *st, void *arg, struct error *err)
 {
 	struct tx_update *x = arg;
-	if (store_container_get(st, x->id, &x->row, err) < 0)
+	if (load_changeable(st, x->id, "update", &x->row, err) < 0)
 		return -1;
-	if (x->row.server_expired)
-		return err_set(err, E_EXPIRED_READONLY,
-			       "This container has expired with its server and is read-only");
-	if (strcmp(x->row.status, "deleting") == 0)
-		return err_set(err, E_OP_IN_PROGRESS,
-			       "Cannot perform update operation. Container is being deleted.");
 	apply_input(&x->row, x->in, &x->env_changed);
 	x->row.updated_at = now_ms();
 	return store_container_update(st, &x->row, err);
@@ -1562,14 +1571,8 @@ struct tx_env_edit {
 static int env_edit_tx(struct store *st, void *arg, struct error *err)
 {
 	struct tx_env_edit *x = arg;
-	if (store_container_get(st, x->id, &x->row, err) < 0)
+	if (load_changeable(st, x->id, "env", &x->row, err) < 0)
 		return -1;
-	if (x->row.server_expired)
-		return err_set(err, E_EXPIRED_READONLY,
-			       "This container has expired with its server and is read-only");
-	if (status_in(x->row.status, "deleting|deleted"))
-		return err_set(err, E_OP_IN_PROGRESS,
-			       "Cannot change the environment. Container is being deleted.");
 	json_t *env = x->row.environment_vars ? json_loads(x->row.environment_vars, 0, NULL) : NULL;
 	if (!json_is_object(env)) {
 		json_decref(env);
