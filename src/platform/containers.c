@@ -749,7 +749,16 @@ static json_t *render_cached(struct render_cache *rc, const struct container *c,
 	    .server = srv ? srv->json : NULL,
 	    .proxy_domains = proxy_domains,
 	};
-	return render_container_new(&ctx, c);
+	json_t *o = render_container_new(&ctx, c);
+	int64_t snaps = 0;
+	char *last = NULL;
+	struct error err = {0};
+	if (store_snapshot_summary(rc->pf->store, c->id, &snaps, &last, &err) == 0) {
+		json_object_set_new(o, "snapshot_count", json_integer(snaps));
+		json_object_set_new(o, "last_used_snapshot", last ? json_string(last) : json_null());
+	}
+	free(last);
+	return o;
 }
 
 /* ------------------------------------------------------------ runtime info */

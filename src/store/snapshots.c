@@ -72,6 +72,26 @@ int store_snapshot_list(struct store *st, const char *container_id, struct snaps
 			"WHERE container_id = ?1 ORDER BY created_at, id", "s", container_id);
 }
 
+int store_snapshot_summary(struct store *st, const char *container_id, int64_t *count,
+			   char **last_used_new, struct error *err)
+{
+	struct db_q q;
+	*count = 0;
+	*last_used_new = NULL;
+	if (db_int(st, count, err, "SELECT count(*) FROM snapshots WHERE container_id = ?1", "s",
+		   container_id) < 0 ||
+	    db_query(st, &q,
+		     "SELECT name FROM snapshots WHERE container_id = ?1 AND last_used_at > 0 "
+		     "ORDER BY last_used_at DESC LIMIT 1",
+		     err, "s", container_id) < 0)
+		return -1;
+	int rc = db_step(&q, NULL, err);
+	if (rc == 1)
+		*last_used_new = db_col_strdup(q.s, 0);
+	db_done(&q);
+	return rc < 0 ? -1 : 0;
+}
+
 int store_snapshot_list_expired(struct store *st, int64_t now, struct snapshot **out_new,
 				size_t *count, struct error *err)
 {

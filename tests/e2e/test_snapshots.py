@@ -65,6 +65,10 @@ def test_capture_restore_cycle():
         check(r.data["success"] is True and r.data["snapshot"]["last_used_at"], r.data)
         c = d.get(cpath(d, cid)).data
         check(c["status"] == "running" and init_pid(d, cid) not in (None, old_init), c["status"])
+        check(c["snapshot_count"] == 2 and c["last_used_snapshot"] == s1["name"],
+              (c["snapshot_count"], c["last_used_snapshot"]))
+        listed = d.get(f"/api/v1/projects/{pid}/containers").data["containers"][0]
+        check(listed["snapshot_count"] == 2, listed["snapshot_count"])
         check(read_in(d, cid, "/root/f") == "one\n", read_in(d, cid, "/root/f"))
         check(read_in(d, cid, "/root/g") is None, "file made after the snapshot is gone")
         check(os.path.exists(f"/proc/{init_pid(d, cid)}/root/bin/ls"), "deleted file is back")
