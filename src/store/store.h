@@ -262,8 +262,8 @@ int store_snapshot_delete(struct store *st, const char *id, struct error *err);
 /* Oldest first. */
 int store_snapshot_list(struct store *st, const char *container_id, struct snapshot **out_new,
 			size_t *count, struct error *err);
-/* How many snapshots a container has, and the name of the one restored or
- * copied from last (*last_used_new NULL when none was). */
+/* How many snapshots a container has, and the name of the one restored
+ * last (*last_used_new NULL when none was). */
 int store_snapshot_summary(struct store *st, const char *container_id, int64_t *count,
 			   char **last_used_new, struct error *err);
 /* Snapshots whose expires_at is in (0, now]: the cleanup's work. */
