@@ -490,6 +490,55 @@ def test_every_create_flag_and_admin_commands():
     fails(cli("projects", "get", pid), 4)
 
 
+def on_terminal(args, answer=None, timeout=60):
+    """Runs hoody on a pseudo-terminal (stdin, stdout and stderr); types
+    answer after the [y/N] prompt. Returns (exit code, everything printed)."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(HOME=HOME, TERM="xterm-256color")
+        os.environ.pop("NO_COLOR", None)
+        os.execv(HOODY, [HOODY, "--base-url", D.base, "--token", D.token] + list(args))
+    out, deadline, typed = b"", time.time() + timeout, False
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if answer is not None and not typed and b"[y/N]" in out:
+                os.write(fd, answer.encode() + b"\n")
+                typed = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_terminal_niceties():
+    """What only a person at a terminal sees: color swatches, the spinner of
+    --wait, and the confirmation of destructive commands."""
+    pid = D.new_project()
+    code, out = on_terminal(["containers", "create", "--project", pid, "--image", "busybox",
+                             "--name", "on-a-tty", "--color", "#ff8800", "--wait"])
+    check(code == 0, out)
+    check(re.search("[\u2800-\u28ff]", out), f"no spinner frame on a terminal: {out!r}")
+    cid = re.search(r"id:\s+([0-9a-f]{24})", out).group(1)
+    code, out = on_terminal(["containers", "list", "--project", pid])
+    check(code == 0 and "\x1b[" in out and "on-a-tty" in out, f"no colors: {out!r}")
+    check("255;136;0" in out or "38;5;" in out or "48;5;" in out, f"no swatch of #FF8800: {out!r}")
+    # no: nothing happens; yes: deleted
+    code, out = on_terminal(["containers", "delete", cid], answer="n")
+    check("[y/N]" in out and D.get(f"/api/v1/containers/{cid}").status == 200, (code, out))
+    code, out = on_terminal(["containers", "delete", cid], answer="y")
+    check(code == 0, (code, out))
+    r = D.get(f"/api/v1/containers/{cid}")
+    check(r.status == 404 or r.data["status"] in ("deleting", "deleted"), r)
+
+
 def test_help_everywhere():
     paths = help_tree()
     leaves = {" ".join(p) for p in paths}
@@ -506,4 +555,4 @@ if __name__ == "__main__":
         main([test_seed_workflow, test_json_and_quiet_output, test_wait_prints_urls, test_errors,
               test_global_options_and_discovery, test_auth_login_whoami_tokens_logout,
               test_later_endpoints, test_every_create_flag_and_admin_commands,
-              test_help_everywhere])
+              test_terminal_niceties, test_help_everywhere])
