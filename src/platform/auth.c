@@ -391,6 +391,7 @@ struct ident {
 	char user_id[ID_LEN + 1];
 	char token_id[ID_LEN + 1];
 	bool is_admin, via_token, allow_no_realm;
+	bool no_events;                /* an hdy_ token with event_access false */
 	json_t *permissions, *realm_ids, *ip_whitelist;   /* shared, never modified */
 };
 
@@ -499,6 +500,7 @@ static int load_hdy(struct platform *pf, const char *secret, const char *client_
 	id->is_admin = u.is_admin;
 	id->via_token = true;
 	id->allow_no_realm = t.allow_no_realm;
+	id->no_events = !t.event_access;
 	id->expires_ms = t.expires_at;
 	id->permissions = json_loads(t.permissions ? t.permissions : "{}", 0, NULL);
 	id->realm_ids = json_loads(t.realm_ids ? t.realm_ids : "[]", 0, NULL);
@@ -617,6 +619,7 @@ int auth_authenticate(struct platform *pf, const char *authorization, const char
 	snprintf(out->scoped_realm, sizeof(out->scoped_realm), "%s", scoped_realm);
 	out->is_admin = id.is_admin;
 	out->via_token = id.via_token;
+	out->no_events = id.no_events;
 	out->permissions = json_incref(id.permissions);
 	out->token_realm_ids = json_incref(id.realm_ids);
 	rc = 0;

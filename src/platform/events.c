@@ -92,6 +92,8 @@ int events_require_access(const struct principal *who, struct error *err)
 {
 	if (!who->user_id[0])
 		return err_set(err, E_FORBIDDEN, "Events need a user");
+	if (who->no_events)
+		return err_set(err, E_FORBIDDEN, "This auth token has no event access (event_access)");
 	return 0;
 }
 

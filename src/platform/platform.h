@@ -55,6 +55,7 @@ struct principal {
 	char user_id[ID_LEN + 1];
 	bool is_admin;
 	bool via_token;               /* hdy_ token (else JWT session) */
+	bool no_events;               /* token without event_access: no event routes */
 	char token_id[ID_LEN + 1];
 	json_t *permissions;          /* token permission tree (NULL for JWT = all) */
 	json_t *token_realm_ids;      /* token's realm restriction (array, may be empty) */

@@ -187,6 +187,17 @@ def test_filters_stats_delete_and_isolation():
         mine.close()
         expect(Stream_status(d, token=None), 401)
 
+        # a token without event_access reads no events; one with it does
+        r = d.post("/api/v1/auth/tokens", {"alias": "noev", "event_access": False})
+        expect(r, 201)
+        noev = r.data["token"]
+        for path in ("/api/v1/events", "/api/v1/events/stats", f"/api/v1/events/{one['id']}"):
+            expect(d.get(path, token=noev), 403, "INSUFFICIENT_PERMISSIONS")
+        expect(d.delete("/api/v1/events", {}, token=noev), 403, "INSUFFICIENT_PERMISSIONS")
+        expect(Stream_status(d, token=noev), 403)
+        r = d.post("/api/v1/auth/tokens", {"alias": "ev"})
+        check(d.get("/api/v1/events", token=r.data["token"]).status == 200, "event_access default")
+
         # delete by filter and cleanup by age
         expect(d.delete("/api/v1/events", {"bogus": 1}), 400, "VALIDATION_ERROR")
         r = d.delete("/api/v1/events", {"event_type": "container.running"})
