@@ -172,8 +172,8 @@ void req_defer_by_id(struct req *r, struct resp *out, deferred_fn fn)
 }
 
 /* Plain decimal, no sign or spaces, in [min, max]. */
-static int int_query(struct req *r, const char *key, int64_t dflt, int64_t min, int64_t max,
-		     int64_t *out, struct error *err)
+int req_int_query(struct req *r, const char *key, int64_t dflt, int64_t min, int64_t max,
+		  int64_t *out, struct error *err)
 {
 	const char *v = req_query(r, key);
 	*out = dflt;
@@ -194,8 +194,8 @@ int req_list_query(struct req *r, int64_t default_limit, int64_t max_limit,
 {
 	memset(q, 0, sizeof(*q));
 	q->user_id = r->who.user_id;
-	if (int_query(r, "page", 1, 1, 1000000, &q->page, err) < 0 ||
-	    int_query(r, "limit", default_limit, 1, max_limit, &q->limit, err) < 0)
+	if (req_int_query(r, "page", 1, 1, 1000000, &q->page, err) < 0 ||
+	    req_int_query(r, "limit", default_limit, 1, max_limit, &q->limit, err) < 0)
 		return -1;
 	const char *sort = req_query(r, "sort_by");
 	q->sort_by = default_sort;

@@ -44,27 +44,9 @@ static int filter_parse(struct req *r, struct events_filter *f, struct error *er
 	}
 	if (f->realm_id && !id_valid(f->realm_id))
 		return err_set(err, E_INVALID_ID, "realm_id: Invalid ID format");
-	return events_parse_time("start_date", req_query(r, "start_date"), &f->start_ms, err) < 0 ||
-			       events_parse_time("end_date", req_query(r, "end_date"), &f->end_ms,
-						 err) < 0
-		   ? -1
-		   : 0;
-}
-
-static int int_param(struct req *r, const char *key, int64_t dflt, int64_t min, int64_t max,
-		     int64_t *out, struct error *err)
-{
-	const char *v = req_query(r, key);
-	char *end;
-	*out = dflt;
-	if (!v)
-		return 0;
-	long long n = strtoll(v, &end, 10);
-	if (!*v || *end || n < min || n > max)
-		return err_set(err, E_VALIDATION, "%s must be an integer from %lld to %lld", key,
-			       (long long)min, (long long)max);
-	*out = n;
-	return 0;
+	if (events_parse_time("start_date", req_query(r, "start_date"), &f->start_ms, err) < 0)
+		return -1;
+	return events_parse_time("end_date", req_query(r, "end_date"), &f->end_ms, err);
 }
 
 /* ------------------------------------------------------------ plain routes */
@@ -78,9 +60,9 @@ static void list(struct req *r, struct resp *out)
 	const char *sort = req_query(r, "sort_by"), *order = req_query(r, "sort_order");
 	int rc = filter_parse(r, &f, &err);
 	if (rc == 0)
-		rc = int_param(r, "limit", 50, 1, EVENTS_LIMIT_MAX, &limit, &err);
+		rc = req_int_query(r, "limit", 50, 1, EVENTS_LIMIT_MAX, &limit, &err);
 	if (rc == 0)
-		rc = int_param(r, "offset", 0, 0, INT32_MAX, &offset, &err);
+		rc = req_int_query(r, "offset", 0, 0, INT32_MAX, &offset, &err);
 	if (rc == 0 && sort && strcmp(sort, "created_at") && strcmp(sort, "event_type") &&
 	    strcmp(sort, "resource_type"))
 		rc = err_set(&err, E_VALIDATION,
@@ -326,7 +308,7 @@ static void stream(struct req *r, struct resp *out)
 	int64_t since = -1;
 	const char *last_id = req_header(r, "Last-Event-ID");
 	if (filter_parse(r, &f, &err) < 0 || events_require_access(&r->who, &err) < 0 ||
-	    int_param(r, "since", -1, 0, INT64_MAX, &since, &err) < 0) {
+	    req_int_query(r, "since", -1, 0, INT64_MAX, &since, &err) < 0) {
 		resp_err(out, &err, NULL);
 		return;
 	}

@@ -92,6 +92,10 @@ int req_id_param(struct req *r, size_t idx, const char **out, struct error *err)
 int req_list_query(struct req *r, int64_t default_limit, int64_t max_limit,
 		   const char *const *sort_allowed, const char *default_sort,
 		   struct list_query *q, struct error *err);
+/* A plain decimal query value in [min, max] (dflt when absent); else
+ * E_VALIDATION naming key. */
+int req_int_query(struct req *r, const char *key, int64_t dflt, int64_t min, int64_t max,
+		  int64_t *out, struct error *err);
 /* "true"/"false" query flags; anything else is E_VALIDATION. */
 int req_bool_query(struct req *r, const char *key, bool dflt, bool *out, struct error *err);
 

@@ -19,17 +19,7 @@ static void operate_run(struct req *r, struct resp *out, void *arg)
 
 static void operate(struct req *r, struct resp *out)
 {
-	struct error err = {0};
-	const char *id;
-	if (req_id_param(r, 0, &id, &err) < 0)
-		resp_err(out, &err, NULL);
-	else if (!container_operation_known(r->params[1]))
-		resp_err(out, &(struct error){.code = E_VALIDATION,
-					      .msg = "operation must be one of start, stop, "
-						     "force-stop, restart, pause, resume"},
-			 NULL);
-	else
-		req_defer(r, operate_run, NULL, NULL);
+	req_defer_by_id(r, out, operate_run);
 }
 
 static const char *const log_sorts[] = {"transition_time", "created_at", "to_status",

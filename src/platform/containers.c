@@ -656,6 +656,20 @@ int containers_find(struct platform *pf, const struct principal *who, const char
 	return 0;
 }
 
+static int refuse_expired(struct error *err)
+{
+	return err_set(err, E_EXPIRED_READONLY,
+		       "This container has expired with its server and is read-only");
+}
+
+int containers_find_writable(struct platform *pf, const struct principal *who, const char *id,
+			     const char *leaf, struct container *out, struct error *err)
+{
+	if (containers_find(pf, who, id, leaf, out, err) < 0)
+		return -1;
+	return out->server_expired ? refuse_expired(err) : 0;
+}
+
 /* Project aliases and server objects, fetched once per request. */
 struct named {
 	char id[ID_LEN + 1];
@@ -1451,8 +1465,7 @@ static int load_changeable(struct store *st, const char *id, const char *what,
 	if (store_container_get(st, id, row, err) < 0)
 		return -1;
 	if (row->server_expired)
-		return err_set(err, E_EXPIRED_READONLY,
-			       "This container has expired with its server and is read-only");
+		return refuse_expired(err);
 	if (status_in(row->status, "deleting|deleted"))
 		return err_set(err, E_OP_IN_PROGRESS,
 			       "Cannot perform %s operation. Container is being deleted.", what);
@@ -1542,13 +1555,8 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 	struct container c = {0};
 	struct tx_update x = {.id = id, .in = &in};
 	int rc = -1;
-	if (containers_find(pf, who, id, "containers.update", &c, err) < 0)
-		return -1;
-	if (c.server_expired) {
-		err_set(err, E_EXPIRED_READONLY,
-			"This container has expired with its server and is read-only");
+	if (containers_find_writable(pf, who, id, "containers.update", &c, err) < 0)
 		goto out;
-	}
 	if (crules_parse_update(body, &in, err) < 0 || check_update_rights(who, &in, err) < 0 ||
 	    oplock_try(pf->locks, id, "update", err) < 0)
 		goto out;
@@ -1637,13 +1645,8 @@ int containers_sync(struct platform *pf, const struct principal *who, const char
 	struct container c = {0}, s = {0};
 	char op_id[OP_ID_LEN + 1];
 	int rc = -1;
-	if (containers_find(pf, who, id, "containers.update", &c, err) < 0)
-		return -1;
-	if (c.server_expired) {
-		err_set(err, E_EXPIRED_READONLY,
-			"This container has expired with its server and is read-only");
+	if (containers_find_writable(pf, who, id, "containers.update", &c, err) < 0)
 		goto out;
-	}
 	if (!c.source_container_id) {
 		err_set(err, E_NOT_COPIED,
 			"Container was not created from a copy, sync is not possible.");
@@ -1681,13 +1684,10 @@ int containers_delete(struct platform *pf, const struct principal *who, const ch
 		      struct error *err)
 {
 	struct container c = {0};
-	if (containers_find(pf, who, id, "containers.delete", &c, err) < 0)
-		return -1;
-	bool expired = c.server_expired;
+	int rc = containers_find_writable(pf, who, id, "containers.delete", &c, err);
 	container_clear(&c);
-	if (expired)
-		return err_set(err, E_EXPIRED_READONLY,
-			       "This container has expired with its server and is read-only");
+	if (rc < 0)
+		return -1;
 	/* Delete wins over a create in progress: the create job sees "deleting"
 	 * and stops; copies and prespawn claims must finish first. */
 	struct container_transition t = {.from = "creating|running|paused|stopped|failed",

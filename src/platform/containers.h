@@ -82,6 +82,11 @@ int containers_runtime_param(const char *value, unsigned *mask, struct error *er
 int containers_find(struct platform *pf, const struct principal *who, const char *id,
 		    const char *leaf, struct container *out, struct error *err);
 
+/* The same, for a change: an expired container (its server was
+ * terminated) is E_EXPIRED_READONLY. out is filled either way. */
+int containers_find_writable(struct platform *pf, const struct principal *who, const char *id,
+			     const char *leaf, struct container *out, struct error *err);
+
 /* A status change with its status_log row, in one transaction. from: "a|b"
  * list of statuses the row must be in (NULL = any), else E_STATE_CONFLICT.
  * triggered_by: "user", "system", "autostart". Sets started_at when entering

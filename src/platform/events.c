@@ -194,13 +194,12 @@ int events_after(struct platform *pf, const struct principal *who, const struct 
 	struct event_query q;
 	struct event *v = NULL;
 	size_t n = 0;
-	int64_t total = 0;
 	make_query(who, f, &q);
 	q.after_seq = after_seq;
 	q.limit = limit;
 	q.sort_by = "seq";
-	/* Oldest first by seq: created_at ties are ordered by seq too. */
-	if (store_event_list(pf->store, &q, &v, &n, &total, err) < 0)
+	/* Oldest first by seq; no total: a stream wakes often and needs none. */
+	if (store_event_list(pf->store, &q, &v, &n, NULL, err) < 0)
 		return -1;
 	*last_seq = n ? v[n - 1].seq : after_seq;
 	*arr_new = events_array_new(who, v, n);
@@ -250,12 +249,11 @@ static json_t *edge_time(struct platform *pf, struct event_query q, bool newest)
 {
 	struct event *v = NULL;
 	size_t n = 0;
-	int64_t total = 0;
 	struct error err = {0};
 	q.desc = newest;
 	q.limit = 1;
 	json_t *t = json_null();
-	if (store_event_list(pf->store, &q, &v, &n, &total, &err) == 0 && n)
+	if (store_event_list(pf->store, &q, &v, &n, NULL, &err) == 0 && n)
 		t = json_time_new(v[0].created_at);
 	event_list_free(v, n);
 	return t;

@@ -55,11 +55,6 @@ static const struct op_def *op_find(const char *name)
 	return NULL;
 }
 
-bool container_operation_known(const char *name)
-{
-	return op_find(name) != NULL;
-}
-
 static json_t *op_data_new(const struct op_def *op, const struct container *c, bool error,
 			   const char *message, const char *status, const char *op_id)
 {
@@ -198,15 +193,11 @@ int containers_operate(struct platform *pf, const struct principal *who, const c
 		return err_set(err, E_VALIDATION,
 			       "operation must be one of start, stop, force-stop, restart, pause, "
 			       "resume");
-	if (parse_timeout(body, &timeout_s, err) < 0 ||
-	    containers_find(pf, who, id, op->leaf, &c, err) < 0)
+	if (parse_timeout(body, &timeout_s, err) < 0)
 		return -1;
 	op_id_new(op_id);
-	if (c.server_expired) {
-		rc = err_set(err, E_EXPIRED_READONLY,
-			     "This container has expired with its server and is read-only");
+	if (containers_find_writable(pf, who, id, op->leaf, &c, err) < 0)
 		goto out;
-	}
 	if (oplock_try(pf->locks, id, op->name, err) < 0) {
 		rc = refuse(op, &c, c.status, op_id, data_new, err, E_OP_IN_PROGRESS,
 			    "Cannot perform %s operation. Container is currently being operated on.",

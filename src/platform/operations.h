@@ -16,9 +16,6 @@
 #define OP_TIMEOUT_DEFAULT_S 10 /* stop grace period when the body names none */
 #define OP_TIMEOUT_MAX_S 600
 
-/* Whether name is one of the six operations. */
-bool container_operation_known(const char *name);
-
 /* POST /containers/{id}/{operation}, body NULL or {"timeout": 1..600}.
  * *data_new is set on success and on refusals that concern the container's
  * state ({error, operation, container_id, project_id, message, status,

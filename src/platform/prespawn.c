@@ -159,14 +159,6 @@ static int parse_json(struct platform *pf, const json_t *body, struct pool *out,
 
 /* ------------------------------------------------------------ the filler */
 
-static bool key_active(const struct pool *v, size_t n, const char *key)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i].target > 0 && strcmp(v[i].key, key) == 0)
-			return true;
-	return false;
-}
-
 /* Members beyond a target, of dropped pools, or failed, go. */
 static void trim(struct platform *pf, const struct pool *v, size_t n)
 {
@@ -180,8 +172,7 @@ static void trim(struct platform *pf, const struct pool *v, size_t n)
 		size_t k = 0;
 		while (k < n && strcmp(v[k].key, m[i].pool_key ? m[i].pool_key : "") != 0)
 			k++;
-		bool keep = k < n && key_active(v, n, v[k].key) &&
-			    strcmp(m[i].status, "failed") != 0 && ++seen[k] <= v[k].target;
+		bool keep = k < n && strcmp(m[i].status, "failed") != 0 && ++seen[k] <= v[k].target;
 		if (!keep)
 			containers_pool_member_remove(pf, m[i].id);
 	}

@@ -44,12 +44,7 @@ static json_t *one_new(const struct container *c, const struct snapshot *s)
 static int find_writable(struct platform *pf, const struct principal *who, const char *id,
 			 struct container *c, struct error *err)
 {
-	if (containers_find(pf, who, id, SNAP_LEAF, c, err) < 0)
-		return -1;
-	if (c->server_expired)
-		return err_set(err, E_EXPIRED_READONLY,
-			       "This container has expired with its server and is read-only");
-	return 0;
+	return containers_find_writable(pf, who, id, SNAP_LEAF, c, err);
 }
 
 static void snapshot_event(struct platform *pf, const struct container *c, const char *type,

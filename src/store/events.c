@@ -118,16 +118,19 @@ int store_event_list(struct store *st, const struct event_query *q, struct event
 {
 	char sql[1024];
 	struct db_q dq;
+	int rc;
 	*out_new = NULL;
 	*count = 0;
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE " EVENT_WHERE);
-	if (query_filtered(st, &dq, sql, q, err) < 0)
-		return -1;
-	int rc = db_step(&dq, NULL, err);
-	*total = rc == 1 ? sqlite3_column_int64(dq.s, 0) : 0;
-	db_done(&dq);
-	if (rc < 0)
-		return -1;
+	if (total) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE " EVENT_WHERE);
+		if (query_filtered(st, &dq, sql, q, err) < 0)
+			return -1;
+		rc = db_step(&dq, NULL, err);
+		*total = rc == 1 ? sqlite3_column_int64(dq.s, 0) : 0;
+		db_done(&dq);
+		if (rc < 0)
+			return -1;
+	}
 	const char *dir = q->desc ? "DESC" : "ASC";
 	snprintf(sql, sizeof(sql),
 		 "SELECT " EVENT_COLS " FROM events WHERE " EVENT_WHERE

@@ -78,16 +78,17 @@ int store_snapshot_summary(struct store *st, const char *container_id, int64_t *
 	struct db_q q;
 	*count = 0;
 	*last_used_new = NULL;
-	if (db_int(st, count, err, "SELECT count(*) FROM snapshots WHERE container_id = ?1", "s",
-		   container_id) < 0 ||
-	    db_query(st, &q,
-		     "SELECT name FROM snapshots WHERE container_id = ?1 AND last_used_at > 0 "
-		     "ORDER BY last_used_at DESC LIMIT 1",
+	if (db_query(st, &q,
+		     "SELECT count(*), (SELECT name FROM snapshots WHERE container_id = ?1 AND "
+		     "last_used_at > 0 ORDER BY last_used_at DESC LIMIT 1) "
+		     "FROM snapshots WHERE container_id = ?1",
 		     err, "s", container_id) < 0)
 		return -1;
 	int rc = db_step(&q, NULL, err);
-	if (rc == 1)
-		*last_used_new = db_col_strdup(q.s, 0);
+	if (rc == 1) {
+		*count = sqlite3_column_int64(q.s, 0);
+		*last_used_new = db_col_strdup(q.s, 1);
+	}
 	db_done(&q);
 	return rc < 0 ? -1 : 0;
 }

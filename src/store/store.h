@@ -300,6 +300,7 @@ struct event_query {
 
 /* Fills e->seq (and e->id when empty). */
 int store_event_insert(struct store *st, struct event *e, struct error *err);
+/* total (may be NULL: not counted) is how many match in all. */
 int store_event_list(struct store *st, const struct event_query *q, struct event **out_new,
 		     size_t *count, int64_t *total, struct error *err);
 int store_event_get(struct store *st, const char *user_id, const char *id, struct event *out,
