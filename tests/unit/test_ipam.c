@@ -17,7 +17,8 @@
 
 static char state_dir[] = "/tmp/hoody-test-ipam-XXXXXX";
 
-static struct runtime *fake_new(const char *subnet)
+/* Just what ipam.c reads: the state dir, the subnet and its lock. */
+static struct runtime *bare_runtime_new(const char *subnet)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	rt->state_dir = state_dir;
@@ -26,7 +27,7 @@ static struct runtime *fake_new(const char *subnet)
 	return rt;
 }
 
-static void fake_free(struct runtime *rt)
+static void bare_runtime_free(struct runtime *rt)
 {
 	pthread_mutex_destroy(&rt->ipam_lock);
 	free(rt);
@@ -56,14 +57,14 @@ static uint32_t host_of(const char *ip)
 static void test_gateway(void **state)
 {
 	(void)state;
-	struct runtime *rt = fake_new("10.203.7.9/16");
+	struct runtime *rt = bare_runtime_new("10.203.7.9/16");
 	char gw[20];
 	int prefix = 0;
 	struct error e = {0};
 	assert_int_equal(ipam_gateway(rt, gw, &prefix, &e), 0);
 	assert_string_equal(gw, "10.203.0.1"); /* host bits of the CIDR are ignored */
 	assert_int_equal(prefix, 16);
-	fake_free(rt);
+	bare_runtime_free(rt);
 }
 
 static void test_bad_input(void **state)
@@ -73,25 +74,25 @@ static void test_bad_input(void **state)
 					  "10.0.0.0/16x", "10.0.0.0/",	 "::1/64"};
 	char ip[20];
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		struct runtime *rt = fake_new(bad[i]);
+		struct runtime *rt = bare_runtime_new(bad[i]);
 		struct error e = {0};
 		assert_int_equal(ipam_acquire(rt, "c1", ip, &e), -1);
 		assert_int_equal(e.code, E_VALIDATION);
-		fake_free(rt);
+		bare_runtime_free(rt);
 	}
-	struct runtime *rt = fake_new("10.203.0.0/24");
+	struct runtime *rt = bare_runtime_new("10.203.0.0/24");
 	struct error e = {0};
 	assert_int_equal(ipam_acquire(rt, "../x", ip, &e), -1);
 	assert_int_equal(e.code, E_INVALID_ID);
 	assert_int_equal(ipam_release(rt, "a/b", &e), -1);
-	fake_free(rt);
+	bare_runtime_free(rt);
 }
 
 static void test_idempotent_distinct_exhaustion(void **state)
 {
 	(void)state;
 	wipe();
-	struct runtime *rt = fake_new("10.203.0.0/29"); /* .2 - .6: five addresses */
+	struct runtime *rt = bare_runtime_new("10.203.0.0/29"); /* .2 - .6: five addresses */
 	char ips[5][20], again[20];
 	const char *ids[] = {"c0", "c1", "c2", "c3", "c4"};
 	for (int i = 0; i < 5; i++) {
@@ -116,37 +117,37 @@ static void test_idempotent_distinct_exhaustion(void **state)
 	assert_int_equal(ipam_release(rt, "never", &e), 0);
 	acquire_ok(rt, "c5", again);
 	assert_string_equal(again, ips[2]);
-	fake_free(rt);
+	bare_runtime_free(rt);
 }
 
 static void test_persistence(void **state)
 {
 	(void)state;
 	wipe();
-	struct runtime *rt = fake_new("10.203.0.0/16");
+	struct runtime *rt = bare_runtime_new("10.203.0.0/16");
 	char a[20], b[20], c[20];
 	acquire_ok(rt, "persist-a", a);
 	acquire_ok(rt, "persist-b", b);
-	fake_free(rt);
+	bare_runtime_free(rt);
 	/* A new runtime (daemon restart) over the same state dir. */
-	rt = fake_new("10.203.0.0/16");
+	rt = bare_runtime_new("10.203.0.0/16");
 	acquire_ok(rt, "persist-b", c);
 	assert_string_equal(c, b);
 	acquire_ok(rt, "persist-a", c);
 	assert_string_equal(c, a);
-	fake_free(rt);
+	bare_runtime_free(rt);
 	/* A changed subnet: old leases do not apply, new ones are in it. */
-	rt = fake_new("10.204.0.0/24");
+	rt = bare_runtime_new("10.204.0.0/24");
 	acquire_ok(rt, "persist-a", c);
 	assert_true((host_of(c) >> 8) == (host_of("10.204.0.0") >> 8));
-	fake_free(rt);
+	bare_runtime_free(rt);
 }
 
 static void test_crash_healing(void **state)
 {
 	(void)state;
 	wipe();
-	struct runtime *rt = fake_new("10.203.0.0/29");
+	struct runtime *rt = bare_runtime_new("10.203.0.0/29");
 	char ip[20], again[20];
 	acquire_ok(rt, "heal", ip);
 	/* Crash after the address link, before the index: same address back. */
@@ -163,7 +164,7 @@ static void test_crash_healing(void **state)
 	}
 	acquire_ok(rt, "fresh", again);
 	assert_string_not_equal(again, ip);
-	fake_free(rt);
+	bare_runtime_free(rt);
 }
 
 struct racer {
@@ -194,7 +195,7 @@ static void test_threads_distinct(void **state)
 {
 	(void)state;
 	wipe();
-	struct runtime *rt = fake_new("10.203.0.0/24");
+	struct runtime *rt = bare_runtime_new("10.203.0.0/24");
 	struct racer r[4];
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++) {
@@ -212,7 +213,7 @@ static void test_threads_distinct(void **state)
 	qsort(all, 64, 20, cmp_ip);
 	for (int i = 1; i < 64; i++)
 		assert_string_not_equal(all[i], all[i - 1]);
-	fake_free(rt);
+	bare_runtime_free(rt);
 }
 
 int main(void)
