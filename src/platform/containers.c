@@ -294,6 +294,7 @@ static void started(struct platform *pf, const struct container *c, const char *
 		    const char *by)
 {
 	containers_env_after_start(pf, c);
+	oplock_finishing(pf->locks, c->id);
 	system_transition(pf, c->id, from, "running", NULL, by, NULL);
 }
 

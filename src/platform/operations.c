@@ -164,6 +164,7 @@ static int operate_locked(struct platform *pf, const struct op_def *op, const st
 	}
 	if (op->host == HOST_START || op->host == HOST_RESTART)
 		containers_env_after_start(pf, c);
+	oplock_finishing(pf->locks, c->id);
 	struct container_transition t = {.from = c->status,
 					 .to = op->to,
 					 .triggered_by = "user",

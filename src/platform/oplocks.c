@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 struct held {
 	char id[ID_LEN + 1];
 	const char *what; /* static string */
+	bool finishing;   /* the work is done; only its last commit remains */
 };
 
 struct oplocks {
@@ -58,13 +60,30 @@ static void add(struct oplocks *l, const char *id, const char *what)
 	}
 	snprintf(l->v[l->n].id, sizeof(l->v[l->n].id), "%s", id);
 	l->v[l->n].what = what ? what : "operation";
+	l->v[l->n].finishing = false;
 	l->n++;
+}
+
+/* Waits (caller holds mu) while the holder of id is only committing its
+ * result, at most FINISH_WAIT_MS: a client that has just seen `running`
+ * must not be refused by the tail of the job that made it so. */
+#define FINISH_WAIT_MS 1000
+static struct held *wait_finishing(struct oplocks *l, const char *id)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += FINISH_WAIT_MS / 1000;
+	struct held *h;
+	while ((h = find(l, id)) && h->finishing)
+		if (pthread_cond_timedwait(&l->cv, &l->mu, &until) != 0)
+			break;
+	return find(l, id);
 }
 
 int oplock_try(struct oplocks *l, const char *id, const char *what, struct error *err)
 {
 	pthread_mutex_lock(&l->mu);
-	struct held *h = find(l, id);
+	struct held *h = wait_finishing(l, id);
 	if (h) {
 		const char *busy = h->what;
 		pthread_mutex_unlock(&l->mu);
@@ -84,6 +103,15 @@ void oplock_wait(struct oplocks *l, const char *id, const char *what)
 	while (find(l, id))
 		pthread_cond_wait(&l->cv, &l->mu);
 	add(l, id, what);
+	pthread_mutex_unlock(&l->mu);
+}
+
+void oplock_finishing(struct oplocks *l, const char *id)
+{
+	pthread_mutex_lock(&l->mu);
+	struct held *h = find(l, id);
+	if (h)
+		h->finishing = true;
 	pthread_mutex_unlock(&l->mu);
 }
 
