@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "runtime/runtime.h"
 
 enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL };
 
@@ -46,6 +47,10 @@ static const struct opt opts[] = {
 	O_INT(user_max_containers, -1, 1000000, "default per-account quota, -1 = none (-1)"),
 	O_INT(claim_ttl, 0, 30 * 86400, "lifetime of container claims in seconds (3600)"),
 	O_INT(event_retention_days, -1, 3650, "days events are kept, -1 = forever (30)"),
+	{"userns", OPT_BOOL, offsetof(struct daemon_config, userns), 0, 0,
+	 "new containers get a user namespace: root is an unprivileged host id"},
+	O_INT(userns_base, 65536, 4294836224LL,
+	      "host id of container root in userns mode, a multiple of 65536 (1073741824)"),
 	{"no_signing_key", OPT_BOOL, offsetof(struct daemon_config, no_signing_key), 0, 0,
 	 "do not create a claim signing key"},
 };
@@ -68,6 +73,7 @@ static void defaults(struct daemon_config *c)
 	c->workers = 16;
 	c->server_max_containers = -1;
 	c->user_max_containers = -1;
+	c->userns_base = RT_USERNS_BASE_DEFAULT;
 }
 
 void config_usage(void)

@@ -27,6 +27,8 @@ struct daemon_config {
 	int64_t user_max_containers;
 	int64_t claim_ttl;
 	int64_t event_retention_days;
+	int64_t userns_base;
+	bool userns;
 	bool no_signing_key;
 };
 

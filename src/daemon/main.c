@@ -82,6 +82,8 @@ static struct rt_config rt_config_of(const struct daemon_config *c)
 		.run_dir = c->run_dir,
 		.bridge = c->bridge,
 		.subnet = c->subnet,
+		.userns = c->userns,
+		.userns_base = (uint32_t)c->userns_base,
 	};
 }
 

@@ -765,17 +765,23 @@ int rt_image_import(struct runtime *rt, const char *name, const char *tarball, s
 /* ---- remove ---- */
 
 /* Overlay mounts (containers) using root as their lower layer. */
-static int mounts_using(const char *root)
+/* Overlays whose lower layer is root, directly or through an idmapped view
+ * of it (user-namespace containers). */
+static int mounts_using(struct runtime *rt, const char *root)
 {
 	_cleanup_free_ char *info = NULL;
 	if (read_file("/proc/self/mountinfo", 64 << 20, &info, NULL, NULL) < 0)
 		return 0;
-	_cleanup_free_ char *needle = xasprintf("lowerdir=%s", root);
-	size_t nl = strlen(needle);
+	_cleanup_free_ char *views = xasprintf("%s/idmap/", rt->run_dir);
+	char key[24];
+	idmap_tree_key(root, key);
 	int count = 0;
-	for (const char *p = info; (p = strstr(p, needle)); p += nl) {
-		char next = p[nl];
-		if (next == ',' || next == ':' || next == '\n' || next == '\0')
+	for (const char *p = info; (p = strstr(p, "lowerdir=")); p++) {
+		const char *v = p + strlen("lowerdir=");
+		size_t n = strcspn(v, ",: \n");
+		size_t kl = strlen(key), vl = strlen(views);
+		if ((n == strlen(root) && !strncmp(v, root, n)) ||
+		    (n > vl + kl && !strncmp(v, views, vl) && !strncmp(v + n - kl, key, kl)))
 			count++;
 	}
 	return count;
@@ -798,7 +804,7 @@ int rt_image_remove(struct runtime *rt, const char *name, struct error *err)
 	int users = 0;
 	if (!present(rt, canon)) {
 		rc = err_set(err, E_NOT_FOUND, "image %s is not in the store", canon);
-	} else if ((users = mounts_using(root)) > 0) {
+	} else if ((users = mounts_using(rt, root)) > 0) {
 		rc = err_set(err, E_RESOURCE_IN_USE,
 			     "image %s is the base of %d mounted container filesystem(s): delete "
 			     "those containers first",
@@ -808,6 +814,7 @@ int rt_image_remove(struct runtime *rt, const char *name, struct error *err)
 	} else {
 		/* Renamed first so the image disappears at once and whole. */
 		rc = rm_rf(trash, err);
+		idmap_forget_tree(rt, root);
 		const char *slash = strchr(canon, '/');
 		if (slash) {
 			_cleanup_free_ char *parent =

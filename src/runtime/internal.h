@@ -16,7 +16,14 @@ struct runtime {
 	char *crun_path;
 	char *init_path;
 	uint64_t ramdisk_max_bytes;
-	bool userns;
+	bool userns;          /* new containers get a user namespace (idmap.c) */
+	uint32_t userns_base; /* their root's host uid and gid */
+	pthread_mutex_t idmap_lock;
+	struct idmap_ns {
+		uint32_t base;
+		int fd;
+	} userns_fds[8];
+	size_t userns_count;
 	rt_exit_cb exit_cb;
 	void *exit_arg;
 	struct reaper *reaper;   /* proc.c */
@@ -150,6 +157,7 @@ struct spec_paths {
 	const char *cdir;        /* bundle: rootfs/, hosts, hostname, resolv.conf */
 	const char *netns_path;  /* NULL: a fresh, unconnected network namespace */
 	const char *ramdisk;     /* host tmpfs bound at /ramdisk; NULL when spec->ramdisk is false */
+	uint32_t idmap_base;     /* host id of container root; 0: no user namespace */
 };
 #define RT_HOSTNAME_MAX 63
 /* Checks what a start needs before anything on the host changes; fills the
@@ -162,12 +170,31 @@ char *spec_json_new(struct runtime *rt, const struct rt_spec *spec, const struct
 /* seccomp.c: linux.seccomp of config.json (a new jansson reference). */
 struct json_t *seccomp_profile_new(void);
 
+/* idmap.c: user-namespace mode. A layer's mapping is its root's owner. */
+#define IDMAP_RANGE 65536u
+uint32_t idmap_base_of_uid(uint32_t uid);
+/* Host id of container root for the layer dir (0: no user namespace). */
+uint32_t idmap_layer_base(const char *layer);
+/* What a new container gets: rt->userns_base in user-namespace mode, else 0. */
+uint32_t idmap_new_base(struct runtime *rt);
+int idmap_check_base(uint32_t base, struct error *err);
+/* Path of an idmapped, read-only view of tree for base (made on first use). */
+int idmap_lower(struct runtime *rt, uint32_t base, const char *tree, char **path_new,
+		struct error *err);
+/* "-<hash of tree>": how the names of tree's views end. */
+void idmap_tree_key(const char *tree, char key[24]);
+/* Unmounts the views of tree (an image being replaced or removed), or all. */
+void idmap_forget_tree(struct runtime *rt, const char *tree);
+void idmap_forget_all(struct runtime *rt);
+/* Moves every owner in dir from mapping from to mapping to. */
+int idmap_shift_tree(const char *dir, uint32_t from, uint32_t to, struct error *err);
+
 /* rootfs.c: the overlay at <cdir>/rootfs (lower = image tree). */
 int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, struct error *err);
 int rootfs_umount(const char *cdir, struct error *err);
 /* ramdisk.c: tmpfs at <run>/ramdisk/<id> on the host side. */
 char *ramdisk_path(struct runtime *rt, const char *id);
-int ramdisk_ensure(struct runtime *rt, const char *id, struct error *err);
+int ramdisk_ensure(struct runtime *rt, const char *id, uint32_t owner, struct error *err);
 int ramdisk_remove(struct runtime *rt, const char *id, struct error *err);
 /* true when path is the root of a mount (its device differs from its parent's). */
 bool rt_is_mountpoint(const char *path);

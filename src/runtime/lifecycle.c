@@ -78,23 +78,51 @@ int rt_state(struct runtime *rt, const char *id, enum rt_state *out, struct erro
 
 /* ---- files of the bundle ---- */
 
-static int make_bundle_dirs(const char *cdir, struct error *err)
+/* A new layer gets the mapping of a new container (idmap.c): its root's
+ * owner is the container root's host id. */
+static int make_bundle_dirs(struct runtime *rt, const char *cdir, struct error *err)
 {
 	if (mkdir_p(cdir, 0700, err) < 0)
 		return -1;
 	static const char *const subs[] = {"upper", "work", "rootfs"};
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s", cdir, subs[i]);
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return err_sys(err, E_IO, "mkdir %s", p);
+		if (mkdir(p, 0755) < 0) {
+			if (errno != EEXIST)
+				return err_sys(err, E_IO, "mkdir %s", p);
+		} else if (i == 0 && idmap_new_base(rt) &&
+			   chown(p, idmap_new_base(rt), idmap_new_base(rt)) < 0) {
+			return err_sys(err, E_IO, "chown %s", p);
+		}
 	}
+	/* crun sets up the root and binds the files here from inside the user
+	 * namespace: its root must be able to pass through this directory,
+	 * others still not. */
+	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	uint32_t base = idmap_layer_base(upper);
+	if (base && (chown(cdir, 0, base) < 0 || chmod(cdir, 0710) < 0))
+		return err_sys(err, E_IO, "give %s to the container's root group", cdir);
 	return 0;
 }
 
+/* Private to the host's root: config.json and our copy of the env hold the
+ * container's variables. */
 static int write_in(const char *cdir, const char *name, const char *text, struct error *err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s", cdir, name);
-	return write_file_atomic(p, text, strlen(text), 0644, err);
+	return write_file_atomic(p, text, strlen(text), 0600, err);
+}
+
+/* A file bound into the container, which its root may edit. */
+static int write_bound(const char *cdir, const char *name, const char *text, uint32_t base,
+		       struct error *err)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", cdir, name);
+	if (write_file_atomic(p, text, strlen(text), 0644, err) < 0)
+		return -1;
+	if (base && chown(p, base, base) < 0)
+		return err_sys(err, E_IO, "chown %s", p);
+	return 0;
 }
 
 /* The host's resolvers, minus loopback ones that mean nothing inside. */
@@ -126,9 +154,11 @@ static int write_net_files(const char *cdir, const struct rt_spec *spec,
 					       ip, spec->hostname);
 	_cleanup_free_ char *hostname = xasprintf("%s\n", spec->hostname);
 	_cleanup_free_ char *resolv = resolv_conf_new();
-	if (write_in(cdir, "hosts", hosts, err) < 0 ||
-	    write_in(cdir, "hostname", hostname, err) < 0 ||
-	    write_in(cdir, "resolv.conf", resolv, err) < 0)
+	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	uint32_t base = idmap_layer_base(upper);
+	if (write_bound(cdir, "hosts", hosts, base, err) < 0 ||
+	    write_bound(cdir, "hostname", hostname, base, err) < 0 ||
+	    write_bound(cdir, "resolv.conf", resolv, base, err) < 0)
 		return -1;
 	return 0;
 }
@@ -137,8 +167,10 @@ static int write_config(struct runtime *rt, const struct rt_spec *spec, const ch
 			const struct net_lease *lease, struct error *err)
 {
 	_cleanup_free_ char *ramdisk = spec->ramdisk ? ramdisk_path(rt, spec->id) : NULL;
+	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
 	struct spec_paths p = {
 	    .cdir = cdir,
+	    .idmap_base = idmap_layer_base(upper),
 	    .netns_path = lease->netns_path[0] ? lease->netns_path : NULL,
 	    .ramdisk = ramdisk,
 	};
@@ -312,11 +344,13 @@ static int start_container(struct runtime *rt, const struct rt_spec *spec_in, st
 
 	_cleanup_free_ char *cdir = rt_container_dir(rt, spec->id);
 	struct net_lease lease = {0};
-	if (make_bundle_dirs(cdir, err) < 0 || rootfs_mount(rt, cdir, spec->image, err) < 0)
+	if (make_bundle_dirs(rt, cdir, err) < 0 || rootfs_mount(rt, cdir, spec->image, err) < 0)
 		return -1;
 	if (net_setup(rt, spec->id, &lease, err) < 0)
 		return -1;
-	if (spec->ramdisk ? ramdisk_ensure(rt, spec->id, err) : ramdisk_remove(rt, spec->id, err))
+	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	if (spec->ramdisk ? ramdisk_ensure(rt, spec->id, idmap_layer_base(upper), err)
+			  : ramdisk_remove(rt, spec->id, err))
 		return -1;
 	if (write_net_files(cdir, spec, &lease, err) < 0 ||
 	    write_config(rt, spec, cdir, &lease, err) < 0)
@@ -448,7 +482,7 @@ static int env_text(const struct rt_env *env, size_t count, char **out_new, stru
  * container's symlinks out of it: resolution is confined with RESOLVE_IN_ROOT,
  * as if / were the rootfs. */
 static int write_in_root(const char *rootfs, const char *dir, const char *name, const char *text,
-			 struct error *err)
+			 uint32_t owner, struct error *err)
 {
 	int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
@@ -472,7 +506,8 @@ static int write_in_root(const char *rootfs, const char *dir, const char *name, 
 	} else {
 		size_t len = strlen(text);
 		ssize_t n = write(fd, text, len);
-		if (n != (ssize_t)len || fchmod(fd, 0644) < 0)
+		if (n != (ssize_t)len || fchmod(fd, 0644) < 0 ||
+		    (owner && fchown(fd, owner, owner) < 0))
 			rc = err_sys(err, E_IO, "write %s/%s/%s", rootfs, dir, tmp);
 		close(fd);
 		if (rc == 0 && renameat(dfd, tmp, dfd, name) < 0)
@@ -500,7 +535,7 @@ int rt_set_env(struct runtime *rt, const char *id, const struct rt_env *env, siz
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", cdir);
 	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
 	if (write_in_root(rt_is_mountpoint(rootfs) ? rootfs : upper, "etc", "environment", text,
-			  err) < 0)
+			  idmap_layer_base(upper), err) < 0)
 		return -1;
 	/* Our own copy, which the container cannot edit, feeds rt_exec. */
 	return write_in(cdir, "environment", text, err);

@@ -17,16 +17,16 @@ char *ramdisk_path(struct runtime *rt, const char *id)
 	return xasprintf("%s/ramdisk/%s", rt->run_dir, id);
 }
 
-int ramdisk_ensure(struct runtime *rt, const char *id, struct error *err)
+int ramdisk_ensure(struct runtime *rt, const char *id, uint32_t owner, struct error *err)
 {
 	_cleanup_free_ char *path = ramdisk_path(rt, id);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return err_sys(err, E_IO, "mkdir %s", path);
 	if (rt_is_mountpoint(path))
 		return 0;
-	char opts[96];
-	snprintf(opts, sizeof(opts), "size=%llu,mode=1777",
-		 (unsigned long long)rt->ramdisk_max_bytes);
+	char opts[128];
+	snprintf(opts, sizeof(opts), "size=%llu,mode=1777,uid=%u,gid=%u",
+		 (unsigned long long)rt->ramdisk_max_bytes, owner, owner);
 	if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
 		return err_sys(err, E_RUNTIME, "mount tmpfs on %s", path);
 	return 0;

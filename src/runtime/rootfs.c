@@ -13,10 +13,16 @@ int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, struct
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", cdir);
 	if (rt_is_mountpoint(rootfs))
 		return 0;
-	_cleanup_free_ char *lower = NULL;
-	if (image_rootfs_path(rt, image, &lower, err) < 0)
+	_cleanup_free_ char *tree = NULL, *idmapped = NULL;
+	if (image_rootfs_path(rt, image, &tree, err) < 0)
 		return -1;
 	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	/* In a user namespace the image must look owned by the container's
+	 * root, like the layer above it. */
+	uint32_t base = idmap_layer_base(upper);
+	if (base && idmap_lower(rt, base, tree, &idmapped, err) < 0)
+		return -1;
+	const char *lower = idmapped ? idmapped : tree;
 	_cleanup_free_ char *work = xasprintf("%s/work", cdir);
 	/* Commas or colons in a path would split the option string. */
 	if (strpbrk(lower, ",:") || strpbrk(cdir, ",:"))

@@ -76,6 +76,9 @@ static void runtime_free(struct runtime *rt)
 	free(rt->crun_path);
 	free(rt->init_path);
 	pthread_mutex_destroy(&rt->ipam_lock);
+	for (size_t i = 0; i < rt->userns_count; i++)
+		close(rt->userns_fds[i].fd);
+	pthread_mutex_destroy(&rt->idmap_lock);
 	free(rt);
 }
 
@@ -94,6 +97,21 @@ static int make_dirs(struct runtime *rt, struct error *err)
 	return mkdir_p(rt->image_dir, 0755, err);
 }
 
+/* User-namespace containers are set up by crun as an unprivileged host id,
+ * which must be able to pass (not list) the dirs above their bundles. */
+static int make_searchable(struct runtime *rt, struct error *err)
+{
+	const char *const dirs[] = {rt->state_dir, rt->run_dir};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		struct stat st;
+		if (stat(dirs[i], &st) < 0)
+			return err_sys(err, E_IO, "stat %s", dirs[i]);
+		if ((st.st_mode & 0011) != 0011 && chmod(dirs[i], (st.st_mode & 07777) | 0011) < 0)
+			return err_sys(err, E_IO, "chmod %s", dirs[i]);
+	}
+	return 0;
+}
+
 int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct error *err)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
@@ -107,16 +125,12 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->init_path = cfg->init_path ? xstrdup(cfg->init_path) : default_init_path();
 	rt->ramdisk_max_bytes = cfg->ramdisk_max_bytes ? cfg->ramdisk_max_bytes : half_of_ram();
 	rt->userns = cfg->userns;
+	rt->userns_base = cfg->userns_base ? cfg->userns_base : RT_USERNS_BASE_DEFAULT;
 	pthread_mutex_init(&rt->ipam_lock, NULL);
-
-	/* User-namespace mode needs an id-shifted (idmapped) rootfs, which is
-	 * not done yet: refuse rather than run containers less isolated than
-	 * asked. */
-	if (rt->userns) {
-		err_set(err, E_VALIDATION, "user-namespace mode is not supported yet");
+	pthread_mutex_init(&rt->idmap_lock, NULL);
+	if (rt->userns && idmap_check_base(rt->userns_base, err) < 0)
 		goto fail;
-	}
-	if (make_dirs(rt, err) < 0)
+	if (make_dirs(rt, err) < 0 || (rt->userns && make_searchable(rt, err) < 0))
 		goto fail;
 	if (!path_exists(rt->init_path)) {
 		err_set(err, E_INTERNAL, "container init %s not found", rt->init_path);
@@ -167,8 +181,18 @@ char *rt_cgroup_path(struct runtime *rt, const char *controller, const char *id)
 	return xasprintf("/sys/fs/cgroup/%s/hoody/%s", controller, id);
 }
 
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+/* statx knows (Linux 5.8+); comparing devices with the parent misses a bind
+ * mount of the same filesystem, such as an idmapped view of an image. */
 bool rt_is_mountpoint(const char *path)
 {
+	struct statx sx;
+	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+		return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
 	struct stat st, parent;
 	_cleanup_free_ char *up = xasprintf("%s/..", path);
 	if (stat(path, &st) < 0 || stat(up, &parent) < 0)
@@ -313,5 +337,6 @@ int rt_purge(struct runtime *rt, struct error *err)
 	free_ids(ids, n);
 	if (rc < 0)
 		return rc;
+	idmap_forget_all(rt);
 	return net_bridge_remove(rt, err);
 }

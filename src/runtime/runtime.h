@@ -21,6 +21,8 @@
 
 struct runtime;
 
+#define RT_USERNS_BASE_DEFAULT 1073741824u /* 2^30: far above any real user */
+
 struct rt_config {
 	const char *state_dir;  /* images/, containers/, ipam/ live below it */
 	const char *image_dir;  /* default <state_dir>/images; shared by test daemons */
@@ -30,7 +32,8 @@ struct rt_config {
 	const char *crun_path;  /* default "crun" from PATH */
 	const char *init_path;  /* hoody-init binary; default: next to the running executable */
 	uint64_t ramdisk_max_bytes; /* tmpfs size cap per container; 0 = half of host RAM */
-	bool userns;            /* map container root to an unprivileged host id range */
+	bool userns;            /* new containers: root is host id userns_base, id n is base + n */
+	uint32_t userns_base;   /* multiple of 65536; default 1073741824 (2^30) */
 };
 
 /* Called (from the runtime's reaper thread) when a container's init exits

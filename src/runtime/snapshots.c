@@ -111,12 +111,18 @@ static int replace_layer(struct runtime *rt, const char *src, const char *dst_id
 	enum rt_state st = rt_probe(rt, dst_id, NULL);
 	if (st == RT_RUNNING || st == RT_PAUSED)
 		return err_set(err, E_STATE_CONFLICT, "container %s must be stopped", dst_id);
+	/* dst keeps its own id mapping (a new one gets the daemon's): the copy
+	 * is moved to it when src was made under another (idmap.c). */
+	uint32_t to = access(upper, F_OK) == 0 ? idmap_layer_base(upper) : idmap_new_base(rt);
+	uint32_t from = idmap_layer_base(src);
 	/* Overlayfs forbids changing a mounted upper layer; the next start
 	 * mounts it again. The work dir holds overlay's scratch state. */
 	if (mkdir_p(cdir, 0700, err) < 0 || rootfs_umount(cdir, err) < 0 || rm_rf(work, err) < 0 ||
 	    mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0)
 		return -1;
 	int rc = rsync_tree(rt, src, upper, "--delete", err);
+	if (rc == 0)
+		rc = idmap_shift_tree(upper, from, to, err);
 	rt_disk_cache_forget(upper);
 	return rc;
 }

@@ -196,7 +196,16 @@ static json_t *namespaces(const struct spec_paths *p)
 	if (p->netns_path)
 		json_object_set_new(net, "path", json_string(p->netns_path));
 	json_array_append_new(ns, net);
+	if (p->idmap_base)
+		json_array_append_new(ns, json_pack("{s:s}", "type", "user"));
 	return ns;
+}
+
+/* Container ids 0..65535 are host ids base.. (idmap.c). */
+static json_t *id_mappings(uint32_t base)
+{
+	return json_pack("[{s:i, s:I, s:I}]", "containerID", 0, "hostID", (json_int_t)base,
+			 "size", (json_int_t)IDMAP_RANGE);
 }
 
 static json_t *resources(const struct rt_spec *spec)
@@ -222,11 +231,16 @@ static json_t *resources(const struct rt_spec *spec)
 static json_t *linux_section(const struct rt_spec *spec, const struct spec_paths *p)
 {
 	_cleanup_free_ char *cgpath = xasprintf("/hoody/%s", spec->id);
-	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "namespaces", namespaces(p),
-			 "cgroupsPath", cgpath, "resources", resources(spec), "maskedPaths",
-			 str_array(masked_paths, ARRAY_SIZE(masked_paths)), "readonlyPaths",
-			 str_array(readonly_paths, ARRAY_SIZE(readonly_paths)), "seccomp",
-			 seccomp_profile_new());
+	json_t *l = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "namespaces", namespaces(p),
+			      "cgroupsPath", cgpath, "resources", resources(spec), "maskedPaths",
+			      str_array(masked_paths, ARRAY_SIZE(masked_paths)), "readonlyPaths",
+			      str_array(readonly_paths, ARRAY_SIZE(readonly_paths)), "seccomp",
+			      seccomp_profile_new());
+	if (l && p->idmap_base) {
+		json_object_set_new(l, "uidMappings", id_mappings(p->idmap_base));
+		json_object_set_new(l, "gidMappings", id_mappings(p->idmap_base));
+	}
+	return l;
 }
 
 int spec_validate(const struct rt_spec *spec, char hostname[RT_HOSTNAME_MAX + 1], struct error *err)
