@@ -83,8 +83,12 @@ def test_soak():
         check(host1 == host0, f"host not back at baseline: {host0} -> {host1}")
         check(fd1 <= fd0 + 4, f"fds {fd0} -> {fd1}")
         # SQLite's page cache and malloc arenas may grow a little; a leak of
-        # a few hundred bytes per cycle would show as megabytes here
-        check(rss1 - rss0 < 16 * 1024, f"RSS {rss0} -> {rss1} KiB")
+        # a few hundred bytes per cycle would show as megabytes here. Under
+        # ASan, RSS holds its quarantine of freed memory and means nothing:
+        # there LeakSanitizer's report at shutdown (checked by Daemon.stop)
+        # is the leak check.
+        if not os.environ.get("HOODY_SANITIZED"):
+            check(rss1 - rss0 < 16 * 1024, f"RSS {rss0} -> {rss1} KiB")
 
 
 if __name__ == "__main__":
