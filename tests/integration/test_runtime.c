@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -578,6 +580,68 @@ static void test_security(void **state)
 	destroy("it-sec");
 }
 
+/* Puts a host file into the container's root (through its overlay). */
+static void put_in(const char *id, const char *src, const char *dst, mode_t mode)
+{
+	char *data = NULL, *cdir = rt_container_dir(rt, id);
+	char *path = xasprintf("%s/rootfs%s", cdir, dst);
+	size_t len = 0;
+	struct error e = {0};
+	must(read_file(src, 16 << 20, &data, &len, &e), &e, src);
+	must(write_file_atomic(path, data, len, mode, &e), &e, path);
+	free(data);
+	free(path);
+	free(cdir);
+}
+
+/* Every system call of Docker's deny list gets EPERM from the filter. The
+ * probe's arguments make the kernel answer otherwise (EFAULT, EINVAL...)
+ * when nothing filters, so a missing rule fails here. */
+static void test_seccomp(void **state)
+{
+	(void)state;
+	struct rt_spec s = spec_of("it-scmp");
+	create(&s);
+	put_in("it-scmp", SYSCALL_PROBE, "/probe", 0755);
+	char *out = sh_ok("it-scmp", "/probe");
+	int lines = 0;
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+		int code = -1;
+		assert_int_equal(sscanf(l, "%63s %d", name, &code), 2);
+		int want = !strcmp(name, "personality_query") ? 0 : !strcmp(name, "clone3") ? 38 : 1;
+		if (code != want)
+			fail_msg("%s: errno %d, want %d", name, code, want);
+		lines++;
+	}
+	assert_true(lines >= 40);
+	free(out);
+	destroy("it-scmp");
+}
+
+/* The host's disks and network stay out of reach: a device node made with
+ * CAP_MKNOD cannot be opened (device cgroup), and the only interfaces are
+ * loopback and the container's own veth end. */
+static void test_host_devices_and_network(void **state)
+{
+	(void)state;
+	struct rt_spec s = spec_of("it-dev");
+	create(&s);
+	struct stat st;
+	assert_int_equal(stat("/", &st), 0);
+	char *cmd = xasprintf("mknod /tmp/disk b %u %u && head -c 512 /tmp/disk > /dev/null",
+			      major(st.st_dev), minor(st.st_dev));
+	char *err = NULL;
+	assert_int_not_equal(sh("it-dev", cmd, NULL, &err), 0);
+	assert_non_null(strstr(err, "not permitted"));
+	free(err);
+	free(cmd);
+	expect_out("it-dev", "ls /sys/class/net | tr '\\n' ' '", "eth0 lo ");
+	expect_out("it-dev", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '",
+		   "eth0 lo ");
+	destroy("it-dev");
+}
+
 static void test_memory_limit(void **state)
 {
 	(void)state;
@@ -799,6 +863,8 @@ int main(void)
 	    cmocka_unit_test(test_unexpected_exit_reported),
 	    cmocka_unit_test(test_isolation),
 	    cmocka_unit_test(test_security),
+	    cmocka_unit_test(test_seccomp),
+	    cmocka_unit_test(test_host_devices_and_network),
 	    cmocka_unit_test(test_memory_limit),
 	    cmocka_unit_test(test_pids_limit),
 	    cmocka_unit_test(test_parallel),
