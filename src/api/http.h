@@ -20,6 +20,7 @@ struct api_config {
 	const char *listen;          /* "127.0.0.1:8080" */
 	size_t max_body;             /* default 1 MiB */
 	int threads;                 /* MHD thread pool size */
+	unsigned conn_timeout_s;     /* a silent connection is closed after this; 0 = 30 */
 	const char *api_domain;      /* realm hosts look like {realm}.api.<domain> */
 };
 

@@ -20,7 +20,7 @@
 
 #define JSON_DEPTH_MAX 32
 #define CONN_MEMORY_LIMIT (32 * 1024)
-#define CONN_TIMEOUT_S 30
+#define CONN_TIMEOUT_S_DEFAULT 30
 #define CONN_LIMIT 4096
 #define CONN_PER_IP_LIMIT 1024
 #define STOP_GRACE_MS 60000
@@ -347,6 +347,70 @@ static void body_append(struct req_ctx *c, const char *data, size_t n, size_t ma
 	c->body_len += n;
 }
 
+struct framing {
+	int lengths;       /* Content-Length headers */
+	int encodings;     /* Transfer-Encoding headers */
+	bool odd_encoding; /* one that is not plain "chunked" */
+	bool control;      /* a control character (a bare CR) in a header */
+	bool bad_name;     /* a field name that is not a token ("Bad Name") */
+};
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t')
+			return true;
+	return false;
+}
+
+/* RFC 9110 token: what a field name is made of (no spaces, no separators). */
+static bool is_token(const char *s)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	return *s && strspn(s, tchar) == strlen(s);
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	(void)kind;
+	struct framing *f = cls;
+	if (!is_token(key))
+		f->bad_name = true;
+	if (value && has_control(value))
+		f->control = true;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		f->lengths++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->encodings++;
+		f->odd_encoding |= !value || strcasecmp(value, "chunked") != 0;
+	}
+	return MHD_YES;
+}
+
+/* Requests are smuggled past a proxy that reads the framing differently:
+ * two Content-Lengths, one with a Transfer-Encoding, a coding we do not
+ * decode (MHD would wait for a body it cannot find the end of), a bare CR
+ * that one parser takes for a line end, or a field name with a space that
+ * another parser cuts differently. Such a request is refused and
+ * its connection closed: its remaining bytes cannot be trusted. NULL when
+ * the request is fine. */
+static const char *framing_problem(struct MHD_Connection *conn)
+{
+	struct framing f = {0};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &f);
+	if (f.control)
+		return "A header holds a control character";
+	if (f.bad_name)
+		return "A header name is not a token";
+	if (f.lengths > 1 || f.encodings > 1 || (f.lengths && f.encodings))
+		return "Conflicting Content-Length or Transfer-Encoding headers";
+	if (f.odd_encoding)
+		return "Only Transfer-Encoding: chunked is supported";
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -355,6 +419,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct req_ctx *c = *con_cls;
 	if (!c) {
 		*con_cls = c = ctx_new(srv, conn, url, method);
+		const char *bad = framing_problem(conn);
+		if (bad) {
+			c->close_conn = true;
+			return send_error(c, E_VALIDATION, bad);
+		}
 		/* A declared oversize body is refused before a byte of it is read. */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -490,7 +559,8 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP_LIMIT,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		cfg->conn_timeout_s ? cfg->conn_timeout_s : (unsigned)CONN_TIMEOUT_S_DEFAULT,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,

@@ -42,6 +42,7 @@ static const struct opt opts[] = {
 	{"max_body", OPT_SIZE, offsetof(struct daemon_config, max_body), 1024, 1LL << 30,
 	 "largest request body, bytes or with K/M suffix (1M)"},
 	O_INT(threads, 0, 256, "HTTP threads (number of CPUs)"),
+	O_INT(conn_timeout, 1, 3600, "seconds a silent HTTP connection is kept (30)"),
 	O_INT(workers, 1, 1024, "background workers for container operations (16)"),
 	O_INT(server_max_containers, -1, 1000000, "containers this server holds, -1 = no cap (-1)"),
 	O_INT(user_max_containers, -1, 1000000, "default per-account quota, -1 = none (-1)"),
@@ -71,6 +72,7 @@ static void defaults(struct daemon_config *c)
 	c->log_level = "info";
 	c->max_body = 1024 * 1024;
 	c->workers = 16;
+	c->conn_timeout = 30;
 	c->server_max_containers = -1;
 	c->user_max_containers = -1;
 	c->userns_base = RT_USERNS_BASE_DEFAULT;

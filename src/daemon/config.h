@@ -22,6 +22,7 @@ struct daemon_config {
 	const char *config;          /* the JSON file itself (flag or env only) */
 	int64_t max_body;
 	int64_t threads;             /* 0 = number of CPUs */
+	int64_t conn_timeout;        /* seconds */
 	int64_t workers;
 	int64_t server_max_containers;
 	int64_t user_max_containers;

@@ -164,6 +164,7 @@ static int serve(const struct daemon_config *c)
 		.listen = c->listen,
 		.max_body = (size_t)c->max_body,
 		.threads = (int)c->threads,
+		.conn_timeout_s = (unsigned)c->conn_timeout,
 		.api_domain = c->domain,
 	};
 	if (api_server_start(&ac, pf, &srv, &err) < 0) {

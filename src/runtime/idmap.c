@@ -53,8 +53,7 @@ uint32_t idmap_new_base(struct runtime *rt)
 
 int idmap_check_base(uint32_t base, struct error *err)
 {
-	if (base < IDMAP_RANGE || base % IDMAP_RANGE ||
-	    (uint64_t)base + IDMAP_RANGE > UINT32_MAX)
+	if (base < IDMAP_RANGE || base % IDMAP_RANGE || (uint64_t)base + IDMAP_RANGE > UINT32_MAX)
 		return err_set(err, E_VALIDATION,
 			       "userns_base %u must be a multiple of 65536, at least 65536, with "
 			       "base + 65536 below 2^32",
@@ -203,8 +202,8 @@ static void forget_matching(struct runtime *rt, const char *suffix)
 	size_t slen = suffix ? strlen(suffix) : 0;
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
-		if (de->d_name[0] == '.' || (suffix && (len < slen ||
-							strcmp(de->d_name + len - slen, suffix))))
+		if (de->d_name[0] == '.' ||
+		    (suffix && (len < slen || strcmp(de->d_name + len - slen, suffix))))
 			continue;
 		_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
 		struct error e = {0};

@@ -4,6 +4,7 @@ configuration precedence (flag > env > config file) and clean shutdown."""
 import json
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -183,6 +184,78 @@ def test_hostile_connections():
     alive()
 
 
+def test_header_injection_and_smuggling():
+    """Framing a proxy could read differently is refused with 400 and a
+    closed connection, and never runs: two Content-Lengths, Content-Length
+    with Transfer-Encoding, a coding other than chunked, a bare CR, a field
+    name with a space. A bare LF ends a line and a folded line is unfolded,
+    as RFC 9112 allows; nothing a client sends is echoed into our headers."""
+    before = len(D.get("/api/v1/auth/tokens").data)
+    get = f"GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {D.token}\r\n"
+    post = get.replace("GET /api/v1/users/me", "POST /api/v1/auth/tokens")
+    get, post = get.encode(), post.encode()
+    body = b'{"alias": "smuggled"}'
+    chunked = b"15\r\n" + body + b"\r\n0\r\n\r\n"
+    refused = [
+        get + b"X-A: a\rInjected: 1\r\n\r\n",
+        get + b"Bad Name: v\r\n\r\n",
+        post + b"Content-Length: 21\r\nContent-Length: 5\r\n\r\n" + body,
+        post + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked,
+        post + b"Transfer-Encoding: gzip, chunked\r\n\r\n" + chunked,
+        post + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked,
+    ]
+    for raw in refused:
+        out = raw_request(raw, timeout=3)
+        head = out.split(b"\r\n\r\n", 1)[0]
+        check(out.startswith(b"HTTP/1.1 400") and b"Connection: close" in head,
+              (raw[-60:], out[:160]))
+    for raw in (get + b"X-A: a\nInjected: 1\r\n\r\n", get + b"X-A: a\r\n folded\r\n\r\n",
+                b"GET /api/v1/users/me%0d%0aSet-Cookie:%20x=1 HTTP/1.1\r\nHost: x\r\n\r\n"):
+        out = raw_request(raw, timeout=3)
+        head = out.split(b"\r\n\r\n", 1)[0]
+        check(out[9:10] in (b"2", b"4"), (raw[-60:], out[:160]))
+        check(b"Injected" not in head and b"Set-Cookie" not in head, (raw[-60:], head))
+    tokens = D.get("/api/v1/auth/tokens").data
+    check(len(tokens) == before and not any(t.get("alias") == "smuggled" for t in tokens),
+          "no smuggled request ran")
+    alive()
+
+
+def test_slowloris_and_idle_connections():
+    """Hundreds of silent connections and a few that trickle a header a byte
+    at a time do not slow anyone else down; silent ones are closed after
+    --conn-timeout."""
+    with Daemon(extra_args=["--conn-timeout", "2"]) as d:
+        idle = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(300)]
+        slow = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(30)]
+        for s in slow:
+            s.sendall(b"GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\n")
+        worst, t_end = 0.0, time.time() + 1.5
+        while time.time() < t_end:
+            for s in slow:
+                s.sendall(b"X")  # header bytes, never the end of it
+            t = time.time()
+            r = d.get("/api/v1/users/me")
+            worst = max(worst, time.time() - t)
+            check(r.status == 200, r)
+            time.sleep(0.1)
+        check(worst < 1.0, f"a request took {worst:.2f}s among 330 hostile connections")
+        # the silent ones are closed by the server after the timeout
+        time.sleep(3.5)
+        closed = 0
+        for s in idle:
+            s.settimeout(0.5)
+            try:
+                closed += s.recv(1) == b""
+            except (ConnectionResetError, socket.timeout):
+                closed += isinstance(sys.exc_info()[1], ConnectionResetError)
+            s.close()
+        for s in slow:
+            s.close()
+        check(closed == len(idle), f"{closed} of {len(idle)} idle connections closed")
+        check(d.get("/api/v1/users/me").status == 200, "still serving")
+
+
 def test_concurrency_and_keepalive():
     errors = []
 
@@ -298,6 +371,7 @@ if __name__ == "__main__":
     with Daemon() as D:
         main([test_envelopes, test_routing, test_hostile_bodies, test_list_query_parameters,
               test_body_limits,
-              test_hostile_connections, test_concurrency_and_keepalive,
+              test_hostile_connections, test_header_injection_and_smuggling,
+              test_slowloris_and_idle_connections, test_concurrency_and_keepalive,
               test_log_lines_hold_no_secrets, test_restart_keeps_sessions,
               test_config_precedence])
