@@ -511,6 +511,27 @@ static void test_stop_graceful_and_forced(void **state)
 	assert_no_trace("it-stop");
 }
 
+/* True once pid sits in rt_sigtimedwait (128 on x86-64, first field of
+ * /proc/<pid>/syscall): hoody-init's loop, which turns TERM into a clean
+ * exit. A TERM sent earlier reaches crun's half of the process before it
+ * has exec'd hoody-init. (SigBlk does not show it: the kernel unblocks the
+ * awaited set while sigwaitinfo sleeps.) */
+static bool waits_for_term(pid_t pid, int timeout_ms)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	for (int waited = 0; waited <= timeout_ms; waited += 5) {
+		char *text = NULL;
+		bool in_wait = read_file(path, 4096, &text, NULL, NULL) == 0 &&
+			       strncmp(text, "128 ", 4) == 0;
+		free(text);
+		if (in_wait)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
 static void test_unexpected_exit_reported(void **state)
 {
 	(void)state;
@@ -521,6 +542,7 @@ static void test_unexpected_exit_reported(void **state)
 	must(rt_init_pid(rt, "it-crash", &pid, &e), &e, "pid");
 	/* Not through rt_stop: init exits 0 on TERM, our child, so the
 	 * reaper knows the code. */
+	assert_true(waits_for_term(pid, 2000));
 	kill(pid, SIGTERM);
 	assert_true(wait_exit_report("it-crash", 3000));
 	assert_int_equal(exit_status_of("it-crash"), 0);
