@@ -518,11 +518,15 @@ static void test_stop_graceful_and_forced(void **state)
  * awaited set while sigwaitinfo sleeps.) */
 static bool waits_for_term(pid_t pid, int timeout_ms)
 {
-	char path[64];
+	char path[64], exe_path[64], exe[256];
 	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	snprintf(exe_path, sizeof(exe_path), "/proc/%d/exe", (int)pid);
 	for (int waited = 0; waited <= timeout_ms; waited += 5) {
 		char *text = NULL;
-		bool in_wait = read_file(path, 4096, &text, NULL, NULL) == 0 &&
+		ssize_t n = readlink(exe_path, exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		bool in_wait = strstr(exe, "/.hoody/init") &&
+			       read_file(path, 4096, &text, NULL, NULL) == 0 &&
 			       strncmp(text, "128 ", 4) == 0;
 		free(text);
 		if (in_wait)
