@@ -5,9 +5,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/ids.h"
 #include "common/util.h"

@@ -35,7 +35,7 @@
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define NOBODY_OFFSET 65534 /* where ids without a place in the new range go */
 
-uint32_t idmap_base_of_uid(uint32_t uid)
+static uint32_t idmap_base_of_uid(uint32_t uid)
 {
 	return uid < IDMAP_RANGE ? 0 : uid & ~(uint32_t)(IDMAP_RANGE - 1);
 }
@@ -155,9 +155,20 @@ static int attach_idmapped(const char *tree, int nsfd, const char *at, struct er
 	return rc;
 }
 
-void idmap_tree_key(const char *tree, char key[24])
+/* "-<hash of tree>": how the names of tree's views end. */
+static void idmap_tree_key(const char *tree, char key[24])
 {
 	snprintf(key, 24, "-%016llx", (unsigned long long)rt_fnv1a(FNV_OFFSET, tree));
+}
+
+bool idmap_is_view_of(struct runtime *rt, const char *path, size_t n, const char *tree)
+{
+	_cleanup_free_ char *dir = idmap_dir(rt);
+	char key[24];
+	idmap_tree_key(tree, key);
+	size_t dl = strlen(dir), kl = strlen(key);
+	return n > dl + 1 + kl && !strncmp(path, dir, dl) && path[dl] == '/' &&
+	       !strncmp(path + n - kl, key, kl);
 }
 
 int idmap_lower(struct runtime *rt, uint32_t base, const char *tree, char **path_new,

@@ -764,7 +764,6 @@ int rt_image_import(struct runtime *rt, const char *name, const char *tarball, s
 
 /* ---- remove ---- */
 
-/* Overlay mounts (containers) using root as their lower layer. */
 /* Overlays whose lower layer is root, directly or through an idmapped view
  * of it (user-namespace containers). */
 static int mounts_using(struct runtime *rt, const char *root)
@@ -772,16 +771,12 @@ static int mounts_using(struct runtime *rt, const char *root)
 	_cleanup_free_ char *info = NULL;
 	if (read_file("/proc/self/mountinfo", 64 << 20, &info, NULL, NULL) < 0)
 		return 0;
-	_cleanup_free_ char *views = xasprintf("%s/idmap/", rt->run_dir);
-	char key[24];
-	idmap_tree_key(root, key);
+	size_t rl = strlen(root);
 	int count = 0;
 	for (const char *p = info; (p = strstr(p, "lowerdir=")); p++) {
 		const char *v = p + strlen("lowerdir=");
 		size_t n = strcspn(v, ",: \n");
-		size_t kl = strlen(key), vl = strlen(views);
-		if ((n == strlen(root) && !strncmp(v, root, n)) ||
-		    (n > vl + kl && !strncmp(v, views, vl) && !strncmp(v + n - kl, key, kl)))
+		if ((n == rl && !strncmp(v, root, n)) || idmap_is_view_of(rt, v, n, root))
 			count++;
 	}
 	return count;

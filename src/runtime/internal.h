@@ -172,7 +172,6 @@ struct json_t *seccomp_profile_new(void);
 
 /* idmap.c: user-namespace mode. A layer's mapping is its root's owner. */
 #define IDMAP_RANGE 65536u
-uint32_t idmap_base_of_uid(uint32_t uid);
 /* Host id of container root for the layer dir (0: no user namespace). */
 uint32_t idmap_layer_base(const char *layer);
 /* What a new container gets: rt->userns_base in user-namespace mode, else 0. */
@@ -181,8 +180,8 @@ int idmap_check_base(uint32_t base, struct error *err);
 /* Path of an idmapped, read-only view of tree for base (made on first use). */
 int idmap_lower(struct runtime *rt, uint32_t base, const char *tree, char **path_new,
 		struct error *err);
-/* "-<hash of tree>": how the names of tree's views end. */
-void idmap_tree_key(const char *tree, char key[24]);
+/* True when the n bytes at path name a view of tree made by idmap_lower. */
+bool idmap_is_view_of(struct runtime *rt, const char *path, size_t n, const char *tree);
 /* Unmounts the views of tree (an image being replaced or removed), or all. */
 void idmap_forget_tree(struct runtime *rt, const char *tree);
 void idmap_forget_all(struct runtime *rt);
@@ -190,7 +189,9 @@ void idmap_forget_all(struct runtime *rt);
 int idmap_shift_tree(const char *dir, uint32_t from, uint32_t to, struct error *err);
 
 /* rootfs.c: the overlay at <cdir>/rootfs (lower = image tree). */
-int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, struct error *err);
+/* base: the layer's id mapping (idmap_layer_base), 0 for none. */
+int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, uint32_t base,
+		 struct error *err);
 int rootfs_umount(const char *cdir, struct error *err);
 /* ramdisk.c: tmpfs at <run>/ramdisk/<id> on the host side. */
 char *ramdisk_path(struct runtime *rt, const char *id);

@@ -79,8 +79,9 @@ int rt_state(struct runtime *rt, const char *id, enum rt_state *out, struct erro
 /* ---- files of the bundle ---- */
 
 /* A new layer gets the mapping of a new container (idmap.c): its root's
- * owner is the container root's host id. */
-static int make_bundle_dirs(struct runtime *rt, const char *cdir, struct error *err)
+ * owner is the container root's host id. *base_out: the layer's mapping. */
+static int make_bundle_dirs(struct runtime *rt, const char *cdir, uint32_t *base_out,
+			    struct error *err)
 {
 	if (mkdir_p(cdir, 0700, err) < 0)
 		return -1;
@@ -102,6 +103,7 @@ static int make_bundle_dirs(struct runtime *rt, const char *cdir, struct error *
 	uint32_t base = idmap_layer_base(upper);
 	if (base && (chown(cdir, 0, base) < 0 || chmod(cdir, 0710) < 0))
 		return err_sys(err, E_IO, "give %s to the container's root group", cdir);
+	*base_out = base;
 	return 0;
 }
 
@@ -145,7 +147,7 @@ static char *resolv_conf_new(void)
 }
 
 static int write_net_files(const char *cdir, const struct rt_spec *spec,
-			   const struct net_lease *lease, struct error *err)
+			   const struct net_lease *lease, uint32_t base, struct error *err)
 {
 	const char *ip = lease->ipv4[0] ? lease->ipv4 : "127.0.1.1";
 	_cleanup_free_ char *hosts = xasprintf("127.0.0.1\tlocalhost\n"
@@ -154,8 +156,6 @@ static int write_net_files(const char *cdir, const struct rt_spec *spec,
 					       ip, spec->hostname);
 	_cleanup_free_ char *hostname = xasprintf("%s\n", spec->hostname);
 	_cleanup_free_ char *resolv = resolv_conf_new();
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
-	uint32_t base = idmap_layer_base(upper);
 	if (write_bound(cdir, "hosts", hosts, base, err) < 0 ||
 	    write_bound(cdir, "hostname", hostname, base, err) < 0 ||
 	    write_bound(cdir, "resolv.conf", resolv, base, err) < 0)
@@ -164,13 +164,12 @@ static int write_net_files(const char *cdir, const struct rt_spec *spec,
 }
 
 static int write_config(struct runtime *rt, const struct rt_spec *spec, const char *cdir,
-			const struct net_lease *lease, struct error *err)
+			const struct net_lease *lease, uint32_t base, struct error *err)
 {
 	_cleanup_free_ char *ramdisk = spec->ramdisk ? ramdisk_path(rt, spec->id) : NULL;
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
 	struct spec_paths p = {
 	    .cdir = cdir,
-	    .idmap_base = idmap_layer_base(upper),
+	    .idmap_base = base,
 	    .netns_path = lease->netns_path[0] ? lease->netns_path : NULL,
 	    .ramdisk = ramdisk,
 	};
@@ -344,16 +343,17 @@ static int start_container(struct runtime *rt, const struct rt_spec *spec_in, st
 
 	_cleanup_free_ char *cdir = rt_container_dir(rt, spec->id);
 	struct net_lease lease = {0};
-	if (make_bundle_dirs(rt, cdir, err) < 0 || rootfs_mount(rt, cdir, spec->image, err) < 0)
+	uint32_t base = 0;
+	if (make_bundle_dirs(rt, cdir, &base, err) < 0 ||
+	    rootfs_mount(rt, cdir, spec->image, base, err) < 0)
 		return -1;
 	if (net_setup(rt, spec->id, &lease, err) < 0)
 		return -1;
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
-	if (spec->ramdisk ? ramdisk_ensure(rt, spec->id, idmap_layer_base(upper), err)
+	if (spec->ramdisk ? ramdisk_ensure(rt, spec->id, base, err)
 			  : ramdisk_remove(rt, spec->id, err))
 		return -1;
-	if (write_net_files(cdir, spec, &lease, err) < 0 ||
-	    write_config(rt, spec, cdir, &lease, err) < 0)
+	if (write_net_files(cdir, spec, &lease, base, err) < 0 ||
+	    write_config(rt, spec, cdir, &lease, base, err) < 0)
 		return -1;
 	return launch(rt, spec->id, cdir, err);
 }

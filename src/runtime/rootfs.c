@@ -8,7 +8,8 @@
 #include "common/util.h"
 #include "runtime/internal.h"
 
-int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, struct error *err)
+int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, uint32_t base,
+		 struct error *err)
 {
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", cdir);
 	if (rt_is_mountpoint(rootfs))
@@ -19,7 +20,6 @@ int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, struct
 	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
 	/* In a user namespace the image must look owned by the container's
 	 * root, like the layer above it. */
-	uint32_t base = idmap_layer_base(upper);
 	if (base && idmap_lower(rt, base, tree, &idmapped, err) < 0)
 		return -1;
 	const char *lower = idmapped ? idmapped : tree;
