@@ -45,6 +45,9 @@ enum err_code {
 	E_RATE_LIMITED,             /* RATE_LIMITED */
 	E_SIGNING_NOT_CONFIGURED,   /* SIGNING_NOT_CONFIGURED */
 	E_DISPATCH_FAILED,          /* CONTAINER_CREATE_DISPATCH_FAILED */
+	E_HEADERS_TOO_LARGE,        /* REQUEST_HEADERS_TOO_LARGE (431, proxy edge) */
+	E_BAD_GATEWAY,              /* BAD_GATEWAY: a proxied backend is down or broke the protocol */
+	E_GATEWAY_TIMEOUT,          /* GATEWAY_TIMEOUT: a proxied backend did not answer in time */
 	E__COUNT
 };
 
