@@ -408,29 +408,34 @@ int proxy_decide(const struct proxy_policy *pol, const struct proxy_target *t,
 
 /* ------------------------------------------------------------ owner claim */
 
-/* X-Hoody-Token names a principal: the claim's subject, who must own c. */
-static bool token_is_owner(struct platform *pf, const struct container *c, const char *token,
-			   const char *client_ip)
+/* X-Hoody-Token names a principal: the claim's subject, who must own c.
+ * A token that authenticates nobody is CLAIM_INVALID (401: the client
+ * refreshes), someone else CLAIM_FOREIGN (403). */
+static enum claim_result token_owner(struct platform *pf, const struct container *c,
+				     const char *token, const char *client_ip)
 {
 	char authz[CRED_MAX + 16];
 	if (strlen(token) > CRED_MAX)
-		return false;
+		return CLAIM_INVALID;
 	snprintf(authz, sizeof(authz), "Bearer %s", skip_scheme(token, "Bearer"));
 	json_t *realms = c->realm_ids ? json_loads(c->realm_ids, 0, NULL) : NULL;
-	bool ok = false;
+	enum claim_result res = CLAIM_INVALID;
 	/* A realm-bound token authenticates on one of the container's realms. */
-	for (size_t i = 0; !ok && i <= json_array_size(realms) && i <= REALM_TRIES_MAX; i++) {
+	for (size_t i = 0; res != CLAIM_OWNER && i <= json_array_size(realms) && i <= REALM_TRIES_MAX;
+	     i++) {
 		const char *realm = i ? json_string_value(json_array_get(realms, i - 1)) : "";
 		struct principal who = {0};
 		struct error e = {0};
 		if (realm && auth_authenticate(pf, authz, client_ip, realm, &who, &e) == 0)
-			ok = strcmp(who.user_id, c->user_id) == 0 &&
-			     principal_sees_realms(&who, c->realm_ids) &&
-			     principal_require(&who, "containers.read", &e) == 0;
+			res = strcmp(who.user_id, c->user_id) == 0 &&
+					      principal_sees_realms(&who, c->realm_ids) &&
+					      principal_require(&who, "containers.read", &e) == 0
+				      ? CLAIM_OWNER
+				      : CLAIM_FOREIGN;
 		principal_clear(&who);
 	}
 	json_decref(realms);
-	return ok;
+	return res;
 }
 
 static enum claim_result claim_payload_check(struct platform *pf, const struct container *c,
@@ -444,7 +449,7 @@ static enum claim_result claim_payload_check(struct platform *pf, const struct c
 		return CLAIM_INVALID;
 	if (strcmp(cid, c->id) != 0 || strcmp(sub, c->user_id) != 0)
 		return CLAIM_FOREIGN;
-	return token_is_owner(pf, c, token, client_ip) ? CLAIM_OWNER : CLAIM_FOREIGN;
+	return token_owner(pf, c, token, client_ip);
 }
 
 static enum claim_result claim_check(struct platform *pf, const struct container *c,

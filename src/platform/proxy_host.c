@@ -194,7 +194,7 @@ static int route_fill(struct platform *pf, const struct container *c, struct pro
 	memcpy(r->project_id, c->project_id, sizeof(r->project_id));
 	struct error scratch = {0};
 	/* A stopped container has no address: the edge answers 502 then. */
-	if (rt_net_endpoint(pf->rt, c->id, r->netns_path, sizeof(r->netns_path), r->backend_ip,
+	if (!pf->rt || rt_net_endpoint(pf->rt, c->id, r->netns_path, sizeof(r->netns_path), r->backend_ip,
 			    sizeof(r->backend_ip), &scratch) < 0) {
 		r->netns_path[0] = '\0';
 		r->backend_ip[0] = '\0';

@@ -11,8 +11,8 @@
 #define PROXY_ALIAS_MAX 61
 #define PROXY_ALIAS_RANDOM_LEN 48
 
-/* Alias syntax of §1.1 (3-61 of [a-z0-9-], no dash at either end) or the
- * 48-hex random form. Reserved names pass: they are refused on write. */
+/* Alias syntax of §1.1: 3-61 of [a-z0-9-], no dash at either end. Reserved
+ * names pass: they are refused on write. */
 bool proxy_alias_name_valid(const char *s);
 /* containers, proxy, workspaces, proxy-*, workspaces-*. */
 bool proxy_alias_name_reserved(const char *s);
