@@ -24,7 +24,7 @@ bool proxy_alias_name_reserved(const char *s)
 {
 	return strcmp(s, "containers") == 0 || strcmp(s, "proxy") == 0 ||
 	       strcmp(s, "workspaces") == 0 || strncmp(s, "proxy-", 6) == 0 ||
-	       strncmp(s, "workspaces-", 11) == 0;
+	       strncmp(s, "workspaces-", 11) == 0 || proxy_label_is_container_form(s);
 }
 
 int proxy_alias_target(const struct proxy_alias *a, struct proxy_route *r, struct error *err)

@@ -84,12 +84,21 @@ static bool hex24(const char *s)
 	return true;
 }
 
+/* "{24 hex}-{24 hex}" at the start of a label: the container form, never an
+ * alias (the segment-less "{p}-{c}" has no documented service). */
+bool proxy_label_is_container_form(const char *label)
+{
+	size_t len = strlen(label);
+	return len >= 2 * ID_LEN + 1 && hex24(label) && label[ID_LEN] == '-' &&
+	       hex24(label + ID_LEN + 1) && (len == 2 * ID_LEN + 1 || label[2 * ID_LEN + 1] == '-');
+}
+
 /* The first label: {p}-{c}-{segment}, else an alias name. */
 static int parse_label(const char *label, struct proxy_host *out, struct error *err)
 {
-	size_t len = strlen(label);
-	if (len > 2 * ID_LEN + 2 && hex24(label) && label[ID_LEN] == '-' &&
-	    hex24(label + ID_LEN + 1) && label[2 * ID_LEN + 1] == '-') {
+	if (proxy_label_is_container_form(label)) {
+		if (strlen(label) <= 2 * ID_LEN + 2)
+			return not_ours(err);
 		memcpy(out->project_id, label, ID_LEN);
 		memcpy(out->container_id, label + ID_LEN + 1, ID_LEN);
 		return parse_segment(label + 2 * ID_LEN + 2, out, err);

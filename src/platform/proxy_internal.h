@@ -14,7 +14,10 @@
 /* Alias syntax of §1.1: 3-61 of [a-z0-9-], no dash at either end. Reserved
  * names pass: they are refused on write. */
 bool proxy_alias_name_valid(const char *s);
-/* containers, proxy, workspaces, proxy-*, workspaces-*. */
+/* "{24 hex}-{24 hex}[-...]": a container host label, never an alias. */
+bool proxy_label_is_container_form(const char *label);
+/* containers, proxy, workspaces, proxy-*, workspaces-*, and the container
+ * form (it would shadow or be shadowed by a container's own names). */
 bool proxy_alias_name_reserved(const char *s);
 /* The route kind, slug, index and port an alias's program names. */
 int proxy_alias_target(const struct proxy_alias *a, struct proxy_route *r, struct error *err);
