@@ -54,6 +54,8 @@ static const struct opt opts[] = {
 	      "host id of container root in userns mode, a multiple of 65536 (1073741824)"),
 	{"no_signing_key", OPT_BOOL, offsetof(struct daemon_config, no_signing_key), 0, 0,
 	 "do not create a claim signing key"},
+	{"proxy_open_default", OPT_BOOL, offsetof(struct daemon_config, proxy_open_default), 0, 0,
+	 "a container without proxy permissions is public (default: private to its owner)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -31,6 +31,7 @@ struct daemon_config {
 	int64_t userns_base;
 	bool userns;
 	bool no_signing_key;
+	bool proxy_open_default;
 };
 
 /* Parses the leading flags of argv; *first_arg is the index of the first

@@ -148,6 +148,7 @@ static int serve(const struct daemon_config *c)
 		.user_max_containers = c->user_max_containers,
 		.claim_ttl_s = c->claim_ttl,
 		.no_signing_key = c->no_signing_key,
+		.proxy_open_default = c->proxy_open_default,
 		.workers = (int)c->workers,
 		.prespawn = c->prespawn,
 		.event_retention_days = c->event_retention_days,

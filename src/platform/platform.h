@@ -32,6 +32,9 @@ struct platform_config {
 	int workers;                    /* background job threads */
 	const char *prespawn;           /* pool targets at start (prespawn.h), NULL = none */
 	int64_t event_retention_days;   /* events older than this are removed; 0 = keep (30) */
+	/* A container without any proxy document is open to everyone (the public
+	 * platform's behaviour) instead of private to its owner (docs/PROXY.md). */
+	bool proxy_open_default;
 };
 
 struct platform {

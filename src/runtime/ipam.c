@@ -268,3 +268,20 @@ int ipam_release(struct runtime *rt, const char *id, struct error *err)
 	ipam_close(&d);
 	return rc;
 }
+
+int rt_net_endpoint(struct runtime *rt, const char *id, char *netns, size_t netns_len, char *ip,
+		    size_t ip_len, struct error *err)
+{
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *link = xasprintf("%s/ipam/id-%s", rt->state_dir, id);
+	_cleanup_free_ char *ns = net_netns_path(rt, id);
+	char buf[20];
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return err_set(err, E_NOT_FOUND, "container %s holds no address", id);
+	buf[n] = '\0';
+	snprintf(ip, ip_len, "%s", buf);
+	snprintf(netns, netns_len, "%s", ns);
+	return 0;
+}

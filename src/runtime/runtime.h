@@ -189,6 +189,13 @@ struct rt_runtime_info {
 	size_t sock_count;
 };
 
+/* Where the hostname proxy reaches a container: its network namespace file
+ * and its bridge address. Lock-free reads (symlinks are written
+ * atomically), so a proxy request never waits on an allocation.
+ * E_NOT_FOUND when the container holds no address. */
+int rt_net_endpoint(struct runtime *rt, const char *id, char *netns, size_t netns_len, char *ip,
+		    size_t ip_len, struct error *err);
+
 /* Processes and listening sockets, read from procfs of the container. */
 int rt_runtime_info(struct runtime *rt, const char *id, struct rt_runtime_info *out,
 		    struct error *err);

@@ -124,7 +124,7 @@ struct table {
 };
 
 extern struct table tbl_users, tbl_tokens, tbl_projects, tbl_servers, tbl_containers,
-    tbl_status_logs, tbl_snapshots;
+    tbl_status_logs, tbl_snapshots, tbl_proxy_aliases, tbl_proxy_docs;
 
 void record_tables_init(void);
 void rec_clear(const struct table *t, void *rec);

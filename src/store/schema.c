@@ -201,6 +201,39 @@ static const char *const steps[] = {
     /* 4: prespawn claims pick the oldest ready member of a pool. */
     "CREATE INDEX containers_pool ON containers(pool_key, status, created_at, id)"
     "  WHERE prespawn = 1;",
+
+    /* 5: proxy aliases and proxy permission documents. Neither references
+     * its container: an alias outlives it (the seeds delete the container,
+     * then the alias) and resolves to 404 meanwhile. */
+    "CREATE TABLE proxy_aliases ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_id TEXT NOT NULL,"
+    "  project_id TEXT NOT NULL,"
+    "  container_id TEXT NOT NULL,"
+    "  server_id TEXT NOT NULL,"
+    "  alias TEXT NOT NULL,"
+    "  program TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL DEFAULT 0,"
+    "  port INTEGER NOT NULL DEFAULT 0,"
+    "  target_path TEXT,"
+    "  allow_path_override INTEGER NOT NULL DEFAULT 1,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (server_id, alias)"
+    ");"
+    "CREATE INDEX proxy_aliases_user ON proxy_aliases(user_id, created_at, id);"
+    "CREATE INDEX proxy_aliases_container ON proxy_aliases(container_id);"
+    "CREATE TABLE proxy_documents ("
+    "  id TEXT PRIMARY KEY,"
+    "  scope TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  document TEXT,"
+    "  file_version INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 int schema_version_latest(void)

@@ -318,4 +318,66 @@ int store_event_purge_before(struct store *st, int64_t before_ms, int64_t *delet
 /* The highest seq so far (0 when none). */
 int store_event_last_seq(struct store *st, int64_t *out, struct error *err);
 
+/* ---- proxy aliases (kit-api.md §3.1) ---- */
+struct proxy_alias {
+	char id[ID_LEN + 1];
+	char user_id[ID_LEN + 1];
+	char project_id[ID_LEN + 1];
+	char container_id[ID_LEN + 1];
+	char server_id[ID_LEN + 1];
+	char *alias;             /* unique per server */
+	char *program;           /* "terminal", "http", ... */
+	int64_t idx;             /* instance (kit programs), 0 = none */
+	int64_t port;            /* http/https/ssh backend port, 0 = none */
+	char *target_path;       /* NULL = none; always starts with '/' */
+	bool allow_path_override;
+	int64_t expires_at;      /* 0 = never */
+	bool enabled;
+	int64_t created_at, updated_at;
+};
+void proxy_alias_clear(struct proxy_alias *a);
+void proxy_alias_list_free(struct proxy_alias *arr, size_t n);
+/* E_CONFLICT when the server already has an alias of that name. */
+int store_proxy_alias_insert(struct store *st, const struct proxy_alias *a, struct error *err);
+int store_proxy_alias_update(struct store *st, const struct proxy_alias *a, struct error *err);
+/* E_NOT_FOUND when missing or owned by someone else. */
+int store_proxy_alias_get_owned(struct store *st, const char *user_id, const char *id,
+				struct proxy_alias *out, struct error *err);
+int store_proxy_alias_get_name(struct store *st, const char *server_id, const char *alias,
+			       struct proxy_alias *out, struct error *err);
+int store_proxy_alias_delete(struct store *st, const char *id, struct error *err);
+struct proxy_alias_query {
+	const char *user_id;       /* required */
+	const char *project_id, *container_id; /* NULL = any */
+	int enabled;               /* -1 any, 0, 1 */
+	int expired;               /* -1 any, 0, 1 (against now_ms) */
+	int64_t now_ms;
+};
+/* Oldest first, at most PROXY_ALIASES_LIST_MAX. */
+#define PROXY_ALIASES_LIST_MAX 1000
+int store_proxy_alias_list(struct store *st, const struct proxy_alias_query *q,
+			   struct proxy_alias **out_new, size_t *count, struct error *err);
+/* How many aliases point at a container. */
+int store_proxy_alias_count(struct store *st, const char *container_id, int64_t *out,
+			    struct error *err);
+
+/* ---- proxy permission documents (kit-api.md §2.2, §3.2-3.3) ---- */
+/* One row per container or project that ever had a document; the version
+ * counter survives a DELETE (document NULL) so a stale If-Match stays stale. */
+struct proxy_doc {
+	char id[ID_LEN + 1];       /* the container's or the project's id */
+	char *scope;               /* "container" | "project" */
+	char user_id[ID_LEN + 1];
+	char *document;            /* JSON object text, NULL = no document */
+	int64_t file_version;
+	int64_t created_at, updated_at;
+};
+void proxy_doc_clear(struct proxy_doc *d);
+/* E_NOT_FOUND when no row (= version 0, no document). */
+int store_proxy_doc_get(struct store *st, const char *id, struct proxy_doc *out, struct error *err);
+/* Writes document (NULL deletes) as version expect + 1 when the stored
+ * version is expect (0 = no row): E_CONFLICT otherwise. */
+int store_proxy_doc_put(struct store *st, const struct proxy_doc *d, int64_t expect,
+			struct error *err);
+
 #endif

@@ -1,0 +1,113 @@
+/* The platform side of the hostname proxy (kit-api.md §1–3): which container
+ * and service a Host names, whether a request may reach it, and the proxy
+ * documents and aliases behind both. The network edge (src/proxy/) asks
+ * these functions for every decision and keeps no policy of its own.
+ * Contract with the edge: /work/coord/PROXY_CONTRACT.md, docs/PROXY.md. */
+#ifndef HOODY_PLATFORM_PROXY_H
+#define HOODY_PLATFORM_PROXY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/ids.h"
+#include "platform/platform.h"
+
+enum proxy_kind { PROXY_API, PROXY_KIT, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_SSH, PROXY_PROXY };
+
+#define PROXY_SLUG_MAX 32
+#define PROXY_HOST_MAX 253     /* DNS name limit; longer Hosts are not ours */
+#define PROXY_TARGET_PATH_MAX 512
+
+struct proxy_route {
+	enum proxy_kind kind;
+	char container_id[ID_LEN + 1];   /* "" for PROXY_API */
+	char project_id[ID_LEN + 1];     /* "" for PROXY_API */
+	char realm_id[ID_LEN + 1];       /* {realm}.api.{domain}, PROXY_API only */
+	char slug[PROXY_SLUG_MAX];       /* kit service slug, PROXY_KIT ("terminal", "files", "n", ...) */
+	int index;                       /* kit instance n, PROXY_KIT (terminal allows 0); §1.4 */
+	int port;                        /* backend port for HTTP/HTTPS_PORT */
+	char netns_path[256];            /* container's network namespace file (host path) */
+	char backend_ip[64];             /* container's address on its bridge (fallback) */
+	char kit_socket[256];            /* host path of the Kit agent's Unix socket ("" until the Kit exists) */
+	char alias_id[ID_LEN + 1];       /* non-empty when reached through an alias */
+	char target_path[PROXY_TARGET_PATH_MAX]; /* alias target path prefix ("" = none) */
+	bool allow_path_override;
+};
+
+/* What the edge knows about the request; the callbacks return NULL when absent. */
+struct proxy_request_view {
+	const char *client_ip;
+	const char *method;
+	const char *path;                /* raw path+query as received */
+	bool websocket;                  /* an Upgrade: websocket request */
+	const char *(*header)(void *ctx, const char *name);   /* case-insensitive */
+	const char *(*cookie)(void *ctx, const char *name);
+	const char *(*query)(void *ctx, const char *name);    /* decoded value, first occurrence */
+	void *ctx;
+};
+
+/* Host header (a :port suffix and a trailing dot are ignored, case too) ->
+ * route. E_NOT_FOUND when the name is not ours, names no live container or
+ * alias (disabled, expired, its container gone), or the Kit is disabled for
+ * that container. Reads the store: a new container or alias takes effect at
+ * the next request. */
+int proxy_route_resolve(struct platform *pf, const char *host, struct proxy_route *out,
+			struct error *err);
+
+/* 0 = pass. Else -1 with E_MISSING_TOKEN or E_INVALID_TOKEN (401: no or
+ * invalid credentials), E_FORBIDDEN (403: authenticated but not allowed, or
+ * enable_proxy false), E_NOT_FOUND (404). PROXY_API routes always pass (the
+ * API authenticates itself). The edge maps the code with
+ * proxy_error_status() to the JSON envelope of kit-api.md 2.4; for
+ * WebSocket upgrades it answers 401/403 before the upgrade. */
+int proxy_access_check(struct platform *pf, const struct proxy_route *r,
+		       const struct proxy_request_view *rq, struct error *err);
+
+/* 401, 403, 404 or 500 for a failure of the two calls above. */
+int proxy_error_status(const struct error *err);
+
+/* §1.4: the query parameter that carries the Kit instance for r's slug
+ * ("terminal_id", "displayId", "browser_id", "id") or NULL. */
+const char *proxy_index_param(const struct proxy_route *r);
+/* The instance the request reaches: that query value when present and a
+ * number (>= 0), else the hostname index. When the query lacks it the edge
+ * appends <param>=<index> before forwarding. Access is decided on this
+ * value, so terminal-2?terminal_id=1 needs the rights of terminal 1. */
+int proxy_effective_index(const struct proxy_route *r, const struct proxy_request_view *rq);
+
+/* The path to forward for an alias route: target_path + path, or exactly
+ * target_path when allow_path_override is false; the query of path is kept.
+ * Without an alias, path itself. -1 when out is too small. */
+int proxy_forward_path(const struct proxy_route *r, const char *path, char *out, size_t outlen);
+
+/* ---- pure parts, exposed for tests ---- */
+
+/* The kit slugs of §1.3 that may appear in a hostname, NULL-terminated. */
+extern const char *const proxy_kit_slugs[];
+
+struct proxy_host {
+	enum proxy_kind kind;
+	bool alias;                       /* {alias}.{server}.containers.{domain} */
+	char label[64];                   /* the alias name when alias */
+	char project_id[ID_LEN + 1], container_id[ID_LEN + 1];
+	char realm_id[ID_LEN + 1];
+	char server[64];
+	char slug[PROXY_SLUG_MAX];
+	int index, port;
+};
+/* Parses host against domain (the --domain value, e.g. "hoody.local"):
+ * api.{domain}, {realm}.api.{domain}, {p}-{c}-{segment}.{server}.containers.{domain},
+ * {alias}.{server}.containers.{domain}. E_NOT_FOUND for anything else. */
+int proxy_host_parse(const char *host, const char *domain, struct proxy_host *out,
+		     struct error *err);
+
+/* The hostname of a container service (no scheme): segment is "terminal-1",
+ * "ssh", "http-8080", ... Caller frees. */
+char *proxy_service_host_new(const struct platform *pf, const char *project_id,
+			     const char *container_id, const char *segment,
+			     const char *server_name);
+
+#endif
