@@ -92,7 +92,7 @@ struct conn {
 	struct half req, resp;
 	char *retry_head;           /* request head kept for one retry on a reused backend */
 	SSL *bssl;                  /* https-{port}: TLS to the backend */
-	char bkey[320];             /* which backend bfd is connected to (reuse) */
+	char bkey[420];             /* which backend bfd is connected to (reuse) */
 	struct proxy_route route;   /* of the current exchange */
 	int64_t deadline_ns;
 	int64_t head_start_ns;      /* first byte of the current request head */
