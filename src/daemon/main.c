@@ -58,11 +58,19 @@ static int wait_signal(void)
 	return b;
 }
 
-/* Each connection and container needs descriptors; use the hard limit. */
+/* Each connection and container needs descriptors, and a proxied
+ * connection two: room for tens of thousands when root may raise the hard
+ * limit, else the hard limit. */
+#define NOFILE_WANT 131072
+
 static void raise_nofile(void)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	struct rlimit rl, want = {NOFILE_WANT, NOFILE_WANT};
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_max < NOFILE_WANT && setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}

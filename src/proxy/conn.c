@@ -485,8 +485,13 @@ void conn_pump(struct conn *c)
 		conn_queue(c);
 	}
 settled:
-	if (c->closing)
+	if (c->closing) {
 		conn_close(c);
+		return;
+	}
+	/* nothing in flight: the buffers go back to the pool until data comes */
+	buf_release(c->lp, &c->req.b);
+	buf_release(c->lp, &c->resp.b);
 }
 
 void conn_event(struct conn *c, bool backend, uint32_t ev)

@@ -328,8 +328,9 @@ int exchange_request(struct conn *c, struct h1_head *h)
 		.websocket = c->upgrade, .header = view_header, .cookie = view_cookie,
 		.query = view_query, .ctx = &v,
 	};
-	if (proxy_route_resolve(c->lp->srv->pf, host, &c->route, &err) < 0 ||
-	    proxy_access_check(c->lp->srv->pf, &c->route, &rq, &err) < 0) {
+	if (!c->memo)
+		c->memo = xcalloc(1, sizeof(*c->memo));
+	if (proxy_request_decide(c->lp->srv->pf, host, &rq, c->memo, &c->route, &err) < 0) {
 		exchange_error(c, &err);
 		return -1;
 	}
@@ -388,6 +389,9 @@ static int switch_to_tunnel(struct conn *c, const struct h1_head *h)
 	c->resp_started = true;
 	c->close_after = true;
 	c->b_keep = false;
+	/* no request follows on an upgraded connection */
+	free(c->memo);
+	c->memo = NULL;
 	return 0;
 }
 

@@ -94,6 +94,7 @@ struct conn {
 	SSL *bssl;                  /* https-{port}: TLS to the backend */
 	char bkey[420];             /* which backend bfd is connected to (reuse) */
 	struct proxy_route route;   /* of the current exchange */
+	struct proxy_memo *memo;    /* the platform's memo of this connection's last decision */
 	int64_t deadline_ns;
 	int64_t head_start_ns;      /* first byte of the current request head */
 	uint64_t requests;

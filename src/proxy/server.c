@@ -130,6 +130,7 @@ static void free_dead(struct loop *lp)
 		struct conn *c = lp->dead;
 		lp->dead = c->ready_next;
 		free(c->retry_head);
+		free(c->memo);
 		free(c);
 	}
 }
@@ -385,8 +386,9 @@ static int max_connections(void)
 {
 	struct rlimit rl;
 	long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : 1024;
-	/* two descriptors per connection; the rest of hoodyd keeps a reserve */
-	long n = (fds - 1024) / 2;
+	/* two descriptors per connection; the rest of hoodyd (database,
+	 * listeners, containers' pidfds, crun's pipes) keeps a reserve */
+	long n = (fds - 256) / 2;
 	return n < 64 ? 64 : n > 1000000 ? 1000000 : (int)n;
 }
 
