@@ -223,6 +223,8 @@ static void set_deadline(struct conn *c)
 {
 	struct proxy_server *srv = c->lp->srv;
 	int64_t now = c->lp->now_ns;
+	if (c->lingering)
+		return;
 	if (c->rq == RQ_HEAD && c->rs == RS_IDLE) {
 		if (c->req.b.data && c->req.b.end > c->req.b.start)
 			c->deadline_ns = c->head_start_ns + secs(HEADER_TIMEOUT_S);
@@ -240,10 +242,47 @@ static void set_deadline(struct conn *c)
 
 /* The response went out whole: next request on the same connection, or the
  * end of it. */
+/* After refusing a request whose bytes were not all read, closing at once
+ * would answer the client's next bytes with a reset, which can destroy the
+ * refusal before the client reads it. So the write side is shut and input
+ * discarded for a while (nginx's lingering close). */
+#define LINGER_S 2
+#define LINGER_MAX (1 << 20)
+
+static void linger_start(struct conn *c)
+{
+	shutdown(c->cfd, SHUT_WR);
+	c->lingering = true;
+	c->rq = RQ_DRAIN;
+	c->rs = RS_IDLE;
+	c->deadline_ns = c->lp->now_ns + secs(LINGER_S);
+	backend_close(c);
+}
+
+static bool linger_read(struct conn *c)
+{
+	char sink[4096];
+	bool progress = false;
+	while (c->c_rd) {
+		ssize_t n = cio_read(c, sink, sizeof(sink));
+		if (n == -1)
+			break;
+		if (n <= 0 || (c->lingered += (size_t)n) > LINGER_MAX) {
+			c->closing = true;
+			return true;
+		}
+		progress = true;
+	}
+	return progress;
+}
+
 static void exchange_done(struct conn *c)
 {
 	if (c->close_after || !c->keep_alive || c->rq != RQ_DONE) {
-		c->closing = true;
+		if (c->rs == RS_LOCAL && !c->ssl)
+			linger_start(c);
+		else
+			c->closing = true;
 		return;
 	}
 	if (!c->b_keep)
@@ -354,8 +393,11 @@ static bool step_request(struct conn *c)
 		}
 		return p;
 	}
-	case RQ_DONE:
 	case RQ_DRAIN:
+		if (c->lingering)
+			return linger_read(c);
+		/* fall through */
+	case RQ_DONE:
 		/* A client that leaves mid-response ends the exchange. */
 		if (c->c_hup && c->rs != RS_TUNNEL && !c->ssl) {
 			char x;

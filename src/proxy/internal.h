@@ -83,7 +83,8 @@ struct conn {
 	char ip[INET6_ADDRSTRLEN];
 	/* edge-triggered readiness, cleared when a call would block */
 	bool c_rd, c_wr, b_rd, b_wr, c_hup, b_hup;
-	bool queued, closing, close_after, zombie, on_dead, ip_released;
+	bool queued, closing, close_after, zombie, on_dead, ip_released, lingering;
+	size_t lingered;            /* bytes discarded while lingering */
 	bool b_connecting, b_pending, b_reused, b_keep, b_fallback_tried;
 	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;
 	int minor;                  /* client's HTTP/1.<minor> */

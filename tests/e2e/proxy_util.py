@@ -67,6 +67,10 @@ def wait_listening(d, cid, port, timeout=20):
                            capture_output=True, text=True)
         if f":{port:04X} 00000000:0000 0A" in r.stdout:
             return
+        r = subprocess.run(["nsenter", f"--net={ns}", "cat", "/proc/net/tcp6"],
+                           capture_output=True, text=True)
+        if f":{port:04X} 00000000000000000000000000000000:0000 0A" in r.stdout:
+            return
         time.sleep(0.05)
     check(False, f"nothing listens on {port} in {cid}")
 
@@ -105,10 +109,11 @@ def request(port, host, method="GET", path="/", body=None, headers=None, timeout
     """One request through the proxy with the given Host."""
     hdrs = {"Host": host}
     hdrs.update(headers or {})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     if tls_ctx:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls_ctx)
-    else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        # TLS names the service's host (SNI, certificate check), not 127.0.0.1
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        conn.sock = tls_ctx.wrap_socket(raw, server_hostname=host)
     try:
         conn.request(method, path, body=body, headers=hdrs)
         r = conn.getresponse()
@@ -121,12 +126,15 @@ def raw_exchange(port, data, timeout=10, until_close=True):
     """Sends raw bytes, returns everything the proxy answers until it closes."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        s.sendall(data)
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the whole head was sent: read the answer
         out = b""
         while True:
             try:
                 b = s.recv(65536)
-            except socket.timeout:
+            except (socket.timeout, ConnectionResetError):
                 break
             if not b:
                 break
