@@ -75,7 +75,9 @@ static int parse_request_line(const char *p, size_t n, struct h1_head *h, int *s
 	h->target_len = (size_t)(sp2 - t);
 	if (parse_version(sp2 + 1, (size_t)(p + n - sp2 - 1), &h->minor) < 0) {
 		const char *v = sp2 + 1;
-		*status = (size_t)(p + n - v) >= 5 && !memcmp(v, "HTTP/", 5) ? 505 : 400;
+		bool shaped = p + n - v == 8 && !memcmp(v, "HTTP/", 5) && v[5] >= '0' &&
+			      v[5] <= '9' && v[6] == '.' && v[7] >= '0' && v[7] <= '9';
+		*status = shaped ? 505 : 400;
 		return -1;
 	}
 	return 0;

@@ -5,6 +5,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -122,8 +123,8 @@ def request(port, host, method="GET", path="/", body=None, headers=None, timeout
         conn.close()
 
 
-def raw_exchange(port, data, timeout=10, until_close=True):
-    """Sends raw bytes, returns everything the proxy answers until it closes."""
+def raw_exchange(port, data, timeout=10, until_close=False):
+    """Sends raw bytes, returns the answer (until it closes with until_close)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         try:
@@ -140,7 +141,10 @@ def raw_exchange(port, data, timeout=10, until_close=True):
                 break
             out += b
             if not until_close and b"\r\n\r\n" in out:
-                break
+                head, _, body = out.partition(b"\r\n\r\n")
+                m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                if not m or len(body) >= int(m.group(1)):
+                    break
         return out
     finally:
         s.close()
