@@ -45,6 +45,9 @@ enum err_code {
 	E_RATE_LIMITED,             /* RATE_LIMITED */
 	E_SIGNING_NOT_CONFIGURED,   /* SIGNING_NOT_CONFIGURED */
 	E_DISPATCH_FAILED,          /* CONTAINER_CREATE_DISPATCH_FAILED */
+	E_PRECONDITION_REQUIRED,    /* PRECONDITION_REQUIRED: If-Match missing (428) */
+	E_PRECONDITION_FAILED,      /* PRECONDITION_FAILED: If-Match stale or malformed (412) */
+	E_UNPROCESSABLE,            /* VALIDATION_ERROR with 422 (a required part missing) */
 	E__COUNT
 };
 
