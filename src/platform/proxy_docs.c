@@ -160,7 +160,7 @@ static int64_t if_match_version(const char *v)
 	bool quoted = len >= 2 && v[0] == '"' && v[len - 1] == '"';
 	if (quoted)
 		v++, len -= 2;
-	if (len < 8 || len > 26 || strncmp(v, "file:v", 6) != 0)
+	if (len < 7 || len > 26 || strncmp(v, "file:v", 6) != 0)
 		return -1;
 	int64_t n = 0;
 	for (size_t i = 6; i < len; i++) {
