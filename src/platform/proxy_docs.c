@@ -562,9 +562,9 @@ static json_t *service_view(const struct platform *pf, const json_t *doc, const 
 	}
 	struct error e = {0};
 	json_t *hooks = json_object_get(json_object_get(doc, "hooks"), svc);
-	return json_pack("{s:s, s:b, s:o, s:O, s:s}", "service", svc, "is_reject_listed",
+	return json_pack("{s:s, s:b, s:o, s:o, s:s}", "service", svc, "is_reject_listed",
 			 proxy_hook_service_check(svc, &e) < 0, "permissions_raw", raw, "hooks",
-			 hooks ? hooks : json_array(), "effective_default",
+			 hooks ? json_deep_copy(hooks) : json_array(), "effective_default",
 			 effective_default(pf, doc));
 }
 
