@@ -33,14 +33,14 @@ struct list_args {
 
 static int parse_list(struct req *r, struct container_list_opts *o, struct error *err)
 {
-	bool ignored;
 	memset(o, 0, sizeof(*o));
 	if (req_list_query(r, 50, 100, sort_fields, "created_at", &o->q, err) < 0 ||
 	    req_bool_query(r, "include_prespawn", false, &o->include_prespawn, err) < 0 ||
 	    req_bool_query(r, "include_expired", false, &o->include_expired, err) < 0 ||
 	    req_bool_query(r, "include_deleting", false, &o->include_deleting, err) < 0 ||
 	    req_bool_query(r, "include_proxy_domains", false, &o->include_proxy_domains, err) < 0 ||
-	    req_bool_query(r, "include_proxy_permissions", false, &ignored, err) < 0)
+	    req_bool_query(r, "include_proxy_permissions", false, &o->include_proxy_permissions,
+			   err) < 0)
 		return -1;
 	o->runtime = req_query(r, "runtime");
 	return 0;

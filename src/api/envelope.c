@@ -43,9 +43,14 @@ int api_http_status(enum err_code code)
 	case E_NOT_COPIED:
 	case E_RESOURCE_IN_USE:
 		return 409;
+	case E_PRECONDITION_FAILED:
+		return 412;
 	case E_PAYLOAD_TOO_LARGE:
 		return 413;
+	case E_PRECONDITION_REQUIRED:
+		return 428;
 	case E_QUOTA:
+	case E_UNPROCESSABLE:
 		return 422;
 	case E_RATE_LIMITED:
 		return 429;
@@ -79,8 +84,10 @@ const char *api_reason_phrase(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
 	case 413: return "Payload Too Large";
 	case 422: return "Unprocessable Entity";
+	case 428: return "Precondition Required";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 502: return "Bad Gateway";

@@ -98,6 +98,7 @@ struct cli {
 	bool color;	       /* 24-bit colors on stdout */
 	bool spinner;	       /* stderr is a terminal */
 	const char *container; /* -c/--container */
+	const char *if_match;  /* sent as If-Match when set (proxy documents) */
 };
 
 /* ---- args.c: the one flag parser ---- */
@@ -206,7 +207,7 @@ bool confirm(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 
 
 /* ---- command groups ---- */
 extern const struct cmd auth_cmd, projects_cmd, servers_cmd, images_cmd, containers_cmd, env_cmd,
-    snapshots_cmd, events_cmd;
+    snapshots_cmd, events_cmd, proxy_cmd;
 
 /* The container a command is about: -c/--container, else the first
  * positional, which is then removed so the command's own positionals start

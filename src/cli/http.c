@@ -144,6 +144,11 @@ static CURL *easy_new(struct cli *c, const char *method, const char *path,
 		hdrs = curl_slist_append(hdrs, auth);
 		free(auth);
 	}
+	if (c->if_match) {
+		char *im = xasprintf("If-Match: %s", c->if_match);
+		hdrs = curl_slist_append(hdrs, im);
+		free(im);
+	}
 	*hdrs_out = hdrs;
 	return h;
 }

@@ -18,7 +18,7 @@
 
 static const struct cmd *const root_subs[] = {
     &auth_cmd,	     &projects_cmd,  &servers_cmd, &images_cmd,
-    &containers_cmd, &snapshots_cmd, &events_cmd,  NULL,
+    &containers_cmd, &snapshots_cmd, &events_cmd,  &proxy_cmd, NULL,
 };
 
 static const struct cmd root_cmd = {

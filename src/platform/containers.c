@@ -14,6 +14,7 @@
 #include "platform/oplocks.h"
 #include "platform/prespawn.h"
 #include "platform/projects.h"
+#include "platform/proxy.h"
 #include "platform/render.h"
 #include "platform/runtime_cache.h"
 #include "platform/servers.h"
@@ -754,7 +755,29 @@ static void render_cache_clear(struct render_cache *rc)
 	memset(rc, 0, sizeof(*rc));
 }
 
-static json_t *render_cached(struct render_cache *rc, const struct container *c, bool proxy_domains)
+/* The proxy fields are true to the documents and aliases (platform/proxy_docs.c). */
+static void add_proxy_fields(struct platform *pf, json_t *o, const struct container *c,
+			     bool domains, bool permissions)
+{
+	struct proxy_summary ps;
+	proxy_summary_of(pf, c->id, c->project_id, &ps);
+	json_object_set_new(o, "has_proxy_permissions", json_boolean(strcmp(ps.scope, "none") != 0));
+	json_object_set_new(o, "proxy_permissions_scope", json_string(ps.scope));
+	json_object_set_new(o, "has_proxy_domains", json_boolean(ps.aliases > 0));
+	json_object_set_new(o, "proxy_domains_count", json_integer((json_int_t)ps.aliases));
+	if (domains)
+		json_object_set_new(o, "proxy_domains", proxy_domains_new(pf, c->id));
+	if (permissions) {
+		json_object_set_new(o, "proxy_permissions",
+				    proxy_doc_json_new(pf, PROXY_SCOPE_CONTAINER, c->id, c->project_id));
+		json_object_set_new(o, "project_proxy_permissions",
+				    proxy_doc_json_new(pf, PROXY_SCOPE_PROJECT, c->project_id,
+						       c->project_id));
+	}
+}
+
+static json_t *render_cached(struct render_cache *rc, const struct container *c, bool proxy_domains,
+			     bool proxy_permissions)
 {
 	struct named *srv = server_entry(rc, c->server_id);
 	struct render_ctx ctx = {
@@ -773,6 +796,7 @@ static json_t *render_cached(struct render_cache *rc, const struct container *c,
 		json_object_set_new(o, "last_used_snapshot", last ? json_string(last) : json_null());
 	}
 	free(last);
+	add_proxy_fields(rc->pf, o, c, proxy_domains, proxy_permissions);
 	return o;
 }
 
@@ -896,14 +920,9 @@ int containers_get(struct platform *pf, const struct principal *who, const char 
 	    containers_find(pf, who, id, "containers.read", &c, err) < 0)
 		return -1;
 	struct render_cache rc = {.pf = pf, .user_id = who->user_id};
-	json_t *data = render_cached(&rc, &c, o->include_proxy_domains);
+	json_t *data = render_cached(&rc, &c, o->include_proxy_domains, o->include_proxy_permissions);
 	if (mask)
 		json_object_set_new(data, "runtime_info", runtime_info_new(pf, &c, mask));
-	/* There are no proxy permission documents yet. */
-	if (o->include_proxy_permissions) {
-		json_object_set_new(data, "proxy_permissions", json_null());
-		json_object_set_new(data, "project_proxy_permissions", json_null());
-	}
 	render_cache_clear(&rc);
 	container_clear(&c);
 	*data_new = data;
@@ -931,6 +950,8 @@ int containers_list(struct platform *pf, const struct principal *who, const char
 	unsigned mask = 0;
 	struct project p = {0};
 	if (principal_require(who, "containers.read", err) < 0 ||
+	    (o->include_proxy_permissions &&
+	     principal_require(who, "resources.proxy_aliases", err) < 0) ||
 	    containers_runtime_param(o->runtime, &mask, err) < 0)
 		return -1;
 	if (project_id && projects_get_visible(pf, who, project_id, &p, err) < 0)
@@ -957,7 +978,8 @@ int containers_list(struct platform *pf, const struct principal *who, const char
 			total--;
 			continue;
 		}
-		json_t *obj = render_cached(&rc, &rows[i], o->include_proxy_domains);
+		json_t *obj = render_cached(&rc, &rows[i], o->include_proxy_domains,
+					    o->include_proxy_permissions);
 		if (mask)
 			json_object_set_new(obj, "runtime_info",
 					    runtime_info_new(pf, &rows[i], mask));
@@ -1374,7 +1396,7 @@ int containers_create_ex(struct platform *pf, const struct principal *who, const
 	if (got == 1) {
 		log_info("container %s (%s): claimed from pool in project %s", c.id, c.name, p.id);
 		struct render_cache rcache = {.pf = pf, .user_id = who->user_id};
-		*data_new = render_cached(&rcache, &c, false);
+		*data_new = render_cached(&rcache, &c, false, false);
 		render_cache_clear(&rcache);
 		rc = 0;
 		goto out;
@@ -1391,7 +1413,7 @@ int containers_create_ex(struct platform *pf, const struct principal *who, const
 	events_container(pf, &c, type, ev);
 	json_decref(ev);
 	struct render_cache rcache = {.pf = pf, .user_id = who->user_id};
-	*data_new = render_cached(&rcache, &c, false);
+	*data_new = render_cached(&rcache, &c, false, false);
 	render_cache_clear(&rcache);
 	if (src)
 		submit_job_snap(pf, JOB_COPY, c.id, 0, src->snapshot);
@@ -1569,7 +1591,7 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 		goto out;
 	update_events(pf, &c, &x.row, x.env_changed);
 	struct render_cache rcache = {.pf = pf, .user_id = who->user_id};
-	*data_new = render_cached(&rcache, &x.row, false);
+	*data_new = render_cached(&rcache, &x.row, false, false);
 	render_cache_clear(&rcache);
 out:
 	container_input_clear(&in);

@@ -28,6 +28,7 @@ struct container_list_opts {
 	struct list_query q; /* page, limit, sort, realm filter (req_list_query) */
 	bool include_prespawn, include_expired, include_deleting;
 	bool include_proxy_domains;
+	bool include_proxy_permissions;
 	const char *runtime; /* raw ?runtime value; NULL = absent */
 };
 

@@ -118,6 +118,89 @@ struct proxy_memo {
 int proxy_request_decide(struct platform *pf, const char *host,
 			 const struct proxy_request_view *rq, struct proxy_memo *memo,
 			 struct proxy_route *out, struct error *err);
+/* ---- management API (kit-api.md §3.2-3.4) ----
+ * One document per container and per project, one version counter each
+ * (settings, hooks and discovery views return the same file_version).
+ * Reads need containers.read / projects.read, writes containers.update /
+ * projects.update, and both resources.proxy_aliases (the documents hold
+ * credentials). Another user's container or project is a 404. */
+enum proxy_scope { PROXY_SCOPE_CONTAINER, PROXY_SCOPE_PROJECT };
+
+enum proxy_doc_op {
+	PDOC_REPLACE,	    /* PUT|PATCH /proxy/permissions: whole document */
+	PDOC_DELETE,	    /* DELETE /proxy/permissions */
+	PDOC_DEFAULT,	    /* PATCH .../default {default} */
+	PDOC_STATE,	    /* PATCH .../state {enable_proxy} */
+	PDOC_SETTINGS,	    /* PUT /proxy/settings {enable_proxy?, default?} */
+	PDOC_GROUP_DELETE,  /* DELETE .../groups/{g} */
+	PDOC_GROUP_SET,	    /* PUT|PATCH .../groups/{g}/{type} */
+	PDOC_RULES_SET,	    /* PUT|PATCH .../permissions/{g} {program, access} */
+	PDOC_RULES_DELETE,  /* DELETE .../permissions/{g} */
+	PDOC_RULE_DELETE,   /* DELETE .../permissions/{g}/{program} */
+	PDOC_HOOK_ADD,	    /* POST /proxy/hooks/{service} */
+	PDOC_HOOKS_CLEAR,   /* DELETE /proxy/hooks/{service} */
+	PDOC_HOOK_PUT,	    /* PUT /proxy/hooks/{service}/{hookId} */
+	PDOC_HOOK_DELETE,   /* DELETE /proxy/hooks/{service}/{hookId} */
+	PDOC_HOOK_POSITION, /* PATCH /proxy/hooks/{service}/{hookId}/position {position} */
+};
+
+struct proxy_doc_write {
+	enum proxy_scope scope;
+	const char *id;		/* the container's or project's id (path) */
+	enum proxy_doc_op op;
+	const char *if_match;	/* raw If-Match header; NULL = absent (E_PRECONDITION_REQUIRED) */
+	const char *group, *group_type, *program, *service, *hook_id; /* path parts */
+	const json_t *body;
+};
+/* Applies one change under If-Match "file:v<N>" (stale: E_PRECONDITION_FAILED)
+ * and returns the response data, which always holds file_version and etag. */
+int proxy_doc_write(struct platform *pf, const struct principal *who,
+		    const struct proxy_doc_write *w, json_t **data_new, struct error *err);
+
+enum proxy_doc_view {
+	PVIEW_DOCUMENT, PVIEW_SETTINGS, PVIEW_HOOKS, PVIEW_SERVICE_HOOKS, PVIEW_HOOK, PVIEW_GROUPS,
+	PVIEW_SERVICES, PVIEW_SERVICE,
+};
+struct proxy_doc_read {
+	enum proxy_scope scope;
+	const char *id;
+	enum proxy_doc_view view;
+	const char *service, *hook_id;
+};
+int proxy_doc_read(struct platform *pf, const struct principal *who,
+		   const struct proxy_doc_read *r, json_t **data_new, struct error *err);
+
+/* What the container object shows of the proxy (render.c). */
+struct proxy_summary {
+	const char *scope;	/* "none" | "container" | "project" | "both" */
+	int64_t aliases;	/* proxy_domains_count */
+};
+void proxy_summary_of(struct platform *pf, const char *container_id, const char *project_id,
+		      struct proxy_summary *out);
+/* proxy_domains: the container's aliases as {id, alias, program, index, ...}. */
+json_t *proxy_domains_new(struct platform *pf, const char *container_id);
+/* The stored documents for include_proxy_permissions (json null when none). */
+json_t *proxy_doc_json_new(struct platform *pf, enum proxy_scope scope, const char *id,
+			   const char *project_id);
+
+/* ---- aliases (kit-api.md §3.1) ---- */
+struct proxy_alias_filter {
+	const char *project_id, *container_id, *realm_id;
+	int enabled, expired; /* -1 = any */
+};
+int proxy_aliases_list(struct platform *pf, const struct principal *who,
+		       const struct proxy_alias_filter *f, json_t **data_new, struct error *err);
+int proxy_aliases_create(struct platform *pf, const struct principal *who, const json_t *body,
+			 json_t **data_new, struct error *err);
+int proxy_aliases_get(struct platform *pf, const struct principal *who, const char *id,
+		      json_t **data_new, struct error *err);
+int proxy_aliases_update(struct platform *pf, const struct principal *who, const char *id,
+			 const json_t *body, json_t **data_new, struct error *err);
+/* {enabled: bool} */
+int proxy_aliases_state(struct platform *pf, const struct principal *who, const char *id,
+			const json_t *body, json_t **data_new, struct error *err);
+int proxy_aliases_delete(struct platform *pf, const struct principal *who, const char *id,
+			 struct error *err);
 
 /* ---- pure parts, exposed for tests ---- */
 

@@ -54,6 +54,28 @@ enum claim_result { CLAIM_NONE, CLAIM_OWNER, CLAIM_INVALID, CLAIM_FOREIGN };
 int proxy_decide(const struct proxy_policy *pol, const struct proxy_target *t,
 		 const struct proxy_request_view *rq, enum claim_result claim, struct error *err);
 
+/* ---- documents (proxy_rules.c) ---- */
+#define PROXY_GROUP_NAME_MAX 50
+#define PROXY_GROUPS_MAX 64
+#define PROXY_HOOKS_PER_SERVICE 8
+#define PROXY_HOOKS_PER_DOC 32
+
+bool proxy_group_name_valid(const char *s);
+bool proxy_service_name_valid(const char *s);
+/* type: "password" | "jwt" | "token" | "ip", or NULL to tell by shape. */
+int proxy_group_check(const char *type, const json_t *in, json_t **out_new, struct error *err);
+int proxy_rule_check(const char *program, const json_t *rule, struct error *err);
+int proxy_default_check(const json_t *v, struct error *err);
+/* A hook body (E_UNPROCESSABLE without script.path) and its service name. */
+int proxy_hook_check(const json_t *h, struct error *err);
+int proxy_hook_service_check(const char *service, struct error *err);
+json_t *proxy_hook_normalize(const json_t *in, const char *keep_id);
+void proxy_ulid_new(char out[27]);
+/* {default: "deny", groups: {}, permissions: {}, hooks: {}} */
+json_t *proxy_doc_empty_new(void);
+/* A whole-replace body -> the stored form (no project/container keys). */
+int proxy_doc_check(const json_t *body, bool container, json_t **doc_new, struct error *err);
+
 /* sha256(salt + password) as lowercase hex (password groups). */
 void proxy_password_hash(const char *salt, const char *password, char out[65]);
 

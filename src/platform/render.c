@@ -7,34 +7,39 @@
 #include "common/util.h"
 #include "platform/container_rules.h"
 #include "platform/fields.h"
+#include "platform/proxy.h"
 #include "platform/validate.h"
 
-/* The Hoody Kit services every kit container exposes, then the dev_kit ones
- * (seeds: "the full Hoody Kit HTTP stack", 18 services with dev_kit). */
-static const char *const kit_services[] = {
-    "terminal", "display",	 "files", "exec",    "sqlite", "cron",
-    "pipe",	"notifications", "curl",  "browser", "code",   "daemon",
-    "tunnel",	"workspaces",	 "ssh",	  "proxy",   NULL};
-static const char *const dev_kit_services[] = {"editor", "agent", NULL};
+/* The Hoody Kit services every kit container exposes ({key, hostname
+ * segment}), then the dev_kit ones: 18 with dev_kit (the seeds). Segments
+ * are the slug catalog of kit-api.md §1.3: instance 1, "n" for
+ * notifications (its long name would not fit one DNS label), ssh and proxy
+ * without an index. */
+struct kit_url {
+	const char *key, *segment;
+};
+static const struct kit_url kit_services[] = {
+    {"terminal", "terminal-1"}, {"display", "display-1"}, {"files", "files-1"},
+    {"exec", "exec-1"},		{"sqlite", "sqlite-1"},	  {"cron", "cron-1"},
+    {"pipe", "pipe-1"},		{"notifications", "n-1"}, {"curl", "curl-1"},
+    {"browser", "browser-1"},	{"code", "code-1"},	  {"daemon", "daemon-1"},
+    {"tunnel", "tunnel-1"},	{"workspaces", "workspaces-1"}, {"ssh", "ssh"},
+    {"proxy", "proxy"},		{NULL, NULL}};
+static const struct kit_url dev_kit_services[] = {
+    {"agent", "agent-1"}, {"logs", "logs-1"}, {NULL, NULL}};
 
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
 }
 
-static char *service_host_new(const struct platform *pf, const struct container *c,
-			      const char *service, const char *server_name)
-{
-	return xasprintf("%s-%s-%s-1.%s.containers.%s", c->project_id, c->id, service, server_name,
-			 pf->cfg.public_domain);
-}
-
 static void add_urls(json_t *urls, const struct platform *pf, const struct container *c,
-		     const char *const *services, const char *server_name)
+		     const struct kit_url *services, const char *server_name)
 {
-	for (size_t i = 0; services[i]; i++) {
-		_cleanup_free_ char *host = service_host_new(pf, c, services[i], server_name);
-		json_object_set_new(urls, services[i], json_sprintf("https://%s", host));
+	for (size_t i = 0; services[i].key; i++) {
+		_cleanup_free_ char *host = proxy_service_host_new(pf, c->project_id, c->id,
+								   services[i].segment, server_name);
+		json_object_set_new(urls, services[i].key, json_sprintf("https://%s", host));
 	}
 }
 
@@ -55,8 +60,9 @@ static json_t *ssh_hostname(const struct platform *pf, const struct container *c
 {
 	if (!server_name)
 		return json_null();
-	return json_sprintf("%s-%s-ssh.%s.containers.%s", c->project_id, c->id, server_name,
-			    pf->cfg.public_domain);
+	_cleanup_free_ char *host = proxy_service_host_new(pf, c->project_id, c->id, "ssh",
+							   server_name);
+	return json_string(host);
 }
 
 static json_t *fingerprint(const char *key)

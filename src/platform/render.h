@@ -26,7 +26,8 @@ json_t *render_env_sync_new(const struct container *c);
 json_t *render_container_new(const struct render_ctx *ctx, const struct container *c);
 
 /* {service: url} for the Hoody Kit services of c ({} without hoody_kit):
- * https://{project}-{container}-{service}-1.{server}.containers.{domain}. */
+ * https://{project}-{container}-{segment}.{server}.containers.{domain}, the
+ * segment from the slug catalog (terminal-1, n-1, ssh, proxy, ...). */
 json_t *render_urls_new(const struct platform *pf, const struct container *c,
 			const char *server_name);
 

@@ -21,7 +21,10 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 KIT = ["terminal", "display", "files", "exec", "sqlite", "cron", "pipe", "notifications", "curl",
        "browser", "code", "daemon", "tunnel", "workspaces", "ssh", "proxy"]
-DEV_KIT = ["editor", "agent"]
+DEV_KIT = ["agent", "logs"]
+# hostname segments of kit-api.md §1.3: instance 1, n-1 for notifications, ssh/proxy un-indexed
+SEGMENT = {k: f"{k}-1" for k in KIT + DEV_KIT}
+SEGMENT.update({"notifications": "n-1", "ssh": "ssh", "proxy": "proxy"})
 REALM_A = "aaaaaaaaaaaaaaaaaaaaaaaa"
 REALM_B = "bbbbbbbbbbbbbbbbbbbbbbbb"
 NOPE = "ffffffffffffffffffffffff"
@@ -246,11 +249,11 @@ def test_create_and_object():
         check(c["environment_vars"] == {"NODE_ENV": "production", "EMPTY": "",
                                         "QUOTED": 'say "hi" there'}, c)
         check(c["warnings"] == [] and c["failure_reason"] is None, c)
-        # service URLs: {project}-{container}-{service}-1.{server}.containers.{domain}
+        # service URLs: {project}-{container}-{segment}.{server}.containers.{domain}
         check(sorted(c["urls"]) == sorted(KIT + DEV_KIT), c["urls"])
         for svc, url in c["urls"].items():
-            check(url == f"https://{pid}-{cid}-{svc}-1.{c['server_name']}.containers.hoody.local",
-                  url)
+            check(url == f"https://{pid}-{cid}-{SEGMENT[svc]}.{c['server_name']}"
+                  ".containers.hoody.local", url)
         check(c["ssh_hostname"] == f"{pid}-{cid}-ssh.{c['server_name']}.containers.hoody.local", c)
         # the environment reached the container: the process env and /etc/environment
         env = open(f"{d.state}/containers/{cid}/rootfs/etc/environment").read()
