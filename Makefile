@@ -4,6 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-sanitize
 STATE_DIR  ?= /var/lib/hoody
 LISTEN     ?= 127.0.0.1:8080
+PROXY_LISTEN ?= 127.0.0.1:8081
 JOBS       ?= $(shell nproc)
 
 .PHONY: all deps build run test test-sanitize test-sanitize-unit bench fuzz images clean format
@@ -17,11 +18,12 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Builds the images users need most, then runs hoodyd in the foreground.
+# Builds the images users need most, then runs hoodyd in the foreground with
+# the hostname proxy on loopback (docs/PROXY.md).
 run: build
 	@install -m 0755 $(BUILD)/bin/hoody /usr/local/bin/hoody
 	@$(BUILD)/bin/hoodyd --state-dir $(STATE_DIR) images ensure busybox debian/13
-	@exec $(BUILD)/bin/hoodyd --listen $(LISTEN) --state-dir $(STATE_DIR)
+	@exec $(BUILD)/bin/hoodyd --listen $(LISTEN) --proxy-listen $(PROXY_LISTEN) --state-dir $(STATE_DIR)
 
 # The whole suite, then the whole suite again built with ASan + UBSan (about
 # 7 minutes in all here; CI allows 15).
