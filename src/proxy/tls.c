@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -201,6 +202,31 @@ static ssize_t side_write(struct side *s, const char *p, size_t n)
 	}
 }
 
+/* A head and the body bytes after it in one system call (plain sockets;
+ * through TLS the head goes alone). */
+static ssize_t side_write2(struct side *s, const char *a, size_t an, const char *b, size_t bn)
+{
+	if (s->ssl || bn == 0)
+		return side_write(s, a, an);
+	struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	for (;;) {
+		ssize_t r = sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r >= 0) {
+			if ((size_t)r < an + bn)
+				*s->wr = false;
+			return r;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			*s->wr = false;
+			return -1;
+		}
+		return -2;
+	}
+}
+
 static struct side client_side(struct conn *c)
 {
 	return (struct side){c->cfd, c->ssl, &c->c_rd, &c->c_wr, c->c_hup};
@@ -233,4 +259,10 @@ ssize_t bio_write(struct conn *c, const char *p, size_t n)
 {
 	struct side s = backend_side(c);
 	return side_write(&s, p, n);
+}
+
+ssize_t io_write2(struct conn *c, bool backend, const char *a, size_t an, const char *b, size_t bn)
+{
+	struct side s = backend ? backend_side(c) : client_side(c);
+	return side_write2(&s, a, an, b, bn);
 }
