@@ -316,7 +316,81 @@ def test_tls_wildcard_and_reload():
         check(r.status == 200 and r.body == b"hello\n", r)
 
 
+def put_doc(d, p, cid, doc):
+    base = f"/api/v1/containers/{cid}/proxy/permissions"
+    ver = d.get(base).data["file_version"]
+    r = d.put(base, dict(doc, project=p, container=cid), headers={"If-Match": f"file:v{ver}"})
+    check(r.status in (200, 201), r)
+
+
+def test_documents_and_aliases_through_the_listener():
+    """The platform's rules, seen from the network: default allow, the kill
+    switch, a token group limited to terminal 2, aliases with a target path,
+    disabled aliases; each change is served by the next request."""
+    with ProxyDaemon() as d:
+        p, cid = setup(d)
+        start_upstream(d, cid, 9000)
+        host = d.host(p, cid, "http-9000")
+        owner = d.claim_headers(cid)
+        envelope(request(d.proxy_port, host, path="/hello"), 401)
+        # default allow makes the port public, at once
+        put_doc(d, p, cid, {"groups": {}, "permissions": {}, "default": "allow"})
+        r = request(d.proxy_port, host, path="/hello")
+        check(r.status == 200 and r.body == b"hello\n", r)
+        # enable_proxy false: 403, the owner too... and back
+        put_doc(d, p, cid, {"groups": {}, "permissions": {}, "default": "allow", "enable_proxy": False})
+        envelope(request(d.proxy_port, host, path="/hello"), 403)
+        r = request(d.proxy_port, host, path="/hello", headers=owner)
+        check(r.status in (200, 403), r)  # the owner's claim: the platform's call
+        # a token group allowed terminal 2 only: terminal-2 passes the proxy (then 502: no Kit
+        # yet), terminal-1 is 403, no token 401, a wrong token 401
+        put_doc(d, p, cid, {"groups": {"ops": {"header": "X-Key", "value": "s3cret"}},
+                            "permissions": {"ops": {"terminal": 2}}, "default": "deny"})
+        key = {"X-Key": "s3cret"}
+        envelope(request(d.proxy_port, d.host(p, cid, "terminal-2"), headers=key), 502)
+        envelope(request(d.proxy_port, d.host(p, cid, "terminal-1"), headers=key), 403)
+        envelope(request(d.proxy_port, d.host(p, cid, "terminal-2")), 401)
+        r = request(d.proxy_port, d.host(p, cid, "terminal-2"), headers={"X-Key": "wrong"})
+        check(r.status in (401, 403), r)
+        envelope(request(d.proxy_port, host, path="/hello", headers=key), 403)
+        # the same connection, credentials changed between requests: decided again each time
+        conn = http.client.HTTPConnection("127.0.0.1", d.proxy_port, timeout=30)
+        for hdrs, status in (({"X-Key": "s3cret"}, 502), ({}, 401), ({"X-Key": "s3cret"}, 502),
+                             ({"X-Key": "s3cret", "Host": d.host(p, cid, "terminal-1")}, 403)):
+            h = {"Host": d.host(p, cid, "terminal-2")}
+            h.update(hdrs)
+            conn.request("GET", "/", headers=h)
+            r = conn.getresponse()
+            r.read()
+            check(r.status == status, (hdrs, r.status))
+        conn.close()
+        # an alias with a target path, no deeper paths: always exactly that path
+        put_doc(d, p, cid, {"groups": {}, "permissions": {}, "default": "allow"})
+        r = d.post("/api/v1/proxy/aliases", {"container_id": cid, "alias": "pinned", "program": "http",
+                                              "port": 9000, "target_path": "/headers",
+                                              "allow_path_override": False})
+        check(r.status == 201, r)
+        alias_id = r.data["id"]
+        ahost = f"pinned.{SERVER}.containers.{DOMAIN}"
+        r = request(d.proxy_port, ahost, path="/anything/else?q=1")
+        check(r.status == 200 and r.body.startswith(b"GET /headers"), r)
+        check(f"host: {ahost}".encode() in r.body.lower(), r.body)
+        # with deeper paths allowed: target path + path
+        r = d.post("/api/v1/proxy/aliases", {"container_id": cid, "alias": "deeper", "program": "http",
+                                              "port": 9000, "target_path": "/", "allow_path_override": True})
+        check(r.status == 201, r)
+        r = request(d.proxy_port, f"deeper.{SERVER}.containers.{DOMAIN}", path="/hello")
+        check(r.status == 200 and r.body == b"hello\n", r)
+        # disabled or deleted: 404 at the next request
+        r = d.patch(f"/api/v1/proxy/aliases/{alias_id}/state", {"enabled": False})
+        check(r.status == 200, r)
+        envelope(request(d.proxy_port, ahost, path="/"), 404)
+        r = d.delete(f"/api/v1/proxy/aliases/{alias_id}")
+        check(r.status == 200, r)
+        envelope(request(d.proxy_port, ahost, path="/"), 404)
+
+
 if __name__ == "__main__":
     main([test_busybox_port_owner_and_strangers, test_streaming_keepalive_chunked_headers,
           test_hostile_heads, test_websocket_subprotocol, test_upload_memory_flat,
-          test_tls_wildcard_and_reload])
+          test_tls_wildcard_and_reload, test_documents_and_aliases_through_the_listener])
