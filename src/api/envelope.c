@@ -54,11 +54,15 @@ int api_http_status(enum err_code code)
 		return 422;
 	case E_RATE_LIMITED:
 		return 429;
+	case E_HEADERS_TOO_LARGE:
+		return 431;
 	case E_RUNTIME:
+	case E_BAD_GATEWAY:
 		return 502;
 	case E_SIGNING_NOT_CONFIGURED:
 		return 503;
 	case E_TIMEOUT:
+	case E_GATEWAY_TIMEOUT:
 		return 504;
 	case E_OK:
 	case E_INTERNAL:
@@ -71,7 +75,7 @@ int api_http_status(enum err_code code)
 	return 500;
 }
 
-static const char *reason_phrase(int status)
+const char *api_reason_phrase(int status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
@@ -85,6 +89,7 @@ static const char *reason_phrase(int status)
 	case 422: return "Unprocessable Entity";
 	case 428: return "Precondition Required";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
@@ -142,8 +147,8 @@ void resp_err(struct resp *out, const struct error *err, json_t *data_steal)
 	json_decref(out->json);
 	out->status = status;
 	out->json = json_pack("{s:i, s:s, s:s, s:s}", "statusCode", status, "error",
-			      error_field_is_code(code) ? err_code_name(code) : reason_phrase(status),
-			      "message", msg ? msg : reason_phrase(status), "code",
+			      error_field_is_code(code) ? err_code_name(code) : api_reason_phrase(status),
+			      "message", msg ? msg : api_reason_phrase(status), "code",
 			      err_code_name(code));
 	if (data_steal)
 		json_object_set_new(out->json, "data", data_steal);

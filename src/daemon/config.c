@@ -54,6 +54,14 @@ static const struct opt opts[] = {
 	      "host id of container root in userns mode, a multiple of 65536 (1073741824)"),
 	{"no_signing_key", OPT_BOOL, offsetof(struct daemon_config, no_signing_key), 0, 0,
 	 "do not create a claim signing key"},
+	O_STR(proxy_listen, "hostname proxy, plain HTTP: ADDR:PORT (none; make run: 127.0.0.1:8081)"),
+	O_STR(proxy_tls_listen, "hostname proxy, HTTPS: ADDR:PORT, needs --tls-cert/--tls-key (none)"),
+	O_STR(tls_cert, "PEM certificate chain of the proxy, a wildcard *.SERVER.containers.DOMAIN"),
+	O_STR(tls_key, "PEM private key of --tls-cert (both reread on SIGHUP)"),
+	O_INT(proxy_threads, 0, 256, "proxy event loops (number of CPUs)"),
+	O_INT(proxy_max_conns_per_ip, 1, 1000000, "open proxy connections per client address (256)"),
+	O_INT(proxy_idle_timeout, 1, 86400, "seconds a proxy connection may idle or stall (60)"),
+	O_INT(proxy_tunnel_timeout, 1, 604800, "seconds a silent WebSocket is kept (3600)"),
 	{"proxy_open_default", OPT_BOOL, offsetof(struct daemon_config, proxy_open_default), 0, 0,
 	 "a container without proxy permissions is public (default: private to its owner)"},
 };
@@ -78,6 +86,9 @@ static void defaults(struct daemon_config *c)
 	c->server_max_containers = -1;
 	c->user_max_containers = -1;
 	c->userns_base = RT_USERNS_BASE_DEFAULT;
+	c->proxy_max_conns_per_ip = 256;
+	c->proxy_idle_timeout = 60;
+	c->proxy_tunnel_timeout = 3600;
 }
 
 void config_usage(void)

@@ -20,6 +20,14 @@ struct daemon_config {
 	const char *log_level;
 	const char *prespawn;        /* pool targets, "busybox=2,debian/13+kit=1" */
 	const char *config;          /* the JSON file itself (flag or env only) */
+	const char *proxy_listen;    /* NULL = no plain HTTP proxy listener */
+	const char *proxy_tls_listen;
+	const char *tls_cert;
+	const char *tls_key;
+	int64_t proxy_threads;
+	int64_t proxy_max_conns_per_ip;
+	int64_t proxy_idle_timeout;
+	int64_t proxy_tunnel_timeout;
 	int64_t max_body;
 	int64_t threads;             /* 0 = number of CPUs */
 	int64_t conn_timeout;        /* seconds */

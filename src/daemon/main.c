@@ -19,6 +19,7 @@
 #include "daemon/daemon.h"
 #include "daemon/keys_cmd.h"
 #include "platform/auth.h"
+#include "proxy/proxy.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -44,6 +45,7 @@ static int install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
@@ -56,11 +58,19 @@ static int wait_signal(void)
 	return b;
 }
 
-/* Each connection and container needs descriptors; use the hard limit. */
+/* Each connection and container needs descriptors, and a proxied
+ * connection two: room for tens of thousands when root may raise the hard
+ * limit, else the hard limit. */
+#define NOFILE_WANT 131072
+
 static void raise_nofile(void)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	struct rlimit rl, want = {NOFILE_WANT, NOFILE_WANT};
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_max < NOFILE_WANT && setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
@@ -112,6 +122,43 @@ static void announce(const struct daemon_config *c, bool first_start)
 		 c->state_dir, colon && colon == c->listen ? "127.0.0.1" : "", c->listen);
 }
 
+/* The proxy's listeners and one line that reaches a port of a container
+ * through it (the owner's claim pair, kit-api.md §2.3). */
+static void announce_proxy(const struct daemon_config *c)
+{
+	const char *l = c->proxy_listen && *c->proxy_listen ? c->proxy_listen : c->proxy_tls_listen;
+	if (!l || !*l)
+		return;
+	bool tls = !(c->proxy_listen && *c->proxy_listen);
+	const char *colon = strrchr(l, ':');
+	const char *api_colon = strrchr(c->listen, ':');
+	log_info("hostname proxy on %s://%s for *.%s.containers.%s", tls ? "https" : "http", l,
+		 c->server_name, c->domain);
+	log_info("try (port 8000 of container $CID in project $PROJECT): curl -H \"Host: "
+		 "$PROJECT-$CID-http-8000.%s.containers.%s\" -H \"X-Hoody-Token: $TOKEN\" -H "
+		 "\"X-Hoody-Container-Claim: $(curl -s -X POST -H \"Authorization: Bearer $TOKEN\" "
+		 "http://%s%s/api/v1/containers/$CID/authorize | jq -c .data.container_claim)\" "
+		 "%s%s://%s%s/",
+		 c->server_name, c->domain, api_colon == c->listen ? "127.0.0.1" : "", c->listen,
+		 tls ? "-k " : "", tls ? "https" : "http", colon == l ? "127.0.0.1" : "", l);
+}
+
+/* Blocks until SIGTERM or SIGINT; SIGHUP rereads the proxy's certificate. */
+static int wait_stop_signal(struct proxy_server *proxy)
+{
+	for (;;) {
+		int sig = wait_signal();
+		if (sig != SIGHUP)
+			return sig;
+		struct error err = {0};
+		if (proxy_server_reload_tls(proxy, &err) < 0)
+			log_error("SIGHUP: TLS certificate not reloaded, the old one stays: %s",
+				  err.msg);
+		else
+			log_info("SIGHUP: TLS certificate reloaded");
+	}
+}
+
 static int serve(const struct daemon_config *c)
 {
 	struct error err = {0};
@@ -119,6 +166,7 @@ static int serve(const struct daemon_config *c)
 	struct store *st = NULL;
 	struct platform *pf = NULL;
 	struct api_server *srv = NULL;
+	struct proxy_server *proxy = NULL;
 	_cleanup_free_ char *db = db_path_new(c);
 	bool first = false;
 	int rc = 1;
@@ -172,11 +220,30 @@ static int serve(const struct daemon_config *c)
 		fail("http", &err);
 		goto out;
 	}
+	if ((c->proxy_listen && *c->proxy_listen) || (c->proxy_tls_listen && *c->proxy_tls_listen)) {
+		struct proxy_config xc = {
+			.listen = c->proxy_listen,
+			.tls_listen = c->proxy_tls_listen,
+			.tls_cert = c->tls_cert,
+			.tls_key = c->tls_key,
+			.api_listen = c->listen,
+			.threads = (int)c->proxy_threads,
+			.max_conns_per_ip = (int)c->proxy_max_conns_per_ip,
+			.idle_timeout_s = (int)c->proxy_idle_timeout,
+			.tunnel_timeout_s = (int)c->proxy_tunnel_timeout,
+		};
+		if (proxy_server_start(&xc, pf, &proxy, &err) < 0) {
+			fail("proxy", &err);
+			goto out;
+		}
+	}
 	announce(c, first);
-	int sig = wait_signal();
+	announce_proxy(c);
+	int sig = wait_stop_signal(proxy);
 	log_info("signal %d: shutting down (containers keep running)", sig);
 	rc = 0;
 out:
+	proxy_server_stop(proxy);
 	api_server_stop(srv);
 	platform_close(pf);
 	store_close(st);

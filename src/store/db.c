@@ -35,6 +35,7 @@ struct store {
 	char *path;
 	uint64_t serial;    /* keys connections: a freed store's address may be reused */
 	struct conn *conns; /* every open connection, under g_mu */
+	uint64_t writes;    /* commits so far (atomic), store_write_generation */
 };
 
 struct slot {
@@ -109,6 +110,23 @@ static void key_init(void)
 		abort(); /* only fails when the process is out of keys at start */
 }
 
+/* Runs after every commit, once it is visible to other connections: the
+ * moment memoized reads (platform/proxy_memo.c) become stale. Replaces
+ * SQLite's default WAL hook, so it also checkpoints as that one did. */
+static int wal_committed(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *st = arg;
+	__atomic_add_fetch(&st->writes, 1, __ATOMIC_RELEASE);
+	if (frames >= 1000)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+uint64_t store_write_generation(struct store *st)
+{
+	return __atomic_load_n(&st->writes, __ATOMIC_ACQUIRE);
+}
+
 static struct conn *conn_open(struct store *st, struct error *err)
 {
 	sqlite3 *db = NULL;
@@ -129,6 +147,7 @@ static struct conn *conn_open(struct store *st, struct error *err)
 		sqlite3_close(db);
 		return NULL;
 	}
+	sqlite3_wal_hook(db, wal_committed, st);
 	struct conn *c = xcalloc(1, sizeof(*c));
 	c->db = db;
 	c->st = st;

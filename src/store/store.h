@@ -35,6 +35,10 @@ int store_tx(struct store *st, int (*fn)(struct store *st, void *arg, struct err
 bool store_in_tx(struct store *st);
 /* Called after every outermost commit (events wake their streams then). */
 void store_set_commit_hook(void (*hook)(void));
+/* Changes after every commit of this process (any connection, any
+ * statement), once the commit is visible to readers: what was read before
+ * may be stale when it differs. */
+uint64_t store_write_generation(struct store *st);
 
 /* ---- key/value (server identity, signing key metadata, settings) ---- */
 int store_kv_get(struct store *st, const char *key, char **value_new, struct error *err);

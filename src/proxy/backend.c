@@ -1,0 +1,365 @@
+/* Backend sockets. http-{port}/https-{port} connect from inside the
+ * container's network namespace to 127.0.0.1:port, so a program bound to
+ * loopback in the container answers too and the host needs no route into
+ * the bridge; the container's own address is the fallback (a program bound
+ * only to it), and a container without a namespace file is reached at its
+ * address from the host. setns(2) changes the namespace of the calling
+ * thread, so those sockets are made by a connector thread per loop, never by
+ * a loop thread. The API and Kit sockets are connected by the loop itself.
+ * A backend connection is kept for the next request of the same client
+ * connection when it goes to the same place (nginx's upstream keepalive,
+ * without a shared pool to lock). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <netinet/tcp.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proxy/internal.h"
+
+/* ------------------------------------------------------------ failures */
+
+static void fail(struct conn *c, enum err_code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct conn *c, enum err_code code, const char *fmt, ...)
+{
+	struct error err;
+	va_list ap;
+	va_start(ap, fmt);
+	err.code = code;
+	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	va_end(ap);
+	backend_close(c);
+	free(c->retry_head);
+	c->retry_head = NULL;
+	if (c->resp_started) {
+		c->closing = true;
+		return;
+	}
+	exchange_error(c, &err);
+}
+
+static const char *what(const struct conn *c)
+{
+	switch (c->route.kind) {
+	case PROXY_API:
+		return "the API";
+	case PROXY_KIT:
+		return "the Kit service";
+	default:
+		return "the service in the container";
+	}
+}
+
+void backend_failed(struct conn *c, int errnum)
+{
+	if (c->route.kind == PROXY_HTTP_PORT || c->route.kind == PROXY_HTTPS_PORT)
+		fail(c, E_BAD_GATEWAY, "Nothing answers on port %d in the container (%s)",
+		     c->route.port, strerror(errnum));
+	else
+		fail(c, E_BAD_GATEWAY, "Cannot reach %s (%s)", what(c), strerror(errnum));
+}
+
+void backend_protocol_error(struct conn *c, const char *msg)
+{
+	fail(c, E_BAD_GATEWAY, "%s", msg);
+}
+
+/* The backend closed before a response head. A kept-alive backend may have
+ * timed out just as the request left: a request without a body is sent
+ * once more on a new connection. */
+void backend_gone_early(struct conn *c)
+{
+	if (c->retry_head && c->resp.b.end == c->resp.b.start) {
+		backend_close(c);
+		half_reset(&c->resp);
+		free(c->req.out);
+		c->req.out = c->retry_head;
+		c->req.out_len = (uint32_t)strlen(c->retry_head);
+		c->req.out_off = 0;
+		c->retry_head = NULL;
+		c->rq = RQ_CONNECT;
+		c->rs = RS_IDLE;
+		backend_connect(c);
+		return;
+	}
+	fail(c, E_BAD_GATEWAY, "%s closed the connection without answering", what(c));
+}
+
+void backend_close(struct conn *c)
+{
+	if (c->bssl) {
+		SSL_free(c->bssl);
+		c->bssl = NULL;
+	}
+	if (c->bfd >= 0)
+		close(c->bfd); /* also leaves the epoll set */
+	c->bfd = -1;
+	c->b_rd = c->b_wr = c->b_hup = false;
+	c->b_connecting = c->b_keep = c->b_reused = false;
+	c->bkey[0] = '\0';
+}
+
+/* ------------------------------------------------------------ connecting */
+
+static void route_key(const struct proxy_route *r, char *out, size_t len)
+{
+	snprintf(out, len, "%d/%s/%d/%s/%s", (int)r->kind, r->container_id, r->port,
+		 r->kind == PROXY_KIT ? r->kit_socket : "", r->backend_ip);
+}
+
+/* A kept backend is reused when it is quiet: no close, no stray bytes. */
+static bool backend_reusable(struct conn *c, const char *key)
+{
+	if (c->bfd < 0 || !c->b_keep || strcmp(c->bkey, key) != 0 || c->b_hup)
+		return false;
+	if (c->bssl)
+		return true;
+	char x;
+	ssize_t n = recv(c->bfd, &x, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static void nodelay(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Registers fd as the backend socket; in_progress: connect() pending. */
+static void adopt_socket(struct conn *c, int fd, bool in_progress)
+{
+	struct error err = {0};
+	c->bfd = fd;
+	c->b_rd = c->b_wr = c->b_hup = false;
+	if (ep_add(c->lp, fd, &c->bref, &err) < 0) {
+		log_warn("proxy: %s", err.msg);
+		fail(c, E_BAD_GATEWAY, "Cannot reach %s", what(c));
+		return;
+	}
+	c->b_connecting = in_progress;
+	c->deadline_ns = c->lp->now_ns + (int64_t)CONNECT_TIMEOUT_S * 1000000000LL;
+	if (!in_progress)
+		backend_connected(c);
+}
+
+static void connect_direct(struct conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		backend_failed(c, errno);
+		return;
+	}
+	if (sa->sa_family != AF_UNIX)
+		nodelay(fd);
+	int rc = connect(fd, sa, len);
+	if (rc < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		backend_failed(c, e);
+		return;
+	}
+	adopt_socket(c, fd, rc < 0);
+}
+
+static void connect_ip(struct conn *c, const char *ip, int port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1) {
+		fail(c, E_BAD_GATEWAY, "The container has no network address");
+		return;
+	}
+	connect_direct(c, (struct sockaddr *)&sin, sizeof(sin));
+}
+
+static void connect_kit(struct conn *c)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (!c->route.kit_socket[0]) {
+		fail(c, E_BAD_GATEWAY, "The Kit service %s-%d is not running in this container",
+		     c->route.slug, c->route.index);
+		return;
+	}
+	if (strlen(c->route.kit_socket) >= sizeof(sun.sun_path)) {
+		fail(c, E_BAD_GATEWAY, "The Kit socket path is too long");
+		return;
+	}
+	strcpy(sun.sun_path, c->route.kit_socket);
+	connect_direct(c, (struct sockaddr *)&sun, sizeof(sun));
+}
+
+static void connect_in_netns(struct conn *c)
+{
+	struct connect_req rq = {.c = c, .port = c->route.port};
+	snprintf(rq.netns, sizeof(rq.netns), "%s", c->route.netns_path);
+	snprintf(rq.ip, sizeof(rq.ip), "%s", c->route.backend_ip);
+	if (send(c->lp->csock[0], &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(rq)) {
+		fail(c, E_BAD_GATEWAY, "The proxy is too busy connecting; try again");
+		return;
+	}
+	c->b_pending = true;
+	c->lp->npending++;
+	c->deadline_ns = c->lp->now_ns + (int64_t)CONNECT_TIMEOUT_S * 1000000000LL;
+}
+
+void backend_connect(struct conn *c)
+{
+	char key[sizeof(c->bkey)];
+	route_key(&c->route, key, sizeof(key));
+	if (backend_reusable(c, key)) {
+		c->b_reused = true;
+		if (!c->req_has_body && c->req.out)
+			c->retry_head = xstrdup(c->req.out);
+		backend_connected(c);
+		return;
+	}
+	backend_close(c);
+	snprintf(c->bkey, sizeof(c->bkey), "%s", key);
+	struct proxy_server *srv = c->lp->srv;
+	switch (c->route.kind) {
+	case PROXY_API:
+		connect_direct(c, (struct sockaddr *)&srv->api_addr, srv->api_addr_len);
+		return;
+	case PROXY_KIT:
+		connect_kit(c);
+		return;
+	case PROXY_HTTP_PORT:
+	case PROXY_HTTPS_PORT:
+		if (c->route.netns_path[0])
+			connect_in_netns(c);
+		else
+			connect_ip(c, c->route.backend_ip, c->route.port);
+		return;
+	case PROXY_SSH:
+	case PROXY_PROXY:
+		break;
+	}
+	fail(c, E_BAD_GATEWAY, "The %s service is not available through this proxy yet",
+	     c->route.kind == PROXY_SSH ? "ssh" : "egress proxy");
+}
+
+void backend_connected(struct conn *c)
+{
+	if (c->route.kind == PROXY_HTTPS_PORT && !c->bssl) {
+		c->bssl = tls_backend_new(c->lp->srv, c->bfd, NULL);
+		if (!c->bssl) {
+			fail(c, E_BAD_GATEWAY, "Cannot start TLS to the service in the container");
+			return;
+		}
+	}
+	if (c->rq == RQ_CONNECT)
+		c->rq = RQ_BODY;
+	c->rs = RS_HEAD;
+	half_start(&c->resp, H1_BODY_NONE, 0);
+}
+
+void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress)
+{
+	c->b_pending = false;
+	c->lp->npending--;
+	if (c->zombie) {
+		if (fd >= 0)
+			close(fd);
+		conn_release(c);
+		return;
+	}
+	if (fd < 0) {
+		backend_failed(c, err);
+	} else {
+		nodelay(fd);
+		adopt_socket(c, fd, in_progress);
+	}
+	conn_pump(c);
+}
+
+/* ------------------------------------------------------------ connector */
+
+static int connect_to(const char *ip, int port, bool *in_progress)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1) {
+		errno = EHOSTUNREACH;
+		return -1;
+	}
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+		*in_progress = false;
+		return fd;
+	}
+	if (errno == EINPROGRESS) {
+		*in_progress = true;
+		return fd;
+	}
+	int e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* In the namespace: loopback first, then the container's address (a
+ * program bound to that address only). Back in our own namespace after. */
+static void connect_one(int host_ns, const struct connect_req *rq, struct connect_res *res)
+{
+	res->c = rq->c;
+	res->fd = -1;
+	res->in_progress = false;
+	int ns = open(rq->netns, O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+		/* no namespace file (an adopted container mid-restart): from the host */
+		if (ns >= 0)
+			close(ns);
+		res->fd = rq->ip[0] ? connect_to(rq->ip, rq->port, &res->in_progress) : -1;
+		res->err = res->fd < 0 ? (rq->ip[0] ? errno : ENOENT) : 0;
+		return;
+	}
+	close(ns);
+	res->fd = connect_to("127.0.0.1", rq->port, &res->in_progress);
+	if (res->fd < 0 && errno == ECONNREFUSED && rq->ip[0])
+		res->fd = connect_to(rq->ip, rq->port, &res->in_progress);
+	res->err = res->fd < 0 ? errno : 0;
+	if (setns(host_ns, CLONE_NEWNET) < 0) {
+		/* Cannot happen with a valid descriptor of our own namespace; if
+		 * it did, every later socket of this thread would be wrong. */
+		log_error("proxy: connector cannot return to the host network namespace: %s",
+			  strerror(errno));
+		abort();
+	}
+}
+
+void *connector_main(void *arg)
+{
+	struct loop *lp = arg;
+	int host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (host_ns < 0) {
+		log_error("proxy: connector: cannot open own network namespace: %s",
+			  strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		struct connect_req rq;
+		struct connect_res res;
+		ssize_t n = recv(lp->csock[1], &rq, sizeof(rq), 0);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+		if (n != sizeof(rq))
+			continue;
+		connect_one(host_ns, &rq, &res);
+		if (send(lp->csock[1], &res, sizeof(res), MSG_NOSIGNAL) != sizeof(res) && res.fd >= 0)
+			close(res.fd);
+	}
+	close(host_ns);
+	return NULL;
+}

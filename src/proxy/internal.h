@@ -1,0 +1,208 @@
+/* Shared state of the proxy edge's files: loops, connections and the two
+ * halves of an exchange. See docs/ARCHITECTURE.md ("The hostname proxy"). */
+#ifndef HOODY_PROXY_INTERNAL_H
+#define HOODY_PROXY_INTERNAL_H
+
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "platform/proxy.h"
+#include "proxy/http1.h"
+#include "proxy/proxy.h"
+
+#define BUF_SIZE 16384          /* one per direction, only while data is in flight */
+#define HEAD_OUT_MAX (H1_HEAD_MAX + 2048)
+#define HEADER_TIMEOUT_S 15     /* a request head must arrive whole within this */
+#define CONNECT_TIMEOUT_S 5
+#define POOL_KEEP 256           /* free buffers a loop keeps for reuse */
+
+enum ep_kind { EP_LISTEN, EP_WAKE, EP_CONNECTOR, EP_CLIENT, EP_BACKEND };
+
+/* What an epoll event points at: the first member of each registered thing. */
+struct ep_ref {
+	enum ep_kind kind;
+};
+
+struct listener {
+	struct ep_ref ref;
+	int fd;
+	bool tls;
+};
+
+struct buf {
+	char *data;                 /* BUF_SIZE bytes from the loop's pool, or NULL */
+	uint32_t start, end;
+};
+
+/* Request side: client -> backend. */
+enum rq_state {
+	RQ_HEAD,        /* reading a request head */
+	RQ_CONNECT,     /* head accepted, waiting for the backend socket */
+	RQ_BODY,        /* sending the rewritten head, then the body */
+	RQ_DONE,        /* request sent; waiting for the response to end */
+	RQ_TUNNEL,      /* upgraded: raw bytes */
+	RQ_DRAIN,       /* refused request: its body is not read, the connection closes */
+};
+
+/* Response side: backend -> client. */
+enum rs_state {
+	RS_IDLE,        /* no exchange */
+	RS_HEAD,        /* reading the backend's response head */
+	RS_BODY,        /* sending the rewritten head, then the body */
+	RS_TUNNEL,
+	RS_LOCAL,       /* sending a response the proxy made itself */
+};
+
+/* One direction: a buffer, the head to send before its bytes, and the
+ * framing that says where the message ends. */
+struct half {
+	struct buf b;
+	char *out;                  /* rewritten head (malloc'ed), sent first */
+	uint32_t out_len, out_off;
+	struct h1_framing fr;
+	uint64_t left;              /* Content-Length bytes still to scan */
+	struct h1_chunked ck;
+	uint32_t ready;             /* bytes at b.start known to be body, not yet sent */
+	bool body_done;             /* the scanner reached the end of the message */
+	bool src_eof;
+};
+
+struct loop;
+
+struct conn {
+	struct ep_ref cref, bref;   /* client and backend sockets */
+	struct loop *lp;
+	struct conn *prev, *next;   /* the loop's list, for the timeout sweep */
+	struct conn *ready_next;    /* re-pump queue (fairness cap reached) */
+	int cfd, bfd;
+	SSL *ssl;
+	char ip[INET6_ADDRSTRLEN];
+	/* edge-triggered readiness, cleared when a call would block */
+	bool c_rd, c_wr, b_rd, b_wr, c_hup, b_hup;
+	bool queued, closing, close_after, zombie, on_dead, ip_released;
+	bool b_connecting, b_pending, b_reused, b_keep, b_fallback_tried;
+	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;
+	int minor;                  /* client's HTTP/1.<minor> */
+	enum rq_state rq;
+	enum rs_state rs;
+	struct half req, resp;
+	char *retry_head;           /* request head kept for one retry on a reused backend */
+	SSL *bssl;                  /* https-{port}: TLS to the backend */
+	char bkey[420];             /* which backend bfd is connected to (reuse) */
+	struct proxy_route route;   /* of the current exchange */
+	struct proxy_memo *memo;    /* the platform's memo of this connection's last decision */
+	int64_t deadline_ns;
+	int64_t head_start_ns;      /* first byte of the current request head */
+	uint64_t requests;
+};
+
+/* The netns connector: setns(2) affects the calling thread, so sockets in a
+ * container's namespace are made on a thread that does nothing else. */
+struct connect_req {
+	struct conn *c;
+	char netns[256];
+	char ip[64];
+	int port;
+};
+
+struct connect_res {
+	struct conn *c;
+	int fd;                     /* -1 on failure */
+	int err;                    /* errno */
+	bool in_progress;
+};
+
+struct loop {
+	struct proxy_server *srv;
+	int idx;
+	int epfd, wakefd;
+	struct ep_ref wake_ref, connector_ref;
+	struct listener lhttp, ltls;
+	int csock[2];               /* [0] loop side, [1] connector side (SOCK_SEQPACKET) */
+	pthread_t thread, connector;
+	bool has_connector, has_thread;
+	struct conn head;           /* list sentinel */
+	struct conn *ready;         /* conns to pump again */
+	struct conn *dead;          /* closed, freed after the current batch of events */
+	int npending;               /* conns waiting for the connector */
+	char *pool[POOL_KEEP];
+	int npool;
+	int nconns;
+	int64_t now_ns;
+};
+
+struct ip_slot {
+	char ip[INET6_ADDRSTRLEN];
+	int count;
+};
+
+struct proxy_server {
+	struct platform *pf;
+	struct proxy_config cfg;
+	char *listen, *tls_listen, *tls_cert, *tls_key, *api_listen;
+	struct sockaddr_storage api_addr;
+	socklen_t api_addr_len;
+	struct loop *loops;
+	int nloops;
+	pthread_mutex_t tls_lock;
+	SSL_CTX *tls_ctx;
+	SSL_CTX *tls_client_ctx;     /* to https-{port} backends */
+	pthread_mutex_t ip_lock;
+	struct ip_slot *ips;        /* open addressing, ip_cap slots */
+	size_t ip_cap, ip_used;
+	int max_conns;
+	int conns;                  /* atomic */
+	bool stopping;
+};
+
+/* server.c */
+int listen_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+		 struct error *err);
+char *pool_get(struct loop *lp);
+void pool_put(struct loop *lp, char *p);
+void conn_queue(struct conn *c);
+void conn_free(struct conn *c);
+int ep_add(struct loop *lp, int fd, struct ep_ref *ref, struct error *err);
+
+/* conn.c */
+void conn_start(struct loop *lp, int fd, const char *ip, bool tls);
+void conn_event(struct conn *c, bool backend, uint32_t events);
+void conn_pump(struct conn *c);
+void conn_timeout(struct conn *c);
+void conn_close(struct conn *c);
+void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress);
+void conn_release(struct conn *c);      /* server.c: frees once nothing refers to c */
+void half_start(struct half *h, enum h1_body_kind kind, uint64_t length);
+void half_reset(struct half *h);
+
+/* exchange.c: heads and errors */
+int exchange_request(struct conn *c, struct h1_head *h);
+int exchange_response(struct conn *c, struct h1_head *h);
+void exchange_error(struct conn *c, const struct error *err);
+
+/* backend.c: every failure before the response head becomes a 502/504
+ * envelope; after it, the connection is closed. */
+void backend_connect(struct conn *c);
+void backend_connected(struct conn *c);
+void backend_failed(struct conn *c, int errnum);
+void backend_gone_early(struct conn *c);
+void backend_protocol_error(struct conn *c, const char *msg);
+void backend_close(struct conn *c);
+void *connector_main(void *arg);
+
+/* tls.c */
+int tls_load(struct proxy_server *srv, struct error *err);
+SSL *tls_new(struct proxy_server *srv, int fd);
+void tls_free_all(struct proxy_server *srv);
+/* Client I/O, plain or TLS: > 0 bytes, 0 EOF, -1 would block, -2 error. */
+ssize_t cio_read(struct conn *c, char *p, size_t n);
+ssize_t cio_write(struct conn *c, const char *p, size_t n);
+ssize_t bio_read(struct conn *c, char *p, size_t n);
+ssize_t bio_write(struct conn *c, const char *p, size_t n);
+SSL *tls_backend_new(struct proxy_server *srv, int fd, const char *sni);
+
+#endif
