@@ -338,10 +338,10 @@ static void stream(struct req *r, struct resp *out)
 
 void api_register_events(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/events", list, 0);
-	api_route(srv, "DELETE", "/api/v1/events", delete, 0);
-	api_route(srv, "GET", "/api/v1/events/stats", stats, 0);
-	api_route(srv, "GET", "/api/v1/events/stream", stream, 0);
-	api_route(srv, "POST", "/api/v1/events/cleanup", cleanup, 0);
-	api_route(srv, "GET", "/api/v1/events/{id}", get, 0);
+	api_route(srv, "GET", "/api/v1/events", list, 0, "resources.events");
+	api_route(srv, "DELETE", "/api/v1/events", delete, ROUTE_WRITE, "resources.events");
+	api_route(srv, "GET", "/api/v1/events/stats", stats, 0, "resources.events");
+	api_route(srv, "GET", "/api/v1/events/stream", stream, 0, "resources.events");
+	api_route(srv, "POST", "/api/v1/events/cleanup", cleanup, ROUTE_WRITE, "resources.events");
+	api_route(srv, "GET", "/api/v1/events/{id}", get, 0, "resources.events");
 }

@@ -66,11 +66,17 @@ static void delete (struct req *r, struct resp *out)
 
 void api_register_snapshots(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/containers/{id}/snapshots", list, 0);
-	api_route(srv, "POST", "/api/v1/containers/{id}/snapshots", create, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}", restore, 0);
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}", restore, 0);
-	api_route(srv, "DELETE", "/api/v1/containers/{id}/snapshots/{name}", delete, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0);
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0);
+	api_route(srv, "GET", "/api/v1/containers/{id}/snapshots", list, 0, "containers.read");
+	api_route(srv, "POST", "/api/v1/containers/{id}/snapshots", create, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}", restore, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}", restore, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/snapshots/{name}", delete, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0,
+		  "containers.features.snapshots");
 }

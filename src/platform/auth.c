@@ -253,6 +253,32 @@ bool auth_permission_granted(const json_t *tree, const char *leaf)
 	return tree_lookup(tree, leaf) == 1;
 }
 
+/* Looking, not changing: the read_only template's leaves and the other reads.
+ * A token holding only these may not end sessions or erase history. */
+const char *const auth_permission_read_leaves[] = {
+	"containers.read", "projects.read", "financial.wallet.read", "financial.billing.read",
+	"financial.billing.download_invoices", "financial.server_rental.view_marketplace",
+	"resources.events", "resources.realms", "resources.read_account",
+	"resources.auth_token_public_profile", NULL,
+};
+
+static bool is_read_leaf(const char *leaf)
+{
+	for (size_t i = 0; auth_permission_read_leaves[i]; i++)
+		if (strcmp(auth_permission_read_leaves[i], leaf) == 0)
+			return true;
+	return false;
+}
+
+bool auth_permission_can_write(const json_t *tree)
+{
+	for (size_t i = 0; auth_permission_leaves[i]; i++)
+		if (!is_read_leaf(auth_permission_leaves[i]) &&
+		    auth_permission_granted(tree, auth_permission_leaves[i]))
+			return true;
+	return false;
+}
+
 /* Whether some leaf lives under path (path is a branch or a leaf). */
 static bool known_path(const char *path, bool *is_leaf)
 {

@@ -55,6 +55,11 @@ json_t *auth_permission_template_new(const char *name);
 int auth_permissions_normalize(const json_t *in, json_t **tree_new, struct error *err);
 /* Whether the tree grants leaf (a "true" on a branch grants all below). */
 bool auth_permission_granted(const json_t *tree, const char *leaf);
+/* The leaves that only let a token look (reads, event access, realm and
+ * account reads), NULL-terminated. */
+extern const char *const auth_permission_read_leaves[];
+/* Whether the tree grants some leaf that is not a read leaf. */
+bool auth_permission_can_write(const json_t *tree);
 
 /* ---- IP allow-lists: entries are "*", an address or a CIDR (v4 or v6) ---- */
 bool auth_ip_entry_valid(const char *entry);
