@@ -402,6 +402,49 @@ bool auth_ip_allowed(const json_t *list, const char *ip)
 	return false;
 }
 
+/* A list with no entry or a "*" lets every address in. */
+static bool ip_list_open(const json_t *list)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		const char *s = json_string_value(e);
+		if (s && strcmp(s, "*") == 0)
+			return true;
+	}
+	return json_array_size(list) == 0;
+}
+
+/* Whether the range entry lies wholly inside one of outer's ranges. */
+static bool ip_entry_within(const char *entry, const json_t *outer)
+{
+	struct cidr in, out;
+	size_t i;
+	json_t *e;
+	if (!entry || !cidr_parse(entry, &in))
+		return false;
+	json_array_foreach(outer, i, e) {
+		const char *s = json_string_value(e);
+		if (s && cidr_parse(s, &out) && out.bits <= in.bits && cidr_contains(&out, &in))
+			return true;
+	}
+	return false;
+}
+
+bool auth_ip_list_within(const json_t *inner, const json_t *outer)
+{
+	if (!json_is_array(outer) || ip_list_open(outer))
+		return true;
+	if (!json_is_array(inner) || ip_list_open(inner))
+		return false;
+	size_t i;
+	json_t *e;
+	json_array_foreach(inner, i, e)
+		if (!ip_entry_within(json_string_value(e), outer))
+			return false;
+	return true;
+}
+
 /* ---------------------------------------------------------- authenticator */
 
 /* Who a credential names, as loaded from the store. Cached briefly so a hot

@@ -65,6 +65,8 @@ bool auth_permission_can_write(const json_t *tree);
 bool auth_ip_entry_valid(const char *entry);
 /* list: JSON array of entries; NULL or empty allows everyone. */
 bool auth_ip_allowed(const json_t *list, const char *ip);
+/* Whether every address inner lets in, outer lets in too (ranges nest). */
+bool auth_ip_list_within(const json_t *inner, const json_t *outer);
 
 /* ---- the request authenticator ---- */
 /* authorization: the raw Authorization header (may be NULL). scoped_realm: the

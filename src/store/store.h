@@ -242,13 +242,14 @@ struct snapshot {
 	char container_id[ID_LEN + 1];
 	char project_id[ID_LEN + 1];
 	char user_id[ID_LEN + 1];
-	char *name;              /* snap-YYYYMMDD-HHMMSS[-n] */
+	char *name;              /* snap-YYYYMMDD-HHMMSS-<8 random hex> */
 	char *alias;             /* may be NULL */
 	char *container_image;   /* the container's image: a copy from the snapshot needs it */
 	int64_t size;            /* bytes not shared with other snapshots */
 	int64_t created_at;
 	int64_t last_used_at;    /* 0 = never restored or copied from */
 	int64_t expires_at;      /* 0 = never */
+	char *realm_ids;         /* the container's realms when taken (JSON array text) */
 };
 void snapshot_clear(struct snapshot *s);
 void snapshot_list_free(struct snapshot *arr, size_t n);
@@ -258,6 +259,10 @@ int store_snapshot_insert(struct store *st, const struct snapshot *s, struct err
 int store_snapshot_get(struct store *st, const char *container_id, const char *name,
 		       struct snapshot *out, struct error *err);
 int store_snapshot_update(struct store *st, const struct snapshot *s, struct error *err);
+/* Snapshots whose container has no row or only a tombstone, of user_id
+ * (NULL = every user), oldest first. */
+int store_snapshot_list_orphaned(struct store *st, const char *user_id, struct snapshot **out_new,
+				 size_t *count, struct error *err);
 int store_snapshot_delete(struct store *st, const char *id, struct error *err);
 /* Oldest first. */
 int store_snapshot_list(struct store *st, const char *container_id, struct snapshot **out_new,
