@@ -56,15 +56,20 @@ void auth_password_burn(const char *password)
 static const char *const jwt_kind_names[] = {[JWT_ACCESS] = "access", [JWT_REFRESH] = "refresh"};
 
 int auth_jwt_issue(const struct platform *pf, const struct user *u, enum jwt_kind kind,
-		   char **token_new, int64_t *exp_out, struct error *err)
+		   const struct jwt_ids *ids, char **token_new, int64_t *exp_out,
+		   struct error *err)
 {
 	jwt_t *jwt = NULL;
 	int64_t now = now_unix();
 	int64_t ttl = kind == JWT_ACCESS ? pf->cfg.jwt_ttl_s : pf->cfg.refresh_ttl_s;
-	char jti[33];
-	random_hex(jti, 16);
+	char jti[JWT_ID_LEN + 1];
+	if (ids && ids->jti[0])
+		snprintf(jti, sizeof(jti), "%s", ids->jti);
+	else
+		random_hex(jti, JWT_ID_LEN / 2);
 	*token_new = NULL;
 	if (jwt_new(&jwt) != 0 ||
+	    (ids && ids->family[0] && jwt_add_grant(jwt, "fam", ids->family) != 0) ||
 	    jwt_set_alg(jwt, JWT_ALG_HS256, pf->jwt_secret, sizeof(pf->jwt_secret)) != 0 ||
 	    jwt_add_grant(jwt, "sub", u->id) != 0 ||
 	    jwt_add_grant(jwt, "typ", jwt_kind_names[kind]) != 0 ||
@@ -112,6 +117,9 @@ int auth_jwt_verify(const struct platform *pf, const char *token, enum jwt_kind 
 	memcpy(out->user_id, sub, ID_LEN + 1);
 	out->generation = gen;
 	out->exp = exp;
+	const char *fam = jwt_get_grant(jwt, "fam"), *jti = jwt_get_grant(jwt, "jti");
+	snprintf(out->ids.family, sizeof(out->ids.family), "%s", fam ? fam : "");
+	snprintf(out->ids.jti, sizeof(out->ids.jti), "%s", jti ? jti : "");
 	rc = 0;
 out:
 	jwt_free(jwt);
@@ -598,6 +606,10 @@ static int load_jwt(struct platform *pf, const char *token, struct ident *id, st
 		goto out;
 	if (u.session_generation != c.generation) {
 		err_set(err, E_INVALID_TOKEN, "Session has been logged out");
+		goto out;
+	}
+	if (c.ids.family[0] && !store_refresh_family_live(pf->store, c.ids.family)) {
+		err_set(err, E_INVALID_TOKEN, "Session has been ended");
 		goto out;
 	}
 	memcpy(id->user_id, u.id, sizeof(id->user_id));

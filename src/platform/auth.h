@@ -26,14 +26,23 @@ void auth_password_burn(const char *password);
 
 /* ---- JWT sessions ---- */
 enum jwt_kind { JWT_ACCESS, JWT_REFRESH };
+#define JWT_ID_LEN 32
+/* A login's refresh family and one token's id within it. */
+struct jwt_ids {
+	char family[JWT_ID_LEN + 1];
+	char jti[JWT_ID_LEN + 1];
+};
 struct jwt_claims {
 	char user_id[ID_LEN + 1];
 	int64_t generation;
 	int64_t exp;             /* unix s */
+	struct jwt_ids ids;      /* "" when the token carries none */
 };
-/* *exp_out: unix seconds. */
+/* *exp_out: unix seconds. ids (may be NULL) names the family and the jti;
+ * without them the token gets a random jti and no family. */
 int auth_jwt_issue(const struct platform *pf, const struct user *u, enum jwt_kind kind,
-		   char **token_new, int64_t *exp_out, struct error *err);
+		   const struct jwt_ids *ids, char **token_new, int64_t *exp_out,
+		   struct error *err);
 /* E_INVALID_TOKEN (bad signature, wrong kind, malformed) or E_TOKEN_EXPIRED. */
 int auth_jwt_verify(const struct platform *pf, const char *token, enum jwt_kind kind,
 		    struct jwt_claims *out, struct error *err);
@@ -83,6 +92,11 @@ void auth_cache_invalidate(void);
  * E_RATE_LIMITED after too many failures from one address. */
 int sessions_login(struct platform *pf, const json_t *body, const char *client_ip,
 		   json_t **session_new, struct error *err);
+#define LOGIN_FAIL_MAX 1000   /* failed logins per address per 30 min (reference 10.1) */
+#define LOGIN_FAIL_SLOTS 256
+/* The failed-login budget of an address: counts one failure when record;
+ * whether the address is blocked. */
+bool sessions_login_blocked(const char *ip, bool record);
 /* A new pair for a valid refresh token of a current session. */
 int sessions_refresh(struct platform *pf, const char *refresh_token, const char *client_ip,
 		     json_t **session_new, struct error *err);

@@ -63,6 +63,19 @@ int store_user_update(struct store *st, const struct user *u, struct error *err)
 int store_user_bump_session(struct store *st, const char *id, struct error *err);
 int store_user_count(struct store *st, int64_t *out, struct error *err);
 
+/* ---- refresh-token families: one per login; a refresh token works once ---- */
+/* Also drops the families whose refresh tokens have all expired. */
+int store_refresh_family_insert(struct store *st, const char *id, const char *user_id,
+				const char *jti, int64_t expires_at, struct error *err);
+/* Moves the family from jti to next_jti; *rotated is false when jti is not
+ * the family's current one (a reuse) or the family is revoked or gone. */
+int store_refresh_family_rotate(struct store *st, const char *id, const char *jti,
+				const char *next_jti, int64_t expires_at, bool *rotated,
+				struct error *err);
+int store_refresh_family_revoke(struct store *st, const char *id, struct error *err);
+/* Whether the family exists and is not revoked (false on a store error). */
+bool store_refresh_family_live(struct store *st, const char *id);
+
 /* ---- long-lived auth tokens (hdy_...) ---- */
 struct auth_token {
 	char id[ID_LEN + 1];
