@@ -15,7 +15,7 @@ static const struct field snapshot_fields[] = {
     F_INT(struct snapshot, created_at, FL_CREATED),
     F_INT(struct snapshot, last_used_at, 0),
     F_INT(struct snapshot, expires_at, 0),
-    F_STR(struct snapshot, realm_ids, FL_FIXED),
+    F_STR(struct snapshot, realm_ids, 0),
 };
 
 static const struct db_unique snapshot_uniq[] = {
