@@ -201,6 +201,7 @@ struct route_def {
 	const char *methods; /* "PUT|PATCH" */
 	const char *path;
 	route_fn fn;
+	const char *leaf;    /* the router's check; the platform adds resources.proxy_aliases */
 };
 
 static void add_all(struct api_server *srv, const struct route_def *defs, size_t n)
@@ -210,61 +211,64 @@ static void add_all(struct api_server *srv, const struct route_def *defs, size_t
 		snprintf(methods, sizeof(methods), "%s", defs[i].methods);
 		char *save = NULL;
 		for (char *m = strtok_r(methods, "|", &save); m; m = strtok_r(NULL, "|", &save))
-			api_route(srv, m, defs[i].path, defs[i].fn, 0);
+			api_route(srv, m, defs[i].path, defs[i].fn, 0, defs[i].leaf);
 	}
 }
 
 #define CP "/api/v1/containers/{id}/proxy"
 #define PP "/api/v1/projects/{id}/proxy"
 static const struct route_def permission_routes_c[] = {
-    {"GET", CP "/permissions", c_doc},
-    {"PUT|PATCH", CP "/permissions", c_replace},
-    {"DELETE", CP "/permissions", c_delete},
-    {"PUT|PATCH", CP "/permissions/default", c_default},
-    {"PUT|PATCH", CP "/permissions/state", c_state},
-    {"DELETE", CP "/permissions/groups/{group}", c_group_delete},
-    {"PUT|PATCH", CP "/permissions/groups/{group}/{type}", c_group_set},
-    {"PUT|PATCH", CP "/permissions/permissions/{group}", c_rules_set},
-    {"DELETE", CP "/permissions/permissions/{group}", c_rules_delete},
-    {"DELETE", CP "/permissions/permissions/{group}/{program}", c_rule_delete},
-    {"GET", CP "/settings", c_settings},
-    {"PUT|PATCH", CP "/settings", c_settings_put},
-    {"GET", CP "/hooks", c_hooks},
-    {"GET", CP "/hooks/{service}", c_service_hooks},
-    {"POST", CP "/hooks/{service}", c_hook_add},
-    {"DELETE", CP "/hooks/{service}", c_hooks_clear},
-    {"GET", CP "/hooks/{service}/{hook}", c_hook},
-    {"PUT", CP "/hooks/{service}/{hook}", c_hook_put},
-    {"DELETE", CP "/hooks/{service}/{hook}", c_hook_delete},
-    {"PATCH", CP "/hooks/{service}/{hook}/position", c_hook_position},
-    {"GET", CP "/groups", c_groups},
-    {"GET", CP "/services", c_services},
-    {"GET", CP "/services/{service}", c_service},
+    {"GET", CP "/permissions", c_doc, "containers.read"},
+    {"PUT|PATCH", CP "/permissions", c_replace, "containers.update"},
+    {"DELETE", CP "/permissions", c_delete, "containers.update"},
+    {"PUT|PATCH", CP "/permissions/default", c_default, "containers.update"},
+    {"PUT|PATCH", CP "/permissions/state", c_state, "containers.update"},
+    {"DELETE", CP "/permissions/groups/{group}", c_group_delete, "containers.update"},
+    {"PUT|PATCH", CP "/permissions/groups/{group}/{type}", c_group_set, "containers.update"},
+    {"PUT|PATCH", CP "/permissions/permissions/{group}", c_rules_set, "containers.update"},
+    {"DELETE", CP "/permissions/permissions/{group}", c_rules_delete, "containers.update"},
+    {"DELETE", CP "/permissions/permissions/{group}/{program}", c_rule_delete, "containers.update"},
+    {"GET", CP "/settings", c_settings, "containers.read"},
+    {"PUT|PATCH", CP "/settings", c_settings_put, "containers.update"},
+    {"GET", CP "/hooks", c_hooks, "containers.read"},
+    {"GET", CP "/hooks/{service}", c_service_hooks, "containers.read"},
+    {"POST", CP "/hooks/{service}", c_hook_add, "containers.update"},
+    {"DELETE", CP "/hooks/{service}", c_hooks_clear, "containers.update"},
+    {"GET", CP "/hooks/{service}/{hook}", c_hook, "containers.read"},
+    {"PUT", CP "/hooks/{service}/{hook}", c_hook_put, "containers.update"},
+    {"DELETE", CP "/hooks/{service}/{hook}", c_hook_delete, "containers.update"},
+    {"PATCH", CP "/hooks/{service}/{hook}/position", c_hook_position, "containers.update"},
+    {"GET", CP "/groups", c_groups, "containers.read"},
+    {"GET", CP "/services", c_services, "containers.read"},
+    {"GET", CP "/services/{service}", c_service, "containers.read"},
 };
 
 static const struct route_def permission_routes_p[] = {
-    {"GET", PP "/permissions", p_doc},
-    {"PUT|PATCH", PP "/permissions", p_replace},
-    {"DELETE", PP "/permissions", p_delete},
-    {"PUT|PATCH", PP "/permissions/default", p_default},
-    {"PUT|PATCH", PP "/permissions/state", p_state},
-    {"DELETE", PP "/permissions/groups/{group}", p_group_delete},
-    {"PUT|PATCH", PP "/permissions/groups/{group}/{type}", p_group_set},
-    {"PUT|PATCH", PP "/permissions/permissions/{group}", p_rules_set},
-    {"DELETE", PP "/permissions/permissions/{group}", p_rules_delete},
-    {"DELETE", PP "/permissions/permissions/{group}/{program}", p_rule_delete},
+    {"GET", PP "/permissions", p_doc, "projects.read"},
+    {"PUT|PATCH", PP "/permissions", p_replace, "projects.update"},
+    {"DELETE", PP "/permissions", p_delete, "projects.update"},
+    {"PUT|PATCH", PP "/permissions/default", p_default, "projects.update"},
+    {"PUT|PATCH", PP "/permissions/state", p_state, "projects.update"},
+    {"DELETE", PP "/permissions/groups/{group}", p_group_delete, "projects.update"},
+    {"PUT|PATCH", PP "/permissions/groups/{group}/{type}", p_group_set, "projects.update"},
+    {"PUT|PATCH", PP "/permissions/permissions/{group}", p_rules_set, "projects.update"},
+    {"DELETE", PP "/permissions/permissions/{group}", p_rules_delete, "projects.update"},
+    {"DELETE", PP "/permissions/permissions/{group}/{program}", p_rule_delete, "projects.update"},
 };
+
+#define ALIASES "/api/v1/proxy/aliases"
+#define ALIAS_LEAF "resources.proxy_aliases"
 
 void api_register_proxy(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/proxy/aliases", alias_list, 0);
-	api_route(srv, "POST", "/api/v1/proxy/aliases", alias_create, 0);
-	api_route(srv, "GET", "/api/v1/proxy/aliases/{id}", alias_get, 0);
-	api_route(srv, "PATCH", "/api/v1/proxy/aliases/{id}", alias_update, 0);
-	api_route(srv, "PUT", "/api/v1/proxy/aliases/{id}", alias_update, 0);
-	api_route(srv, "DELETE", "/api/v1/proxy/aliases/{id}", alias_delete, 0);
-	api_route(srv, "PATCH", "/api/v1/proxy/aliases/{id}/state", alias_state, 0);
-	api_route(srv, "PUT", "/api/v1/proxy/aliases/{id}/state", alias_state, 0);
+	api_route(srv, "GET", ALIASES, alias_list, 0, ALIAS_LEAF);
+	api_route(srv, "POST", ALIASES, alias_create, ROUTE_WRITE, ALIAS_LEAF);
+	api_route(srv, "GET", ALIASES "/{id}", alias_get, 0, ALIAS_LEAF);
+	api_route(srv, "PATCH", ALIASES "/{id}", alias_update, ROUTE_WRITE, ALIAS_LEAF);
+	api_route(srv, "PUT", ALIASES "/{id}", alias_update, ROUTE_WRITE, ALIAS_LEAF);
+	api_route(srv, "DELETE", ALIASES "/{id}", alias_delete, ROUTE_WRITE, ALIAS_LEAF);
+	api_route(srv, "PATCH", ALIASES "/{id}/state", alias_state, ROUTE_WRITE, ALIAS_LEAF);
+	api_route(srv, "PUT", ALIASES "/{id}/state", alias_state, ROUTE_WRITE, ALIAS_LEAF);
 	add_all(srv, permission_routes_c, ARRAY_SIZE(permission_routes_c));
 	add_all(srv, permission_routes_p, ARRAY_SIZE(permission_routes_p));
 }
