@@ -83,9 +83,11 @@ def test_every_route():
         ev = d.get(f"/api/v1/events?container_id={c['id']}").data["events"][0]["id"]
         b = d.new_user("tenantb")
         pb = d.new_project(token=b)
+        alias = d.post("/api/v1/proxy/aliases", {"container_id": c["id"], "program": "http",
+                                                 "alias": "a-secret-alias"}).data["id"]
         ids = {"/api/v1/containers/": c["id"], "/api/v1/projects/": pa,
                "/api/v1/auth/tokens/": tok, "/api/v1/events/": ev, "/api/v1/users/": "0" * 24,
-               "/api/v1/snapshots/orphaned/": c["id"]}
+               "/api/v1/snapshots/orphaned/": c["id"], "/api/v1/proxy/aliases/": alias}
         checked = 0
         for method, pattern, flags in routes():
             if "{" not in pattern and "ROUTE_ADMIN" not in flags:
@@ -110,6 +112,8 @@ def test_every_route():
         expect(d.get(f"/api/v1/containers/{c['id']}/snapshots"), 200)
         check(len(d.get(f"/api/v1/containers/{c['id']}/snapshots").data["snapshots"]) == 1, "snap")
         check(d.get(f"/api/v1/projects/{pa}").data["alias"] != "stolen", "project")
+        a = d.get(f"/api/v1/proxy/aliases/{alias}")
+        check(a.status == 200 and a.data["alias"] == "a-secret-alias" and a.data["enabled"], a)
 
 
 def tree_without(template_tree, leaf):
@@ -141,11 +145,13 @@ class World:
         self.tok = d.post("/api/v1/auth/tokens", {"alias": "a-token"}).data["id"]
         self.ev = d.get(f"/api/v1/events?container_id={self.c['id']}").data["events"][0]["id"]
         me = d.get("/api/v1/users/me").data["id"]
+        self.alias = d.post("/api/v1/proxy/aliases", {"container_id": self.c["id"],
+                                                      "program": "http"}).data["id"]
         self.ids = {"/api/v1/containers/": self.c["id"], "/api/v1/projects/": self.pa,
                     "/api/v1/auth/tokens/": self.tok, "/api/v1/events/": self.ev,
                     "/api/v1/users/": me, "/api/v1/snapshots/orphaned/": self.c["id"],
                     "/api/v1/servers/": d.server_id(), "/api/v1/rentals/": d.server_id(),
-                    "/api/v1/images/public/": "0" * 24}
+                    "/api/v1/images/public/": "0" * 24, "/api/v1/proxy/aliases/": self.alias}
 
     def path(self, pattern):
         prefix = next((p for p in self.ids if pattern.startswith(p)), None)
@@ -169,6 +175,7 @@ class World:
         check(d.get(f"/api/v1/projects/{self.pa}").data["alias"] != "stolen", "project")
         check(d.get(f"/api/v1/events/{self.ev}").status == 200, "events erased")
         check(d.get(f"/api/v1/auth/tokens/{self.tok}").status == 200, "token deleted")
+        check(d.get(f"/api/v1/proxy/aliases/{self.alias}").status == 200, "alias deleted")
         names = [p["alias"] for p in d.get("/api/v1/projects?limit=100").data["projects"]]
         check("intruder" not in names, names)
         check(d.post("/api/v1/users/auth/login", {"username": "intruder", "password":
