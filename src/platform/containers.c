@@ -1675,8 +1675,10 @@ int containers_sync(struct platform *pf, const struct principal *who, const char
 			"Container was not created from a copy, sync is not possible.");
 		goto out;
 	}
-	if (store_container_get_owned(pf->store, c.user_id, c.source_container_id, &s, err) < 0) {
-		err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
+	/* the source is read: the same owner and realm check as any read */
+	if (containers_find(pf, who, c.source_container_id, "containers.read", &s, err) < 0) {
+		if (err->code == E_CONTAINER_NOT_FOUND || err->code == E_NOT_FOUND)
+			err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
 		goto out;
 	}
 	op_id_new(op_id);

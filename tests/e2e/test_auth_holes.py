@@ -31,21 +31,31 @@ def delete_container(d, cid, token=...):
     check(False, f"container {cid} was not deleted")
 
 
-def test_realm_copy_from_snapshot():
+def test_realm_copy_and_sync():
     """A token of realm A cannot copy a snapshot of a realm-B container, while
-    the container lives or after it is gone."""
+    the container lives or after it is gone, nor sync a realm-A copy from its
+    realm-B source."""
     with Daemon() as d:
         pr = new_project(d, realm_ids=[REALM_A, REALM_B])
         x = d.create_container(pr, realm_ids=[REALM_A], hoody_kit=False)
         y = d.create_container(pr, realm_ids=[REALM_B], hoody_kit=False)
         snap = snapshot(d, y["id"])
         ta = d.post("/api/v1/auth/tokens", {"realm_ids": [REALM_A]}).data["token"]
+        # an admin's copy of y, moved into realm A: its source stays in B
+        r = d.post(f"/api/v1/containers/{y['id']}/copy", {"target_project_id": pr,
+                                                           "name": "copy-in-a"})
+        expect(r, 201)
+        z = d.wait_status(r.data["id"], "running")
+        expect(d.patch(f"/api/v1/containers/{z['id']}", {"realm_ids": [REALM_A]}), 200)
+        expect(d.post(f"/api/v1/containers/{z['id']}/sync", token=ta), 404,
+               "SOURCE_CONTAINER_NOT_FOUND")
+        check(d.get(f"/api/v1/containers/{z['id']}").data["status"] == "running", "synced")
         copy = {"target_project_id": pr, "source_snapshot": snap}
         expect(d.post(f"/api/v1/containers/{y['id']}/copy", copy, token=ta), 404)
         delete_container(d, y["id"])
         expect(d.post(f"/api/v1/containers/{y['id']}/copy", copy, token=ta), 404)
         names = [c["name"] for c in d.get("/api/v1/containers?limit=100").data["containers"]]
-        check(len(names) == 1, f"a copy was made: {names}")
+        check(len(names) == 2, f"a copy was made: {names}")
         # the same copy by an unrestricted credential works: the path is real
         r = d.post(f"/api/v1/containers/{y['id']}/copy", dict(copy, name="allowed-copy"),
                    token=d.token)
@@ -308,7 +318,7 @@ def test_orphaned_snapshots():
 
 
 if __name__ == "__main__":
-    main([test_realm_copy_from_snapshot, test_realm_project_delete, test_snapshot_names_not_guessable,
+    main([test_realm_copy_and_sync, test_realm_project_delete, test_snapshot_names_not_guessable,
           test_child_tokens_and_self_update, test_refresh_rotation,
           test_streams_end_with_their_credential, test_usernames_case_insensitive,
           test_orphaned_snapshots])
