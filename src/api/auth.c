@@ -60,9 +60,9 @@ static void me(struct req *r, struct resp *out)
 
 void api_register_auth(struct api_server *srv)
 {
-	api_route(srv, "POST", "/api/v1/users/auth/login", login, ROUTE_PUBLIC);
-	api_route(srv, "POST", "/api/v1/users/auth/refresh", refresh, ROUTE_PUBLIC);
-	api_route(srv, "POST", "/api/v1/users/auth/logout", logout, 0);
-	api_route(srv, "GET", "/api/v1/users/auth/me", me, 0);
-	api_route(srv, "GET", "/api/v1/users/me", me, 0);
+	api_route(srv, "POST", "/api/v1/users/auth/login", login, ROUTE_PUBLIC, NULL);
+	api_route(srv, "POST", "/api/v1/users/auth/refresh", refresh, ROUTE_PUBLIC, NULL);
+	api_route(srv, "POST", "/api/v1/users/auth/logout", logout, ROUTE_WRITE, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/users/auth/me", me, 0, "resources.read_account");
+	api_route(srv, "GET", "/api/v1/users/me", me, 0, "resources.read_account");
 }

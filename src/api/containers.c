@@ -161,11 +161,11 @@ static void delete (struct req *r, struct resp *out)
 
 void api_register_containers(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/containers", list_all, 0);
-	api_route(srv, "GET", "/api/v1/projects/{id}/containers", list_project, 0);
-	api_route(srv, "POST", "/api/v1/projects/{id}/containers", create, 0);
-	api_route(srv, "GET", "/api/v1/containers/{id}", get, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}", update, 0);
-	api_route(srv, "PATCH", "/api/v1/containers/{id}", update, 0);
-	api_route(srv, "DELETE", "/api/v1/containers/{id}", delete, 0);
+	api_route(srv, "GET", "/api/v1/containers", list_all, 0, "containers.read");
+	api_route(srv, "GET", "/api/v1/projects/{id}/containers", list_project, 0, "containers.read");
+	api_route(srv, "POST", "/api/v1/projects/{id}/containers", create, 0, "containers.create");
+	api_route(srv, "GET", "/api/v1/containers/{id}", get, 0, "containers.read");
+	api_route(srv, "PUT", "/api/v1/containers/{id}", update, 0, "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}", update, 0, "containers.update");
+	api_route(srv, "DELETE", "/api/v1/containers/{id}", delete, 0, "containers.delete");
 }

@@ -29,6 +29,7 @@ struct req {
 	struct platform *pf;
 	const char *method;          /* "GET", ... */
 	const char *path;            /* without query */
+	const char *pattern;         /* the matched route's pattern (static) */
 	const char *host;            /* Host header or "" */
 	const char *client_ip;
 	/* path parameters captured by the route pattern, in order ("{id}", "{name}") */
@@ -62,13 +63,22 @@ typedef void (*route_fn)(struct req *r, struct resp *out);
 enum route_flags {
 	ROUTE_PUBLIC = 1,            /* no authentication */
 	ROUTE_JWT_ONLY = 2,          /* hdy_ tokens refused (admin endpoints) */
-	ROUTE_ADMIN = 4,             /* principal must be admin */
+	ROUTE_ADMIN = 4,             /* principal must be admin (and hold an admin.* leaf) */
+	ROUTE_WRITE = 8,             /* a read-only credential is refused (principal_can_write) */
 };
 
+/* The leaf of a route that any authenticated credential may call (a token
+ * describing itself, the shared image and server catalogues). Spelled out
+ * at each such route, so that no route gets it by omission. */
+#define PERM_ANY "*"
+
 /* Pattern like "/api/v1/containers/{id}/snapshots/{name}"; a trailing slash
- * in the request is tolerated. */
+ * in the request is tolerated. leaf is the permission leaf
+ * ("containers.read", ...) the router checks before fn runs: NULL only for
+ * ROUTE_PUBLIC, PERM_ANY, or a leaf of the permission tree; ROUTE_ADMIN
+ * routes name an "admin." leaf. Anything else stops hoodyd at start. */
 void api_route(struct api_server *srv, const char *method, const char *pattern, route_fn fn,
-	       int flags);
+	       int flags, const char *leaf);
 
 /* Query string access (decoded). */
 const char *req_query(struct req *r, const char *key);

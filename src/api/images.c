@@ -165,6 +165,6 @@ static void get(struct req *r, struct resp *out)
 
 void api_register_images(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/images/public", list, 0);
-	api_route(srv, "GET", "/api/v1/images/public/{id}", get, 0);
+	api_route(srv, "GET", "/api/v1/images/public", list, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/images/public/{id}", get, 0, PERM_ANY);
 }

@@ -6,12 +6,19 @@
 #include "api/http.h"
 #include "platform/operations.h"
 
+/* Each known operation is its own route, so that the router checks its
+ * leaf; the {operation} route only answers unknown names (400). */
+static const char *operation_of(const struct req *r)
+{
+	return r->nparams > 1 ? r->params[1] : strrchr(r->pattern, '/') + 1;
+}
+
 static void operate_run(struct req *r, struct resp *out, void *arg)
 {
 	struct error err = {0};
 	json_t *data = NULL;
-	if (containers_operate(r->pf, &r->who, r->params[0], r->params[1], r->body, &data, &err) <
-	    0)
+	if (containers_operate(r->pf, &r->who, r->params[0], operation_of(r), r->body, &data,
+			       &err) < 0)
 		resp_err(out, &err, data);
 	else
 		resp_ok(out, 200, "Container operation completed successfully", data);
@@ -48,6 +55,20 @@ static void status_logs(struct req *r, struct resp *out)
 
 void api_register_operations(struct api_server *srv)
 {
-	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", operate, 0);
-	api_route(srv, "GET", "/api/v1/containers/{id}/status-logs", status_logs, 0);
+	/* pause and resume need the stop and start leaves: the reference names
+	 * only start, stop and restart, and a pause is a kind of stop */
+	api_route(srv, "POST", "/api/v1/containers/{id}/start", operate, 0,
+		  "containers.actions.start");
+	api_route(srv, "POST", "/api/v1/containers/{id}/stop", operate, 0, "containers.actions.stop");
+	api_route(srv, "POST", "/api/v1/containers/{id}/force-stop", operate, 0,
+		  "containers.actions.stop");
+	api_route(srv, "POST", "/api/v1/containers/{id}/restart", operate, 0,
+		  "containers.actions.restart");
+	api_route(srv, "POST", "/api/v1/containers/{id}/pause", operate, 0,
+		  "containers.actions.stop");
+	api_route(srv, "POST", "/api/v1/containers/{id}/resume", operate, 0,
+		  "containers.actions.start");
+	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", operate, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/containers/{id}/status-logs", status_logs, 0,
+		  "containers.read");
 }

@@ -57,11 +57,37 @@ struct req_ctx {
 
 /* ------------------------------------------------------------ registration */
 
+static bool leaf_known(const char *leaf)
+{
+	for (size_t i = 0; auth_permission_leaves[i]; i++)
+		if (strcmp(auth_permission_leaves[i], leaf) == 0)
+			return true;
+	return false;
+}
+
+/* Whether a route's declared leaf fits its flags: a public route needs none,
+ * every other route names one, and an admin route an admin one. */
+static bool leaf_fits(int flags, const char *leaf)
+{
+	if (flags & ROUTE_PUBLIC)
+		return leaf == NULL;
+	if (!leaf)
+		return false;
+	if (flags & ROUTE_ADMIN)
+		return strncmp(leaf, "admin.", 6) == 0 && leaf_known(leaf);
+	return strcmp(leaf, PERM_ANY) == 0 || leaf_known(leaf);
+}
+
 void api_route(struct api_server *srv, const char *method, const char *pattern, route_fn fn,
-	       int flags)
+	       int flags, const char *leaf)
 {
 	/* A bad route table is a programming error: refuse to start. */
-	if (router_add(srv->router, method, pattern, fn, flags) < 0)
+	if (!leaf_fits(flags, leaf)) {
+		fprintf(stderr, "route %s %s: bad permission leaf %s\n", method, pattern,
+			leaf ? leaf : "(none)");
+		abort();
+	}
+	if (router_add(srv->router, method, pattern, fn, flags, leaf) < 0)
 		abort();
 }
 
@@ -228,8 +254,10 @@ static int realm_of_host(struct req_ctx *c, char out[ID_LEN + 1], struct error *
 	return 0;
 }
 
-static int authorize(struct req_ctx *c, int flags, struct error *err)
+/* Every check a route's registration asks for, before its handler runs. */
+static int authorize(struct req_ctx *c, const struct route *rt, struct error *err)
 {
+	int flags = rt->flags;
 	char realm[ID_LEN + 1];
 	if (realm_of_host(c, realm, err) < 0)
 		return -1;
@@ -244,6 +272,11 @@ static int authorize(struct req_ctx *c, int flags, struct error *err)
 		return err_set(err, E_FORBIDDEN, "Auth tokens are not accepted here; sign in");
 	if ((flags & ROUTE_ADMIN) && !c->r.who.is_admin)
 		return err_set(err, E_FORBIDDEN, "Administrator access required");
+	if (strcmp(rt->leaf, PERM_ANY) != 0 && principal_require(&c->r.who, rt->leaf, err) < 0)
+		return -1;
+	if ((flags & ROUTE_WRITE) && !principal_can_write(&c->r.who))
+		return err_set(err, E_FORBIDDEN,
+			       "Insufficient permissions: this auth token is read-only");
 	return 0;
 }
 
@@ -283,12 +316,13 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 	}
 	memcpy(c->r.params, m.params, sizeof(m.params));
 	c->r.nparams = m.nparams;
+	c->r.pattern = m.route->pattern;
 	if (c->too_large) {
 		c->close_conn = true;
 		err_set(&err, E_PAYLOAD_TOO_LARGE, "Request body exceeds %zu bytes",
 			c->r.srv->max_body);
 	}
-	if (err.code || authorize(c, m.route->flags, &err) < 0 || parse_body(c, &err) < 0) {
+	if (err.code || authorize(c, m.route, &err) < 0 || parse_body(c, &err) < 0) {
 		resp_err(&c->resp, &err, NULL);
 		return send_resp(c);
 	}

@@ -46,8 +46,8 @@ static void rentals_get(struct req *r, struct resp *out)
 
 void api_register_servers(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/servers", servers_list, 0);
-	api_route(srv, "GET", "/api/v1/servers/{id}", servers_get, 0);
-	api_route(srv, "GET", "/api/v1/rentals", rentals_list, 0);
-	api_route(srv, "GET", "/api/v1/rentals/{id}", rentals_get, 0);
+	api_route(srv, "GET", "/api/v1/servers", servers_list, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/servers/{id}", servers_get, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/rentals", rentals_list, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/rentals/{id}", rentals_get, 0, PERM_ANY);
 }

@@ -66,12 +66,12 @@ static void templates(struct req *r, struct resp *out)
 
 void api_register_tokens(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/auth/tokens", list, 0);
-	api_route(srv, "POST", "/api/v1/auth/tokens", create, 0);
-	api_route(srv, "GET", "/api/v1/auth/tokens/me", me, 0);
-	api_route(srv, "GET", "/api/v1/auth/tokens/templates", templates, 0);
-	api_route(srv, "GET", "/api/v1/auth/tokens/{id}", get, 0);
-	api_route(srv, "PUT", "/api/v1/auth/tokens/{id}", update, 0);
-	api_route(srv, "PATCH", "/api/v1/auth/tokens/{id}", update, 0);
-	api_route(srv, "DELETE", "/api/v1/auth/tokens/{id}", delete, 0);
+	api_route(srv, "GET", "/api/v1/auth/tokens", list, 0, "resources.read_account");
+	api_route(srv, "POST", "/api/v1/auth/tokens", create, 0, "resources.create_tokens");
+	api_route(srv, "GET", "/api/v1/auth/tokens/me", me, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/auth/tokens/templates", templates, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/auth/tokens/{id}", get, 0, "resources.read_account");
+	api_route(srv, "PUT", "/api/v1/auth/tokens/{id}", update, 0, "resources.create_tokens");
+	api_route(srv, "PATCH", "/api/v1/auth/tokens/{id}", update, 0, "resources.create_tokens");
+	api_route(srv, "DELETE", "/api/v1/auth/tokens/{id}", delete, 0, "resources.create_tokens");
 }

@@ -68,8 +68,8 @@ static void update(struct req *r, struct resp *out)
 
 void api_register_users(struct api_server *srv)
 {
-	api_route(srv, "POST", "/api/v1/users", create, ROUTE_ADMIN);
-	api_route(srv, "GET", "/api/v1/users/{id}", get, ROUTE_ADMIN);
-	api_route(srv, "PUT", "/api/v1/users/{id}", update, ROUTE_ADMIN);
-	api_route(srv, "PATCH", "/api/v1/users/{id}", update, ROUTE_ADMIN);
+	api_route(srv, "POST", "/api/v1/users", create, ROUTE_ADMIN, "admin.users");
+	api_route(srv, "GET", "/api/v1/users/{id}", get, ROUTE_ADMIN, "admin.users");
+	api_route(srv, "PUT", "/api/v1/users/{id}", update, ROUTE_ADMIN, "admin.users");
+	api_route(srv, "PATCH", "/api/v1/users/{id}", update, ROUTE_ADMIN, "admin.users");
 }

@@ -1675,8 +1675,10 @@ int containers_sync(struct platform *pf, const struct principal *who, const char
 			"Container was not created from a copy, sync is not possible.");
 		goto out;
 	}
-	if (store_container_get_owned(pf->store, c.user_id, c.source_container_id, &s, err) < 0) {
-		err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
+	/* the source is read: the same owner and realm check as any read */
+	if (containers_find(pf, who, c.source_container_id, "containers.read", &s, err) < 0) {
+		if (err->code == E_CONTAINER_NOT_FOUND || err->code == E_NOT_FOUND)
+			err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
 		goto out;
 	}
 	op_id_new(op_id);
@@ -1735,14 +1737,34 @@ static int delete_now(struct platform *pf, const struct container *c, struct err
 	return rc;
 }
 
-int containers_delete_for_project(struct platform *pf, const char *project_id, json_t **deleted_new,
-				  struct error *err)
+/* A project goes with all its containers, so a caller who cannot see one of
+ * them (a token of other realms) may not delete it: the same realm check as
+ * for one container. Refused before anything is deleted. */
+static int project_all_visible(const struct principal *who, const char *project_id,
+			       const struct container *rows, size_t n, struct error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i].project_id, project_id) == 0 &&
+		    strcmp(rows[i].status, "deleted") != 0 &&
+		    !principal_sees_realms(who, rows[i].realm_ids))
+			return err_set(err, E_FORBIDDEN,
+				       "This project holds containers outside the realms this "
+				       "auth token may use; it cannot delete the project");
+	return 0;
+}
+
+int containers_delete_for_project(struct platform *pf, const struct principal *who,
+				  const char *project_id, json_t **deleted_new, struct error *err)
 {
 	struct container *rows = NULL;
 	size_t n = 0;
 	*deleted_new = NULL;
 	if (store_container_list_all(pf->store, &rows, &n, err) < 0)
 		return -1;
+	if (project_all_visible(who, project_id, rows, n, err) < 0) {
+		container_list_free(rows, n);
+		return -1;
+	}
 	json_t *gone = json_array();
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {

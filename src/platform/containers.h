@@ -18,9 +18,10 @@
 int platform_containers_init(struct platform *pf, struct error *err);
 
 /* Deletes (for real) every container of a project; used by project delete.
+ * E_FORBIDDEN, deleting nothing, when who cannot see one of them (realms).
  * *deleted_new: JSON array of {id, name}. */
-int containers_delete_for_project(struct platform *pf, const char *project_id, json_t **deleted_new,
-				  struct error *err);
+int containers_delete_for_project(struct platform *pf, const struct principal *who,
+				  const char *project_id, json_t **deleted_new, struct error *err);
 
 /* ---- the API calls ---- */
 

@@ -69,6 +69,9 @@ void principal_clear(struct principal *p);
 /* A permission leaf such as "containers.create" or
  * "containers.actions.start". JWT sessions have every leaf. E_FORBIDDEN. */
 int principal_require(const struct principal *p, const char *leaf, struct error *err);
+/* Whether p may change anything: a JWT session, or a token holding at least
+ * one leaf that is not read-only (auth_permission_read_leaves). */
+bool principal_can_write(const struct principal *p);
 /* Whether a resource with these realm ids (JSON array text) is visible to p. */
 bool principal_sees_realms(const struct principal *p, const char *realm_ids_json);
 

@@ -265,22 +265,79 @@ static bool realms_subset(const json_t *inner, const json_t *outer)
 	return true;
 }
 
-/* A token acting for its user can hand out only what it holds itself. */
-static int check_delegation(const struct principal *who, const json_t *perms,
-			    const json_t *realms, struct error *err)
+static json_t *json_of(const char *text, const char *dflt)
 {
-	if (!who->via_token)
-		return 0;
-	for (size_t i = 0; perms && auth_permission_leaves[i]; i++)
-		if (auth_permission_granted(perms, auth_permission_leaves[i]) &&
-		    !auth_permission_granted(who->permissions, auth_permission_leaves[i]))
-			return err_set(err, E_FORBIDDEN, "this auth token cannot grant %s, which it "
-							 "does not hold", auth_permission_leaves[i]);
-	if (realms && json_array_size(who->token_realm_ids) &&
-	    (json_array_size(realms) == 0 || !realms_subset(realms, who->token_realm_ids)))
-		return err_set(err, E_FORBIDDEN, "a realm-restricted auth token can only create "
-						 "tokens restricted to its own realms");
+	json_t *j = json_loads(text ? text : dflt, 0, NULL);
+	return j ? j : json_loads(dflt, 0, NULL);
+}
+
+static int refuse_axis(const char *axis, struct error *err)
+{
+	return err_set(err, E_FORBIDDEN,
+		       "an auth token cannot give a token more than it holds itself (%s)", axis);
+}
+
+/* A token acting for its user (creating a child, or updating any token,
+ * itself included) leaves the result within its own bounds on every axis.
+ * Compared on the finished record, so no field and no default escapes. */
+static int check_within(const struct auth_token *t, const struct auth_token *parent,
+			struct error *err)
+{
+	json_t *tp = json_of(t->permissions, "{}"), *pp = json_of(parent->permissions, "{}");
+	json_t *tr = json_of(t->realm_ids, "[]"), *pr = json_of(parent->realm_ids, "[]");
+	json_t *ti = json_of(t->ip_whitelist, "[\"*\"]"), *pi = json_of(parent->ip_whitelist, "[\"*\"]");
+	int rc = 0;
+	for (size_t i = 0; auth_permission_leaves[i] && rc == 0; i++)
+		if (auth_permission_granted(tp, auth_permission_leaves[i]) &&
+		    !auth_permission_granted(pp, auth_permission_leaves[i]))
+			rc = err_set(err, E_FORBIDDEN, "this auth token cannot grant %s, which it "
+							"does not hold", auth_permission_leaves[i]);
+	if (rc == 0 && json_array_size(pr) &&
+	    (json_array_size(tr) == 0 || !realms_subset(tr, pr)))
+		rc = refuse_axis("realm_ids", err);
+	else if (rc == 0 && t->allow_no_realm && !parent->allow_no_realm)
+		rc = refuse_axis("allow_no_realm", err);
+	else if (rc == 0 && t->event_access && !parent->event_access)
+		rc = refuse_axis("event_access", err);
+	else if (rc == 0 && t->vault_access && !parent->vault_access)
+		rc = refuse_axis("vault_access", err);
+	else if (rc == 0 && !auth_ip_list_within(ti, pi))
+		rc = refuse_axis("ip_whitelist", err);
+	else if (rc == 0 && parent->expires_at &&
+		 (!t->expires_at || t->expires_at > parent->expires_at))
+		rc = refuse_axis("expires_at", err);
+	json_decref(tp);
+	json_decref(pp);
+	json_decref(tr);
+	json_decref(pr);
+	json_decref(ti);
+	json_decref(pi);
+	return rc;
+}
+
+/* The record of the token the caller authenticated with. */
+static int caller_token(struct platform *pf, const struct principal *who,
+			struct auth_token *out, struct error *err)
+{
+	if (store_token_get_owned(pf->store, who->user_id, who->token_id, out, err) < 0)
+		return err->code == E_NOT_FOUND
+			   ? err_set(err, E_INVALID_TOKEN, "Auth token no longer exists")
+			   : -1;
 	return 0;
+}
+
+/* A child starts with its parent's restrictions, so that leaving a field
+ * out never widens anything; naming a wider value is refused. */
+static void inherit_restrictions(struct auth_token *t, const struct auth_token *parent)
+{
+	free(t->realm_ids);
+	t->realm_ids = xstrdup(parent->realm_ids ? parent->realm_ids : "[]");
+	free(t->ip_whitelist);
+	t->ip_whitelist = parent->ip_whitelist ? xstrdup(parent->ip_whitelist) : NULL;
+	t->allow_no_realm = parent->allow_no_realm;
+	t->event_access = parent->event_access;
+	t->vault_access = parent->vault_access;
+	t->expires_at = parent->expires_at;
 }
 
 /* Shared by create and update: every optional field present in body. */
@@ -298,13 +355,6 @@ static int apply_fields(const struct principal *who, const json_t *body, bool up
 		goto out;
 	if (updating && realms && who->via_token && json_array_size(who->token_realm_ids)) {
 		err_set(err, E_FORBIDDEN, "a realm-restricted auth token cannot change realm_ids");
-		goto out;
-	}
-	if (check_delegation(who, perms, realms, err) < 0)
-		goto out;
-	if (who->via_token && t->vault_access && json_object_get(body, "vault_access") &&
-	    !auth_permission_granted(who->permissions, "resources.vault")) {
-		err_set(err, E_FORBIDDEN, "this auth token cannot grant vault_access");
 		goto out;
 	}
 	if (realms)
@@ -399,7 +449,7 @@ static const char *const token_update_fields[] = {
 int tokens_create(struct platform *pf, const struct principal *who, const json_t *body,
 		  json_t **token_json_new_out, struct error *err)
 {
-	struct auth_token t = {0};
+	struct auth_token t = {0}, parent = {0};
 	json_t *perms = NULL;
 	char secret[AUTH_TOKEN_SECRET_LEN + 1];
 	int rc = -1;
@@ -407,19 +457,22 @@ int tokens_create(struct platform *pf, const struct principal *who, const json_t
 	    require_token_admin(who, err) < 0)
 		return -1;
 	token_defaults(&t, who->user_id);
+	if (who->via_token) {
+		if (caller_token(pf, who, &parent, err) < 0)
+			goto out;
+		inherit_restrictions(&t, &parent);
+	}
 	if (apply_fields(who, body, false, &t, &perms, err) < 0)
 		goto out;
 	/* Without a choice a session gets everything, a token what it holds. */
 	if (!perms)
 		perms = who->via_token ? json_deep_copy(who->permissions)
 				       : auth_permission_template_new("full_access");
-	if (!json_object_get(body, "realm_ids") && who->via_token &&
-	    json_array_size(who->token_realm_ids))
-		set_text(&t.realm_ids, json_incref(who->token_realm_ids));
 	if (deny_reauth(body, perms, &t, err) < 0)
 		goto out;
 	set_text(&t.permissions, json_incref(perms));
-	if (insert_with_secret(pf->store, &t, secret, err) < 0)
+	if ((who->via_token && check_within(&t, &parent, err) < 0) ||
+	    insert_with_secret(pf->store, &t, secret, err) < 0)
 		goto out;
 	*token_json_new_out = token_json_new(&t);
 	json_object_set_new(*token_json_new_out, "token", json_string(secret));
@@ -428,6 +481,7 @@ int tokens_create(struct platform *pf, const struct principal *who, const json_t
 out:
 	json_decref(perms);
 	auth_token_clear(&t);
+	auth_token_clear(&parent);
 	return rc;
 }
 
@@ -451,7 +505,7 @@ static int load_owned(struct platform *pf, const struct principal *who, const ch
 int tokens_update(struct platform *pf, const struct principal *who, const char *id,
 		  const json_t *body, json_t **token_json_new_out, struct error *err)
 {
-	struct auth_token t = {0};
+	struct auth_token t = {0}, parent = {0};
 	json_t *perms = NULL;
 	int rc = -1;
 	if (fields_object(body, err) < 0 || fields_allowed(body, token_update_fields, err) < 0 ||
@@ -462,6 +516,11 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 		goto out;
 	if (perms)
 		set_text(&t.permissions, json_incref(perms));
+	/* the bound is the caller as it is now: a token updating itself
+	 * cannot lift its own restrictions */
+	if (who->via_token &&
+	    (caller_token(pf, who, &parent, err) < 0 || check_within(&t, &parent, err) < 0))
+		goto out;
 	t.updated_at = now_ms();
 	if (store_token_update(pf->store, &t, err) < 0)
 		goto out;
@@ -471,6 +530,7 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 out:
 	json_decref(perms);
 	auth_token_clear(&t);
+	auth_token_clear(&parent);
 	return rc;
 }
 

@@ -67,6 +67,19 @@ int store_user_update(struct store *st, const struct user *u, struct error *err)
 int store_user_bump_session(struct store *st, const char *id, struct error *err);
 int store_user_count(struct store *st, int64_t *out, struct error *err);
 
+/* ---- refresh-token families: one per login; a refresh token works once ---- */
+/* Also drops the families whose refresh tokens have all expired. */
+int store_refresh_family_insert(struct store *st, const char *id, const char *user_id,
+				const char *jti, int64_t expires_at, struct error *err);
+/* Moves the family from jti to next_jti; *rotated is false when jti is not
+ * the family's current one (a reuse) or the family is revoked or gone. */
+int store_refresh_family_rotate(struct store *st, const char *id, const char *jti,
+				const char *next_jti, int64_t expires_at, bool *rotated,
+				struct error *err);
+int store_refresh_family_revoke(struct store *st, const char *id, struct error *err);
+/* Whether the family exists and is not revoked (false on a store error). */
+bool store_refresh_family_live(struct store *st, const char *id);
+
 /* ---- long-lived auth tokens (hdy_...) ---- */
 struct auth_token {
 	char id[ID_LEN + 1];
@@ -246,13 +259,14 @@ struct snapshot {
 	char container_id[ID_LEN + 1];
 	char project_id[ID_LEN + 1];
 	char user_id[ID_LEN + 1];
-	char *name;              /* snap-YYYYMMDD-HHMMSS[-n] */
+	char *name;              /* snap-YYYYMMDD-HHMMSS-<8 random hex> */
 	char *alias;             /* may be NULL */
 	char *container_image;   /* the container's image: a copy from the snapshot needs it */
 	int64_t size;            /* bytes not shared with other snapshots */
 	int64_t created_at;
 	int64_t last_used_at;    /* 0 = never restored or copied from */
 	int64_t expires_at;      /* 0 = never */
+	char *realm_ids;         /* the container's realms when taken (JSON array text) */
 };
 void snapshot_clear(struct snapshot *s);
 void snapshot_list_free(struct snapshot *arr, size_t n);
@@ -262,6 +276,10 @@ int store_snapshot_insert(struct store *st, const struct snapshot *s, struct err
 int store_snapshot_get(struct store *st, const char *container_id, const char *name,
 		       struct snapshot *out, struct error *err);
 int store_snapshot_update(struct store *st, const struct snapshot *s, struct error *err);
+/* Snapshots whose container has no row or only a tombstone, of user_id
+ * (NULL = every user), oldest first. */
+int store_snapshot_list_orphaned(struct store *st, const char *user_id, struct snapshot **out_new,
+				 size_t *count, struct error *err);
 int store_snapshot_delete(struct store *st, const char *id, struct error *err);
 /* Oldest first. */
 int store_snapshot_list(struct store *st, const char *container_id, struct snapshot **out_new,

@@ -204,7 +204,10 @@ static void test_users(void **state)
 	OK(store_user_find_login(f->st, "alice@EXAMPLE.com", &u, E));
 	assert_string_equal(u.id, f->user);
 	user_clear(&u);
-	FAILS(E_NOT_FOUND, store_user_find_login(f->st, "ALICE", &u, E)); /* usernames are exact */
+	/* usernames are one per spelling regardless of case: "ALICE" is alice */
+	OK(store_user_find_login(f->st, "ALICE", &u, E));
+	assert_string_equal(u.id, f->user);
+	user_clear(&u);
 	FAILS(E_NOT_FOUND, store_user_find_login(f->st, NULL, &u, E));
 	FAILS(E_NOT_FOUND, store_user_get(f->st, "000000000000000000000000", &u, E));
 
@@ -212,6 +215,10 @@ static void test_users(void **state)
 	struct user dup = {.username = "alice", .password_hash = "x"};
 	id_new(dup.id);
 	struct error err = {0};
+	assert_int_equal(store_user_insert(f->st, &dup, &err), -1);
+	assert_int_equal(err.code, E_CONFLICT);
+	assert_non_null(strstr(err.msg, "Username"));
+	dup.username = "aLiCe"; /* another case is the same username */
 	assert_int_equal(store_user_insert(f->st, &dup, &err), -1);
 	assert_int_equal(err.code, E_CONFLICT);
 	assert_non_null(strstr(err.msg, "Username"));
