@@ -179,16 +179,13 @@ static ssize_t side_read(struct side *s, char *p, size_t n)
 	}
 }
 
-static ssize_t side_write(struct side *s, const char *p, size_t n)
+static ssize_t plain_send(struct side *s, struct iovec *iov, int iovcnt, size_t total)
 {
-	if (s->ssl) {
-		ERR_clear_error();
-		return ssl_result(s, SSL_write(s->ssl, p, (int)n));
-	}
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
 	for (;;) {
-		ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t r = sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r >= 0) {
-			if ((size_t)r < n)
+			if ((size_t)r < total)
 				*s->wr = false;
 			return r;
 		}
@@ -202,6 +199,16 @@ static ssize_t side_write(struct side *s, const char *p, size_t n)
 	}
 }
 
+static ssize_t side_write(struct side *s, const char *p, size_t n)
+{
+	if (s->ssl) {
+		ERR_clear_error();
+		return ssl_result(s, SSL_write(s->ssl, p, (int)n));
+	}
+	struct iovec iov = {(void *)p, n};
+	return plain_send(s, &iov, 1, n);
+}
+
 /* A head and the body bytes after it in one system call (plain sockets;
  * through TLS the head goes alone). */
 static ssize_t side_write2(struct side *s, const char *a, size_t an, const char *b, size_t bn)
@@ -209,22 +216,7 @@ static ssize_t side_write2(struct side *s, const char *a, size_t an, const char 
 	if (s->ssl || bn == 0)
 		return side_write(s, a, an);
 	struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
-	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-	for (;;) {
-		ssize_t r = sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (r >= 0) {
-			if ((size_t)r < an + bn)
-				*s->wr = false;
-			return r;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			*s->wr = false;
-			return -1;
-		}
-		return -2;
-	}
+	return plain_send(s, iov, 2, an + bn);
 }
 
 static struct side client_side(struct conn *c)

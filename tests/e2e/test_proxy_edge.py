@@ -19,7 +19,7 @@ import time
 
 from hoody_test import check, free_port, main
 from proxy_util import (DOMAIN, SERVER, ProxyDaemon, raw_exchange, request, rss_kib,
-                        start_busybox_httpd, start_upstream, ws_connect, ws_recv, ws_send)
+                        start_busybox_httpd, upstream_container, ws_connect, ws_recv, ws_send)
 
 
 def setup(d):
@@ -77,10 +77,7 @@ def test_busybox_port_owner_and_strangers():
 
 def test_streaming_keepalive_chunked_headers():
     with ProxyDaemon() as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         conn = http.client.HTTPConnection("127.0.0.1", d.proxy_port, timeout=30)
         hdrs = dict(owner, Host=host)
         # keep-alive: several exchanges on one connection, the same socket
@@ -145,9 +142,8 @@ def test_streaming_keepalive_chunked_headers():
 
 def test_hostile_heads():
     with ProxyDaemon(["--proxy-max-conns-per-ip", "8"]) as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000").encode()
+        p, cid, host, _ = upstream_container(d)
+        host = host.encode()
         port = d.proxy_port
         cases = {
             b"GET / HTTP/1.1\r\nHost: " + host + b"\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n": 400,
@@ -185,10 +181,7 @@ def test_hostile_heads():
 
 def test_websocket_subprotocol():
     with ProxyDaemon() as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         # refused before the upgrade without credentials
         s, status, head = ws_connect(d.proxy_port, host, protocols=["tty"])
         check(status == 401, head)
@@ -211,10 +204,7 @@ def test_upload_memory_flat():
     """1 GiB through the proxy: hoodyd's RSS grows < 16 MiB (back-pressure,
     one fixed buffer per direction)."""
     with ProxyDaemon() as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         request(d.proxy_port, host, path="/hello", headers=owner)
         before = rss_kib(d.proc.pid)
         total = 1 << 30
@@ -272,25 +262,15 @@ def test_tls_wildcard_and_reload():
     tport = free_port()
     with ProxyDaemon(["--proxy-tls-listen", f"127.0.0.1:{tport}", "--tls-cert", live_crt,
                       "--tls-key", live_key]) as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         ctx = ssl.create_default_context(cafile=live_crt)  # verifies name and chain
         r = request(tport, host, path="/headers", headers=owner, tls_ctx=ctx)
         check(r.status == 200 and b"X-Forwarded-Proto: https" in r.body, r)
         s_ctx = ssl.create_default_context(cafile=live_crt)
-        raw = socket.create_connection(("127.0.0.1", tport))
-        ws = s_ctx.wrap_socket(raw, server_hostname=host)
-        key64 = "dGhlIHNhbXBsZSBub25jZQ=="
-        hdr = "".join(f"{k}: {v}\r\n" for k, v in owner.items())
-        ws.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    f"Sec-WebSocket-Key: {key64}\r\nSec-WebSocket-Version: 13\r\n"
-                    f"Sec-WebSocket-Protocol: tty\r\n{hdr}\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += ws.recv(1)
-        check(head.startswith(b"HTTP/1.1 101"), head)
+        raw = socket.create_connection(("127.0.0.1", tport), timeout=10)
+        ws, status, head = ws_connect(tport, host, protocols=["tty"], headers=owner,
+                                      sock=s_ctx.wrap_socket(raw, server_hostname=host))
+        check(status == 101 and "Sec-WebSocket-Protocol: tty" in head, head)
         ws_send(ws, b"over tls")
         check(ws_recv(ws) == (1, b"over tls"), "tls websocket echo")
         ws.close()
@@ -328,10 +308,7 @@ def test_documents_and_aliases_through_the_listener():
     switch, a token group limited to terminal 2, aliases with a target path,
     disabled aliases; each change is served by the next request."""
     with ProxyDaemon() as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         envelope(request(d.proxy_port, host, path="/hello"), 401)
         # default allow makes the port public, at once
         put_doc(d, p, cid, {"groups": {}, "permissions": {}, "default": "allow"})
