@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang git
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libjwt-dev
-  libcurl4-openssl-dev libcmocka-dev libseccomp-dev
+  libcurl4-openssl-dev libcmocka-dev libseccomp-dev libssl-dev
   crun busybox-static mmdebstrap iproute2 util-linux procps rsync
   tar gzip zstd openssl sqlite3 curl jq python3 ca-certificates
 )
@@ -34,6 +34,20 @@ if ! command -v node >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends nodejs >/dev/null
+fi
+
+# The socket.io tests use the real socket.io client from npm, pinned by
+# tests/socketio/package-lock.json.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+SIO_DIR="$(dirname "$0")/../tests/socketio"
+if [ ! -d "$SIO_DIR/node_modules/socket.io-client" ]; then
+  echo "setup: npm ci in tests/socketio"
+  (cd "$SIO_DIR" && npm ci --no-audit --no-fund --silent)
 fi
 
 # crun refuses cgroup "hybrid" mode while any controller sits in the cgroup2

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/socketio.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "platform/auth.h"
@@ -150,12 +151,14 @@ static void resume_all_locked(void)
 	hub.waiting = NULL;
 }
 
+/* After every committed event: SSE streams and socket.io sessions. */
 static void wake(void *arg)
 {
 	pthread_mutex_lock(&hub.mu);
 	hub.gen++;
 	resume_all_locked();
 	pthread_mutex_unlock(&hub.mu);
+	api_sio_wake();
 }
 
 static void *ticker(void *arg)
@@ -361,7 +364,6 @@ static void stream(struct req *r, struct resp *out)
 		s->last_seq = 0;
 	/* A first comment line tells the client the stream is open. */
 	buf_put(s, ": connected\n\n", 13);
-	events_set_hook(wake, NULL);
 	ticker_start();
 	out->status = 200;
 	out->stream_read = stream_read;
@@ -371,6 +373,7 @@ static void stream(struct req *r, struct resp *out)
 
 void api_register_events(struct api_server *srv)
 {
+	events_set_hook(wake, NULL);
 	api_route(srv, "GET", "/api/v1/events", list, 0, "resources.events");
 	api_route(srv, "DELETE", "/api/v1/events", delete, ROUTE_WRITE, "resources.events");
 	api_route(srv, "GET", "/api/v1/events/stats", stats, 0, "resources.events");

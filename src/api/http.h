@@ -56,6 +56,8 @@ struct resp {
 	ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
 	void *stream_cls;
 	void (*stream_free)(void *cls);
+	/* A 101 answer whose socket api/socketio.c takes over (a WebSocket). */
+	void *upgrade_cls;
 };
 
 typedef void (*route_fn)(struct req *r, struct resp *out);
