@@ -105,6 +105,14 @@ static void delete (struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Events deleted successfully", data);
 }
 
+static void delete_one(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = events_delete_one(r->pf, &r->who, r->params[0], &data, &err);
+	resp_result(out, rc, &err, 200, "Event deleted successfully", data);
+}
+
 static void cleanup(struct req *r, struct resp *out)
 {
 	struct error err = {0};
@@ -380,4 +388,5 @@ void api_register_events(struct api_server *srv)
 	api_route(srv, "GET", "/api/v1/events/stream", stream, 0, "resources.events");
 	api_route(srv, "POST", "/api/v1/events/cleanup", cleanup, ROUTE_WRITE, "resources.events");
 	api_route(srv, "GET", "/api/v1/events/{id}", get, 0, "resources.events");
+	api_route(srv, "DELETE", "/api/v1/events/{id}", delete_one, ROUTE_WRITE, "resources.events");
 }

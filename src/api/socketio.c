@@ -267,6 +267,9 @@ static void on_connect(struct session *s, const char *p)
 	} else {
 		_cleanup_free_ char *bearer = xasprintf("Bearer %s", tok);
 		rc = auth_authenticate(sio.pf, bearer, s->ip, s->realm, &s->who, &err);
+		/* the leaf and the check of every event route */
+		if (rc == 0)
+			rc = principal_require(&s->who, "resources.events", &err);
 		if (rc == 0)
 			rc = events_require_access(&s->who, &err);
 	}
