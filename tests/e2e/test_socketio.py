@@ -2,10 +2,12 @@
 client from npm (tests/socketio, pinned by its package-lock.json) over
 long-polling only, WebSocket only, and polling upgraded to WebSocket; plus
 the raw Engine.IO exchanges a client may get wrong."""
+import base64
 import json
 import os
 import queue
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -234,6 +236,130 @@ def test_engine_io_protocol():
         check(r.status == 401, r)
 
 
+class RawWs:
+    """A minimal WebSocket client of our own (masked text frames), to control
+    exactly when it reads."""
+
+    def __init__(self, d, rcvbuf=None):
+        self.s = socket.socket()
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.connect(("127.0.0.1", d.port))
+        self.s.settimeout(30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall((f"GET /api/v1/events/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+                        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                        f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.s.recv(4096)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.head = head.decode()
+
+    def send(self, text):
+        data = text.encode()
+        mask = os.urandom(4)
+        hdr = bytes([0x81]) + (bytes([0x80 | len(data)]) if len(data) < 126 else
+                               bytes([0x80 | 126]) + struct.pack(">H", len(data)))
+        self.s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+
+    def recv(self):
+        """The next text message (answers pings with pongs on the way)."""
+        while True:
+            self._need(2)
+            op, n, pos = self.buf[0] & 0x0f, self.buf[1] & 0x7f, 2
+            if n == 126:
+                self._need(4)
+                n, pos = struct.unpack(">H", self.buf[2:4])[0], 4
+            elif n == 127:
+                self._need(10)
+                n, pos = struct.unpack(">Q", self.buf[2:10])[0], 10
+            self._need(pos + n)
+            payload, self.buf = self.buf[pos:pos + n], self.buf[pos + n:]
+            if op == 1:
+                text = payload.decode()
+                if text == "2":
+                    self.send("3")
+                    continue
+                return text
+            if op == 8:
+                raise EOFError
+
+    def close(self):
+        self.s.close()
+
+
+def test_slow_readers_hold_nothing_back():
+    """A WebSocket client that stops reading and a polling session that never
+    polls, while 300 events happen: the API and a reading client carry on,
+    and the stalled client, once it reads again, gets every event in order."""
+    npm_ci()
+    with Daemon() as d:
+        stalled = RawWs(d, rcvbuf=4096)
+        check(" 101 " in stalled.head.split("\r\n")[0], stalled.head)
+        check(stalled.recv().startswith('0{"sid"'), "no open packet")
+        stalled.send("40" + json.dumps({"token": d.token}))
+        check(stalled.recv().startswith('40{"sid"'), "no CONNECT answer")
+        st, body = raw(d, "GET", "EIO=4&transport=polling")
+        sid = json.loads(body[1:])["sid"]
+        raw(d, "POST", f"EIO=4&transport=polling&sid={sid}", ('40' + json.dumps({"token": d.token})).encode())
+        reader = Client(d, d.token, "websocket")
+        try:
+            check(reader.wait(lambda x: "connected" in x), reader.seen)
+            n = 300
+            for i in range(n):
+                r = d.post("/api/v1/projects", {"alias": f"flood-{i}-" + "x" * 40})
+                check(r.status == 201, r)
+            got = reader.wait(lambda x: x.get("event") == "project.created" and
+                              x["data"]["payload"]["alias"].startswith(f"flood-{n - 1}-"), timeout=60)
+            check(got, f"reader got {len(reader.seen)} lines")
+            aliases = [x["data"]["payload"]["alias"].split("-")[1] for x in reader.seen
+                       if x.get("event") == "project.created"]
+            check(aliases == [str(i) for i in range(n)], aliases[:20])
+            # the stalled one reads now: everything, in order, nothing twice
+            seen = []
+            while len(seen) < n:
+                m = stalled.recv()
+                if m.startswith('42["project.created"'):
+                    seen.append(json.loads(m[2:])[1]["payload"]["alias"].split("-")[1])
+            check(seen == [str(i) for i in range(n)], seen[:20])
+            # and the silent polling session is still there to poll
+            st, body = raw(d, "GET", f"EIO=4&transport=polling&sid={sid}")
+            check(st == 200 and body.startswith(b'40{"sid"'), (st, body[:200]))
+        finally:
+            reader.close()
+            stalled.close()
+
+
+def test_revoked_token_is_disconnected():
+    """The credential is checked again at the next ping: a deleted token's
+    client is told DISCONNECT; a live one stays."""
+    npm_ci()
+    with Daemon() as d:
+        r = d.post("/api/v1/auth/tokens", {"alias": "short-lived"})
+        check(r.status == 201, r)
+        doomed = Client(d, r.data["token"], "websocket")
+        keeper = Client(d, d.token, "polling")
+        try:
+            check(doomed.wait(lambda x: "connected" in x), doomed.seen)
+            check(keeper.wait(lambda x: "connected" in x), keeper.seen)
+            check(d.delete(f"/api/v1/auth/tokens/{r.data['id']}").status == 200, "delete")
+            gone = doomed.wait(lambda x: "disconnect" in x, timeout=40)
+            check(gone and gone["disconnect"] == "io server disconnect", doomed.seen)
+            check(not any("disconnect" in x for x in keeper.drain(0.2)), keeper.seen)
+        finally:
+            doomed.close()
+            keeper.close()
+
+
 if __name__ == "__main__":
     main([test_engine_io_protocol, test_polling_only, test_websocket_only,
-          test_polling_upgraded_to_websocket, test_token_without_event_access_refused])
+          test_polling_upgraded_to_websocket, test_token_without_event_access_refused,
+          test_slow_readers_hold_nothing_back, test_revoked_token_is_disconnected])
