@@ -86,6 +86,10 @@ void api_route(struct api_server *srv, const char *method, const char *pattern, 
 const char *req_query(struct req *r, const char *key);
 const char *req_header(struct req *r, const char *name);
 
+/* The realm of a "{realm}.api.<domain>" Host, or "" (E_VALIDATION when the
+ * host has the suffix but no valid realm id). */
+int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err);
+
 /* Envelopes. ok: {statusCode, message, data}; data is stolen (may be NULL). */
 void resp_ok(struct resp *out, int status, const char *message, json_t *data_steal);
 /* Error: {statusCode, error, message, code[, data]} with the HTTP status

@@ -310,6 +310,11 @@ static int realm_of_host(struct req_ctx *c, char out[ID_LEN + 1], struct error *
 	return 0;
 }
 
+int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err)
+{
+	return realm_of_host((struct req_ctx *)r, out, err);
+}
+
 /* Every check a route's registration asks for, before its handler runs. */
 static int authorize(struct req_ctx *c, const struct route *rt, struct error *err)
 {

@@ -157,6 +157,7 @@ static char *open_packet_new(const char *sid)
 }
 
 static void *loop_main(void *arg);
+static void eio_error(struct resp *out, int status, int code, const char *msg);
 
 /* Caller holds sio.mu. */
 static bool loop_start_locked(void)
@@ -180,11 +181,22 @@ static bool loop_start_locked(void)
 	return true;
 }
 
-static struct session *session_new_locked(struct req *r, enum transport t)
+/* NULL with the Engine.IO error in out when no session can be made. */
+static struct session *session_new_locked(struct req *r, enum transport t, struct resp *out)
 {
-	if (sio.count >= SIO_SESSIONS_MAX || sio.stopping || !loop_start_locked())
+	char realm[ID_LEN + 1];
+	struct error err = {0};
+	if (req_host_realm(r, realm, &err) < 0) {
+		eio_error(out, 400, 3, err.msg);
 		return NULL;
+	}
+	if (sio.count >= SIO_SESSIONS_MAX || sio.stopping || !loop_start_locked()) {
+		eio_error(out, 503, 3, "Too many sessions");
+		return NULL;
+	}
 	struct session *s = xcalloc(1, sizeof(*s));
+	/* a realm host scopes the session like any request */
+	memcpy(s->realm, realm, sizeof(realm));
 	unsigned char raw[SID_BYTES];
 	random_bytes(raw, sizeof(raw));
 	sodium_bin2base64(s->sid, sizeof(s->sid), raw, sizeof(raw),
@@ -192,7 +204,6 @@ static struct session *session_new_locked(struct req *r, enum transport t)
 	s->refs = 1;
 	s->transport = t;
 	s->created_ns = s->last_ping_ns = mono_ns();
-	snprintf(s->realm, sizeof(s->realm), "%s", r->who.scoped_realm);
 	snprintf(s->ip, sizeof(s->ip), "%s", r->client_ip ? r->client_ip : "");
 	s->next = sio.list;
 	sio.list = s;
@@ -434,12 +445,10 @@ bool api_sio_request(struct req *r)
 static void handshake(struct req *r, struct resp *out)
 {
 	pthread_mutex_lock(&sio.mu);
-	struct session *s = session_new_locked(r, T_POLLING);
+	struct session *s = session_new_locked(r, T_POLLING, out);
 	if (s)
 		text_steal(out, open_packet_new(s->sid));
 	pthread_mutex_unlock(&sio.mu);
-	if (!s)
-		eio_error(out, 503, 3, "Too many sessions");
 }
 
 static void poll_get(struct req *r, struct session *s, struct resp *out)
@@ -499,11 +508,9 @@ static void ws_request(struct req *r, struct session *s, struct resp *out)
 		return;
 	}
 	if (!s) {
-		s = session_new_locked(r, T_WS);
-		if (!s) {
-			eio_error(out, 503, 3, "Too many sessions");
+		s = session_new_locked(r, T_WS, out);
+		if (!s)
 			return;
-		}
 		ctl_push(s, open_packet_new(s->sid));
 	}
 	/* this reference lives until the upgrade callback, which gets it */

@@ -155,10 +155,10 @@ def test_token_without_event_access_refused():
             c.close()
 
 
-def raw(d, method, query, body=b"", headers=""):
+def raw(d, method, query, body=b"", headers="", host="x"):
     """One HTTP request on its own socket: (status, body bytes)."""
     s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
-    head = (f"{method} /api/v1/events/?{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    head = (f"{method} /api/v1/events/?{query} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
             f"Content-Length: {len(body)}\r\n{headers}\r\n").encode()
     s.sendall(head + body)
     data = b""
@@ -221,6 +221,8 @@ def test_engine_io_protocol():
         check(st == 400 and json.loads(body)["code"] == 2, body)
         st, body = raw(d, "GET", "EIO=4&transport=polling&sid=nope")
         check(st == 400 and json.loads(body)["code"] == 1, body)
+        st, body = raw(d, "GET", "EIO=4&transport=polling", host="nothex.api.hoody.local")
+        check(st == 400 and "realm" in json.loads(body)["message"], body)
         st, body = raw(d, "GET", "EIO=4&transport=websocket")  # no Upgrade headers
         check(st == 400, (st, body))
         # an oversize POST ends the session
@@ -359,7 +361,35 @@ def test_revoked_token_is_disconnected():
             keeper.close()
 
 
+def test_stop_with_sessions_open():
+    """hoodyd stops cleanly (exit 0, no sanitizer report) with a WebSocket and
+    a suspended long-poll open, and both clients see their connection end."""
+    with Daemon() as d:
+        ws = RawWs(d)
+        check(ws.recv().startswith('0{"sid"'), "no open packet")
+        ws.send("40" + json.dumps({"token": d.token}))
+        check(ws.recv().startswith('40{"sid"'), "no CONNECT answer")
+        st, body = raw(d, "GET", "EIO=4&transport=polling")
+        sid = json.loads(body[1:])["sid"]
+        polled = []
+        t = threading.Thread(target=lambda: polled.append(
+            raw(d, "GET", f"EIO=4&transport=polling&sid={sid}")), daemon=True)
+        t.start()
+        time.sleep(0.3)  # the poll is suspended by now (nothing to send)
+        d.stop()
+        t.join(30)
+        check(polled and polled[0] == (200, b"1"), polled)
+        try:
+            while True:
+                ws.recv()
+        except (EOFError, OSError):
+            pass
+        ws.close()
+        d.start()
+
+
 if __name__ == "__main__":
     main([test_engine_io_protocol, test_polling_only, test_websocket_only,
           test_polling_upgraded_to_websocket, test_token_without_event_access_refused,
-          test_slow_readers_hold_nothing_back, test_revoked_token_is_disconnected])
+          test_slow_readers_hold_nothing_back, test_revoked_token_is_disconnected,
+          test_stop_with_sessions_open])
