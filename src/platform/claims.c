@@ -729,7 +729,13 @@ static struct {
 	char *state_dir;
 	bool ensured;           /* first-key creation was attempted for state_dir */
 	struct keyset *ks;
+	int64_t checked_ns;     /* when ks was last compared with the directory */
 } cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Response signatures look at the key directory at most this often: a
+ * response signed by the previous key just after a rotation still verifies
+ * (that key stays published), and the API's hot path saves a file read. */
+#define RESPONSE_KEYSET_RECHECK_NS (100LL * 1000000)
 
 int64_t claims_ttl(const struct platform *pf)
 {
@@ -772,7 +778,10 @@ static void cache_ensure_key(const struct platform *pf)
 		log_error("signing: no key could be created, claims are unavailable: %s", err.msg);
 }
 
-int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *err)
+/* The cached set, compared with the directory unless that was done less
+ * than recheck_ns ago. */
+static int keyset_get(struct platform *pf, int64_t recheck_ns, struct keyset **out_new,
+		      struct error *err)
 {
 	if (!pf->cfg.state_dir)
 		return err_set(err, E_SIGNING_NOT_CONFIGURED, "%s", NOT_CONFIGURED_MSG);
@@ -780,7 +789,8 @@ int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *er
 	pthread_mutex_lock(&cache.mu);
 	cache_select(pf->cfg.state_dir);
 	cache_ensure_key(pf);
-	if (!cache.ks || keyset_stale(cache.ks, cache.state_dir)) {
+	bool recent = cache.ks && mono_ns() - cache.checked_ns < recheck_ns;
+	if (!recent && (!cache.ks || keyset_stale(cache.ks, cache.state_dir))) {
 		struct keyset *fresh = NULL;
 		rc = keyset_load(cache.state_dir, &fresh, err);
 		if (rc == 0) {
@@ -792,10 +802,17 @@ int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *er
 			err_set(err, E_SIGNING_NOT_CONFIGURED, "%s", NOT_CONFIGURED_MSG);
 		}
 	}
+	if (!recent)
+		cache.checked_ns = mono_ns();
 	if (rc == 0)
 		*out_new = keyset_ref(cache.ks);
 	pthread_mutex_unlock(&cache.mu);
 	return rc;
+}
+
+int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *err)
+{
+	return keyset_get(pf, 0, out_new, err);
 }
 
 void claims_start(struct platform *pf)
@@ -881,7 +898,7 @@ int claims_sign_response(struct platform *pf, struct signed_response *sr, char *
 			 struct error *err)
 {
 	struct keyset *ks = NULL;
-	if (claims_keyset(pf, &ks, err) < 0)
+	if (keyset_get(pf, RESPONSE_KEYSET_RECHECK_NS, &ks, err) < 0)
 		return -1;
 	sr->t = now_unix();
 	int rc = keyset_sign_response(ks, sr, header_new, err);
