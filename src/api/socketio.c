@@ -36,6 +36,7 @@
 
 #define SIO_PATH "/api/v1/events"
 #define SIO_SESSIONS_MAX 1024
+#define SIO_SESSIONS_PER_IP 64 /* so that one client cannot take the whole table */
 #define SIO_PING_INTERVAL_MS 25000
 #define SIO_PING_TIMEOUT_MS 20000
 #define SIO_CONNECT_TIMEOUT_MS 45000
@@ -190,7 +191,11 @@ static struct session *session_new_locked(struct req *r, enum transport t, struc
 		eio_error(out, 400, 3, err.msg);
 		return NULL;
 	}
-	if (sio.count >= SIO_SESSIONS_MAX || sio.stopping || !loop_start_locked()) {
+	size_t same_ip = 0;
+	for (struct session *o = sio.list; o; o = o->next)
+		same_ip += !o->closed && r->client_ip && !strcmp(o->ip, r->client_ip);
+	if (sio.count >= SIO_SESSIONS_MAX || same_ip >= SIO_SESSIONS_PER_IP || sio.stopping ||
+	    !loop_start_locked()) {
 		eio_error(out, 503, 3, "Too many sessions");
 		return NULL;
 	}

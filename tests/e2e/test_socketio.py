@@ -231,6 +231,21 @@ def test_engine_io_protocol():
         st, body = raw(d, "POST", f"EIO=4&transport=polling&sid={sid}", b"4" + b"x" * 70000)
         check(st == 413, (st, body))
 
+        # one address holds at most 64 sessions (the table holds 1024)
+        sids = []
+        for _ in range(70):
+            st, body = raw(d, "GET", "EIO=4&transport=polling")
+            if st != 200:
+                break
+            sids.append(json.loads(body[1:])["sid"])
+        check(st == 503 and json.loads(body)["message"] == "Too many sessions", (st, body))
+        check(60 <= len(sids) <= 64, len(sids))
+        for sid in sids:  # closing them frees the slots
+            raw(d, "POST", f"EIO=4&transport=polling&sid={sid}", b"1")
+        time.sleep(1.2)
+        st, body = raw(d, "GET", "EIO=4&transport=polling")
+        check(st == 200, (st, body))
+
         # the REST list is unchanged, and still needs a token
         r = d.get("/api/v1/events")
         check(r.status == 200 and "events" in r.data, r)
