@@ -219,10 +219,13 @@ static struct session *session_new_locked(struct req *r, enum transport t, struc
 
 /* ------------------------------------------------------------ socket.io */
 
+/* Receives one packet for the transport (a polling payload, a WebSocket frame). */
+typedef void (*packet_fn)(void *ctx, const char *packet, size_t len);
+
 /* The socket.io packets the session owes its client from the event log: up to
- * SIO_BATCH events after its cursor, appended to out joined by sep. Caller
- * holds sio.mu (the cursor is the session's). */
-static void events_append(struct session *s, char **out, size_t *len, const char *sep)
+ * SIO_BATCH events after its cursor, each handed to put. Caller holds sio.mu
+ * (the cursor is the session's). */
+static void events_put(struct session *s, packet_fn put, void *ctx)
 {
 	uint64_t gen = __atomic_load_n(&sio.gen, __ATOMIC_ACQUIRE);
 	if (!s->connected || s->seen_gen == gen)
@@ -247,15 +250,9 @@ static void events_append(struct session *s, char **out, size_t *len, const char
 		json_decref(pk);
 		if (!js)
 			continue;
-		size_t n = strlen(js), sl = strlen(sep);
-		*out = xrealloc(*out, *len + sl + 2 + n + 1);
-		if (*len) {
-			memcpy(*out + *len, sep, sl);
-			*len += sl;
-		}
-		memcpy(*out + *len, "42", 2);
-		memcpy(*out + *len + 2, js, n + 1);
-		*len += 2 + n;
+		char *packet = xasprintf("42%s", js);
+		put(ctx, packet, strlen(packet));
+		free(packet);
 		free(js);
 	}
 	json_decref(arr);
@@ -362,6 +359,17 @@ struct poll_req {
 	bool done;
 };
 
+/* Appends a packet to a polling payload (packets are joined by 0x1e). */
+static void poll_put(void *ctx, const char *packet, size_t n)
+{
+	struct poll_req *p = ctx;
+	p->buf = xrealloc(p->buf, p->len + n + 2);
+	if (p->len)
+		p->buf[p->len++] = '\x1e';
+	memcpy(p->buf + p->len, packet, n);
+	p->len += n;
+}
+
 static ssize_t poll_drain(struct poll_req *p, char *out, size_t max)
 {
 	size_t n = p->len - p->off < max ? p->len - p->off : max;
@@ -382,17 +390,12 @@ static ssize_t poll_read(void *cls, uint64_t pos, char *out, size_t max)
 	pthread_mutex_lock(&sio.mu);
 	struct session *s = p->s;
 	for (size_t i = 0; i < s->nctl; i++) {
-		size_t n = strlen(s->ctl[i]);
-		p->buf = xrealloc(p->buf, p->len + n + 2);
-		if (p->len)
-			p->buf[p->len++] = '\x1e';
-		memcpy(p->buf + p->len, s->ctl[i], n);
-		p->len += n;
+		poll_put(p, s->ctl[i], strlen(s->ctl[i]));
 		free(s->ctl[i]);
 	}
 	s->nctl = 0;
 	if (s->transport == T_POLLING && !(s->ws && s->ws->probed))
-		events_append(s, &p->buf, &p->len, "\x1e");
+		events_put(s, poll_put, p);
 	if (!p->len && (s->closed || sio.stopping || s->transport != T_POLLING)) {
 		/* closed: "1"; upgraded meanwhile: a noop the old transport drops */
 		p->buf = xstrdup(s->transport == T_POLLING || s->closed || sio.stopping ? "1" : "6");
@@ -581,6 +584,11 @@ static void ws_put(struct ws_conn *w, enum ws_opcode op, const char *data, size_
 	w->out_len += hl + n;
 }
 
+static void ws_put_text(void *ctx, const char *packet, size_t n)
+{
+	ws_put(ctx, WS_TEXT, packet, n);
+}
+
 void api_sio_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
 		      size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
@@ -678,15 +686,8 @@ static bool ws_pump(struct session *s)
 			free(s->ctl[i]);
 		}
 		s->nctl = 0;
-		if (w->out_off == w->out_len) {
-			char *evs = NULL;
-			size_t len = 0;
-			events_append(s, &evs, &len, "\n");
-			for (char *save = NULL, *e = len ? strtok_r(evs, "\n", &save) : NULL; e;
-			     e = strtok_r(NULL, "\n", &save))
-				ws_put(w, WS_TEXT, e, strlen(e));
-			free(evs);
-		}
+		if (w->out_off == w->out_len)
+			events_put(s, ws_put_text, w);
 	}
 	while (w->out_off < w->out_len) {
 		ssize_t n = send(w->fd, w->out + w->out_off, w->out_len - w->out_off, MSG_NOSIGNAL);
