@@ -362,8 +362,11 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 	size_t pathlen = strlen(c->r.path);
 	/* socket.io authenticates in its own CONNECT packet, not by header */
 	if (api_sio_request(&c->r)) {
-		api_sio_handle(&c->r, c->too_large ? NULL : c->body, c->too_large ? 0 : c->body_len,
-			       &c->resp);
+		if (c->too_large) {
+			c->close_conn = true;
+			return send_error(c, E_PAYLOAD_TOO_LARGE, "Request body too large");
+		}
+		api_sio_handle(&c->r, c->body, c->body_len, &c->resp);
 		return send_resp(c);
 	}
 	switch (router_match(c->r.srv->router, c->method, c->r.path, c->buf + pathlen + 1,
