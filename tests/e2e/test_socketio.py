@@ -377,8 +377,9 @@ def test_revoked_token_is_disconnected():
 
 
 def test_stop_with_sessions_open():
-    """hoodyd stops cleanly (exit 0, no sanitizer report) with a WebSocket and
-    a suspended long-poll open, and both clients see their connection end."""
+    """hoodyd stops cleanly (exit 0, no sanitizer report) and promptly with a
+    WebSocket and a suspended long-poll open, and both clients see their
+    connection end."""
     with Daemon() as d:
         ws = RawWs(d)
         check(ws.recv().startswith('0{"sid"'), "no open packet")
@@ -393,7 +394,9 @@ def test_stop_with_sessions_open():
         time.sleep(0.3)  # the poll is suspended by now (nothing to send)
         d.stop()
         t.join(30)
-        check(polled and polled[0] == (200, b"1"), polled)
+        # the poll ends: with a close packet, or cut by the stopping server
+        # before it could be answered (both make a client reconnect)
+        check(polled and polled[0] in ((200, b"1"), (200, b"")), polled)
         try:
             while True:
                 ws.recv()
