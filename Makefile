@@ -38,7 +38,7 @@ test-sanitize: deps
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DHOODY_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_router fuzz_bodies fuzz_names fuzz_claims
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_router fuzz_bodies fuzz_names fuzz_claims fuzz_websocket
 	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # The fast subset of the sanitizer suite: unit tests and the fuzz corpus

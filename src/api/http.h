@@ -56,6 +56,8 @@ struct resp {
 	ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
 	void *stream_cls;
 	void (*stream_free)(void *cls);
+	/* A 101 answer whose socket api/socketio.c takes over (a WebSocket). */
+	void *upgrade_cls;
 };
 
 typedef void (*route_fn)(struct req *r, struct resp *out);
@@ -83,6 +85,10 @@ void api_route(struct api_server *srv, const char *method, const char *pattern, 
 /* Query string access (decoded). */
 const char *req_query(struct req *r, const char *key);
 const char *req_header(struct req *r, const char *name);
+
+/* The realm of a "{realm}.api.<domain>" Host, or "" (E_VALIDATION when the
+ * host has the suffix but no valid realm id). */
+int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err);
 
 /* Envelopes. ok: {statusCode, message, data}; data is stolen (may be NULL). */
 void resp_ok(struct resp *out, int status, const char *message, json_t *data_steal);

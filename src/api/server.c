@@ -13,10 +13,12 @@
 
 #include "api/http.h"
 #include "api/router.h"
+#include "api/socketio.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/workq.h"
 #include "platform/auth.h"
+#include "platform/claims.h"
 
 #define JSON_DEPTH_MAX 32
 #define CONN_MEMORY_LIMIT (32 * 1024)
@@ -122,9 +124,60 @@ static enum MHD_Result send_stream(struct req_ctx *c)
 		o->stream_free(o->stream_cls);
 		return MHD_NO;
 	}
-	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+				o->content_type ? o->content_type : "text/event-stream");
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	enum MHD_Result ret = MHD_queue_response(c->r.conn, (unsigned)o->status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+/* Answers that carry X-Hoody-Signature (docs/API.md): the container routes
+ * (authorize included), the project's container list and create, and meta.
+ * Not 401s: signing costs tens of microseconds, not to be spent on strangers. */
+static bool signs(const struct req_ctx *c, int status)
+{
+	const char *p = c->r.path;
+	static const char projects[] = "/api/v1/projects/";
+	if (status == 401)
+		return false;
+	if (!strncmp(p, "/api/v1/containers", 18) && (!p[18] || p[18] == '/'))
+		return true;
+	if (!strncmp(p, "/api/v1/meta/", 13))
+		return true;
+	if (strncmp(p, projects, sizeof(projects) - 1))
+		return false;
+	const char *rest = strchr(p + sizeof(projects) - 1, '/');
+	return rest && (!strcmp(rest, "/containers") || !strcmp(rest, "/containers/"));
+}
+
+/* Without a signing key the answer simply goes unsigned (authorize itself
+ * answers 503 then). */
+static void sign(struct req_ctx *c, int status, const char *body, size_t len,
+		 struct MHD_Response *mr)
+{
+	struct error err = {0};
+	char *header = NULL;
+	if (!signs(c, status))
+		return;
+	struct signed_response sr = {.method = c->method, .status = status, .path = c->r.path,
+				     .body = body, .body_len = len};
+	if (claims_sign_response(c->r.pf, &sr, &header, &err) < 0)
+		return;
+	MHD_add_response_header(mr, SIGNATURE_HEADER, header);
+	free(header);
+}
+
+static enum MHD_Result send_upgrade(struct req_ctx *c)
+{
+	struct resp *o = &c->resp;
+	struct MHD_Response *mr = MHD_create_response_for_upgrade(api_sio_upgraded, o->upgrade_cls);
+	if (!mr)
+		return MHD_NO;
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_UPGRADE, "websocket");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+	MHD_add_response_header(mr, o->header_name, o->header_value);
+	enum MHD_Result ret = MHD_queue_response(c->r.conn, MHD_HTTP_SWITCHING_PROTOCOLS, mr);
 	MHD_destroy_response(mr);
 	return ret;
 }
@@ -134,6 +187,8 @@ static enum MHD_Result send_resp(struct req_ctx *c)
 	struct resp *o = &c->resp;
 	if (o->stream_read)
 		return send_stream(c);
+	if (o->upgrade_cls)
+		return send_upgrade(c);
 	char *body = NULL;
 	size_t len = 0;
 	if (o->json) {
@@ -159,6 +214,7 @@ static enum MHD_Result send_resp(struct req_ctx *c)
 		free(body);
 		return MHD_NO;
 	}
+	sign(c, o->status, body, len, mr);
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
 				o->content_type ? o->content_type : "application/json");
 	if (o->header_name && o->header_value)
@@ -254,6 +310,11 @@ static int realm_of_host(struct req_ctx *c, char out[ID_LEN + 1], struct error *
 	return 0;
 }
 
+int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err)
+{
+	return realm_of_host((struct req_ctx *)r, out, err);
+}
+
 /* Every check a route's registration asks for, before its handler runs. */
 static int authorize(struct req_ctx *c, const struct route *rt, struct error *err)
 {
@@ -299,6 +360,15 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 	struct route_match m;
 	struct error err = {0};
 	size_t pathlen = strlen(c->r.path);
+	/* socket.io authenticates in its own CONNECT packet, not by header */
+	if (api_sio_request(&c->r)) {
+		if (c->too_large) {
+			c->close_conn = true;
+			return send_error(c, E_PAYLOAD_TOO_LARGE, "Request body too large");
+		}
+		api_sio_handle(&c->r, c->body, c->body_len, &c->resp);
+		return send_resp(c);
+	}
 	switch (router_match(c->r.srv->router, c->method, c->r.path, c->buf + pathlen + 1,
 			     pathlen + 1, &m)) {
 	case MATCH_NOT_FOUND:
@@ -586,6 +656,7 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(nproc > 0 ? nproc : 2);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_ALLOW_UPGRADE |
 			 MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	srv->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv,
@@ -620,6 +691,7 @@ void api_server_stop(struct api_server *srv)
 	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
 	/* Suspended streams would hold MHD_stop_daemon forever. */
 	api_streams_stop();
+	api_sio_stop();
 	/* Deferred requests finish and are answered first: stopping MHD with a
 	 * suspended connection is undefined. Handlers running on the HTTP
 	 * threads finish inside MHD_stop_daemon, which joins those threads. */

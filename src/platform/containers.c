@@ -1552,6 +1552,13 @@ static void update_events(struct platform *pf, const struct container *old,
 				 now->ssh_public_key ? "container.ssh_key.added"
 						     : "container.ssh_key.removed",
 				 NULL);
+	/* what the container may use: the /ramdisk today, limits when they change */
+	if (old->ramdisk != now->ramdisk) {
+		json_array_append_new(fields, json_string("ramdisk"));
+		json_t *p = json_pack("{s:[s], s:b}", "resources", "ramdisk", "ramdisk", now->ramdisk);
+		events_container(pf, now, "container.resource_updated", p);
+		json_decref(p);
+	}
 	if (str_changed(old->color, now->color))
 		json_array_append_new(fields, json_string("color"));
 	if (str_changed(old->comment, now->comment))

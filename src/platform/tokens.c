@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 #include "platform/auth.h"
+#include "platform/events.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
 
@@ -446,6 +447,21 @@ static const char *const token_update_fields[] = {
     "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
     "vault_access", "event_access",   "is_enabled",	     NULL};
 
+/* auth.token.<what> in the owner's log, inside the token's realms; the
+ * payload names the token, never its secret. */
+static void token_event(struct platform *pf, const struct auth_token *t, const char *type)
+{
+	json_t *p = json_pack("{s:s?, s:b}", "alias", t->alias, "is_enabled", t->is_enabled);
+	struct event_spec e = {.type = type,
+			       .resource_type = "auth_token",
+			       .resource_id = t->id,
+			       .user_id = t->user_id,
+			       .realm_ids = t->realm_ids,
+			       .payload = p};
+	events_emit(pf, &e);
+	json_decref(p);
+}
+
 int tokens_create(struct platform *pf, const struct principal *who, const json_t *body,
 		  json_t **token_json_new_out, struct error *err)
 {
@@ -474,6 +490,7 @@ int tokens_create(struct platform *pf, const struct principal *who, const json_t
 	if ((who->via_token && check_within(&t, &parent, err) < 0) ||
 	    insert_with_secret(pf->store, &t, secret, err) < 0)
 		goto out;
+	token_event(pf, &t, "auth.token.created");
 	*token_json_new_out = token_json_new(&t);
 	json_object_set_new(*token_json_new_out, "token", json_string(secret));
 	sodium_memzero(secret, sizeof(secret));
@@ -511,6 +528,7 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 	if (fields_object(body, err) < 0 || fields_allowed(body, token_update_fields, err) < 0 ||
 	    require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
 		return -1;
+	bool was_enabled = t.is_enabled;
 	if (apply_fields(who, body, true, &t, &perms, err) < 0 ||
 	    field_bool(body, "is_enabled", &t.is_enabled, err) < 0)
 		goto out;
@@ -525,6 +543,9 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 	if (store_token_update(pf->store, &t, err) < 0)
 		goto out;
 	auth_cache_invalidate();
+	token_event(pf, &t, "auth.token.updated");
+	if (t.is_enabled != was_enabled)
+		token_event(pf, &t, t.is_enabled ? "auth.token.enabled" : "auth.token.disabled");
 	*token_json_new_out = token_json_new(&t);
 	rc = 0;
 out:
@@ -552,11 +573,13 @@ int tokens_delete(struct platform *pf, const struct principal *who, const char *
 	struct auth_token t = {0};
 	if (require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
 		return -1;
+	int rc = store_token_delete_owned(pf->store, who->user_id, id, err);
+	if (rc == 0) {
+		auth_cache_invalidate();
+		token_event(pf, &t, "auth.token.deleted");
+	}
 	auth_token_clear(&t);
-	if (store_token_delete_owned(pf->store, who->user_id, id, err) < 0)
-		return -1;
-	auth_cache_invalidate();
-	return 0;
+	return rc;
 }
 
 int tokens_list(struct platform *pf, const struct principal *who, json_t **array_new,

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "platform/auth.h"
+#include "platform/events.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
 
@@ -121,6 +122,24 @@ static const char *const user_create_fields[] = {
 static const char *const user_update_fields[] = {
     "email", "alias", "max_containers", "is_admin", "password", "is_banned", NULL};
 
+/* user.<what> about account u: in u's own log and, when someone else (an
+ * administrator) did it, in the actor's log too, so that both can see it. */
+static void user_event(struct store *st, const char *type, const struct user *u,
+		       const char *actor_id)
+{
+	json_t *p = json_pack("{s:s, s:b, s:b, s:s?}", "username", u->username, "is_admin",
+			      u->is_admin, "is_banned", u->is_banned, "actor_id", actor_id);
+	struct event_spec e = {
+	    .type = type, .resource_type = "account", .resource_id = u->id, .user_id = u->id,
+	    .payload = p};
+	events_record(st, &e);
+	if (actor_id && strcmp(actor_id, u->id) != 0) {
+		e.user_id = actor_id;
+		events_record(st, &e);
+	}
+	json_decref(p);
+}
+
 int users_create(struct store *st, const json_t *body, struct user *out, struct error *err)
 {
 	const char *username = NULL;
@@ -145,13 +164,14 @@ int users_create(struct store *st, const json_t *body, struct user *out, struct 
 		user_clear(out);
 		return -1;
 	}
+	user_event(st, "user.created", out, NULL);
 	return 0;
 }
 
 int users_update(struct store *st, const char *actor_id, const char *id, const json_t *body,
 		 struct user *out, struct error *err)
 {
-	bool banned, was_banned;
+	bool banned, was_banned, was_admin;
 	int pw;
 	memset(out, 0, sizeof(*out));
 	if (fields_object(body, err) < 0 || fields_allowed(body, user_update_fields, err) < 0)
@@ -162,6 +182,7 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 		return -1;
 	}
 	was_banned = banned = out->is_banned;
+	was_admin = out->is_admin;
 	if (field_bool(body, "is_banned", &banned, err) < 0 ||
 	    (pw = apply_profile(body, out, err)) < 0)
 		goto fail;
@@ -177,6 +198,10 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 	if (((banned && !was_banned) || pw > 0) && store_user_bump_session(st, id, err) < 0)
 		goto fail;
 	auth_cache_invalidate();
+	if (banned != was_banned)
+		user_event(st, banned ? "user.banned" : "user.unbanned", out, actor_id);
+	if (out->is_admin != was_admin)
+		user_event(st, "user.role_changed", out, actor_id);
 	/* Read back what the store holds (session generation included). */
 	user_clear(out);
 	return store_user_get(st, id, out, err);

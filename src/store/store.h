@@ -331,6 +331,9 @@ int store_event_get(struct store *st, const char *user_id, const char *id, struc
  * "before" bound. */
 int store_event_delete(struct store *st, const struct event_query *q, int64_t *deleted,
 		       struct error *err);
+/* One event of user_id; E_NOT_FOUND when there is none. */
+int store_event_delete_one(struct store *st, const char *user_id, const char *id,
+			   struct error *err);
 /* Counts per event_type or resource_type (column), as parallel arrays. */
 int store_event_counts(struct store *st, const struct event_query *q, const char *column,
 		       char ***keys_new, int64_t **counts_new, size_t *n, struct error *err);
