@@ -227,6 +227,12 @@ static const char *const steps[] = {
     "  updated_at INTEGER NOT NULL"
     ");"
     "CREATE INDEX refresh_families_expiry ON refresh_families(expires_at);",
+
+    /* 6: fields of the public API stored as given (JSON text): a token's
+     * public_storage, a user's metadata and public key. */
+    "ALTER TABLE auth_tokens ADD COLUMN public_storage TEXT;"
+    "ALTER TABLE users ADD COLUMN metadata TEXT;"
+    "ALTER TABLE users ADD COLUMN public_key TEXT;",
 };
 
 int schema_version_latest(void)
