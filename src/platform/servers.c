@@ -91,8 +91,8 @@ static json_int_t disk_gb(uint64_t bytes)
 	return (json_int_t)((double)bytes / 1e9 + 0.5);
 }
 
-/* The flat specs of earlier versions: cpu/ram of the host, disk of the
- * filesystem holding the state dir. */
+/* The flat specs of earlier versions: logical CPUs and RAM of the host,
+ * disk of the filesystem holding the state dir. */
 static json_t *flat_specs_json_new(struct platform *pf, const struct rt_host_specs *h,
 				   bool shared)
 {
@@ -100,7 +100,7 @@ static json_t *flat_specs_json_new(struct platform *pf, const struct rt_host_spe
 	json_t *disk = json_null();
 	if (statvfs(pf->cfg.state_dir, &vfs) == 0)
 		disk = json_integer((json_int_t)((double)vfs.f_blocks * (double)vfs.f_frsize / GIB));
-	return json_pack("{s:i, s:I, s:o, s:b}", "cpu_cores", h->cpu_cores, "ram_gb",
+	return json_pack("{s:i, s:I, s:o, s:b}", "cpu_cores", h->cpu_threads, "ram_gb",
 			 round_gib((double)h->ram_bytes), "disk_gb", disk, "shared_compute", shared);
 }
 

@@ -178,7 +178,7 @@ struct container {
 	char *failure_reason;    /* NULL unless failed */
 	bool server_expired;
 	int64_t server_expired_at;
-	int64_t started_at;      /* 0 when not running */
+	int64_t started_at;      /* last start, 0 when never started */
 	int64_t env_revision, env_applied_revision;
 	int64_t created_at, updated_at;
 };
