@@ -615,7 +615,8 @@ int tokens_me(struct platform *pf, const struct principal *who, json_t **data_ne
 	if (!who->via_token)
 		return err_set(err, E_VALIDATION,
 			       "This request is not authenticated with an auth token");
-	if (load_owned(pf, who, who->token_id, &t, err) < 0)
+	/* The caller's own token, whatever realm host it calls through. */
+	if (store_token_get_owned(pf->store, who->user_id, who->token_id, &t, err) < 0)
 		return -1;
 	json_t *realms = realm_ids_parse(t.realm_ids);
 	bool restricted = json_array_size(realms) > 0;
