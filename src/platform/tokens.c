@@ -351,6 +351,21 @@ static int caller_token(struct platform *pf, const struct principal *who,
 	return 0;
 }
 
+/* For a token caller: t stays within the caller token as it is now (a
+ * token changing itself cannot lift its own restrictions). */
+static int within_caller(struct platform *pf, const struct principal *who,
+			 const struct auth_token *t, struct error *err)
+{
+	struct auth_token parent = {0};
+	int rc = 0;
+	if (who->via_token)
+		rc = caller_token(pf, who, &parent, err) < 0 || check_within(t, &parent, err) < 0
+			     ? -1
+			     : 0;
+	auth_token_clear(&parent);
+	return rc;
+}
+
 /* A child starts with its parent's restrictions, so that leaving a field
  * out never widens anything; naming a wider value is refused. */
 static void inherit_restrictions(struct auth_token *t, const struct auth_token *parent)
@@ -428,6 +443,19 @@ static int insert_with_secret(struct store *st, struct auth_token *t,
 	return 0;
 }
 
+/* Inserts a new token; its JSON carries the secret, this once. */
+static int insert_answer(struct platform *pf, struct auth_token *t, json_t **token_json_new_out,
+			 struct error *err)
+{
+	char secret[AUTH_TOKEN_SECRET_LEN + 1];
+	if (insert_with_secret(pf->store, t, secret, err) < 0)
+		return -1;
+	*token_json_new_out = token_json_new(t);
+	json_object_set_new(*token_json_new_out, "token", json_string(secret));
+	sodium_memzero(secret, sizeof(secret));
+	return 0;
+}
+
 int tokens_insert_new(struct store *st, const char *user_id, const char *alias,
 		      json_t *permissions_steal, char secret_out[AUTH_TOKEN_SECRET_LEN + 1],
 		      struct error *err)
@@ -479,7 +507,6 @@ int tokens_create(struct platform *pf, const struct principal *who, const json_t
 {
 	struct auth_token t = {0}, parent = {0};
 	json_t *perms = NULL;
-	char secret[AUTH_TOKEN_SECRET_LEN + 1];
 	int rc = -1;
 	if (fields_object(body, err) < 0 || fields_allowed(body, token_create_fields, err) < 0 ||
 	    require_token_admin(who, err) < 0)
@@ -499,13 +526,9 @@ int tokens_create(struct platform *pf, const struct principal *who, const json_t
 	if (deny_reauth(body, perms, &t, err) < 0)
 		goto out;
 	set_text(&t.permissions, json_incref(perms));
-	if ((who->via_token && check_within(&t, &parent, err) < 0) ||
-	    insert_with_secret(pf->store, &t, secret, err) < 0)
+	if (who->via_token && check_within(&t, &parent, err) < 0)
 		goto out;
-	*token_json_new_out = token_json_new(&t);
-	json_object_set_new(*token_json_new_out, "token", json_string(secret));
-	sodium_memzero(secret, sizeof(secret));
-	rc = 0;
+	rc = insert_answer(pf, &t, token_json_new_out, err);
 out:
 	json_decref(perms);
 	auth_token_clear(&t);
@@ -530,10 +553,22 @@ static int load_owned(struct platform *pf, const struct principal *who, const ch
 	return 0;
 }
 
+/* Writes a changed token; the auth cache forgets the old one. */
+static int save_changed(struct platform *pf, struct auth_token *t, json_t **token_json_new_out,
+			struct error *err)
+{
+	t->updated_at = now_ms();
+	if (store_token_update(pf->store, t, err) < 0)
+		return -1;
+	auth_cache_invalidate();
+	*token_json_new_out = token_json_new(t);
+	return 0;
+}
+
 int tokens_update(struct platform *pf, const struct principal *who, const char *id,
 		  const json_t *body, json_t **token_json_new_out, struct error *err)
 {
-	struct auth_token t = {0}, parent = {0};
+	struct auth_token t = {0};
 	json_t *perms = NULL;
 	int rc = -1;
 	if (fields_object(body, err) < 0 || fields_allowed(body, token_update_fields, err) < 0 ||
@@ -544,21 +579,12 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 		goto out;
 	if (perms)
 		set_text(&t.permissions, json_incref(perms));
-	/* the bound is the caller as it is now: a token updating itself
-	 * cannot lift its own restrictions */
-	if (who->via_token &&
-	    (caller_token(pf, who, &parent, err) < 0 || check_within(&t, &parent, err) < 0))
+	if (within_caller(pf, who, &t, err) < 0)
 		goto out;
-	t.updated_at = now_ms();
-	if (store_token_update(pf->store, &t, err) < 0)
-		goto out;
-	auth_cache_invalidate();
-	*token_json_new_out = token_json_new(&t);
-	rc = 0;
+	rc = save_changed(pf, &t, token_json_new_out, err);
 out:
 	json_decref(perms);
 	auth_token_clear(&t);
-	auth_token_clear(&parent);
 	return rc;
 }
 
@@ -641,8 +667,6 @@ int tokens_copy(struct platform *pf, const struct principal *who, const char *id
 {
 	static const char *const allowed[] = {"alias", "expires_at", "otp_code", NULL};
 	struct auth_token t = {0};
-	json_t *perms = NULL, *realms = NULL;
-	char secret[AUTH_TOKEN_SECRET_LEN + 1];
 	int rc = -1;
 	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
 	    require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
@@ -654,30 +678,16 @@ int tokens_copy(struct platform *pf, const struct principal *who, const char *id
 	    expires_field(body, &t.expires_at, err) < 0)
 		goto out;
 	/* A copy grants what the original grants: the caller must hold it. */
-	perms = json_loads(t.permissions ? t.permissions : "{}", 0, NULL);
-	realms = realm_ids_parse(t.realm_ids);
-	if (check_delegation(who, perms, realms, err) < 0)
+	if (within_caller(pf, who, &t, err) < 0)
 		goto out;
-	if (who->via_token && t.vault_access &&
-	    !auth_permission_granted(who->permissions, "resources.vault")) {
-		err_set(err, E_FORBIDDEN, "this auth token cannot grant vault_access");
-		goto out;
-	}
 	id_new(t.id);
 	t.is_enabled = true;
 	t.last_used_at = 0;
 	free(t.last_used_ip);
 	t.last_used_ip = NULL;
 	t.created_at = t.updated_at = now_ms();
-	if (insert_with_secret(pf->store, &t, secret, err) < 0)
-		goto out;
-	*token_json_new_out = token_json_new(&t);
-	json_object_set_new(*token_json_new_out, "token", json_string(secret));
-	sodium_memzero(secret, sizeof(secret));
-	rc = 0;
+	rc = insert_answer(pf, &t, token_json_new_out, err);
 out:
-	json_decref(perms);
-	json_decref(realms);
 	auth_token_clear(&t);
 	return rc;
 }
@@ -719,12 +729,8 @@ int tokens_edit_realm(struct platform *pf, const struct principal *who, const ch
 				json_array_remove(realms, i);
 	}
 	set_text(&t.realm_ids, json_incref(realms));
-	t.updated_at = now_ms();
-	if (store_token_update(pf->store, &t, err) < 0)
-		goto out;
-	auth_cache_invalidate();
-	*token_json_new_out = token_json_new(&t);
-	rc = 0;
+	if (within_caller(pf, who, &t, err) == 0)
+		rc = save_changed(pf, &t, token_json_new_out, err);
 out:
 	json_decref(realms);
 	auth_token_clear(&t);
