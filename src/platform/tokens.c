@@ -500,7 +500,7 @@ static const char *const token_update_fields[] = {
     "alias",	    "public_key",     "permission_template", "permissions",
     "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
     "vault_access", "event_access",   "is_enabled",	     "public_storage",
-    "otp_code",	    NULL};
+    "otp_code",	    "deny_reauthorization", NULL};
 
 int tokens_create(struct platform *pf, const struct principal *who, const json_t *body,
 		  json_t **token_json_new_out, struct error *err)
@@ -576,6 +576,11 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 		return -1;
 	if (apply_fields(who, body, true, &t, &perms, err) < 0 ||
 	    field_bool(body, "is_enabled", &t.is_enabled, err) < 0)
+		goto out;
+	/* deny_reauthorization narrows the tree the token already has. */
+	if (!perms && json_object_get(body, "deny_reauthorization"))
+		perms = json_loads(t.permissions ? t.permissions : "{}", 0, NULL);
+	if (deny_reauth(body, perms, &t, err) < 0)
 		goto out;
 	if (perms)
 		set_text(&t.permissions, json_incref(perms));

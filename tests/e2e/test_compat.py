@@ -293,6 +293,11 @@ def test_accepted_fields():
         check(is_error(D.post("/api/v1/auth/tokens", bad), 400, "VALIDATION_ERROR"), bad)
     check(is_error(D.post("/api/v1/auth/tokens", {"no_such_field": 1}), 400, "VALIDATION_ERROR"),
           "truly unknown fields are still refused")
+    # deny_reauthorization on update has its create meaning
+    r = D.patch(f"/api/v1/auth/tokens/{t['id']}", {"deny_reauthorization": True})
+    check(r.status == 200 and r.data["permissions"]["resources"]["create_tokens"] is False, r)
+    check(r.data["permissions"]["resources"]["vault"] is False and r.data["expires_at"], r)
+    check(r.data["permissions"]["containers"]["read"] is True, "the rest is kept")
 
     uid, _ = new_user_id("with-metadata")
     key = "ab" * 32
