@@ -92,16 +92,19 @@ static json_int_t disk_gb(uint64_t bytes)
 }
 
 /* The flat specs of earlier versions: logical CPUs and RAM of the host,
- * disk of the filesystem holding the state dir. */
-static json_t *flat_specs_json_new(struct platform *pf, const struct rt_host_specs *h,
-				   bool shared)
+ * disk of the filesystem holding the state dir. Every container rendering
+ * shows them, so they come from two syscalls, not the /sys walk of
+ * rt_host_specs. */
+static json_t *flat_specs_json_new(struct platform *pf, bool shared)
 {
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 	struct statvfs vfs;
 	json_t *disk = json_null();
 	if (statvfs(pf->cfg.state_dir, &vfs) == 0)
 		disk = json_integer((json_int_t)((double)vfs.f_blocks * (double)vfs.f_frsize / GIB));
-	return json_pack("{s:i, s:I, s:o, s:b}", "cpu_cores", h->cpu_threads, "ram_gb",
-			 round_gib((double)h->ram_bytes), "disk_gb", disk, "shared_compute", shared);
+	return json_pack("{s:I, s:I, s:o, s:b}", "cpu_cores", (json_int_t)(cpus > 0 ? cpus : 1),
+			 "ram_gb", round_gib(ram), "disk_gb", disk, "shared_compute", shared);
 }
 
 static bool same_disk(const struct rt_host_disk *a, const struct rt_host_disk *b)
@@ -232,7 +235,7 @@ static int rental_json(struct platform *pf, const struct principal *who, const s
 	    "pool_id", "rental_start", json_time_new(s->created_at), "rental_end",
 	    "remaining_days", "amount", 0, "setup_fee_cents", 0, "total_paid_cents", 0,
 	    "renewal_pricing_frozen", 0, "server", server, "server_name", s->name, "name", s->name,
-	    "is_ready", 1, "is_free", s->is_free, "specs", flat_specs_json_new(pf, &h, s->is_free),
+	    "is_ready", 1, "is_free", s->is_free, "specs", flat_specs_json_new(pf, s->is_free),
 	    "container_capacity", json_object_get(server, "container_capacity"), "expires_at",
 	    "created_at", json_time_new(s->created_at));
 	if (with_days) {
@@ -389,12 +392,11 @@ json_t *server_summary_json_new(struct platform *pf, const char *server_id)
 {
 	struct server s = {0};
 	struct error err = {0};
-	struct rt_host_specs h;
 	if (!server_id || !server_id[0] || store_server_get(pf->store, server_id, &s, &err) < 0)
 		return json_null();
-	rt_host_specs(&h);
-	json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:o, s:n}", "name", s.name, "country_name", "", "is_free", s.is_free, "paid_subserver", 0,
-			      "specs", flat_specs_json_new(pf, &h, s.is_free), "expires_at");
+	json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:o, s:n}", "name", s.name, "country_name", "",
+			      "is_free", s.is_free, "paid_subserver", 0, "specs",
+			      flat_specs_json_new(pf, s.is_free), "expires_at");
 	o = merge(o, location_json_new(&s));
 	server_clear(&s);
 	return o;
