@@ -92,10 +92,14 @@ void api_register_operations(struct api_server *srv)
 		  "containers.actions.stop");
 	api_route(srv, "POST", "/api/v1/containers/{id}/resume", operate, 0,
 		  "containers.actions.start");
-	static const char *const any[] = {"POST", "GET", "PUT", "PATCH", "DELETE"};
-	for (size_t i = 0; i < sizeof(any) / sizeof(any[0]); i++)
-		api_route(srv, any[i], "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
-			  PERM_ANY);
+	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
+	api_route(srv, "GET", "/api/v1/containers/{id}/{operation}", not_an_operation, 0, PERM_ANY);
+	api_route(srv, "PUT", "/api/v1/containers/{id}/{operation}", not_an_operation, 0, PERM_ANY);
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
 	api_route(srv, "GET", "/api/v1/containers/{id}/status-logs", status_logs, 0,
 		  "containers.read");
 }
