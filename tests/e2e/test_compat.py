@@ -416,6 +416,13 @@ def test_token_copy_and_realms():
     for op in ("copy", "add-realm", "remove-realm"):
         check(D.post(f"{url}/{op}", {"realm_id": R1} if op != "copy" else None,
                      token=other).status == 404, op)
+    # a token copies only what it holds itself
+    narrow = new_token(permissions={"resources": {"create_tokens": True, "read_account": True}})
+    full = new_token(alias="full")
+    r = D.post(f"/api/v1/auth/tokens/{full['id']}/copy", token=narrow["token"])
+    check(is_error(r, 403, "INSUFFICIENT_PERMISSIONS", "cannot grant"), r)
+    r = D.post(f"/api/v1/auth/tokens/{narrow['id']}/copy", token=narrow["token"])
+    check(r.status == 201 and r.data["permissions"] == narrow["permissions"], r)
     # a realm-bound token may not move realms
     bound = new_token(realm_ids=[R1])
     r = D.post(f"/api/v1/auth/tokens/{bound['id']}/add-realm", {"realm_id": R2},
