@@ -315,6 +315,19 @@ int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err)
 	return realm_of_host((struct req_ctx *)r, out, err);
 }
 
+/* ?realm_id= scopes any route as the realm host does (lists filter by it,
+ * single resources outside it are not found), unless the host names one. */
+static int realm_of_query(struct req_ctx *c, struct error *err)
+{
+	const char *realm = req_query(&c->r, "realm_id");
+	if (!realm || c->r.who.scoped_realm[0])
+		return 0;
+	if (!id_valid(realm))
+		return err_set(err, E_VALIDATION, "realm_id must be a 24-character lowercase hex id");
+	memcpy(c->r.who.scoped_realm, realm, ID_LEN + 1);
+	return 0;
+}
+
 /* Every check a route's registration asks for, before its handler runs. */
 static int authorize(struct req_ctx *c, const struct route *rt, struct error *err)
 {
@@ -327,7 +340,8 @@ static int authorize(struct req_ctx *c, const struct route *rt, struct error *er
 		return 0;
 	}
 	if (auth_authenticate(c->r.pf, req_header(&c->r, MHD_HTTP_HEADER_AUTHORIZATION), c->ip,
-			      realm, &c->r.who, err) < 0)
+			      realm, &c->r.who, err) < 0 ||
+	    realm_of_query(c, err) < 0)
 		return -1;
 	if ((flags & ROUTE_JWT_ONLY) && c->r.who.via_token)
 		return err_set(err, E_FORBIDDEN, "Auth tokens are not accepted here; sign in");

@@ -16,6 +16,7 @@ struct daemon_config {
 	const char *subnet;
 	const char *domain;
 	const char *server_name;
+	const char *server_country, *server_region, *server_city, *server_datacenter;
 	const char *default_image;
 	const char *log_level;
 	const char *prespawn;        /* pool targets, "busybox=2,debian/13+kit=1" */

@@ -114,10 +114,9 @@ static void apply_transition(struct container *c, const struct container_transit
 	c->status = xstrdup(t->to);
 	free(c->failure_reason);
 	c->failure_reason = strcmp(t->to, "failed") == 0 && t->reason ? xstrdup(t->reason) : NULL;
+	/* Kept when the container stops: stats show the last start. */
 	if (strcmp(t->to, "running") == 0 && (!was_up || t->always))
 		c->started_at = now_ms();
-	else if (!status_in(t->to, "running|paused"))
-		c->started_at = 0;
 	if (t->desired) {
 		free(c->desired);
 		c->desired = xstrdup(t->desired);
@@ -1789,4 +1788,33 @@ int containers_delete_for_project(struct platform *pf, const struct principal *w
 	}
 	*deleted_new = gone;
 	return 0;
+}
+
+int containers_set_kvm(struct platform *pf, const struct principal *who, const char *id,
+		       const json_t *body, json_t **data_new, struct error *err)
+{
+	static const char *const allowed[] = {"kvm", "dev_kvm", "enabled", NULL};
+	struct container c = {0};
+	bool on = true, set = false;
+	int a, b, e;
+	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
+	    (a = field_bool(body, "kvm", &on, err)) < 0 ||
+	    (b = field_bool(body, "dev_kvm", &set, err)) < 0 ||
+	    (e = field_bool(body, "enabled", &set, err)) < 0)
+		return -1;
+	if (b || e) {
+		if (a && set != on)
+			return err_set(err, E_VALIDATION, "kvm, dev_kvm and enabled must agree");
+		on = set;
+	}
+	if (containers_find_writable(pf, who, id, "containers.features.kvm", &c, err) < 0)
+		return -1;
+	*data_new = json_pack("{s:s, s:s, s:b}", "container_id", c.id, "project_id", c.project_id,
+			      "kvm", 0);
+	container_clear(&c);
+	if (!on)
+		return 0;
+	json_decref(*data_new);
+	*data_new = NULL;
+	return err_set(err, E_FORBIDDEN, "KVM is not available on this server");
 }

@@ -55,6 +55,11 @@ static const struct op_def *op_find(const char *name)
 	return NULL;
 }
 
+bool containers_operation_known(const char *name)
+{
+	return op_find(name) != NULL;
+}
+
 static json_t *op_data_new(const struct op_def *op, const struct container *c, bool error,
 			   const char *message, const char *status, const char *op_id)
 {

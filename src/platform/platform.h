@@ -22,6 +22,8 @@ struct platform_config {
 	const char *state_dir;
 	const char *public_domain;      /* "containers.<domain>" service URLs; default "hoody.local" */
 	const char *server_name;        /* default "node-local" */
+	/* location shown on the server object; NULL keeps the stored one */
+	const char *server_country, *server_region, *server_city, *server_datacenter;
 	const char *default_image;      /* "debian/13" */
 	int64_t server_max_containers;  /* free-tier default cap; -1 = unlimited */
 	int64_t user_max_containers;    /* account quota default; -1 = unlimited */

@@ -246,3 +246,11 @@ int store_container_count_server(struct store *st, const char *server_id, int64_
 		      "SELECT count(*) FROM containers WHERE server_id = ?1 AND " LIVE, "s",
 		      server_id);
 }
+
+int store_container_count_server_user(struct store *st, const char *server_id,
+				      const char *user_id, int64_t *out, struct error *err)
+{
+	return db_int(st, out, err,
+		      "SELECT count(*) FROM containers WHERE server_id = ?1 AND user_id = ?2 AND " LIVE,
+		      "ss", server_id, user_id);
+}

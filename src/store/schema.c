@@ -260,6 +260,12 @@ static const char *const steps[] = {
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+
+    /* 7: fields of the public API stored as given (JSON text): a token's
+     * public_storage, a user's metadata and public key. */
+    "ALTER TABLE auth_tokens ADD COLUMN public_storage TEXT;"
+    "ALTER TABLE users ADD COLUMN metadata TEXT;"
+    "ALTER TABLE users ADD COLUMN public_key TEXT;",
 };
 
 int schema_version_latest(void)
