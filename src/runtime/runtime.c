@@ -124,6 +124,10 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->crun_path = resolve_in_path(cfg->crun_path ? cfg->crun_path : "crun");
 	rt->init_path = cfg->init_path ? xstrdup(cfg->init_path) : default_init_path();
 	rt->ramdisk_max_bytes = cfg->ramdisk_max_bytes ? cfg->ramdisk_max_bytes : half_of_ram();
+	rt->disk_bytes = cfg->disk_bytes;
+	rt->disk_inodes = cfg->disk_inodes;
+	rt->host_memory_reserve = cfg->host_memory_reserve;
+	limits_probe(rt);
 	rt->userns = cfg->userns;
 	rt->userns_base = cfg->userns_base ? cfg->userns_base : RT_USERNS_BASE_DEFAULT;
 	pthread_mutex_init(&rt->ipam_lock, NULL);
@@ -145,6 +149,7 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	}
 	if (reaper_start(rt, err) < 0)
 		goto fail;
+	limits_parent_ensure(rt);
 	*out_new = rt;
 	return 0;
 fail:
