@@ -89,7 +89,7 @@ static char *kv_key(const char *scope, const char *id)
 
 static json_t *override_load(const struct platform *pf, const char *scope, const char *id)
 {
-	if (!id || !*id)
+	if (!id || !*id || !pf->store)
 		return NULL;
 	_cleanup_free_ char *key = kv_key(scope, id);
 	_cleanup_free_ char *text = NULL;
@@ -296,6 +296,8 @@ int limits_override_delete(struct platform *pf, const struct principal *who, con
 
 bool limits_ramdisk_shared(const struct platform *pf, const char *container_id)
 {
+	if (!pf->store)
+		return false;
 	_cleanup_free_ char *key = xasprintf(KV_SCOPE "%s", container_id);
 	_cleanup_free_ char *v = NULL;
 	struct error err = {0};
