@@ -1,6 +1,7 @@
 """Soak: 2,000 create/start/stop/delete cycles through the API (4 clients in
 parallel). Afterwards hoodyd's open fds and the host's mounts, cgroups and
-veths are back at their baseline, and hoodyd's memory has not grown
+veths (and loop devices of the containers' sized layers) are back at their
+baseline, and hoodyd's memory has not grown
 without bound."""
 import os
 import subprocess
@@ -33,7 +34,19 @@ def host(d):
             cg += sum(1 for x in os.listdir(root) if len(x) == 24)
     veths = subprocess.run(["ip", "-o", "link", "show", "master", d.bridge], capture_output=True,
                            text=True).stdout.count("\n")
-    return mounts, cg, veths
+    return mounts, cg, veths, loops(d)
+
+
+def loops(d):
+    """Loop devices backed by this daemon's files (the containers' sized layers)."""
+    n = 0
+    for dev in os.listdir("/sys/block"):
+        try:
+            with open(f"/sys/block/{dev}/loop/backing_file") as f:
+                n += f.read().startswith(d.state)
+        except OSError:
+            pass
+    return n
 
 
 def cycle(d, pid, name):
@@ -79,7 +92,7 @@ def test_soak():
         time.sleep(1)
         fd1, rss1, host1 = fds(p), rss_kib(p), host(d)
         print(f"soak: {CYCLES} cycles in {took:.1f}s; fds {fd0}->{fd1}, RSS {rss0}->{rss1} KiB, "
-              f"mounts/cgroups/veths {host0}->{host1}", flush=True)
+              f"mounts/cgroups/veths/loops {host0}->{host1}", flush=True)
         check(host1 == host0, f"host not back at baseline: {host0} -> {host1}")
         check(fd1 <= fd0 + 4, f"fds {fd0} -> {fd1}")
         # SQLite's page cache and malloc arenas may grow a little; a leak of
