@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -53,25 +54,20 @@ char *layer_mountpoint(const char *cdir)
 	return xasprintf("%s/layer", cdir);
 }
 
-/* A sparse file, formatted; made under a temporary name so a crash never
- * leaves a half-formatted image behind the real name. Inode tables are left
- * for the kernel to treat as unused (lazy_itable_init + noinit_itable at
- * mount): zeroing them would write megabytes per container to the host. */
-static int image_make(struct runtime *rt, const char *cdir, uint64_t bytes, uint64_t inodes,
+/* A sparse file, formatted. Inode tables are left for the kernel to treat
+ * as unused (lazy_itable_init + noinit_itable at mount): zeroing them would
+ * write megabytes per container to the host. */
+static int mkfs_image(struct runtime *rt, const char *path, uint64_t bytes, uint64_t inodes,
 		      uint32_t base, struct error *err)
 {
-	_cleanup_free_ char *img = image_path(cdir);
-	_cleanup_free_ char *tmp = xasprintf("%s.new", img);
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return err_sys(err, E_IO, "create %s", tmp);
+		return err_sys(err, E_IO, "create %s", path);
 	int rc = ftruncate(fd, (off_t)bytes);
 	close(fd);
-	if (rc < 0) {
-		unlink(tmp);
-		return err_sys(err, E_IO, "size %s", tmp);
-	}
+	if (rc < 0)
+		return err_sys(err, E_IO, "size %s", path);
 	char nopt[32] = "", owner[96];
 	snprintf(owner, sizeof(owner),
 		 "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=%u:%u", base, base);
@@ -82,14 +78,89 @@ static int image_make(struct runtime *rt, const char *cdir, uint64_t bytes, uint
 		argv[n++] = "-N";
 		argv[n++] = nopt;
 	}
-	argv[n++] = tmp;
+	argv[n++] = path;
 	argv[n] = NULL;
 	struct rt_exec_result res = {0};
 	rc = proc_run(rt, argv, NULL, MKFS_TIMEOUT_MS, 4096, &res, err);
 	if (rc == 0 && res.exit_code != 0)
-		rc = err_set(err, E_RUNTIME, "mkfs.ext4 %s failed: %.300s", tmp,
+		rc = err_set(err, E_RUNTIME, "mkfs.ext4 %s failed: %.300s", path,
 			     res.err ? res.err : "");
 	rt_exec_result_free(&res);
+	return rc;
+}
+
+/* Copies the data extents of src into a new dst of the same size, leaving
+ * the holes holes: a fresh filesystem of gigabytes holds a few MiB. */
+static int sparse_copy(const char *src, const char *dst, struct error *err)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return err_sys(err, E_IO, "open %s", src);
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+	int rc = out < 0 || fstat(in, &st) < 0 ? err_sys(err, E_IO, "copy to %s", dst) : 0;
+	off_t pos = 0;
+	while (rc == 0 && pos < st.st_size) {
+		off_t data = lseek(in, pos, SEEK_DATA);
+		if (data < 0)
+			break; /* ENXIO: only a hole is left */
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		off_t r = data, w = data; /* the kernel advances both */
+		while (rc == 0 && r < hole)
+			if (copy_file_range(in, &r, out, &w, (size_t)(hole - r), 0) <= 0)
+				rc = err_sys(err, E_IO, "copy %s", src);
+		pos = hole;
+	}
+	if (rc == 0 && ftruncate(out, st.st_size) < 0)
+		rc = err_sys(err, E_IO, "size %s", dst);
+	if (out >= 0)
+		close(out);
+	close(in);
+	return rc;
+}
+
+static pthread_mutex_t template_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* One formatted image per (size, inodes, owner) under <state>/layers,
+ * made once: mkfs costs tens of ms, a sparse copy of its result a few. */
+static int template_ensure(struct runtime *rt, uint64_t bytes, uint64_t inodes, uint32_t base,
+			   char **path_new, struct error *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/layers", rt->state_dir);
+	char *path = xasprintf("%s/ext4-%llu-%llu-%u.img", dir, (unsigned long long)bytes,
+			       (unsigned long long)inodes, base);
+	int rc = 0;
+	pthread_mutex_lock(&template_lock);
+	if (!path_exists(path)) {
+		_cleanup_free_ char *tmp = xasprintf("%s.new", path);
+		rc = mkdir_p(dir, 0700, err);
+		if (rc == 0)
+			rc = mkfs_image(rt, tmp, bytes, inodes, base, err);
+		if (rc == 0 && rename(tmp, path) < 0)
+			rc = err_sys(err, E_IO, "rename %s", tmp);
+		if (rc < 0)
+			unlink(tmp);
+	}
+	pthread_mutex_unlock(&template_lock);
+	if (rc < 0) {
+		free(path);
+		return -1;
+	}
+	*path_new = path;
+	return 0;
+}
+
+/* Made under a temporary name so a crash never leaves a half-written image
+ * behind the real name. */
+static int image_make(struct runtime *rt, const char *cdir, uint64_t bytes, uint64_t inodes,
+		      uint32_t base, struct error *err)
+{
+	_cleanup_free_ char *img = image_path(cdir);
+	_cleanup_free_ char *tmp = xasprintf("%s.new", img);
+	_cleanup_free_ char *tmpl = NULL;
+	if (template_ensure(rt, bytes, inodes, base, &tmpl, err) < 0)
+		return -1;
+	int rc = sparse_copy(tmpl, tmp, err);
 	if (rc == 0 && rename(tmp, img) < 0)
 		rc = err_sys(err, E_IO, "rename %s", tmp);
 	if (rc < 0)
