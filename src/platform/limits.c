@@ -70,6 +70,21 @@ void limits_builtin(struct limits *out)
 	};
 }
 
+static bool in_range(const struct limit_field *f, int64_t v)
+{
+	return v == 0 || (v >= f->min && v <= f->max);
+}
+
+int limits_check(const struct limits *l, struct error *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if (!in_range(&fields[i], field_val(l, &fields[i])))
+			return err_set(err, E_VALIDATION, "%s must be 0 (none) or from %lld to %lld",
+				       fields[i].key, (long long)fields[i].min,
+				       (long long)fields[i].max);
+	return 0;
+}
+
 json_t *limits_json_new(const struct limits *l)
 {
 	json_t *o = json_object();
@@ -216,8 +231,7 @@ static int override_merge(json_t *cur, const json_t *body, struct error *err)
 			return err_set(err, E_VALIDATION, "unknown limit \"%.64s\"", k);
 		if (json_is_null(v))
 			continue;
-		int64_t n = json_is_integer(v) ? json_integer_value(v) : -1;
-		if (n != 0 && (n < f->min || n > f->max))
+		if (!json_is_integer(v) || !in_range(f, json_integer_value(v)))
 			return err_set(err, E_VALIDATION, "%s must be 0 (none) or from %lld to %lld",
 				       k, (long long)f->min, (long long)f->max);
 	}

@@ -16,6 +16,9 @@ struct container;
 /* Built-in defaults: sized so a 2-core, 24 GiB host keeps 500 running
  * containers (docs/SECURITY.md). */
 void limits_builtin(struct limits *out);
+/* Every value 0 (none) or within its range (the daemon's configuration);
+ * E_VALIDATION naming the first that is not. */
+int limits_check(const struct limits *l, struct error *err);
 /* What a container of user_id in project_id gets (either may be "" or
  * NULL: prespawn pool members): server defaults < user override < project
  * override. /ramdisk and /dev/shm are capped at half the memory limit. */

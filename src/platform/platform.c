@@ -71,6 +71,8 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 {
 	if (sodium_init() < 0)
 		return err_set(err, E_INTERNAL, "libsodium failed to initialise");
+	if (limits_check(&cfg->limits, err) < 0)
+		return err_wrap(err, "container limits");
 	struct platform *pf = xcalloc(1, sizeof(*pf));
 	pf->cfg = *cfg;
 	apply_defaults(&pf->cfg);
