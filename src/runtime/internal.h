@@ -21,6 +21,10 @@ struct runtime {
 	uint64_t nofile_max;  /* our hard RLIMIT_NOFILE: crun cannot give more */
 	bool io_weight;       /* the host has blkio/io weights */
 	bool swap_limits;     /* the host accounts swap per cgroup (memsw) */
+	/* layer.c: the thread making spare layers */
+	pthread_mutex_t spare_lock;
+	pthread_t spare_thread;
+	bool spare_busy, spare_started, spare_closing;
 	bool userns;          /* new containers get a user namespace (idmap.c) */
 	uint32_t userns_base; /* their root's host uid and gid */
 	pthread_mutex_t idmap_lock;
@@ -206,6 +210,12 @@ char *layer_mountpoint(const char *cdir);
 int layer_ensure(struct runtime *rt, const char *cdir, uint64_t bytes, uint64_t inodes,
 		 uint32_t base, struct error *err);
 int layer_umount(const char *cdir, struct error *err);
+/* Joins the spare filler and starts no other (runtime_close, rt_purge)
+ * until layer_spares_resume. */
+void layer_spares_stop(struct runtime *rt);
+void layer_spares_resume(struct runtime *rt);
+/* Unmounts and removes every spare layer (rt_purge). */
+int layer_spares_purge(struct runtime *rt, struct error *err);
 /* The upper dir of an existing layer, its filesystem mounted if it has one
  * (snapshots and copies of a container not started since a reboot). */
 int layer_upper_ready(struct runtime *rt, const char *cdir, char **upper_new, struct error *err);

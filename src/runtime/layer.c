@@ -11,6 +11,7 @@
  *
  * A layer made before limits existed (<cdir>/upper, no image) stays where it
  * is and unlimited: moving it is a copy the operator may not want. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -31,6 +32,7 @@
 #define LAYER_MIN_BYTES (16ULL << 20)
 #define LAYER_MIN_INODES 1024ULL
 #define LAYER_BYTES_PER_INODE_MIN 4096ULL
+#define LAYER_SPARES 2
 
 static char *image_path(const char *cdir)
 {
@@ -150,12 +152,11 @@ static int template_ensure(struct runtime *rt, uint64_t bytes, uint64_t inodes, 
 	return 0;
 }
 
-/* Made under a temporary name so a crash never leaves a half-written image
- * behind the real name. */
-static int image_make(struct runtime *rt, const char *cdir, uint64_t bytes, uint64_t inodes,
+/* img, made under a temporary name so a crash never leaves a half-written
+ * image behind the real name. */
+static int image_make(struct runtime *rt, const char *img, uint64_t bytes, uint64_t inodes,
 		      uint32_t base, struct error *err)
 {
-	_cleanup_free_ char *img = image_path(cdir);
 	_cleanup_free_ char *tmp = xasprintf("%s.new", img);
 	_cleanup_free_ char *tmpl = NULL;
 	if (template_ensure(rt, bytes, inodes, base, &tmpl, err) < 0)
@@ -209,10 +210,8 @@ static int loop_attach(const char *img, char dev[32], int *loop_fd, struct error
 	return rc;
 }
 
-static int image_mount(const char *cdir, struct error *err)
+static int image_mount(const char *img, const char *mnt, struct error *err)
 {
-	_cleanup_free_ char *img = image_path(cdir);
-	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
 	if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
 		return err_sys(err, E_IO, "mkdir %s", mnt);
 	char dev[32];
@@ -226,6 +225,14 @@ static int image_mount(const char *cdir, struct error *err)
 	return rc;
 }
 
+/* The layer filesystem of cdir, mounted at <cdir>/layer. */
+static int layer_mount(const char *cdir, struct error *err)
+{
+	_cleanup_free_ char *img = image_path(cdir);
+	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
+	return image_mount(img, mnt, err);
+}
+
 static int mkdir_owned(const char *path, mode_t mode, uint32_t owner, struct error *err)
 {
 	if (mkdir(path, mode) < 0) {
@@ -235,6 +242,204 @@ static int mkdir_owned(const char *path, mode_t mode, uint32_t owner, struct err
 	}
 	if (owner && chown(path, owner, owner) < 0)
 		return err_sys(err, E_IO, "chown %s", path);
+	return 0;
+}
+
+/* ---- spares: layers made ahead ----
+ * Copying the template, binding a loop device and mounting ext4 cost tens
+ * of ms on a busy host; a create takes a spare instead: its image is renamed
+ * into the bundle and its mount moved there (MS_MOVE), both instant. A
+ * thread makes the next spares after each take. A spare is the image
+ * <state>/layers/<key>.<n>.img, mounted at <state>/layers/spare/<key>.<n>
+ * with upper/ and work/ made, and <key>.<n>.ready once complete. The mounts
+ * live under a private bind mount of layers/spare so that MS_MOVE works under
+ * a shared root (systemd's); the images stay outside it, since rename()
+ * cannot cross mounts. rt_purge removes them. */
+
+static char *layers_dir(struct runtime *rt)
+{
+	return xasprintf("%s/layers", rt->state_dir);
+}
+
+static char *spare_root(struct runtime *rt)
+{
+	return xasprintf("%s/layers/spare", rt->state_dir);
+}
+
+/* <layers>/<key>.<n><suffix> or, with suffix NULL, the mountpoint. */
+static char *spare_path(struct runtime *rt, const char *key, int n, const char *suffix)
+{
+	return suffix ? xasprintf("%s/layers/%s.%d%s", rt->state_dir, key, n, suffix)
+		      : xasprintf("%s/layers/spare/%s.%d", rt->state_dir, key, n);
+}
+
+static void spare_key(char out[96], uint64_t bytes, uint64_t inodes, uint32_t base)
+{
+	snprintf(out, 96, "%llu-%llu-%u", (unsigned long long)bytes, (unsigned long long)inodes,
+		 base);
+}
+
+static int spare_root_ensure(struct runtime *rt, struct error *err)
+{
+	_cleanup_free_ char *root = spare_root(rt);
+	if (mkdir_p(root, 0700, err) < 0)
+		return -1;
+	if (rt_is_mountpoint(root))
+		return 0;
+	if (mount(root, root, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, root, NULL, MS_PRIVATE, NULL) < 0)
+		return err_sys(err, E_RUNTIME, "make %s a private mount", root);
+	return 0;
+}
+
+static int spare_make(struct runtime *rt, const char *key, int n, uint64_t bytes, uint64_t inodes,
+		      uint32_t base, struct error *err)
+{
+	_cleanup_free_ char *ready = spare_path(rt, key, n, ".ready");
+	_cleanup_free_ char *img = spare_path(rt, key, n, ".img");
+	_cleanup_free_ char *mnt = spare_path(rt, key, n, NULL);
+	if (path_exists(ready))
+		return 0;
+	if (rt_umount_all(mnt, err) < 0)
+		return -1;
+	unlink(img);
+	if (image_make(rt, img, bytes, inodes, base, err) < 0 || image_mount(img, mnt, err) < 0)
+		return -1;
+	_cleanup_free_ char *upper = xasprintf("%s/upper", mnt);
+	_cleanup_free_ char *work = xasprintf("%s/work", mnt);
+	if (mkdir_owned(upper, 0755, base, err) < 0 || mkdir_owned(work, 0755, 0, err) < 0)
+		return -1;
+	return write_file(ready, "", err);
+}
+
+struct spare_job {
+	struct runtime *rt;
+	uint64_t bytes, inodes;
+	uint32_t base;
+};
+
+static void *spare_filler(void *arg)
+{
+	struct spare_job *j = arg;
+	char key[96];
+	spare_key(key, j->bytes, j->inodes, j->base);
+	struct error err = {0};
+	for (int n = 0; n < LAYER_SPARES; n++) {
+		if (spare_make(j->rt, key, n, j->bytes, j->inodes, j->base, &err) < 0) {
+			log_warn("layer spares: %s", err.msg);
+			break;
+		}
+	}
+	pthread_mutex_lock(&j->rt->spare_lock);
+	j->rt->spare_busy = false;
+	pthread_mutex_unlock(&j->rt->spare_lock);
+	free(j);
+	return NULL;
+}
+
+/* Starts a filler unless one runs; the previous one is joined first. */
+static void spare_refill(struct runtime *rt, uint64_t bytes, uint64_t inodes, uint32_t base)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	if (rt->spare_busy || rt->spare_closing) {
+		pthread_mutex_unlock(&rt->spare_lock);
+		return;
+	}
+	if (rt->spare_started)
+		pthread_join(rt->spare_thread, NULL);
+	struct spare_job *j = xcalloc(1, sizeof(*j));
+	*j = (struct spare_job){.rt = rt, .bytes = bytes, .inodes = inodes, .base = base};
+	rt->spare_busy = rt->spare_started =
+	    pthread_create(&rt->spare_thread, NULL, spare_filler, j) == 0;
+	if (!rt->spare_started)
+		free(j);
+	pthread_mutex_unlock(&rt->spare_lock);
+}
+
+void layer_spares_stop(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	rt->spare_closing = true;
+	bool join = rt->spare_started;
+	rt->spare_started = false;
+	pthread_mutex_unlock(&rt->spare_lock);
+	if (join)
+		pthread_join(rt->spare_thread, NULL);
+}
+
+void layer_spares_resume(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	rt->spare_closing = false;
+	pthread_mutex_unlock(&rt->spare_lock);
+}
+
+/* Moves a ready spare of key into cdir; 0 on success, -1 when there is
+ * none (or it could not be moved: the caller makes a layer itself). While
+ * the filler runs none is taken: it may be remaking any of them. */
+static int spare_take(struct runtime *rt, const char *cdir, const char *key)
+{
+	_cleanup_free_ char *img = image_path(cdir);
+	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
+	int rc = -1;
+	pthread_mutex_lock(&rt->spare_lock);
+	for (int n = 0; n < LAYER_SPARES && rc < 0 && !rt->spare_busy; n++) {
+		_cleanup_free_ char *ready = spare_path(rt, key, n, ".ready");
+		_cleanup_free_ char *simg = spare_path(rt, key, n, ".img");
+		_cleanup_free_ char *smnt = spare_path(rt, key, n, NULL);
+		if (!path_exists(ready) || unlink(ready) < 0)
+			continue;
+		if ((mkdir(mnt, 0700) < 0 && errno != EEXIST) || rename(simg, img) < 0)
+			continue;
+		if (mount(smnt, mnt, NULL, MS_MOVE, NULL) < 0) {
+			log_warn("layer spares: move %s: %s", smnt, strerror(errno));
+			rename(img, simg); /* remade by the filler, or removed by rt_purge */
+			continue;
+		}
+		rmdir(smnt);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&rt->spare_lock);
+	return rc;
+}
+
+int layer_spares_purge(struct runtime *rt, struct error *err)
+{
+	_cleanup_free_ char *root = spare_root(rt);
+	_cleanup_free_ char *layers = layers_dir(rt);
+	DIR *d = opendir(root);
+	struct dirent *de;
+	int rc = 0;
+	while (d && (de = readdir(d)) && rc == 0) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *mnt = xasprintf("%s/%s", root, de->d_name);
+		rc = rt_umount_all(mnt, err);
+	}
+	if (d)
+		closedir(d);
+	if (rc == 0)
+		rc = rt_umount_all(root, err);
+	/* The templates stay: they are a cache, remade when missing. */
+	d = rc == 0 ? opendir(layers) : NULL;
+	while (d && (de = readdir(d)) && rc == 0) {
+		if (strncmp(de->d_name, "ext4-", 5) == 0 || de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", layers, de->d_name);
+		rc = rm_rf(p, err);
+	}
+	if (d)
+		closedir(d);
+	return rc;
+}
+
+static int layer_dirs(const char *cdir, uint32_t base, struct error *err)
+{
+	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
+	_cleanup_free_ char *upper = xasprintf("%s/upper", mnt);
+	_cleanup_free_ char *work = xasprintf("%s/work", mnt);
+	if (mkdir_owned(upper, 0755, base, err) < 0 || mkdir_owned(work, 0755, 0, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -257,17 +462,25 @@ int layer_ensure(struct runtime *rt, const char *cdir, uint64_t bytes, uint64_t 
 		/* A small layer cannot hold a large inode table (mkfs refuses). */
 		if (inodes > bytes / LAYER_BYTES_PER_INODE_MIN)
 			inodes = bytes / LAYER_BYTES_PER_INODE_MIN;
-		if (image_make(rt, cdir, bytes, inodes, base, err) < 0)
+		char key[96];
+		spare_key(key, bytes, inodes, base);
+		struct error e = {0};
+		bool spares = spare_root_ensure(rt, &e) == 0;
+		bool took = spares && spare_take(rt, cdir, key) == 0;
+		if (spares)
+			spare_refill(rt, bytes, inodes, base);
+		else
+			log_warn("layer spares: %s", e.msg);
+		if (took)
+			return layer_dirs(cdir, base, err);
+		_cleanup_free_ char *img = image_path(cdir);
+		if (image_make(rt, img, bytes, inodes, base, err) < 0)
 			return -1;
 	}
 	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
-	if (!rt_is_mountpoint(mnt) && image_mount(cdir, err) < 0)
+	if (!rt_is_mountpoint(mnt) && layer_mount(cdir, err) < 0)
 		return -1;
-	_cleanup_free_ char *upper = xasprintf("%s/upper", mnt);
-	_cleanup_free_ char *work = xasprintf("%s/work", mnt);
-	if (mkdir_owned(upper, 0755, base, err) < 0 || mkdir_owned(work, 0755, 0, err) < 0)
-		return -1;
-	return 0;
+	return layer_dirs(cdir, base, err);
 }
 
 int layer_umount(const char *cdir, struct error *err)
@@ -279,7 +492,7 @@ int layer_umount(const char *cdir, struct error *err)
 int layer_upper_ready(struct runtime *rt, const char *cdir, char **upper_new, struct error *err)
 {
 	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
-	if (layer_has_fs(cdir) && !rt_is_mountpoint(mnt) && image_mount(cdir, err) < 0)
+	if (layer_has_fs(cdir) && !rt_is_mountpoint(mnt) && layer_mount(cdir, err) < 0)
 		return -1;
 	*upper_new = layer_dir(cdir, "upper");
 	return 0;
