@@ -13,6 +13,7 @@ from test_containers import cpath, expect
 
 CYCLES = int(os.environ.get("HOODY_SOAK_CYCLES", "2000"))
 CLIENTS = 4
+CREATED = set()  # ids of the containers this test made
 
 
 def fds(pid):
@@ -27,11 +28,11 @@ def rss_kib(pid):
 def host(d):
     with open("/proc/mounts") as f:
         mounts = sum(1 for line in f if d.state in line or d.run_dir in line)
-    cg = 0
+    cg = 0  # only this test's containers: other daemons share the hoody/ cgroup
     for ctrl in ("memory", "pids", "freezer", "cpu", "cpuacct"):
         root = f"/sys/fs/cgroup/{ctrl}/hoody"
         if os.path.isdir(root):
-            cg += sum(1 for x in os.listdir(root) if len(x) == 24)
+            cg += sum(1 for x in os.listdir(root) if x in CREATED)
     veths = subprocess.run(["ip", "-o", "link", "show", "master", d.bridge], capture_output=True,
                            text=True).stdout.count("\n")
     return mounts, cg, veths, loops(d)
@@ -55,6 +56,7 @@ def cycle(d, pid, name):
                 "name": name})
     expect(r, 201)
     cid = r.data["id"]
+    CREATED.add(cid)
     d.wait_status(cid, "running")
     expect(d.post(f"/api/v1/containers/{cid}/stop"), 200)
     expect(d.post(f"/api/v1/containers/{cid}/start"), 200)
