@@ -52,10 +52,14 @@ static void override_delete(struct req *r, struct resp *out)
 
 void api_register_limits(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/admin/limits", defaults_get, ROUTE_ADMIN);
-	api_route(srv, "GET", "/api/v1/admin/limits/{scope}/{id}", override_get, ROUTE_ADMIN);
-	api_route(srv, "PUT", "/api/v1/admin/limits/{scope}/{id}", override_put, ROUTE_ADMIN);
-	api_route(srv, "PATCH", "/api/v1/admin/limits/{scope}/{id}", override_put, ROUTE_ADMIN);
+	api_route(srv, "GET", "/api/v1/admin/limits", defaults_get, ROUTE_ADMIN,
+		  "admin.monitoring");
+	api_route(srv, "GET", "/api/v1/admin/limits/{scope}/{id}", override_get, ROUTE_ADMIN,
+		  "admin.monitoring");
+	api_route(srv, "PUT", "/api/v1/admin/limits/{scope}/{id}", override_put, ROUTE_ADMIN,
+		  "admin.system");
+	api_route(srv, "PATCH", "/api/v1/admin/limits/{scope}/{id}", override_put, ROUTE_ADMIN,
+		  "admin.system");
 	api_route(srv, "DELETE", "/api/v1/admin/limits/{scope}/{id}", override_delete,
-		  ROUTE_ADMIN);
+		  ROUTE_ADMIN, "admin.system");
 }
