@@ -298,7 +298,12 @@ static int spare_make(struct runtime *rt, const char *key, int n, uint64_t bytes
 	_cleanup_free_ char *ready = spare_path(rt, key, n, ".ready");
 	_cleanup_free_ char *img = spare_path(rt, key, n, ".img");
 	_cleanup_free_ char *mnt = spare_path(rt, key, n, NULL);
-	if (path_exists(ready))
+	/* Under the lock a take is either not begun or done: a slot without
+	 * .ready is ours to remake, and no take touches it meanwhile. */
+	pthread_mutex_lock(&rt->spare_lock);
+	bool ready_now = path_exists(ready);
+	pthread_mutex_unlock(&rt->spare_lock);
+	if (ready_now)
 		return 0;
 	if (rt_umount_all(mnt, err) < 0)
 		return -1;
@@ -375,15 +380,14 @@ void layer_spares_resume(struct runtime *rt)
 }
 
 /* Moves a ready spare of key into cdir; 0 on success, -1 when there is
- * none (or it could not be moved: the caller makes a layer itself). While
- * the filler runs none is taken: it may be remaking any of them. */
+ * none (or it could not be moved: the caller makes a layer itself). */
 static int spare_take(struct runtime *rt, const char *cdir, const char *key)
 {
 	_cleanup_free_ char *img = image_path(cdir);
 	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
 	int rc = -1;
 	pthread_mutex_lock(&rt->spare_lock);
-	for (int n = 0; n < LAYER_SPARES && rc < 0 && !rt->spare_busy; n++) {
+	for (int n = 0; n < LAYER_SPARES && rc < 0; n++) {
 		_cleanup_free_ char *ready = spare_path(rt, key, n, ".ready");
 		_cleanup_free_ char *simg = spare_path(rt, key, n, ".img");
 		_cleanup_free_ char *smnt = spare_path(rt, key, n, NULL);
