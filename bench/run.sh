@@ -25,3 +25,5 @@ python3 bench/api_bench.py -n "$N" --update-doc docs/PERFORMANCE.md
 python3 bench/signing_bench.py
 # what user-namespace mode adds to a create (docs/SECURITY.md quotes it)
 python3 bench/userns_bench.py -n "$N"
+# what resource limits add to a create (docs/PERFORMANCE.md quotes it)
+python3 bench/limits_bench.py -n "$N"

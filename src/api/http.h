@@ -146,6 +146,7 @@ void api_register_events(struct api_server *srv);
 void api_register_prespawn(struct api_server *srv);
 void api_register_copy(struct api_server *srv);
 void api_register_proxy(struct api_server *srv);
+void api_register_limits(struct api_server *srv);
 
 /* api/events.c: ends every live event stream (before the server stops). */
 void api_streams_stop(void);

@@ -666,6 +666,7 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 	api_register_prespawn(srv);
 	api_register_copy(srv);
 	api_register_proxy(srv);
+	api_register_limits(srv);
 
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(nproc > 0 ? nproc : 2);

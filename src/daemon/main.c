@@ -95,6 +95,9 @@ static struct rt_config rt_config_of(const struct daemon_config *c)
 		.subnet = c->subnet,
 		.userns = c->userns,
 		.userns_base = (uint32_t)c->userns_base,
+		.disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,
+		.disk_inodes = c->no_limits ? 0 : (uint64_t)c->limits.disk_inodes,
+		.host_memory_reserve = c->no_limits ? 0 : (uint64_t)c->host_memory_reserve,
 	};
 }
 
@@ -205,6 +208,8 @@ static int serve(const struct daemon_config *c)
 		.workers = (int)c->workers,
 		.prespawn = c->prespawn,
 		.event_retention_days = c->event_retention_days,
+		.limits = c->limits,
+		.no_limits = c->no_limits,
 	};
 	if (platform_open(&pc, st, rt, &pf, &err) < 0) {
 		fail("platform", &err);

@@ -477,16 +477,20 @@ static int reject_immutable(const json_t *body, struct error *err)
 	return 0;
 }
 
-static int parse_ramdisk_scope(const json_t *body, struct error *err)
+/* "project": one /ramdisk shared by the project's containers on the
+ * server, from the container's next start. */
+static int parse_ramdisk_scope(const json_t *body, struct container_input *in,
+			       struct error *err)
 {
 	const char *s = NULL;
 	int rc = field_string(body, "ramdisk_scope", 0, 32, false, &s, NULL, err);
 	if (rc <= 0)
 		return rc;
-	if (strcmp(s, "container") != 0)
+	if (strcmp(s, "container") != 0 && strcmp(s, "project") != 0)
 		return err_set(err, E_VALIDATION,
-			       "ramdisk_scope must be \"container\" (a project-wide ramdisk is "
-			       "not offered on this server)");
+			       "ramdisk_scope must be \"container\" or \"project\"");
+	in->has_ramdisk_scope = true;
+	in->ramdisk_shared = strcmp(s, "project") == 0;
 	return 0;
 }
 
@@ -495,7 +499,7 @@ int crules_parse_update(const json_t *body, struct container_input *in, struct e
 	memset(in, 0, sizeof(*in));
 	if (fields_object(body, err) < 0 || (body && reject_immutable(body, err) < 0) ||
 	    fields_allowed(body, crules_update_fields, err) < 0 ||
-	    parse_common(body, false, in, err) < 0 || parse_ramdisk_scope(body, err) < 0) {
+	    parse_common(body, false, in, err) < 0 || parse_ramdisk_scope(body, in, err) < 0) {
 		container_input_clear(in);
 		return -1;
 	}

@@ -62,6 +62,7 @@ struct container_input {
 	const char *server_id;		   /* NULL: absent */
 	bool ai, hoody_kit, dev_kit, autostart, ramdisk;
 	bool bypass_prespawn; /* create: never claim from a warm pool */
+	bool has_ramdisk_scope, ramdisk_shared; /* update: ramdisk_scope "project" */
 	json_t *env;	     /* owned object */
 	char *ssh_key;	     /* owned, normalised; NULL = none / clear */
 	const char *comment; /* NULL = none / clear */

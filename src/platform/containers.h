@@ -118,9 +118,18 @@ struct container_spec {
 	struct rt_spec spec;
 	struct rt_env *env;
 	json_t *env_json;
+	char ramdisk_group[ID_LEN + 2]; /* ramdisk_scope "project" */
 };
-int container_spec_init(const struct container *c, struct container_spec *out, struct error *err);
+/* With the limits c gets now (platform/limits.h). */
+int container_spec_init(struct platform *pf, const struct container *c,
+			struct container_spec *out, struct error *err);
 void container_spec_clear(struct container_spec *s);
+
+/* A status-log row that is not a transition (from = to = the current
+ * status, triggered_by "system", metadata meta) and the event `type`, in
+ * one transaction: out-of-memory kills. */
+int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
+		    struct error *err);
 
 /* The status a host state means: running, paused, stopped; NULL when the
  * container is not on the host at all. */

@@ -120,7 +120,7 @@ static int run_host(struct platform *pf, const struct op_def *op, const struct c
 	case HOST_RESTART:
 		break;
 	}
-	if (container_spec_init(c, &s, err) < 0)
+	if (container_spec_init(pf, c, &s, err) < 0)
 		return -1;
 	rc = op->host == HOST_START ? rt_start(pf->rt, &s.spec, err)
 				    : rt_restart(pf->rt, &s.spec, grace, err);

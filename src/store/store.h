@@ -142,6 +142,8 @@ struct list_query {
 int store_project_insert(struct store *st, const struct project *p, struct error *err); /* E_CONFLICT on alias */
 int store_project_get_owned(struct store *st, const char *user_id, const char *id,
 			    struct project *out, struct error *err);
+/* Any owner's (admin routes); E_NOT_FOUND like get_owned. */
+int store_project_get(struct store *st, const char *id, struct project *out, struct error *err);
 int store_project_update(struct store *st, const struct project *p, struct error *err);
 int store_project_delete(struct store *st, const char *id, struct error *err);
 int store_project_list(struct store *st, const struct list_query *q, struct project **out_new,

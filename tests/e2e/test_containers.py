@@ -465,7 +465,7 @@ def test_uniqueness_and_update():
                                ({"color": "#12"}, "color"), ({"comment": "c" * 16001}, "comment"),
                                ({"environment_vars": {"1": "x"}}, "environment_vars"),
                                ({"realm_ids": ["nope"]}, "realm_ids"),
-                               ({"ramdisk_scope": "project"}, "ramdisk_scope"),
+                               ({"ramdisk_scope": "galaxy"}, "ramdisk_scope"),
                                ({"ssh_public_key": " "}, "ssh_public_key")):
             expect(d.put(cpath(d, cid), body), 400, "VALIDATION_ERROR", mentions)
         # the hostname follows the name at the next start (not while running)
