@@ -46,6 +46,7 @@ struct req_ctx {
 	bool too_large;
 	bool close_conn;
 	bool defer_requested;
+	bool defer_password;
 	deferred_fn dfn;
 	void *darg;
 	void (*dfree)(void *);
@@ -110,6 +111,12 @@ void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *
 	c->dfn = fn;
 	c->darg = arg;
 	c->dfree = free_arg;
+}
+
+void req_defer_password(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *))
+{
+	req_defer(r, fn, arg, free_arg);
+	((struct req_ctx *)r)->defer_password = true;
 }
 
 /* ------------------------------------------------------------ responses */
@@ -403,7 +410,13 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 	c->state = CTX_DEFERRED;
 	__atomic_add_fetch(&c->r.srv->deferred, 1, __ATOMIC_RELAXED);
 	MHD_suspend_connection(c->r.conn);
-	workq_submit(c->r.pf->wq, run_deferred, c);
+	char owner[WQ_OWNER_MAX];
+	if (c->r.who.user_id[0])
+		snprintf(owner, sizeof(owner), "user:%s", c->r.who.user_id);
+	else
+		snprintf(owner, sizeof(owner), "ip:%s", c->ip);
+	workq_submit_as(c->r.pf->wq, owner, c->defer_password ? WQ_PASSWORD : WQ_USER,
+			run_deferred, c);
 	return MHD_YES;
 }
 
