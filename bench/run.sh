@@ -25,3 +25,5 @@ python3 bench/api_bench.py -n "$N" --update-doc docs/PERFORMANCE.md
 python3 bench/signing_bench.py
 # what user-namespace mode adds to a create (docs/SECURITY.md quotes it)
 python3 bench/userns_bench.py -n "$N"
+# how much another user's slow work delays a restart (docs/PERFORMANCE.md "Fairness")
+python3 bench/fairness.py -n 10
