@@ -20,7 +20,7 @@ from hoody_test import Daemon, check, ensure_image, main
 
 # 200 under ASan (the pass that saw the aborts); fewer in the -O0 pass,
 # which runs the same code without the sanitizer's slower timing
-CYCLES = 200 if os.environ.get("HOODY_SANITIZED") else 50
+CYCLES = 200 if os.environ.get("HOODY_SANITIZED") else 20
 
 
 class QuickDaemon(Daemon):
