@@ -27,3 +27,5 @@ python3 bench/signing_bench.py
 python3 bench/userns_bench.py -n "$N"
 # what resource limits add to a create (docs/PERFORMANCE.md quotes it)
 python3 bench/limits_bench.py -n "$N"
+# how much another user's slow work delays a restart (docs/PERFORMANCE.md "Fairness")
+python3 bench/fairness.py -n 10

@@ -124,6 +124,11 @@ int req_bool_query(struct req *r, const char *key, bool dflt, bool *out, struct 
  * fills out; free_arg (may be NULL) releases arg afterwards. */
 typedef void (*deferred_fn)(struct req *r, struct resp *out, void *arg);
 void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
+/* The same for password hashing (argon2id, 64 MiB each): such jobs also obey
+ * a global cap (WQ_PASSWORD_MAX at once), which bounds their memory. Deferred
+ * jobs run on the work queue in the lane of their owner: the signed-in user,
+ * else the client address (common/workq.h). */
+void req_defer_password(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
 /* The common case: validates the {id} path param (else a 400 now), then
  * defers fn with no argument. */
 void req_defer_by_id(struct req *r, struct resp *out, deferred_fn fn);

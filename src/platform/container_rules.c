@@ -122,6 +122,7 @@ int crules_env_check(const json_t *v, json_t **out_new, struct error *err)
 			       CONTAINER_ENV_MAX);
 	const char *k;
 	json_t *val;
+	size_t total = 0;
 	json_object_foreach((json_t *)v, k, val)
 	{
 		if (!env_key_ok(k, strlen(k)))
@@ -146,7 +147,13 @@ int crules_env_check(const json_t *v, json_t **out_new, struct error *err)
 		if (strpbrk(s, "\r\n"))
 			return err_set(err, E_VALIDATION,
 				       "environment_vars.%s must not contain line breaks", k);
+		total += strlen(k) + json_string_length(val) + 2;
 	}
+	if (total > CONTAINER_ENV_TOTAL_MAX_BYTES)
+		return err_set(err, E_VALIDATION,
+			       "environment_vars take %zu bytes in all (\"KEY=value\" and a NUL "
+			       "each); the limit is %d bytes",
+			       total, CONTAINER_ENV_TOTAL_MAX_BYTES);
 	*out_new = json_deep_copy(v);
 	return 0;
 }

@@ -60,8 +60,15 @@ void reaper_stop(struct runtime *rt);
 int proc_run(struct runtime *rt, const char *const *argv, const char *const *envp,
 	     int timeout_ms, size_t max_output, struct rt_exec_result *res, struct error *err);
 /* Registers a container init pid (our child after crun run -d) so its exit
- * calls rt->exit_cb; or a re-adopted pid watched through a pidfd. */
-void reaper_watch_container(struct runtime *rt, const char *id, pid_t pid);
+ * calls rt->exit_cb; or a re-adopted pid watched through a pidfd. An init
+ * already reaped (it died during its start) has its exit reported at once,
+ * with the status the reaper kept. False: gone, and how is unknown. */
+bool reaper_watch_container(struct runtime *rt, const char *id, pid_t pid);
+/* Whether pid (alive or a zombie) is a child of this process. */
+bool proc_is_our_child(pid_t pid);
+/* Reports the exit of a pid the reaper already reaped unwatched; false when
+ * it kept no status for it. */
+bool reaper_report_if_reaped(struct runtime *rt, const char *id, pid_t pid);
 void reaper_unwatch_container(struct runtime *rt, const char *id);
 
 /* ---- images (images.c) ---- */

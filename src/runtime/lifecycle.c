@@ -298,6 +298,27 @@ static void wait_init_ready(pid_t pid)
 		usleep(INIT_READY_POLL_US);
 }
 
+/* Until `crun run --detach`'s helper process has exited, init is its child,
+ * not ours: a watch set up then would go through a pidfd and lose the exit
+ * status (reported as unknown, -1), and an init that dies then is reaped by
+ * us only once the helper is gone. So: wait until init is our child (then
+ * watch it) or reaped by us (then report how it ended: an init that died
+ * during its start, e.g. of a TERM, is an exit after the start with its true
+ * status, not a failed start). False: gone and not ours to report. */
+static bool await_init(struct runtime *rt, const char *id, pid_t pid)
+{
+	for (int i = 0; i < INIT_READY_POLLS; i++) {
+		if (reaper_report_if_reaped(rt, id, pid))
+			return true;
+		if (proc_is_our_child(pid)) {
+			wait_init_ready(pid);
+			return reaper_watch_container(rt, id, pid);
+		}
+		usleep(INIT_READY_POLL_US);
+	}
+	return false;
+}
+
 static int launch(struct runtime *rt, const char *id, const char *cdir, struct error *err)
 {
 	/* Leftover crun state (init died on its own) would make run fail. */
@@ -305,14 +326,10 @@ static int launch(struct runtime *rt, const char *id, const char *cdir, struct e
 		return -1;
 	if (crun_run(rt, id, cdir, err) < 0)
 		return -1;
-	pid_t pid = rt_live_init_pid(rt, id);
-	if (pid) {
-		wait_init_ready(pid);
-		reaper_watch_container(rt, id, pid);
-		/* Died between the probe and the watch: its exit may be unreported. */
-		if (rt_live_init_pid(rt, id) == pid)
-			return 0;
-	}
+	_cleanup_free_ char *pid_path = xasprintf("%s/init.pid", cdir);
+	pid_t pid = rt_read_pid_file(pid_path);
+	if (pid && await_init(rt, id, pid))
+		return 0;
 	reaper_unwatch_container(rt, id);
 	struct error ignored;
 	crun_forget(rt, id, &ignored);

@@ -44,7 +44,8 @@ static const struct field container_fields[] = {
 static const struct db_unique container_uniq[] = {
     {"containers.project_id, containers.name", E_NAME_IN_USE,
      "Container name already in use within the project"},
-    {"containers.ssh_public_key", E_SSH_KEY_IN_USE, "SSH public key already in use"},
+    {"containers_user_ssh_key", E_SSH_KEY_IN_USE,
+     "SSH public key already in use by another of your containers"},
     {"containers.id", E_CONFLICT, "Container id already exists"},
     {NULL, E_OK, NULL},
 };

@@ -572,9 +572,13 @@ static void test_container_uniqueness(void **state)
 	container_init(&b, f, f->other, f->other_proj, "app");
 	OK(store_container_insert(f->st, &b, E));
 
-	/* ssh key: global, across users */
+	/* ssh key: per user (another user may hold the same key), compared by
+	 * type and blob (another comment is the same key) */
 	container_init(&b, f, f->other, f->other_proj, "other");
 	b.ssh_public_key = "ssh-ed25519 KEY1";
+	OK(store_container_insert(f->st, &b, E));
+	container_init(&b, f, f->user, f->proj2, "mine");
+	b.ssh_public_key = "ssh-ed25519 KEY1 laptop";
 	FAILS(E_SSH_KEY_IN_USE, store_container_insert(f->st, &b, E));
 	b.ssh_public_key = "ssh-ed25519 KEY2";
 	OK(store_container_insert(f->st, &b, E));
@@ -582,7 +586,7 @@ static void test_container_uniqueness(void **state)
 	struct container got = {0};
 	OK(store_container_get(f->st, b.id, &got, E));
 	free(got.ssh_public_key);
-	got.ssh_public_key = xstrdup("ssh-ed25519 KEY1");
+	got.ssh_public_key = xstrdup("ssh-ed25519 KEY1 desktop");
 	FAILS(E_SSH_KEY_IN_USE, store_container_update(f->st, &got, E));
 	free(got.ssh_public_key);
 	got.ssh_public_key = NULL;
