@@ -16,7 +16,7 @@ static void login_job(struct req *r, struct resp *out, void *arg)
 /* argon2id costs ~0.1 s: never on an HTTP thread. */
 static void login(struct req *r, struct resp *out)
 {
-	req_defer(r, login_job, NULL, NULL);
+	req_defer_password(r, login_job, NULL, NULL);
 }
 
 /* The refresh token travels in the body ({refreshToken}) and/or as the bearer. */

@@ -60,5 +60,6 @@ void api_register_env(struct api_server *srv)
 	api_route(srv, "PUT", "/api/v1/containers/{id}/env", put_all, 0, "containers.update");
 	api_route(srv, "PATCH", "/api/v1/containers/{id}/env", put_all, 0, "containers.update");
 	api_route(srv, "PUT", "/api/v1/containers/{id}/env/{key}", put_key, 0, "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/env/{key}", put_key, 0, "containers.update");
 	api_route(srv, "DELETE", "/api/v1/containers/{id}/env/{key}", delete_key, 0, "containers.update");
 }

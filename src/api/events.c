@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/socketio.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "platform/auth.h"
@@ -104,6 +105,14 @@ static void delete (struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Events deleted successfully", data);
 }
 
+static void delete_one(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = events_delete_one(r->pf, &r->who, r->params[0], &data, &err);
+	resp_result(out, rc, &err, 200, "Event deleted successfully", data);
+}
+
 static void cleanup(struct req *r, struct resp *out)
 {
 	struct error err = {0};
@@ -150,12 +159,14 @@ static void resume_all_locked(void)
 	hub.waiting = NULL;
 }
 
+/* After every committed event: SSE streams and socket.io sessions. */
 static void wake(void *arg)
 {
 	pthread_mutex_lock(&hub.mu);
 	hub.gen++;
 	resume_all_locked();
 	pthread_mutex_unlock(&hub.mu);
+	api_sio_wake();
 }
 
 static void *ticker(void *arg)
@@ -361,7 +372,6 @@ static void stream(struct req *r, struct resp *out)
 		s->last_seq = 0;
 	/* A first comment line tells the client the stream is open. */
 	buf_put(s, ": connected\n\n", 13);
-	events_set_hook(wake, NULL);
 	ticker_start();
 	out->status = 200;
 	out->stream_read = stream_read;
@@ -371,10 +381,12 @@ static void stream(struct req *r, struct resp *out)
 
 void api_register_events(struct api_server *srv)
 {
+	events_set_hook(wake, NULL);
 	api_route(srv, "GET", "/api/v1/events", list, 0, "resources.events");
 	api_route(srv, "DELETE", "/api/v1/events", delete, ROUTE_WRITE, "resources.events");
 	api_route(srv, "GET", "/api/v1/events/stats", stats, 0, "resources.events");
 	api_route(srv, "GET", "/api/v1/events/stream", stream, 0, "resources.events");
 	api_route(srv, "POST", "/api/v1/events/cleanup", cleanup, ROUTE_WRITE, "resources.events");
 	api_route(srv, "GET", "/api/v1/events/{id}", get, 0, "resources.events");
+	api_route(srv, "DELETE", "/api/v1/events/{id}", delete_one, ROUTE_WRITE, "resources.events");
 }

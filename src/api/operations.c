@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "common/util.h"
 #include "platform/operations.h"
 
 /* Each known operation is its own route, so that the router checks its
- * leaf; the {operation} route only answers unknown names (400). */
+ * leaf; the {operation} routes only see other names. */
 static const char *operation_of(const struct req *r)
 {
 	return r->nparams > 1 ? r->params[1] : strrchr(r->pattern, '/') + 1;
@@ -27,6 +28,29 @@ static void operate_run(struct req *r, struct resp *out, void *arg)
 static void operate(struct req *r, struct resp *out)
 {
 	req_defer_by_id(r, out, operate_run);
+}
+
+/* Any method on /containers/{id}/<name> that no literal route takes. The
+ * trie would otherwise answer 405 "allowed: POST" for every sub-resource of
+ * the public API this server does not have (network, firewall, ...), as if
+ * it were an operation. An unknown name is a route that does not exist: 404
+ * (a wrong method on a sub-resource that exists, DELETE .../stats, lands
+ * here too). A known operation asked with another method keeps its 405. */
+static void not_an_operation(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	if (!containers_operation_known(operation_of(r))) {
+		err_set(&err, E_ROUTE_NOT_FOUND,
+			"No route for containers/{id}/%.64s (operations are start, stop, "
+			"force-stop, restart, pause and resume)", operation_of(r));
+		resp_err(out, &err, NULL);
+		return;
+	}
+	err_set(&err, E_METHOD_NOT_ALLOWED, "Method %s not allowed on %.200s (allowed: POST)",
+		r->method, r->path);
+	resp_err(out, &err, NULL);
+	out->header_name = xstrdup("Allow");
+	out->header_value = xstrdup("POST");
 }
 
 static const char *const log_sorts[] = {"transition_time", "created_at", "to_status",
@@ -68,7 +92,14 @@ void api_register_operations(struct api_server *srv)
 		  "containers.actions.stop");
 	api_route(srv, "POST", "/api/v1/containers/{id}/resume", operate, 0,
 		  "containers.actions.start");
-	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", operate, 0, PERM_ANY);
+	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
+	api_route(srv, "GET", "/api/v1/containers/{id}/{operation}", not_an_operation, 0, PERM_ANY);
+	api_route(srv, "PUT", "/api/v1/containers/{id}/{operation}", not_an_operation, 0, PERM_ANY);
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
 	api_route(srv, "GET", "/api/v1/containers/{id}/status-logs", status_logs, 0,
 		  "containers.read");
 }

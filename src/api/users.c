@@ -44,7 +44,8 @@ static void update_job(struct req *r, struct resp *out, void *arg)
 	reply_user(out, rc, &err, 200, "User updated successfully", &u);
 }
 
-/* Checks what is cheap on the HTTP thread, then defers job. */
+/* Checks what is cheap on the HTTP thread, then defers job (it may hash a
+ * password). */
 static void admin_deferred(struct req *r, struct resp *out, bool with_id, deferred_fn job)
 {
 	struct error err = {0};
@@ -53,7 +54,7 @@ static void admin_deferred(struct req *r, struct resp *out, bool with_id, deferr
 	    (with_id && req_id_param(r, 0, &id, &err) < 0))
 		resp_err(out, &err, NULL);
 	else
-		req_defer(r, job, NULL, NULL);
+		req_defer_password(r, job, NULL, NULL);
 }
 
 static void create(struct req *r, struct resp *out)

@@ -95,6 +95,9 @@ static struct rt_config rt_config_of(const struct daemon_config *c)
 		.subnet = c->subnet,
 		.userns = c->userns,
 		.userns_base = (uint32_t)c->userns_base,
+		.disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,
+		.disk_inodes = c->no_limits ? 0 : (uint64_t)c->limits.disk_inodes,
+		.host_memory_reserve = c->no_limits ? 0 : (uint64_t)c->host_memory_reserve,
 	};
 }
 
@@ -192,6 +195,10 @@ static int serve(const struct daemon_config *c)
 		.state_dir = c->state_dir,
 		.public_domain = c->domain,
 		.server_name = c->server_name,
+		.server_country = c->server_country,
+		.server_region = c->server_region,
+		.server_city = c->server_city,
+		.server_datacenter = c->server_datacenter,
 		.default_image = c->default_image,
 		.server_max_containers = c->server_max_containers,
 		.user_max_containers = c->user_max_containers,
@@ -201,6 +208,8 @@ static int serve(const struct daemon_config *c)
 		.workers = (int)c->workers,
 		.prespawn = c->prespawn,
 		.event_retention_days = c->event_retention_days,
+		.limits = c->limits,
+		.no_limits = c->no_limits,
 	};
 	if (platform_open(&pc, st, rt, &pf, &err) < 0) {
 		fail("platform", &err);

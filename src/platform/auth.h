@@ -134,5 +134,19 @@ int tokens_insert_new(struct store *st, const char *user_id, const char *alias,
 		      json_t *permissions_steal, char secret_out[AUTH_TOKEN_SECRET_LEN + 1],
 		      struct error *err);
 json_t *token_json_new(const struct auth_token *t);
+/* GET /auth/tokens/me: {token, restrictions {has_realm_restrictions,
+ * requires_realm_scope, allowed_realm_ids, allow_no_realm, active_realm_id}};
+ * E_VALIDATION for a JWT session. */
+int tokens_me(struct platform *pf, const struct principal *who, json_t **data_new,
+	      struct error *err);
+/* A new token with the same grants as token id (body {alias?, expires_at?,
+ * otp_code?}); the answer carries the new secret once. */
+int tokens_copy(struct platform *pf, const struct principal *who, const char *id,
+		const json_t *body, json_t **token_json_new_out, struct error *err);
+/* Body {realm_id, otp_code?}: adds it to (add) or removes it from the token's
+ * realm_ids. Realm-restricted callers may not (E_FORBIDDEN). */
+int tokens_edit_realm(struct platform *pf, const struct principal *who, const char *id,
+		      const json_t *body, bool add, json_t **token_json_new_out,
+		      struct error *err);
 
 #endif

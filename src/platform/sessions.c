@@ -7,6 +7,7 @@
 
 #include "common/util.h"
 #include "platform/auth.h"
+#include "platform/defaults.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
 
@@ -91,6 +92,7 @@ static int session_pair_new(struct platform *pf, const struct user *u, const cha
 			 json_time_new(rexp * 1000), "refresh_expires_in",
 			 (json_int_t)pf->cfg.refresh_ttl_s, "client_ip", client_ip, "user",
 			 user_json_new(u), "server", "project", "container");
+	session_defaults_set(pf, u->id, *out);
 	free(access);
 	free(refresh);
 	return 0;
@@ -144,14 +146,31 @@ static int rotate(struct platform *pf, const struct jwt_claims *c, struct jwt_id
 		       "Refresh token already used; this session has been ended, sign in again");
 }
 
+/* Options of the public login for its browser flows (an "intent" answer, a
+ * PKCE challenge, a client name). Checked, then without effect: this server
+ * always answers tokens. */
+static int login_options_check(const json_t *body, struct error *err)
+{
+	const char *mode = NULL, *ignored;
+	if (field_string(body, "response_mode", 1, 16, false, &mode, NULL, err) < 0 ||
+	    field_string(body, "client", 1, 100, true, &ignored, NULL, err) < 0 ||
+	    field_string(body, "code_challenge", 1, 256, true, &ignored, NULL, err) < 0)
+		return -1;
+	if (mode && strcmp(mode, "tokens") != 0 && strcmp(mode, "intent") != 0)
+		return err_set(err, E_VALIDATION, "response_mode must be tokens or intent");
+	return 0;
+}
+
 int sessions_login(struct platform *pf, const json_t *body, const char *client_ip,
 		   json_t **session_new, struct error *err)
 {
 	const char *username = NULL, *email = NULL, *password = NULL;
 	struct user u = {0};
 	int rc = -1;
-	static const char *const allowed[] = {"username", "email", "password", NULL};
+	static const char *const allowed[] = {"username",	"email",  "password",
+					      "response_mode", "client", "code_challenge", NULL};
 	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
+	    login_options_check(body, err) < 0 ||
 	    field_string(body, "username", 1, 254, true, &username, NULL, err) < 0 ||
 	    field_string(body, "email", 1, 254, true, &email, NULL, err) < 0 ||
 	    field_string(body, "password", 1, AUTH_PASSWORD_MAX, false, &password, NULL, err) < 0)

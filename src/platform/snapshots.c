@@ -237,7 +237,7 @@ static int restore_locked(struct platform *pf, const struct container *c, struct
 		rc = -1;
 	if (rc == 0)
 		rc = rt_snapshot_restore(pf->rt, c->id, s->name, err);
-	if (rc == 0 && was_up && container_spec_init(c, &spec, err) == 0) {
+	if (rc == 0 && was_up && container_spec_init(pf, c, &spec, err) == 0) {
 		rc = rt_start(pf->rt, &spec.spec, err);
 		container_spec_clear(&spec);
 		if (rc == 0) {

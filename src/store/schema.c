@@ -260,6 +260,25 @@ static const char *const steps[] = {
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+
+    /* 7: fields of the public API stored as given (JSON text): a token's
+     * public_storage, a user's metadata and public key. */
+    "ALTER TABLE auth_tokens ADD COLUMN public_storage TEXT;"
+    "ALTER TABLE users ADD COLUMN metadata TEXT;"
+    "ALTER TABLE users ADD COLUMN public_key TEXT;",
+
+    /* 8: an SSH key is unique per user, not across users (a tenant could
+     * squat another's key, and learn whether it is in use), and compared by
+     * its "type base64" part: the same key with another comment is the same
+     * key. Keys are stored normalized ("type blob[ comment]", single spaces,
+     * container_rules.c), so the blob ends at the second space. */
+    "DROP INDEX containers_ssh_key;"
+    "CREATE UNIQUE INDEX containers_user_ssh_key ON containers(user_id,"
+    "  CASE WHEN instr(substr(ssh_public_key, instr(ssh_public_key, ' ') + 1), ' ') > 0"
+    "  THEN substr(ssh_public_key, 1, instr(ssh_public_key, ' ')"
+    "    + instr(substr(ssh_public_key, instr(ssh_public_key, ' ') + 1), ' ') - 1)"
+    "  ELSE ssh_public_key END)"
+    "  WHERE ssh_public_key IS NOT NULL AND status <> 'deleted';",
 };
 
 int schema_version_latest(void)

@@ -56,6 +56,8 @@ struct user {
 	bool is_banned;
 	int64_t session_generation; /* bumped by logout: older JWTs stop working */
 	int64_t max_containers;     /* account quota, -1 = unlimited */
+	char *metadata;             /* JSON object text, may be NULL */
+	char *public_key;           /* 64 hex (Ed25519), may be NULL */
 	int64_t created_at, updated_at;
 };
 void user_clear(struct user *u);
@@ -94,6 +96,7 @@ struct auth_token {
 	bool vault_access;
 	bool event_access;
 	char *public_key;        /* may be NULL */
+	char *public_storage;    /* JSON text, may be NULL */
 	int64_t expires_at;      /* 0 = never */
 	int64_t last_used_at;    /* 0 = never */
 	char *last_used_ip;      /* may be NULL */
@@ -139,6 +142,8 @@ struct list_query {
 int store_project_insert(struct store *st, const struct project *p, struct error *err); /* E_CONFLICT on alias */
 int store_project_get_owned(struct store *st, const char *user_id, const char *id,
 			    struct project *out, struct error *err);
+/* Any owner's (admin routes); E_NOT_FOUND like get_owned. */
+int store_project_get(struct store *st, const char *id, struct project *out, struct error *err);
 int store_project_update(struct store *st, const struct project *p, struct error *err);
 int store_project_delete(struct store *st, const char *id, struct error *err);
 int store_project_list(struct store *st, const struct list_query *q, struct project **out_new,
@@ -179,7 +184,7 @@ struct container {
 	char *failure_reason;    /* NULL unless failed */
 	bool server_expired;
 	int64_t server_expired_at;
-	int64_t started_at;      /* 0 when not running */
+	int64_t started_at;      /* last start, 0 when never started */
 	int64_t env_revision, env_applied_revision;
 	int64_t created_at, updated_at;
 };
@@ -220,6 +225,9 @@ int store_container_count_user(struct store *st, const char *user_id, int64_t *o
 			       struct error *err);
 int store_container_count_server(struct store *st, const char *server_id, int64_t *out,
 				 struct error *err);
+/* One user's share of the above. */
+int store_container_count_server_user(struct store *st, const char *server_id,
+				      const char *user_id, int64_t *out, struct error *err);
 void container_list_free(struct container *arr, size_t count);
 /* Members of a prespawn pool: ready (running), creating, and the total of
  * live ones. */
@@ -331,6 +339,9 @@ int store_event_get(struct store *st, const char *user_id, const char *id, struc
  * "before" bound. */
 int store_event_delete(struct store *st, const struct event_query *q, int64_t *deleted,
 		       struct error *err);
+/* One event of user_id; E_NOT_FOUND when there is none. */
+int store_event_delete_one(struct store *st, const char *user_id, const char *id,
+			   struct error *err);
 /* Counts per event_type or resource_type (column), as parallel arrays. */
 int store_event_counts(struct store *st, const struct event_query *q, const char *column,
 		       char ***keys_new, int64_t **counts_new, size_t *n, struct error *err);

@@ -18,6 +18,8 @@ static const struct field user_fields[] = {
      * before a logout must not revive old sessions */
     F_INT(struct user, session_generation, FL_FIXED),
     F_INT(struct user, max_containers, 0),
+    F_STR(struct user, metadata, 0),
+    F_STR(struct user, public_key, 0),
     F_INT(struct user, created_at, FL_FIXED | FL_CREATED),
     F_INT(struct user, updated_at, FL_UPDATED),
 };

@@ -327,7 +327,7 @@ def test_realm_hosts_and_ip_lists():
 def test_tokens_me_and_templates():
     t = new_token(alias="self")
     r = D.get("/api/v1/auth/tokens/me", token=t["token"])
-    check(r.status == 200 and r.data["id"] == t["id"], r)
+    check(r.status == 200 and r.data["token"]["id"] == t["id"], r)
     r = D.get("/api/v1/auth/tokens/templates")
     check(r.status == 200 and {x["name"] for x in r.data} >= {"full_access", "read_only",
                                                               "dev_team", "external_customer",
