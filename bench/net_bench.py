@@ -9,13 +9,12 @@ in the background of the next create, as they would on a busy server.
 """
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_bench import Client, ms, pct  # noqa: E402
+from api_bench import Client  # noqa: E402
 from hoody_test import Daemon  # noqa: E402
-from userns_bench import one  # noqa: E402
+from userns_bench import one, report  # noqa: E402
 
 
 def main():
@@ -33,14 +32,8 @@ def main():
         for i in range(a.n):
             for key in ("rules", "none"):
                 times[key].append(one(*clients[key], f"b-{i}"))
-    print("| create -> running | median | p95 | n |\n| --- | --- | --- | --- |")
-    for key, label in (("rules", "default (nftables isolation, NAT)"),
-                       ("none", "`--no-firewall`")):
-        v = times[key]
-        print(f"| {label} | {ms(statistics.median(v))} | {ms(pct(v, 95))} | {len(v)} |")
-    ratio = statistics.median(times["rules"]) / statistics.median(times["none"])
-    print(f"\nrules / none (medians) = **{ratio:.2f}**")
-
+    report(times, (("rules", "default (nftables isolation, NAT)"),
+                   ("none", "`--no-firewall`")), "rules", "none")
 
 if __name__ == "__main__":
     main()
