@@ -966,7 +966,7 @@ static void test_nothing_left(void **state)
 	assert_int_equal(n, 0);
 	free(ids);
 	assert_false(host_mounts_mention(state_dir));
-	assert_int_equal(bridge_ports(), 0);
+	assert_int_equal(bridge_ports_soon(0), 0);
 }
 
 int main(void)
