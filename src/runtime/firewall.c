@@ -473,7 +473,8 @@ static int port_apply(struct runtime *rt, const char *id, const struct fw_port *
 	struct text t = {0};
 	pthread_mutex_lock(&rt->fw_lock);
 	int rc = fw_ready(rt, err);
-	if (rc == 0 && record_read(rt, id, &old))
+	/* Unchanged (a restart): adding again is enough and half the work. */
+	if (rc == 0 && record_read(rt, id, &old) && !(p && !memcmp(&old, p, sizeof(old))))
 		port_elements(rt, &t, &old, "delete");
 	/* The record first: a crash after it leaves elements a later apply or
 	 * detach removes by it; never elements without a record. */
