@@ -457,8 +457,9 @@ static int fw_ready(struct runtime *rt, struct error *err)
 
 int fw_sync(struct runtime *rt, struct error *err)
 {
+	/* Switched off: what an earlier run left must not stay half in force. */
 	if (!rt->firewall)
-		return 0;
+		return fw_remove_all(rt, err);
 	pthread_mutex_lock(&rt->fw_lock);
 	int rc = fw_ready(rt, err);
 	pthread_mutex_unlock(&rt->fw_lock);
@@ -524,7 +525,9 @@ int fw_detach(struct runtime *rt, const char *id, struct error *err)
 {
 	_cleanup_free_ char *rec = record_path(rt, id);
 	if (!path_exists(rec))
-		return 0; /* nothing was added (or the firewall is off) */
+		return 0; /* nothing was added */
+	if (!rt->firewall)
+		return unlink(rec) < 0 && errno != ENOENT ? err_sys(err, E_IO, "remove %s", rec) : 0;
 	return port_apply(rt, id, NULL, err);
 }
 
