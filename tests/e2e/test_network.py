@@ -11,6 +11,7 @@ Tenants: the admin's project P1 holds the victim V, its friend F and an
 insider M; the admin's project P2 holds X; user "mallory" owns A."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -418,6 +419,21 @@ def test_prespawn_claim_joins_project():
     check(D.put("/api/v1/admin/prespawn", {"pools": []}).status == 200, "pool off")
 
 
+def test_bad_network_config():
+    """Bad settings stop hoodyd at start, naming the setting, before it
+    touches the host."""
+    for flag, value, word in (("--dns", "not-an-address", "dns"),
+                              ("--dns", "10.0.0.1,::1", "dns"),
+                              ("--net-allow", "10.0.0.0/33", "net_allow"),
+                              ("--net-allow", "10.0.0.0/8,bogus", "net_allow"),
+                              ("--bridge", "bad/name", "bridge")):
+        d = Daemon()
+        r = subprocess.run(d.args() + [flag, value], capture_output=True, text=True, timeout=60)
+        check(r.returncode != 0 and word in r.stderr, f"{flag} {value}: {r.returncode} {r.stderr}")
+        check(nft_json("table", "bridge", f"hoody_{d.bridge}") is None, "tables made anyway")
+        shutil.rmtree(d.state, ignore_errors=True)
+
+
 P1 = None
 INET_LOG = None
 
@@ -444,7 +460,7 @@ def run():
             serve(n)
         for n in ("victim", "attacker", "other_project"):
             wait_served(n)
-        main([test_no_raw_sockets, test_cross_tenant_and_same_project,
+        main([test_bad_network_config, test_no_raw_sockets, test_cross_tenant_and_same_project,
               test_spoofing_moves_no_traffic, test_dhcp_server_dropped, test_host_unreachable,
               test_outbound_nat_and_dns, test_prespawn_claim_joins_project,
               test_rules_follow_containers, test_purge_removes_rules])
