@@ -78,8 +78,9 @@ __attribute__((format(printf, 2, 3))) static void put(struct text *t, const char
 
 static bool name_ok(const char *s)
 {
-	return *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
-			 strlen(s);
+	return *s &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+		   strlen(s);
 }
 
 /* "a.b.c.d" or "a.b.c.d/n" -> canonical network text appended to t. */
@@ -116,7 +117,8 @@ int fw_init(struct runtime *rt, const struct rt_config *cfg, struct error *err)
 	rt->protected_port = cfg->protected_port;
 	pthread_mutex_init(&rt->fw_lock, NULL);
 	if (!name_ok(rt->bridge) || strlen(rt->bridge) > 15)
-		return err_set(err, E_VALIDATION, "bridge name \"%.32s\" must be 1 to 15 of [A-Za-z0-9_.-]",
+		return err_set(err, E_VALIDATION,
+			       "bridge name \"%.32s\" must be 1 to 15 of [A-Za-z0-9_.-]",
 			       rt->bridge);
 	struct text allow = {0};
 	if (cfg->net_allow && *cfg->net_allow) {
@@ -125,8 +127,9 @@ int fw_init(struct runtime *rt, const struct rt_config *cfg, struct error *err)
 		for (char *s = strtok_r(copy, ", ", &save); s; s = strtok_r(NULL, ", ", &save)) {
 			if (!cidr_put(&allow, s)) {
 				free(allow.s);
-				return err_set(err, E_VALIDATION,
-					       "net_allow: \"%.64s\" is not an IPv4 address or CIDR", s);
+				return err_set(
+				    err, E_VALIDATION,
+				    "net_allow: \"%.64s\" is not an IPv4 address or CIDR", s);
 			}
 		}
 	}
@@ -217,8 +220,8 @@ static void port_elements(struct runtime *rt, struct text *t, const struct fw_po
 		put(t, "%s element bridge %s port_mac { \"%s\" . %s }\n", v, tbl, p->veth, p->mac);
 		put(t, "%s element bridge %s port_ip4 { \"%s\" . %s }\n", v, tbl, p->veth, p->ip);
 		if (p->mark) {
-			put(t, "%s element bridge %s port_group { \"%s\" : 0x%x }\n", v, tbl, p->veth,
-			    p->mark);
+			put(t, "%s element bridge %s port_group { \"%s\" : 0x%x }\n", v, tbl,
+			    p->veth, p->mark);
 			put(t, "%s element bridge %s group_ports { 0x%x . \"%s\" }\n", v, tbl,
 			    p->mark, p->veth);
 		}
@@ -235,8 +238,8 @@ static int group_mark(struct runtime *rt, const char *key, uint32_t *out, struct
 	if (!key)
 		return 0;
 	if (!rt_id_valid(key))
-		return err_set(err, E_VALIDATION, "network group \"%.64s\" is not [0-9a-zA-Z_-]{1,64}",
-			       key);
+		return err_set(err, E_VALIDATION,
+			       "network group \"%.64s\" is not [0-9a-zA-Z_-]{1,64}", key);
 	_cleanup_free_ char *dir = xasprintf("%s/netgroups", rt->state_dir);
 	if (mkdir_p(dir, 0700, err) < 0)
 		return -1;
@@ -527,7 +530,8 @@ int fw_detach(struct runtime *rt, const char *id, struct error *err)
 	if (!path_exists(rec))
 		return 0; /* nothing was added */
 	if (!rt->firewall)
-		return unlink(rec) < 0 && errno != ENOENT ? err_sys(err, E_IO, "remove %s", rec) : 0;
+		return unlink(rec) < 0 && errno != ENOENT ? err_sys(err, E_IO, "remove %s", rec)
+							  : 0;
 	return port_apply(rt, id, NULL, err);
 }
 

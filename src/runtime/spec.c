@@ -37,10 +37,9 @@
  * router advertisements) from inside; ping works without it through ICMP
  * datagram sockets (ping_group_range below). */
 static const char *const caps[] = {
-    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",	       "CAP_FOWNER",
-    "CAP_MKNOD",   "CAP_SETGID",       "CAP_SETUID",	       "CAP_SETFCAP",
-    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",   "CAP_KILL",
-    "CAP_AUDIT_WRITE"};
+    "CAP_CHOWN",      "CAP_DAC_OVERRIDE", "CAP_FSETID",	    "CAP_FOWNER",  "CAP_MKNOD",
+    "CAP_SETGID",     "CAP_SETUID",	  "CAP_SETFCAP",    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL",	  "CAP_AUDIT_WRITE"};
 
 /* clang-format off */
 static const char *const masked_paths[] = {
@@ -308,8 +307,8 @@ static json_t *linux_section(struct runtime *rt, const struct rt_spec *spec,
 	/* Every group may open ICMP datagram sockets (unprivileged ping), as
 	 * Docker sets it; the sysctl belongs to the container's netns. */
 	if (l && p->netns_path)
-		json_object_set_new(l, "sysctl",
-				    json_pack("{s:s}", "net.ipv4.ping_group_range", "0 2147483647"));
+		json_object_set_new(
+		    l, "sysctl", json_pack("{s:s}", "net.ipv4.ping_group_range", "0 2147483647"));
 	if (l && p->idmap_base) {
 		json_object_set_new(l, "uidMappings", id_mappings(p->idmap_base));
 		json_object_set_new(l, "gidMappings", id_mappings(p->idmap_base));
