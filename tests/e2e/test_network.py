@@ -419,6 +419,28 @@ def test_prespawn_claim_joins_project():
     check(D.put("/api/v1/admin/prespawn", {"pools": []}).status == 200, "pool off")
 
 
+def test_no_nat():
+    """--no-nat: the internet sees the container's own address (routed
+    back to the daemon's subnet by the test), and isolation still holds."""
+    global D
+    main_d, D = D, Daemon()
+    D.extra += ["--no-nat", "--dns", PRIVATE]
+    route = ["ip", "-n", NS, "route", "add", D.subnet, "via", INET_HOST]
+    try:
+        D.start()
+        sh(*route)
+        pid = D.new_project()
+        add("routed", pid)
+        out = tcp_from("routed", INET, 8080)
+        check(out == f"internet {C['routed']['ip']}", f"without NAT: {out!r}")
+        check(not tcp_from_ok("routed", METADATA, 80), "metadata address reached")
+    finally:
+        subprocess.run(route[:4] + ["del", D.subnet], capture_output=True)
+        D.cleanup()
+        C.pop("routed", None)
+        D = main_d
+
+
 def test_bad_network_config():
     """Bad settings stop hoodyd at start, naming the setting, before it
     touches the host."""
@@ -462,7 +484,7 @@ def run():
             wait_served(n)
         main([test_bad_network_config, test_no_raw_sockets, test_cross_tenant_and_same_project,
               test_spoofing_moves_no_traffic, test_dhcp_server_dropped, test_host_unreachable,
-              test_outbound_nat_and_dns, test_prespawn_claim_joins_project,
+              test_outbound_nat_and_dns, test_no_nat, test_prespawn_claim_joins_project,
               test_rules_follow_containers, test_purge_removes_rules])
     finally:
         if proc:
