@@ -1,5 +1,5 @@
 /* Network isolation with nftables, through libnftables (one context per
- * runtime, behind rt->fw_lock: a context is not thread-safe).
+ * runtime, used by one thread of its own; rt->fw_lock serialises callers).
  *
  * Each runtime owns two tables named after its bridge, "hoody_<bridge>" in
  * the bridge and inet families, so daemons with different bridges never
@@ -116,6 +116,8 @@ int fw_init(struct runtime *rt, const struct rt_config *cfg, struct error *err)
 	rt->nat = !cfg->no_nat;
 	rt->protected_port = cfg->protected_port;
 	pthread_mutex_init(&rt->fw_lock, NULL);
+	pthread_mutex_init(&rt->fw_job_lock, NULL);
+	pthread_cond_init(&rt->fw_job_cv, NULL);
 	if (!name_ok(rt->bridge) || strlen(rt->bridge) > 15)
 		return err_set(err, E_VALIDATION,
 			       "bridge name \"%.32s\" must be 1 to 15 of [A-Za-z0-9_.-]",
@@ -139,28 +141,75 @@ int fw_init(struct runtime *rt, const struct rt_config *cfg, struct error *err)
 
 void fw_free(struct runtime *rt)
 {
-	if (rt->nft)
-		nft_ctx_free(rt->nft);
+	if (rt->fw_thread_started) {
+		pthread_mutex_lock(&rt->fw_job_lock);
+		rt->fw_stop = true;
+		pthread_cond_broadcast(&rt->fw_job_cv);
+		pthread_mutex_unlock(&rt->fw_job_lock);
+		pthread_join(rt->fw_thread, NULL);
+	}
 	free(rt->net_allow);
 	pthread_mutex_destroy(&rt->fw_lock);
+	pthread_mutex_destroy(&rt->fw_job_lock);
+	pthread_cond_destroy(&rt->fw_job_cv);
 }
 
 /* ---- running commands ---- */
 
-/* Runs text as one nft transaction; caller holds fw_lock. */
+/* libnftables runs on one thread of its own: its allocations (it reads
+ * the tables' state on every transaction) then stay in one malloc arena;
+ * spread over the workers' arenas they fragment them (hoodyd's RSS grew
+ * by megabytes per thousand containers). */
+static void *nft_thread(void *arg)
+{
+	struct runtime *rt = arg;
+	pthread_mutex_lock(&rt->fw_job_lock);
+	for (;;) {
+		while (!rt->fw_job_text && !rt->fw_stop)
+			pthread_cond_wait(&rt->fw_job_cv, &rt->fw_job_lock);
+		if (rt->fw_stop)
+			break;
+		if (!rt->nft) {
+			rt->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+			if (rt->nft) {
+				nft_ctx_buffer_output(rt->nft);
+				nft_ctx_buffer_error(rt->nft);
+			}
+		}
+		rt->fw_job_rc = rt->nft ? nft_run_cmd_from_buffer(rt->nft, rt->fw_job_text) : -1;
+		const char *why = rt->nft ? nft_ctx_get_error_buffer(rt->nft) : "no context";
+		snprintf(rt->fw_job_why, sizeof(rt->fw_job_why), "%s", why && *why ? why : "failed");
+		rt->fw_job_text = NULL;
+		pthread_cond_broadcast(&rt->fw_job_cv);
+	}
+	if (rt->nft)
+		nft_ctx_free(rt->nft);
+	rt->nft = NULL;
+	pthread_mutex_unlock(&rt->fw_job_lock);
+	return NULL;
+}
+
+/* Runs text as one nft transaction (on the nft thread); caller holds
+ * fw_lock. */
 static int nft_run(struct runtime *rt, const char *text, struct error *err)
 {
-	if (!rt->nft) {
-		rt->nft = nft_ctx_new(NFT_CTX_DEFAULT);
-		if (!rt->nft)
-			return err_set(err, E_RUNTIME, "nftables: no context");
-		nft_ctx_buffer_output(rt->nft);
-		nft_ctx_buffer_error(rt->nft);
+	pthread_mutex_lock(&rt->fw_job_lock);
+	if (!rt->fw_thread_started) {
+		if (pthread_create(&rt->fw_thread, NULL, nft_thread, rt) != 0) {
+			pthread_mutex_unlock(&rt->fw_job_lock);
+			return err_set(err, E_RUNTIME, "nftables: no thread");
+		}
+		rt->fw_thread_started = true;
 	}
-	if (nft_run_cmd_from_buffer(rt->nft, text) == 0)
-		return 0;
-	const char *why = nft_ctx_get_error_buffer(rt->nft);
-	return err_set(err, E_RUNTIME, "nftables: %.400s", why && *why ? why : "failed");
+	rt->fw_job_text = text;
+	pthread_cond_broadcast(&rt->fw_job_cv);
+	while (rt->fw_job_text)
+		pthread_cond_wait(&rt->fw_job_cv, &rt->fw_job_lock);
+	int rc = rt->fw_job_rc;
+	if (rc != 0)
+		err_set(err, E_RUNTIME, "nftables: %.400s", rt->fw_job_why);
+	pthread_mutex_unlock(&rt->fw_job_lock);
+	return rc == 0 ? 0 : -1;
 }
 
 static void table_name(struct runtime *rt, char out[32])

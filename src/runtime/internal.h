@@ -45,9 +45,17 @@ struct runtime {
 	char *net_allow;      /* canonical "a/n, b/m" or NULL */
 	char dns[RT_DNS_MAX][16];
 	size_t dns_count;
-	pthread_mutex_t fw_lock; /* the nft context and fw_ready */
-	struct nft_ctx *nft;
+	pthread_mutex_t fw_lock; /* callers of the nft thread, fw_ready */
 	bool fw_ready;
+	/* the nft thread and its one-job channel (firewall.c) */
+	pthread_mutex_t fw_job_lock;
+	pthread_cond_t fw_job_cv;
+	pthread_t fw_thread;
+	bool fw_thread_started, fw_stop;
+	const char *fw_job_text; /* non-NULL: a job waits */
+	int fw_job_rc;
+	char fw_job_why[400];
+	struct nft_ctx *nft;     /* the nft thread's own */
 };
 
 /* ---- paths (runtime.c) ---- */
