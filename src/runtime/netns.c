@@ -413,6 +413,24 @@ struct ns_job {
 	const char *what;
 };
 
+/* Every group may open ICMP datagram sockets (unprivileged ping, as Docker
+ * sets it: containers have no CAP_NET_RAW). Written here by the namespace's
+ * owner: crun, inside a container's user namespace, may not write a sysctl of
+ * a network namespace that the host's user namespace owns. net sysctls follow
+ * the calling thread's namespace, which is the new one. */
+static int allow_icmp_sockets(void)
+{
+	static const char range[] = "0 2147483647";
+	int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, range, sizeof(range) - 1);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)sizeof(range) - 1 ? 0 : -1;
+}
+
 /* Moves the calling thread into (or into a new) namespace and opens what
  * the job wants there; errno on failure. The caller moves it back. */
 static int ns_work(struct ns_job *j)
@@ -438,7 +456,8 @@ static int ns_work(struct ns_job *j)
 			return -1;
 		close(fd);
 		if (unshare(CLONE_NEWNET) < 0 ||
-		    mount("/proc/thread-self/ns/net", j->path, "none", MS_BIND, NULL) < 0)
+		    mount("/proc/thread-self/ns/net", j->path, "none", MS_BIND, NULL) < 0 ||
+		    allow_icmp_sockets() < 0)
 			return -1;
 	}
 	j->what = "open";
