@@ -218,6 +218,7 @@ int container_spec_init(const struct container *c, struct container_spec *out, s
 	    .env = out->env,
 	    .env_count = n,
 	    .ramdisk = c->ramdisk,
+	    .kit = c->hoody_kit,
 	};
 	return 0;
 }

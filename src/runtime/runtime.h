@@ -31,6 +31,7 @@ struct rt_config {
 	const char *subnet;     /* IPv4 CIDR, default "10.88.0.0/16"; gateway is .1 on the bridge */
 	const char *crun_path;  /* default "crun" from PATH */
 	const char *init_path;  /* hoody-init binary; default: next to the running executable */
+	const char *kit_path;   /* hoody-kit binary; default: next to the running executable */
 	uint64_t ramdisk_max_bytes; /* tmpfs size cap per container; 0 = half of host RAM */
 	bool userns;            /* new containers: root is host id userns_base, id n is base + n */
 	uint32_t userns_base;   /* multiple of 65536; default 1073741824 (2^30) */
@@ -89,6 +90,7 @@ struct rt_spec {
 	uint64_t memory_limit;   /* bytes, 0 = none */
 	uint64_t cpu_millis;     /* 1000 = one core, 0 = none */
 	uint64_t pids_limit;     /* 0 = none */
+	bool kit;                /* run the Hoody Kit agent (hoody-kit) beside init */
 };
 
 enum rt_state {
@@ -195,6 +197,11 @@ struct rt_runtime_info {
  * E_NOT_FOUND when the container holds no address. */
 int rt_net_endpoint(struct runtime *rt, const char *id, char *netns, size_t netns_len, char *ip,
 		    size_t ip_len, struct error *err);
+
+/* Host path of the Kit agent's Unix socket: <run>/kit/<id>/kit.sock, in a
+ * directory only this container has mounted (at /.hoody/kit.d). The path is
+ * returned whether or not the agent listens yet. */
+int rt_kit_socket(struct runtime *rt, const char *id, char *path, size_t len, struct error *err);
 
 /* Processes and listening sockets, read from procfs of the container. */
 int rt_runtime_info(struct runtime *rt, const char *id, struct rt_runtime_info *out,
