@@ -117,7 +117,10 @@ static void do_mkdir(struct req *r, const char *path, bool webdav)
 		return;
 	}
 	if (mkdir(path, 0755) < 0) {
-		send_errno(r, "mkdir", path);
+		if (webdav && errno == ENOENT) /* RFC 4918: missing parent */
+			send_err(r, 409, "the parent of %s does not exist", path);
+		else
+			send_errno(r, "mkdir", path);
 		return;
 	}
 	if (webdav) {
