@@ -51,6 +51,7 @@ struct session {
 	int nhist;
 	char line[LINE_MAX_LEN];
 	size_t linelen;
+	int esc; /* 0, 1 after ESC, 2 inside CSI/SS3: terminal replies and keys are not typed text */
 	int refs;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -141,7 +142,18 @@ static void track_input(struct session *s, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
-		if (c == '\r' || c == '\n') {
+		if (s->esc == 1) {
+			s->esc = c == '[' || c == 'O' ? 2 : 0;
+			continue;
+		}
+		if (s->esc == 2) {
+			if (c >= 0x40 && c <= 0x7e)
+				s->esc = 0;
+			continue;
+		}
+		if (c == 0x1b) {
+			s->esc = 1;
+		} else if (c == '\r' || c == '\n') {
 			s->line[s->linelen] = '\0';
 			session_history_add(s, s->line);
 			s->linelen = 0;
