@@ -97,6 +97,26 @@ async def drive(k, devport):
         # what the browser typed went to the shared session the API sees
         r = k.req("terminal-1", path="/api/v1/terminal/history/9")
         check(r.status == 200 and r.json["data"]["commands"][-1]["command"] == "echo hi", r)
+        # a browser without the owner's headers: a token group in the query
+        # (README), the same token reaching the WebSocket through ?token=
+        await cdp.call("Network.setExtraHTTPHeaders", headers={})
+        r = k.d.request("PUT", f"/api/v1/containers/{k.cid}/proxy/permissions",
+                        {"groups": {"browser": {"param": "token", "value": "s3cret-browser"}},
+                         "permissions": {"browser": {"terminal": True}}},
+                        headers={"If-Match": "file:v0"})
+        check(r.status == 200, r)
+        await cdp.call("Page.navigate", url=url + "&token=wrong")
+        await asyncio.sleep(1)
+        check(await cdp.eval("window.hoodyTerm ? 1 : 0") == 0, "a wrong token opened the page")
+        await cdp.call("Page.navigate", url=url + "&token=s3cret-browser")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            raw = await cdp.eval(SCREEN_JS)
+            screen = json.loads(raw) if raw else None
+            if screen and "hi" in [l.strip() for l in screen["lines"]]:
+                break
+            await asyncio.sleep(0.1)
+        check(screen and "hi" in [l.strip() for l in screen["lines"]], f"token reattach: {screen}")
 
 
 def test_web_terminal_in_chromium():
