@@ -224,6 +224,22 @@ def test_agent_restarted_and_disabled():
             check(r.status == 404, (seg, r))
 
 
+def test_user_namespace():
+    """With --userns the agent is the container's root, an unprivileged id on
+    the host, and still owns its socket directory."""
+    with ProxyDaemon(["--userns"]) as d:
+        k = Kit(d)
+        k.wait_ready()
+        res = k.execute("id -u; echo hi > /tmp/f; stat -c %u /tmp/f")
+        check(res["stdout"] == "0\n0\n", res)
+        pid = kit_pids(d, k.cid)[0]
+        with open(f"/proc/{pid}/status") as f:
+            uid = [l.split()[1] for l in f if l.startswith("Uid:")][0]
+        check(int(uid) >= 65536, f"the agent runs as host uid {uid}")
+        st = os.stat(f"{d.run_dir}/kit/{k.cid}")
+        check(st.st_uid == int(uid) and st.st_mode & 0o777 == 0o700, (st.st_uid, oct(st.st_mode)))
+
+
 if __name__ == "__main__":
     main([test_websocket_protocol, test_sessions_and_history, test_execute, test_debian_bash,
-          test_agent_restarted_and_disabled])
+          test_agent_restarted_and_disabled, test_user_namespace])
