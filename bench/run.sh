@@ -21,5 +21,11 @@ bench/runtime_bench.sh -n "$N"
 build/bin/hoodyd --image-dir build/test-state/images --state-dir build/test-state/image-builder \
   images ensure busybox
 python3 bench/api_bench.py -n "$N" --update-doc docs/PERFORMANCE.md
+# what response signing costs on the same GETs (docs/PERFORMANCE.md quotes it)
+python3 bench/signing_bench.py
 # what user-namespace mode adds to a create (docs/SECURITY.md quotes it)
 python3 bench/userns_bench.py -n "$N"
+# what resource limits add to a create (docs/PERFORMANCE.md quotes it)
+python3 bench/limits_bench.py -n "$N"
+# how much another user's slow work delays a restart (docs/PERFORMANCE.md "Fairness")
+python3 bench/fairness.py -n 10

@@ -37,6 +37,20 @@ if ! command -v node >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends nodejs >/dev/null
 fi
 
+# The socket.io tests use the real socket.io client from npm, pinned by
+# tests/socketio/package-lock.json.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+SIO_DIR="$(dirname "$0")/../tests/socketio"
+if [ ! -d "$SIO_DIR/node_modules/socket.io-client" ]; then
+  echo "setup: npm ci in tests/socketio"
+  (cd "$SIO_DIR" && npm ci --no-audit --no-fund --silent)
+fi
+
 # crun refuses cgroup "hybrid" mode while any controller sits in the cgroup2
 # hierarchy. On hosts with v1 controllers plus a cgroup2 mount, move each
 # controller that is still bound to cgroup2 (and not in use there) to its own v1

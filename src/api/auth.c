@@ -16,7 +16,7 @@ static void login_job(struct req *r, struct resp *out, void *arg)
 /* argon2id costs ~0.1 s: never on an HTTP thread. */
 static void login(struct req *r, struct resp *out)
 {
-	req_defer(r, login_job, NULL, NULL);
+	req_defer_password(r, login_job, NULL, NULL);
 }
 
 /* The refresh token travels in the body ({refreshToken}) and/or as the bearer. */
@@ -60,9 +60,9 @@ static void me(struct req *r, struct resp *out)
 
 void api_register_auth(struct api_server *srv)
 {
-	api_route(srv, "POST", "/api/v1/users/auth/login", login, ROUTE_PUBLIC);
-	api_route(srv, "POST", "/api/v1/users/auth/refresh", refresh, ROUTE_PUBLIC);
-	api_route(srv, "POST", "/api/v1/users/auth/logout", logout, 0);
-	api_route(srv, "GET", "/api/v1/users/auth/me", me, 0);
-	api_route(srv, "GET", "/api/v1/users/me", me, 0);
+	api_route(srv, "POST", "/api/v1/users/auth/login", login, ROUTE_PUBLIC, NULL);
+	api_route(srv, "POST", "/api/v1/users/auth/refresh", refresh, ROUTE_PUBLIC, NULL);
+	api_route(srv, "POST", "/api/v1/users/auth/logout", logout, ROUTE_WRITE, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/users/auth/me", me, 0, "resources.read_account");
+	api_route(srv, "GET", "/api/v1/users/me", me, 0, "resources.read_account");
 }

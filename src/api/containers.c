@@ -159,13 +159,26 @@ static void delete (struct req *r, struct resp *out)
 		resp_ok(out, 200, "Container deleted successfully", NULL);
 }
 
+static void set_kvm(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	const char *id;
+	json_t *data = NULL;
+	int rc = req_id_param(r, 0, &id, &err);
+	if (rc == 0)
+		rc = containers_set_kvm(r->pf, &r->who, id, r->body, &data, &err);
+	resp_result(out, rc, &err, 200, "Container KVM setting updated successfully", data);
+}
+
 void api_register_containers(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/containers", list_all, 0);
-	api_route(srv, "GET", "/api/v1/projects/{id}/containers", list_project, 0);
-	api_route(srv, "POST", "/api/v1/projects/{id}/containers", create, 0);
-	api_route(srv, "GET", "/api/v1/containers/{id}", get, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}", update, 0);
-	api_route(srv, "PATCH", "/api/v1/containers/{id}", update, 0);
-	api_route(srv, "DELETE", "/api/v1/containers/{id}", delete, 0);
+	api_route(srv, "GET", "/api/v1/containers", list_all, 0, "containers.read");
+	api_route(srv, "GET", "/api/v1/projects/{id}/containers", list_project, 0, "containers.read");
+	api_route(srv, "POST", "/api/v1/projects/{id}/containers", create, 0, "containers.create");
+	api_route(srv, "GET", "/api/v1/containers/{id}", get, 0, "containers.read");
+	api_route(srv, "PUT", "/api/v1/containers/{id}", update, 0, "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}", update, 0, "containers.update");
+	api_route(srv, "DELETE", "/api/v1/containers/{id}", delete, 0, "containers.delete");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/kvm", set_kvm, 0, "containers.features.kvm");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/kvm", set_kvm, 0, "containers.features.kvm");
 }

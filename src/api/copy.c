@@ -28,6 +28,6 @@ static void sync(struct req *r, struct resp *out)
 
 void api_register_copy(struct api_server *srv)
 {
-	api_route(srv, "POST", "/api/v1/containers/{id}/copy", copy, 0);
-	api_route(srv, "POST", "/api/v1/containers/{id}/sync", sync, 0);
+	api_route(srv, "POST", "/api/v1/containers/{id}/copy", copy, 0, "containers.create");
+	api_route(srv, "POST", "/api/v1/containers/{id}/sync", sync, 0, "containers.update");
 }

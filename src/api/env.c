@@ -56,9 +56,10 @@ static void delete_key(struct req *r, struct resp *out)
 
 void api_register_env(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/containers/{id}/env", get_env, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}/env", put_all, 0);
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/env", put_all, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}/env/{key}", put_key, 0);
-	api_route(srv, "DELETE", "/api/v1/containers/{id}/env/{key}", delete_key, 0);
+	api_route(srv, "GET", "/api/v1/containers/{id}/env", get_env, 0, "containers.read");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/env", put_all, 0, "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/env", put_all, 0, "containers.update");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/env/{key}", put_key, 0, "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/env/{key}", put_key, 0, "containers.update");
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/env/{key}", delete_key, 0, "containers.update");
 }

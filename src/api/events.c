@@ -7,14 +7,17 @@
  * reader only ever holds its own connection and its own small buffer. */
 #include <microhttpd.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/socketio.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "platform/auth.h"
 #include "platform/events.h"
 
 #define STREAM_BATCH 100
@@ -102,6 +105,14 @@ static void delete (struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Events deleted successfully", data);
 }
 
+static void delete_one(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = events_delete_one(r->pf, &r->who, r->params[0], &data, &err);
+	resp_result(out, rc, &err, 200, "Event deleted successfully", data);
+}
+
 static void cleanup(struct req *r, struct resp *out)
 {
 	struct error err = {0};
@@ -116,6 +127,10 @@ struct stream {
 	struct MHD_Connection *conn;
 	struct platform *pf;
 	struct principal who; /* a copy with its own references */
+	/* What the stream was opened with, checked again before every write:
+	 * a ban, a logout, a deleted or narrowed token ends the stream. */
+	char *credential;
+	char client_ip[64];
 	struct events_filter f;
 	struct filter_strs own;
 	int64_t last_seq;
@@ -144,12 +159,14 @@ static void resume_all_locked(void)
 	hub.waiting = NULL;
 }
 
+/* After every committed event: SSE streams and socket.io sessions. */
 static void wake(void *arg)
 {
 	pthread_mutex_lock(&hub.mu);
 	hub.gen++;
 	resume_all_locked();
 	pthread_mutex_unlock(&hub.mu);
+	api_sio_wake();
 }
 
 static void *ticker(void *arg)
@@ -228,9 +245,30 @@ static ssize_t drain(struct stream *s, char *out, size_t max)
 	return (ssize_t)n;
 }
 
+/* Authenticates the stream's credential again (cheap: the authenticator's
+ * cache, which every ban, logout and token change invalidates) and takes
+ * the fresh principal, so narrowed realms or permissions apply at once. */
+static bool still_authorized(struct stream *s)
+{
+	struct principal now = {0};
+	struct error err = {0};
+	if (auth_authenticate(s->pf, s->credential, s->client_ip, s->who.scoped_realm, &now, &err) <
+		0 ||
+	    principal_require(&now, "resources.events", &err) < 0 ||
+	    events_require_access(&now, &err) < 0) {
+		principal_clear(&now);
+		return false;
+	}
+	principal_clear(&s->who);
+	s->who = now;
+	return true;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct stream *s = cls;
+	if (!still_authorized(s))
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (s->len > s->off)
 		return drain(s, out, max);
 	pthread_mutex_lock(&hub.mu);
@@ -267,6 +305,10 @@ static void stream_free(void *cls)
 		}
 	pthread_mutex_unlock(&hub.mu);
 	principal_clear(&s->who);
+	if (s->credential) {
+		sodium_memzero(s->credential, strlen(s->credential));
+		free(s->credential);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(s->own.v); i++)
 		free(s->own.v[i]);
 	free(s->buf);
@@ -287,11 +329,13 @@ static char *dup_or_null(const char *s)
 }
 
 /* The stream's own copies of what outlives the request. */
-static void stream_own(struct stream *s, const struct req *r, const struct events_filter *f)
+static void stream_own(struct stream *s, struct req *r, const struct events_filter *f)
 {
 	s->who = r->who;
 	s->who.permissions = json_incref(r->who.permissions);
 	s->who.token_realm_ids = json_incref(r->who.token_realm_ids);
+	s->credential = xstrdup(req_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
+	snprintf(s->client_ip, sizeof(s->client_ip), "%s", r->client_ip);
 	s->f = *f;
 	const char **src[] = {&s->f.event_type, &s->f.resource_type, &s->f.resource_id,
 			      &s->f.project_id, &s->f.container_id, &s->f.realm_id};
@@ -328,7 +372,6 @@ static void stream(struct req *r, struct resp *out)
 		s->last_seq = 0;
 	/* A first comment line tells the client the stream is open. */
 	buf_put(s, ": connected\n\n", 13);
-	events_set_hook(wake, NULL);
 	ticker_start();
 	out->status = 200;
 	out->stream_read = stream_read;
@@ -338,10 +381,12 @@ static void stream(struct req *r, struct resp *out)
 
 void api_register_events(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/events", list, 0);
-	api_route(srv, "DELETE", "/api/v1/events", delete, 0);
-	api_route(srv, "GET", "/api/v1/events/stats", stats, 0);
-	api_route(srv, "GET", "/api/v1/events/stream", stream, 0);
-	api_route(srv, "POST", "/api/v1/events/cleanup", cleanup, 0);
-	api_route(srv, "GET", "/api/v1/events/{id}", get, 0);
+	events_set_hook(wake, NULL);
+	api_route(srv, "GET", "/api/v1/events", list, 0, "resources.events");
+	api_route(srv, "DELETE", "/api/v1/events", delete, ROUTE_WRITE, "resources.events");
+	api_route(srv, "GET", "/api/v1/events/stats", stats, 0, "resources.events");
+	api_route(srv, "GET", "/api/v1/events/stream", stream, 0, "resources.events");
+	api_route(srv, "POST", "/api/v1/events/cleanup", cleanup, ROUTE_WRITE, "resources.events");
+	api_route(srv, "GET", "/api/v1/events/{id}", get, 0, "resources.events");
+	api_route(srv, "DELETE", "/api/v1/events/{id}", delete_one, ROUTE_WRITE, "resources.events");
 }

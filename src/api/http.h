@@ -29,6 +29,7 @@ struct req {
 	struct platform *pf;
 	const char *method;          /* "GET", ... */
 	const char *path;            /* without query */
+	const char *pattern;         /* the matched route's pattern (static) */
 	const char *host;            /* Host header or "" */
 	const char *client_ip;
 	/* path parameters captured by the route pattern, in order ("{id}", "{name}") */
@@ -55,6 +56,8 @@ struct resp {
 	ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
 	void *stream_cls;
 	void (*stream_free)(void *cls);
+	/* A 101 answer whose socket api/socketio.c takes over (a WebSocket). */
+	void *upgrade_cls;
 };
 
 typedef void (*route_fn)(struct req *r, struct resp *out);
@@ -62,17 +65,30 @@ typedef void (*route_fn)(struct req *r, struct resp *out);
 enum route_flags {
 	ROUTE_PUBLIC = 1,            /* no authentication */
 	ROUTE_JWT_ONLY = 2,          /* hdy_ tokens refused (admin endpoints) */
-	ROUTE_ADMIN = 4,             /* principal must be admin */
+	ROUTE_ADMIN = 4,             /* principal must be admin (and hold an admin.* leaf) */
+	ROUTE_WRITE = 8,             /* a read-only credential is refused (principal_can_write) */
 };
 
+/* The leaf of a route that any authenticated credential may call (a token
+ * describing itself, the shared image and server catalogues). Spelled out
+ * at each such route, so that no route gets it by omission. */
+#define PERM_ANY "*"
+
 /* Pattern like "/api/v1/containers/{id}/snapshots/{name}"; a trailing slash
- * in the request is tolerated. */
+ * in the request is tolerated. leaf is the permission leaf
+ * ("containers.read", ...) the router checks before fn runs: NULL only for
+ * ROUTE_PUBLIC, PERM_ANY, or a leaf of the permission tree; ROUTE_ADMIN
+ * routes name an "admin." leaf. Anything else stops hoodyd at start. */
 void api_route(struct api_server *srv, const char *method, const char *pattern, route_fn fn,
-	       int flags);
+	       int flags, const char *leaf);
 
 /* Query string access (decoded). */
 const char *req_query(struct req *r, const char *key);
 const char *req_header(struct req *r, const char *name);
+
+/* The realm of a "{realm}.api.<domain>" Host, or "" (E_VALIDATION when the
+ * host has the suffix but no valid realm id). */
+int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err);
 
 /* Envelopes. ok: {statusCode, message, data}; data is stolen (may be NULL). */
 void resp_ok(struct resp *out, int status, const char *message, json_t *data_steal);
@@ -108,6 +124,11 @@ int req_bool_query(struct req *r, const char *key, bool dflt, bool *out, struct 
  * fills out; free_arg (may be NULL) releases arg afterwards. */
 typedef void (*deferred_fn)(struct req *r, struct resp *out, void *arg);
 void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
+/* The same for password hashing (argon2id, 64 MiB each): such jobs also obey
+ * a global cap (WQ_PASSWORD_MAX at once), which bounds their memory. Deferred
+ * jobs run on the work queue in the lane of their owner: the signed-in user,
+ * else the client address (common/workq.h). */
+void req_defer_password(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
 /* The common case: validates the {id} path param (else a 400 now), then
  * defers fn with no argument. */
 void req_defer_by_id(struct req *r, struct resp *out, deferred_fn fn);
@@ -130,6 +151,7 @@ void api_register_events(struct api_server *srv);
 void api_register_prespawn(struct api_server *srv);
 void api_register_copy(struct api_server *srv);
 void api_register_proxy(struct api_server *srv);
+void api_register_limits(struct api_server *srv);
 
 /* api/events.c: ends every live event stream (before the server stops). */
 void api_streams_stop(void);

@@ -25,12 +25,27 @@ static void image_id(const char *name, char out[ID_LEN + 1])
 	out[ID_LEN] = '\0';
 }
 
+/* Architectures under the names clients filter by (Debian's), with the
+ * kernel's names as aliases. */
+static const char *const arch_aliases[][2] = {
+    {"amd64", "x86_64"}, {"arm64", "aarch64"}, {"i386", "i686"}, {"armhf", "armv7l"},
+};
+
+static const char *arch_canonical(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(arch_aliases); i++)
+		if (strcasecmp(name, arch_aliases[i][0]) == 0 ||
+		    strcasecmp(name, arch_aliases[i][1]) == 0)
+			return arch_aliases[i][0];
+	return name;
+}
+
 static const char *host_arch(void)
 {
 	static __thread struct utsname u;
 	if (!u.machine[0] && uname(&u) < 0)
-		return "x86_64";
-	return u.machine;
+		return "amd64";
+	return arch_canonical(u.machine);
 }
 
 /* "debian" + "13" -> "Debian 13". */
@@ -44,16 +59,25 @@ static json_t *display_name_new(const struct rt_image *im)
 	return json_string(buf);
 }
 
+/* Nobody rates or sells images here: price 0, no rating, no variants. */
 static json_t *image_json_new(const struct rt_image *im, const char *default_image)
 {
-	char id[ID_LEN + 1];
+	char id[ID_LEN + 1], icon[64];
 	image_id(im->name, id);
-	return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:i, s:n, s:b, s:b, s:o}", "id", id,
-			 "alias", im->name, "name", display_name_new(im), "os", im->os,
-			 "release", im->release, "architecture", host_arch(), "size",
-			 (json_int_t)im->size_bytes, "price", 0, "rating", "is_default",
-			 strcmp(im->name, default_image) == 0, "prespawn", 0, "added_date",
-			 json_time_new(im->created_ms));
+	snprintf(icon, sizeof(icon), "/api/v1/images/%s/icon", id);
+	json_t *name = display_name_new(im);
+	char *description = xasprintf("%s root filesystem", json_string_value(name));
+	json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:n, s:n, "
+			      "s:i, s:s, s:b, s:b, s:o}",
+			      "id", id, "alias", im->name, "name", name, "image_name", im->name,
+			      "description", description, "variant", "base", "os", im->os,
+			      "release", im->release, "architecture", host_arch(), "size",
+			      (json_int_t)im->size_bytes, "price", 0, "rating", "average_rating",
+			      "rating_count", 0, "icon_url", icon, "is_default",
+			      strcmp(im->name, default_image) == 0, "prespawn", 0, "added_date",
+			      json_time_new(im->created_ms));
+	free(description);
+	return o;
 }
 
 struct image_filter {
@@ -74,7 +98,7 @@ static bool image_matches(const struct rt_image *im, const struct image_filter *
 {
 	if (f->os && strcasecmp(f->os, im->os) != 0)
 		return false;
-	if (f->arch && strcasecmp(f->arch, host_arch()) != 0)
+	if (f->arch && strcasecmp(arch_canonical(f->arch), host_arch()) != 0)
 		return false;
 	return !f->search || strcasestr(im->name, f->search) || strcasestr(im->os, f->search);
 }
@@ -163,8 +187,49 @@ static void get(struct req *r, struct resp *out)
 	resp_ok(out, 200, "Image retrieved successfully", found);
 }
 
+/* Images a user imported through the API. Images here are built or
+ * imported by the operator (hoodyd images), never by a user, so the honest
+ * list is empty; the query is still checked like the public list's. */
+static void list_user(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	struct list_query q;
+	if (req_list_query(r, 20, 100, image_sorts, "added_date", &q, &err) < 0) {
+		resp_err(out, &err, NULL);
+		return;
+	}
+	resp_ok(out, 200, "Images retrieved successfully",
+		json_pack("{s:[], s:o}", "images", "pagination",
+			  pagination_json_new(0, q.page, q.limit)));
+}
+
+/* Every image shows the same placeholder: a 1x1 transparent PNG (the public
+ * API also falls back to a placeholder). Public, so an <img> tag can load it. */
+static void icon(struct req *r, struct resp *out)
+{
+	static const unsigned char png[] = {
+	    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+	    0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+	    0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0b, 0x49, 0x44, 0x41, 0x54, 0x78,
+	    0x9c, 0x63, 0x60, 0x00, 0x02, 0x00, 0x00, 0x05, 0x00, 0x01, 0x7a, 0x5e, 0xab, 0x3f,
+	    0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+	struct error err = {0};
+	const char *id;
+	if (req_id_param(r, 0, &id, &err) < 0) {
+		resp_err(out, &err, NULL);
+		return;
+	}
+	out->status = 200;
+	out->content_type = "image/png";
+	out->raw = xmalloc(sizeof(png));
+	memcpy(out->raw, png, sizeof(png));
+	out->raw_len = sizeof(png);
+}
+
 void api_register_images(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/images/public", list, 0);
-	api_route(srv, "GET", "/api/v1/images/public/{id}", get, 0);
+	api_route(srv, "GET", "/api/v1/images/user", list_user, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/images/{id}/icon", icon, ROUTE_PUBLIC, NULL);
+	api_route(srv, "GET", "/api/v1/images/public", list, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/images/public/{id}", get, 0, PERM_ANY);
 }

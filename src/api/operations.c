@@ -4,14 +4,22 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "common/util.h"
 #include "platform/operations.h"
+
+/* Each known operation is its own route, so that the router checks its
+ * leaf; the {operation} routes only see other names. */
+static const char *operation_of(const struct req *r)
+{
+	return r->nparams > 1 ? r->params[1] : strrchr(r->pattern, '/') + 1;
+}
 
 static void operate_run(struct req *r, struct resp *out, void *arg)
 {
 	struct error err = {0};
 	json_t *data = NULL;
-	if (containers_operate(r->pf, &r->who, r->params[0], r->params[1], r->body, &data, &err) <
-	    0)
+	if (containers_operate(r->pf, &r->who, r->params[0], operation_of(r), r->body, &data,
+			       &err) < 0)
 		resp_err(out, &err, data);
 	else
 		resp_ok(out, 200, "Container operation completed successfully", data);
@@ -20,6 +28,29 @@ static void operate_run(struct req *r, struct resp *out, void *arg)
 static void operate(struct req *r, struct resp *out)
 {
 	req_defer_by_id(r, out, operate_run);
+}
+
+/* Any method on /containers/{id}/<name> that no literal route takes. The
+ * trie would otherwise answer 405 "allowed: POST" for every sub-resource of
+ * the public API this server does not have (network, firewall, ...), as if
+ * it were an operation. An unknown name is a route that does not exist: 404
+ * (a wrong method on a sub-resource that exists, DELETE .../stats, lands
+ * here too). A known operation asked with another method keeps its 405. */
+static void not_an_operation(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	if (!containers_operation_known(operation_of(r))) {
+		err_set(&err, E_ROUTE_NOT_FOUND,
+			"No route for containers/{id}/%.64s (operations are start, stop, "
+			"force-stop, restart, pause and resume)", operation_of(r));
+		resp_err(out, &err, NULL);
+		return;
+	}
+	err_set(&err, E_METHOD_NOT_ALLOWED, "Method %s not allowed on %.200s (allowed: POST)",
+		r->method, r->path);
+	resp_err(out, &err, NULL);
+	out->header_name = xstrdup("Allow");
+	out->header_value = xstrdup("POST");
 }
 
 static const char *const log_sorts[] = {"transition_time", "created_at", "to_status",
@@ -48,6 +79,27 @@ static void status_logs(struct req *r, struct resp *out)
 
 void api_register_operations(struct api_server *srv)
 {
-	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", operate, 0);
-	api_route(srv, "GET", "/api/v1/containers/{id}/status-logs", status_logs, 0);
+	/* pause and resume need the stop and start leaves: the reference names
+	 * only start, stop and restart, and a pause is a kind of stop */
+	api_route(srv, "POST", "/api/v1/containers/{id}/start", operate, 0,
+		  "containers.actions.start");
+	api_route(srv, "POST", "/api/v1/containers/{id}/stop", operate, 0, "containers.actions.stop");
+	api_route(srv, "POST", "/api/v1/containers/{id}/force-stop", operate, 0,
+		  "containers.actions.stop");
+	api_route(srv, "POST", "/api/v1/containers/{id}/restart", operate, 0,
+		  "containers.actions.restart");
+	api_route(srv, "POST", "/api/v1/containers/{id}/pause", operate, 0,
+		  "containers.actions.stop");
+	api_route(srv, "POST", "/api/v1/containers/{id}/resume", operate, 0,
+		  "containers.actions.start");
+	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
+	api_route(srv, "GET", "/api/v1/containers/{id}/{operation}", not_an_operation, 0, PERM_ANY);
+	api_route(srv, "PUT", "/api/v1/containers/{id}/{operation}", not_an_operation, 0, PERM_ANY);
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
+		  PERM_ANY);
+	api_route(srv, "GET", "/api/v1/containers/{id}/status-logs", status_logs, 0,
+		  "containers.read");
 }

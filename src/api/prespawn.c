@@ -20,6 +20,6 @@ static void put(struct req *r, struct resp *out)
 
 void api_register_prespawn(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/admin/prespawn", get, ROUTE_ADMIN);
-	api_route(srv, "PUT", "/api/v1/admin/prespawn", put, ROUTE_ADMIN);
+	api_route(srv, "GET", "/api/v1/admin/prespawn", get, ROUTE_ADMIN, "admin.monitoring");
+	api_route(srv, "PUT", "/api/v1/admin/prespawn", put, ROUTE_ADMIN, "admin.system");
 }

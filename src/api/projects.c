@@ -96,10 +96,10 @@ static void delete(struct req *r, struct resp *out)
 
 void api_register_projects(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/projects", list, 0);
-	api_route(srv, "POST", "/api/v1/projects", create, 0);
-	api_route(srv, "GET", "/api/v1/projects/{id}", get, 0);
-	api_route(srv, "PUT", "/api/v1/projects/{id}", put, 0);
-	api_route(srv, "PATCH", "/api/v1/projects/{id}", patch, 0);
-	api_route(srv, "DELETE", "/api/v1/projects/{id}", delete, 0);
+	api_route(srv, "GET", "/api/v1/projects", list, 0, "projects.read");
+	api_route(srv, "POST", "/api/v1/projects", create, 0, "projects.create");
+	api_route(srv, "GET", "/api/v1/projects/{id}", get, 0, "projects.read");
+	api_route(srv, "PUT", "/api/v1/projects/{id}", put, 0, "projects.update");
+	api_route(srv, "PATCH", "/api/v1/projects/{id}", patch, 0, "projects.update");
+	api_route(srv, "DELETE", "/api/v1/projects/{id}", delete, 0, "projects.delete");
 }

@@ -16,5 +16,5 @@ static void list(struct req *r, struct resp *out)
 
 void api_register_realms(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/realms", list, 0);
+	api_route(srv, "GET", "/api/v1/realms", list, 0, "resources.realms");
 }

@@ -100,7 +100,8 @@ static bool segment_ok(const char *seg, size_t len, bool *is_param)
 	return true;
 }
 
-int router_add(struct router *rt, const char *method, const char *pattern, route_fn fn, int flags)
+int router_add(struct router *rt, const char *method, const char *pattern, route_fn fn, int flags,
+	       const char *leaf)
 {
 	int m = http_method_parse(method);
 	if (m < 0 || strcmp(method, "HEAD") == 0 || !pattern || pattern[0] != '/' || !fn) {
@@ -131,7 +132,7 @@ int router_add(struct router *rt, const char *method, const char *pattern, route
 		fprintf(stderr, "router: duplicate route %s %s\n", method, pattern);
 		return -1;
 	}
-	n->routes[m] = (struct route){.fn = fn, .flags = flags, .pattern = pattern};
+	n->routes[m] = (struct route){.fn = fn, .flags = flags, .pattern = pattern, .leaf = leaf};
 	return 0;
 }
 

@@ -18,6 +18,7 @@ struct route {
 	route_fn fn;
 	int flags;
 	const char *pattern;  /* static string given to router_add */
+	const char *leaf;     /* permission leaf checked before fn (static), see http.h */
 };
 
 struct router;
@@ -26,7 +27,8 @@ struct router *router_new(void);
 void router_free(struct router *rt);
 /* -1 (and a message on stderr) on an unknown method, a malformed pattern or a
  * duplicate: those are programming errors caught at start. */
-int router_add(struct router *rt, const char *method, const char *pattern, route_fn fn, int flags);
+int router_add(struct router *rt, const char *method, const char *pattern, route_fn fn, int flags,
+	       const char *leaf);
 
 /* HEAD maps to GET; anything else unknown is -1. */
 int http_method_parse(const char *method);

@@ -11,18 +11,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/conns.h"
 #include "api/http.h"
 #include "api/router.h"
+#include "api/socketio.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/workq.h"
 #include "platform/auth.h"
+#include "platform/claims.h"
 
 #define JSON_DEPTH_MAX 32
 #define CONN_MEMORY_LIMIT (32 * 1024)
 #define CONN_TIMEOUT_S_DEFAULT 30
 #define CONN_LIMIT 4096
-#define CONN_PER_IP_LIMIT 1024
 #define STOP_GRACE_MS 60000
 
 struct api_server {
@@ -44,6 +46,7 @@ struct req_ctx {
 	bool too_large;
 	bool close_conn;
 	bool defer_requested;
+	bool defer_password;
 	deferred_fn dfn;
 	void *darg;
 	void (*dfree)(void *);
@@ -57,11 +60,37 @@ struct req_ctx {
 
 /* ------------------------------------------------------------ registration */
 
+static bool leaf_known(const char *leaf)
+{
+	for (size_t i = 0; auth_permission_leaves[i]; i++)
+		if (strcmp(auth_permission_leaves[i], leaf) == 0)
+			return true;
+	return false;
+}
+
+/* Whether a route's declared leaf fits its flags: a public route needs none,
+ * every other route names one, and an admin route an admin one. */
+static bool leaf_fits(int flags, const char *leaf)
+{
+	if (flags & ROUTE_PUBLIC)
+		return leaf == NULL;
+	if (!leaf)
+		return false;
+	if (flags & ROUTE_ADMIN)
+		return strncmp(leaf, "admin.", 6) == 0 && leaf_known(leaf);
+	return strcmp(leaf, PERM_ANY) == 0 || leaf_known(leaf);
+}
+
 void api_route(struct api_server *srv, const char *method, const char *pattern, route_fn fn,
-	       int flags)
+	       int flags, const char *leaf)
 {
 	/* A bad route table is a programming error: refuse to start. */
-	if (router_add(srv->router, method, pattern, fn, flags) < 0)
+	if (!leaf_fits(flags, leaf)) {
+		fprintf(stderr, "route %s %s: bad permission leaf %s\n", method, pattern,
+			leaf ? leaf : "(none)");
+		abort();
+	}
+	if (router_add(srv->router, method, pattern, fn, flags, leaf) < 0)
 		abort();
 }
 
@@ -84,6 +113,12 @@ void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *
 	c->dfree = free_arg;
 }
 
+void req_defer_password(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *))
+{
+	req_defer(r, fn, arg, free_arg);
+	((struct req_ctx *)r)->defer_password = true;
+}
+
 /* ------------------------------------------------------------ responses */
 
 static enum MHD_Result send_stream(struct req_ctx *c)
@@ -96,9 +131,60 @@ static enum MHD_Result send_stream(struct req_ctx *c)
 		o->stream_free(o->stream_cls);
 		return MHD_NO;
 	}
-	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+				o->content_type ? o->content_type : "text/event-stream");
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	enum MHD_Result ret = MHD_queue_response(c->r.conn, (unsigned)o->status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+/* Answers that carry X-Hoody-Signature (docs/API.md): the container routes
+ * (authorize included), the project's container list and create, and meta.
+ * Not 401s: signing costs tens of microseconds, not to be spent on strangers. */
+static bool signs(const struct req_ctx *c, int status)
+{
+	const char *p = c->r.path;
+	static const char projects[] = "/api/v1/projects/";
+	if (status == 401)
+		return false;
+	if (!strncmp(p, "/api/v1/containers", 18) && (!p[18] || p[18] == '/'))
+		return true;
+	if (!strncmp(p, "/api/v1/meta/", 13))
+		return true;
+	if (strncmp(p, projects, sizeof(projects) - 1))
+		return false;
+	const char *rest = strchr(p + sizeof(projects) - 1, '/');
+	return rest && (!strcmp(rest, "/containers") || !strcmp(rest, "/containers/"));
+}
+
+/* Without a signing key the answer simply goes unsigned (authorize itself
+ * answers 503 then). */
+static void sign(struct req_ctx *c, int status, const char *body, size_t len,
+		 struct MHD_Response *mr)
+{
+	struct error err = {0};
+	char *header = NULL;
+	if (!signs(c, status))
+		return;
+	struct signed_response sr = {.method = c->method, .status = status, .path = c->r.path,
+				     .body = body, .body_len = len};
+	if (claims_sign_response(c->r.pf, &sr, &header, &err) < 0)
+		return;
+	MHD_add_response_header(mr, SIGNATURE_HEADER, header);
+	free(header);
+}
+
+static enum MHD_Result send_upgrade(struct req_ctx *c)
+{
+	struct resp *o = &c->resp;
+	struct MHD_Response *mr = MHD_create_response_for_upgrade(api_sio_upgraded, o->upgrade_cls);
+	if (!mr)
+		return MHD_NO;
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_UPGRADE, "websocket");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+	MHD_add_response_header(mr, o->header_name, o->header_value);
+	enum MHD_Result ret = MHD_queue_response(c->r.conn, MHD_HTTP_SWITCHING_PROTOCOLS, mr);
 	MHD_destroy_response(mr);
 	return ret;
 }
@@ -108,6 +194,8 @@ static enum MHD_Result send_resp(struct req_ctx *c)
 	struct resp *o = &c->resp;
 	if (o->stream_read)
 		return send_stream(c);
+	if (o->upgrade_cls)
+		return send_upgrade(c);
 	char *body = NULL;
 	size_t len = 0;
 	if (o->json) {
@@ -133,13 +221,14 @@ static enum MHD_Result send_resp(struct req_ctx *c)
 		free(body);
 		return MHD_NO;
 	}
+	sign(c, o->status, body, len, mr);
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
 				o->content_type ? o->content_type : "application/json");
 	if (o->header_name && o->header_value)
 		MHD_add_response_header(mr, o->header_name, o->header_value);
 	if (c->allow[0])
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, c->allow);
-	if (c->close_conn || c->r.srv->stopping)
+	if (c->close_conn || __atomic_load_n(&c->r.srv->stopping, __ATOMIC_ACQUIRE))
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(c->r.conn, (unsigned)o->status, mr);
 	MHD_destroy_response(mr);
@@ -228,8 +317,28 @@ static int realm_of_host(struct req_ctx *c, char out[ID_LEN + 1], struct error *
 	return 0;
 }
 
-static int authorize(struct req_ctx *c, int flags, struct error *err)
+int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err)
 {
+	return realm_of_host((struct req_ctx *)r, out, err);
+}
+
+/* ?realm_id= scopes any route as the realm host does (lists filter by it,
+ * single resources outside it are not found), unless the host names one. */
+static int realm_of_query(struct req_ctx *c, struct error *err)
+{
+	const char *realm = req_query(&c->r, "realm_id");
+	if (!realm || c->r.who.scoped_realm[0])
+		return 0;
+	if (!id_valid(realm))
+		return err_set(err, E_VALIDATION, "realm_id must be a 24-character lowercase hex id");
+	memcpy(c->r.who.scoped_realm, realm, ID_LEN + 1);
+	return 0;
+}
+
+/* Every check a route's registration asks for, before its handler runs. */
+static int authorize(struct req_ctx *c, const struct route *rt, struct error *err)
+{
+	int flags = rt->flags;
 	char realm[ID_LEN + 1];
 	if (realm_of_host(c, realm, err) < 0)
 		return -1;
@@ -238,12 +347,19 @@ static int authorize(struct req_ctx *c, int flags, struct error *err)
 		return 0;
 	}
 	if (auth_authenticate(c->r.pf, req_header(&c->r, MHD_HTTP_HEADER_AUTHORIZATION), c->ip,
-			      realm, &c->r.who, err) < 0)
+			      realm, &c->r.who, err) < 0 ||
+	    realm_of_query(c, err) < 0)
 		return -1;
+	conns_authenticated(c->r.conn, c->r.who.user_id);
 	if ((flags & ROUTE_JWT_ONLY) && c->r.who.via_token)
 		return err_set(err, E_FORBIDDEN, "Auth tokens are not accepted here; sign in");
 	if ((flags & ROUTE_ADMIN) && !c->r.who.is_admin)
 		return err_set(err, E_FORBIDDEN, "Administrator access required");
+	if (strcmp(rt->leaf, PERM_ANY) != 0 && principal_require(&c->r.who, rt->leaf, err) < 0)
+		return -1;
+	if ((flags & ROUTE_WRITE) && !principal_can_write(&c->r.who))
+		return err_set(err, E_FORBIDDEN,
+			       "Insufficient permissions: this auth token is read-only");
 	return 0;
 }
 
@@ -266,6 +382,15 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 	struct route_match m;
 	struct error err = {0};
 	size_t pathlen = strlen(c->r.path);
+	/* socket.io authenticates in its own CONNECT packet, not by header */
+	if (api_sio_request(&c->r)) {
+		if (c->too_large) {
+			c->close_conn = true;
+			return send_error(c, E_PAYLOAD_TOO_LARGE, "Request body too large");
+		}
+		api_sio_handle(&c->r, c->body, c->body_len, &c->resp);
+		return send_resp(c);
+	}
 	switch (router_match(c->r.srv->router, c->method, c->r.path, c->buf + pathlen + 1,
 			     pathlen + 1, &m)) {
 	case MATCH_NOT_FOUND:
@@ -283,12 +408,13 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 	}
 	memcpy(c->r.params, m.params, sizeof(m.params));
 	c->r.nparams = m.nparams;
+	c->r.pattern = m.route->pattern;
 	if (c->too_large) {
 		c->close_conn = true;
 		err_set(&err, E_PAYLOAD_TOO_LARGE, "Request body exceeds %zu bytes",
 			c->r.srv->max_body);
 	}
-	if (err.code || authorize(c, m.route->flags, &err) < 0 || parse_body(c, &err) < 0) {
+	if (err.code || authorize(c, m.route, &err) < 0 || parse_body(c, &err) < 0) {
 		resp_err(&c->resp, &err, NULL);
 		return send_resp(c);
 	}
@@ -298,8 +424,27 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 	c->state = CTX_DEFERRED;
 	__atomic_add_fetch(&c->r.srv->deferred, 1, __ATOMIC_RELAXED);
 	MHD_suspend_connection(c->r.conn);
-	workq_submit(c->r.pf->wq, run_deferred, c);
+	char owner[WQ_OWNER_MAX];
+	if (c->r.who.user_id[0])
+		snprintf(owner, sizeof(owner), "user:%s", c->r.who.user_id);
+	else
+		snprintf(owner, sizeof(owner), "ip:%s", c->ip);
+	workq_submit_as(c->r.pf->wq, owner, c->defer_password ? WQ_PASSWORD : WQ_USER,
+			run_deferred, c);
 	return MHD_YES;
+}
+
+static void client_ip(struct MHD_Connection *conn, char ip[INET6_ADDRSTRLEN])
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	ip[0] = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, INET6_ADDRSTRLEN);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
+			  INET6_ADDRSTRLEN);
 }
 
 static struct req_ctx *ctx_new(struct api_server *srv, struct MHD_Connection *conn,
@@ -316,14 +461,7 @@ static struct req_ctx *ctx_new(struct api_server *srv, struct MHD_Connection *co
 	c->r.path = c->buf;
 	c->r.start_ns = mono_ns();
 	c->r.client_ip = c->ip;
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip,
-			  sizeof(c->ip));
+	client_ip(conn, c->ip);
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 	c->r.host = host ? host : "";
 	return c;
@@ -411,15 +549,65 @@ static const char *framing_problem(struct MHD_Connection *conn)
 	return NULL;
 }
 
+/* MHD decodes %00 into a NUL that silently ends the path or a query value
+ * ("/users/me%00/x" would be "/users/me"), so it is caught in the raw URI,
+ * before decoding; this marker stands in for the request context until
+ * on_request makes it. */
+static char nul_in_uri;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls, (void)conn;
+	for (const char *p = uri; (p = strchr(p, '%')); p++)
+		if (p[1] == '0' && p[2] == '0')
+			return &nul_in_uri;
+	return NULL;
+}
+
+/* Why a decoded path cannot be routed, or NULL: control bytes (a path is
+ * quoted in messages and logs) and invalid UTF-8 (JSON cannot carry it). */
+static const char *path_problem(const char *path)
+{
+	const unsigned char *p = (const unsigned char *)path;
+	while (*p) {
+		if (*p < 0x20 || *p == 0x7f)
+			return "The URL path contains a control character";
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3 : -1;
+		if (n < 0 || (n == 1 && *p < 0xc2) || (n == 3 && *p > 0xf4))
+			return "The URL path is not valid UTF-8";
+		unsigned lead = *p++;
+		for (int i = 0; i < n; i++, p++)
+			if ((*p & 0xc0) != 0x80)
+				return "The URL path is not valid UTF-8";
+		/* overlong 3-byte forms and UTF-16 surrogates */
+		if (n == 2 && ((lead == 0xe0 && p[-2] < 0xa0) || (lead == 0xed && p[-2] >= 0xa0)))
+			return "The URL path is not valid UTF-8";
+		if (n == 3 && ((lead == 0xf0 && p[-3] < 0x90) || (lead == 0xf4 && p[-3] >= 0x90)))
+			return "The URL path is not valid UTF-8";
+	}
+	return NULL;
+}
+
+static const char *request_problem(struct MHD_Connection *conn, const char *url, bool nul)
+{
+	if (nul)
+		return "The URL contains a NUL byte (%00)";
+	const char *bad = path_problem(url);
+	return bad ? bad : framing_problem(conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
 {
 	struct api_server *srv = cls;
 	struct req_ctx *c = *con_cls;
-	if (!c) {
+	if (!c || c == (void *)&nul_in_uri) {
+		bool nul = c != NULL;
 		*con_cls = c = ctx_new(srv, conn, url, method);
-		const char *bad = framing_problem(conn);
+		conns_busy(conn, true);
+		const char *bad = request_problem(conn, url, nul);
 		if (bad) {
 			c->close_conn = true;
 			return send_error(c, E_VALIDATION, bad);
@@ -451,8 +639,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct api_server *srv = cls;
 	struct req_ctx *c = *con_cls;
-	if (!c)
+	*con_cls = NULL;
+	if (!c || c == (void *)&nul_in_uri)
 		return;
+	conns_busy(conn, false);
 	if (c->state != CTX_NEW)
 		__atomic_sub_fetch(&srv->deferred, 1, __ATOMIC_RELAXED);
 	double ms = (double)(mono_ns() - c->r.start_ns) / 1e6;
@@ -478,6 +668,27 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
 	log_warn("http: %s", line);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		char ip[INET6_ADDRSTRLEN];
+		client_ip(conn, ip);
+		conns_started(conn, ip, socket_context);
+	} else {
+		conns_closed(socket_context);
+	}
+}
+
+/* A stopping server takes no new connection (see api_server_stop). */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	(void)addr, (void)addrlen;
+	struct api_server *srv = cls;
+	return __atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE) ? MHD_NO : MHD_YES;
 }
 
 /* ------------------------------------------------------------ start/stop */
@@ -548,18 +759,21 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 	api_register_prespawn(srv);
 	api_register_copy(srv);
 	api_register_proxy(srv);
+	api_register_limits(srv);
 
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(nproc > 0 ? nproc : 2);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_ALLOW_UPGRADE |
 			 MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	srv->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv,
+		flags, 0, accept_policy, srv, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP_LIMIT,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		cfg->conn_timeout_s ? cfg->conn_timeout_s : (unsigned)CONN_TIMEOUT_S_DEFAULT,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
@@ -579,13 +793,17 @@ void api_server_stop(struct api_server *srv)
 {
 	if (!srv)
 		return;
-	srv->stopping = true;
-	/* The listen socket is ours to close, but only after MHD_stop_daemon:
-	 * its threads may still use it (closing it earlier made MHD abort on
-	 * "Failed to remove listen FD from epoll set"). */
-	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+	/* From here new connections are refused by accept_policy, and answers
+	 * on open ones close them (send_resp). MHD_quiesce_daemon is
+	 * not used: with a thread pool of epoll loops it races the workers,
+	 * which drop the listen FD from their epoll sets themselves once
+	 * was_quiesced is set; whoever loses gets ENOENT and MHD (0.9.75)
+	 * aborts the process with "Failed to remove listen FD from epoll set".
+	 * MHD_stop_daemon closes the listen socket itself after joining them. */
+	__atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
 	/* Suspended streams would hold MHD_stop_daemon forever. */
 	api_streams_stop();
+	api_sio_stop();
 	/* Deferred requests finish and are answered first: stopping MHD with a
 	 * suspended connection is undefined. Handlers running on the HTTP
 	 * threads finish inside MHD_stop_daemon, which joins those threads. */
@@ -598,8 +816,6 @@ void api_server_stop(struct api_server *srv)
 		return;
 	}
 	MHD_stop_daemon(srv->mhd);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
 	router_free(srv->router);
 	free(srv);
 }

@@ -1,5 +1,7 @@
-/* /api/v1/containers/{id}/snapshots[/{name}[/alias]]. Create and restore
- * copy files and stop and start containers: they run deferred. */
+/* /api/v1/containers/{id}/snapshots[/{name}[/alias]], and
+ * /api/v1/snapshots/orphaned[/{container id}/{name}] for the snapshots of
+ * deleted containers. Create and restore copy files and stop and start
+ * containers, a delete removes files: they run deferred. */
 #include "api/http.h"
 #include "platform/snapshots.h"
 
@@ -64,13 +66,43 @@ static void delete (struct req *r, struct resp *out)
 	req_defer_by_id(r, out, delete_run);
 }
 
+static void orphaned(struct req *r, struct resp *out)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = snapshots_list_orphaned(r->pf, &r->who, &data, &err);
+	resp_result(out, rc, &err, 200, "Snapshots retrieved successfully", data);
+}
+
+static void orphan_delete_run(struct req *r, struct resp *out, void *arg)
+{
+	struct error err = {0};
+	json_t *data = NULL;
+	int rc = snapshots_delete_orphaned(r->pf, &r->who, r->params[0], r->params[1], &data, &err);
+	resp_result(out, rc, &err, 200, "Snapshot deleted successfully", data);
+}
+
+static void orphan_delete(struct req *r, struct resp *out)
+{
+	req_defer_by_id(r, out, orphan_delete_run);
+}
+
 void api_register_snapshots(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/containers/{id}/snapshots", list, 0);
-	api_route(srv, "POST", "/api/v1/containers/{id}/snapshots", create, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}", restore, 0);
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}", restore, 0);
-	api_route(srv, "DELETE", "/api/v1/containers/{id}/snapshots/{name}", delete, 0);
-	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0);
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0);
+	api_route(srv, "GET", "/api/v1/snapshots/orphaned", orphaned, 0, "containers.read");
+	api_route(srv, "DELETE", "/api/v1/snapshots/orphaned/{id}/{name}", orphan_delete, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "GET", "/api/v1/containers/{id}/snapshots", list, 0, "containers.read");
+	api_route(srv, "POST", "/api/v1/containers/{id}/snapshots", create, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}", restore, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}", restore, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/snapshots/{name}", delete, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0,
+		  "containers.features.snapshots");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0,
+		  "containers.features.snapshots");
 }

@@ -31,6 +31,6 @@ static void project_stats(struct req *r, struct resp *out)
 
 void api_register_stats(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/containers/{id}/stats", container_stats, 0);
-	api_route(srv, "GET", "/api/v1/projects/{id}/stats", project_stats, 0);
+	api_route(srv, "GET", "/api/v1/containers/{id}/stats", container_stats, 0, "containers.read");
+	api_route(srv, "GET", "/api/v1/projects/{id}/stats", project_stats, 0, "containers.read");
 }

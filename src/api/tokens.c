@@ -41,16 +41,40 @@ static void delete(struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Auth token deleted successfully", NULL);
 }
 
-/* The token making this call. */
+/* The token making this call, with what restricts it. */
 static void me(struct req *r, struct resp *out)
 {
 	struct error err = {0};
+	json_t *data = NULL;
+	int rc = tokens_me(r->pf, &r->who, &data, &err);
+	resp_result(out, rc, &err, 200, "Auth token retrieved successfully", data);
+}
+
+static void copy(struct req *r, struct resp *out)
+{
+	struct error err = {0};
 	json_t *tok = NULL;
-	int rc = r->who.via_token
-			 ? tokens_get(r->pf, &r->who, r->who.token_id, &tok, &err)
-			 : err_set(&err, E_VALIDATION,
-				   "This request is not authenticated with an auth token");
-	resp_result(out, rc, &err, 200, "Auth token retrieved successfully", tok);
+	int rc = tokens_copy(r->pf, &r->who, r->params[0], r->body, &tok, &err);
+	resp_result(out, rc, &err, 201, "Auth token copied successfully", tok);
+}
+
+static void edit_realm(struct req *r, struct resp *out, bool add)
+{
+	struct error err = {0};
+	json_t *tok = NULL;
+	int rc = tokens_edit_realm(r->pf, &r->who, r->params[0], r->body, add, &tok, &err);
+	resp_result(out, rc, &err, 200, add ? "Realm added to auth token successfully"
+					    : "Realm removed from auth token successfully", tok);
+}
+
+static void add_realm(struct req *r, struct resp *out)
+{
+	edit_realm(r, out, true);
+}
+
+static void remove_realm(struct req *r, struct resp *out)
+{
+	edit_realm(r, out, false);
 }
 
 static void templates(struct req *r, struct resp *out)
@@ -66,12 +90,17 @@ static void templates(struct req *r, struct resp *out)
 
 void api_register_tokens(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/auth/tokens", list, 0);
-	api_route(srv, "POST", "/api/v1/auth/tokens", create, 0);
-	api_route(srv, "GET", "/api/v1/auth/tokens/me", me, 0);
-	api_route(srv, "GET", "/api/v1/auth/tokens/templates", templates, 0);
-	api_route(srv, "GET", "/api/v1/auth/tokens/{id}", get, 0);
-	api_route(srv, "PUT", "/api/v1/auth/tokens/{id}", update, 0);
-	api_route(srv, "PATCH", "/api/v1/auth/tokens/{id}", update, 0);
-	api_route(srv, "DELETE", "/api/v1/auth/tokens/{id}", delete, 0);
+	api_route(srv, "GET", "/api/v1/auth/tokens", list, 0, "resources.read_account");
+	api_route(srv, "POST", "/api/v1/auth/tokens", create, 0, "resources.create_tokens");
+	api_route(srv, "GET", "/api/v1/auth/tokens/me", me, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/auth/tokens/templates", templates, 0, PERM_ANY);
+	api_route(srv, "GET", "/api/v1/auth/tokens/{id}", get, 0, "resources.read_account");
+	api_route(srv, "PUT", "/api/v1/auth/tokens/{id}", update, 0, "resources.create_tokens");
+	api_route(srv, "PATCH", "/api/v1/auth/tokens/{id}", update, 0, "resources.create_tokens");
+	api_route(srv, "DELETE", "/api/v1/auth/tokens/{id}", delete, 0, "resources.create_tokens");
+	api_route(srv, "POST", "/api/v1/auth/tokens/{id}/copy", copy, 0, "resources.create_tokens");
+	api_route(srv, "POST", "/api/v1/auth/tokens/{id}/add-realm", add_realm, 0,
+		  "resources.create_tokens");
+	api_route(srv, "POST", "/api/v1/auth/tokens/{id}/remove-realm", remove_realm, 0,
+		  "resources.create_tokens");
 }

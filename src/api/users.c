@@ -44,7 +44,8 @@ static void update_job(struct req *r, struct resp *out, void *arg)
 	reply_user(out, rc, &err, 200, "User updated successfully", &u);
 }
 
-/* Checks what is cheap on the HTTP thread, then defers job. */
+/* Checks what is cheap on the HTTP thread, then defers job (it may hash a
+ * password). */
 static void admin_deferred(struct req *r, struct resp *out, bool with_id, deferred_fn job)
 {
 	struct error err = {0};
@@ -53,7 +54,7 @@ static void admin_deferred(struct req *r, struct resp *out, bool with_id, deferr
 	    (with_id && req_id_param(r, 0, &id, &err) < 0))
 		resp_err(out, &err, NULL);
 	else
-		req_defer(r, job, NULL, NULL);
+		req_defer_password(r, job, NULL, NULL);
 }
 
 static void create(struct req *r, struct resp *out)
@@ -68,8 +69,8 @@ static void update(struct req *r, struct resp *out)
 
 void api_register_users(struct api_server *srv)
 {
-	api_route(srv, "POST", "/api/v1/users", create, ROUTE_ADMIN);
-	api_route(srv, "GET", "/api/v1/users/{id}", get, ROUTE_ADMIN);
-	api_route(srv, "PUT", "/api/v1/users/{id}", update, ROUTE_ADMIN);
-	api_route(srv, "PATCH", "/api/v1/users/{id}", update, ROUTE_ADMIN);
+	api_route(srv, "POST", "/api/v1/users", create, ROUTE_ADMIN, "admin.users");
+	api_route(srv, "GET", "/api/v1/users/{id}", get, ROUTE_ADMIN, "admin.users");
+	api_route(srv, "PUT", "/api/v1/users/{id}", update, ROUTE_ADMIN, "admin.users");
+	api_route(srv, "PATCH", "/api/v1/users/{id}", update, ROUTE_ADMIN, "admin.users");
 }

@@ -45,12 +45,12 @@ enum err_code {
 	E_RATE_LIMITED,             /* RATE_LIMITED */
 	E_SIGNING_NOT_CONFIGURED,   /* SIGNING_NOT_CONFIGURED */
 	E_DISPATCH_FAILED,          /* CONTAINER_CREATE_DISPATCH_FAILED */
-	E_HEADERS_TOO_LARGE,        /* REQUEST_HEADERS_TOO_LARGE (431, proxy edge) */
-	E_BAD_GATEWAY,              /* BAD_GATEWAY: a proxied backend is down or broke the protocol */
-	E_GATEWAY_TIMEOUT,          /* GATEWAY_TIMEOUT: a proxied backend did not answer in time */
 	E_PRECONDITION_REQUIRED,    /* PRECONDITION_REQUIRED: If-Match missing (428) */
 	E_PRECONDITION_FAILED,      /* PRECONDITION_FAILED: If-Match stale or malformed (412) */
 	E_UNPROCESSABLE,            /* VALIDATION_ERROR with 422 (a required part missing) */
+	E_HEADERS_TOO_LARGE,        /* REQUEST_HEADERS_TOO_LARGE (431, proxy edge) */
+	E_BAD_GATEWAY,              /* BAD_GATEWAY: a proxied backend is down or broke the protocol */
+	E_GATEWAY_TIMEOUT,          /* GATEWAY_TIMEOUT: a proxied backend did not answer in time */
 	E__COUNT
 };
 

@@ -169,7 +169,12 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 		p += n;
 		len -= (size_t)n;
 	}
-	if (fchmod(fd, mode) < 0 || close(fd) < 0) {
+	/* close even when fchmod fails: the descriptor is ours either way */
+	bool chmod_failed = fchmod(fd, mode) < 0;
+	int saved = errno;
+	if (close(fd) < 0 || chmod_failed) {
+		if (chmod_failed)
+			errno = saved;
 		unlink(tmp);
 		return err_sys(err, E_IO, "finish %s", tmp);
 	}

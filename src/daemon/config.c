@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "platform/limits.h"
 #include "runtime/runtime.h"
 
 enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL };
@@ -25,6 +26,10 @@ struct opt {
 
 #define O_STR(k, help) {#k, OPT_STR, offsetof(struct daemon_config, k), 0, 0, help}
 #define O_INT(k, lo, hi, help) {#k, OPT_INT, offsetof(struct daemon_config, k), lo, hi, help}
+/* Container limits: key, field of struct limits, kind, bounds; 0 = none. */
+#define O_LIM(k, f, kind, hi, help)                                                          \
+	{#k, kind, offsetof(struct daemon_config, limits.f), 0, hi, help}
+#define SIZE_MAX_BYTES (1LL << 50)
 
 static const struct opt opts[] = {
 	O_STR(listen, "address to serve HTTP on (127.0.0.1:8080)"),
@@ -35,6 +40,10 @@ static const struct opt opts[] = {
 	O_STR(subnet, "container IPv4 subnet (10.88.0.0/16)"),
 	O_STR(domain, "public domain of service URLs and realm hosts (hoody.local)"),
 	O_STR(server_name, "this server's name (node-local)"),
+	O_STR(server_country, "this server's country code, e.g. DE (empty)"),
+	O_STR(server_region, "this server's region, e.g. eu-central (empty)"),
+	O_STR(server_city, "this server's city (empty)"),
+	O_STR(server_datacenter, "this server's datacenter (empty)"),
 	O_STR(default_image, "image of containers created without one (debian/13)"),
 	O_STR(log_level, "debug, info, warn or error (info)"),
 	O_STR(prespawn, "warm pools: IMAGE[+kit][+dev]=N,... e.g. busybox=2 (none)"),
@@ -64,6 +73,27 @@ static const struct opt opts[] = {
 	O_INT(proxy_tunnel_timeout, 1, 604800, "seconds a silent WebSocket is kept (3600)"),
 	{"proxy_open_default", OPT_BOOL, offsetof(struct daemon_config, proxy_open_default), 0, 0,
 	 "a container without proxy permissions is public (default: private to its owner)"},
+	O_LIM(memory_limit, memory_bytes, OPT_SIZE, SIZE_MAX_BYTES,
+	      "memory per container, bytes or K/M/G, 0 = none (1G)"),
+	O_LIM(swap_limit, swap_bytes, OPT_SIZE, SIZE_MAX_BYTES,
+	      "swap per container on top of memory (0)"),
+	O_LIM(cpu_limit, cpu_millis, OPT_INT, 1024000, "CPU per container, 1000 = one core (1000)"),
+	O_LIM(cpu_shares, cpu_shares, OPT_INT, 262144, "CPU weight, 2-262144 (1024)"),
+	O_LIM(io_weight, io_weight, OPT_INT, 1000, "block I/O weight, 10-1000, needs BFQ (500)"),
+	O_LIM(pids_limit, pids, OPT_INT, 4194304, "processes per container (512)"),
+	O_LIM(nofile_limit, nofile, OPT_INT, 1048576,
+	      "open files per container, under hoodyd's own hard limit (16384)"),
+	O_LIM(disk_limit, disk_bytes, OPT_SIZE, SIZE_MAX_BYTES,
+	      "writable layer per container, 0 = unlimited on the host (4G)"),
+	O_LIM(disk_inodes, disk_inodes, OPT_INT, 1LL << 32, "inodes of that layer (262144)"),
+	O_LIM(ramdisk_size, ramdisk_bytes, OPT_SIZE, SIZE_MAX_BYTES,
+	      "/ramdisk per container, at most half its memory (512M)"),
+	O_LIM(shm_size, shm_bytes, OPT_SIZE, SIZE_MAX_BYTES,
+	      "/dev/shm per container, at most half its memory (64M)"),
+	{"host_memory_reserve", OPT_SIZE, offsetof(struct daemon_config, host_memory_reserve), 0,
+	 SIZE_MAX_BYTES, "RAM all containers together leave to the host, 0 = no cap (2G)"},
+	{"no_limits", OPT_BOOL, offsetof(struct daemon_config, no_limits), 0, 0,
+	 "containers run without limits (benchmarks only)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -89,6 +119,8 @@ static void defaults(struct daemon_config *c)
 	c->proxy_max_conns_per_ip = 256;
 	c->proxy_idle_timeout = 60;
 	c->proxy_tunnel_timeout = 3600;
+	limits_builtin(&c->limits);
+	c->host_memory_reserve = 2LL << 30;
 }
 
 void config_usage(void)

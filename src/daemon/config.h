@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "platform/platform.h"
+
 struct daemon_config {
 	const char *listen;
 	const char *state_dir;
@@ -16,6 +18,7 @@ struct daemon_config {
 	const char *subnet;
 	const char *domain;
 	const char *server_name;
+	const char *server_country, *server_region, *server_city, *server_datacenter;
 	const char *default_image;
 	const char *log_level;
 	const char *prespawn;        /* pool targets, "busybox=2,debian/13+kit=1" */
@@ -40,6 +43,9 @@ struct daemon_config {
 	bool userns;
 	bool no_signing_key;
 	bool proxy_open_default;
+	struct limits limits;        /* server-wide container limits (platform/limits.h) */
+	int64_t host_memory_reserve; /* RAM no container may take, all together */
+	bool no_limits;              /* containers without limits (benchmarks) */
 };
 
 /* Parses the leading flags of argv; *first_arg is the index of the first

@@ -19,6 +19,7 @@
 #include "daemon/daemon.h"
 #include "daemon/keys_cmd.h"
 #include "platform/auth.h"
+#include "platform/snapshots.h"
 #include "proxy/proxy.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
@@ -94,6 +95,9 @@ static struct rt_config rt_config_of(const struct daemon_config *c)
 		.subnet = c->subnet,
 		.userns = c->userns,
 		.userns_base = (uint32_t)c->userns_base,
+		.disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,
+		.disk_inodes = c->no_limits ? 0 : (uint64_t)c->limits.disk_inodes,
+		.host_memory_reserve = c->no_limits ? 0 : (uint64_t)c->host_memory_reserve,
 	};
 }
 
@@ -191,6 +195,10 @@ static int serve(const struct daemon_config *c)
 		.state_dir = c->state_dir,
 		.public_domain = c->domain,
 		.server_name = c->server_name,
+		.server_country = c->server_country,
+		.server_region = c->server_region,
+		.server_city = c->server_city,
+		.server_datacenter = c->server_datacenter,
 		.default_image = c->default_image,
 		.server_max_containers = c->server_max_containers,
 		.user_max_containers = c->user_max_containers,
@@ -200,6 +208,8 @@ static int serve(const struct daemon_config *c)
 		.workers = (int)c->workers,
 		.prespawn = c->prespawn,
 		.event_retention_days = c->event_retention_days,
+		.limits = c->limits,
+		.no_limits = c->no_limits,
 	};
 	if (platform_open(&pc, st, rt, &pf, &err) < 0) {
 		fail("platform", &err);
@@ -255,6 +265,23 @@ out:
 
 /* ------------------------------------------------------------ subcommands */
 
+/* The snapshots of deleted containers: nobody's container will ever come
+ * back for them, and no other step removes them. */
+static int purge_orphan_snapshots(const struct daemon_config *c, struct runtime *rt,
+				  struct error *err)
+{
+	_cleanup_free_ char *db = db_path_new(c);
+	struct store *st = NULL;
+	int64_t removed = 0;
+	if (access(db, F_OK) < 0)
+		return 0; /* never ran: no snapshot rows */
+	int rc = store_open(db, &st, err) < 0 ? -1 : snapshots_purge_orphans(st, rt, &removed, err);
+	store_close(st);
+	if (rc == 0 && removed)
+		log_info("purge: %lld snapshot(s) of deleted containers removed", (long long)removed);
+	return rc;
+}
+
 static int cmd_purge(const struct daemon_config *c)
 {
 	struct error err = {0};
@@ -262,7 +289,9 @@ static int cmd_purge(const struct daemon_config *c)
 	struct rt_config rc_cfg = rt_config_of(c);
 	if (runtime_open(&rc_cfg, &rt, &err) < 0)
 		return fail("purge", &err);
-	int rc = rt_purge(rt, &err) < 0 ? fail("purge", &err) : 0;
+	int rc = rt_purge(rt, &err) < 0 || purge_orphan_snapshots(c, rt, &err) < 0
+		     ? fail("purge", &err)
+		     : 0;
 	runtime_close(rt);
 	return rc;
 }

@@ -56,15 +56,20 @@ void auth_password_burn(const char *password)
 static const char *const jwt_kind_names[] = {[JWT_ACCESS] = "access", [JWT_REFRESH] = "refresh"};
 
 int auth_jwt_issue(const struct platform *pf, const struct user *u, enum jwt_kind kind,
-		   char **token_new, int64_t *exp_out, struct error *err)
+		   const struct jwt_ids *ids, char **token_new, int64_t *exp_out,
+		   struct error *err)
 {
 	jwt_t *jwt = NULL;
 	int64_t now = now_unix();
 	int64_t ttl = kind == JWT_ACCESS ? pf->cfg.jwt_ttl_s : pf->cfg.refresh_ttl_s;
-	char jti[33];
-	random_hex(jti, 16);
+	char jti[JWT_ID_LEN + 1];
+	if (ids && ids->jti[0])
+		snprintf(jti, sizeof(jti), "%s", ids->jti);
+	else
+		random_hex(jti, JWT_ID_LEN / 2);
 	*token_new = NULL;
 	if (jwt_new(&jwt) != 0 ||
+	    (ids && ids->family[0] && jwt_add_grant(jwt, "fam", ids->family) != 0) ||
 	    jwt_set_alg(jwt, JWT_ALG_HS256, pf->jwt_secret, sizeof(pf->jwt_secret)) != 0 ||
 	    jwt_add_grant(jwt, "sub", u->id) != 0 ||
 	    jwt_add_grant(jwt, "typ", jwt_kind_names[kind]) != 0 ||
@@ -112,6 +117,9 @@ int auth_jwt_verify(const struct platform *pf, const char *token, enum jwt_kind 
 	memcpy(out->user_id, sub, ID_LEN + 1);
 	out->generation = gen;
 	out->exp = exp;
+	const char *fam = jwt_get_grant(jwt, "fam"), *jti = jwt_get_grant(jwt, "jti");
+	snprintf(out->ids.family, sizeof(out->ids.family), "%s", fam ? fam : "");
+	snprintf(out->ids.jti, sizeof(out->ids.jti), "%s", jti ? jti : "");
 	rc = 0;
 out:
 	jwt_free(jwt);
@@ -253,6 +261,32 @@ bool auth_permission_granted(const json_t *tree, const char *leaf)
 	return tree_lookup(tree, leaf) == 1;
 }
 
+/* Looking, not changing: the read_only template's leaves and the other reads.
+ * A token holding only these may not end sessions or erase history. */
+const char *const auth_permission_read_leaves[] = {
+	"containers.read", "projects.read", "financial.wallet.read", "financial.billing.read",
+	"financial.billing.download_invoices", "financial.server_rental.view_marketplace",
+	"resources.events", "resources.realms", "resources.read_account",
+	"resources.auth_token_public_profile", NULL,
+};
+
+static bool is_read_leaf(const char *leaf)
+{
+	for (size_t i = 0; auth_permission_read_leaves[i]; i++)
+		if (strcmp(auth_permission_read_leaves[i], leaf) == 0)
+			return true;
+	return false;
+}
+
+bool auth_permission_can_write(const json_t *tree)
+{
+	for (size_t i = 0; auth_permission_leaves[i]; i++)
+		if (!is_read_leaf(auth_permission_leaves[i]) &&
+		    auth_permission_granted(tree, auth_permission_leaves[i]))
+			return true;
+	return false;
+}
+
 /* Whether some leaf lives under path (path is a branch or a leaf). */
 static bool known_path(const char *path, bool *is_leaf)
 {
@@ -374,6 +408,49 @@ bool auth_ip_allowed(const json_t *list, const char *ip)
 			return true;
 	}
 	return false;
+}
+
+/* A list with no entry or a "*" lets every address in. */
+static bool ip_list_open(const json_t *list)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		const char *s = json_string_value(e);
+		if (s && strcmp(s, "*") == 0)
+			return true;
+	}
+	return json_array_size(list) == 0;
+}
+
+/* Whether the range entry lies wholly inside one of outer's ranges. */
+static bool ip_entry_within(const char *entry, const json_t *outer)
+{
+	struct cidr in, out;
+	size_t i;
+	json_t *e;
+	if (!entry || !cidr_parse(entry, &in))
+		return false;
+	json_array_foreach(outer, i, e) {
+		const char *s = json_string_value(e);
+		if (s && cidr_parse(s, &out) && out.bits <= in.bits && cidr_contains(&out, &in))
+			return true;
+	}
+	return false;
+}
+
+bool auth_ip_list_within(const json_t *inner, const json_t *outer)
+{
+	if (!json_is_array(outer) || ip_list_open(outer))
+		return true;
+	if (!json_is_array(inner) || ip_list_open(inner))
+		return false;
+	size_t i;
+	json_t *e;
+	json_array_foreach(inner, i, e)
+		if (!ip_entry_within(json_string_value(e), outer))
+			return false;
+	return true;
 }
 
 /* ---------------------------------------------------------- authenticator */
@@ -529,6 +606,10 @@ static int load_jwt(struct platform *pf, const char *token, struct ident *id, st
 		goto out;
 	if (u.session_generation != c.generation) {
 		err_set(err, E_INVALID_TOKEN, "Session has been logged out");
+		goto out;
+	}
+	if (c.ids.family[0] && !store_refresh_family_live(pf->store, c.ids.family)) {
+		err_set(err, E_INVALID_TOKEN, "Session has been ended");
 		goto out;
 	}
 	memcpy(id->user_id, u.id, sizeof(id->user_id));

@@ -26,14 +26,23 @@ void auth_password_burn(const char *password);
 
 /* ---- JWT sessions ---- */
 enum jwt_kind { JWT_ACCESS, JWT_REFRESH };
+#define JWT_ID_LEN 32
+/* A login's refresh family and one token's id within it. */
+struct jwt_ids {
+	char family[JWT_ID_LEN + 1];
+	char jti[JWT_ID_LEN + 1];
+};
 struct jwt_claims {
 	char user_id[ID_LEN + 1];
 	int64_t generation;
 	int64_t exp;             /* unix s */
+	struct jwt_ids ids;      /* "" when the token carries none */
 };
-/* *exp_out: unix seconds. */
+/* *exp_out: unix seconds. ids (may be NULL) names the family and the jti;
+ * without them the token gets a random jti and no family. */
 int auth_jwt_issue(const struct platform *pf, const struct user *u, enum jwt_kind kind,
-		   char **token_new, int64_t *exp_out, struct error *err);
+		   const struct jwt_ids *ids, char **token_new, int64_t *exp_out,
+		   struct error *err);
 /* E_INVALID_TOKEN (bad signature, wrong kind, malformed) or E_TOKEN_EXPIRED. */
 int auth_jwt_verify(const struct platform *pf, const char *token, enum jwt_kind kind,
 		    struct jwt_claims *out, struct error *err);
@@ -55,11 +64,18 @@ json_t *auth_permission_template_new(const char *name);
 int auth_permissions_normalize(const json_t *in, json_t **tree_new, struct error *err);
 /* Whether the tree grants leaf (a "true" on a branch grants all below). */
 bool auth_permission_granted(const json_t *tree, const char *leaf);
+/* The leaves that only let a token look (reads, event access, realm and
+ * account reads), NULL-terminated. */
+extern const char *const auth_permission_read_leaves[];
+/* Whether the tree grants some leaf that is not a read leaf. */
+bool auth_permission_can_write(const json_t *tree);
 
 /* ---- IP allow-lists: entries are "*", an address or a CIDR (v4 or v6) ---- */
 bool auth_ip_entry_valid(const char *entry);
 /* list: JSON array of entries; NULL or empty allows everyone. */
 bool auth_ip_allowed(const json_t *list, const char *ip);
+/* Whether every address inner lets in, outer lets in too (ranges nest). */
+bool auth_ip_list_within(const json_t *inner, const json_t *outer);
 
 /* ---- the request authenticator ---- */
 /* authorization: the raw Authorization header (may be NULL). scoped_realm: the
@@ -76,6 +92,11 @@ void auth_cache_invalidate(void);
  * E_RATE_LIMITED after too many failures from one address. */
 int sessions_login(struct platform *pf, const json_t *body, const char *client_ip,
 		   json_t **session_new, struct error *err);
+#define LOGIN_FAIL_MAX 1000   /* failed logins per address per 30 min (reference 10.1) */
+#define LOGIN_FAIL_SLOTS 256
+/* The failed-login budget of an address: counts one failure when record;
+ * whether the address is blocked. */
+bool sessions_login_blocked(const char *ip, bool record);
 /* A new pair for a valid refresh token of a current session. */
 int sessions_refresh(struct platform *pf, const char *refresh_token, const char *client_ip,
 		     json_t **session_new, struct error *err);
@@ -113,5 +134,19 @@ int tokens_insert_new(struct store *st, const char *user_id, const char *alias,
 		      json_t *permissions_steal, char secret_out[AUTH_TOKEN_SECRET_LEN + 1],
 		      struct error *err);
 json_t *token_json_new(const struct auth_token *t);
+/* GET /auth/tokens/me: {token, restrictions {has_realm_restrictions,
+ * requires_realm_scope, allowed_realm_ids, allow_no_realm, active_realm_id}};
+ * E_VALIDATION for a JWT session. */
+int tokens_me(struct platform *pf, const struct principal *who, json_t **data_new,
+	      struct error *err);
+/* A new token with the same grants as token id (body {alias?, expires_at?,
+ * otp_code?}); the answer carries the new secret once. */
+int tokens_copy(struct platform *pf, const struct principal *who, const char *id,
+		const json_t *body, json_t **token_json_new_out, struct error *err);
+/* Body {realm_id, otp_code?}: adds it to (add) or removes it from the token's
+ * realm_ids. Realm-restricted callers may not (E_FORBIDDEN). */
+int tokens_edit_realm(struct platform *pf, const struct principal *who, const char *id,
+		      const json_t *body, bool add, json_t **token_json_new_out,
+		      struct error *err);
 
 #endif

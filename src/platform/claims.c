@@ -42,11 +42,12 @@ static const char CLAIM_SIGNED_DATA[] =
 	"\"iat\":<unix s>,\"exp\":<unix s>}. Verify with the key whose kid equals the claim's kid, "
 	"then decode payload_b64 and reject the claim when exp is not in the future.";
 static const char RESPONSE_SIGNED_DATA[] =
-	"Ed25519 signature over the bytes t + \"\\n\" + path + \"\\n\" + body, where t (decimal unix "
-	"seconds) and path (the request path without query string) are the t= and path= fields of "
-	"the header X-Hoody-Signature: t=<unix>,kid=<kid>,path=<urlPath>,sig=<128 lowercase hex>, "
-	"and body is the exact HTTP response body. Reject when |now - t| > replay_tolerance_seconds "
-	"or path is not the path you requested.";
+	"Ed25519 signature over the bytes t + \"\\n\" + m + \"\\n\" + s + \"\\n\" + path + \"\\n\" + "
+	"body, where t (decimal unix seconds), m (the request method), s (the decimal HTTP status) "
+	"and path (the request path without query string) are the fields of the header "
+	"X-Hoody-Signature: t=<unix>,kid=<kid>,m=<METHOD>,s=<status>,path=<urlPath>,sig=<128 "
+	"lowercase hex>, and body is the exact HTTP response body. Reject when |now - t| > "
+	"replay_tolerance_seconds, or m, s or path are not those of your request and its answer.";
 
 struct signing_key {
 	char kid[SIGNING_KID_MAX + 1];
@@ -626,22 +627,64 @@ static bool signed_path_ok(const char *path)
 	return true;
 }
 
-int keyset_sign_response(const struct keyset *ks, int64_t t, const char *path, const char *body,
-			 size_t body_len, char **header_new, struct error *err)
+/* Ed25519 is deterministic: the same bytes under the same key always give the
+ * same signature. A client polling one resource gets the same body many times
+ * a second, so each HTTP thread remembers its last few signatures by a hash of
+ * what they signed (key included) and skips the ~50 us of signing on a repeat.
+ * The key is part of the hash, so a rotation never reuses an old signature. */
+#define SIG_CACHE_SLOTS 16
+struct sig_cache_slot {
+	unsigned char digest[crypto_generichash_BYTES];
+	char sig_hex[2 * SIGNING_SIG_BYTES + 1];
+	bool used;
+};
+static _Thread_local struct sig_cache_slot sig_cache[SIG_CACHE_SLOTS];
+
+static void sign_hex_cached(const struct signing_key *k, const void *data, size_t len,
+			    char hex[2 * SIGNING_SIG_BYTES + 1])
+{
+	unsigned char digest[crypto_generichash_BYTES];
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, sizeof(digest));
+	crypto_generichash_update(&st, k->pk, sizeof(k->pk));
+	crypto_generichash_update(&st, data, len);
+	crypto_generichash_final(&st, digest, sizeof(digest));
+	struct sig_cache_slot *slot = &sig_cache[digest[0] % SIG_CACHE_SLOTS];
+	if (slot->used && sodium_memcmp(slot->digest, digest, sizeof(digest)) == 0) {
+		memcpy(hex, slot->sig_hex, sizeof(slot->sig_hex));
+		return;
+	}
+	sign_hex(k, data, len, hex);
+	memcpy(slot->digest, digest, sizeof(digest));
+	memcpy(slot->sig_hex, hex, sizeof(slot->sig_hex));
+	slot->used = true;
+}
+
+static bool method_ok(const char *m)
+{
+	size_t n = strlen(m);
+	return n > 0 && n <= 16 && strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == n;
+}
+
+int keyset_sign_response(const struct keyset *ks, const struct signed_response *sr,
+			 char **header_new, struct error *err)
 {
 	const struct signing_key *k;
 	if (active_or_fail(ks, &k, err) < 0)
 		return -1;
-	if (!signed_path_ok(path))
-		return err_set(err, E_VALIDATION, "path cannot be signed");
-	_cleanup_free_ char *prefix = xasprintf("%lld\n%s\n", (long long)t, path);
+	if (!signed_path_ok(sr->path) || !method_ok(sr->method) || sr->status < 100 ||
+	    sr->status > 999)
+		return err_set(err, E_VALIDATION, "response cannot be signed");
+	_cleanup_free_ char *prefix = xasprintf("%lld\n%s\n%d\n%s\n", (long long)sr->t, sr->method,
+						sr->status, sr->path);
 	size_t plen = strlen(prefix);
-	_cleanup_free_ char *data = xmalloc(plen + body_len);
+	_cleanup_free_ char *data = xmalloc(plen + sr->body_len);
 	memcpy(data, prefix, plen);
-	memcpy(data + plen, body, body_len);
+	memcpy(data + plen, sr->body, sr->body_len);
 	char sig_hex[2 * SIGNING_SIG_BYTES + 1];
-	sign_hex(k, data, plen + body_len, sig_hex);
-	*header_new = xasprintf("t=%lld,kid=%s,path=%s,sig=%s", (long long)t, k->kid, path, sig_hex);
+	sign_hex_cached(k, data, plen + sr->body_len, sig_hex);
+	*header_new = xasprintf("t=%lld,kid=%s,m=%s,s=%d,path=%s,sig=%s", (long long)sr->t, k->kid,
+				sr->method, sr->status, sr->path, sig_hex);
 	return 0;
 }
 
@@ -686,7 +729,13 @@ static struct {
 	char *state_dir;
 	bool ensured;           /* first-key creation was attempted for state_dir */
 	struct keyset *ks;
+	int64_t checked_ns;     /* when ks was last compared with the directory */
 } cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Response signatures look at the key directory at most this often: a
+ * response signed by the previous key just after a rotation still verifies
+ * (that key stays published), and the API's hot path saves a file read. */
+#define RESPONSE_KEYSET_RECHECK_NS (100LL * 1000000)
 
 int64_t claims_ttl(const struct platform *pf)
 {
@@ -729,7 +778,10 @@ static void cache_ensure_key(const struct platform *pf)
 		log_error("signing: no key could be created, claims are unavailable: %s", err.msg);
 }
 
-int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *err)
+/* The cached set, compared with the directory unless that was done less
+ * than recheck_ns ago. */
+static int keyset_get(struct platform *pf, int64_t recheck_ns, struct keyset **out_new,
+		      struct error *err)
 {
 	if (!pf->cfg.state_dir)
 		return err_set(err, E_SIGNING_NOT_CONFIGURED, "%s", NOT_CONFIGURED_MSG);
@@ -737,7 +789,8 @@ int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *er
 	pthread_mutex_lock(&cache.mu);
 	cache_select(pf->cfg.state_dir);
 	cache_ensure_key(pf);
-	if (!cache.ks || keyset_stale(cache.ks, cache.state_dir)) {
+	bool recent = cache.ks && mono_ns() - cache.checked_ns < recheck_ns;
+	if (!recent && (!cache.ks || keyset_stale(cache.ks, cache.state_dir))) {
 		struct keyset *fresh = NULL;
 		rc = keyset_load(cache.state_dir, &fresh, err);
 		if (rc == 0) {
@@ -749,10 +802,17 @@ int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *er
 			err_set(err, E_SIGNING_NOT_CONFIGURED, "%s", NOT_CONFIGURED_MSG);
 		}
 	}
+	if (!recent)
+		cache.checked_ns = mono_ns();
 	if (rc == 0)
 		*out_new = keyset_ref(cache.ks);
 	pthread_mutex_unlock(&cache.mu);
 	return rc;
+}
+
+int claims_keyset(struct platform *pf, struct keyset **out_new, struct error *err)
+{
+	return keyset_get(pf, 0, out_new, err);
 }
 
 void claims_start(struct platform *pf)
@@ -834,13 +894,14 @@ int claims_public_doc(struct platform *pf, json_t **data_new, struct error *err)
 	return rc;
 }
 
-int claims_sign_response(struct platform *pf, const char *path, const char *body, size_t len,
-			 char **header_new, struct error *err)
+int claims_sign_response(struct platform *pf, struct signed_response *sr, char **header_new,
+			 struct error *err)
 {
 	struct keyset *ks = NULL;
-	if (claims_keyset(pf, &ks, err) < 0)
+	if (keyset_get(pf, RESPONSE_KEYSET_RECHECK_NS, &ks, err) < 0)
 		return -1;
-	int rc = keyset_sign_response(ks, now_unix(), path, body, len, header_new, err);
+	sr->t = now_unix();
+	int rc = keyset_sign_response(ks, sr, header_new, err);
 	keyset_unref(ks);
 	return rc;
 }

@@ -68,9 +68,19 @@ int keyset_sign_claim(const struct keyset *ks, const json_t *payload, json_t **c
  * caller's business (payload "exp"). */
 int claim_verify(const json_t *claim, const unsigned char pk[SIGNING_PK_BYTES],
 		 json_t **payload_new, struct error *err);
-/* "t=<t>,kid=<kid>,path=<path>,sig=<128 hex>" signing "<t>\n<path>\n<body>". */
-int keyset_sign_response(const struct keyset *ks, int64_t t, const char *path, const char *body,
-			 size_t body_len, char **header_new, struct error *err);
+/* What a response signature covers. */
+struct signed_response {
+	int64_t t;          /* unix seconds */
+	const char *method; /* "GET" */
+	int status;
+	const char *path;   /* without query string */
+	const char *body;
+	size_t body_len;
+};
+/* "t=<t>,kid=<kid>,m=<method>,s=<status>,path=<path>,sig=<128 hex>" signing
+ * "<t>\n<method>\n<status>\n<path>\n<body>". */
+int keyset_sign_response(const struct keyset *ks, const struct signed_response *sr,
+			 char **header_new, struct error *err);
 /* The public-key document: {keys, active_kid, usage, signing_format}. Retired
  * keys are listed while now - retired_at < publish_window_s. */
 json_t *keyset_public_doc_new(const struct keyset *ks, int64_t now, int64_t publish_window_s);
@@ -99,8 +109,8 @@ int claims_container_issue(struct platform *pf, const struct principal *who,
 			   const char *container_id, json_t **data_new, struct error *err);
 /* GET /meta/public-key data; E_SIGNING_NOT_CONFIGURED when there is no key. */
 int claims_public_doc(struct platform *pf, json_t **data_new, struct error *err);
-/* The X-Hoody-Signature value for a response body sent for path, at now. */
-int claims_sign_response(struct platform *pf, const char *path, const char *body, size_t len,
-			 char **header_new, struct error *err);
+/* The X-Hoody-Signature value of a response, signed now (sets sr->t). */
+int claims_sign_response(struct platform *pf, struct signed_response *sr, char **header_new,
+			 struct error *err);
 
 #endif

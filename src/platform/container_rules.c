@@ -122,6 +122,7 @@ int crules_env_check(const json_t *v, json_t **out_new, struct error *err)
 			       CONTAINER_ENV_MAX);
 	const char *k;
 	json_t *val;
+	size_t total = 0;
 	json_object_foreach((json_t *)v, k, val)
 	{
 		if (!env_key_ok(k, strlen(k)))
@@ -146,7 +147,13 @@ int crules_env_check(const json_t *v, json_t **out_new, struct error *err)
 		if (strpbrk(s, "\r\n"))
 			return err_set(err, E_VALIDATION,
 				       "environment_vars.%s must not contain line breaks", k);
+		total += strlen(k) + json_string_length(val) + 2;
 	}
+	if (total > CONTAINER_ENV_TOTAL_MAX_BYTES)
+		return err_set(err, E_VALIDATION,
+			       "environment_vars take %zu bytes in all (\"KEY=value\" and a NUL "
+			       "each); the limit is %d bytes",
+			       total, CONTAINER_ENV_TOTAL_MAX_BYTES);
 	*out_new = json_deep_copy(v);
 	return 0;
 }
@@ -477,16 +484,20 @@ static int reject_immutable(const json_t *body, struct error *err)
 	return 0;
 }
 
-static int parse_ramdisk_scope(const json_t *body, struct error *err)
+/* "project": one /ramdisk shared by the project's containers on the
+ * server, from the container's next start. */
+static int parse_ramdisk_scope(const json_t *body, struct container_input *in,
+			       struct error *err)
 {
 	const char *s = NULL;
 	int rc = field_string(body, "ramdisk_scope", 0, 32, false, &s, NULL, err);
 	if (rc <= 0)
 		return rc;
-	if (strcmp(s, "container") != 0)
+	if (strcmp(s, "container") != 0 && strcmp(s, "project") != 0)
 		return err_set(err, E_VALIDATION,
-			       "ramdisk_scope must be \"container\" (a project-wide ramdisk is "
-			       "not offered on this server)");
+			       "ramdisk_scope must be \"container\" or \"project\"");
+	in->has_ramdisk_scope = true;
+	in->ramdisk_shared = strcmp(s, "project") == 0;
 	return 0;
 }
 
@@ -495,7 +506,7 @@ int crules_parse_update(const json_t *body, struct container_input *in, struct e
 	memset(in, 0, sizeof(*in));
 	if (fields_object(body, err) < 0 || (body && reject_immutable(body, err) < 0) ||
 	    fields_allowed(body, crules_update_fields, err) < 0 ||
-	    parse_common(body, false, in, err) < 0 || parse_ramdisk_scope(body, err) < 0) {
+	    parse_common(body, false, in, err) < 0 || parse_ramdisk_scope(body, in, err) < 0) {
 		container_input_clear(in);
 		return -1;
 	}

@@ -21,6 +21,10 @@
 /* and bytes: one "KEY=value" string of a process environment is at most
  * 128 KiB (Linux MAX_ARG_STRLEN); 1 KiB is left for the key. */
 #define CONTAINER_ENV_VALUE_MAX_BYTES (127 * 1024)
+/* and in all, counting "KEY=value" + NUL per variable: what a container
+ * surely starts with (the runtime passes it to crun and every exec, and
+ * execve takes at most 2 MiB of arguments and environment together). */
+#define CONTAINER_ENV_TOTAL_MAX_BYTES (256 * 1024)
 #define CONTAINER_COMMENT_MAX 16000 /* characters */
 #define CONTAINER_IMAGE_MAX 255
 #define SSH_KEY_MAX (16 * 1024) /* bytes */
@@ -35,8 +39,9 @@ void crules_random_name(char out[CONTAINER_NAME_MAX + 1]);
 /* environment_vars: an object of at most CONTAINER_ENV_MAX string values;
  * keys ^[a-zA-Z_][a-zA-Z0-9_]*$ up to 128 characters, values up to 65536
  * characters (and CONTAINER_ENV_VALUE_MAX_BYTES bytes) without line breaks
- * (they go to /etc/environment). JSON null reads as {}. E_VALIDATION naming
- * the variable. *out_new: a copy. */
+ * (they go to /etc/environment), CONTAINER_ENV_TOTAL_MAX_BYTES in all. JSON
+ * null reads as {}. E_VALIDATION naming the variable or the total limit.
+ * *out_new: a copy. */
 int crules_env_check(const json_t *v, json_t **out_new, struct error *err);
 /* One key: ^[a-zA-Z_][a-zA-Z0-9_]*$, at most CONTAINER_ENV_KEY_MAX characters. */
 bool crules_env_key_valid(const char *key);
@@ -62,6 +67,7 @@ struct container_input {
 	const char *server_id;		   /* NULL: absent */
 	bool ai, hoody_kit, dev_kit, autostart, ramdisk;
 	bool bypass_prespawn; /* create: never claim from a warm pool */
+	bool has_ramdisk_scope, ramdisk_shared; /* update: ramdisk_scope "project" */
 	json_t *env;	     /* owned object */
 	char *ssh_key;	     /* owned, normalised; NULL = none / clear */
 	const char *comment; /* NULL = none / clear */

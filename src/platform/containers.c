@@ -12,6 +12,7 @@
 #include "platform/container_rules.h"
 #include "platform/events.h"
 #include "platform/kit.h"
+#include "platform/limits.h"
 #include "platform/oplocks.h"
 #include "platform/prespawn.h"
 #include "platform/projects.h"
@@ -115,10 +116,9 @@ static void apply_transition(struct container *c, const struct container_transit
 	c->status = xstrdup(t->to);
 	free(c->failure_reason);
 	c->failure_reason = strcmp(t->to, "failed") == 0 && t->reason ? xstrdup(t->reason) : NULL;
+	/* Kept when the container stops: stats show the last start. */
 	if (strcmp(t->to, "running") == 0 && (!was_up || t->always))
 		c->started_at = now_ms();
-	else if (!status_in(t->to, "running|paused"))
-		c->started_at = 0;
 	if (t->desired) {
 		free(c->desired);
 		c->desired = xstrdup(t->desired);
@@ -179,6 +179,32 @@ int containers_transition(struct platform *pf, const char *id, const struct cont
 	return store_tx(pf->store, transition_tx, &x, err);
 }
 
+struct tx_note {
+	struct platform *pf;
+	const char *id, *type;
+	json_t *meta;
+};
+
+static int note_tx(struct store *st, void *arg, struct error *err)
+{
+	struct tx_note *x = arg;
+	struct container c = {0};
+	if (store_container_get(st, x->id, &c, err) < 0)
+		return -1;
+	int rc = log_transition(st, x->id, c.status, c.status, "system", x->meta, err);
+	if (rc == 0)
+		events_container(x->pf, &c, x->type, x->meta);
+	container_clear(&c);
+	return rc;
+}
+
+int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
+		    struct error *err)
+{
+	struct tx_note x = {.pf = pf, .id = id, .type = type, .meta = meta};
+	return store_tx(pf->store, note_tx, &x, err);
+}
+
 /* A transition the system makes on its own: failures are logged, not returned. */
 static void system_transition(struct platform *pf, const char *id, const char *from, const char *to,
 			      const char *reason, const char *by, json_t *meta)
@@ -194,7 +220,8 @@ static void system_transition(struct platform *pf, const char *id, const char *f
 
 /* ------------------------------------------------------------ specs */
 
-int container_spec_init(const struct container *c, struct container_spec *out, struct error *err)
+int container_spec_init(struct platform *pf, const struct container *c,
+			struct container_spec *out, struct error *err)
 {
 	memset(out, 0, sizeof(*out));
 	out->env_json = c->environment_vars ? json_loads(c->environment_vars, 0, NULL) : NULL;
@@ -221,6 +248,16 @@ int container_spec_init(const struct container *c, struct container_spec *out, s
 	    .ramdisk = c->ramdisk,
 	    .kit = c->hoody_kit,
 	};
+	struct limits l;
+	if (limits_resolve(pf, c->user_id, c->project_id, &l, err) < 0) {
+		container_spec_clear(out);
+		return -1;
+	}
+	limits_apply(pf, &l, &out->spec);
+	if (c->project_id[0] && limits_ramdisk_shared(pf, c->id)) {
+		limits_ramdisk_group(c->project_id, out->ramdisk_group);
+		out->spec.ramdisk_group = out->ramdisk_group;
+	}
 	return 0;
 }
 
@@ -264,7 +301,8 @@ static int run_spec(struct platform *pf, const struct container *c, rt_spec_fn f
 		    struct error *err)
 {
 	struct container_spec s;
-	container_spec_init(c, &s, err);
+	if (container_spec_init(pf, c, &s, err) < 0)
+		return -1;
 	int rc = fn(pf->rt, &s.spec, err);
 	container_spec_clear(&s);
 	return rc;
@@ -274,7 +312,8 @@ static int run_spec(struct platform *pf, const struct container *c, rt_spec_fn f
 static int write_etc_environment(struct platform *pf, const struct container *c, struct error *err)
 {
 	struct container_spec s;
-	container_spec_init(c, &s, err);
+	if (container_spec_init(pf, c, &s, err) < 0)
+		return -1;
 	int rc = rt_set_env(pf->rt, c->id, s.env, s.spec.env_count, err);
 	container_spec_clear(&s);
 	return rc;
@@ -410,8 +449,11 @@ static int remove_locked(struct platform *pf, const char *id, struct error *err)
 	return 0;
 }
 
+/* After the row is gone: the event, and the shared ramdisk if c was the
+ * last of its project to use it. */
 static void deleted_event(struct platform *pf, const struct container *c)
 {
+	limits_container_gone(pf, c);
 	json_t *p = json_pack("{s:s}", "status", "deleted");
 	events_container(pf, c, "container.deleted", p);
 	json_decref(p);
@@ -461,8 +503,17 @@ static void job_exit(struct platform *pf, const char *id, int exit_status)
 		container_clear(&c);
 		return;
 	}
-	json_t *meta = json_pack("{s:s, s:o}", "reason", "init exited", "exit_status",
+	/* Init killed at the memory limit: say so (the cgroup is still there
+	 * until the runtime forgets the container). */
+	struct rt_stats rs = {0};
+	bool oom = exit_status < 0 && rt_stats(pf->rt, id, &rs, &err) == 0 && rs.oom_kills > 0;
+	json_t *meta = json_pack("{s:s, s:o}", "reason",
+				 oom ? "out of memory: init killed at the memory limit"
+				     : "init exited",
+				 "exit_status",
 				 exit_status >= 0 ? json_integer(exit_status) : json_null());
+	if (oom)
+		json_object_set_new(meta, "oom_kills_total", json_integer((json_int_t)rs.oom_kills));
 	system_transition(pf, id, "running|paused", "stopped", NULL, "system", meta);
 	json_decref(meta);
 	container_clear(&c);
@@ -1505,6 +1556,9 @@ static int update_tx(struct store *st, void *arg, struct error *err)
 		return -1;
 	apply_input(&x->row, x->in, &x->env_changed);
 	x->row.updated_at = now_ms();
+	if (x->in->has_ramdisk_scope &&
+	    limits_ramdisk_scope_set(st, x->id, x->in->ramdisk_shared, err) < 0)
+		return -1;
 	return store_container_update(st, &x->row, err);
 }
 
@@ -1555,6 +1609,13 @@ static void update_events(struct platform *pf, const struct container *old,
 				 now->ssh_public_key ? "container.ssh_key.added"
 						     : "container.ssh_key.removed",
 				 NULL);
+	/* what the container may use: the /ramdisk today, limits when they change */
+	if (old->ramdisk != now->ramdisk) {
+		json_array_append_new(fields, json_string("ramdisk"));
+		json_t *p = json_pack("{s:[s], s:b}", "resources", "ramdisk", "ramdisk", now->ramdisk);
+		events_container(pf, now, "container.resource_updated", p);
+		json_decref(p);
+	}
 	if (str_changed(old->color, now->color))
 		json_array_append_new(fields, json_string("color"));
 	if (str_changed(old->comment, now->comment))
@@ -1678,8 +1739,10 @@ int containers_sync(struct platform *pf, const struct principal *who, const char
 			"Container was not created from a copy, sync is not possible.");
 		goto out;
 	}
-	if (store_container_get_owned(pf->store, c.user_id, c.source_container_id, &s, err) < 0) {
-		err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
+	/* the source is read: the same owner and realm check as any read */
+	if (containers_find(pf, who, c.source_container_id, "containers.read", &s, err) < 0) {
+		if (err->code == E_CONTAINER_NOT_FOUND || err->code == E_NOT_FOUND)
+			err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
 		goto out;
 	}
 	op_id_new(op_id);
@@ -1738,14 +1801,34 @@ static int delete_now(struct platform *pf, const struct container *c, struct err
 	return rc;
 }
 
-int containers_delete_for_project(struct platform *pf, const char *project_id, json_t **deleted_new,
-				  struct error *err)
+/* A project goes with all its containers, so a caller who cannot see one of
+ * them (a token of other realms) may not delete it: the same realm check as
+ * for one container. Refused before anything is deleted. */
+static int project_all_visible(const struct principal *who, const char *project_id,
+			       const struct container *rows, size_t n, struct error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i].project_id, project_id) == 0 &&
+		    strcmp(rows[i].status, "deleted") != 0 &&
+		    !principal_sees_realms(who, rows[i].realm_ids))
+			return err_set(err, E_FORBIDDEN,
+				       "This project holds containers outside the realms this "
+				       "auth token may use; it cannot delete the project");
+	return 0;
+}
+
+int containers_delete_for_project(struct platform *pf, const struct principal *who,
+				  const char *project_id, json_t **deleted_new, struct error *err)
 {
 	struct container *rows = NULL;
 	size_t n = 0;
 	*deleted_new = NULL;
 	if (store_container_list_all(pf->store, &rows, &n, err) < 0)
 		return -1;
+	if (project_all_visible(who, project_id, rows, n, err) < 0) {
+		container_list_free(rows, n);
+		return -1;
+	}
 	json_t *gone = json_array();
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -1763,4 +1846,33 @@ int containers_delete_for_project(struct platform *pf, const char *project_id, j
 	}
 	*deleted_new = gone;
 	return 0;
+}
+
+int containers_set_kvm(struct platform *pf, const struct principal *who, const char *id,
+		       const json_t *body, json_t **data_new, struct error *err)
+{
+	static const char *const allowed[] = {"kvm", "dev_kvm", "enabled", NULL};
+	struct container c = {0};
+	bool on = true, set = false;
+	int a, b, e;
+	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
+	    (a = field_bool(body, "kvm", &on, err)) < 0 ||
+	    (b = field_bool(body, "dev_kvm", &set, err)) < 0 ||
+	    (e = field_bool(body, "enabled", &set, err)) < 0)
+		return -1;
+	if (b || e) {
+		if (a && set != on)
+			return err_set(err, E_VALIDATION, "kvm, dev_kvm and enabled must agree");
+		on = set;
+	}
+	if (containers_find_writable(pf, who, id, "containers.features.kvm", &c, err) < 0)
+		return -1;
+	*data_new = json_pack("{s:s, s:s, s:b}", "container_id", c.id, "project_id", c.project_id,
+			      "kvm", 0);
+	container_clear(&c);
+	if (!on)
+		return 0;
+	json_decref(*data_new);
+	*data_new = NULL;
+	return err_set(err, E_FORBIDDEN, "KVM is not available on this server");
 }

@@ -18,9 +18,10 @@
 int platform_containers_init(struct platform *pf, struct error *err);
 
 /* Deletes (for real) every container of a project; used by project delete.
+ * E_FORBIDDEN, deleting nothing, when who cannot see one of them (realms).
  * *deleted_new: JSON array of {id, name}. */
-int containers_delete_for_project(struct platform *pf, const char *project_id, json_t **deleted_new,
-				  struct error *err);
+int containers_delete_for_project(struct platform *pf, const struct principal *who,
+				  const char *project_id, json_t **deleted_new, struct error *err);
 
 /* ---- the API calls ---- */
 
@@ -71,6 +72,12 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 int containers_delete(struct platform *pf, const struct principal *who, const char *id,
 		      struct error *err);
 
+/* PUT|PATCH /containers/{id}/kvm, body {kvm|dev_kvm|enabled: bool} (absent =
+ * enable). This server offers no /dev/kvm: enabling is E_FORBIDDEN, like
+ * create's kvm; disabling succeeds with {container_id, project_id, kvm}. */
+int containers_set_kvm(struct platform *pf, const struct principal *who, const char *id,
+		       const json_t *body, json_t **data_new, struct error *err);
+
 /* ?runtime= : "true", "false" or a JSON object selector such as
  * {"displays":true} ({} = everything; keys displays, services,
  * network_services, terminals, processes). *mask is 0 when runtime_info is
@@ -91,7 +98,7 @@ int containers_find_writable(struct platform *pf, const struct principal *who, c
 /* A status change with its status_log row, in one transaction. from: "a|b"
  * list of statuses the row must be in (NULL = any), else E_STATE_CONFLICT.
  * triggered_by: "user", "system", "autostart". Sets started_at when entering
- * "running" and clears it when leaving; failure_reason is kept only for
+ * "running" and keeps it after (the last start); failure_reason is kept only for
  * "failed". out (may be NULL) receives the updated row. */
 struct container_transition {
 	const char *from;
@@ -111,9 +118,18 @@ struct container_spec {
 	struct rt_spec spec;
 	struct rt_env *env;
 	json_t *env_json;
+	char ramdisk_group[ID_LEN + 2]; /* ramdisk_scope "project" */
 };
-int container_spec_init(const struct container *c, struct container_spec *out, struct error *err);
+/* With the limits c gets now (platform/limits.h). */
+int container_spec_init(struct platform *pf, const struct container *c,
+			struct container_spec *out, struct error *err);
 void container_spec_clear(struct container_spec *s);
+
+/* A status-log row that is not a transition (from = to = the current
+ * status, triggered_by "system", metadata meta) and the event `type`, in
+ * one transaction: out-of-memory kills. */
+int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
+		    struct error *err);
 
 /* The status a host state means: running, paused, stopped; NULL when the
  * container is not on the host at all. */

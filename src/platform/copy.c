@@ -7,6 +7,7 @@
 
 #include "common/util.h"
 #include "platform/containers.h"
+#include "platform/snapshots.h"
 #include "platform/validate.h"
 
 #define SNAP_LEAF "containers.features.snapshots"
@@ -81,9 +82,7 @@ static int find_source(struct platform *pf, const struct principal *who, const c
 			   : -1;
 	}
 	struct snapshot s = {0};
-	int rc = store_snapshot_get(pf->store, id, in->snapshot, &s, err);
-	if (rc < 0 || strcmp(s.user_id, who->user_id) != 0) {
-		snapshot_clear(&s);
+	if (snapshots_find_visible(pf, who, id, in->snapshot, &s, err) < 0) {
 		if (!src->id[0])
 			return err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
 		return err_set(err, E_NOT_FOUND, "Snapshot %.64s not found", in->snapshot);

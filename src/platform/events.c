@@ -22,6 +22,11 @@ void events_set_hook(void (*hook)(void *arg), void *arg)
 
 void events_emit(struct platform *pf, const struct event_spec *e)
 {
+	events_record(pf->store, e);
+}
+
+void events_record(struct store *st, const struct event_spec *e)
+{
 	struct error err = {0};
 	_cleanup_free_ char *payload = e->payload ? json_dumps(e->payload, JSON_COMPACT) : NULL;
 	struct event ev = {
@@ -34,13 +39,13 @@ void events_emit(struct platform *pf, const struct event_spec *e)
 	    .realm_ids = (char *)e->realm_ids,
 	};
 	snprintf(ev.user_id, sizeof(ev.user_id), "%s", e->user_id ? e->user_id : "");
-	if (store_event_insert(pf->store, &ev, &err) < 0) {
+	if (store_event_insert(st, &ev, &err) < 0) {
 		log_warn("event %s of %s not recorded: %s", e->type, e->resource_id, err.msg);
 		return;
 	}
 	/* Inside a transaction the row is not visible yet: the commit hook
 	 * notifies (streams also poll, so nothing is lost either way). */
-	if (store_in_tx(pf->store))
+	if (store_in_tx(st))
 		__atomic_store_n(&pending, true, __ATOMIC_RELEASE);
 	else
 		events_notify();
@@ -225,6 +230,20 @@ int events_get(struct platform *pf, const struct principal *who, const char *id,
 	return 0;
 }
 
+int events_delete_one(struct platform *pf, const struct principal *who, const char *id,
+		      json_t **data_new, struct error *err)
+{
+	json_t *ev = NULL;
+	/* the same 404 as a get for what the caller may not see */
+	if (events_get(pf, who, id, &ev, err) < 0)
+		return -1;
+	json_decref(ev);
+	if (store_event_delete_one(pf->store, who->user_id, id, err) < 0)
+		return -1;
+	*data_new = json_pack("{s:s, s:I}", "id", id, "deleted_count", (json_int_t)1);
+	return 0;
+}
+
 static int counts(struct platform *pf, const struct event_query *q, const char *col,
 		  json_t **obj_new, struct error *err)
 {
@@ -326,7 +345,7 @@ int events_cleanup(struct platform *pf, const struct principal *who, const json_
 	make_query(who, &f, &q);
 	if (store_event_delete(pf->store, &q, &deleted, err) < 0)
 		return -1;
-	*data_new = json_pack("{s:I, s:I}", "deleted_count", (json_int_t)deleted, "retention_days",
-			      (json_int_t)days);
+	*data_new = json_pack("{s:I, s:I, s:o}", "deleted_count", (json_int_t)deleted,
+			      "retention_days", (json_int_t)days, "cutoff_date", json_time_new(f.end_ms));
 	return 0;
 }

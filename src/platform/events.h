@@ -26,6 +26,8 @@ struct event_spec {
 	json_t *payload;
 };
 void events_emit(struct platform *pf, const struct event_spec *e);
+/* The same, for code that holds only the store (accounts). */
+void events_record(struct store *st, const struct event_spec *e);
 /* container.<type> for c, with c's project, owner and realms. */
 void events_container(struct platform *pf, const struct container *c, const char *type,
 		      json_t *payload);
@@ -54,6 +56,9 @@ int events_stats(struct platform *pf, const struct principal *who, const struct 
 /* Body {event_type?, resource_type?, resource_id?, before_date?, realm_id?}. */
 int events_delete(struct platform *pf, const struct principal *who, const json_t *body,
 		  json_t **data_new, struct error *err);
+/* DELETE /events/{id}: one of the caller's events (404 like a get). */
+int events_delete_one(struct platform *pf, const struct principal *who, const char *id,
+		      json_t **data_new, struct error *err);
 /* Body {retention_days*}: the caller's events older than that go. */
 int events_cleanup(struct platform *pf, const struct principal *who, const json_t *body,
 		   json_t **data_new, struct error *err);

@@ -1,6 +1,7 @@
 #include "platform/fields.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -97,4 +98,43 @@ char *str_lower_dup(const char *s)
 	for (char *p = d; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	return d;
+}
+
+int field_json_text(const json_t *body, const char *key, size_t max_bytes, bool object_only,
+		    char **text_new, struct error *err)
+{
+	json_t *v;
+	bool is_null = false;
+	int rc = lookup(body, key, true, &v, &is_null, err);
+	if (rc <= 0)
+		return rc;
+	if (is_null) {
+		*text_new = NULL;
+		return 1;
+	}
+	if (object_only && !json_is_object(v))
+		return err_set(err, E_VALIDATION, "%s must be an object or null", key);
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text || strlen(text) > max_bytes) {
+		free(text);
+		return err_set(err, E_VALIDATION, "%s must be at most %zu bytes of JSON", key,
+			       max_bytes);
+	}
+	*text_new = text;
+	return 1;
+}
+
+int field_ed25519_hex(const json_t *body, const char *key, char **lower_new, struct error *err)
+{
+	const char *hex = NULL;
+	bool is_null = false;
+	int rc = field_string(body, key, 64, 64, true, &hex, &is_null, err);
+	if (rc <= 0)
+		return rc;
+	for (const char *p = hex; !is_null && *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return err_set(err, E_VALIDATION,
+				       "%s must be 64 hex characters (an Ed25519 public key)", key);
+	*lower_new = is_null ? NULL : str_lower_dup(hex);
+	return 1;
 }

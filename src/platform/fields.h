@@ -22,6 +22,13 @@ int field_int(const json_t *body, const char *key, int64_t min, int64_t max, boo
 size_t utf8_chars(const char *s);
 /* A copy with ASCII letters lower-cased (e-mails, hex keys). */
 char *str_lower_dup(const char *s);
+/* Any JSON value (object_only: an object) kept as compact text of at most
+ * max_bytes; null gives *text_new = NULL. */
+int field_json_text(const json_t *body, const char *key, size_t max_bytes, bool object_only,
+		    char **text_new, struct error *err);
+/* 64 hex characters (an Ed25519 public key), stored lower-case; null gives
+ * *lower_new = NULL. */
+int field_ed25519_hex(const json_t *body, const char *key, char **lower_new, struct error *err);
 /* ISO-8601 string of a ms timestamp, or JSON null for 0. */
 json_t *json_time_new(int64_t ms);
 

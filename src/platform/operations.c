@@ -55,6 +55,11 @@ static const struct op_def *op_find(const char *name)
 	return NULL;
 }
 
+bool containers_operation_known(const char *name)
+{
+	return op_find(name) != NULL;
+}
+
 static json_t *op_data_new(const struct op_def *op, const struct container *c, bool error,
 			   const char *message, const char *status, const char *op_id)
 {
@@ -115,7 +120,7 @@ static int run_host(struct platform *pf, const struct op_def *op, const struct c
 	case HOST_RESTART:
 		break;
 	}
-	if (container_spec_init(c, &s, err) < 0)
+	if (container_spec_init(pf, c, &s, err) < 0)
 		return -1;
 	rc = op->host == HOST_START ? rt_start(pf->rt, &s.spec, err)
 				    : rt_restart(pf->rt, &s.spec, grace, err);

@@ -26,6 +26,9 @@ int containers_operate(struct platform *pf, const struct principal *who, const c
 		       const char *operation, const json_t *body, json_t **data_new,
 		       struct error *err);
 
+/* Whether name is one of the operations above. */
+bool containers_operation_known(const char *name);
+
 struct status_log_query {
 	const char *sort_by; /* transition_time|created_at|to_status|from_status */
 	bool desc;

@@ -11,6 +11,7 @@
 #include "common/workq.h"
 #include "platform/containers.h"
 #include "platform/events.h"
+#include "platform/limits.h"
 #include "platform/oplocks.h"
 #include "platform/servers.h"
 #include "platform/prespawn.h"
@@ -70,6 +71,8 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 {
 	if (sodium_init() < 0)
 		return err_set(err, E_INTERNAL, "libsodium failed to initialise");
+	if (limits_check(&cfg->limits, err) < 0)
+		return err_wrap(err, "container limits");
 	struct platform *pf = xcalloc(1, sizeof(*pf));
 	pf->cfg = *cfg;
 	apply_defaults(&pf->cfg);
@@ -77,6 +80,7 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 	pf->rt = rt;
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->janitor_cv, NULL);
+	pthread_cond_init(&pf->oom_cv, NULL);
 	if (mkdir_p(pf->cfg.state_dir, 0700, err) < 0 || load_jwt_secret(pf, err) < 0)
 		goto fail;
 	events_init();
@@ -86,7 +90,7 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 		goto fail;
 	if (pf->rt)
 		snapshots_janitor_start(pf);
-	if (prespawn_start(pf, err) < 0)
+	if (limits_watch_start(pf, err) < 0 || prespawn_start(pf, err) < 0)
 		goto fail;
 	*out_new = pf;
 	return 0;
@@ -103,12 +107,14 @@ void platform_close(struct platform *pf)
 	if (pf->rt)
 		runtime_set_exit_cb(pf->rt, NULL, NULL);
 	snapshots_janitor_stop(pf);
+	limits_watch_stop(pf);
 	prespawn_stop(pf);
 	/* Runs every queued job first: a deferred request still holds a
 	 * suspended connection that only its job resumes. */
 	workq_free(pf->wq);
 	oplocks_free(pf->locks);
 	pthread_cond_destroy(&pf->janitor_cv);
+	pthread_cond_destroy(&pf->oom_cv);
 	pthread_mutex_destroy(&pf->mu);
 	sodium_memzero(pf->jwt_secret, sizeof(pf->jwt_secret));
 	free(pf);

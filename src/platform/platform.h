@@ -18,10 +18,19 @@ struct workq;    /* platform/workq.c: background jobs */
 struct oplocks;  /* platform/oplocks.c: one operation at a time per container */
 struct prespawn; /* platform/prespawn.c: warm pools */
 
+/* Container resource limits (platform/limits.h); every value in bytes or
+ * units, 0 = no limit of that kind. */
+struct limits {
+	int64_t memory_bytes, swap_bytes, cpu_millis, cpu_shares, io_weight, pids, nofile,
+	    disk_bytes, disk_inodes, ramdisk_bytes, shm_bytes;
+};
+
 struct platform_config {
 	const char *state_dir;
 	const char *public_domain;      /* "containers.<domain>" service URLs; default "hoody.local" */
 	const char *server_name;        /* default "node-local" */
+	/* location shown on the server object; NULL keeps the stored one */
+	const char *server_country, *server_region, *server_city, *server_datacenter;
 	const char *default_image;      /* "debian/13" */
 	int64_t server_max_containers;  /* free-tier default cap; -1 = unlimited */
 	int64_t user_max_containers;    /* account quota default; -1 = unlimited */
@@ -35,6 +44,8 @@ struct platform_config {
 	/* A container without any proxy document is open to everyone (the public
 	 * platform's behaviour) instead of private to its owner (docs/PROXY.md). */
 	bool proxy_open_default;
+	struct limits limits;           /* server-wide defaults of container limits */
+	bool no_limits;                 /* containers run without limits (benchmarks) */
 };
 
 struct platform {
@@ -51,6 +62,10 @@ struct platform {
 	pthread_t janitor;
 	pthread_cond_t janitor_cv;
 	bool janitor_running, janitor_quit;
+	/* limits.c: the out-of-memory watcher (waits on oom_cv under mu) */
+	pthread_t oom_watcher;
+	pthread_cond_t oom_cv;
+	bool oom_running, oom_quit;
 };
 
 /* Who is calling: a JWT session or an hdy_ token of a user. */
@@ -69,6 +84,9 @@ void principal_clear(struct principal *p);
 /* A permission leaf such as "containers.create" or
  * "containers.actions.start". JWT sessions have every leaf. E_FORBIDDEN. */
 int principal_require(const struct principal *p, const char *leaf, struct error *err);
+/* Whether p may change anything: a JWT session, or a token holding at least
+ * one leaf that is not read-only (auth_permission_read_leaves). */
+bool principal_can_write(const struct principal *p);
 /* Whether a resource with these realm ids (JSON array text) is visible to p. */
 bool principal_sees_realms(const struct principal *p, const char *realm_ids_json);
 

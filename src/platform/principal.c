@@ -20,6 +20,11 @@ int principal_require(const struct principal *p, const char *leaf, struct error 
 	return err_set(err, E_FORBIDDEN, "Insufficient permissions: this auth token lacks %s", leaf);
 }
 
+bool principal_can_write(const struct principal *p)
+{
+	return !p->via_token || auth_permission_can_write(p->permissions);
+}
+
 /* realm_ids_json is a JSON array of 24-hex strings as the store keeps it; a
  * quoted search avoids parsing it on every visibility check. */
 static bool realms_contain(const char *realm_ids_json, const char *realm)

@@ -207,7 +207,7 @@ int projects_delete(struct platform *pf, const struct principal *who, const char
 		goto out;
 	for (int sweep = 0; sweep < DELETE_SWEEPS; sweep++) {
 		json_t *batch = NULL;
-		if (containers_delete_for_project(pf, id, &batch, err) < 0)
+		if (containers_delete_for_project(pf, who, id, &batch, err) < 0)
 			goto out;
 		if (batch)
 			json_array_extend(gone, batch);

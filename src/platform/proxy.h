@@ -83,41 +83,6 @@ int proxy_effective_index(const struct proxy_route *r, const struct proxy_reques
  * Without an alias, path itself. -1 when out is too small. */
 int proxy_forward_path(const struct proxy_route *r, const char *path, char *out, size_t outlen);
 
-/* ---- the decision of a request, memoized per client connection ----
- * proxy_request_decide = proxy_route_resolve + proxy_access_check, with a
- * memo the edge keeps per keep-alive connection (and passes with each of its
- * requests). It answers from the memo only while nothing the decision
- * depends on can have changed: the same Host, client address, method and
- * WebSocket flag; the same values of every header, cookie and query
- * parameter the decision read through the view's callbacks (compared by
- * keyed hash); no commit since (store_write_generation); and at most
- * PROXY_MEMO_TTL_MS old, for facts that change with time alone (claim,
- * token and alias expiry). Only passes are memoized; a refusal is decided
- * afresh next time. Decisions must therefore read requests only through
- * the callbacks (rq->path is not part of the key). */
-#define PROXY_MEMO_READS 12
-#define PROXY_MEMO_TTL_MS 1000
-
-struct proxy_memo_read {
-	uint8_t kind;                    /* header, cookie, query */
-	bool present;
-	char name[48];
-	uint64_t value;                  /* keyed hash */
-};
-
-struct proxy_memo {
-	bool valid;
-	uint64_t generation;
-	int64_t at_ms;                   /* monotonic */
-	uint64_t key;                    /* host, client address, method, websocket */
-	unsigned nreads;
-	struct proxy_memo_read reads[PROXY_MEMO_READS];
-	struct proxy_route route;
-};
-
-int proxy_request_decide(struct platform *pf, const char *host,
-			 const struct proxy_request_view *rq, struct proxy_memo *memo,
-			 struct proxy_route *out, struct error *err);
 /* ---- management API (kit-api.md §3.2-3.4) ----
  * One document per container and per project, one version counter each
  * (settings, hooks and discovery views return the same file_version).
@@ -201,6 +166,42 @@ int proxy_aliases_state(struct platform *pf, const struct principal *who, const 
 			const json_t *body, json_t **data_new, struct error *err);
 int proxy_aliases_delete(struct platform *pf, const struct principal *who, const char *id,
 			 struct error *err);
+
+/* ---- the decision of a request, memoized per client connection ----
+ * proxy_request_decide = proxy_route_resolve + proxy_access_check, with a
+ * memo the edge keeps per keep-alive connection (and passes with each of its
+ * requests). It answers from the memo only while nothing the decision
+ * depends on can have changed: the same Host, client address, method and
+ * WebSocket flag; the same values of every header, cookie and query
+ * parameter the decision read through the view's callbacks (compared by
+ * keyed hash); no commit since (store_write_generation); and at most
+ * PROXY_MEMO_TTL_MS old, for facts that change with time alone (claim,
+ * token and alias expiry). Only passes are memoized; a refusal is decided
+ * afresh next time. Decisions must therefore read requests only through
+ * the callbacks (rq->path is not part of the key). */
+#define PROXY_MEMO_READS 12
+#define PROXY_MEMO_TTL_MS 1000
+
+struct proxy_memo_read {
+	uint8_t kind;                    /* header, cookie, query */
+	bool present;
+	char name[48];
+	uint64_t value;                  /* keyed hash */
+};
+
+struct proxy_memo {
+	bool valid;
+	uint64_t generation;
+	int64_t at_ms;                   /* monotonic */
+	uint64_t key;                    /* host, client address, method, websocket */
+	unsigned nreads;
+	struct proxy_memo_read reads[PROXY_MEMO_READS];
+	struct proxy_route route;
+};
+
+int proxy_request_decide(struct platform *pf, const char *host,
+			 const struct proxy_request_view *rq, struct proxy_memo *memo,
+			 struct proxy_route *out, struct error *err);
 
 /* ---- pure parts, exposed for tests ---- */
 

@@ -359,7 +359,29 @@ static bool default_allows(const struct proxy_policy *pol)
 struct verdict {
 	bool allowed;
 	bool authenticated; /* a credential group (not ip) matched */
+	bool presented;	    /* a group's credential location carried something */
 };
+
+/* Whether the request carries a value where group g looks for one: a
+ * credential that matches nothing is 401 INVALID_TOKEN, none at all
+ * MISSING_TOKEN. */
+static bool group_presented(const json_t *g, const struct proxy_request_view *rq)
+{
+	const char *h = json_string_value(json_object_get(g, "header"));
+	const char *c = json_string_value(json_object_get(g, "cookie"));
+	const char *p = json_string_value(json_object_get(g, "param"));
+	size_t i;
+	json_t *s;
+	if ((h && hdr(rq, h)) || (c && cookie(rq, c)) || (p && query(rq, p)))
+		return true;
+	json_array_foreach(json_object_get(g, "sources"), i, s)
+	{
+		const char *src = json_string_value(s);
+		if (src && jwt_source(rq, src))
+			return true;
+	}
+	return false;
+}
 
 /* Groups of one document; `shadow` (the container's) hides same-named
  * groups of the project. */
@@ -372,7 +394,10 @@ static void judge_doc(const json_t *doc, const json_t *shadow, const struct prox
 	{
 		if (v->allowed)
 			return;
-		if (json_object_get(doc_get(shadow, "groups"), name) || !group_matches(g, rq))
+		if (json_object_get(doc_get(shadow, "groups"), name))
+			continue;
+		v->presented = v->presented || group_presented(g, rq);
+		if (!group_matches(g, rq))
 			continue;
 		if (group_type(g) != G_IP)
 			v->authenticated = true;
@@ -401,7 +426,7 @@ int proxy_decide(const struct proxy_policy *pol, const struct proxy_target *t,
 	if (v.authenticated || claim == CLAIM_FOREIGN)
 		return err_set(err, E_FORBIDDEN, "Access to %s %d is not permitted", t->program,
 			       t->number);
-	if (claim == CLAIM_INVALID || presented(rq))
+	if (claim == CLAIM_INVALID || v.presented || presented(rq))
 		return err_set(err, E_INVALID_TOKEN, "Invalid or expired credentials");
 	return err_set(err, E_MISSING_TOKEN, "Authentication required");
 }

@@ -7,6 +7,7 @@
 #include "common/util.h"
 #include "platform/container_rules.h"
 #include "platform/fields.h"
+#include "platform/limits.h"
 #include "platform/proxy.h"
 #include "platform/validate.h"
 
@@ -126,7 +127,8 @@ static json_t *base_fields(const struct render_ctx *ctx, const struct container 
 	    ssh_hostname(ctx->pf, c, srv), "name", c->name, "color", c->color ? c->color : "",
 	    "container_image", c->container_image ? c->container_image : "", "ai", c->ai,
 	    "hoody_kit", c->hoody_kit, "dev_kit", c->dev_kit, "kvm", 0, "autostart", c->autostart,
-	    "ramdisk_scope", "container", "ramdisk", c->ramdisk, "prespawn", c->prespawn,
+	    "ramdisk_scope", limits_ramdisk_shared(ctx->pf, c->id) ? "project" : "container",
+	    "ramdisk", c->ramdisk, "prespawn", c->prespawn,
 	    "is_default", 0, "status", c->status ? c->status : "unknown");
 }
 
@@ -153,6 +155,7 @@ static void add_details(json_t *o, const struct render_ctx *ctx, const struct co
 	json_decref(more);
 	if (ctx->proxy_domains)
 		json_object_set_new(o, "proxy_domains", json_array());
+	json_object_set_new(o, "limits", limits_container_json_new(ctx->pf, c));
 }
 
 json_t *render_container_new(const struct render_ctx *ctx, const struct container *c)

@@ -121,22 +121,21 @@ static int parse_create(const json_t *body, struct create_input *in, struct erro
 	return 0;
 }
 
-/* snap-YYYYMMDD-HHMMSS, with -2, -3, ... when a second comes twice. */
+/* snap-YYYYMMDD-HHMMSS-<8 random hex>: readable and sortable, but not
+ * guessable from the clock (a name is what a copy or restore names). */
 static int pick_name(struct platform *pf, const char *id, int64_t now, char *out, size_t len,
 		     struct error *err)
 {
 	time_t t = (time_t)(now / 1000);
 	struct tm tm;
-	char base[32];
+	char base[32], rnd[9];
 	gmtime_r(&t, &tm);
 	strftime(base, sizeof(base), "snap-%Y%m%d-%H%M%S", &tm);
 	for (int i = 1; i <= NAME_TRIES; i++) {
 		struct snapshot s = {0};
 		struct error e = {0};
-		if (i == 1)
-			snprintf(out, len, "%s", base);
-		else
-			snprintf(out, len, "%s-%d", base, i);
+		random_hex(rnd, 4);
+		snprintf(out, len, "%s-%s", base, rnd);
 		int rc = store_snapshot_get(pf->store, id, out, &s, &e);
 		snapshot_clear(&s);
 		if (rc < 0 && e.code == E_NOT_FOUND)
@@ -144,7 +143,7 @@ static int pick_name(struct platform *pf, const char *id, int64_t now, char *out
 		if (rc < 0)
 			return err_set(err, e.code, "%s", e.msg);
 	}
-	return err_set(err, E_CONFLICT, "too many snapshots in one second");
+	return err_set(err, E_CONFLICT, "no free snapshot name");
 }
 
 /* Captures c (locked by the caller) into a new row s. */
@@ -176,6 +175,7 @@ static int capture(struct platform *pf, const struct container *c, const struct 
 	s->size = (int64_t)size;
 	s->created_at = now;
 	s->expires_at = in->expiry_days ? now + in->expiry_days * DAY_MS : 0;
+	s->realm_ids = xstrdup(c->realm_ids ? c->realm_ids : "[]");
 	rc = store_snapshot_insert(pf->store, s, err);
 	/* No row, no files: a snapshot nobody can see would only take space. */
 	struct error e = {0};
@@ -237,7 +237,7 @@ static int restore_locked(struct platform *pf, const struct container *c, struct
 		rc = -1;
 	if (rc == 0)
 		rc = rt_snapshot_restore(pf->rt, c->id, s->name, err);
-	if (rc == 0 && was_up && container_spec_init(c, &spec, err) == 0) {
+	if (rc == 0 && was_up && container_spec_init(pf, c, &spec, err) == 0) {
 		rc = rt_start(pf->rt, &spec.spec, err);
 		container_spec_clear(&spec);
 		if (rc == 0) {
@@ -338,6 +338,123 @@ int snapshots_set_alias(struct platform *pf, const struct principal *who,
 out:
 	snapshot_clear(&s);
 	container_clear(&c);
+	return rc;
+}
+
+/* ------------------------------------------------------------ orphans */
+
+/* The realms a snapshot is judged by: its container's, while a row of it
+ * (even a tombstone) says what they became; else those it was taken with. */
+static bool snapshot_visible(struct platform *pf, const struct principal *who,
+			     const struct snapshot *s)
+{
+	struct container c = {0};
+	struct error e = {0};
+	bool seen;
+	if (strcmp(s->user_id, who->user_id) != 0)
+		return false;
+	if (store_container_get(pf->store, s->container_id, &c, &e) == 0)
+		seen = principal_sees_realms(who, c.realm_ids);
+	else
+		seen = principal_sees_realms(who, s->realm_ids ? s->realm_ids : "[]");
+	container_clear(&c);
+	return seen;
+}
+
+int snapshots_find_visible(struct platform *pf, const struct principal *who,
+			   const char *container_id, const char *name, struct snapshot *out,
+			   struct error *err)
+{
+	if (find_snapshot(pf, container_id, name, out, err) < 0)
+		return -1;
+	if (!snapshot_visible(pf, who, out)) {
+		snapshot_clear(out);
+		return err_set(err, E_NOT_FOUND, "Snapshot %.64s not found", name);
+	}
+	return 0;
+}
+
+static json_t *orphan_item_new(const struct snapshot *s)
+{
+	json_t *o = item_new(s);
+	json_object_set_new(o, "container_id", json_string(s->container_id));
+	json_object_set_new(o, "project_id", json_string(s->project_id));
+	return o;
+}
+
+int snapshots_list_orphaned(struct platform *pf, const struct principal *who, json_t **data_new,
+			    struct error *err)
+{
+	struct snapshot *v = NULL;
+	size_t n = 0;
+	if (store_snapshot_list_orphaned(pf->store, who->user_id, &v, &n, err) < 0)
+		return -1;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (snapshot_visible(pf, who, &v[i]))
+			json_array_append_new(arr, orphan_item_new(&v[i]));
+	*data_new = json_pack("{s:I, s:o}", "snapshot_count", (json_int_t)json_array_size(arr),
+			      "snapshots", arr);
+	snapshot_list_free(v, n);
+	return 0;
+}
+
+static bool container_gone(struct platform *pf, const char *id)
+{
+	struct container c = {0};
+	struct error e = {0};
+	bool gone = store_container_get(pf->store, id, &c, &e) < 0
+			? e.code == E_CONTAINER_NOT_FOUND
+			: strcmp(c.status, "deleted") == 0;
+	container_clear(&c);
+	return gone;
+}
+
+int snapshots_delete_orphaned(struct platform *pf, const struct principal *who,
+			      const char *container_id, const char *name, json_t **data_new,
+			      struct error *err)
+{
+	struct snapshot s = {0};
+	int rc = -1;
+	if (!id_valid(container_id))
+		return err_set(err, E_INVALID_ID, "Invalid ID format");
+	if (snapshots_find_visible(pf, who, container_id, name, &s, err) < 0)
+		return -1;
+	if (!container_gone(pf, container_id)) {
+		err_set(err, E_STATE_CONFLICT, "The container of snapshot %s still exists: delete it "
+					       "with DELETE /api/v1/containers/%s/snapshots/%s",
+			s.name, container_id, s.name);
+		goto out;
+	}
+	if (oplock_try(pf->locks, container_id, "snapshot delete", err) < 0)
+		goto out;
+	rc = remove_snapshot(pf, &s, err);
+	oplock_release(pf->locks, container_id);
+	if (rc == 0)
+		*data_new = json_pack("{s:s, s:s, s:s}", "container_id", s.container_id,
+				      "project_id", s.project_id, "snapshot_name", s.name);
+out:
+	snapshot_clear(&s);
+	return rc;
+}
+
+int snapshots_purge_orphans(struct store *st, struct runtime *rt, int64_t *removed,
+			    struct error *err)
+{
+	struct snapshot *v = NULL;
+	size_t n = 0;
+	int rc = 0;
+	*removed = 0;
+	if (store_snapshot_list_orphaned(st, NULL, &v, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = rt_snapshot_delete(rt, v[i].container_id, v[i].name, err);
+		if (rc == 0 && store_snapshot_delete(st, v[i].id, err) < 0 && err->code != E_NOT_FOUND)
+			rc = -1;
+		if (rc == 0)
+			++*removed;
+	}
+	snapshot_list_free(v, n);
 	return rc;
 }
 

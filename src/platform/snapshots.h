@@ -28,6 +28,25 @@ int snapshots_set_alias(struct platform *pf, const struct principal *who,
 			const char *container_id, const char *name, const json_t *body,
 			json_t **data_new, struct error *err);
 
+/* The snapshot, if it is who's and who sees its realms (its container's
+ * while a row of the container exists, else its own): the one realm check
+ * for every path that reaches a snapshot without its container. */
+int snapshots_find_visible(struct platform *pf, const struct principal *who,
+			   const char *container_id, const char *name, struct snapshot *out,
+			   struct error *err);
+/* Snapshots of who's deleted containers: {snapshot_count, snapshots[{container_id,
+ * project_id, name, ...}]}. */
+int snapshots_list_orphaned(struct platform *pf, const struct principal *who, json_t **data_new,
+			    struct error *err);
+/* Deletes one of them; E_STATE_CONFLICT while its container exists. */
+int snapshots_delete_orphaned(struct platform *pf, const struct principal *who,
+			      const char *container_id, const char *name, json_t **data_new,
+			      struct error *err);
+/* `hoodyd purge`: removes every snapshot whose container is gone (files and
+ * rows), for every user. */
+int snapshots_purge_orphans(struct store *st, struct runtime *rt, int64_t *removed,
+			    struct error *err);
+
 /* Removes every expired snapshot (files and row); returns how many. */
 int snapshots_sweep(struct platform *pf);
 /* The background sweeper, started by platform_open, stopped by

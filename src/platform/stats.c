@@ -12,6 +12,7 @@
 
 #include "common/util.h"
 #include "platform/containers.h"
+#include "platform/limits.h"
 #include "platform/projects.h"
 #include "platform/validate.h"
 
@@ -64,11 +65,14 @@ static double percent(double part, double whole)
 	return p < 0 ? 0 : (p > 100 ? 100 : p);
 }
 
-static json_t *cpu_json_new(const char *id, const struct rt_stats *s)
+/* allocated_time: CPU nanoseconds the container may use per second (its
+ * quota, else every core). */
+static json_t *cpu_json_new(const char *id, const struct rt_stats *s, const struct limits *l)
 {
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (cores < 1)
-		cores = 1;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	double cores = online < 1 ? 1.0 : (double)online;
+	if (l->cpu_millis && (double)l->cpu_millis / 1000.0 < cores)
+		cores = (double)l->cpu_millis / 1000.0;
 	int64_t now = mono_ns();
 	struct cpu_sample prev = {0};
 	double used, wall;
@@ -81,8 +85,7 @@ static json_t *cpu_json_new(const char *id, const struct rt_stats *s)
 		wall = s->started_at_ms ? (double)(now_ms() - s->started_at_ms) * 1e6 : 0;
 	}
 	return json_pack("{s:I, s:I, s:f}", "usage", (json_int_t)s->cpu_ns, "allocated_time",
-			 (json_int_t)(cores * 1000000000LL), "usage_percent",
-			 percent(used, wall * (double)cores));
+			 (json_int_t)(cores * 1e9), "usage_percent", percent(used, wall * cores));
 }
 
 static json_t *memory_json_new(const struct rt_stats *s)
@@ -140,13 +143,44 @@ struct names {
 	const char *server;
 };
 
-static json_t *ramdisk_json_new(const struct container *c, const struct rt_stats *s)
+/* A shared (project) ramdisk reports its usage under "project" and its
+ * size as shared_pool_maximum. */
+static json_t *ramdisk_json_new(const struct container *c, const struct rt_stats *s,
+				bool shared)
 {
-	json_t *usage = c->ramdisk ? json_pack("{s:I, s:n, s:n}", "private",
-					       (json_int_t)s->ramdisk_usage, "secrets", "project")
-				   : json_null();
-	return json_pack("{s:s, s:n, s:b, s:o}", "scope", "container", "shared_pool_maximum",
+	json_t *used = json_integer((json_int_t)s->ramdisk_usage);
+	json_t *usage = !c->ramdisk ? json_null()
+			: shared    ? json_pack("{s:n, s:n, s:o}", "private", "secrets", "project", used)
+				    : json_pack("{s:o, s:n, s:n}", "private", used, "secrets", "project");
+	if (!c->ramdisk || usage == NULL)
+		json_decref(used);
+	return json_pack("{s:s, s:o, s:b, s:o}", "scope", shared ? "project" : "container",
+			 "shared_pool_maximum",
+			 shared && s->ramdisk_size ? json_integer((json_int_t)s->ramdisk_size)
+						   : json_null(),
 			 "capacity_reserved", false, "usage", usage);
+}
+
+/* The limits the container got: the policy, with what the host reports
+ * where it can (a limit changed since the start applies at the next). */
+static json_t *allocated_json_new(struct platform *pf, const struct container *c,
+				  const struct rt_stats *s, struct limits *l)
+{
+	struct error ignored = {0};
+	memset(l, 0, sizeof(*l));
+	if (!pf->cfg.no_limits)
+		limits_resolve(pf, c->user_id, c->project_id, l, &ignored);
+	struct limits got = *l;
+	if (s->disk_limit)
+		got.disk_bytes = (int64_t)s->disk_limit, got.disk_inodes = (int64_t)s->inodes_limit;
+	if (s->ramdisk_size)
+		got.ramdisk_bytes = (int64_t)s->ramdisk_size;
+	if (!rt_io_weight_supported(pf->rt))
+		got.io_weight = 0;
+	json_t *o = limits_json_new(&got);
+	json_object_set_new(o, "oom_kills", json_integer((json_int_t)s->oom_kills));
+	json_object_set_new(o, "inodes_usage", json_integer((json_int_t)s->inodes_usage));
+	return o;
 }
 
 /* One container's stats object; processing_time is the time this took. */
@@ -161,6 +195,8 @@ static json_t *stats_json_new(struct platform *pf, const struct container *c,
 	const char *status;
 	int code;
 	status_of(s.state, &status, &code);
+	struct limits l;
+	json_t *allocated = allocated_json_new(pf, c, &s, &l);
 	json_t *net = json_array();
 	for (size_t i = 0; up && i < s.netif_count; i++)
 		json_array_append_new(net, netif_json_new(&s.netif[i]));
@@ -171,15 +207,17 @@ static json_t *stats_json_new(struct platform *pf, const struct container *c,
 	    nm->server ? json_string(nm->server) : json_null(), "subserver_name",
 	    nm->server ? nm->server : "", "status", status, "status_code", code, "processes",
 	    (json_int_t)(up ? s.pids : 0), "started_at",
-	    json_time_new(up ? (s.started_at_ms ? s.started_at_ms : c->started_at) : 0), "cpu",
-	    up ? cpu_json_new(c->id, &s) : json_null(), "memory",
-	    up ? memory_json_new(&s) : json_null(), "ramdisk", ramdisk_json_new(c, &s), "disk",
+	    json_time_new(c->started_at ? c->started_at : up ? s.started_at_ms : 0), "cpu",
+	    up ? cpu_json_new(c->id, &s, &l) : json_null(), "memory",
+	    up ? memory_json_new(&s) : json_null(), "ramdisk",
+	    ramdisk_json_new(c, &s, limits_ramdisk_shared(pf, c->id)), "disk",
 	    "root", "total", (json_int_t)s.disk_total, "usage", (json_int_t)s.disk_usage, "network",
 	    net);
 	char took[32];
 	snprintf(took, sizeof(took), "%.2fms", (double)(mono_ns() - t0) / 1e6);
 	json_object_set_new(o, "processing_time", json_string(took));
 	json_object_set_new(o, "container_status", json_string(c->status));
+	json_object_set_new(o, "allocated", allocated);
 	return o;
 }
 

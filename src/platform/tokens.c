@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 #include "platform/auth.h"
+#include "platform/events.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
 
@@ -16,6 +17,7 @@
 #define IP_ENTRIES_MAX 100
 #define REAUTH_DENIED_TTL_MS (30LL * 86400 * 1000)
 #define DAY_MS (86400LL * 1000)
+#define PUBLIC_STORAGE_MAX (64 * 1024)
 
 static const char *const adjectives[] = {
 	"clever", "brave", "calm", "eager", "gentle", "happy", "jolly", "kind", "lively", "mighty",
@@ -41,10 +43,13 @@ json_t *token_json_new(const struct auth_token *t)
 	json_t *perm = json_loads(t->permissions ? t->permissions : "{}", 0, NULL);
 	json_t *realms = json_loads(t->realm_ids ? t->realm_ids : "[]", 0, NULL);
 	json_t *ips = json_loads(t->ip_whitelist ? t->ip_whitelist : "[\"*\"]", 0, NULL);
-	return json_pack("{s:s, s:s?, s:s, s:s?, s:n, s:o, s:o, s:b, s:o, s:o, s:b, s:b, s:b, s:n, "
+	json_t *storage = t->public_storage ? json_loads(t->public_storage, JSON_DECODE_ANY, NULL)
+					    : NULL;
+	return json_pack("{s:s, s:s?, s:s, s:s?, s:o, s:o, s:o, s:b, s:o, s:o, s:b, s:b, s:b, s:n, "
 			 "s:i, s:o, s:s?, s:o, s:o}",
 			 "id", t->id, "alias", t->alias, "prefix", AUTH_TOKEN_PREFIX, "public_key",
-			 t->public_key, "public_storage", "ip_whitelist",
+			 t->public_key, "public_storage", storage ? storage : json_null(),
+			 "ip_whitelist",
 			 ips ? ips : json_array(), "realm_ids", realms ? realms : json_array(),
 			 "allow_no_realm", t->allow_no_realm, "permissions",
 			 perm ? perm : json_object(), "expires_at", json_time_new(t->expires_at),
@@ -80,20 +85,41 @@ static int alias_field(const json_t *body, struct auth_token *t, struct error *e
 	return 1;
 }
 
+static int replace_text(char **field, int rc, char *value_new)
+{
+	if (rc > 0) {
+		free(*field);
+		*field = value_new;
+	}
+	return rc;
+}
+
 static int public_key_field(const json_t *body, struct auth_token *t, struct error *err)
 {
-	const char *key = NULL;
-	bool null = false;
-	int rc = field_string(body, "public_key", 64, 64, true, &key, &null, err);
-	if (rc <= 0)
-		return rc;
-	for (const char *p = key; !null && *p; p++)
-		if (!isxdigit((unsigned char)*p))
-			return err_set(err, E_VALIDATION, "public_key must be 64 hex characters "
-							  "(an Ed25519 public key)");
-	free(t->public_key);
-	t->public_key = null ? NULL : str_lower_dup(key);
-	return 1;
+	char *key = NULL;
+	return replace_text(&t->public_key, field_ed25519_hex(body, "public_key", &key, err), key);
+}
+
+/* Any JSON a client keeps next to its token (reference: at most 64 KB). */
+static int public_storage_field(const json_t *body, struct auth_token *t, struct error *err)
+{
+	char *text = NULL;
+	int rc = field_json_text(body, "public_storage", PUBLIC_STORAGE_MAX, false, &text, err);
+	return replace_text(&t->public_storage, rc, text);
+}
+
+/* A TOTP code or backup code, which the public API requires from a JWT
+ * session with two-factor login. This server has no two-factor login, so a
+ * well-formed code is accepted and has no effect. */
+static int otp_code_field(const json_t *body, struct error *err)
+{
+	const char *code = NULL;
+	int rc = field_string(body, "otp_code", 6, 10, false, &code, NULL, err);
+	for (const char *p = code; rc > 0 && *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return err_set(err, E_VALIDATION, "otp_code must be a 6-digit code or a "
+							  "backup code");
+	return rc;
 }
 
 /* permission_template wins over permissions. *tree_new stays NULL when
@@ -265,22 +291,94 @@ static bool realms_subset(const json_t *inner, const json_t *outer)
 	return true;
 }
 
-/* A token acting for its user can hand out only what it holds itself. */
-static int check_delegation(const struct principal *who, const json_t *perms,
-			    const json_t *realms, struct error *err)
+static json_t *json_of(const char *text, const char *dflt)
 {
-	if (!who->via_token)
-		return 0;
-	for (size_t i = 0; perms && auth_permission_leaves[i]; i++)
-		if (auth_permission_granted(perms, auth_permission_leaves[i]) &&
-		    !auth_permission_granted(who->permissions, auth_permission_leaves[i]))
-			return err_set(err, E_FORBIDDEN, "this auth token cannot grant %s, which it "
-							 "does not hold", auth_permission_leaves[i]);
-	if (realms && json_array_size(who->token_realm_ids) &&
-	    (json_array_size(realms) == 0 || !realms_subset(realms, who->token_realm_ids)))
-		return err_set(err, E_FORBIDDEN, "a realm-restricted auth token can only create "
-						 "tokens restricted to its own realms");
+	json_t *j = json_loads(text ? text : dflt, 0, NULL);
+	return j ? j : json_loads(dflt, 0, NULL);
+}
+
+static int refuse_axis(const char *axis, struct error *err)
+{
+	return err_set(err, E_FORBIDDEN,
+		       "an auth token cannot give a token more than it holds itself (%s)", axis);
+}
+
+/* A token acting for its user (creating a child, or updating any token,
+ * itself included) leaves the result within its own bounds on every axis.
+ * Compared on the finished record, so no field and no default escapes. */
+static int check_within(const struct auth_token *t, const struct auth_token *parent,
+			struct error *err)
+{
+	json_t *tp = json_of(t->permissions, "{}"), *pp = json_of(parent->permissions, "{}");
+	json_t *tr = json_of(t->realm_ids, "[]"), *pr = json_of(parent->realm_ids, "[]");
+	json_t *ti = json_of(t->ip_whitelist, "[\"*\"]"), *pi = json_of(parent->ip_whitelist, "[\"*\"]");
+	int rc = 0;
+	for (size_t i = 0; auth_permission_leaves[i] && rc == 0; i++)
+		if (auth_permission_granted(tp, auth_permission_leaves[i]) &&
+		    !auth_permission_granted(pp, auth_permission_leaves[i]))
+			rc = err_set(err, E_FORBIDDEN, "this auth token cannot grant %s, which it "
+							"does not hold", auth_permission_leaves[i]);
+	if (rc == 0 && json_array_size(pr) &&
+	    (json_array_size(tr) == 0 || !realms_subset(tr, pr)))
+		rc = refuse_axis("realm_ids", err);
+	else if (rc == 0 && t->allow_no_realm && !parent->allow_no_realm)
+		rc = refuse_axis("allow_no_realm", err);
+	else if (rc == 0 && t->event_access && !parent->event_access)
+		rc = refuse_axis("event_access", err);
+	else if (rc == 0 && t->vault_access && !parent->vault_access)
+		rc = refuse_axis("vault_access", err);
+	else if (rc == 0 && !auth_ip_list_within(ti, pi))
+		rc = refuse_axis("ip_whitelist", err);
+	else if (rc == 0 && parent->expires_at &&
+		 (!t->expires_at || t->expires_at > parent->expires_at))
+		rc = refuse_axis("expires_at", err);
+	json_decref(tp);
+	json_decref(pp);
+	json_decref(tr);
+	json_decref(pr);
+	json_decref(ti);
+	json_decref(pi);
+	return rc;
+}
+
+/* The record of the token the caller authenticated with. */
+static int caller_token(struct platform *pf, const struct principal *who,
+			struct auth_token *out, struct error *err)
+{
+	if (store_token_get_owned(pf->store, who->user_id, who->token_id, out, err) < 0)
+		return err->code == E_NOT_FOUND
+			   ? err_set(err, E_INVALID_TOKEN, "Auth token no longer exists")
+			   : -1;
 	return 0;
+}
+
+/* For a token caller: t stays within the caller token as it is now (a
+ * token changing itself cannot lift its own restrictions). */
+static int within_caller(struct platform *pf, const struct principal *who,
+			 const struct auth_token *t, struct error *err)
+{
+	struct auth_token parent = {0};
+	int rc = 0;
+	if (who->via_token)
+		rc = caller_token(pf, who, &parent, err) < 0 || check_within(t, &parent, err) < 0
+			     ? -1
+			     : 0;
+	auth_token_clear(&parent);
+	return rc;
+}
+
+/* A child starts with its parent's restrictions, so that leaving a field
+ * out never widens anything; naming a wider value is refused. */
+static void inherit_restrictions(struct auth_token *t, const struct auth_token *parent)
+{
+	free(t->realm_ids);
+	t->realm_ids = xstrdup(parent->realm_ids ? parent->realm_ids : "[]");
+	free(t->ip_whitelist);
+	t->ip_whitelist = parent->ip_whitelist ? xstrdup(parent->ip_whitelist) : NULL;
+	t->allow_no_realm = parent->allow_no_realm;
+	t->event_access = parent->event_access;
+	t->vault_access = parent->vault_access;
+	t->expires_at = parent->expires_at;
 }
 
 /* Shared by create and update: every optional field present in body. */
@@ -290,6 +388,7 @@ static int apply_fields(const struct principal *who, const json_t *body, bool up
 	json_t *perms = NULL, *realms = NULL, *ips = NULL;
 	int rc = -1;
 	if (alias_field(body, t, err) < 0 || public_key_field(body, t, err) < 0 ||
+	    public_storage_field(body, t, err) < 0 || otp_code_field(body, err) < 0 ||
 	    permissions_field(body, &perms, err) < 0 || realm_ids_field(body, &realms, err) < 0 ||
 	    ip_whitelist_field(body, &ips, err) < 0 || expires_field(body, &t->expires_at, err) < 0 ||
 	    field_bool(body, "allow_no_realm", &t->allow_no_realm, err) < 0 ||
@@ -298,13 +397,6 @@ static int apply_fields(const struct principal *who, const json_t *body, bool up
 		goto out;
 	if (updating && realms && who->via_token && json_array_size(who->token_realm_ids)) {
 		err_set(err, E_FORBIDDEN, "a realm-restricted auth token cannot change realm_ids");
-		goto out;
-	}
-	if (check_delegation(who, perms, realms, err) < 0)
-		goto out;
-	if (who->via_token && t->vault_access && json_object_get(body, "vault_access") &&
-	    !auth_permission_granted(who->permissions, "resources.vault")) {
-		err_set(err, E_FORBIDDEN, "this auth token cannot grant vault_access");
 		goto out;
 	}
 	if (realms)
@@ -352,6 +444,19 @@ static int insert_with_secret(struct store *st, struct auth_token *t,
 	return 0;
 }
 
+/* Inserts a new token; its JSON carries the secret, this once. */
+static int insert_answer(struct platform *pf, struct auth_token *t, json_t **token_json_new_out,
+			 struct error *err)
+{
+	char secret[AUTH_TOKEN_SECRET_LEN + 1];
+	if (insert_with_secret(pf->store, t, secret, err) < 0)
+		return -1;
+	*token_json_new_out = token_json_new(t);
+	json_object_set_new(*token_json_new_out, "token", json_string(secret));
+	sodium_memzero(secret, sizeof(secret));
+	return 0;
+}
+
 int tokens_insert_new(struct store *st, const char *user_id, const char *alias,
 		      json_t *permissions_steal, char secret_out[AUTH_TOKEN_SECRET_LEN + 1],
 		      struct error *err)
@@ -390,44 +495,62 @@ static int deny_reauth(const json_t *body, json_t *perms, struct auth_token *t, 
 static const char *const token_create_fields[] = {
     "alias",	    "public_key",     "permission_template", "permissions",
     "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
-    "vault_access", "event_access",   "deny_reauthorization", NULL};
+    "vault_access", "event_access",   "deny_reauthorization", "public_storage",
+    "otp_code",	    NULL};
 static const char *const token_update_fields[] = {
     "alias",	    "public_key",     "permission_template", "permissions",
     "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
-    "vault_access", "event_access",   "is_enabled",	     NULL};
+    "vault_access", "event_access",   "is_enabled",	     "public_storage",
+    "otp_code",	    "deny_reauthorization", NULL};
+
+/* auth.token.<what> in the owner's log, inside the token's realms; the
+ * payload names the token, never its secret. */
+static void token_event(struct platform *pf, const struct auth_token *t, const char *type)
+{
+	json_t *p = json_pack("{s:s?, s:b}", "alias", t->alias, "is_enabled", t->is_enabled);
+	struct event_spec e = {.type = type,
+			       .resource_type = "auth_token",
+			       .resource_id = t->id,
+			       .user_id = t->user_id,
+			       .realm_ids = t->realm_ids,
+			       .payload = p};
+	events_emit(pf, &e);
+	json_decref(p);
+}
 
 int tokens_create(struct platform *pf, const struct principal *who, const json_t *body,
 		  json_t **token_json_new_out, struct error *err)
 {
-	struct auth_token t = {0};
+	struct auth_token t = {0}, parent = {0};
 	json_t *perms = NULL;
-	char secret[AUTH_TOKEN_SECRET_LEN + 1];
 	int rc = -1;
 	if (fields_object(body, err) < 0 || fields_allowed(body, token_create_fields, err) < 0 ||
 	    require_token_admin(who, err) < 0)
 		return -1;
 	token_defaults(&t, who->user_id);
+	if (who->via_token) {
+		if (caller_token(pf, who, &parent, err) < 0)
+			goto out;
+		inherit_restrictions(&t, &parent);
+	}
 	if (apply_fields(who, body, false, &t, &perms, err) < 0)
 		goto out;
 	/* Without a choice a session gets everything, a token what it holds. */
 	if (!perms)
 		perms = who->via_token ? json_deep_copy(who->permissions)
 				       : auth_permission_template_new("full_access");
-	if (!json_object_get(body, "realm_ids") && who->via_token &&
-	    json_array_size(who->token_realm_ids))
-		set_text(&t.realm_ids, json_incref(who->token_realm_ids));
 	if (deny_reauth(body, perms, &t, err) < 0)
 		goto out;
 	set_text(&t.permissions, json_incref(perms));
-	if (insert_with_secret(pf->store, &t, secret, err) < 0)
+	if (who->via_token && check_within(&t, &parent, err) < 0)
 		goto out;
-	*token_json_new_out = token_json_new(&t);
-	json_object_set_new(*token_json_new_out, "token", json_string(secret));
-	sodium_memzero(secret, sizeof(secret));
-	rc = 0;
+	rc = insert_answer(pf, &t, token_json_new_out, err);
+	if (rc == 0)
+		token_event(pf, &t, "auth.token.created");
 out:
 	json_decref(perms);
 	auth_token_clear(&t);
+	auth_token_clear(&parent);
 	return rc;
 }
 
@@ -448,6 +571,19 @@ static int load_owned(struct platform *pf, const struct principal *who, const ch
 	return 0;
 }
 
+/* Writes a changed token; the auth cache forgets the old one. */
+static int save_changed(struct platform *pf, struct auth_token *t, json_t **token_json_new_out,
+			struct error *err)
+{
+	t->updated_at = now_ms();
+	if (store_token_update(pf->store, t, err) < 0)
+		return -1;
+	auth_cache_invalidate();
+	token_event(pf, t, "auth.token.updated");
+	*token_json_new_out = token_json_new(t);
+	return 0;
+}
+
 int tokens_update(struct platform *pf, const struct principal *who, const char *id,
 		  const json_t *body, json_t **token_json_new_out, struct error *err)
 {
@@ -457,17 +593,22 @@ int tokens_update(struct platform *pf, const struct principal *who, const char *
 	if (fields_object(body, err) < 0 || fields_allowed(body, token_update_fields, err) < 0 ||
 	    require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
 		return -1;
+	bool was_enabled = t.is_enabled;
 	if (apply_fields(who, body, true, &t, &perms, err) < 0 ||
 	    field_bool(body, "is_enabled", &t.is_enabled, err) < 0)
 		goto out;
+	/* deny_reauthorization narrows the tree the token already has. */
+	if (!perms && json_object_get(body, "deny_reauthorization"))
+		perms = json_loads(t.permissions ? t.permissions : "{}", 0, NULL);
+	if (deny_reauth(body, perms, &t, err) < 0)
+		goto out;
 	if (perms)
 		set_text(&t.permissions, json_incref(perms));
-	t.updated_at = now_ms();
-	if (store_token_update(pf->store, &t, err) < 0)
+	if (within_caller(pf, who, &t, err) < 0)
 		goto out;
-	auth_cache_invalidate();
-	*token_json_new_out = token_json_new(&t);
-	rc = 0;
+	rc = save_changed(pf, &t, token_json_new_out, err);
+	if (rc == 0 && t.is_enabled != was_enabled)
+		token_event(pf, &t, t.is_enabled ? "auth.token.enabled" : "auth.token.disabled");
 out:
 	json_decref(perms);
 	auth_token_clear(&t);
@@ -492,11 +633,13 @@ int tokens_delete(struct platform *pf, const struct principal *who, const char *
 	struct auth_token t = {0};
 	if (require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
 		return -1;
+	int rc = store_token_delete_owned(pf->store, who->user_id, id, err);
+	if (rc == 0) {
+		auth_cache_invalidate();
+		token_event(pf, &t, "auth.token.deleted");
+	}
 	auth_token_clear(&t);
-	if (store_token_delete_owned(pf->store, who->user_id, id, err) < 0)
-		return -1;
-	auth_cache_invalidate();
-	return 0;
+	return rc;
 }
 
 int tokens_list(struct platform *pf, const struct principal *who, json_t **array_new,
@@ -516,4 +659,111 @@ int tokens_list(struct platform *pf, const struct principal *who, json_t **array
 	free(arr);
 	*array_new = out;
 	return 0;
+}
+
+/* ------------------------------------------------ me, copy and realm edits */
+
+int tokens_me(struct platform *pf, const struct principal *who, json_t **data_new,
+	      struct error *err)
+{
+	struct auth_token t = {0};
+	if (!who->via_token)
+		return err_set(err, E_VALIDATION,
+			       "This request is not authenticated with an auth token");
+	/* The caller's own token, whatever realm host it calls through. */
+	if (store_token_get_owned(pf->store, who->user_id, who->token_id, &t, err) < 0)
+		return -1;
+	json_t *realms = realm_ids_parse(t.realm_ids);
+	bool restricted = json_array_size(realms) > 0;
+	*data_new = json_pack(
+	    "{s:o, s:{s:b, s:b, s:o, s:b, s:o}}", "token", token_json_new(&t), "restrictions",
+	    "has_realm_restrictions", restricted, "requires_realm_scope",
+	    restricted || !t.allow_no_realm, "allowed_realm_ids", realms, "allow_no_realm",
+	    t.allow_no_realm, "active_realm_id",
+	    who->scoped_realm[0] ? json_string(who->scoped_realm) : json_null());
+	auth_token_clear(&t);
+	return 0;
+}
+
+/* "<alias>-copy", cut to the alias limit. */
+static char *copy_alias_new(const char *alias)
+{
+	return xasprintf("%.*s-copy", ALIAS_MAX - 5, alias ? alias : "token");
+}
+
+int tokens_copy(struct platform *pf, const struct principal *who, const char *id,
+		const json_t *body, json_t **token_json_new_out, struct error *err)
+{
+	static const char *const allowed[] = {"alias", "expires_at", "otp_code", NULL};
+	struct auth_token t = {0};
+	int rc = -1;
+	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
+	    require_token_admin(who, err) < 0 || load_owned(pf, who, id, &t, err) < 0)
+		return -1;
+	char *alias = copy_alias_new(t.alias);
+	free(t.alias);
+	t.alias = alias;
+	if (alias_field(body, &t, err) < 0 || otp_code_field(body, err) < 0 ||
+	    expires_field(body, &t.expires_at, err) < 0)
+		goto out;
+	/* A copy grants what the original grants: the caller must hold it. */
+	if (within_caller(pf, who, &t, err) < 0)
+		goto out;
+	id_new(t.id);
+	t.is_enabled = true;
+	t.last_used_at = 0;
+	free(t.last_used_ip);
+	t.last_used_ip = NULL;
+	t.created_at = t.updated_at = now_ms();
+	rc = insert_answer(pf, &t, token_json_new_out, err);
+	if (rc == 0)
+		token_event(pf, &t, "auth.token.created");
+out:
+	auth_token_clear(&t);
+	return rc;
+}
+
+int tokens_edit_realm(struct platform *pf, const struct principal *who, const char *id,
+		      const json_t *body, bool add, json_t **token_json_new_out,
+		      struct error *err)
+{
+	static const char *const allowed[] = {"realm_id", "otp_code", NULL};
+	struct auth_token t = {0};
+	const char *realm = NULL;
+	json_t *realms = NULL;
+	int rc = -1;
+	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
+	    otp_code_field(body, err) < 0)
+		return -1;
+	if (field_string(body, "realm_id", ID_LEN, ID_LEN, false, &realm, NULL, err) <= 0 ||
+	    !id_valid(realm))
+		return err->code ? -1
+				 : err_set(err, E_VALIDATION, "realm_id is required: a "
+							      "24-character lowercase hex id");
+	if (require_token_admin(who, err) < 0)
+		return -1;
+	if (who->via_token && json_array_size(who->token_realm_ids))
+		return err_set(err, E_FORBIDDEN,
+			       "a realm-restricted auth token cannot change realm_ids");
+	if (load_owned(pf, who, id, &t, err) < 0)
+		return -1;
+	realms = realm_ids_parse(t.realm_ids);
+	if (add && !realm_ids_has(realms, realm) && json_array_size(realms) >= REALMS_MAX) {
+		err_set(err, E_VALIDATION, "a token holds at most %d realm ids", REALMS_MAX);
+		goto out;
+	}
+	if (add) {
+		realm_ids_add(realms, realm);
+	} else {
+		for (size_t i = json_array_size(realms); i-- > 0;)
+			if (strcmp(json_string_value(json_array_get(realms, i)), realm) == 0)
+				json_array_remove(realms, i);
+	}
+	set_text(&t.realm_ids, json_incref(realms));
+	if (within_caller(pf, who, &t, err) == 0)
+		rc = save_changed(pf, &t, token_json_new_out, err);
+out:
+	json_decref(realms);
+	auth_token_clear(&t);
+	return rc;
 }

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "platform/auth.h"
+#include "platform/events.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
 
@@ -17,12 +18,16 @@
 #define ALIAS_MAX 100
 #define ADMIN_TOKEN_FILE "admin-token"
 
+#define METADATA_MAX (16 * 1024)
+
 json_t *user_json_new(const struct user *u)
 {
-	return json_pack("{s:s, s:s, s:s?, s:s?, s:n, s:{}, s:b, s:b, s:b, s:n, s:s, s:b, s:o, "
+	json_t *meta = u->metadata ? json_loads(u->metadata, 0, NULL) : NULL;
+	return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:b, s:b, s:b, s:n, s:s, s:b, s:o, "
 			 "s:o, s:o}",
 			 "id", u->id, "username", u->username, "email", u->email, "alias",
-			 u->alias, "public_key", "metadata", "is_admin", u->is_admin, "is_banned",
+			 u->alias, "public_key", u->public_key, "metadata",
+			 json_is_object(meta) ? meta : (json_decref(meta), json_object()), "is_admin", u->is_admin, "is_banned",
 			 u->is_banned, "email_verified", u->email != NULL, "avatar_url",
 			 "signup_method", "password", "free_tier_unlocked", true, "max_containers",
 			 u->max_containers < 0 ? json_null() : json_integer(u->max_containers),
@@ -66,6 +71,22 @@ static int email_check(const char *email, struct error *err)
 	return 0;
 }
 
+/* metadata (a JSON object kept as given) and public_key (Ed25519 hex). */
+static int apply_public_fields(const json_t *body, struct user *u, struct error *err)
+{
+	char *text = NULL;
+	int rc = field_json_text(body, "metadata", METADATA_MAX, true, &text, err);
+	if (rc > 0) {
+		free(u->metadata);
+		u->metadata = text;
+	}
+	if (rc < 0 || (rc = field_ed25519_hex(body, "public_key", &text, err)) <= 0)
+		return rc;
+	free(u->public_key);
+	u->public_key = text;
+	return 0;
+}
+
 /* The optional fields shared by create and update. */
 static int apply_profile(const json_t *body, struct user *u, struct error *err)
 {
@@ -73,6 +94,8 @@ static int apply_profile(const json_t *body, struct user *u, struct error *err)
 	bool null = false;
 	int64_t max = 0;
 	int rc;
+	if (apply_public_fields(body, u, err) < 0)
+		return -1;
 	if ((rc = field_string(body, "email", 3, EMAIL_MAX, true, &email, &null, err)) < 0)
 		return -1;
 	if (rc && (null || email_check(email, err) == 0)) {
@@ -117,9 +140,29 @@ static int insert_user(struct store *st, struct user *u, struct error *err)
 }
 
 static const char *const user_create_fields[] = {
-    "username", "email", "alias", "max_containers", "is_admin", "password", NULL};
+    "username", "email", "alias", "max_containers", "is_admin", "password", "metadata",
+    "public_key", NULL};
 static const char *const user_update_fields[] = {
-    "email", "alias", "max_containers", "is_admin", "password", "is_banned", NULL};
+    "email", "alias", "max_containers", "is_admin", "password", "is_banned", "metadata",
+    "public_key", NULL};
+
+/* user.<what> about account u: in u's own log and, when someone else (an
+ * administrator) did it, in the actor's log too, so that both can see it. */
+static void user_event(struct store *st, const char *type, const struct user *u,
+		       const char *actor_id)
+{
+	json_t *p = json_pack("{s:s, s:b, s:b, s:s?}", "username", u->username, "is_admin",
+			      u->is_admin, "is_banned", u->is_banned, "actor_id", actor_id);
+	struct event_spec e = {
+	    .type = type, .resource_type = "account", .resource_id = u->id, .user_id = u->id,
+	    .payload = p};
+	events_record(st, &e);
+	if (actor_id && strcmp(actor_id, u->id) != 0) {
+		e.user_id = actor_id;
+		events_record(st, &e);
+	}
+	json_decref(p);
+}
 
 int users_create(struct store *st, const json_t *body, struct user *out, struct error *err)
 {
@@ -145,13 +188,14 @@ int users_create(struct store *st, const json_t *body, struct user *out, struct 
 		user_clear(out);
 		return -1;
 	}
+	user_event(st, "user.created", out, NULL);
 	return 0;
 }
 
 int users_update(struct store *st, const char *actor_id, const char *id, const json_t *body,
 		 struct user *out, struct error *err)
 {
-	bool banned, was_banned;
+	bool banned, was_banned, was_admin;
 	int pw;
 	memset(out, 0, sizeof(*out));
 	if (fields_object(body, err) < 0 || fields_allowed(body, user_update_fields, err) < 0)
@@ -162,6 +206,7 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 		return -1;
 	}
 	was_banned = banned = out->is_banned;
+	was_admin = out->is_admin;
 	if (field_bool(body, "is_banned", &banned, err) < 0 ||
 	    (pw = apply_profile(body, out, err)) < 0)
 		goto fail;
@@ -177,6 +222,10 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 	if (((banned && !was_banned) || pw > 0) && store_user_bump_session(st, id, err) < 0)
 		goto fail;
 	auth_cache_invalidate();
+	if (banned != was_banned)
+		user_event(st, banned ? "user.banned" : "user.unbanned", out, actor_id);
+	if (out->is_admin != was_admin)
+		user_event(st, "user.role_changed", out, actor_id);
 	/* Read back what the store holds (session generation included). */
 	user_clear(out);
 	return store_user_get(st, id, out, err);

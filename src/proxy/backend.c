@@ -119,16 +119,12 @@ static void route_key(const struct proxy_route *r, char *out, size_t len)
 		 r->kind == PROXY_KIT ? r->kit_socket : "", r->backend_ip);
 }
 
-/* A kept backend is reused when it is quiet: no close, no stray bytes. */
+/* A kept backend is reused when it goes to the same place and has not hung
+ * up (stray bytes or a close while idle already closed it: step_response
+ * watches idle backends). One that closed unseen costs one retry. */
 static bool backend_reusable(struct conn *c, const char *key)
 {
-	if (c->bfd < 0 || !c->b_keep || strcmp(c->bkey, key) != 0 || c->b_hup)
-		return false;
-	if (c->bssl)
-		return true;
-	char x;
-	ssize_t n = recv(c->bfd, &x, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	return c->bfd >= 0 && c->b_keep && !c->b_hup && strcmp(c->bkey, key) == 0;
 }
 
 static void nodelay(int fd)
@@ -274,7 +270,11 @@ void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress)
 		conn_release(c);
 		return;
 	}
-	if (fd < 0) {
+	if (c->rq != RQ_CONNECT) {
+		/* the exchange ended meanwhile (a connect timeout answered 504) */
+		if (fd >= 0)
+			close(fd);
+	} else if (fd < 0) {
 		backend_failed(c, err);
 	} else {
 		nodelay(fd);

@@ -98,11 +98,15 @@ static bool can_write(const struct conn *c, bool backend)
 	return backend ? c->bfd >= 0 && c->b_wr : c->c_wr;
 }
 
-/* Sends h->out; true when it is all sent (or there was none). */
+/* Sends h->out, and with it the body bytes already known to follow (one
+ * system call for a small response, not two); true when h->out is all
+ * sent (or there was none). */
 static bool flush_out(struct conn *c, struct half *h, bool to_backend, bool *progress)
 {
 	while (h->out && can_write(c, to_backend)) {
-		ssize_t n = dst_write(c, to_backend, h->out + h->out_off, h->out_len - h->out_off);
+		size_t head = h->out_len - h->out_off;
+		ssize_t n = io_write2(c, to_backend, h->out + h->out_off, head,
+				      h->ready ? h->b.data + h->b.start : NULL, h->ready);
 		if (n == -1)
 			break;
 		if (n < 0) {
@@ -110,7 +114,10 @@ static bool flush_out(struct conn *c, struct half *h, bool to_backend, bool *pro
 			return false;
 		}
 		*progress = true;
-		h->out_off += (uint32_t)n;
+		size_t in_head = (size_t)n < head ? (size_t)n : head;
+		h->out_off += (uint32_t)in_head;
+		h->b.start += (uint32_t)((size_t)n - in_head);
+		h->ready -= (uint32_t)((size_t)n - in_head);
 		if (h->out_off == h->out_len) {
 			free(h->out);
 			h->out = NULL;
@@ -158,10 +165,14 @@ static int half_scan(struct half *h)
 static bool half_forward(struct conn *c, struct half *h, bool from_backend)
 {
 	bool progress = false, to_backend = !from_backend;
-	if (!flush_out(c, h, to_backend, &progress))
-		return progress;
 	if (h->fr.kind == H1_BODY_NONE)
 		h->body_done = true;
+	if (h->out && half_scan(h) < 0) {
+		c->closing = true;
+		return false;
+	}
+	if (!flush_out(c, h, to_backend, &progress))
+		return progress;
 	for (;;) {
 		if (half_scan(h) < 0) {
 			log_debug("proxy: %s: malformed chunked body from %s", c->ip,

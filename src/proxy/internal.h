@@ -204,6 +204,8 @@ ssize_t cio_read(struct conn *c, char *p, size_t n);
 ssize_t cio_write(struct conn *c, const char *p, size_t n);
 ssize_t bio_read(struct conn *c, char *p, size_t n);
 ssize_t bio_write(struct conn *c, const char *p, size_t n);
+/* a then b in one call where the socket allows it; returns bytes of both */
+ssize_t io_write2(struct conn *c, bool backend, const char *a, size_t an, const char *b, size_t bn);
 SSL *tls_backend_new(struct proxy_server *srv, int fd, const char *sni);
 
 #endif

@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -178,16 +179,13 @@ static ssize_t side_read(struct side *s, char *p, size_t n)
 	}
 }
 
-static ssize_t side_write(struct side *s, const char *p, size_t n)
+static ssize_t plain_send(struct side *s, struct iovec *iov, int iovcnt, size_t total)
 {
-	if (s->ssl) {
-		ERR_clear_error();
-		return ssl_result(s, SSL_write(s->ssl, p, (int)n));
-	}
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
 	for (;;) {
-		ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t r = sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r >= 0) {
-			if ((size_t)r < n)
+			if ((size_t)r < total)
 				*s->wr = false;
 			return r;
 		}
@@ -199,6 +197,26 @@ static ssize_t side_write(struct side *s, const char *p, size_t n)
 		}
 		return -2;
 	}
+}
+
+static ssize_t side_write(struct side *s, const char *p, size_t n)
+{
+	if (s->ssl) {
+		ERR_clear_error();
+		return ssl_result(s, SSL_write(s->ssl, p, (int)n));
+	}
+	struct iovec iov = {(void *)p, n};
+	return plain_send(s, &iov, 1, n);
+}
+
+/* A head and the body bytes after it in one system call (plain sockets;
+ * through TLS the head goes alone). */
+static ssize_t side_write2(struct side *s, const char *a, size_t an, const char *b, size_t bn)
+{
+	if (s->ssl || bn == 0)
+		return side_write(s, a, an);
+	struct iovec iov[2] = {{(void *)a, an}, {(void *)b, bn}};
+	return plain_send(s, iov, 2, an + bn);
 }
 
 static struct side client_side(struct conn *c)
@@ -233,4 +251,10 @@ ssize_t bio_write(struct conn *c, const char *p, size_t n)
 {
 	struct side s = backend_side(c);
 	return side_write(&s, p, n);
+}
+
+ssize_t io_write2(struct conn *c, bool backend, const char *a, size_t an, const char *b, size_t bn)
+{
+	struct side s = backend ? backend_side(c) : client_side(c);
+	return side_write2(&s, a, an, b, bn);
 }

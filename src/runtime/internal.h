@@ -17,6 +17,15 @@ struct runtime {
 	char *init_path;
 	char *kit_path;
 	uint64_t ramdisk_max_bytes;
+	uint64_t disk_bytes, disk_inodes; /* layers made by rt_layer_copy */
+	uint64_t host_memory_reserve;
+	uint64_t nofile_max;  /* our hard RLIMIT_NOFILE: crun cannot give more */
+	bool io_weight;       /* the host has blkio/io weights */
+	bool swap_limits;     /* the host accounts swap per cgroup (memsw) */
+	/* layer.c: the thread making spare layers */
+	pthread_mutex_t spare_lock;
+	pthread_t spare_thread;
+	bool spare_busy, spare_started, spare_closing;
 	bool userns;          /* new containers get a user namespace (idmap.c) */
 	uint32_t userns_base; /* their root's host uid and gid */
 	pthread_mutex_t idmap_lock;
@@ -52,8 +61,15 @@ void reaper_stop(struct runtime *rt);
 int proc_run(struct runtime *rt, const char *const *argv, const char *const *envp,
 	     int timeout_ms, size_t max_output, struct rt_exec_result *res, struct error *err);
 /* Registers a container init pid (our child after crun run -d) so its exit
- * calls rt->exit_cb; or a re-adopted pid watched through a pidfd. */
-void reaper_watch_container(struct runtime *rt, const char *id, pid_t pid);
+ * calls rt->exit_cb; or a re-adopted pid watched through a pidfd. An init
+ * already reaped (it died during its start) has its exit reported at once,
+ * with the status the reaper kept. False: gone, and how is unknown. */
+bool reaper_watch_container(struct runtime *rt, const char *id, pid_t pid);
+/* Whether pid (alive or a zombie) is a child of this process. */
+bool proc_is_our_child(pid_t pid);
+/* Reports the exit of a pid the reaper already reaped unwatched; false when
+ * it kept no status for it. */
+bool reaper_report_if_reaped(struct runtime *rt, const char *id, pid_t pid);
 void reaper_unwatch_container(struct runtime *rt, const char *id);
 
 /* ---- images (images.c) ---- */
@@ -192,15 +208,50 @@ void idmap_forget_all(struct runtime *rt);
 /* Moves every owner in dir from mapping from to mapping to. */
 int idmap_shift_tree(const char *dir, uint32_t from, uint32_t to, struct error *err);
 
+/* layer.c: the container's own layer, on a sized filesystem of its own
+ * (<cdir>/disk.img mounted at <cdir>/layer) or, for layers made without a
+ * disk limit, straight under <cdir>. */
+bool layer_has_fs(const char *cdir);
+/* <cdir>/layer/<sub> or <cdir>/<sub>: sub is "upper" or "work". */
+char *layer_dir(const char *cdir, const char *sub);
+char *layer_mountpoint(const char *cdir);
+/* Makes (bytes > 0, new layer) and mounts the layer's filesystem, and its
+ * upper (owned by base) and work dirs. Idempotent; a missing mount (host
+ * reboot) is made again. */
+int layer_ensure(struct runtime *rt, const char *cdir, uint64_t bytes, uint64_t inodes,
+		 uint32_t base, struct error *err);
+int layer_umount(const char *cdir, struct error *err);
+/* Joins the spare filler and starts no other (runtime_close, rt_purge)
+ * until layer_spares_resume. */
+void layer_spares_stop(struct runtime *rt);
+void layer_spares_resume(struct runtime *rt);
+/* Unmounts and removes every spare layer (rt_purge). */
+int layer_spares_purge(struct runtime *rt, struct error *err);
+/* The upper dir of an existing layer, its filesystem mounted if it has one
+ * (snapshots and copies of a container not started since a reboot). */
+int layer_upper_ready(struct runtime *rt, const char *cdir, char **upper_new, struct error *err);
+
 /* rootfs.c: the overlay at <cdir>/rootfs (lower = image tree). */
 /* base: the layer's id mapping (idmap_layer_base), 0 for none. */
 int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, uint32_t base,
 		 struct error *err);
 int rootfs_umount(const char *cdir, struct error *err);
-/* ramdisk.c: tmpfs at <run>/ramdisk/<id> on the host side. */
+/* ramdisk.c: tmpfs at <run>/ramdisk/<id>/fs (or <run>/ramdisk/g-<group>/fs
+ * when shared) on the host side. */
+/* The tmpfs the container of id uses (its group's when it has one). */
 char *ramdisk_path(struct runtime *rt, const char *id);
-int ramdisk_ensure(struct runtime *rt, const char *id, uint32_t owner, struct error *err);
+/* Mounts (or resizes) the tmpfs of spec, owned by the container's root. */
+int ramdisk_ensure(struct runtime *rt, const struct rt_spec *spec, uint32_t owner,
+		   struct error *err);
+/* Removes the container's own tmpfs and forgets its group (whose tmpfs
+ * stays: rt_ramdisk_group_remove). */
 int ramdisk_remove(struct runtime *rt, const char *id, struct error *err);
+/* limits.c: what the host supports (nofile_max, io_weight, swap_limits). */
+void limits_probe(struct runtime *rt);
+/* cgroup limits that protect the host from all containers together. */
+void limits_parent_ensure(struct runtime *rt);
+/* Out-of-memory kills counted by the container's memory cgroup (0 if none). */
+uint64_t limits_oom_kills(const char *id);
 /* true when path is the root of a mount (its device differs from its parent's). */
 bool rt_is_mountpoint(const char *path);
 /* Detaches every mount stacked on path (stacks happen after odd crashes). */

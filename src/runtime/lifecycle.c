@@ -80,27 +80,19 @@ int rt_state(struct runtime *rt, const char *id, enum rt_state *out, struct erro
 
 /* A new layer gets the mapping of a new container (idmap.c): its root's
  * owner is the container root's host id. *base_out: the layer's mapping. */
-static int make_bundle_dirs(struct runtime *rt, const char *cdir, uint32_t *base_out,
-			    struct error *err)
+static int make_bundle_dirs(struct runtime *rt, const struct rt_spec *spec, const char *cdir,
+			    uint32_t *base_out, struct error *err)
 {
-	if (mkdir_p(cdir, 0700, err) < 0)
+	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", cdir);
+	if (mkdir_p(cdir, 0700, err) < 0 || mkdir_p(rootfs, 0755, err) < 0)
 		return -1;
-	static const char *const subs[] = {"upper", "work", "rootfs"};
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", cdir, subs[i]);
-		if (mkdir(p, 0755) < 0) {
-			if (errno != EEXIST)
-				return err_sys(err, E_IO, "mkdir %s", p);
-		} else if (i == 0 && idmap_new_base(rt) &&
-			   chown(p, idmap_new_base(rt), idmap_new_base(rt)) < 0) {
-			return err_sys(err, E_IO, "chown %s", p);
-		}
-	}
+	_cleanup_free_ char *upper = layer_dir(cdir, "upper");
+	uint32_t base = path_exists(upper) ? idmap_layer_base(upper) : idmap_new_base(rt);
+	if (layer_ensure(rt, cdir, spec->disk_bytes, spec->disk_inodes, base, err) < 0)
+		return -1;
 	/* crun sets up the root and binds the files here from inside the user
 	 * namespace: its root must be able to pass through this directory,
 	 * others still not. */
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
-	uint32_t base = idmap_layer_base(upper);
 	if (base && (chown(cdir, 0, base) < 0 || chmod(cdir, 0710) < 0))
 		return err_sys(err, E_IO, "give %s to the container's root group", cdir);
 	*base_out = base;
@@ -322,6 +314,27 @@ static void wait_init_ready(pid_t pid)
 		usleep(INIT_READY_POLL_US);
 }
 
+/* Until `crun run --detach`'s helper process has exited, init is its child,
+ * not ours: a watch set up then would go through a pidfd and lose the exit
+ * status (reported as unknown, -1), and an init that dies then is reaped by
+ * us only once the helper is gone. So: wait until init is our child (then
+ * watch it) or reaped by us (then report how it ended: an init that died
+ * during its start, e.g. of a TERM, is an exit after the start with its true
+ * status, not a failed start). False: gone and not ours to report. */
+static bool await_init(struct runtime *rt, const char *id, pid_t pid)
+{
+	for (int i = 0; i < INIT_READY_POLLS; i++) {
+		if (reaper_report_if_reaped(rt, id, pid))
+			return true;
+		if (proc_is_our_child(pid)) {
+			wait_init_ready(pid);
+			return reaper_watch_container(rt, id, pid);
+		}
+		usleep(INIT_READY_POLL_US);
+	}
+	return false;
+}
+
 static int launch(struct runtime *rt, const char *id, const char *cdir, struct error *err)
 {
 	/* Leftover crun state (init died on its own) would make run fail. */
@@ -329,14 +342,10 @@ static int launch(struct runtime *rt, const char *id, const char *cdir, struct e
 		return -1;
 	if (crun_run(rt, id, cdir, err) < 0)
 		return -1;
-	pid_t pid = rt_live_init_pid(rt, id);
-	if (pid) {
-		wait_init_ready(pid);
-		reaper_watch_container(rt, id, pid);
-		/* Died between the probe and the watch: its exit may be unreported. */
-		if (rt_live_init_pid(rt, id) == pid)
-			return 0;
-	}
+	_cleanup_free_ char *pid_path = xasprintf("%s/init.pid", cdir);
+	pid_t pid = rt_read_pid_file(pid_path);
+	if (pid && await_init(rt, id, pid))
+		return 0;
 	reaper_unwatch_container(rt, id);
 	struct error ignored;
 	crun_forget(rt, id, &ignored);
@@ -360,12 +369,12 @@ static int start_container(struct runtime *rt, const struct rt_spec *spec_in, st
 	_cleanup_free_ char *cdir = rt_container_dir(rt, spec->id);
 	struct net_lease lease = {0};
 	uint32_t base = 0;
-	if (make_bundle_dirs(rt, cdir, &base, err) < 0 ||
+	if (make_bundle_dirs(rt, spec, cdir, &base, err) < 0 ||
 	    rootfs_mount(rt, cdir, spec->image, base, err) < 0)
 		return -1;
 	if (net_setup(rt, spec->id, &lease, err) < 0)
 		return -1;
-	if (spec->ramdisk ? ramdisk_ensure(rt, spec->id, base, err)
+	if (spec->ramdisk ? ramdisk_ensure(rt, spec, base, err)
 			  : ramdisk_remove(rt, spec->id, err))
 		return -1;
 	if (write_net_files(cdir, spec, &lease, base, err) < 0 ||
@@ -452,6 +461,7 @@ int rt_delete(struct runtime *rt, const char *id, struct error *err)
 	int rc = 0;
 	step(stop_container(rt, id, 0, &e), &e, err, &rc);
 	step(rootfs_umount(cdir, &e), &e, err, &rc);
+	step(layer_umount(cdir, &e), &e, err, &rc);
 	step(ramdisk_remove(rt, id, &e), &e, err, &rc);
 	step(net_teardown(rt, id, &e), &e, err, &rc);
 	step(ipam_release(rt, id, &e), &e, err, &rc);
@@ -551,7 +561,7 @@ int rt_set_env(struct runtime *rt, const char *id, const struct rt_env *env, siz
 	/* Through the overlay when mounted (writing under a live overlay's
 	 * upper dir is undefined), else straight into the layer. */
 	_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", cdir);
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	_cleanup_free_ char *upper = layer_dir(cdir, "upper");
 	if (write_in_root(rt_is_mountpoint(rootfs) ? rootfs : upper, "etc", "environment", text,
 			  idmap_layer_base(upper), err) < 0)
 		return -1;

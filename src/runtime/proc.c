@@ -44,8 +44,20 @@ struct watch {
 	bool dead; /* reported or unwatched */
 };
 
+/* Statuses of children reaped while nobody waited or watched for them: a
+ * container's init that dies during its start (a TERM that lands before
+ * hoody-init waits for it) is reaped before its watch exists, and its start
+ * must still be able to tell how it ended. */
+#define RECENT_MAX 64
+struct recent {
+	pid_t pid;
+	int status;
+};
+
 struct reaper {
 	struct runtime *rt;
+	struct recent recent[RECENT_MAX];
+	unsigned recent_next;
 	pthread_mutex_t lock;
 	pthread_cond_t spawned; /* a child exists again (reaper idle after ECHILD) */
 	pthread_cond_t reaped;	/* some waiter got its status */
@@ -57,10 +69,14 @@ struct reaper {
 	int evfd;
 };
 
+/* The exit code, or 128 + the signal that killed it (as a shell reports
+ * it): the true status, never "unknown" for a process we reaped. */
 static int exit_code_of(int status)
 {
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
 	return -1;
 }
 
@@ -126,6 +142,10 @@ static void handle_exit(struct reaper *r, pid_t pid, int status)
 			kill_watch_locked(r, w);
 			break;
 		}
+	}
+	if (!id[0]) {
+		r->recent[r->recent_next % RECENT_MAX] = (struct recent){pid, status};
+		r->recent_next++;
 	}
 	pthread_mutex_unlock(&r->lock);
 	/* Unknown pids are orphans re-parented to us (crun's helpers, or
@@ -255,7 +275,7 @@ static void *pidfd_main(void *arg)
 	return NULL;
 }
 
-static bool is_our_child(pid_t pid)
+bool proc_is_our_child(pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -278,21 +298,52 @@ static struct watch *find_watch_locked(struct reaper *r, const char *id)
 	return NULL;
 }
 
-void reaper_watch_container(struct runtime *rt, const char *id, pid_t pid)
+/* The status the reaper kept for pid, consumed (pids are reused). */
+static bool take_recent_locked(struct reaper *r, pid_t pid, int *code)
+{
+	for (unsigned i = 0; i < RECENT_MAX; i++)
+		if (r->recent[i].pid == pid) {
+			*code = exit_code_of(r->recent[i].status);
+			r->recent[i].pid = 0;
+			return true;
+		}
+	return false;
+}
+
+/* pid is gone before its watch existed: reports its exit if the reaper kept
+ * its status. Called with r->lock held; releases it. */
+static bool gone_unwatched(struct reaper *r, const char *id, pid_t pid)
+{
+	int code;
+	bool known = take_recent_locked(r, pid, &code);
+	pthread_mutex_unlock(&r->lock);
+	if (known)
+		report_exit(r, id, code);
+	return known;
+}
+
+bool reaper_report_if_reaped(struct runtime *rt, const char *id, pid_t pid)
+{
+	pthread_mutex_lock(&rt->reaper->lock);
+	return gone_unwatched(rt->reaper, id, pid);
+}
+
+bool reaper_watch_container(struct runtime *rt, const char *id, pid_t pid)
 {
 	struct reaper *r = rt->reaper;
 	if (strlen(id) > RT_ID_MAX)
-		return;
+		return false;
 	struct watch *w = xcalloc(1, sizeof(*w));
 	snprintf(w->id, sizeof(w->id), "%s", id);
 	w->pid = pid;
 	w->pidfd = -1;
-	bool child = is_our_child(pid);
+	bool child = proc_is_our_child(pid);
 	if (!child) {
 		w->pidfd = rt_pidfd_open(pid);
 		if (w->pidfd < 0) {
 			free(w);
-			return; /* already gone: the caller sees it in the state */
+			pthread_mutex_lock(&r->lock);
+			return gone_unwatched(r, id, pid);
 		}
 	}
 	pthread_mutex_lock(&r->lock);
@@ -302,9 +353,8 @@ void reaper_watch_container(struct runtime *rt, const char *id, pid_t pid)
 	/* A child reaped before this point is not in the list: kill() fails,
 	 * and a child reaped after it will find the watch. */
 	if (child && kill(pid, 0) < 0) {
-		pthread_mutex_unlock(&r->lock);
 		free(w);
-		return;
+		return gone_unwatched(r, id, pid);
 	}
 	w->next = r->watches;
 	r->watches = w;
@@ -314,6 +364,7 @@ void reaper_watch_container(struct runtime *rt, const char *id, pid_t pid)
 			log_warn("reaper: eventfd write: %s", strerror(errno));
 	}
 	pthread_mutex_unlock(&r->lock);
+	return true;
 }
 
 void reaper_unwatch_container(struct runtime *rt, const char *id)

@@ -1,5 +1,5 @@
 /* The container's root: an overlay of the read-only image tree (lower) and
- * the container's own layer (<cdir>/upper). It stays mounted while the
+ * the container's own layer (layer.c). It stays mounted while the
  * container exists so that restarts cost nothing here; a missing mount (host
  * reboot) is simply made again. */
 #include <string.h>
@@ -17,13 +17,13 @@ int rootfs_mount(struct runtime *rt, const char *cdir, const char *image, uint32
 	_cleanup_free_ char *tree = NULL, *idmapped = NULL;
 	if (image_rootfs_path(rt, image, &tree, err) < 0)
 		return -1;
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	_cleanup_free_ char *upper = layer_dir(cdir, "upper");
 	/* In a user namespace the image must look owned by the container's
 	 * root, like the layer above it. */
 	if (base && idmap_lower(rt, base, tree, &idmapped, err) < 0)
 		return -1;
 	const char *lower = idmapped ? idmapped : tree;
-	_cleanup_free_ char *work = xasprintf("%s/work", cdir);
+	_cleanup_free_ char *work = layer_dir(cdir, "work");
 	/* Commas or colons in a path would split the option string. */
 	if (strpbrk(lower, ",:") || strpbrk(cdir, ",:"))
 		return err_set(err, E_INTERNAL, "overlay paths may not contain ',' or ':'");

@@ -96,6 +96,7 @@ static void runtime_free(struct runtime *rt)
 	for (size_t i = 0; i < rt->userns_count; i++)
 		close(rt->userns_fds[i].fd);
 	pthread_mutex_destroy(&rt->idmap_lock);
+	pthread_mutex_destroy(&rt->spare_lock);
 	free(rt);
 }
 
@@ -143,10 +144,15 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->init_path = cfg->init_path ? xstrdup(cfg->init_path) : default_helper_path("hoody-init");
 	rt->kit_path = cfg->kit_path ? xstrdup(cfg->kit_path) : default_helper_path("hoody-kit");
 	rt->ramdisk_max_bytes = cfg->ramdisk_max_bytes ? cfg->ramdisk_max_bytes : half_of_ram();
+	rt->disk_bytes = cfg->disk_bytes;
+	rt->disk_inodes = cfg->disk_inodes;
+	rt->host_memory_reserve = cfg->host_memory_reserve;
+	limits_probe(rt);
 	rt->userns = cfg->userns;
 	rt->userns_base = cfg->userns_base ? cfg->userns_base : RT_USERNS_BASE_DEFAULT;
 	pthread_mutex_init(&rt->ipam_lock, NULL);
 	pthread_mutex_init(&rt->idmap_lock, NULL);
+	pthread_mutex_init(&rt->spare_lock, NULL);
 	if (rt->userns && idmap_check_base(rt->userns_base, err) < 0)
 		goto fail;
 	if (make_dirs(rt, err) < 0 || (rt->userns && make_searchable(rt, err) < 0))
@@ -164,6 +170,7 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	}
 	if (reaper_start(rt, err) < 0)
 		goto fail;
+	limits_parent_ensure(rt);
 	*out_new = rt;
 	return 0;
 fail:
@@ -176,6 +183,7 @@ void runtime_close(struct runtime *rt)
 	if (!rt)
 		return;
 	/* Containers keep running: a restarted daemon re-adopts them. */
+	layer_spares_stop(rt);
 	reaper_stop(rt);
 	runtime_free(rt);
 }
@@ -356,6 +364,10 @@ int rt_purge(struct runtime *rt, struct error *err)
 	free_ids(ids, n);
 	if (rc < 0)
 		return rc;
+	layer_spares_stop(rt);
+	if (layer_spares_purge(rt, err) < 0)
+		return -1;
+	layer_spares_resume(rt);
 	idmap_forget_all(rt);
 	return net_bridge_remove(rt, err);
 }

@@ -33,6 +33,9 @@ struct rt_config {
 	const char *init_path;  /* hoody-init binary; default: next to the running executable */
 	const char *kit_path;   /* hoody-kit binary; default: next to the running executable */
 	uint64_t ramdisk_max_bytes; /* tmpfs size cap per container; 0 = half of host RAM */
+	uint64_t disk_bytes;    /* writable layer of a copy made without a spec; 0 = unlimited */
+	uint64_t disk_inodes;
+	uint64_t host_memory_reserve; /* kept out of every container's reach; 0 = no parent cap */
 	bool userns;            /* new containers: root is host id userns_base, id n is base + n */
 	uint32_t userns_base;   /* multiple of 65536; default 1073741824 (2^30) */
 };
@@ -87,9 +90,22 @@ struct rt_spec {
 	const struct rt_env *env;
 	size_t env_count;
 	bool ramdisk;            /* mount the persistent /ramdisk tmpfs */
-	uint64_t memory_limit;   /* bytes, 0 = none */
-	uint64_t cpu_millis;     /* 1000 = one core, 0 = none */
-	uint64_t pids_limit;     /* 0 = none */
+	/* Shared /ramdisk: containers giving the same group share one tmpfs
+	 * ([0-9a-zA-Z_-]{1,64}); NULL = the container's own. */
+	const char *ramdisk_group;
+	/* Limits (0 = none for each). They go to crun as linux.resources, so
+	 * cgroup v1 and v2 hosts both get them. */
+	uint64_t memory_limit;   /* bytes */
+	uint64_t swap_limit;     /* bytes of swap on top of memory (memory+swap = sum) */
+	uint64_t cpu_millis;     /* CFS quota: 1000 = one core */
+	uint64_t cpu_shares;     /* weight: 2..262144, 1024 = the kernel's default */
+	uint64_t blkio_weight;   /* 10..1000; ignored when the host has no I/O weight */
+	uint64_t pids_limit;
+	uint64_t nofile;         /* RLIMIT_NOFILE hard limit (soft: min(1024, hard)) */
+	uint64_t disk_bytes;     /* writable layer: its own filesystem of this size */
+	uint64_t disk_inodes;    /* inodes of that filesystem (0 = mkfs default) */
+	uint64_t ramdisk_bytes;  /* /ramdisk tmpfs size (capped by ramdisk_max_bytes) */
+	uint64_t shm_bytes;      /* /dev/shm tmpfs size */
 	bool kit;                /* run the Hoody Kit agent (hoody-kit) beside init */
 };
 
@@ -161,7 +177,10 @@ struct rt_stats {
 	uint64_t pids;
 	uint64_t disk_usage;         /* bytes in the container's own layer (cached, <=10 s old) */
 	uint64_t disk_total;         /* size of the filesystem holding it */
-	uint64_t ramdisk_usage;
+	uint64_t disk_limit;         /* size of the layer's own filesystem, 0 without one */
+	uint64_t inodes_usage, inodes_limit; /* of that filesystem */
+	uint64_t ramdisk_usage, ramdisk_size;
+	uint64_t oom_kills;          /* processes killed at the memory limit since start */
 	size_t netif_count;
 	struct rt_netif netif[8];
 };
@@ -230,6 +249,21 @@ int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot,
 		  const char *dst_id, struct error *err);
 /* Idempotent. */
 int rt_snapshot_delete(struct runtime *rt, const char *id, const char *name, struct error *err);
+
+/* ---- limits ------------------------------------------------------------ */
+
+/* Calls cb for each container whose cgroup counted new out-of-memory kills
+ * since the previous scan (the first scan of a container reports what it
+ * counted so far). total: kills since the cgroup was made. Reads cgroupfs
+ * only; called from one thread. */
+typedef void (*rt_oom_cb)(const char *id, uint64_t new_kills, uint64_t total, void *arg);
+int rt_oom_scan(struct runtime *rt, rt_oom_cb cb, void *arg, struct error *err);
+/* Unmounts the shared /ramdisk of group (the last container using it is
+ * gone). Idempotent. */
+int rt_ramdisk_group_remove(struct runtime *rt, const char *group, struct error *err);
+/* Whether the host applies block I/O weights (BFQ); false: blkio_weight is
+ * not applied and stats report none. */
+bool rt_io_weight_supported(struct runtime *rt);
 
 /* Every container id with a directory under <state>/containers. */
 int rt_list_ids(struct runtime *rt, char ***ids_new, size_t *count, struct error *err);

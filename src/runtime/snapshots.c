@@ -61,7 +61,9 @@ static int capture(struct runtime *rt, const char *id, const char *name, const c
 		   const char *tmp, struct error *err)
 {
 	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
+	_cleanup_free_ char *upper = NULL;
+	if (layer_upper_ready(rt, cdir, &upper, err) < 0)
+		return -1;
 	_cleanup_free_ char *prev_dir = prev ? snap_dir(rt, id, prev) : NULL;
 	_cleanup_free_ char *link = NULL;
 	struct stat st;
@@ -106,19 +108,25 @@ static int replace_layer(struct runtime *rt, const char *src, const char *dst_id
 			 struct error *err)
 {
 	_cleanup_free_ char *cdir = rt_container_dir(rt, dst_id);
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
-	_cleanup_free_ char *work = xasprintf("%s/work", cdir);
 	enum rt_state st = rt_probe(rt, dst_id, NULL);
 	if (st == RT_RUNNING || st == RT_PAUSED)
 		return err_set(err, E_STATE_CONFLICT, "container %s must be stopped", dst_id);
 	/* dst keeps its own id mapping (a new one gets the daemon's): the copy
-	 * is moved to it when src was made under another (idmap.c). */
-	uint32_t to = access(upper, F_OK) == 0 ? idmap_layer_base(upper) : idmap_new_base(rt);
+	 * is moved to it when src was made under another (idmap.c). A new dst
+	 * gets a layer of the server's default size. */
+	_cleanup_free_ char *old = NULL;
+	if (mkdir_p(cdir, 0700, err) < 0 || layer_upper_ready(rt, cdir, &old, err) < 0)
+		return -1;
+	uint32_t to = access(old, F_OK) == 0 ? idmap_layer_base(old) : idmap_new_base(rt);
 	uint32_t from = idmap_layer_base(src);
 	/* Overlayfs forbids changing a mounted upper layer; the next start
 	 * mounts it again. The work dir holds overlay's scratch state. */
-	if (mkdir_p(cdir, 0700, err) < 0 || rootfs_umount(cdir, err) < 0 || rm_rf(work, err) < 0 ||
-	    mkdir_p(upper, 0755, err) < 0 || mkdir_p(work, 0700, err) < 0)
+	if (rootfs_umount(cdir, err) < 0 ||
+	    layer_ensure(rt, cdir, rt->disk_bytes, rt->disk_inodes, to, err) < 0)
+		return -1;
+	_cleanup_free_ char *upper = layer_dir(cdir, "upper");
+	_cleanup_free_ char *work = layer_dir(cdir, "work");
+	if (rm_rf(work, err) < 0 || mkdir_p(work, 0700, err) < 0)
 		return -1;
 	int rc = rsync_tree(rt, src, upper, "--delete", err);
 	if (rc == 0)
@@ -153,7 +161,9 @@ int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot,
 		return replace_layer(rt, dir, dst_id, err);
 	}
 	_cleanup_free_ char *scdir = rt_container_dir(rt, src_id);
-	_cleanup_free_ char *supper = xasprintf("%s/upper", scdir);
+	_cleanup_free_ char *supper = NULL;
+	if (layer_upper_ready(rt, scdir, &supper, err) < 0)
+		return -1;
 	if (access(supper, F_OK) < 0)
 		return err_set(err, E_NOT_FOUND, "container %s has no layer on this host", src_id);
 	struct layer_args a = {.rt = rt, .src = supper, .dst_id = dst_id};

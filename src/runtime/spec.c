@@ -3,6 +3,8 @@
  * defaults for an unprivileged container: the same capabilities, masked and
  * read-only /proc paths, and a seccomp profile (seccomp.c). */
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -18,6 +20,14 @@
 #define SPEC_ENV_TOTAL_MAX (1024 * 1024)
 #define CPU_PERIOD_US 100000
 #define CPU_QUOTA_MIN_US 1000
+#define CPU_SHARES_MIN 2
+#define CPU_SHARES_MAX 262144
+#define BLKIO_WEIGHT_MIN 10
+#define BLKIO_WEIGHT_MAX 1000
+#define NOFILE_DEFAULT 16384
+#define NOFILE_SOFT 1024
+#define NOFILE_MIN 64
+#define SHM_DEFAULT (64ULL << 20)
 /* What a container name may hold (the API allows [A-Za-z0-9_-]; dots are
  * harmless in a hostname). */
 #define HOSTNAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
@@ -122,20 +132,28 @@ static int build_env(const struct rt_spec *spec, const char *hostname, json_t **
 	return 0;
 }
 
-/* Host hard RLIMIT_NOFILE is 20000 on our hosts; crun fails if asked for more. */
-static json_t *rlimits(void)
+/* crun fails if asked for more than its own hard limit (20000 on our
+ * hosts), so the runtime clamps to ours. */
+static json_t *rlimits(struct runtime *rt, const struct rt_spec *spec)
 {
-	return json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_NOFILE", "soft", 1024, "hard", 16384);
+	uint64_t hard = spec->nofile ? spec->nofile : NOFILE_DEFAULT;
+	if (hard > rt->nofile_max)
+		hard = rt->nofile_max;
+	if (hard < NOFILE_MIN)
+		hard = NOFILE_MIN;
+	uint64_t soft = hard < NOFILE_SOFT ? hard : NOFILE_SOFT;
+	return json_pack("[{s:s, s:I, s:I}]", "type", "RLIMIT_NOFILE", "soft", (json_int_t)soft,
+			 "hard", (json_int_t)hard);
 }
 
-static json_t *process(const struct rt_spec *spec, json_t *env)
+static json_t *process(struct runtime *rt, const struct rt_spec *spec, json_t *env)
 {
 	size_t ncaps = ARRAY_SIZE(caps);
 	return json_pack("{s:b, s:{s:i, s:i}, s:[s], s:o, s:s, s:{s:o, s:o, s:o}, s:o, s:b}",
 			 "terminal", 0, "user", "uid", 0, "gid", 0, "args", "/.hoody/init", "env",
 			 env, "cwd", "/", "capabilities", "bounding", str_array(caps, ncaps),
 			 "effective", str_array(caps, ncaps), "permitted", str_array(caps, ncaps),
-			 "rlimits", rlimits(), "noNewPrivileges", 1);
+			 "rlimits", rlimits(rt, spec), "noNewPrivileges", 1);
 }
 
 static json_t *mount(const char *dst, const char *type, const char *src, json_t *options)
@@ -150,7 +168,15 @@ static json_t *bind(const char *dst, const char *src, const char *mode)
 		     json_pack("[s, s, s, s]", "rbind", "rprivate", "nosuid", mode));
 }
 
-static json_t *mounts(struct runtime *rt, const struct spec_paths *p)
+/* "size=<bytes>" of a tmpfs. */
+static json_t *size_opt(uint64_t bytes)
+{
+	char opt[40];
+	snprintf(opt, sizeof(opt), "size=%llu", (unsigned long long)bytes);
+	return json_string(opt);
+}
+
+static json_t *mounts(struct runtime *rt, const struct rt_spec *spec, const struct spec_paths *p)
 {
 	_cleanup_free_ char *hosts = xasprintf("%s/hosts", p->cdir);
 	_cleanup_free_ char *hostname = xasprintf("%s/hostname", p->cdir);
@@ -165,9 +191,12 @@ static json_t *mounts(struct runtime *rt, const struct spec_paths *p)
 	    m, mount("/dev/pts", "devpts", "devpts",
 		     json_pack("[s, s, s, s, s, s]", "nosuid", "noexec", "newinstance",
 			       "ptmxmode=0666", "mode=0620", "gid=5")));
+	/* Like /ramdisk, its pages are charged to the writer's memory cgroup. */
 	json_array_append_new(m, mount("/dev/shm", "tmpfs", "shm",
-				       json_pack("[s, s, s, s, s]", "nosuid", "noexec", "nodev",
-						 "mode=1777", "size=65536k")));
+				       json_pack("[s, s, s, s, o]", "nosuid", "noexec", "nodev",
+						 "mode=1777",
+						 size_opt(spec->shm_bytes ? spec->shm_bytes
+									  : SHM_DEFAULT))));
 	json_array_append_new(m, mount("/dev/mqueue", "mqueue", "mqueue",
 				       json_pack("[s, s, s]", "nosuid", "noexec", "nodev")));
 	json_array_append_new(m,
@@ -216,31 +245,68 @@ static json_t *id_mappings(uint32_t base)
 			 "size", (json_int_t)IDMAP_RANGE);
 }
 
-static json_t *resources(const struct rt_spec *spec)
+static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
 {
-	json_t *r = json_pack("{s:[{s:b, s:s}]}", "devices", "allow", 0, "access", "rwm");
-	if (spec->memory_limit)
-		json_object_set_new(r, "memory",
-				    json_pack("{s:I}", "limit", (json_int_t)spec->memory_limit));
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* memory.limit and memory+swap ("swap" in OCI is the sum). */
+static json_t *memory_json(const struct rt_spec *spec)
+{
+	json_t *m = json_pack("{s:I}", "limit", (json_int_t)spec->memory_limit);
+	json_object_set_new(m, "swap", json_integer((json_int_t)(spec->memory_limit +
+								  spec->swap_limit)));
+	return m;
+}
+
+static json_t *cpu_json(const struct rt_spec *spec)
+{
+	json_t *c = json_object();
 	if (spec->cpu_millis) {
 		uint64_t quota = spec->cpu_millis * CPU_PERIOD_US / 1000;
-		if (quota < CPU_QUOTA_MIN_US)
-			quota = CPU_QUOTA_MIN_US;
-		json_object_set_new(r, "cpu",
-				    json_pack("{s:I, s:I}", "quota", (json_int_t)quota, "period",
-					      (json_int_t)CPU_PERIOD_US));
+		json_object_set_new(c, "quota",
+				    json_integer((json_int_t)clamp(quota, CPU_QUOTA_MIN_US,
+								  INT64_MAX)));
+		json_object_set_new(c, "period", json_integer(CPU_PERIOD_US));
 	}
+	if (spec->cpu_shares)
+		json_object_set_new(c, "shares",
+				    json_integer((json_int_t)clamp(spec->cpu_shares, CPU_SHARES_MIN,
+								  CPU_SHARES_MAX)));
+	return c;
+}
+
+/* linux.resources: crun writes them to cgroup v1 files or translates them
+ * to v2 (shares -> cpu.weight, blkio weight -> io.weight). */
+static json_t *resources(struct runtime *rt, const struct rt_spec *spec)
+{
+	json_t *r = json_pack("{s:[{s:b, s:s}]}", "devices", "allow", 0, "access", "rwm");
+	if (spec->memory_limit) {
+		json_t *m = memory_json(spec);
+		if (!rt->swap_limits)
+			json_object_del(m, "swap");
+		json_object_set_new(r, "memory", m);
+	}
+	if (spec->cpu_millis || spec->cpu_shares)
+		json_object_set_new(r, "cpu", cpu_json(spec));
 	if (spec->pids_limit)
 		json_object_set_new(r, "pids",
 				    json_pack("{s:I}", "limit", (json_int_t)spec->pids_limit));
+	/* Without BFQ there is no weight file and crun would fail the start. */
+	if (spec->blkio_weight && rt->io_weight)
+		json_object_set_new(
+		    r, "blockIO",
+		    json_pack("{s:i}", "weight",
+			      (int)clamp(spec->blkio_weight, BLKIO_WEIGHT_MIN, BLKIO_WEIGHT_MAX)));
 	return r;
 }
 
-static json_t *linux_section(const struct rt_spec *spec, const struct spec_paths *p)
+static json_t *linux_section(struct runtime *rt, const struct rt_spec *spec,
+			     const struct spec_paths *p)
 {
 	_cleanup_free_ char *cgpath = xasprintf("/hoody/%s", spec->id);
 	json_t *l = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "namespaces", namespaces(p),
-			      "cgroupsPath", cgpath, "resources", resources(spec), "maskedPaths",
+			      "cgroupsPath", cgpath, "resources", resources(rt, spec), "maskedPaths",
 			      str_array(masked_paths, ARRAY_SIZE(masked_paths)), "readonlyPaths",
 			      str_array(readonly_paths, ARRAY_SIZE(readonly_paths)), "seccomp",
 			      seccomp_profile_new());
@@ -279,8 +345,8 @@ char *spec_json_new(struct runtime *rt, const struct rt_spec *spec, const struct
 		return NULL;
 	json_t *root =
 	    json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.0.2", "process",
-		      process(spec, env), "root", "path", "rootfs", "readonly", 0, "hostname",
-		      hostname, "mounts", mounts(rt, p), "linux", linux_section(spec, p));
+		      process(rt, spec, env), "root", "path", "rootfs", "readonly", 0, "hostname",
+		      hostname, "mounts", mounts(rt, spec, p), "linux", linux_section(rt, spec, p));
 	if (!root) {
 		err_set(err, E_INTERNAL, "cannot build config.json");
 		return NULL;

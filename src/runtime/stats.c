@@ -196,6 +196,7 @@ static void read_cgroups(struct runtime *rt, const char *id, struct rt_stats *s)
 	s->swap_usage = sw > s->mem_usage ? sw - s->mem_usage : 0;
 	s->swap_peak = sw_peak > s->mem_peak ? sw_peak - s->mem_peak : 0;
 	s->pids = cg_read(rt, "pids", id, "pids.current");
+	s->oom_kills = limits_oom_kills(id);
 }
 
 /* Wall-clock start of pid in ms, from its start time in ticks since boot. */
@@ -226,17 +227,35 @@ static int64_t started_at_ms(pid_t pid)
 	return now_ms() - (since_boot_ms - start_ms);
 }
 
-static void read_disk(struct runtime *rt, const char *id, struct rt_stats *s)
+/* A layer with its own filesystem is measured by that filesystem (exact,
+ * one syscall); an unlimited one by walking it (cached). */
+static void read_layer(const char *cdir, struct rt_stats *s)
 {
-	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
-	_cleanup_free_ char *upper = xasprintf("%s/upper", cdir);
 	struct statvfs vfs;
+	_cleanup_free_ char *mnt = layer_mountpoint(cdir);
+	if (layer_has_fs(cdir) && rt_is_mountpoint(mnt) && statvfs(mnt, &vfs) == 0) {
+		s->disk_limit = s->disk_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		s->disk_usage = (uint64_t)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
+		s->inodes_limit = vfs.f_files;
+		s->inodes_usage = vfs.f_files - vfs.f_ffree;
+		return;
+	}
+	_cleanup_free_ char *upper = layer_dir(cdir, "upper");
 	s->disk_usage = layer_usage(upper);
 	if (statvfs(cdir, &vfs) == 0)
 		s->disk_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+}
+
+static void read_disk(struct runtime *rt, const char *id, struct rt_stats *s)
+{
+	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
+	read_layer(cdir, s);
 	_cleanup_free_ char *ram = ramdisk_path(rt, id);
-	if (rt_is_mountpoint(ram) && statvfs(ram, &vfs) == 0)
+	struct statvfs vfs;
+	if (rt_is_mountpoint(ram) && statvfs(ram, &vfs) == 0) {
 		s->ramdisk_usage = (uint64_t)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
+		s->ramdisk_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	}
 }
 
 int rt_stats(struct runtime *rt, const char *id, struct rt_stats *out, struct error *err)

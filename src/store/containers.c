@@ -44,7 +44,8 @@ static const struct field container_fields[] = {
 static const struct db_unique container_uniq[] = {
     {"containers.project_id, containers.name", E_NAME_IN_USE,
      "Container name already in use within the project"},
-    {"containers.ssh_public_key", E_SSH_KEY_IN_USE, "SSH public key already in use"},
+    {"containers_user_ssh_key", E_SSH_KEY_IN_USE,
+     "SSH public key already in use by another of your containers"},
     {"containers.id", E_CONFLICT, "Container id already exists"},
     {NULL, E_OK, NULL},
 };
@@ -245,4 +246,12 @@ int store_container_count_server(struct store *st, const char *server_id, int64_
 	return db_int(st, out, err,
 		      "SELECT count(*) FROM containers WHERE server_id = ?1 AND " LIVE, "s",
 		      server_id);
+}
+
+int store_container_count_server_user(struct store *st, const char *server_id,
+				      const char *user_id, int64_t *out, struct error *err)
+{
+	return db_int(st, out, err,
+		      "SELECT count(*) FROM containers WHERE server_id = ?1 AND user_id = ?2 AND " LIVE,
+		      "ss", server_id, user_id);
 }

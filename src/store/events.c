@@ -184,6 +184,21 @@ int store_event_delete(struct store *st, const struct event_query *q, int64_t *d
 	return rc < 0 ? -1 : 0;
 }
 
+int store_event_delete_one(struct store *st, const char *user_id, const char *id,
+			   struct error *err)
+{
+	struct db_q q;
+	if (db_query(st, &q, "DELETE FROM events WHERE id = ?1 AND user_id = ?2", err, "ss", id,
+		     user_id) < 0)
+		return -1;
+	int rc = db_step(&q, NULL, err);
+	int64_t n = rc == 0 ? sqlite3_changes(sqlite3_db_handle(q.s)) : 0;
+	db_done(&q);
+	if (rc < 0)
+		return -1;
+	return n ? 0 : err_set(err, E_NOT_FOUND, "Event not found");
+}
+
 int store_event_counts(struct store *st, const struct event_query *q, const char *column,
 		       char ***keys_new, int64_t **counts_new, size_t *n, struct error *err)
 {

@@ -61,6 +61,11 @@ int store_project_get_owned(struct store *st, const char *user_id, const char *i
 	return rec_get(st, &tbl_projects, out, err, "id = ?1 AND user_id = ?2", "ss", id, user_id);
 }
 
+int store_project_get(struct store *st, const char *id, struct project *out, struct error *err)
+{
+	return rec_get(st, &tbl_projects, out, err, "id = ?1", "s", id);
+}
+
 int store_project_update(struct store *st, const struct project *p, struct error *err)
 {
 	return rec_update(st, &tbl_projects, p, err);

@@ -32,13 +32,20 @@ static const struct field *field_with(const struct table *t, unsigned flag)
 	return NULL;
 }
 
-static FILE *memstream(char **buf)
-{
+/* glibc writes the size through the pointer given to open_memstream at every
+ * flush and at fclose, so it must live as long as the stream: the caller's
+ * frame, not this function's. */
+struct mstream {
+	FILE *f;
 	size_t len;
-	FILE *m = open_memstream(buf, &len);
-	if (!m)
+};
+
+static FILE *memstream(struct mstream *ms, char **buf)
+{
+	ms->f = open_memstream(buf, &ms->len);
+	if (!ms->f)
 		abort(); /* out of memory at start, as xmalloc */
-	return m;
+	return ms->f;
 }
 
 /* The SET list of an update (from the bound record) or of an upsert (from
@@ -67,30 +74,31 @@ static void put_set(FILE *m, const struct table *t, bool from_excluded)
 static void gen_table(struct table *t)
 {
 	const struct field *key = &t->f[0];
+	struct mstream ms;
 	FILE *m;
 
 	if (!(key->flags & FL_KEY) || key->kind != FK_CHARS)
 		abort(); /* a descriptor bug, caught by the first store_open */
 
-	m = memstream(&t->cols);
+	m = memstream(&ms, &t->cols);
 	for (size_t i = 0; i < t->nf; i++)
 		fprintf(m, "%s%s", i ? "," : "", t->f[i].col);
 	fclose(m);
 
-	m = memstream(&t->insert);
+	m = memstream(&ms, &t->insert);
 	fprintf(m, "INSERT INTO %s(%s) VALUES(", t->name, t->cols);
 	for (size_t i = 0; i < t->nf; i++)
 		fprintf(m, "%s?%zu", i ? "," : "", i + 1);
 	fprintf(m, ")");
 	fclose(m);
 
-	m = memstream(&t->update);
+	m = memstream(&ms, &t->update);
 	fprintf(m, "UPDATE %s SET ", t->name);
 	put_set(m, t, false);
 	fprintf(m, " WHERE %s=?1", key->col);
 	fclose(m);
 
-	m = memstream(&t->upsert);
+	m = memstream(&ms, &t->upsert);
 	fprintf(m, "%s ON CONFLICT(%s) DO UPDATE SET ", t->insert, key->col);
 	put_set(m, t, true);
 	fclose(m);

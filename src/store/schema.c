@@ -202,7 +202,33 @@ static const char *const steps[] = {
     "CREATE INDEX containers_pool ON containers(pool_key, status, created_at, id)"
     "  WHERE prespawn = 1;",
 
-    /* 5: proxy aliases and proxy permission documents. Neither references
+    /* 5: usernames are unique without regard to ASCII case (an older
+     * database may hold "alice" and "Alice": the later one is renamed to
+     * "<name>-<id>" so the index can be built); snapshots carry their
+     * container's realms, so that the realm check still applies once the
+     * container is gone; refresh-token families (one per login), so a
+     * refresh token works once and its reuse ends the family. */
+    "UPDATE users SET username = username || '-' || id WHERE EXISTS ("
+    "  SELECT 1 FROM users o WHERE o.username = users.username COLLATE NOCASE"
+    "  AND (o.created_at < users.created_at"
+    "       OR (o.created_at = users.created_at AND o.id < users.id)));"
+    "CREATE UNIQUE INDEX users_username_nocase ON users(username COLLATE NOCASE);"
+    "ALTER TABLE snapshots ADD COLUMN realm_ids TEXT;"
+    "UPDATE snapshots SET realm_ids ="
+    "  (SELECT realm_ids FROM containers WHERE containers.id = snapshots.container_id);"
+    "CREATE INDEX snapshots_user ON snapshots(user_id, container_id);"
+    "CREATE TABLE refresh_families ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  current_jti TEXT NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX refresh_families_expiry ON refresh_families(expires_at);",
+
+    /* 6: proxy aliases and proxy permission documents. Neither references
      * its container: an alias outlives it (the seeds delete the container,
      * then the alias) and resolves to 404 meanwhile. */
     "CREATE TABLE proxy_aliases ("
@@ -234,6 +260,25 @@ static const char *const steps[] = {
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+
+    /* 7: fields of the public API stored as given (JSON text): a token's
+     * public_storage, a user's metadata and public key. */
+    "ALTER TABLE auth_tokens ADD COLUMN public_storage TEXT;"
+    "ALTER TABLE users ADD COLUMN metadata TEXT;"
+    "ALTER TABLE users ADD COLUMN public_key TEXT;",
+
+    /* 8: an SSH key is unique per user, not across users (a tenant could
+     * squat another's key, and learn whether it is in use), and compared by
+     * its "type base64" part: the same key with another comment is the same
+     * key. Keys are stored normalized ("type blob[ comment]", single spaces,
+     * container_rules.c), so the blob ends at the second space. */
+    "DROP INDEX containers_ssh_key;"
+    "CREATE UNIQUE INDEX containers_user_ssh_key ON containers(user_id,"
+    "  CASE WHEN instr(substr(ssh_public_key, instr(ssh_public_key, ' ') + 1), ' ') > 0"
+    "  THEN substr(ssh_public_key, 1, instr(ssh_public_key, ' ')"
+    "    + instr(substr(ssh_public_key, instr(ssh_public_key, ' ') + 1), ' ') - 1)"
+    "  ELSE ssh_public_key END)"
+    "  WHERE ssh_public_key IS NOT NULL AND status <> 'deleted';",
 };
 
 int schema_version_latest(void)

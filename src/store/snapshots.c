@@ -15,6 +15,7 @@ static const struct field snapshot_fields[] = {
     F_INT(struct snapshot, created_at, FL_CREATED),
     F_INT(struct snapshot, last_used_at, 0),
     F_INT(struct snapshot, expires_at, 0),
+    F_STR(struct snapshot, realm_ids, 0),
 };
 
 static const struct db_unique snapshot_uniq[] = {
@@ -70,6 +71,16 @@ int store_snapshot_list(struct store *st, const char *container_id, struct snaps
 {
 	return rec_list(st, &tbl_snapshots, (void **)out_new, count, err,
 			"WHERE container_id = ?1 ORDER BY created_at, id", "s", container_id);
+}
+
+int store_snapshot_list_orphaned(struct store *st, const char *user_id, struct snapshot **out_new,
+				 size_t *count, struct error *err)
+{
+	return rec_list(st, &tbl_snapshots, (void **)out_new, count, err,
+			"WHERE (?1 IS NULL OR user_id = ?1) AND NOT EXISTS (SELECT 1 FROM "
+			"containers c WHERE c.id = snapshots.container_id AND c.status <> 'deleted') "
+			"ORDER BY created_at, id LIMIT 10000",
+			"s", user_id);
 }
 
 int store_snapshot_summary(struct store *st, const char *container_id, int64_t *count,

@@ -56,6 +56,8 @@ struct user {
 	bool is_banned;
 	int64_t session_generation; /* bumped by logout: older JWTs stop working */
 	int64_t max_containers;     /* account quota, -1 = unlimited */
+	char *metadata;             /* JSON object text, may be NULL */
+	char *public_key;           /* 64 hex (Ed25519), may be NULL */
 	int64_t created_at, updated_at;
 };
 void user_clear(struct user *u);
@@ -66,6 +68,19 @@ int store_user_find_login(struct store *st, const char *login, struct user *out,
 int store_user_update(struct store *st, const struct user *u, struct error *err);
 int store_user_bump_session(struct store *st, const char *id, struct error *err);
 int store_user_count(struct store *st, int64_t *out, struct error *err);
+
+/* ---- refresh-token families: one per login; a refresh token works once ---- */
+/* Also drops the families whose refresh tokens have all expired. */
+int store_refresh_family_insert(struct store *st, const char *id, const char *user_id,
+				const char *jti, int64_t expires_at, struct error *err);
+/* Moves the family from jti to next_jti; *rotated is false when jti is not
+ * the family's current one (a reuse) or the family is revoked or gone. */
+int store_refresh_family_rotate(struct store *st, const char *id, const char *jti,
+				const char *next_jti, int64_t expires_at, bool *rotated,
+				struct error *err);
+int store_refresh_family_revoke(struct store *st, const char *id, struct error *err);
+/* Whether the family exists and is not revoked (false on a store error). */
+bool store_refresh_family_live(struct store *st, const char *id);
 
 /* ---- long-lived auth tokens (hdy_...) ---- */
 struct auth_token {
@@ -81,6 +96,7 @@ struct auth_token {
 	bool vault_access;
 	bool event_access;
 	char *public_key;        /* may be NULL */
+	char *public_storage;    /* JSON text, may be NULL */
 	int64_t expires_at;      /* 0 = never */
 	int64_t last_used_at;    /* 0 = never */
 	char *last_used_ip;      /* may be NULL */
@@ -126,6 +142,8 @@ struct list_query {
 int store_project_insert(struct store *st, const struct project *p, struct error *err); /* E_CONFLICT on alias */
 int store_project_get_owned(struct store *st, const char *user_id, const char *id,
 			    struct project *out, struct error *err);
+/* Any owner's (admin routes); E_NOT_FOUND like get_owned. */
+int store_project_get(struct store *st, const char *id, struct project *out, struct error *err);
 int store_project_update(struct store *st, const struct project *p, struct error *err);
 int store_project_delete(struct store *st, const char *id, struct error *err);
 int store_project_list(struct store *st, const struct list_query *q, struct project **out_new,
@@ -166,7 +184,7 @@ struct container {
 	char *failure_reason;    /* NULL unless failed */
 	bool server_expired;
 	int64_t server_expired_at;
-	int64_t started_at;      /* 0 when not running */
+	int64_t started_at;      /* last start, 0 when never started */
 	int64_t env_revision, env_applied_revision;
 	int64_t created_at, updated_at;
 };
@@ -207,6 +225,9 @@ int store_container_count_user(struct store *st, const char *user_id, int64_t *o
 			       struct error *err);
 int store_container_count_server(struct store *st, const char *server_id, int64_t *out,
 				 struct error *err);
+/* One user's share of the above. */
+int store_container_count_server_user(struct store *st, const char *server_id,
+				      const char *user_id, int64_t *out, struct error *err);
 void container_list_free(struct container *arr, size_t count);
 /* Members of a prespawn pool: ready (running), creating, and the total of
  * live ones. */
@@ -246,13 +267,14 @@ struct snapshot {
 	char container_id[ID_LEN + 1];
 	char project_id[ID_LEN + 1];
 	char user_id[ID_LEN + 1];
-	char *name;              /* snap-YYYYMMDD-HHMMSS[-n] */
+	char *name;              /* snap-YYYYMMDD-HHMMSS-<8 random hex> */
 	char *alias;             /* may be NULL */
 	char *container_image;   /* the container's image: a copy from the snapshot needs it */
 	int64_t size;            /* bytes not shared with other snapshots */
 	int64_t created_at;
 	int64_t last_used_at;    /* 0 = never restored or copied from */
 	int64_t expires_at;      /* 0 = never */
+	char *realm_ids;         /* the container's realms when taken (JSON array text) */
 };
 void snapshot_clear(struct snapshot *s);
 void snapshot_list_free(struct snapshot *arr, size_t n);
@@ -262,6 +284,10 @@ int store_snapshot_insert(struct store *st, const struct snapshot *s, struct err
 int store_snapshot_get(struct store *st, const char *container_id, const char *name,
 		       struct snapshot *out, struct error *err);
 int store_snapshot_update(struct store *st, const struct snapshot *s, struct error *err);
+/* Snapshots whose container has no row or only a tombstone, of user_id
+ * (NULL = every user), oldest first. */
+int store_snapshot_list_orphaned(struct store *st, const char *user_id, struct snapshot **out_new,
+				 size_t *count, struct error *err);
 int store_snapshot_delete(struct store *st, const char *id, struct error *err);
 /* Oldest first. */
 int store_snapshot_list(struct store *st, const char *container_id, struct snapshot **out_new,
@@ -313,6 +339,9 @@ int store_event_get(struct store *st, const char *user_id, const char *id, struc
  * "before" bound. */
 int store_event_delete(struct store *st, const struct event_query *q, int64_t *deleted,
 		       struct error *err);
+/* One event of user_id; E_NOT_FOUND when there is none. */
+int store_event_delete_one(struct store *st, const char *user_id, const char *id,
+			   struct error *err);
 /* Counts per event_type or resource_type (column), as parallel arrays. */
 int store_event_counts(struct store *st, const struct event_query *q, const char *column,
 		       char ***keys_new, int64_t **counts_new, size_t *n, struct error *err);

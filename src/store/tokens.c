@@ -16,6 +16,7 @@ static const struct field token_fields[] = {
     F_BOOL(struct auth_token, vault_access, 0),
     F_BOOL(struct auth_token, event_access, 0),
     F_STR(struct auth_token, public_key, 0),
+    F_STR(struct auth_token, public_storage, 0),
     F_INT(struct auth_token, expires_at, 0),
     /* usage is written by store_token_touch only, so an update from an
      * older read does not roll it back */

@@ -152,9 +152,10 @@ def raw_exchange(port, data, timeout=10, until_close=False):
 
 # ---------------------------------------------------------------- WebSocket
 
-def ws_connect(port, host, path="/ws", protocols=None, headers=None, timeout=10):
-    """A WebSocket client handshake; returns (socket, status, response head)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def ws_connect(port, host, path="/ws", protocols=None, headers=None, timeout=10, sock=None):
+    """A WebSocket client handshake (on sock when given, e.g. a TLS socket);
+    returns (socket, status, response head)."""
+    s = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket",
              "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
@@ -213,3 +214,12 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def upstream_container(d):
+    """A project, a running container with hoody-upstream on 9000, its
+    http-9000 host name and the owner's claim headers."""
+    p = d.new_project()
+    cid = d.create_container(p)["id"]
+    start_upstream(d, cid, 9000)
+    return p, cid, d.host(p, cid, "http-9000"), d.claim_headers(cid)

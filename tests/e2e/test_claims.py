@@ -15,7 +15,38 @@ from hoody_test import BIN, Daemon, check, main
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "CLAIMS.md")
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
-SIG_HEADER = re.compile(r"^t=(\d+),kid=([A-Za-z0-9_-]+),path=([^,]+),sig=([0-9a-f]{128})$")
+SIG_HEADER = re.compile(
+    r"^t=(\d+),kid=([A-Za-z0-9_-]+),m=([A-Z]+),s=(\d{3}),path=([^,]+),sig=([0-9a-f]{128})$")
+
+# A response verified by node's crypto from the public-key document alone:
+# argv[2] the header, argv[3] the file holding the exact body, stdin the
+# GET /meta/public-key answer. Prints "ok" or exits 1.
+NODE_VERIFY_RESPONSE = r"""
+const crypto = require('crypto'), fs = require('fs');
+const doc = JSON.parse(fs.readFileSync(0, 'utf8')).data;
+const f = Object.fromEntries(process.argv[2].split(',').map(kv => kv.split(/=(.*)/s).slice(0, 2)));
+const key = doc.keys.find(k => k.kid === f.kid);
+if (!key) process.exit(1);
+const der = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'),
+                           Buffer.from(key.public_key_hex, 'hex')]);
+const pub = crypto.createPublicKey({key: der, format: 'der', type: 'spki'});
+const data = Buffer.concat([Buffer.from(`${f.t}\n${f.m}\n${f.s}\n${f.path}\n`),
+                            fs.readFileSync(process.argv[3])]);
+if (!crypto.verify(null, data, pub, Buffer.from(f.sig, 'hex'))) process.exit(1);
+console.log('ok');
+"""
+
+
+def node_verify_response(header, body, public_doc_raw):
+    with tempfile.TemporaryDirectory() as tmp:
+        js, bf = os.path.join(tmp, "v.js"), os.path.join(tmp, "body")
+        with open(js, "w") as f:
+            f.write(NODE_VERIFY_RESPONSE)
+        with open(bf, "wb") as f:
+            f.write(body)
+        r = subprocess.run(["node", js, header, bf], input=public_doc_raw, capture_output=True,
+                           text=True)
+        return r.returncode == 0 and r.stdout.strip() == "ok"
 
 
 def doc_block(lang):
@@ -134,18 +165,25 @@ def check_claim(d, r, cid, pid, want_type, ttl=3600):
     return claim, payload
 
 
-def check_response_signature(r, path, keys):
+def check_response_signature(r, path, keys, method="POST"):
+    """The header's fields are those of this exchange, and both openssl and
+    node's crypto verify it with the published key; a changed byte fails."""
     hdr = r.headers.get("X-Hoody-Signature")
     check(hdr, f"no X-Hoody-Signature on {r}")
     m = SIG_HEADER.match(hdr)
     check(m, hdr)
-    t, kid, hpath, sig = int(m.group(1)), m.group(2), m.group(3), bytes.fromhex(m.group(4))
-    check(hpath == path, hdr)
+    t, kid, meth, status, hpath = int(m.group(1)), m.group(2), m.group(3), int(m.group(4)), m.group(5)
+    sig = bytes.fromhex(m.group(6))
+    check(hpath == path and meth == method and status == r.status, (hdr, r))
     check(abs(time.time() - t) <= keys.data["signing_format"]["replay_tolerance_seconds"], hdr)
     key = key_of(keys, kid)
-    signed = f"{t}\n{hpath}\n".encode() + r.raw.encode()
+    signed = f"{t}\n{meth}\n{status}\n{hpath}\n".encode() + r.raw.encode()
     check(openssl_verify(key["public_key_b64"], signed, sig), hdr)
     check(not openssl_verify(key["public_key_b64"], signed + b" ", sig), hdr)
+    check(node_verify_response(hdr, r.raw.encode(), keys.raw), f"node rejects {hdr}")
+    check(not node_verify_response(hdr, r.raw.encode() + b" ", keys.raw), "node accepts a changed body")
+    forged = hdr.replace(f"s={status}", f"s={status + 1}")
+    check(not node_verify_response(forged, r.raw.encode(), keys.raw), "node accepts a changed status")
 
 
 def test_public_key_document():
@@ -193,6 +231,31 @@ def test_claim_verifies_independently():
         d.delete(f"/api/v1/containers/{bob_cid}", token=bob)
 
 
+def test_signed_routes():
+    """Container routes, the project's container list and meta are signed,
+    verified by node and openssl; a 401 and other routes are not."""
+    with Daemon() as d:
+        keys = public_keys(d)
+        check_response_signature(keys, "/api/v1/meta/public-key", keys, "GET")
+        pid = d.new_project()
+        r = d.post(f"/api/v1/projects/{pid}/containers",
+                   {"name": "signed", "server_id": d.server_id(), "container_image": "busybox"})
+        check(r.status in (200, 201), r)
+        check_response_signature(r, f"/api/v1/projects/{pid}/containers", keys)
+        cid = r.data["id"]
+        for path in (f"/api/v1/containers/{cid}", "/api/v1/containers",
+                     f"/api/v1/projects/{pid}/containers"):
+            r = d.get(path)
+            check(r.status == 200, r)
+            check_response_signature(r, path, keys, "GET")
+        r = d.get(f"/api/v1/containers/{cid}", token=None)
+        check(r.status == 401 and "X-Hoody-Signature" not in r.headers, r)
+        r = d.get("/api/v1/projects")
+        check(r.status == 200 and "X-Hoody-Signature" not in r.headers, r)
+        r = d.delete(f"/api/v1/containers/{cid}")
+        check_response_signature(r, f"/api/v1/containers/{cid}", keys, "DELETE")
+
+
 def test_errors():
     with Daemon() as d:
         r = authorize(d, "not-an-id")
@@ -201,7 +264,9 @@ def test_errors():
         check(r.status == 400 and r.code == "INVALID_ID_FORMAT", r)
         r = authorize(d, "0123456789abcdef01234567")
         check(r.status == 404 and r.code == "CONTAINER_NOT_FOUND", r)
-        check("X-Hoody-Signature" not in r.headers, r.headers)
+        # the status is signed too: a 404 cannot be passed off as a 200
+        check_response_signature(r, "/api/v1/containers/0123456789abcdef01234567/authorize",
+                                 public_keys(d))
         pid = d.new_project()
         cid = d.create_container(pid, hoody_kit=False)["id"]
         r = authorize(d, cid, token=None)
@@ -250,10 +315,12 @@ def test_restart_and_rotation():
 
 def test_expired_claim():
     """An expired claim still has a valid signature; exp is what rejects it."""
-    with Daemon(extra_args=["--claim-ttl", "2"]) as d:
+    # 8 s: check_claim runs four verifiers (node among them) that must all see
+    # the claim still valid, which took more than 2 s on a loaded machine
+    with Daemon(extra_args=["--claim-ttl", "8"]) as d:
         pid = d.new_project()
         cid = d.create_container(pid, hoody_kit=False)["id"]
-        claim, payload = check_claim(d, authorize(d, cid), cid, pid, "admin", ttl=2)
+        claim, payload = check_claim(d, authorize(d, cid), cid, pid, "admin", ttl=8)
         keys = public_keys(d)
         time.sleep(max(0, payload["exp"] - time.time()) + 1.1)
         check(payload["exp"] < time.time(), payload)

@@ -404,7 +404,7 @@ def test_uniqueness_and_update():
         key = make_key()
         a = d.create_container(pid, name="alpha", ssh_public_key=key)
         expect(post_container(d, pid, name="alpha"), 409, "CONTAINER_NAME_IN_USE")
-        # names are per project; keys are global
+        # names are per project; keys are per user (compared by type and blob)
         b = d.create_container(other, name="alpha")
         expect(post_container(d, other, name="beta", ssh_public_key=key), 409,
                "SSH_PUBLIC_KEY_IN_USE")
@@ -465,7 +465,7 @@ def test_uniqueness_and_update():
                                ({"color": "#12"}, "color"), ({"comment": "c" * 16001}, "comment"),
                                ({"environment_vars": {"1": "x"}}, "environment_vars"),
                                ({"realm_ids": ["nope"]}, "realm_ids"),
-                               ({"ramdisk_scope": "project"}, "ramdisk_scope"),
+                               ({"ramdisk_scope": "galaxy"}, "ramdisk_scope"),
                                ({"ssh_public_key": " "}, "ssh_public_key")):
             expect(d.put(cpath(d, cid), body), 400, "VALIDATION_ERROR", mentions)
         # the hostname follows the name at the next start (not while running)

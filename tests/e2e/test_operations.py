@@ -165,7 +165,7 @@ def test_operation_errors_and_parallelism():
         pid = d.new_project()
         a = d.create_container(pid, hoody_kit=False)["id"]
         b = d.create_container(pid, hoody_kit=False)["id"]
-        expect(op(d, a, "explode"), 400, "VALIDATION_ERROR")
+        expect(op(d, a, "explode"), 404, "ROUTE_NOT_FOUND", "operations are")  # issue 17
         expect(op(d, "nothex", "start"), 400, "INVALID_ID_FORMAT")
         expect(op(d, "0" * 24, "start"), 404, "CONTAINER_NOT_FOUND")
         for body in ({"timeout": 0}, {"timeout": 601}, {"timeout": "5"}, {"timeout": 1.5},

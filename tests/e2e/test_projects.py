@@ -398,7 +398,7 @@ def check_server_shape(s, name="node-local", cap=None):
     check(set(s) >= SERVER_KEYS, f"server keys: {sorted(s)}")
     check(HEX24.match(s["id"]) and s["server_id"] == s["id"], s)
     check(s["server_name"] == name and s["name"] == name, s)
-    check(s["status"] == "ready" and s["is_ready"] is True, s)
+    check(s["status"] == "active" and s["is_ready"] is True, s)
     check(s["is_free"] is True and s["is_free_tier"] is True and s["expires_at"] is None, s)
     sp = s["specs"]
     check(set(sp) == {"cpu_cores", "ram_gb", "disk_gb", "shared_compute"}, sp)
@@ -406,7 +406,8 @@ def check_server_shape(s, name="node-local", cap=None):
     check(sp["shared_compute"] is True, sp)
     cc = s["container_capacity"]
     check(set(cc) == {"used", "max"} and type(cc["used"]) is int and cc["used"] >= 0, cc)
-    check(cc["max"] == cap, cc)
+    # uncapped: what the host's memory holds, a number all the same
+    check(cc["max"] == cap if cap else type(cc["max"]) is int and cc["max"] >= 1, cc)
     check(ISO.match(s["created_at"]), s)
 
 
@@ -422,12 +423,15 @@ def test_servers_and_rentals():
         kb = int(f.readline().split()[1])
     check(abs(s["specs"]["ram_gb"] - kb / 1048576) <= 1, (s["specs"], kb))
 
+    def one(d):  # GET one adds the day counters to the list item
+        check(type(d.pop("usage_days")) is int and type(d.pop("hold_days")) is int, d)
+        return d
     r = D.get(f"/api/v1/servers/{s['id']}")
-    check(r.status == 200 and r.data == s, r)
+    check(r.status == 200 and one(r.data) == s, r)
     r = D.get("/api/v1/rentals")
     check(r.status == 200 and r.data == [s], r)
     r = D.get(f"/api/v1/rentals/{s['id']}")
-    check(r.status == 200 and r.data == s, r)
+    check(r.status == 200 and one(r.data) == s, r)
     for base in ("servers", "rentals"):
         check(is_error(D.get(f"/api/v1/{base}/nope"), 400, "INVALID_ID_FORMAT"), base)
         check(is_error(D.get(f"/api/v1/{base}/{MISSING}"), 404, "RESOURCE_NOT_FOUND"), base)
@@ -474,7 +478,7 @@ def test_public_images():
     check(set(i) >= IMAGE_KEYS, sorted(i))
     check(i["id"] == hashlib.sha256(b"busybox").hexdigest()[:24], i)
     check(i["os"] == "busybox" and isinstance(i["name"], str) and i["name"], i)
-    check(i["architecture"] in ("x86_64", "aarch64") and type(i["size"]) is int, i)
+    check(i["architecture"] in ("amd64", "arm64") and type(i["size"]) is int, i)
     check(i["price"] == 0 and i["rating"] is None and i["prespawn"] is False, i)
     check(i["is_default"] is False and ISO.match(i["added_date"]), i)
 

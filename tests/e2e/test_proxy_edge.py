@@ -19,7 +19,7 @@ import time
 
 from hoody_test import check, free_port, main
 from proxy_util import (DOMAIN, SERVER, ProxyDaemon, raw_exchange, request, rss_kib,
-                        start_busybox_httpd, start_upstream, ws_connect, ws_recv, ws_send)
+                        start_busybox_httpd, upstream_container, ws_connect, ws_recv, ws_send)
 
 
 def setup(d):
@@ -77,10 +77,7 @@ def test_busybox_port_owner_and_strangers():
 
 def test_streaming_keepalive_chunked_headers():
     with ProxyDaemon() as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         conn = http.client.HTTPConnection("127.0.0.1", d.proxy_port, timeout=30)
         hdrs = dict(owner, Host=host)
         # keep-alive: several exchanges on one connection, the same socket
@@ -145,9 +142,8 @@ def test_streaming_keepalive_chunked_headers():
 
 def test_hostile_heads():
     with ProxyDaemon(["--proxy-max-conns-per-ip", "8"]) as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000").encode()
+        p, cid, host, _ = upstream_container(d)
+        host = host.encode()
         port = d.proxy_port
         cases = {
             b"GET / HTTP/1.1\r\nHost: " + host + b"\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n": 400,
@@ -185,10 +181,7 @@ def test_hostile_heads():
 
 def test_websocket_subprotocol():
     with ProxyDaemon() as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         # refused before the upgrade without credentials
         s, status, head = ws_connect(d.proxy_port, host, protocols=["tty"])
         check(status == 401, head)
@@ -211,10 +204,7 @@ def test_upload_memory_flat():
     """1 GiB through the proxy: hoodyd's RSS grows < 16 MiB (back-pressure,
     one fixed buffer per direction)."""
     with ProxyDaemon() as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         request(d.proxy_port, host, path="/hello", headers=owner)
         before = rss_kib(d.proc.pid)
         total = 1 << 30
@@ -272,25 +262,15 @@ def test_tls_wildcard_and_reload():
     tport = free_port()
     with ProxyDaemon(["--proxy-tls-listen", f"127.0.0.1:{tport}", "--tls-cert", live_crt,
                       "--tls-key", live_key]) as d:
-        p, cid = setup(d)
-        start_upstream(d, cid, 9000)
-        host = d.host(p, cid, "http-9000")
-        owner = d.claim_headers(cid)
+        p, cid, host, owner = upstream_container(d)
         ctx = ssl.create_default_context(cafile=live_crt)  # verifies name and chain
         r = request(tport, host, path="/headers", headers=owner, tls_ctx=ctx)
         check(r.status == 200 and b"X-Forwarded-Proto: https" in r.body, r)
         s_ctx = ssl.create_default_context(cafile=live_crt)
-        raw = socket.create_connection(("127.0.0.1", tport))
-        ws = s_ctx.wrap_socket(raw, server_hostname=host)
-        key64 = "dGhlIHNhbXBsZSBub25jZQ=="
-        hdr = "".join(f"{k}: {v}\r\n" for k, v in owner.items())
-        ws.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    f"Sec-WebSocket-Key: {key64}\r\nSec-WebSocket-Version: 13\r\n"
-                    f"Sec-WebSocket-Protocol: tty\r\n{hdr}\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += ws.recv(1)
-        check(head.startswith(b"HTTP/1.1 101"), head)
+        raw = socket.create_connection(("127.0.0.1", tport), timeout=10)
+        ws, status, head = ws_connect(tport, host, protocols=["tty"], headers=owner,
+                                      sock=s_ctx.wrap_socket(raw, server_hostname=host))
+        check(status == 101 and "Sec-WebSocket-Protocol: tty" in head, head)
         ws_send(ws, b"over tls")
         check(ws_recv(ws) == (1, b"over tls"), "tls websocket echo")
         ws.close()
@@ -316,7 +296,78 @@ def test_tls_wildcard_and_reload():
         check(r.status == 200 and r.body == b"hello\n", r)
 
 
+def put_doc(d, p, cid, doc):
+    base = f"/api/v1/containers/{cid}/proxy/permissions"
+    ver = d.get(base).data["file_version"]
+    r = d.put(base, dict(doc, project=p, container=cid), headers={"If-Match": f"file:v{ver}"})
+    check(r.status in (200, 201), r)
+
+
+def test_documents_and_aliases_through_the_listener():
+    """The platform's rules, seen from the network: default allow, the kill
+    switch, a token group limited to terminal 2, aliases with a target path,
+    disabled aliases; each change is served by the next request."""
+    with ProxyDaemon() as d:
+        p, cid, host, owner = upstream_container(d)
+        envelope(request(d.proxy_port, host, path="/hello"), 401)
+        # default allow makes the port public, at once
+        put_doc(d, p, cid, {"groups": {}, "permissions": {}, "default": "allow"})
+        r = request(d.proxy_port, host, path="/hello")
+        check(r.status == 200 and r.body == b"hello\n", r)
+        # enable_proxy false: 403, the owner too... and back
+        put_doc(d, p, cid, {"groups": {}, "permissions": {}, "default": "allow", "enable_proxy": False})
+        envelope(request(d.proxy_port, host, path="/hello"), 403)
+        r = request(d.proxy_port, host, path="/hello", headers=owner)
+        check(r.status in (200, 403), r)  # the owner's claim: the platform's call
+        # a token group allowed terminal 2 only: terminal-2 passes the proxy (then 502: no Kit
+        # yet), terminal-1 is 403, no token 401, a wrong token 401
+        put_doc(d, p, cid, {"groups": {"ops": {"header": "X-Key", "value": "s3cret"}},
+                            "permissions": {"ops": {"terminal": 2}}, "default": "deny"})
+        key = {"X-Key": "s3cret"}
+        envelope(request(d.proxy_port, d.host(p, cid, "terminal-2"), headers=key), 502)
+        envelope(request(d.proxy_port, d.host(p, cid, "terminal-1"), headers=key), 403)
+        envelope(request(d.proxy_port, d.host(p, cid, "terminal-2")), 401)
+        r = request(d.proxy_port, d.host(p, cid, "terminal-2"), headers={"X-Key": "wrong"})
+        check(r.status in (401, 403), r)
+        envelope(request(d.proxy_port, host, path="/hello", headers=key), 403)
+        # the same connection, credentials changed between requests: decided again each time
+        conn = http.client.HTTPConnection("127.0.0.1", d.proxy_port, timeout=30)
+        for hdrs, status in (({"X-Key": "s3cret"}, 502), ({}, 401), ({"X-Key": "s3cret"}, 502),
+                             ({"X-Key": "s3cret", "Host": d.host(p, cid, "terminal-1")}, 403)):
+            h = {"Host": d.host(p, cid, "terminal-2")}
+            h.update(hdrs)
+            conn.request("GET", "/", headers=h)
+            r = conn.getresponse()
+            r.read()
+            check(r.status == status, (hdrs, r.status))
+        conn.close()
+        # an alias with a target path, no deeper paths: always exactly that path
+        put_doc(d, p, cid, {"groups": {}, "permissions": {}, "default": "allow"})
+        r = d.post("/api/v1/proxy/aliases", {"container_id": cid, "alias": "pinned", "program": "http",
+                                              "port": 9000, "target_path": "/headers",
+                                              "allow_path_override": False})
+        check(r.status == 201, r)
+        alias_id = r.data["id"]
+        ahost = f"pinned.{SERVER}.containers.{DOMAIN}"
+        r = request(d.proxy_port, ahost, path="/anything/else?q=1")
+        check(r.status == 200 and r.body.startswith(b"GET /headers"), r)
+        check(f"host: {ahost}".encode() in r.body.lower(), r.body)
+        # with deeper paths allowed: target path + path
+        r = d.post("/api/v1/proxy/aliases", {"container_id": cid, "alias": "deeper", "program": "http",
+                                              "port": 9000, "target_path": "/", "allow_path_override": True})
+        check(r.status == 201, r)
+        r = request(d.proxy_port, f"deeper.{SERVER}.containers.{DOMAIN}", path="/hello")
+        check(r.status == 200 and r.body == b"hello\n", r)
+        # disabled or deleted: 404 at the next request
+        r = d.patch(f"/api/v1/proxy/aliases/{alias_id}/state", {"enabled": False})
+        check(r.status == 200, r)
+        envelope(request(d.proxy_port, ahost, path="/"), 404)
+        r = d.delete(f"/api/v1/proxy/aliases/{alias_id}")
+        check(r.status == 200, r)
+        envelope(request(d.proxy_port, ahost, path="/"), 404)
+
+
 if __name__ == "__main__":
     main([test_busybox_port_owner_and_strangers, test_streaming_keepalive_chunked_headers,
           test_hostile_heads, test_websocket_subprotocol, test_upload_memory_flat,
-          test_tls_wildcard_and_reload])
+          test_tls_wildcard_and_reload, test_documents_and_aliases_through_the_listener])

@@ -8,7 +8,7 @@ from hoody_test import Daemon, check, main
 from test_containers import cpath, db, db_write, expect, init_pid, wait_gone
 from test_operations import counter, crun_exec, op, read_in
 
-NAME = re.compile(r"^snap-\d{8}-\d{6}(-\d+)?$")
+NAME = re.compile(r"^snap-\d{8}-\d{6}-[0-9a-f]{8}$")
 ITEM = {"name", "alias", "created_at", "last_used_at", "expires_at", "stateful", "size"}
 
 

@@ -1,6 +1,7 @@
 """Soak: 2,000 create/start/stop/delete cycles through the API (4 clients in
 parallel). Afterwards hoodyd's open fds and the host's mounts, cgroups and
-veths are back at their baseline, and hoodyd's memory has not grown
+veths (and loop devices of the containers' sized layers) are back at their
+baseline, and hoodyd's memory has not grown
 without bound."""
 import os
 import subprocess
@@ -12,6 +13,7 @@ from test_containers import cpath, expect
 
 CYCLES = int(os.environ.get("HOODY_SOAK_CYCLES", "2000"))
 CLIENTS = 4
+CREATED = set()  # ids of the containers this test made
 
 
 def fds(pid):
@@ -26,14 +28,26 @@ def rss_kib(pid):
 def host(d):
     with open("/proc/mounts") as f:
         mounts = sum(1 for line in f if d.state in line or d.run_dir in line)
-    cg = 0
+    cg = 0  # only this test's containers: other daemons share the hoody/ cgroup
     for ctrl in ("memory", "pids", "freezer", "cpu", "cpuacct"):
         root = f"/sys/fs/cgroup/{ctrl}/hoody"
         if os.path.isdir(root):
-            cg += sum(1 for x in os.listdir(root) if len(x) == 24)
+            cg += sum(1 for x in os.listdir(root) if x in CREATED)
     veths = subprocess.run(["ip", "-o", "link", "show", "master", d.bridge], capture_output=True,
                            text=True).stdout.count("\n")
-    return mounts, cg, veths
+    return mounts, cg, veths, loops(d)
+
+
+def loops(d):
+    """Loop devices backed by this daemon's files (the containers' sized layers)."""
+    n = 0
+    for dev in os.listdir("/sys/block"):
+        try:
+            with open(f"/sys/block/{dev}/loop/backing_file") as f:
+                n += f.read().startswith(d.state)
+        except OSError:
+            pass
+    return n
 
 
 def cycle(d, pid, name):
@@ -42,6 +56,7 @@ def cycle(d, pid, name):
                 "name": name})
     expect(r, 201)
     cid = r.data["id"]
+    CREATED.add(cid)
     d.wait_status(cid, "running")
     expect(d.post(f"/api/v1/containers/{cid}/stop"), 200)
     expect(d.post(f"/api/v1/containers/{cid}/start"), 200)
@@ -79,7 +94,7 @@ def test_soak():
         time.sleep(1)
         fd1, rss1, host1 = fds(p), rss_kib(p), host(d)
         print(f"soak: {CYCLES} cycles in {took:.1f}s; fds {fd0}->{fd1}, RSS {rss0}->{rss1} KiB, "
-              f"mounts/cgroups/veths {host0}->{host1}", flush=True)
+              f"mounts/cgroups/veths/loops {host0}->{host1}", flush=True)
         check(host1 == host0, f"host not back at baseline: {host0} -> {host1}")
         check(fd1 <= fd0 + 4, f"fds {fd0} -> {fd1}")
         # SQLite's page cache and malloc arenas may grow a little; a leak of

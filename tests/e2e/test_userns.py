@@ -33,7 +33,10 @@ def host_ids(pid):
 
 
 def upper(d, cid, rel=""):
-    return f"{d.state}/containers/{cid}/upper/{rel}"
+    cdir = f"{d.state}/containers/{cid}"
+    # the layer's own filesystem (disk limit), or the host's for older layers
+    base = f"{cdir}/layer/upper" if os.path.isdir(f"{cdir}/layer/upper") else f"{cdir}/upper"
+    return f"{base}/{rel}"
 
 
 def test_userns_mode():

@@ -28,7 +28,7 @@ static struct router *table(void)
 		rt = router_new();
 		for (size_t i = 0; i < sizeof(patterns) / sizeof(*patterns); i++)
 			for (size_t m = 0; m < 5; m++)
-				router_add(rt, methods[m], patterns[i], nothing, 0);
+				router_add(rt, methods[m], patterns[i], nothing, 0, NULL);
 	}
 	return rt;
 }

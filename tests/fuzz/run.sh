@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build-fuzz}
 SECONDS_EACH=${2:-60}
 rc=0
-for t in router bodies names claims; do
+for t in router bodies names claims websocket; do
   work=$(mktemp -d)
   cp tests/fuzz/corpus/$t/* "$work"/
   echo "fuzz: $t for ${SECONDS_EACH}s"

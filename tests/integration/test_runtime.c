@@ -557,6 +557,93 @@ static void test_unexpected_exit_reported(void **state)
 	assert_no_trace("it-crash");
 }
 
+static int exit_reports_of(const char *id, int *last_status)
+{
+	int n = 0;
+	pthread_mutex_lock(&ex_lock);
+	for (int i = 0; i < ex_count; i++)
+		if (!strcmp(ex_ids[i], id)) {
+			n++;
+			*last_status = ex_status[i];
+		}
+	pthread_mutex_unlock(&ex_lock);
+	return n;
+}
+
+struct killer {
+	const char *id;
+	int delay_us;
+	pid_t pid;
+};
+
+/* Sends init its TERM delay_us after crun has recorded its pid: from
+ * before hoody-init is even exec'd to after it waits for signals. */
+static void *killer_main(void *arg)
+{
+	struct killer *k = arg;
+	for (int i = 0; i < 100000 && !(k->pid = rt_live_init_pid(rt, k->id)); i++)
+		usleep(20);
+	if (k->pid) {
+		usleep((useconds_t)k->delay_us);
+		kill(k->pid, SIGTERM);
+	}
+	return NULL;
+}
+
+/* A TERM at every point of a start: whatever it hits, the recorded exit
+ * status is the real one (hoody-init exits 0 on TERM; a process killed by
+ * the signal would read 128 + 15), never "unknown" (-1) for a container
+ * this runtime started itself. */
+static void test_term_at_every_point_of_start(void **state)
+{
+	(void)state;
+	static const int delays_us[] = {0, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600};
+	struct error e = {0};
+	struct rt_spec s = spec_of("it-term");
+	create(&s);
+	must(rt_stop(rt, "it-term", 5, &e), &e, "stop");
+	for (size_t i = 0; i < ARRAY_SIZE(delays_us); i++) {
+		int before_status = 0, status = -2;
+		int before = exit_reports_of("it-term", &before_status);
+		struct killer k = {.id = "it-term", .delay_us = delays_us[i]};
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+		int rc = rt_start(rt, &s, &e);
+		pthread_join(t, NULL);
+		assert_true(k.pid > 0);
+		/* Rarely the init dies where nobody but crun's helper could read
+		 * its status: the start then fails saying so, and records none
+		 * (never a wrong one). */
+		if (rc < 0) {
+			print_message("TERM %d us in: %s\n", delays_us[i], e.msg);
+			assert_non_null(strstr(e.msg, "init exited at once"));
+			assert_int_equal(exit_reports_of("it-term", &status), before);
+			continue;
+		}
+		/* Otherwise the exit is reported with its true status: hoody-init
+		 * exits 0 on TERM. A TERM that came before hoody-init blocked its
+		 * signals, while crun still ran in the process, is dropped by the
+		 * kernel (a pid namespace's init has no default action); then the
+		 * container is simply still running. */
+		int64_t deadline = mono_ns() + 3000LL * 1000000;
+		while (exit_reports_of("it-term", &status) == before && mono_ns() < deadline)
+			usleep(1000);
+		int reports = exit_reports_of("it-term", &status) - before;
+		print_message("TERM %d us after crun recorded the pid: %s\n", delays_us[i],
+			      reports ? "init exited" : "dropped (still running)");
+		if (reports) {
+			assert_int_equal(reports, 1);
+			assert_int_equal(status, 0);
+			assert_int_equal(state_of("it-term"), RT_STOPPED);
+		} else {
+			assert_int_equal(state_of("it-term"), RT_RUNNING);
+			must(rt_stop(rt, "it-term", 5, &e), &e, "stop");
+		}
+	}
+	destroy("it-term");
+	assert_no_trace("it-term");
+}
+
 static void test_isolation(void **state)
 {
 	(void)state;
@@ -887,6 +974,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_resume),
 	    cmocka_unit_test(test_stop_graceful_and_forced),
 	    cmocka_unit_test(test_unexpected_exit_reported),
+	    cmocka_unit_test(test_term_at_every_point_of_start),
 	    cmocka_unit_test(test_isolation),
 	    cmocka_unit_test(test_security),
 	    cmocka_unit_test(test_seccomp),

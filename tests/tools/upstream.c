@@ -255,6 +255,7 @@ static void request(struct conn *c, char *head, size_t head_len)
 	char method[16] = "", path[1024] = "";
 	head[head_len - 2] = '\0'; /* keeps the last CRLF for header() */
 	sscanf(head, "%15s %1023s", method, path);
+	path[strcspn(path, "?")] = '\0'; /* routes ignore the query */
 	size_t len;
 	const char *conn = header(head, "Connection", &len);
 	c->close_after = (conn && len == 5 && !strncasecmp(conn, "close", 5)) ||

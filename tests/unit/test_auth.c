@@ -40,7 +40,7 @@ static void test_jwt_roundtrip(void **state)
 	int64_t exp = 0;
 	struct jwt_claims c;
 	struct error err = {0};
-	assert_int_equal(auth_jwt_issue(&pf, &u, JWT_ACCESS, &tok, &exp, &err), 0);
+	assert_int_equal(auth_jwt_issue(&pf, &u, JWT_ACCESS, NULL, &tok, &exp, &err), 0);
 	assert_true(exp > 0);
 	assert_int_equal(auth_jwt_verify(&pf, tok, JWT_ACCESS, &c, &err), 0);
 	assert_string_equal(c.user_id, u.id);
@@ -81,7 +81,7 @@ static void test_jwt_expiry(void **state)
 	struct jwt_claims c;
 	struct error err = {0};
 	old.cfg.refresh_ttl_s = -5;
-	assert_int_equal(auth_jwt_issue(&old, &u, JWT_REFRESH, &tok, &exp, &err), 0);
+	assert_int_equal(auth_jwt_issue(&old, &u, JWT_REFRESH, NULL, &tok, &exp, &err), 0);
 	assert_int_equal(auth_jwt_verify(&pf, tok, JWT_REFRESH, &c, &err), -1);
 	assert_int_equal(err.code, E_TOKEN_EXPIRED);
 	free(tok);
@@ -218,13 +218,42 @@ static void test_passwords(void **state)
 	assert_false(auth_password_verify("not a hash", "x"));
 }
 
+/* The limiter's hash (djb2 mod slots), to find addresses that collide. */
+static size_t fail_slot(const char *ip)
+{
+	size_t h = 5381;
+	for (; *ip; ip++)
+		h = h * 33 + (unsigned char)*ip;
+	return h % LOGIN_FAIL_SLOTS;
+}
+
+/* An attacker near the failed-login limit must not get a fresh budget from a
+ * second address of theirs that lands on the same slot. */
+static void test_login_limiter_collision(void **state)
+{
+	char a[48] = "10.9.0.1", b[48] = "";
+	for (int i = 2; i < 100000 && !b[0]; i++) {
+		char ip[48];
+		snprintf(ip, sizeof(ip), "10.9.%d.%d", i / 250, i % 250);
+		if (strcmp(ip, a) && fail_slot(ip) == fail_slot(a))
+			snprintf(b, sizeof(b), "%s", ip);
+	}
+	assert_true(b[0]);
+	for (int i = 0; i < LOGIN_FAIL_MAX - 1; i++)
+		assert_false(sessions_login_blocked(a, true));
+	assert_false(sessions_login_blocked(b, true));   /* the colliding address */
+	assert_false(sessions_login_blocked(b, false));
+	assert_true(sessions_login_blocked(a, true));    /* a's count was kept */
+	assert_true(sessions_login_blocked(a, false));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jwt_roundtrip),   cmocka_unit_test(test_jwt_expiry),
 		cmocka_unit_test(test_token_secrets),   cmocka_unit_test(test_permission_tree),
 		cmocka_unit_test(test_principal),       cmocka_unit_test(test_ip_lists),
-		cmocka_unit_test(test_passwords),
+		cmocka_unit_test(test_passwords),       cmocka_unit_test(test_login_limiter_collision),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -117,7 +117,8 @@ static void test_no_key_is_not_configured(void **state)
 	assert_int_equal(keyset_sign_claim(ks, payload, &claim, &err), -1);
 	assert_int_equal(err.code, E_SIGNING_NOT_CONFIGURED);
 	char *hdr = NULL;
-	assert_int_equal(keyset_sign_response(ks, 1, "/x", "{}", 2, &hdr, &err), -1);
+	struct signed_response sr = {1, "GET", 200, "/x", "{}", 2};
+	assert_int_equal(keyset_sign_response(ks, &sr, &hdr, &err), -1);
 	assert_int_equal(err.code, E_SIGNING_NOT_CONFIGURED);
 	json_decref(payload);
 	keyset_unref(ks);
@@ -307,40 +308,58 @@ static void test_bad_key_files_skipped(void **state)
 	keyset_unref(ks);
 }
 
-/* Parses "t=..,kid=..,path=..,sig=.." and checks sig over "t\npath\nbody". */
+/* sig over "t\nMETHOD\nstatus\npath\nbody", from the header's own fields. */
+static void check_signed(const struct keyset *ks, const char *hdr, const char *body)
+{
+	char kid[40], method[16], path[64], sig_hex[130];
+	long long t;
+	int status;
+	assert_int_equal(sscanf(hdr, "t=%lld,kid=%39[^,],m=%15[^,],s=%d,path=%63[^,],sig=%129s", &t,
+				kid, method, &status, path, sig_hex),
+			 6);
+	assert_string_equal(kid, keyset_active_kid(ks));
+	assert_int_equal(strlen(sig_hex), 128);
+	unsigned char sig[64], pk[32];
+	assert_int_equal(sodium_hex2bin(sig, 64, sig_hex, 128, NULL, NULL, NULL), 0);
+	assert_true(keyset_public_key(ks, kid, pk));
+	char *data = xasprintf("%lld\n%s\n%d\n%s\n%s", t, method, status, path, body);
+	assert_int_equal(crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk), 0);
+	data[0] = '2';
+	assert_int_not_equal(crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk),
+			     0);
+	free(data);
+}
+
 static void test_response_signature(void **state)
 {
 	struct fx *f = *state;
 	ensure(f->state, true);
 	struct keyset *ks = load(f->state);
 	const char *body = "{\"statusCode\":200}";
-	char *hdr = NULL;
+	char *hdr = NULL, *again = NULL, *other = NULL;
 	struct error err = {0};
-	assert_int_equal(keyset_sign_response(ks, 1700000000, "/api/v1/x", body, strlen(body), &hdr,
-					      &err),
-			 0);
-	char kid[40], path[64], sig_hex[130];
-	long long t;
-	assert_int_equal(sscanf(hdr, "t=%lld,kid=%39[^,],path=%63[^,],sig=%129s", &t, kid, path,
-				sig_hex),
-			 4);
-	assert_int_equal(t, 1700000000);
-	assert_string_equal(kid, keyset_active_kid(ks));
-	assert_string_equal(path, "/api/v1/x");
-	assert_int_equal(strlen(sig_hex), 128);
-	unsigned char sig[64], pk[32];
-	assert_int_equal(sodium_hex2bin(sig, 64, sig_hex, 128, NULL, NULL, NULL), 0);
-	assert_true(keyset_public_key(ks, kid, pk));
-	char *data = xasprintf("1700000000\n/api/v1/x\n%s", body);
-	assert_int_equal(crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk), 0);
-	data[0] = '2';
-	assert_int_not_equal(crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk),
-			     0);
-	free(data);
+	struct signed_response sr = {1700000000, "GET", 200, "/api/v1/x", body, strlen(body)};
+	assert_int_equal(keyset_sign_response(ks, &sr, &hdr, &err), 0);
+	assert_non_null(strstr(hdr, "t=1700000000,"));
+	assert_non_null(strstr(hdr, ",m=GET,s=200,path=/api/v1/x,sig="));
+	check_signed(ks, hdr, body);
+	/* a repeat comes from the cache and is the same; a new status is not */
+	assert_int_equal(keyset_sign_response(ks, &sr, &again, &err), 0);
+	assert_string_equal(hdr, again);
+	sr.status = 404;
+	assert_int_equal(keyset_sign_response(ks, &sr, &other, &err), 0);
+	assert_string_not_equal(hdr, other);
+	check_signed(ks, other, body);
 	free(hdr);
+	free(again);
+	free(other);
 	hdr = NULL;
-	assert_int_equal(keyset_sign_response(ks, 1, "/a,b", "", 0, &hdr, &err), -1);
-	assert_int_equal(keyset_sign_response(ks, 1, "/a\nb", "", 0, &hdr, &err), -1);
+	struct signed_response bad[] = {{1, "GET", 200, "/a,b", "", 0},
+					{1, "GET", 200, "/a\nb", "", 0},
+					{1, "G\nT", 200, "/a", "", 0},
+					{1, "GET", 42, "/a", "", 0}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(keyset_sign_response(ks, &bad[i], &hdr, &err), -1);
 	assert_null(hdr);
 	keyset_unref(ks);
 }
@@ -396,7 +415,8 @@ static void test_platform_creates_first_key(void **state)
 	assert_int_equal(strlen(json_string_value(json_object_get(key, "public_key_b64url"))), 43);
 	assert_int_equal(strlen(json_string_value(json_object_get(key, "public_key_b64"))), 44);
 	char *hdr = NULL;
-	assert_int_equal(claims_sign_response(&pf, "/p", "x", 1, &hdr, &err), 0);
+	struct signed_response sr = {0, "POST", 200, "/p", "x", 1};
+	assert_int_equal(claims_sign_response(&pf, &sr, &hdr, &err), 0);
 	assert_non_null(strstr(hdr, json_string_value(json_object_get(doc, "active_kid"))));
 	free(hdr);
 	json_decref(doc);

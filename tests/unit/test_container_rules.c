@@ -322,7 +322,10 @@ static void test_update(void **state)
 	assert_int_equal(parse("{\"name\":\"no\"}", false, &in, &err), E_INVALID_CONTAINER_NAME);
 	assert_int_equal(parse("{\"status\":\"running\"}", false, &in, &err), E_VALIDATION);
 	assert_non_null(strstr(err.msg, "status"));
-	assert_int_equal(parse("{\"ramdisk_scope\":\"project\"}", false, &in, &err), E_VALIDATION);
+	assert_int_equal(parse("{\"ramdisk_scope\":\"galaxy\"}", false, &in, &err), E_VALIDATION);
+	assert_int_equal(parse("{\"ramdisk_scope\":\"project\"}", false, &in, &err), 0);
+	assert_true(in.has_ramdisk_scope && in.ramdisk_shared);
+	container_input_clear(&in);
 	assert_int_equal(parse("{\"ssh_public_key\":\"  \"}", false, &in, &err), E_VALIDATION);
 }
 

@@ -299,7 +299,8 @@ static void test_server_identity(void **state)
 	assert_int_equal(platform_servers_init(&f->pf, &err), 0);
 	assert_string_equal(f->pf.server_id, first);
 	json_t *arr = NULL;
-	assert_int_equal(servers_list_json(&f->pf, &arr, &err), 0);
+	struct principal a = session(&f->alice);
+	assert_int_equal(servers_list_json(&f->pf, &a, &arr, &err), 0);
 	assert_int_equal(json_array_size(arr), 1);
 	json_t *s = json_array_get(arr, 0);
 	assert_string_equal(sval(s, "server_id"), first);
@@ -307,8 +308,9 @@ static void test_server_identity(void **state)
 	json_t *cap = json_object_get(s, "container_capacity");
 	assert_int_equal(json_integer_value(json_object_get(cap, "max")), 4);
 	assert_int_equal(json_integer_value(json_object_get(cap, "used")), 0);
+	assert_string_equal(sval(json_object_get(s, "server"), "country"), "");
 	json_decref(arr);
-	assert_int_equal(servers_get_json(&f->pf, "ffffffffffffffffffffffff", &arr, &err), -1);
+	assert_int_equal(servers_get_json(&f->pf, &a, "ffffffffffffffffffffffff", &arr, &err), -1);
 	assert_int_equal(err.code, E_NOT_FOUND);
 	json_t *sum = server_summary_json_new(&f->pf, first);
 	assert_string_equal(sval(sum, "name"), "renamed");

@@ -22,13 +22,13 @@ static void h_root(struct req *r, struct resp *o) {}
 static struct router *table(void)
 {
 	struct router *rt = router_new();
-	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens", h_list, 0), 0);
-	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/{id}", h_get, 0), 0);
-	assert_int_equal(router_add(rt, "PUT", "/api/v1/tokens/{id}", h_put, 0), 0);
-	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/me", h_me, ROUTE_JWT_ONLY), 0);
-	assert_int_equal(router_add(rt, "DELETE", "/api/v1/c/{id}/snapshots/{name}", h_snap, 0), 0);
-	assert_int_equal(router_add(rt, "POST", "/api/v1/c/{id}/{op}", h_op, 0), 0);
-	assert_int_equal(router_add(rt, "GET", "/", h_root, ROUTE_PUBLIC), 0);
+	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens", h_list, 0, NULL), 0);
+	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/{id}", h_get, 0, NULL), 0);
+	assert_int_equal(router_add(rt, "PUT", "/api/v1/tokens/{id}", h_put, 0, NULL), 0);
+	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/me", h_me, ROUTE_JWT_ONLY, NULL), 0);
+	assert_int_equal(router_add(rt, "DELETE", "/api/v1/c/{id}/snapshots/{name}", h_snap, 0, NULL), 0);
+	assert_int_equal(router_add(rt, "POST", "/api/v1/c/{id}/{op}", h_op, 0, NULL), 0);
+	assert_int_equal(router_add(rt, "GET", "/", h_root, ROUTE_PUBLIC, NULL), 0);
 	return rt;
 }
 
@@ -124,15 +124,15 @@ static void test_404_vs_405(void **state)
 static void test_bad_tables(void **state)
 {
 	struct router *rt = table();
-	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens", h_get, 0), -1);      /* duplicate */
-	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/", h_get, 0), -1);     /* same */
-	assert_int_equal(router_add(rt, "FETCH", "/x", h_get, 0), -1);
-	assert_int_equal(router_add(rt, "HEAD", "/x", h_get, 0), -1);
-	assert_int_equal(router_add(rt, "GET", "x", h_get, 0), -1);
-	assert_int_equal(router_add(rt, "GET", "/a//b", h_get, 0), -1);
-	assert_int_equal(router_add(rt, "GET", "/a/{b", h_get, 0), -1);
-	assert_int_equal(router_add(rt, "GET", "/{a}/{b}/{c}/{d}/{e}", h_get, 0), -1);
-	assert_int_equal(router_add(rt, "GET", "/x", NULL, 0), -1);
+	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens", h_get, 0, NULL), -1);      /* duplicate */
+	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/", h_get, 0, NULL), -1);     /* same */
+	assert_int_equal(router_add(rt, "FETCH", "/x", h_get, 0, NULL), -1);
+	assert_int_equal(router_add(rt, "HEAD", "/x", h_get, 0, NULL), -1);
+	assert_int_equal(router_add(rt, "GET", "x", h_get, 0, NULL), -1);
+	assert_int_equal(router_add(rt, "GET", "/a//b", h_get, 0, NULL), -1);
+	assert_int_equal(router_add(rt, "GET", "/a/{b", h_get, 0, NULL), -1);
+	assert_int_equal(router_add(rt, "GET", "/{a}/{b}/{c}/{d}/{e}", h_get, 0, NULL), -1);
+	assert_int_equal(router_add(rt, "GET", "/x", NULL, 0, NULL), -1);
 	router_free(rt);
 }
 

@@ -13,7 +13,8 @@
 #include "common/util.h"
 #include "runtime/internal.h"
 
-static struct runtime fake_rt = {.init_path = "/opt/hoody/bin/hoody-init"};
+static struct runtime fake_rt = {
+    .init_path = "/opt/hoody/bin/hoody-init", .nofile_max = 20000, .swap_limits = true};
 static const struct spec_paths paths = {
     .cdir = "/var/lib/hoody/containers/c1",
     .netns_path = "/run/hoody/netns/c1",
@@ -248,6 +249,65 @@ static void test_limits(void **state)
 	json_decref(root);
 }
 
+static json_int_t res_int(json_t *root, const char *group, const char *key)
+{
+	json_t *res = json_object_get(linux_(root), "resources");
+	return json_integer_value(json_object_get(json_object_get(res, group), key));
+}
+
+static const char *mount_opt(json_t *root, const char *dst, const char *prefix)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(find_mount(root, dst), "options"), i, o)
+	{
+		if (!strncmp(json_string_value(o), prefix, strlen(prefix)))
+			return json_string_value(o);
+	}
+	return NULL;
+}
+
+/* memory+swap, CPU weight, open files and /dev/shm follow the spec; the
+ * block I/O weight only where the host has one (crun fails otherwise). */
+static void test_all_limits(void **state)
+{
+	(void)state;
+	struct rt_spec s = base_spec();
+	s.memory_limit = 64ULL << 20;
+	s.swap_limit = 16ULL << 20;
+	s.cpu_shares = 512;
+	s.blkio_weight = 300;
+	s.nofile = 4096;
+	s.shm_bytes = 8ULL << 20;
+	json_t *root = build(&s, &paths);
+	assert_int_equal(res_int(root, "memory", "swap"), 80LL << 20);
+	assert_int_equal(res_int(root, "cpu", "shares"), 512);
+	assert_null(json_object_get(json_object_get(linux_(root), "resources"), "blockIO"));
+	assert_string_equal(mount_opt(root, "/dev/shm", "size="), "size=8388608");
+	json_t *rl = json_array_get(json_object_get(json_object_get(root, "process"), "rlimits"), 0);
+	assert_int_equal(json_integer_value(json_object_get(rl, "hard")), 4096);
+	assert_int_equal(json_integer_value(json_object_get(rl, "soft")), 1024);
+	json_decref(root);
+
+	/* Above our own hard limit: clamped; weights clamped to their range. */
+	fake_rt.io_weight = true;
+	fake_rt.swap_limits = false;
+	s.nofile = 1000000;
+	s.blkio_weight = 5000;
+	s.cpu_shares = 1;
+	root = build(&s, &paths);
+	assert_int_equal(res_int(root, "blockIO", "weight"), 1000);
+	assert_int_equal(res_int(root, "cpu", "shares"), 2);
+	assert_null(json_object_get(json_object_get(json_object_get(linux_(root), "resources"),
+						    "memory"),
+				    "swap"));
+	rl = json_array_get(json_object_get(json_object_get(root, "process"), "rlimits"), 0);
+	assert_int_equal(json_integer_value(json_object_get(rl, "hard")), 20000);
+	json_decref(root);
+	fake_rt.io_weight = false;
+	fake_rt.swap_limits = true;
+}
+
 static void test_rlimits_under_host_hard_limit(void **state)
 {
 	(void)state;
@@ -350,6 +410,7 @@ int main(void)
 	    cmocka_unit_test(test_long_name_cut_to_hostname_limit),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_rlimits_under_host_hard_limit),
+	    cmocka_unit_test(test_all_limits),
 	    cmocka_unit_test(test_ramdisk_mount),
 	    cmocka_unit_test(test_masked_and_readonly_paths),
 	    cmocka_unit_test(test_seccomp),

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,61 @@ static void test_fields_allowed(void **state)
 	json_decref(b);
 }
 
+/* Public-API fields kept as JSON text (token public_storage, user metadata). */
+static void test_field_json_text(void **state)
+{
+	struct error err = {0};
+	char *text = (char *)"untouched";
+	json_t *b = body("{\"s\": {\"a\": [1, \"x\"]}, \"n\": null, \"t\": \"str\"}");
+	assert_int_equal(field_json_text(b, "absent", 100, false, &text, &err), 0);
+	assert_string_equal(text, "untouched");
+	assert_int_equal(field_json_text(b, "s", 100, true, &text, &err), 1);
+	assert_string_equal(text, "{\"a\":[1,\"x\"]}");
+	free(text);
+	assert_int_equal(field_json_text(b, "n", 100, true, &text, &err), 1);
+	assert_null(text);
+	assert_int_equal(field_json_text(b, "t", 100, false, &text, &err), 1);
+	assert_string_equal(text, "\"str\"");
+	free(text);
+	/* object_only and the size bound */
+	assert_int_equal(field_json_text(b, "t", 100, true, &text, &err), -1);
+	assert_int_equal(err.code, E_VALIDATION);
+	assert_non_null(strstr(err.msg, "t must be an object"));
+	err = (struct error){0};
+	assert_int_equal(field_json_text(b, "s", 10, false, &text, &err), -1);
+	assert_non_null(strstr(err.msg, "at most 10 bytes"));
+	json_decref(b);
+}
+
+static void test_field_ed25519_hex(void **state)
+{
+	struct error err = {0};
+	char *hex = NULL;
+	char upper[80], lower[80];
+	snprintf(lower, sizeof(lower), "%s", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	snprintf(upper, sizeof(upper), "{\"k\": \"%s\"}", "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
+	json_t *b = body(upper);
+	assert_int_equal(field_ed25519_hex(b, "k", &hex, &err), 1);
+	assert_string_equal(hex, lower);
+	free(hex);
+	json_decref(b);
+	b = body("{\"k\": null}");
+	hex = (char *)"untouched";
+	assert_int_equal(field_ed25519_hex(b, "k", &hex, &err), 1);
+	assert_null(hex);
+	json_decref(b);
+	static const char *const bad[] = {
+	    "{\"k\": \"abc\"}", "{\"k\": 5}",
+	    "{\"k\": \"zz23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = (struct error){0};
+		b = body(bad[i]);
+		assert_int_equal(field_ed25519_hex(b, "k", &hex, &err), -1);
+		assert_int_equal(err.code, E_VALIDATION);
+		json_decref(b);
+	}
+}
+
 static void test_pagination(void **state)
 {
 	json_t *p = pagination_json_new(31, 2, 10);
@@ -244,6 +300,8 @@ int main(void)
 		cmocka_unit_test(test_alias),
 		cmocka_unit_test(test_fields_allowed),
 		cmocka_unit_test(test_pagination),
+		cmocka_unit_test(test_field_json_text),
+		cmocka_unit_test(test_field_ed25519_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
