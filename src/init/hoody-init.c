@@ -15,12 +15,14 @@
  * All signals are blocked and taken with sigwaitinfo(): no async handlers, no
  * races between a SIGCHLD and the decision to wait. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +31,10 @@
 #define KIT_BACKOFF_MIN_MS 50
 #define KIT_BACKOFF_MAX_MS 5000
 #define KIT_STABLE_MS 10000
+/* One line per agent death for the platform (its status logs), in the
+ * agent's socket directory: "<unix ms> <signal> <exit status> <delay ms>". */
+#define KIT_EVENTS "/.hoody/kit.d/events"
+#define KIT_EVENTS_MAX 65536
 
 static pid_t main_child = -1;
 static int main_status = 0;
@@ -65,6 +71,21 @@ static void kit_spawn(const sigset_t *old)
 	kit_started_ms = mono_ms();
 }
 
+static void kit_event(int sig, int status, long delay_ms)
+{
+	int fd = open(KIT_EVENTS, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat sb;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size < KIT_EVENTS_MAX) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		dprintf(fd, "%lld %d %d %ld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, sig,
+			status, delay_ms);
+	}
+	close(fd);
+}
+
 static void kit_died(int st)
 {
 	long long now = mono_ms();
@@ -76,6 +97,8 @@ static void kit_died(int st)
 	else
 		fprintf(stderr, "hoody-init: hoody-kit exited with status %d, restarting in %ld ms\n",
 			WEXITSTATUS(st), kit_backoff_ms);
+	kit_event(WIFSIGNALED(st) ? WTERMSIG(st) : 0, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+		  kit_backoff_ms);
 	kit_pid = -1;
 	kit_restart_at_ms = now + kit_backoff_ms;
 	kit_backoff_ms = kit_backoff_ms * 2 > KIT_BACKOFF_MAX_MS ? KIT_BACKOFF_MAX_MS : kit_backoff_ms * 2;

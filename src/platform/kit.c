@@ -4,13 +4,19 @@
 #include "platform/kit.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/ids.h"
 #include "common/util.h"
+#include "store/store.h"
 #include "runtime/runtime.h"
 
 #define KIT_REPLY_MAX (4u << 20)
@@ -118,4 +124,61 @@ json_t *kit_terminals_new(struct platform *pf, const char *id)
 	}
 	json_decref(list);
 	return out;
+}
+
+#define KIT_EVENTS_MAX 65536
+
+static void event_row(struct platform *pf, const char *id, const char *line)
+{
+	long long at;
+	int sig, status;
+	long delay;
+	if (sscanf(line, "%lld %d %d %ld", &at, &sig, &status, &delay) != 4 || at <= 0 || sig < 0 ||
+	    sig > 64 || status < -1 || status > 255 || delay < 0 || delay > 60000)
+		return; /* the directory is the container's: trust nothing */
+	_cleanup_free_ char *meta = xasprintf(
+	    "{\"event\":\"kit_restart\",\"signal\":%d,\"exit_status\":%d,\"restart_in_ms\":%ld}", sig,
+	    status, delay);
+	struct status_log l = {
+	    .from_status = "running",
+	    .to_status = "running",
+	    .transition_time = at,
+	    .duration_ms = -1,
+	    .triggered_by = "kit",
+	    .metadata = meta,
+	};
+	struct error err = {0};
+	id_new(l.id);
+	snprintf(l.container_id, sizeof(l.container_id), "%s", id);
+	store_status_log_insert(pf->store, &l, &err);
+}
+
+void kit_events_ingest(struct platform *pf, const char *id)
+{
+	char sock[256];
+	struct error err = {0};
+	if (!pf->rt || rt_kit_socket(pf->rt, id, sock, sizeof(sock), &err) < 0)
+		return;
+	*strrchr(sock, '/') = '\0';
+	_cleanup_free_ char *from = xasprintf("%s/events", sock);
+	_cleanup_free_ char *taken = xasprintf("%s/events.platform", sock);
+	/* Taken first, so hoody-init's next line starts a new file. */
+	if (rename(from, taken) < 0)
+		return;
+	int fd = open(taken, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		buf = xmalloc(KIT_EVENTS_MAX + 1);
+		ssize_t n = read(fd, buf, KIT_EVENTS_MAX);
+		buf[n > 0 ? n : 0] = '\0';
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(taken);
+	char *save = NULL;
+	for (char *line = buf ? strtok_r(buf, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		event_row(pf, id, line);
+	free(buf);
 }

@@ -14,4 +14,10 @@
  * agent does not answer within a second. Never NULL. */
 json_t *kit_terminals_new(struct platform *pf, const char *id);
 
+/* Moves the agent's death records (written by hoody-init into the agent's
+ * socket directory) into the container's status logs: one row per death,
+ * running -> running, triggered_by "kit", metadata {event: "kit_restart",
+ * signal, exit_status, restart_in_ms}. Best effort, bounded (64 KiB). */
+void kit_events_ingest(struct platform *pf, const char *id);
+
 #endif

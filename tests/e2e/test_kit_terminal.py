@@ -212,6 +212,18 @@ def test_agent_restarted_and_disabled():
         k.wait_ready()
         with open(f"{d.state}/containers/{k.cid}/init.log") as f:
             check("hoody-kit killed by signal 9" in f.read(), "the crash is not in init.log")
+        # and in the container's status logs, once
+        for _ in range(2):
+            r = d.get(f"/api/v1/containers/{k.cid}/status-logs?limit=100")
+            rows = [l for l in r.data["logs"] if l["triggered_by"] == "kit"]
+            check(len(rows) == 1 and rows[0]["metadata"]["event"] == "kit_restart" and
+                  rows[0]["metadata"]["signal"] == 9, r)
+        # a forged record in the container's directory is a regular line or
+        # nothing: a symlink to a host file is never read
+        os.symlink("/etc/shadow", f"{d.run_dir}/kit/{k.cid}/events")
+        r = d.get(f"/api/v1/containers/{k.cid}/status-logs?limit=100")
+        check(r.status == 200 and len([l for l in r.data["logs"] if l["triggered_by"] == "kit"]) == 1, r)
+        check(not os.path.lexists(f"{d.run_dir}/kit/{k.cid}/events"), "the link stayed")
         # the agent's socket directory is not shared with any other container
         other = Kit(d)
         other.wait_ready()
