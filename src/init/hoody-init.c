@@ -80,8 +80,8 @@ static void kit_event(int sig, int status, long delay_ms)
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size < KIT_EVENTS_MAX) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		dprintf(fd, "%lld %d %d %ld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, sig,
-			status, delay_ms);
+		dprintf(fd, "%lld %d %d %ld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+			sig, status, delay_ms);
 	}
 	close(fd);
 }
@@ -95,13 +95,15 @@ static void kit_died(int st)
 		fprintf(stderr, "hoody-init: hoody-kit killed by signal %d, restarting in %ld ms\n",
 			WTERMSIG(st), kit_backoff_ms);
 	else
-		fprintf(stderr, "hoody-init: hoody-kit exited with status %d, restarting in %ld ms\n",
+		fprintf(stderr,
+			"hoody-init: hoody-kit exited with status %d, restarting in %ld ms\n",
 			WEXITSTATUS(st), kit_backoff_ms);
 	kit_event(WIFSIGNALED(st) ? WTERMSIG(st) : 0, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 		  kit_backoff_ms);
 	kit_pid = -1;
 	kit_restart_at_ms = now + kit_backoff_ms;
-	kit_backoff_ms = kit_backoff_ms * 2 > KIT_BACKOFF_MAX_MS ? KIT_BACKOFF_MAX_MS : kit_backoff_ms * 2;
+	kit_backoff_ms =
+	    kit_backoff_ms * 2 > KIT_BACKOFF_MAX_MS ? KIT_BACKOFF_MAX_MS : kit_backoff_ms * 2;
 }
 
 /* Reaps every exited process; returns true once no child is left at all. */

@@ -139,7 +139,7 @@ static void *run_thread(void *arg)
 	c->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	/* completed = ran to its end (exit_code tells how); failed = killed
 	 * by a signal (abort) or could not start. */
-	c->status = c->timed_out			    ? "timed_out"
+	c->status = c->timed_out			      ? "timed_out"
 		    : WIFEXITED(st) && WEXITSTATUS(st) != 127 ? "completed"
 							      : "failed";
 	c->finished_ms = now_ms();
@@ -153,7 +153,8 @@ static void *run_thread(void *arg)
 
 static void result_json(struct buf *b, struct cmd *c)
 {
-	buf_printf(b, "{\"command_id\":\"%d\",\"id\":\"%d\",\"terminal_id\":\"%d\",\"status\":\"%s\",",
+	buf_printf(b,
+		   "{\"command_id\":\"%d\",\"id\":\"%d\",\"terminal_id\":\"%d\",\"status\":\"%s\",",
 		   c->id, c->id, c->terminal_id, c->status);
 	buf_puts(b, "\"command\":");
 	buf_json_str(b, c->command);
@@ -200,8 +201,8 @@ static struct cmd *cmd_start(struct req *r, struct jv *j, const struct spawn *sp
 		return NULL;
 	}
 	if ((jv_get(j, "id") && (!jv_int(j, "id", &id) || id < 1 || id > 65535)) ||
-	    (jv_get(j, "timeout") && (!jv_int(j, "timeout", &timeout) || timeout < 0 ||
-				      timeout > 86400))) {
+	    (jv_get(j, "timeout") &&
+	     (!jv_int(j, "timeout", &timeout) || timeout < 0 || timeout > 86400))) {
 		send_err(r, 400, "id must be 1-65535 and timeout 0-86400 seconds");
 		return NULL;
 	}
@@ -336,7 +337,9 @@ static void route_execute(struct req *r)
 			pthread_cond_wait(&c_done, &c_lock);
 		result_json(&b, c);
 	} else {
-		buf_printf(&b, "{\"command_id\":\"%d\",\"id\":\"%d\",\"terminal_id\":\"%d\",\"status\":\"%s\"}",
+		buf_printf(&b,
+			   "{\"command_id\":\"%d\",\"id\":\"%d\",\"terminal_id\":\"%d\",\"status\":"
+			   "\"%s\"}",
 			   c->id, c->id, tid, c->status);
 	}
 	cmd_unref_locked(c);
@@ -401,13 +404,16 @@ static void route_abort(struct req *r, const char *rest)
 		c->aborted = true;
 		/* Graceful: Ctrl+C to the whole group, like a terminal would. */
 		kill(-c->pid, force ? SIGKILL : SIGINT);
-		buf_printf(&b, "{\"command_id\":\"%d\",\"status\":\"aborting\",\"force\":%s}", c->id,
-			   force ? "true" : "false");
+		buf_printf(&b, "{\"command_id\":\"%d\",\"status\":\"aborting\",\"force\":%s}",
+			   c->id, force ? "true" : "false");
 	}
 	pthread_mutex_unlock(&c_lock);
 	if (status == 409) {
 		struct buf e = {0};
-		buf_printf(&e, "{\"statusCode\":409,\"error\":\"Conflict\",\"message\":\"command already finished\",\"data\":%s}", b.p);
+		buf_printf(&e,
+			   "{\"statusCode\":409,\"error\":\"Conflict\",\"message\":\"command "
+			   "already finished\",\"data\":%s}",
+			   b.p);
 		send_body(r, 409, "application/json", e.p, e.len, NULL);
 		buf_free(&e);
 	} else {

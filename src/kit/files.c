@@ -100,12 +100,25 @@ bool mkdir_parents(const char *path)
 static int errno_status(int e)
 {
 	switch (e) {
-	case ENOENT: case ENOTDIR: return 404;
-	case EACCES: case EPERM: case EROFS: return 403;
-	case EEXIST: case ENOTEMPTY: case EISDIR: return 409;
-	case ENAMETOOLONG: case EINVAL: return 400;
-	case ENOSPC: case EDQUOT: return 507;
-	default: return 500;
+	case ENOENT:
+	case ENOTDIR:
+		return 404;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return 403;
+	case EEXIST:
+	case ENOTEMPTY:
+	case EISDIR:
+		return 409;
+	case ENAMETOOLONG:
+	case EINVAL:
+		return 400;
+	case ENOSPC:
+	case EDQUOT:
+		return 507;
+	default:
+		return 500;
 	}
 }
 
@@ -181,9 +194,10 @@ void listing_json(struct buf *b, const char *dir, bool exists)
 	buf_url_encode_path(&href, dir);
 	buf_json_str(b, href.p);
 	buf_free(&href);
-	buf_printf(b, ",\"kind\":\"Index\",\"uri_prefix\":\"/\",\"allow_upload\":true,"
-		      "\"allow_delete\":true,\"allow_search\":false,\"allow_archive\":true,"
-		      "\"dir_exists\":%s,\"auth\":false,\"user\":\"\",\"paths\":[",
+	buf_printf(b,
+		   ",\"kind\":\"Index\",\"uri_prefix\":\"/\",\"allow_upload\":true,"
+		   "\"allow_delete\":true,\"allow_search\":false,\"allow_archive\":true,"
+		   "\"dir_exists\":%s,\"auth\":false,\"user\":\"\",\"paths\":[",
 		   exists ? "true" : "false");
 	size_t n = 0;
 	char **names = exists ? dir_names(dir, &n) : NULL;
@@ -197,8 +211,9 @@ void listing_json(struct buf *b, const char *dir, bool exists)
 		long long size = strstr(t, "Dir") ? dir_count(full) : (long long)st.st_size;
 		buf_printf(b, "%s{\"name\":", i ? "," : "");
 		buf_json_str(b, names[i]);
-		buf_printf(b, ",\"path_type\":\"%s\",\"size\":%lld,\"mtime\":%lld,\"revisions\":0}", t,
-			   size, (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+		buf_printf(b, ",\"path_type\":\"%s\",\"size\":%lld,\"mtime\":%lld,\"revisions\":0}",
+			   t, size,
+			   (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
 	}
 	names_free(names);
 	buf_puts(b, "]}");
@@ -231,8 +246,9 @@ void stat_json(struct buf *b, const char *path, const struct stat *lst)
 	buf_json_str(b, strcmp(path, "/") ? base_name(path) : "/");
 	buf_puts(b, ",\"path\":");
 	buf_json_str(b, path);
-	buf_printf(b, ",\"path_type\":\"%s\",\"size\":%lld,\"mtime\":%lld,\"permissions\":\"%04o\","
-		      "\"owner\":",
+	buf_printf(b,
+		   ",\"path_type\":\"%s\",\"size\":%lld,\"mtime\":%lld,\"permissions\":\"%04o\","
+		   "\"owner\":",
 		   path_type(path, lst), (long long)lst->st_size, (long long)lst->st_mtim.tv_sec,
 		   (unsigned)(lst->st_mode & 07777));
 	buf_json_str(b, owner);
@@ -387,8 +403,7 @@ void send_index_html(struct req *r, const char *dir)
 /* ---------------------------------------------------------------- writing */
 
 /* Streams the body into path (replace, or append). *created: it was new. */
-bool write_body(struct req *r, const char *path, bool append, bool *created,
-		       long long *new_size)
+bool write_body(struct req *r, const char *path, bool append, bool *created, long long *new_size)
 {
 	struct stat st;
 	*created = lstat(path, &st) < 0;

@@ -68,7 +68,8 @@ static void do_put(struct req *r, const char *path, bool append, bool rest)
 			send_err(r, 409, "%s is a directory", path);
 			return;
 		}
-		int fd = mkdir_parents(path) ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
+		int fd =
+		    mkdir_parents(path) ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
 		if (fd < 0 || futimens(fd, NULL) < 0) {
 			send_errno(r, "touch", path);
 			if (fd >= 0)
@@ -264,11 +265,13 @@ static void prop_entry(struct buf *b, const char *path, const struct stat *st)
 	if (S_ISDIR(st->st_mode))
 		buf_puts(b, "<D:resourcetype><D:collection/></D:resourcetype>");
 	else
-		buf_printf(b, "<D:resourcetype/><D:getcontentlength>%lld</D:getcontentlength>"
-			      "<D:getcontenttype>application/octet-stream</D:getcontenttype>",
+		buf_printf(b,
+			   "<D:resourcetype/><D:getcontentlength>%lld</D:getcontentlength>"
+			   "<D:getcontenttype>application/octet-stream</D:getcontenttype>",
 			   (long long)st->st_size);
-	buf_printf(b, "<D:getlastmodified>%s</D:getlastmodified><D:getetag>\"%llx-%llx\"</D:getetag>"
-		      "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>",
+	buf_printf(b,
+		   "<D:getlastmodified>%s</D:getlastmodified><D:getetag>\"%llx-%llx\"</D:getetag>"
+		   "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>",
 		   date, (long long)st->st_mtime, (long long)st->st_size);
 	buf_free(&href);
 }
@@ -289,7 +292,8 @@ static void do_propfind(struct req *r, const char *path)
 		return;
 	}
 	struct buf b = {0};
-	buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">");
+	buf_puts(&b,
+		 "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">");
 	prop_entry(&b, path, &st);
 	/* infinity is answered as 1: rclone and davfs walk level by level. */
 	if (S_ISDIR(st.st_mode) && !(depth && strcmp(depth, "0") == 0)) {
@@ -348,9 +352,10 @@ static void root_route(struct req *r)
 	char path[PATH_MAXLEN];
 	const char *m = r->method;
 	if (!strcmp(m, "OPTIONS")) {
-		send_body(r, 200, NULL, "", 0,
-			  "Allow: GET, HEAD, PUT, PATCH, DELETE, OPTIONS, PROPFIND, MKCOL, MOVE, COPY\r\n"
-			  "DAV: 1\r\nMS-Author-Via: DAV\r\n");
+		send_body(
+		    r, 200, NULL, "", 0,
+		    "Allow: GET, HEAD, PUT, PATCH, DELETE, OPTIONS, PROPFIND, MKCOL, MOVE, COPY\r\n"
+		    "DAV: 1\r\nMS-Author-Via: DAV\r\n");
 		return;
 	}
 	if (!fs_resolve(r, r->path, path))
@@ -381,7 +386,9 @@ void files_route(struct req *r)
 {
 	const char *rest;
 	if (strcmp(r->path, "/api/v1/version") == 0)
-		send_ok(r, 200, "{\"version\":\"" KIT_VERSION "\",\"server_version\":\"hoody-kit " KIT_VERSION "\"}");
+		send_ok(r, 200,
+			"{\"version\":\"" KIT_VERSION
+			"\",\"server_version\":\"hoody-kit " KIT_VERSION "\"}");
 	else if (path_is(r->path, "/api/v1/files", &rest))
 		rest_route(r, rest);
 	else

@@ -22,8 +22,8 @@ const char *req_header(struct req *r, const char *name)
 }
 
 /* Walks the raw query; fn returns true to stop. */
-static void q_walk(struct req *r, const char *name, bool (*fn)(const char *raw, size_t n, void *arg),
-		   void *arg)
+static void q_walk(struct req *r, const char *name,
+		   bool (*fn)(const char *raw, size_t n, void *arg), void *arg)
 {
 	size_t nl = strlen(name);
 	for (const char *p = r->query; p && *p;) {
@@ -224,26 +224,46 @@ void req_drain(struct req *r)
 const char *status_text(int s)
 {
 	switch (s) {
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 207: return "Multi-Status";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 412: return "Precondition Failed";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return s < 400 ? "OK" : "Error";
+	case 101:
+		return "Switching Protocols";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 207:
+		return "Multi-Status";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 416:
+		return "Range Not Satisfiable";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return s < 400 ? "OK" : "Error";
 	}
 }
 
@@ -280,8 +300,8 @@ void send_body(struct req *r, int status, const char *ctype, const char *body, s
 void send_ok(struct req *r, int status, const char *data_json)
 {
 	struct buf b = {0};
-	buf_printf(&b, "{\"statusCode\":%d,\"message\":\"%s\",\"success\":true,\"data\":%s}", status,
-		   status_text(status), data_json ? data_json : "null");
+	buf_printf(&b, "{\"statusCode\":%d,\"message\":\"%s\",\"success\":true,\"data\":%s}",
+		   status, status_text(status), data_json ? data_json : "null");
 	send_body(r, status, "application/json", b.p, b.len, NULL);
 	buf_free(&b);
 }

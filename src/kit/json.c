@@ -75,11 +75,21 @@ static char *pstring(struct jp *p)
 		c = *p->s++;
 		unsigned cp;
 		switch (c) {
-		case 'n': buf_puts(&b, "\n"); break;
-		case 't': buf_puts(&b, "\t"); break;
-		case 'r': buf_puts(&b, "\r"); break;
-		case 'b': buf_puts(&b, "\b"); break;
-		case 'f': buf_puts(&b, "\f"); break;
+		case 'n':
+			buf_puts(&b, "\n");
+			break;
+		case 't':
+			buf_puts(&b, "\t");
+			break;
+		case 'r':
+			buf_puts(&b, "\r");
+			break;
+		case 'b':
+			buf_puts(&b, "\b");
+			break;
+		case 'f':
+			buf_puts(&b, "\f");
+			break;
 		case 'u':
 			if (!hex4(p, &cp))
 				goto bad;
@@ -93,7 +103,8 @@ static char *pstring(struct jp *p)
 			}
 			put_utf8(&b, cp);
 			break;
-		default: buf_put(&b, &c, 1);
+		default:
+			buf_put(&b, &c, 1);
 		}
 	}
 	if (p->s >= p->end)

@@ -29,7 +29,7 @@ struct buf {
 void buf_put(struct buf *b, const void *data, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_json_str(struct buf *b, const char *s);            /* quoted, escaped */
+void buf_json_str(struct buf *b, const char *s);	    /* quoted, escaped */
 void buf_json_strn(struct buf *b, const char *s, size_t n); /* bytes as UTF-8-ish string */
 void buf_free(struct buf *b);
 int64_t now_ms(void);
@@ -113,18 +113,19 @@ void send_body(struct req *r, int status, const char *ctype, const char *body, s
 	       const char *extra);
 /* {statusCode, message, data: <data_json>} (data_json NULL = null). */
 void send_ok(struct req *r, int status, const char *data_json);
-void send_err(struct req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void send_err(struct req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const char *status_text(int status);
 void send_health(struct req *r, const char *service);
 /* Serves requests on fd until it closes; owns fd. */
 void conn_serve(int fd, void (*dispatch)(struct req *r));
 
 /* ---- services ---- */
-void term_route(struct req *r);   /* terminal.c: /api/v1/terminal/... and / */
+void term_route(struct req *r);	  /* terminal.c: /api/v1/terminal/... and / */
 void system_route(struct req *r); /* system.c: /api/v1/system/... */
 void files_route(struct req *r);  /* files.c */
-void exec_route(struct req *r);   /* scripts.c */
-void www_route(struct req *r);    /* www.c: the web terminal */
+void exec_route(struct req *r);	  /* scripts.c */
+void www_route(struct req *r);	  /* www.c: the web terminal */
 bool path_is(const char *path, const char *prefix, const char **rest);
 
 /* ---- ws.c ---- */
@@ -138,11 +139,11 @@ void ws_close(int fd, int code);
 
 /* ---- proc.c: children of the agent ---- */
 struct spawn {
-	const char *shell;   /* name or path; "" = the user's, else bash, else sh */
-	const char *user;    /* name or uid; NULL = the agent's */
-	const char *cwd;     /* NULL = the user's home */
+	const char *shell; /* name or path; "" = the user's, else bash, else sh */
+	const char *user;  /* name or uid; NULL = the agent's */
+	const char *cwd;   /* NULL = the user's home */
 	bool cwd_create;
-	char **env;          /* extra KEY=VALUE, NULL-terminated */
+	char **env; /* extra KEY=VALUE, NULL-terminated */
 };
 /* Resolves the shell: the program path and its short name (bash, sh, ...). */
 void shell_resolve(const char *want, const struct kit_user *u, char *path, size_t plen, char *type,

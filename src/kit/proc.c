@@ -95,7 +95,8 @@ void child_exec(const struct spawn *s, const char *shell_path, char *const argv[
 		if (setgroups(0, NULL) < 0 && errno != EPERM)
 			_exit(126);
 		if (setgid(u.gid) < 0 || setuid(u.uid) < 0) {
-			fprintf(stderr, "hoody-kit: cannot become %s: %s\r\n", s->user, strerror(errno));
+			fprintf(stderr, "hoody-kit: cannot become %s: %s\r\n", s->user,
+				strerror(errno));
 			_exit(126);
 		}
 	}

@@ -85,7 +85,8 @@ static void join_segs(char **segs, int from, int n, char *out, size_t len)
 {
 	out[0] = '\0';
 	for (int i = from; i < n; i++)
-		snprintf(out + strlen(out), len - strlen(out), "%s%s", i > from ? "/" : "", segs[i]);
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i > from ? "/" : "",
+			 segs[i]);
 }
 
 /* The entry of dir whose name is "[" kind "name]" (kind "", "...", or
@@ -132,7 +133,8 @@ static bool route(const char *dir, char **segs, int n, int i, struct match *m, c
 			snprintf(m->pattern, sizeof(m->pattern), "%s", *pat ? pat : "/");
 			return true;
 		}
-		if (find_bracket(dir, "[[...", true, name, sizeof(name), m->script, sizeof(m->script))) {
+		if (find_bracket(dir, "[[...", true, name, sizeof(name), m->script,
+				 sizeof(m->script))) {
 			snprintf(m->pattern, sizeof(m->pattern), "%s/{%s*}", pat, name);
 			add_param(m, name, strlen(name), "");
 			return true;
@@ -150,7 +152,8 @@ static bool route(const char *dir, char **segs, int n, int i, struct match *m, c
 	if (is_dir(sub) && route(sub, segs, n, i + 1, m, npat))
 		return true;
 	/* dynamic */
-	if (i == n - 1 && find_bracket(dir, "[", true, name, sizeof(name), m->script, sizeof(m->script))) {
+	if (i == n - 1 &&
+	    find_bracket(dir, "[", true, name, sizeof(name), m->script, sizeof(m->script))) {
 		snprintf(m->pattern, sizeof(m->pattern), "%s/{%s}", pat, name);
 		add_param(m, name, strlen(name), s);
 		return true;
@@ -190,7 +193,8 @@ static bool interpreter(const char *script, char *out, size_t len)
 	return find_program("node", out, len);
 }
 
-static void read_outputs(int ofd, int efd, pid_t pid, struct buf *out, struct buf *err, bool *timed_out)
+static void read_outputs(int ofd, int efd, pid_t pid, struct buf *out, struct buf *err,
+			 bool *timed_out)
 {
 	struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
 	int64_t deadline = mono_ms() + SCRIPT_TIMEOUT_S * 1000;
@@ -229,7 +233,8 @@ static void read_outputs(int ofd, int efd, pid_t pid, struct buf *out, struct bu
 /* Splits an optional CGI-style head off the output: Status and Content-Type. */
 static size_t script_head(const struct buf *out, int *status, char *ctype, size_t clen)
 {
-	if (!out->p || (strncasecmp(out->p, "Status:", 7) && strncasecmp(out->p, "Content-Type:", 13)))
+	if (!out->p ||
+	    (strncasecmp(out->p, "Status:", 7) && strncasecmp(out->p, "Content-Type:", 13)))
 		return 0;
 	char *end = strstr(out->p, "\n\n");
 	char *crend = strstr(out->p, "\r\n\r\n");
@@ -259,8 +264,10 @@ static void run_script(struct req *r, struct match *m, const char *route_path)
 {
 	char interp[512];
 	if (!interpreter(m->script, interp, sizeof(interp))) {
-		send_err(r, 501, "no interpreter for %s in this container (.sh needs /bin/sh, .js needs node)",
-			 m->script);
+		send_err(
+		    r, 501,
+		    "no interpreter for %s in this container (.sh needs /bin/sh, .js needs node)",
+		    m->script);
 		return;
 	}
 	struct buf body = {0};
@@ -307,7 +314,8 @@ static void run_script(struct req *r, struct match *m, const char *route_path)
 			char k[300];
 			snprintf(k, sizeof(k), "HOODY_PARAM_%s", m->pname[i]);
 			for (char *c = k; *c; c++)
-				if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')))
+				if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+				      (*c >= '0' && *c <= '9')))
 					*c = '_';
 			setenv(k, m->pval[i], 1);
 		}
@@ -340,11 +348,13 @@ static void run_script(struct req *r, struct match *m, const char *route_path)
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	if (timed_out || code != 0) {
 		struct buf b = {0};
-		buf_printf(&b, "{\"statusCode\":%d,\"error\":\"%s\",\"success\":false,\"message\":\"%s\","
-			      "\"data\":{\"exit_code\":%d,\"timed_out\":%s,\"stderr\":",
-			   timed_out ? 504 : 500, timed_out ? "Gateway Timeout" : "Internal Server Error",
-			   timed_out ? "the script timed out" : "the script failed", code,
-			   timed_out ? "true" : "false");
+		buf_printf(
+		    &b,
+		    "{\"statusCode\":%d,\"error\":\"%s\",\"success\":false,\"message\":\"%s\","
+		    "\"data\":{\"exit_code\":%d,\"timed_out\":%s,\"stderr\":",
+		    timed_out ? 504 : 500, timed_out ? "Gateway Timeout" : "Internal Server Error",
+		    timed_out ? "the script timed out" : "the script failed", code,
+		    timed_out ? "true" : "false");
 		buf_json_strn(&b, err.p ? err.p : "", err.len);
 		buf_puts(&b, ",\"stdout\":");
 		buf_json_strn(&b, out.p ? out.p : "", out.len);
@@ -359,11 +369,13 @@ static void run_script(struct req *r, struct match *m, const char *route_path)
 		size_t n = out.len - skip;
 		if (!*ctype) {
 			size_t k = 0;
-			while (k < n && (p[k] == ' ' || p[k] == '\n' || p[k] == '\r' || p[k] == '\t'))
+			while (k < n &&
+			       (p[k] == ' ' || p[k] == '\n' || p[k] == '\r' || p[k] == '\t'))
 				k++;
 			snprintf(ctype, sizeof(ctype), "%s",
-				 k < n && (p[k] == '{' || p[k] == '[') ? "application/json"
-								       : "text/plain; charset=utf-8");
+				 k < n && (p[k] == '{' || p[k] == '[')
+				     ? "application/json"
+				     : "text/plain; charset=utf-8");
 		}
 		send_body(r, status, ctype, p, n, NULL);
 	}
@@ -417,14 +429,16 @@ static void list_dir(struct lister *l, const char *dir, const char *rel, int dep
 				if (!end)
 					break;
 				buf_printf(&rp, "{%.*s%s}", (int)(end - s), s, catchall ? "*" : "");
-				buf_printf(&params, "%s\"%.*s\"", params.len ? "," : "", (int)(end - s), s);
+				buf_printf(&params, "%s\"%.*s\"", params.len ? "," : "",
+					   (int)(end - s), s);
 				c = end + (opt ? 1 : 0);
 			} else {
 				buf_put(&rp, c, 1);
 			}
 		}
 		char schema[4096];
-		snprintf(schema, sizeof(schema), "%.*s.schema.json", (int)(strrchr(full, '.') - full), full);
+		snprintf(schema, sizeof(schema), "%.*s.schema.json",
+			 (int)(strrchr(full, '.') - full), full);
 		bool has_schema = access(schema, R_OK) == 0;
 		buf_printf(l->b, "%s{\"path\":", l->count++ ? "," : "");
 		buf_json_str(l->b, r2 + 1);
@@ -447,7 +461,8 @@ static void route_list(struct req *r)
 	list_dir(&l, exec_dir(), "", 0);
 	buf_puts(&b, "{\"directory\":");
 	buf_json_str(&b, exec_dir());
-	buf_printf(&b, ",\"totalScripts\":%d,\"withSchemas\":0,\"scripts\":[%s]}", l.count, s.p ? s.p : "");
+	buf_printf(&b, ",\"totalScripts\":%d,\"withSchemas\":0,\"scripts\":[%s]}", l.count,
+		   s.p ? s.p : "");
 	send_ok(r, 200, b.p);
 	buf_free(&s);
 	buf_free(&b);
@@ -460,7 +475,8 @@ void exec_route(struct req *r)
 		return;
 	}
 	if (path_is(r->path, "/api/v1/exec", NULL)) {
-		send_err(r, 404, "no route %s %s (see docs/KIT.md for what the exec service supports)",
+		send_err(r, 404,
+			 "no route %s %s (see docs/KIT.md for what the exec service supports)",
 			 r->method, r->path);
 		return;
 	}

@@ -71,10 +71,11 @@ static bool proc_read(int pid, struct proc *p, double up, long long memtotal_kb)
 	snprintf(p->name, sizeof(p->name), "%.*s", (int)(r - l - 1), l + 1);
 	unsigned long long ut = 0, st = 0, rss_pages = 0;
 	char s = '?';
-	if (sscanf(r + 2,
-		   "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %d %*d %llu "
-		   "%llu %llu",
-		   &s, &p->ppid, &ut, &st, &p->threads, &p->start, &p->vsize, &rss_pages) < 8)
+	if (sscanf(
+		r + 2,
+		"%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %d %*d %llu "
+		"%llu %llu",
+		&s, &p->ppid, &ut, &st, &p->threads, &p->start, &p->vsize, &rss_pages) < 8)
 		return false;
 	p->state[0] = s;
 	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
@@ -150,7 +151,9 @@ static void proc_json(struct buf *b, const struct proc *p)
 	buf_json_str(b, p->cmdline);
 	buf_printf(b, ",\"state\":\"%s\",\"ppid\":%d,\"user\":", p->state, p->ppid);
 	buf_json_str(b, p->user);
-	buf_printf(b, ",\"threads\":%d,\"cpu_percent\":%.2f,\"mem_percent\":%.2f,\"vsize\":%llu,\"rss\":%llu}",
+	buf_printf(b,
+		   ",\"threads\":%d,\"cpu_percent\":%.2f,\"mem_percent\":%.2f,\"vsize\":%llu,"
+		   "\"rss\":%llu}",
 		   p->threads, p->cpu, p->mem, p->vsize, p->rss);
 }
 
@@ -158,7 +161,8 @@ static void route_processes(struct req *r)
 {
 	char sort[16] = "pid", filter[128], lim[16];
 	q_get(r, "sort", sort, sizeof(sort));
-	if (strcmp(sort, "pid") && strcmp(sort, "name") && strcmp(sort, "cpu") && strcmp(sort, "memory")) {
+	if (strcmp(sort, "pid") && strcmp(sort, "name") && strcmp(sort, "cpu") &&
+	    strcmp(sort, "memory")) {
 		send_err(r, 400, "sort must be pid, name, cpu or memory");
 		return;
 	}
@@ -189,7 +193,8 @@ static void route_process(struct req *r, const char *rest)
 	char *e;
 	long pid = strtol(rest, &e, 10);
 	struct proc p;
-	if (*e || pid < 1 || !proc_read((int)pid, &p, uptime_s(), read_ll("/proc/meminfo", "MemTotal:"))) {
+	if (*e || pid < 1 ||
+	    !proc_read((int)pid, &p, uptime_s(), read_ll("/proc/meminfo", "MemTotal:"))) {
 		send_err(r, 404, "no process %s", rest);
 		return;
 	}
@@ -231,7 +236,8 @@ static void route_resources(struct req *r)
 			la[0] = la[1] = la[2] = 0;
 		fclose(f);
 	}
-	long long total = read_ll("/proc/meminfo", "MemTotal:"), avail = read_ll("/proc/meminfo", "MemAvailable:");
+	long long total = read_ll("/proc/meminfo", "MemTotal:"),
+		  avail = read_ll("/proc/meminfo", "MemAvailable:");
 	long long cg_limit = -1, cg_usage = -1;
 	FILE *c = fopen("/sys/fs/cgroup/memory.max", "re");
 	if (!c)
@@ -251,16 +257,17 @@ static void route_resources(struct req *r)
 	}
 	struct statvfs vfs = {0};
 	statvfs("/", &vfs);
-	buf_printf(&b,
-		   "{\"cpu\":{\"count\":%ld,\"load_average\":[%.2f,%.2f,%.2f]},"
-		   "\"memory\":{\"total\":%lld,\"available\":%lld,\"used\":%lld,\"cgroup_limit\":%lld,"
-		   "\"cgroup_usage\":%lld},\"uptime\":%.0f,"
-		   "\"disk\":{\"path\":\"/\",\"total\":%llu,\"free\":%llu,\"used\":%llu},\"network\":[",
-		   sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2], total * 1024, avail * 1024,
-		   (total - avail) * 1024, cg_limit, cg_usage, uptime_s(),
-		   (unsigned long long)vfs.f_blocks * vfs.f_frsize,
-		   (unsigned long long)vfs.f_bavail * vfs.f_frsize,
-		   (unsigned long long)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize);
+	buf_printf(
+	    &b,
+	    "{\"cpu\":{\"count\":%ld,\"load_average\":[%.2f,%.2f,%.2f]},"
+	    "\"memory\":{\"total\":%lld,\"available\":%lld,\"used\":%lld,\"cgroup_limit\":%lld,"
+	    "\"cgroup_usage\":%lld},\"uptime\":%.0f,"
+	    "\"disk\":{\"path\":\"/\",\"total\":%llu,\"free\":%llu,\"used\":%llu},\"network\":[",
+	    sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2], total * 1024, avail * 1024,
+	    (total - avail) * 1024, cg_limit, cg_usage, uptime_s(),
+	    (unsigned long long)vfs.f_blocks * vfs.f_frsize,
+	    (unsigned long long)vfs.f_bavail * vfs.f_frsize,
+	    (unsigned long long)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize);
 	f = fopen("/proc/net/dev", "re");
 	char line[512];
 	int k = 0;
@@ -272,8 +279,8 @@ static void route_resources(struct req *r)
 			continue;
 		*colon = '\0';
 		if (sscanf(line, " %63s", name) != 1 ||
-		    sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &rx, &d1, &d2, &d3, &d4,
-			   &d5, &d6, &d7, &tx) != 9)
+		    sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &rx, &d1, &d2,
+			   &d3, &d4, &d5, &d6, &d7, &tx) != 9)
 			continue;
 		buf_printf(&b, "%s{\"name\":", k++ ? "," : "");
 		buf_json_str(&b, name);
@@ -319,8 +326,10 @@ static void hex_ip(const char *hex, bool v6, char *out, size_t len)
 
 static size_t socks_read(struct sock *v, size_t max)
 {
-	static const char *const files[][2] = {
-	    {"/proc/net/tcp", "tcp"}, {"/proc/net/tcp6", "tcp6"}, {"/proc/net/udp", "udp"}, {"/proc/net/udp6", "udp6"}};
+	static const char *const files[][2] = {{"/proc/net/tcp", "tcp"},
+					       {"/proc/net/tcp6", "tcp6"},
+					       {"/proc/net/udp", "udp"},
+					       {"/proc/net/udp6", "udp6"}};
 	size_t n = 0;
 	for (size_t i = 0; i < 4; i++) {
 		FILE *f = fopen(files[i][0], "re");
@@ -330,7 +339,8 @@ static size_t socks_read(struct sock *v, size_t max)
 			char local[64];
 			unsigned st;
 			unsigned long inode;
-			if (ln == 0 || sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %*d %*d %lu", local, &st, &inode) != 3)
+			if (ln == 0 || sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %*d %*d %lu",
+					      local, &st, &inode) != 3)
 				continue;
 			if (st != (udp ? 0x07u : 0x0Au))
 				continue;
@@ -398,7 +408,8 @@ static void route_ports(struct req *r)
 		struct proc p = {0};
 		if (pid)
 			proc_read(pid, &p, uptime_s(), 0);
-		buf_printf(&b, "%s{\"protocol\":\"%s\",\"port\":%d,\"ip\":", k++ ? "," : "", base, v[i].port);
+		buf_printf(&b, "%s{\"protocol\":\"%s\",\"port\":%d,\"ip\":", k++ ? "," : "", base,
+			   v[i].port);
 		buf_json_str(&b, v[i].ip);
 		buf_printf(&b, ",\"pid\":%d,\"user\":", pid);
 		buf_json_str(&b, pid ? p.user : "");
@@ -421,8 +432,8 @@ static int signal_parse(const struct jv *v)
 	static const struct {
 		const char *n;
 		int s;
-	} names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-		     {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+	} names[] = {{"HUP", SIGHUP},	{"INT", SIGINT},   {"QUIT", SIGQUIT},	{"KILL", SIGKILL},
+		     {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM},	{"STOP", SIGSTOP},
 		     {"CONT", SIGCONT}, {"ALRM", SIGALRM}, {"WINCH", SIGWINCH}, {"TSTP", SIGTSTP},
 		     {"PIPE", SIGPIPE}, {"CHLD", SIGCHLD}};
 	if (!v)
@@ -447,7 +458,8 @@ static int signal_parse(const struct jv *v)
 static void route_signal(struct req *r)
 {
 	struct buf body = {0};
-	struct jv *j = req_body(r, KIT_JSON_BODY_MAX, &body) == 0 ? json_parse(body.p, body.len) : NULL;
+	struct jv *j =
+	    req_body(r, KIT_JSON_BODY_MAX, &body) == 0 ? json_parse(body.p, body.len) : NULL;
 	buf_free(&body);
 	long long pid = 0;
 	const char *name = jv_str(j, "name");

@@ -41,7 +41,8 @@ static bool header(int fd, const char *name, const struct stat *st, char type, c
 	octal((char *)h + 100, 8, st->st_mode & 07777);
 	octal((char *)h + 108, 8, st->st_uid);
 	octal((char *)h + 116, 8, st->st_gid);
-	octal((char *)h + 124, 12, type == '0' || type == 'L' ? (unsigned long long)st->st_size : 0);
+	octal((char *)h + 124, 12,
+	      type == '0' || type == 'L' ? (unsigned long long)st->st_size : 0);
 	octal((char *)h + 136, 12, (unsigned long long)st->st_mtime);
 	memset(h + 148, ' ', 8);
 	h[156] = (unsigned char)type;
@@ -100,7 +101,8 @@ static bool walk(int fd, const char *full, const char *rel, int depth)
 		bool ok = true;
 		for (size_t i = 0; ok && names && names[i]; i++) {
 			char f[PATH_MAXLEN], rl[PATH_MAXLEN];
-			snprintf(f, sizeof(f), "%s%s%s", full, strcmp(full, "/") ? "/" : "", names[i]);
+			snprintf(f, sizeof(f), "%s%s%s", full, strcmp(full, "/") ? "/" : "",
+				 names[i]);
 			snprintf(rl, sizeof(rl), "%s%s%s", rel, *rel ? "/" : "", names[i]);
 			ok = walk(fd, f, rl, depth + 1);
 		}
@@ -123,7 +125,8 @@ void send_tar(struct req *r, const char *dir)
 	const char *slash = strrchr(dir, '/');
 	const char *base = slash && slash[1] ? slash + 1 : "root";
 	char extra[512];
-	snprintf(extra, sizeof(extra), "Content-Disposition: attachment; filename=\"%.200s.tar\"\r\n", base);
+	snprintf(extra, sizeof(extra),
+		 "Content-Disposition: attachment; filename=\"%.200s.tar\"\r\n", base);
 	for (char *p = extra; *p; p++)
 		if (*p == '\n' && p[-1] != '\r')
 			*p = ' ';

@@ -51,7 +51,8 @@ struct session {
 	int nhist;
 	char line[LINE_MAX_LEN];
 	size_t linelen;
-	int esc; /* 0, 1 after ESC, 2 inside CSI/SS3: terminal replies and keys are not typed text */
+	int esc; /* 0, 1 after ESC, 2 inside CSI/SS3: terminal replies and keys are not typed text
+		  */
 	int refs;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -273,8 +274,8 @@ static int ephemeral_id_locked(void)
 
 /* Finds or creates session id (0 = a new ephemeral one); a reference is
  * returned. *created tells which. */
-static struct session *session_open(int id, bool ephemeral, const struct spawn *sp, int cols, int rows,
-			     bool *created, char *msg, size_t mlen)
+static struct session *session_open(int id, bool ephemeral, const struct spawn *sp, int cols,
+				    int rows, bool *created, char *msg, size_t mlen)
 {
 	struct session *s = id > 0 ? session_get(id) : NULL;
 	if (created)
@@ -296,7 +297,8 @@ static struct session *session_open(int id, bool ephemeral, const struct spawn *
 	else
 		user_lookup("0", &u);
 	snprintf(s->user, sizeof(s->user), "%s", *u.name ? u.name : "root");
-	shell_resolve(sp->shell, &u, s->shell, sizeof(s->shell), s->shell_type, sizeof(s->shell_type));
+	shell_resolve(sp->shell, &u, s->shell, sizeof(s->shell), s->shell_type,
+		      sizeof(s->shell_type));
 	s->created_ms = now_ms();
 	s->last_ms = mono_ms();
 	pthread_mutex_lock(&g_lock);
@@ -487,7 +489,8 @@ static void client_loop(struct req *r, struct session *s, struct client *c, stru
 		}
 		if (cmd == '1' || cmd == '{') {
 			int cols = 0, rows = 0;
-			if (json_dims(msg->p + (cmd == '1'), msg->len - (cmd == '1'), &cols, &rows) &&
+			if (json_dims(msg->p + (cmd == '1'), msg->len - (cmd == '1'), &cols,
+				      &rows) &&
 			    cols && rows) {
 				struct winsize ws = {.ws_row = (unsigned short)rows,
 						     .ws_col = (unsigned short)cols};
@@ -546,7 +549,8 @@ static void term_ws(struct req *r)
 		if (hist.len)
 			ws_send2(r->fd, 2, '0', hist.p, hist.len);
 		buf_free(&hist);
-		struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+		struct winsize ws = {.ws_row = (unsigned short)rows,
+				     .ws_col = (unsigned short)cols};
 		ioctl(s->master, TIOCSWINSZ, &ws);
 	}
 	bool exited = s->exited;
@@ -584,16 +588,17 @@ static void session_json(struct buf *b, struct session *s, int hist_limit)
 {
 	buf_printf(b, "{\"terminal_id\":\"%d\",\"shell\":", s->id);
 	buf_json_str(b, s->shell_type);
-	buf_printf(b, ",\"status\":\"%s\",\"pid\":%d,\"username\":", s->exited ? "exited" : "running",
+	buf_printf(b,
+		   ",\"status\":\"%s\",\"pid\":%d,\"username\":", s->exited ? "exited" : "running",
 		   (int)s->pid);
 	buf_json_str(b, s->user);
-	buf_printf(b, ",\"ephemeral\":%s,\"display\":null,\"clients\":", s->ephemeral ? "true" : "false");
+	buf_printf(
+	    b, ",\"ephemeral\":%s,\"display\":null,\"clients\":", s->ephemeral ? "true" : "false");
 	int nc = 0;
 	for (struct client *c = s->clients; c; c = c->next)
 		nc++;
 	buf_printf(b, "%d,\"created_at\":%lld,\"last_activity\":%lld,\"command_history\":[", nc,
-		   (long long)s->created_ms,
-		   (long long)(now_ms() - (mono_ms() - s->last_ms)));
+		   (long long)s->created_ms, (long long)(now_ms() - (mono_ms() - s->last_ms)));
 	int from = s->nhist > hist_limit ? s->nhist - hist_limit : 0;
 	for (int i = from; i < s->nhist; i++) {
 		if (i > from)
@@ -717,7 +722,8 @@ static void route_raw(struct req *r)
 	}
 	char fmt[16] = "download";
 	q_get(r, "format", fmt, sizeof(fmt));
-	const char *ct = strcmp(fmt, "html") == 0 ? "text/html; charset=utf-8" : "text/plain; charset=utf-8";
+	const char *ct =
+	    strcmp(fmt, "html") == 0 ? "text/html; charset=utf-8" : "text/plain; charset=utf-8";
 	const char *extra = strcmp(fmt, "download") == 0
 				? "Content-Disposition: attachment; filename=\"terminal.log\"\r\n"
 				: NULL;
@@ -748,15 +754,18 @@ static void route_create(struct req *r)
 	if ((id < 1 && !eph) || id > 65535 || id < 0 || cols < 1 || cols > 4096 || rows < 1 ||
 	    rows > 4096) {
 		jv_free(j);
-		send_err(r, 400, "terminal_id (1-65535) is required unless ephemeral; cols/rows 1-4096");
+		send_err(r, 400,
+			 "terminal_id (1-65535) is required unless ephemeral; cols/rows 1-4096");
 		return;
 	}
-	struct spawn sp = {.shell = jv_str(j, "shell"), .user = jv_str(j, "user"),
-			   .cwd = jv_str(j, "cwd"), .cwd_create = jv_bool(j, "cwd_auto_create", false)};
+	struct spawn sp = {.shell = jv_str(j, "shell"),
+			   .user = jv_str(j, "user"),
+			   .cwd = jv_str(j, "cwd"),
+			   .cwd_create = jv_bool(j, "cwd_auto_create", false)};
 	char why[256] = "";
 	bool created;
-	struct session *s = session_open((int)id, eph, &sp, (int)cols, (int)rows, &created, why,
-					 sizeof(why));
+	struct session *s =
+	    session_open((int)id, eph, &sp, (int)cols, (int)rows, &created, why, sizeof(why));
 	jv_free(j);
 	if (!s) {
 		send_err(r, 400, "%s", why);
@@ -775,7 +784,8 @@ static void route_create(struct req *r)
 static void route_write(struct req *r)
 {
 	struct buf body = {0};
-	struct jv *j = req_body(r, KIT_JSON_BODY_MAX, &body) == 0 ? json_parse(body.p, body.len) : NULL;
+	struct jv *j =
+	    req_body(r, KIT_JSON_BODY_MAX, &body) == 0 ? json_parse(body.p, body.len) : NULL;
 	buf_free(&body);
 	const char *input = jv_str(j, "input");
 	int id = term_id_param(r, 1);
@@ -784,7 +794,8 @@ static void route_write(struct req *r)
 		jv_free(j);
 		if (s)
 			session_unref(s);
-		send_err(r, input ? 404 : 400, input ? "no terminal session" : "input (string) is required");
+		send_err(r, input ? 404 : 400,
+			 input ? "no terminal session" : "input (string) is required");
 		return;
 	}
 	struct buf in = {0};

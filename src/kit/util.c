@@ -87,7 +87,11 @@ void buf_free(struct buf *b)
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned c = s[0];
-	size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+	size_t need = c < 0x80	       ? 1
+		      : (c >> 5) == 6  ? 2
+		      : (c >> 4) == 14 ? 3
+		      : (c >> 3) == 30 ? 4
+				       : 0;
 	if (!need || need > n)
 		return 0;
 	for (size_t i = 1; i < need; i++)
@@ -168,7 +172,8 @@ size_t url_decode(const char *in, size_t n, char *out, bool form)
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
-		if (in[i] == '%' && i + 2 < n && (hi = hexval(in[i + 1])) >= 0 && (lo = hexval(in[i + 2])) >= 0) {
+		if (in[i] == '%' && i + 2 < n && (hi = hexval(in[i + 1])) >= 0 &&
+		    (lo = hexval(in[i + 2])) >= 0) {
 			out[o++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else if (form && in[i] == '+') {
@@ -185,8 +190,8 @@ void buf_url_encode_path(struct buf *b, const char *path)
 {
 	static const char keep[] = "-_.~/!$&'()*+,;=:@";
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr(keep, *p))
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr(keep, *p))
 			buf_put(b, p, 1);
 		else
 			buf_printf(b, "%%%02X", *p);

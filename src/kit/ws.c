@@ -40,10 +40,11 @@ bool ws_accept(struct req *r)
 	base64_encode(dig, 20, acc);
 	const char *proto = req_header(r, "Sec-WebSocket-Protocol");
 	struct buf b = {0};
-	buf_printf(&b,
-		   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-		   "Sec-WebSocket-Accept: %s\r\n",
-		   acc);
+	buf_printf(
+	    &b,
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: %s\r\n",
+	    acc);
 	if (proto && token_in(proto, "tty"))
 		buf_puts(&b, "Sec-WebSocket-Protocol: tty\r\n");
 	buf_puts(&b, "\r\n");

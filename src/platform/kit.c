@@ -47,8 +47,8 @@ static json_t *kit_get(struct platform *pf, const char *id, const char *service,
 	int fd = kit_connect(pf, id);
 	if (fd < 0)
 		return NULL;
-	_cleanup_free_ char *rq = xasprintf("GET %s HTTP/1.0\r\nHost: kit\r\nX-Hoody-Kit-Service: %s\r\n\r\n",
-					    path, service);
+	_cleanup_free_ char *rq = xasprintf(
+	    "GET %s HTTP/1.0\r\nHost: kit\r\nX-Hoody-Kit-Service: %s\r\n\r\n", path, service);
 	size_t cap = 65536, len = 0;
 	char *buf = xmalloc(cap);
 	json_t *data = NULL;
@@ -98,12 +98,12 @@ static json_t *terminal_view(json_t *s)
 	iso8601_ms(c, created, sizeof(created));
 	iso8601_ms(l, last, sizeof(last));
 	json_t *hist = json_object_get(s, "command_history");
-	json_t *v = json_pack("{s:O, s:O, s:n, s:O, s:I, s:s, s:I, s:s, s:O, s:O}", "id",
-			      field(s, "terminal_id"), "terminal_id", field(s, "terminal_id"),
-			      "display", "username", field(s, "username"), "created_at", c,
-			      "created_at_formatted", created, "last_activity", l,
-			      "last_activity_formatted", last, "shell", field(s, "shell"), "status",
-			      field(s, "status"));
+	json_t *v =
+	    json_pack("{s:O, s:O, s:n, s:O, s:I, s:s, s:I, s:s, s:O, s:O}", "id",
+		      field(s, "terminal_id"), "terminal_id", field(s, "terminal_id"), "display",
+		      "username", field(s, "username"), "created_at", c, "created_at_formatted",
+		      created, "last_activity", l, "last_activity_formatted", last, "shell",
+		      field(s, "shell"), "status", field(s, "status"));
 	if (v)
 		json_object_set_new(v, "command_history",
 				    json_is_array(hist) ? json_incref(hist) : json_array());
@@ -137,8 +137,8 @@ static void event_row(struct platform *pf, const char *id, const char *line)
 	    sig > 64 || status < -1 || status > 255 || delay < 0 || delay > 60000)
 		return; /* the directory is the container's: trust nothing */
 	_cleanup_free_ char *meta = xasprintf(
-	    "{\"event\":\"kit_restart\",\"signal\":%d,\"exit_status\":%d,\"restart_in_ms\":%ld}", sig,
-	    status, delay);
+	    "{\"event\":\"kit_restart\",\"signal\":%d,\"exit_status\":%d,\"restart_in_ms\":%ld}",
+	    sig, status, delay);
 	struct status_log l = {
 	    .from_status = "running",
 	    .to_status = "running",
