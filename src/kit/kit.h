@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/util.h"
+
 #define KIT_VERSION "0.1.0"
 #define KIT_SOCKET_DEFAULT "/.hoody/kit.d/kit.sock"
 #define KIT_HEAD_MAX 16384
@@ -32,11 +34,10 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_json_str(struct buf *b, const char *s);	    /* quoted, escaped */
 void buf_json_strn(struct buf *b, const char *s, size_t n); /* bytes as UTF-8-ish string */
 void buf_free(struct buf *b);
-int64_t now_ms(void);
-int64_t mono_ms(void);
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t m);
-char *xstrdup(const char *s);
+static inline int64_t mono_ms(void)
+{
+	return mono_ns() / 1000000;
+}
 /* %XX decoding (and '+' as space when form); returns length; out >= strlen(in)+1. */
 size_t url_decode(const char *in, size_t n, char *out, bool form);
 void buf_url_encode_path(struct buf *b, const char *path);

@@ -25,19 +25,6 @@ void shell_resolve(const char *want, const struct kit_user *u, char *path, size_
 	snprintf(type, tlen, "%s", base ? base + 1 : path);
 }
 
-static bool mkdir_p(const char *dir)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s", dir);
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(tmp, 0755);
-			*p = '/';
-		}
-	return mkdir(tmp, 0755) == 0 || errno == EEXIST;
-}
-
 bool spawn_check(const struct spawn *s, char *msg, size_t len)
 {
 	struct kit_user u;
@@ -51,7 +38,7 @@ bool spawn_check(const struct spawn *s, char *msg, size_t len)
 			snprintf(msg, len, "cwd must be an absolute path");
 			return false;
 		}
-		if (stat(s->cwd, &st) < 0 && !(s->cwd_create && mkdir_p(s->cwd))) {
+		if (stat(s->cwd, &st) < 0 && !(s->cwd_create && mkdir_p(s->cwd, 0755, NULL) == 0)) {
 			snprintf(msg, len, "cwd %s does not exist", s->cwd);
 			return false;
 		}

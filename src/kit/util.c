@@ -10,30 +10,6 @@
 
 #include "kit/kit.h"
 
-void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		abort();
-	return p;
-}
-
-void *xcalloc(size_t n, size_t m)
-{
-	void *p = calloc(n ? n : 1, m ? m : 1);
-	if (!p)
-		abort();
-	return p;
-}
-
-char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-	if (!p)
-		abort();
-	return p;
-}
-
 static void buf_grow(struct buf *b, size_t need)
 {
 	if (b->len + need + 1 <= b->cap)
@@ -140,20 +116,6 @@ void buf_json_str(struct buf *b, const char *s)
 		buf_puts(b, "null");
 	else
 		buf_json_strn(b, s, strlen(s));
-}
-
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int hexval(char c)
