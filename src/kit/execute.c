@@ -74,15 +74,6 @@ static void evict_locked(void)
 	}
 }
 
-static void cap_put(struct buf *b, bool *trunc, const char *p, size_t n)
-{
-	if (b->len + n > OUTPUT_MAX) {
-		*trunc = true;
-		n = OUTPUT_MAX - b->len;
-	}
-	buf_put(b, p, n);
-}
-
 struct run {
 	struct cmd *c;
 	int ofd, efd;
@@ -92,48 +83,9 @@ static void *run_thread(void *arg)
 {
 	struct run *rn = arg;
 	struct cmd *c = rn->c;
-	struct pollfd p[2] = {{rn->ofd, POLLIN, 0}, {rn->efd, POLLIN, 0}};
-	int open_fds = 2;
-	int64_t deadline = c->timeout_s > 0 ? mono_ms() + (int64_t)c->timeout_s * 1000 : 0;
-	char buf[16384];
-	while (open_fds > 0) {
-		int wait = -1;
-		if (deadline) {
-			int64_t left = deadline - mono_ms();
-			wait = left > 0 ? (int)left : 0;
-		}
-		int n = poll(p, 2, wait);
-		if (n == 0) {
-			pthread_mutex_lock(&c_lock);
-			c->timed_out = true;
-			pthread_mutex_unlock(&c_lock);
-			kill(-c->pid, SIGKILL);
-			deadline = 0;
-			continue;
-		}
-		if (n < 0)
-			continue;
-		for (int i = 0; i < 2; i++) {
-			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			ssize_t k = read(p[i].fd, buf, sizeof(buf));
-			if (k <= 0) {
-				close(p[i].fd);
-				p[i].fd = -1;
-				open_fds--;
-				continue;
-			}
-			pthread_mutex_lock(&c_lock);
-			if (i == 0)
-				cap_put(&c->out, &c->out_trunc, buf, (size_t)k);
-			else
-				cap_put(&c->err, &c->err_trunc, buf, (size_t)k);
-			pthread_mutex_unlock(&c_lock);
-		}
-	}
-	int st = 0;
-	while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
-		;
+	struct collect col = {&c->out,	  &c->err, &c->out_trunc, &c->err_trunc,
+			      OUTPUT_MAX, &c_lock, &c->timed_out};
+	int st = collect_child(c->pid, rn->ofd, rn->efd, c->timeout_s * 1000, &col);
 	pthread_mutex_lock(&c_lock);
 	c->has_exit = true;
 	c->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -289,13 +241,19 @@ static struct cmd *cmd_start(struct req *r, struct jv *j, const struct spawn *sp
 	pthread_mutex_unlock(&c_lock);
 	struct run *rn = xmalloc(sizeof(*rn));
 	*rn = (struct run){c, op[0], ep[0]};
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 128 * 1024);
-	pthread_create(&t, &attr, run_thread, rn);
-	pthread_attr_destroy(&attr);
+	if (!thread_spawn(run_thread, rn, 128 * 1024)) {
+		kill(-pid, SIGKILL); /* the caller keeps its reference; the result says failed */
+		pthread_mutex_lock(&c_lock);
+		c->status = "failed";
+		c->finished_ms = now_ms();
+		c_running--;
+		cmd_unref_locked(c);
+		pthread_mutex_unlock(&c_lock);
+		close(op[0]);
+		close(ep[0]);
+		waitpid(pid, NULL, 0);
+		free(rn);
+	}
 	return c;
 }
 

@@ -357,30 +357,15 @@ void send_listing(struct req *r, const char *dir, bool envelope)
 	buf_free(&b);
 }
 
-static void html_escape(struct buf *b, const char *s)
-{
-	for (; *s; s++)
-		if (*s == '<')
-			buf_puts(b, "&lt;");
-		else if (*s == '>')
-			buf_puts(b, "&gt;");
-		else if (*s == '&')
-			buf_puts(b, "&amp;");
-		else if (*s == '"')
-			buf_puts(b, "&quot;");
-		else
-			buf_put(b, s, 1);
-}
-
 void send_index_html(struct req *r, const char *dir)
 {
 	struct buf b = {0};
 	size_t n = 0;
 	char **names = dir_names(dir, &n);
 	buf_puts(&b, "<!doctype html><meta charset=utf-8><title>");
-	html_escape(&b, dir);
+	buf_markup(&b, dir);
 	buf_puts(&b, "</title><h1>");
-	html_escape(&b, dir);
+	buf_markup(&b, dir);
 	buf_puts(&b, "</h1><ul>");
 	for (size_t i = 0; names && names[i]; i++) {
 		char full[PATH_MAXLEN];
@@ -388,9 +373,9 @@ void send_index_html(struct req *r, const char *dir)
 		struct buf href = {0};
 		buf_url_encode_path(&href, full);
 		buf_puts(&b, "<li><a href=\"");
-		html_escape(&b, href.p);
+		buf_markup(&b, href.p);
 		buf_puts(&b, "\">");
-		html_escape(&b, names[i]);
+		buf_markup(&b, names[i]);
 		buf_puts(&b, "</a>");
 		buf_free(&href);
 	}

@@ -233,19 +233,6 @@ static void rest_route(struct req *r, const char *rest)
 
 /* ----------------------------------------------------------------- WebDAV */
 
-static void xml_escape(struct buf *b, const char *s)
-{
-	for (; *s; s++)
-		if (*s == '<')
-			buf_puts(b, "&lt;");
-		else if (*s == '>')
-			buf_puts(b, "&gt;");
-		else if (*s == '&')
-			buf_puts(b, "&amp;");
-		else
-			buf_put(b, s, 1);
-}
-
 static void prop_entry(struct buf *b, const char *path, const struct stat *st)
 {
 	struct buf href = {0};
@@ -257,10 +244,10 @@ static void prop_entry(struct buf *b, const char *path, const struct stat *st)
 	gmtime_r(&st->st_mtime, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	buf_puts(b, "<D:response><D:href>");
-	xml_escape(b, href.p);
+	buf_markup(b, href.p);
 	buf_puts(b, "</D:href><D:propstat><D:prop><D:displayname>");
 	const char *slash = strrchr(path, '/');
-	xml_escape(b, slash && slash[1] ? slash + 1 : path);
+	buf_markup(b, slash && slash[1] ? slash + 1 : path);
 	buf_puts(b, "</D:displayname>");
 	if (S_ISDIR(st->st_mode))
 		buf_puts(b, "<D:resourcetype><D:collection/></D:resourcetype>");

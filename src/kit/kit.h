@@ -151,6 +151,22 @@ void shell_resolve(const char *want, const struct kit_user *u, char *path, size_
 		   size_t tlen);
 /* In the child: user, cwd, env, then exec argv. Never returns. */
 void child_exec(const struct spawn *s, const char *shell_path, char *const argv[]);
+struct collect {
+	struct buf *out, *err; /* appended under lock (NULL lock: none) */
+	bool *out_trunc, *err_trunc;
+	size_t cap; /* bytes kept per stream */
+	pthread_mutex_t *lock;
+	bool *timed_out; /* set under lock */
+};
+/* Reads a child's stdout and stderr pipes until both close (and closes
+ * them), then reaps it; returns its wait status. After timeout_ms (0 = none)
+ * its process group gets SIGKILL, *timed_out is set, and the pipes are given
+ * up 5 s later (a grandchild may hold them). */
+int collect_child(pid_t pid, int ofd, int efd, int timeout_ms, const struct collect *c);
+/* A detached thread with a small stack; false when it could not start. */
+bool thread_spawn(void *(*fn)(void *), void *arg, size_t stack);
+/* & < > " escaped, for HTML and XML text and attributes. */
+void buf_markup(struct buf *b, const char *s);
 /* Checks what child_exec needs (user exists, cwd exists or can be made). */
 bool spawn_check(const struct spawn *s, char *msg, size_t len);
 

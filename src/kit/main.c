@@ -88,10 +88,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hoody-kit: listen %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -99,8 +95,7 @@ int main(int argc, char **argv)
 				usleep(100000);
 			continue;
 		}
-		pthread_t t;
-		if (pthread_create(&t, &attr, conn_thread, (void *)(intptr_t)fd) != 0)
+		if (!thread_spawn(conn_thread, (void *)(intptr_t)fd, 256 * 1024))
 			close(fd);
 	}
 }

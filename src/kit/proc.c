@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kit/kit.h"
@@ -95,4 +98,75 @@ void child_exec(const struct spawn *s, const char *shell_path, char *const argv[
 	execve(shell_path, argv, environ);
 	fprintf(stderr, "hoody-kit: exec %s: %s\r\n", shell_path, strerror(errno));
 	_exit(127);
+}
+
+static void keep(const struct collect *c, int which, const char *p, size_t n)
+{
+	struct buf *b = which ? c->err : c->out;
+	bool *trunc = which ? c->err_trunc : c->out_trunc;
+	if (c->lock)
+		pthread_mutex_lock(c->lock);
+	if (b->len + n > c->cap) {
+		if (trunc)
+			*trunc = true;
+		n = c->cap - b->len;
+	}
+	buf_put(b, p, n);
+	if (c->lock)
+		pthread_mutex_unlock(c->lock);
+}
+
+int collect_child(pid_t pid, int ofd, int efd, int timeout_ms, const struct collect *c)
+{
+	struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
+	int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+	bool killed = false;
+	char buf[16384];
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
+		int64_t left = deadline ? deadline - mono_ms() : -1;
+		int n = left == -1 ? poll(p, 2, -1) : left > 0 ? poll(p, 2, (int)left) : 0;
+		if (n == 0 && killed)
+			break;
+		if (n == 0) {
+			if (c->lock)
+				pthread_mutex_lock(c->lock);
+			*c->timed_out = true;
+			if (c->lock)
+				pthread_mutex_unlock(c->lock);
+			kill(-pid, SIGKILL);
+			killed = true;
+			deadline = mono_ms() + 5000;
+			continue;
+		}
+		for (int i = 0; n > 0 && i < 2; i++) {
+			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t k = read(p[i].fd, buf, sizeof(buf));
+			if (k > 0) {
+				keep(c, i, buf, (size_t)k);
+			} else if (k == 0 || errno != EINTR) {
+				close(p[i].fd);
+				p[i].fd = -1;
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return st;
+}
+
+bool thread_spawn(void *(*fn)(void *), void *arg, size_t stack)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, stack);
+	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
 }

@@ -193,43 +193,6 @@ static bool interpreter(const char *script, char *out, size_t len)
 	return find_program("node", out, len);
 }
 
-static void read_outputs(int ofd, int efd, pid_t pid, struct buf *out, struct buf *err,
-			 bool *timed_out)
-{
-	struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
-	int64_t deadline = mono_ms() + SCRIPT_TIMEOUT_S * 1000;
-	int open_fds = 2;
-	char buf[16384];
-	while (open_fds) {
-		int64_t left = deadline - mono_ms();
-		if (left <= 0 || poll(p, 2, (int)left) == 0) {
-			*timed_out = true;
-			kill(-pid, SIGKILL);
-			deadline = mono_ms() + 5000;
-			if (left <= -5000)
-				break;
-			continue;
-		}
-		for (int i = 0; i < 2; i++) {
-			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			ssize_t k = read(p[i].fd, buf, sizeof(buf));
-			if (k <= 0) {
-				close(p[i].fd);
-				p[i].fd = -1;
-				open_fds--;
-			} else {
-				struct buf *b = i ? err : out;
-				if (b->len + (size_t)k <= SCRIPT_OUT_MAX)
-					buf_put(b, buf, (size_t)k);
-			}
-		}
-	}
-	for (int i = 0; i < 2; i++)
-		if (p[i].fd >= 0)
-			close(p[i].fd);
-}
-
 /* Splits an optional CGI-style head off the output: Status and Content-Type. */
 static size_t script_head(const struct buf *out, int *status, char *ctype, size_t clen)
 {
@@ -341,10 +304,8 @@ static void run_script(struct req *r, struct match *m, const char *route_path)
 	}
 	struct buf out = {0}, err = {0};
 	bool timed_out = false;
-	read_outputs(op[0], ep[0], pid, &out, &err, &timed_out);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	struct collect col = {&out, &err, NULL, NULL, SCRIPT_OUT_MAX, NULL, &timed_out};
+	int st = collect_child(pid, op[0], ep[0], SCRIPT_TIMEOUT_S * 1000, &col);
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	if (timed_out || code != 0) {
 		struct buf b = {0};

@@ -331,13 +331,16 @@ static struct session *session_open(int id, bool ephemeral, const struct spawn *
 	s->next = g_sessions;
 	g_sessions = s;
 	pthread_mutex_unlock(&g_lock);
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 128 * 1024);
-	pthread_create(&t, &attr, reader_thread, s);
-	pthread_attr_destroy(&attr);
+	if (!thread_spawn(reader_thread, s, 128 * 1024)) {
+		/* no reader: end the process; the session goes with the list's reference */
+		kill(-s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		close(s->master);
+		s->master = -1;
+		s->exited = true;
+		unlink_session(s);
+		session_unref(s); /* the reader's */
+	}
 	if (created)
 		*created = true;
 	return s;

@@ -350,3 +350,18 @@ void sha1(const unsigned char *data, size_t len, unsigned char out[20])
 		out[4 * k + 3] = (unsigned char)h[k];
 	}
 }
+
+void buf_markup(struct buf *b, const char *s)
+{
+	for (; *s; s++)
+		if (*s == '<')
+			buf_puts(b, "&lt;");
+		else if (*s == '>')
+			buf_puts(b, "&gt;");
+		else if (*s == '&')
+			buf_puts(b, "&amp;");
+		else if (*s == '"')
+			buf_puts(b, "&quot;");
+		else
+			buf_put(b, s, 1);
+}
