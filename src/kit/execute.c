@@ -272,16 +272,14 @@ static void route_execute(struct req *r)
 		send_err(r, 400, "body must be a JSON object with a command");
 		return;
 	}
-	char shell[256], user[256], cwd[4096];
-	struct envlist qenv = {0};
-	struct spawn sp;
-	spawn_from_query(r, &sp, shell, user, cwd, sizeof(shell), &qenv);
-	if (sp.cwd && strlen(cwd) >= sizeof(shell) - 1)
-		sp.cwd = NULL;
+	struct spawn_query *q = xmalloc(sizeof(*q));
+	spawn_from_query(r, q);
 	int tid = term_id_param(r, 0);
-	bool wait = jv_bool(j, "wait", true) && !q_get(r, "defer_pid", shell, 1);
-	struct cmd *c = cmd_start(r, j, &sp);
-	envlist_free(&qenv);
+	char defer[32];
+	bool wait = jv_bool(j, "wait", true) && !q_get(r, "defer_pid", defer, sizeof(defer));
+	struct cmd *c = cmd_start(r, j, &q->sp);
+	envlist_free(&q->env);
+	free(q);
 	if (!c) {
 		jv_free(j);
 		return;

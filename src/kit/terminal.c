@@ -411,17 +411,16 @@ int term_id_param(struct req *r, int dflt)
 	return (int)id;
 }
 
-void spawn_from_query(struct req *r, struct spawn *sp, char *shell, char *user, char *cwd,
-		      size_t len, struct envlist *env)
+void spawn_from_query(struct req *r, struct spawn_query *q)
 {
-	memset(sp, 0, sizeof(*sp));
-	sp->shell = q_get(r, "shell", shell, len);
-	sp->user = q_get(r, "user", user, len);
-	sp->cwd = q_get(r, "cwd", cwd, len);
-	sp->cwd_create = q_flag(r, "cwd_auto_create");
-	q_each(r, "env", env_add, env);
-	env->v[env->n] = NULL;
-	sp->env = env->v;
+	memset(q, 0, sizeof(*q));
+	q->sp.shell = q_get(r, "shell", q->shell, sizeof(q->shell));
+	q->sp.user = q_get(r, "user", q->user, sizeof(q->user));
+	q->sp.cwd = q_get(r, "cwd", q->cwd, sizeof(q->cwd));
+	q->sp.cwd_create = q_flag(r, "cwd_auto_create");
+	q_each(r, "env", env_add, &q->env);
+	q->env.v[q->env.n] = NULL;
+	q->sp.env = q->env.v;
 }
 
 /* ------------------------------------------------------------- WebSocket */
@@ -513,16 +512,14 @@ static void client_loop(struct req *r, struct session *s, struct client *c, stru
 
 static void term_ws(struct req *r)
 {
-	char shell[256], user[64], cwd[4096], cmd64[8192];
-	struct envlist env = {0};
-	struct spawn sp;
+	char cmd64[8192];
+	struct spawn_query *q = xmalloc(sizeof(*q)); /* 4.5 KiB: not on a small stack */
 	int id = term_id_param(r, 1);
 	bool readonly = q_flag(r, "readonly");
-	spawn_from_query(r, &sp, shell, user, cwd, sizeof(shell), &env);
-	if (sp.user && strlen(user) >= sizeof(user) - 1)
-		sp.user = NULL;
+	spawn_from_query(r, q);
 	if (!ws_accept(r)) {
-		envlist_free(&env);
+		envlist_free(&q->env);
+		free(q);
 		return;
 	}
 	struct buf msg = {0};
@@ -536,7 +533,7 @@ static void term_ws(struct req *r)
 	}
 	char why[256] = "";
 	bool created;
-	struct session *s = session_open(id, id == 0 || q_flag(r, "ephemeral"), &sp, cols, rows,
+	struct session *s = session_open(id, id == 0 || q_flag(r, "ephemeral"), &q->sp, cols, rows,
 					 &created, why, sizeof(why));
 	if (!s) {
 		ws_send2(r->fd, 2, '0', why, strlen(why));
@@ -582,7 +579,8 @@ static void term_ws(struct req *r)
 	session_unref(s);
 out:
 	buf_free(&msg);
-	envlist_free(&env);
+	envlist_free(&q->env);
+	free(q);
 }
 
 /* ----------------------------------------------------------- HTTP routes */

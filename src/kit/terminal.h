@@ -11,9 +11,13 @@ struct envlist {
 
 /* terminal_id of the query (absent: dflt; malformed: 1). */
 int term_id_param(struct req *r, int dflt);
-/* shell/user/cwd/cwd_auto_create/env of the query into sp (buffers of len). */
-void spawn_from_query(struct req *r, struct spawn *sp, char *shell, char *user, char *cwd,
-		      size_t len, struct envlist *env);
+/* shell/user/cwd/cwd_auto_create/env of a query, with their storage. */
+struct spawn_query {
+	struct spawn sp;
+	char shell[256], user[256], cwd[4096];
+	struct envlist env;
+};
+void spawn_from_query(struct req *r, struct spawn_query *q);
 void envlist_free(struct envlist *e);
 void envlist_add(struct envlist *e, const char *kv);
 void term_history_note(int id, const char *cmd);

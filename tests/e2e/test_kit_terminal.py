@@ -5,6 +5,7 @@ clients, reattaching with history, close 1000 on exit; sessions; execute
 with wait=true/false, result polling, abort and timeout; the agent restarted
 by hoody-init; hoody_kit false."""
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -75,6 +76,34 @@ def test_websocket_protocol():
         # no credentials: refused before the upgrade
         r = request(d.proxy_port, k.host("terminal-1"), path="/api/v1/terminal/ws")
         check(r.status == 401, r)
+
+
+def test_websocket_spawn_parameters():
+    with ProxyDaemon() as d:
+        k = Kit(d)
+        k.wait_ready()
+        cmd = base64.b64encode(b"echo cmd-$((2+3)) $FOO $(pwd) $(id -un)").decode()
+
+        async def go():
+            q = f"?terminal_id=21&cwd=/tmp/new/dir&cwd_auto_create=true&env=FOO=bar&user=nobody&cmd={cmd}"
+            async with k.ws(q) as ws:
+                await init(ws)
+                await read_until(ws, b"cmd-5 bar /tmp/new/dir nobody")
+            # a user name longer than any buffer, an unknown user: refused, nothing spawned
+            for user in ("x" * 5000, "nobody-here"):
+                async with k.ws(f"?terminal_id=22&user={user}") as ws:
+                    await ws.send(json.dumps({"command": "{", "columns": 80, "rows": 24}))
+                    try:
+                        while True:
+                            await asyncio.wait_for(ws.recv(), 30)
+                    except websockets.ConnectionClosed as e:
+                        check(e.code == 1011, e)
+        run(go())
+        r = k.req("terminal-1", path="/api/v1/terminal/sessions")
+        check([s["terminal_id"] for s in r.json["data"]] == ["21"], r)
+        # defer_pid only turns wait off; the shell asked for stays
+        res = k.execute("echo $0", "?shell=sh&defer_pid=1")
+        check(res["status"] in ("running", "completed") and "command_id" in res, res)
 
 
 def test_sessions_and_history():
@@ -253,5 +282,5 @@ def test_user_namespace():
 
 
 if __name__ == "__main__":
-    main([test_websocket_protocol, test_sessions_and_history, test_execute, test_debian_bash,
+    main([test_websocket_protocol, test_websocket_spawn_parameters, test_sessions_and_history, test_execute, test_debian_bash,
           test_agent_restarted_and_disabled, test_user_namespace])
