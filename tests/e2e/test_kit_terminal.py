@@ -253,6 +253,15 @@ def test_agent_restarted_and_disabled():
         r = d.get(f"/api/v1/containers/{k.cid}/status-logs?limit=100")
         check(r.status == 200 and len([l for l in r.data["logs"] if l["triggered_by"] == "kit"]) == 1, r)
         check(not os.path.lexists(f"{d.run_dir}/kit/{k.cid}/events"), "the link stayed")
+        # a stop ends the agent with everything else; a start brings it back
+        r = d.post(f"/api/v1/containers/{k.cid}/stop", {"timeout": 5})
+        check(r.status == 200 and r.data["status"] == "stopped", r)
+        r = k.req("terminal-1", path="/api/v1/terminal/health")
+        check(r.status == 502, r)
+        r = d.post(f"/api/v1/containers/{k.cid}/start", {})
+        check(r.status == 200, r)
+        k.wait_ready()
+        check(len(kit_pids(d, k.cid)) == 1, "one agent after a start")
         # the agent's socket directory is not shared with any other container
         other = Kit(d)
         other.wait_ready()
