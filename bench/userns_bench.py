@@ -43,13 +43,19 @@ def main():
             for key in ("plain", "userns"):
                 times[key].append(one(*clients[key], f"b-{i}"))
             times["crun"] += time_crun(rootfs, 1)
+    report(times, (("plain", "plain"), ("userns", "--userns"),
+                   ("crun", "`crun run /bin/true` (reference)")), "userns", "plain")
+
+
+def report(times, rows, num, den):
+    """A markdown table of create -> running per row (key, label), and the
+    ratio of the medians of times[num] and times[den]."""
     print("| create -> running | median | p95 | n |\n| --- | --- | --- | --- |")
-    for key, label in (("plain", "plain"), ("userns", "--userns"),
-                       ("crun", "`crun run /bin/true` (reference)")):
+    for key, label in rows:
         v = times[key]
         print(f"| {label} | {ms(statistics.median(v))} | {ms(pct(v, 95))} | {len(v)} |")
-    ratio = statistics.median(times["userns"]) / statistics.median(times["plain"])
-    print(f"\nuserns / plain (medians) = **{ratio:.2f}**")
+    ratio = statistics.median(times[num]) / statistics.median(times[den])
+    print(f"\n{num} / {den} (medians) = **{ratio:.2f}**")
 
 
 if __name__ == "__main__":

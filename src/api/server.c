@@ -16,6 +16,7 @@
 #include "api/router.h"
 #include "api/socketio.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/util.h"
 #include "common/workq.h"
 #include "platform/auth.h"
@@ -693,48 +694,12 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
 
 /* ------------------------------------------------------------ start/stop */
 
-/* "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080". */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct error *err)
-{
-	char host[128] = "";
-	const char *port = listen;
-	const char *colon = strrchr(listen, ':');
-	memset(ss, 0, sizeof(*ss));
-	if (colon) {
-		size_t hl = (size_t)(colon - listen);
-		if (hl >= sizeof(host))
-			return err_set(err, E_VALIDATION, "bad listen address %s", listen);
-		memcpy(host, listen, hl);
-		host[hl] = '\0';
-		port = colon + 1;
-	}
-	char *end;
-	long p = strtol(port, &end, 10);
-	if (!*port || *end || p < 1 || p > 65535)
-		return err_set(err, E_VALIDATION, "bad port in listen address %s", listen);
-	size_t hl = strlen(host);
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		host[hl - 1] = '\0';
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-			return err_set(err, E_VALIDATION, "bad IPv6 address in %s", listen);
-		return 0;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons((uint16_t)p);
-	if (hl && inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-		return err_set(err, E_VALIDATION, "bad IPv4 address in %s", listen);
-	return 0;
-}
-
 int api_server_start(const struct api_config *cfg, struct platform *pf, struct api_server **out_new,
 		     struct error *err)
 {
 	struct sockaddr_storage ss;
-	if (parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &ss, err) < 0)
+	socklen_t ss_len;
+	if (netaddr_parse(cfg->listen ? cfg->listen : "127.0.0.1:8080", &ss, &ss_len, err) < 0)
 		return -1;
 	struct api_server *srv = xcalloc(1, sizeof(*srv));
 	srv->pf = pf;

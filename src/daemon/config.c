@@ -32,12 +32,17 @@ struct opt {
 #define SIZE_MAX_BYTES (1LL << 50)
 
 static const struct opt opts[] = {
-	O_STR(listen, "address to serve HTTP on (127.0.0.1:8080)"),
+	O_STR(listen, "address to serve HTTP on (127.0.0.1:8080); containers can never reach "
+		      "its port, whatever the address (docs/SECURITY.md)"),
 	O_STR(state_dir, "database, containers and keys (/var/lib/hoody)"),
 	O_STR(image_dir, "image store (<state-dir>/images)"),
 	O_STR(run_dir, "volatile runtime files (/run/hoody)"),
 	O_STR(bridge, "container bridge (hoody0)"),
 	O_STR(subnet, "container IPv4 subnet (10.88.0.0/16)"),
+	O_STR(dns, "IPv4 resolvers for containers, comma-separated (the host's from "
+		   "/etc/resolv.conf)"),
+	O_STR(net_allow, "IPv4 CIDRs containers may reach although private, link-local or the "
+			 "host's own, comma-separated (none)"),
 	O_STR(domain, "public domain of service URLs and realm hosts (hoody.local)"),
 	O_STR(server_name, "this server's name (node-local)"),
 	O_STR(server_country, "this server's country code, e.g. DE (empty)"),
@@ -94,6 +99,10 @@ static const struct opt opts[] = {
 	 SIZE_MAX_BYTES, "RAM all containers together leave to the host, 0 = no cap (2G)"},
 	{"no_limits", OPT_BOOL, offsetof(struct daemon_config, no_limits), 0, 0,
 	 "containers run without limits (benchmarks only)"},
+	{"no_nat", OPT_BOOL, offsetof(struct daemon_config, no_nat), 0, 0,
+	 "containers' outbound traffic is not masqueraded (route their subnet yourself)"},
+	{"no_firewall", OPT_BOOL, offsetof(struct daemon_config, no_firewall), 0, 0,
+	 "benchmarks only: no nftables rules, containers are NOT isolated"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -132,7 +141,7 @@ void config_usage(void)
 		"       hoodyd [options] users passwd NAME --password PASS\n"
 		"       hoodyd [options] keys list|rotate\n"
 		"       hoodyd [options] servers expire|restore SERVER_ID\n"
-		"       hoodyd [options] purge               delete every container and the bridge\n\n"
+		"       hoodyd [options] purge               delete every container, the bridge and its rules\n\n"
 		"options (flag > environment HOODY_<NAME> > config file key > default):\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		char flag[64];

@@ -31,6 +31,8 @@ struct daemon_config {
 	int64_t proxy_max_conns_per_ip;
 	int64_t proxy_idle_timeout;
 	int64_t proxy_tunnel_timeout;
+	const char *dns;             /* containers' resolvers; NULL = the host's */
+	const char *net_allow;       /* CIDRs containers may reach despite the deny list */
 	int64_t max_body;
 	int64_t threads;             /* 0 = number of CPUs */
 	int64_t conn_timeout;        /* seconds */
@@ -46,6 +48,8 @@ struct daemon_config {
 	struct limits limits;        /* server-wide container limits (platform/limits.h) */
 	int64_t host_memory_reserve; /* RAM no container may take, all together */
 	bool no_limits;              /* containers without limits (benchmarks) */
+	bool no_nat;
+	bool no_firewall;
 };
 
 /* Parses the leading flags of argv; *first_arg is the index of the first

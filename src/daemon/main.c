@@ -85,9 +85,23 @@ static void set_log_level(const char *name)
 			log_set_level((enum log_level)i);
 }
 
+/* The port of --listen: closed to containers even when the address is not
+ * loopback (or an admin opens the host's addresses with --net-allow). */
+static int listen_port(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	return port > 0 && port < 65536 ? (int)port : 0;
+}
+
 static struct rt_config rt_config_of(const struct daemon_config *c)
 {
 	return (struct rt_config){
+		.no_firewall = c->no_firewall,
+		.no_nat = c->no_nat,
+		.dns = c->dns,
+		.net_allow = c->net_allow,
+		.protected_port = listen_port(c->listen),
 		.state_dir = c->state_dir,
 		.image_dir = c->image_dir,
 		.run_dir = c->run_dir,

@@ -247,6 +247,9 @@ int container_spec_init(struct platform *pf, const struct container *c,
 	    .env_count = n,
 	    .ramdisk = c->ramdisk,
 	    .kit = c->hoody_kit,
+	    /* The network rule: containers of one project reach each other,
+	     * nothing else on the bridge; a pool member belongs to none yet. */
+	    .net_group = c->prespawn || !c->project_id[0] ? NULL : c->project_id,
 	};
 	struct limits l;
 	if (limits_resolve(pf, c->user_id, c->project_id, &l, err) < 0) {
@@ -1314,6 +1317,8 @@ static void claimed(struct platform *pf, struct container *m)
 	struct error err = {0};
 	if (rt_set_hostname(pf->rt, m->id, m->name, &err) < 0)
 		log_warn("container %s: hostname after claim: %s", m->id, err.msg);
+	if (rt_set_net_group(pf->rt, m->id, m->project_id, &err) < 0)
+		log_warn("container %s: network group after claim: %s", m->id, err.msg);
 	if (m->env_revision)
 		push_env(pf, m);
 	json_t *ev = json_pack("{s:n, s:s, s:s, s:b}", "from_status", "to_status", "running",

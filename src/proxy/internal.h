@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/netaddr.h"
 #include "platform/proxy.h"
 #include "proxy/http1.h"
 #include "proxy/proxy.h"
@@ -161,8 +162,6 @@ struct proxy_server {
 };
 
 /* server.c */
-int listen_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
-		 struct error *err);
 char *pool_get(struct loop *lp);
 void pool_put(struct loop *lp, char *p);
 void conn_queue(struct conn *c);

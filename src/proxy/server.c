@@ -275,43 +275,6 @@ static void *loop_main(void *arg)
 
 /* ------------------------------------------------------------ listeners */
 
-int listen_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
-		 struct error *err)
-{
-	char host[128] = "";
-	const char *colon = strrchr(listen, ':');
-	const char *port = colon ? colon + 1 : listen;
-	memset(ss, 0, sizeof(*ss));
-	if (colon) {
-		size_t hl = (size_t)(colon - listen);
-		if (hl >= sizeof(host))
-			return err_set(err, E_VALIDATION, "bad listen address %s", listen);
-		memcpy(host, listen, hl);
-	}
-	char *end;
-	long p = strtol(port, &end, 10);
-	if (!*port || *end || p < 1 || p > 65535)
-		return err_set(err, E_VALIDATION, "bad port in listen address %s", listen);
-	size_t hl = strlen(host);
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		host[hl - 1] = '\0';
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*s6);
-		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-			return err_set(err, E_VALIDATION, "bad IPv6 address in %s", listen);
-		return 0;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons((uint16_t)p);
-	*len = sizeof(*s4);
-	if (hl && inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-		return err_set(err, E_VALIDATION, "bad IPv4 address in %s", listen);
-	return 0;
-}
-
 static int bind_one(const struct sockaddr_storage *ss, socklen_t len, bool reuseport,
 		    const char *what, struct error *err)
 {
@@ -338,7 +301,7 @@ static int open_listeners(struct proxy_server *srv, const char *addr, bool tls,
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (listen_parse(addr, &ss, &len, err) < 0)
+	if (netaddr_parse(addr, &ss, &len, err) < 0)
 		return -1;
 	int probe = bind_one(&ss, len, false, addr, err);
 	if (probe < 0)
@@ -412,7 +375,7 @@ static void copy_config(struct proxy_server *srv, const struct proxy_config *cfg
 /* The API's listener as a destination: a wildcard address means loopback. */
 static int api_destination(struct proxy_server *srv, struct error *err)
 {
-	if (listen_parse(srv->api_listen, &srv->api_addr, &srv->api_addr_len, err) < 0)
+	if (netaddr_parse(srv->api_listen, &srv->api_addr, &srv->api_addr_len, err) < 0)
 		return -1;
 	if (srv->api_addr.ss_family == AF_INET) {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&srv->api_addr;

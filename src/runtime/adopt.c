@@ -10,6 +10,12 @@ int rt_adopt(struct runtime *rt, void (*cb)(const char *id, enum rt_state st, vo
 {
 	char **ids;
 	size_t n;
+	/* Rules of running containers are back before anything else runs
+	 * (lost with a flush, or from an older version of the rules). A
+	 * failure must not orphan the containers: each start retries it. */
+	struct error fe = {0};
+	if (fw_sync(rt, &fe) < 0)
+		log_error("network rules not restored: %s", fe.msg);
 	if (rt_list_ids(rt, &ids, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {

@@ -7,6 +7,8 @@
 
 #include "runtime/runtime.h"
 
+#define RT_DNS_MAX 3 /* what resolv.conf honours */
+
 struct runtime {
 	char *state_dir;      /* <state>/images, <state>/containers, <state>/ipam */
 	char *image_dir;      /* <state>/images unless configured */
@@ -38,6 +40,23 @@ struct runtime {
 	void *exit_arg;
 	struct reaper *reaper;   /* proc.c */
 	pthread_mutex_t ipam_lock;
+	/* firewall.c, dns.c */
+	bool firewall, nat;
+	int protected_port;
+	char *net_allow;      /* canonical "a/n, b/m" or NULL */
+	char dns[RT_DNS_MAX][16];
+	size_t dns_count;
+	pthread_mutex_t fw_lock; /* callers of the nft thread, fw_ready */
+	bool fw_ready;
+	/* the nft thread and its one-job channel (firewall.c) */
+	pthread_mutex_t fw_job_lock;
+	pthread_cond_t fw_job_cv;
+	pthread_t fw_thread;
+	bool fw_thread_started, fw_stop;
+	const char *fw_job_text; /* non-NULL: a job waits */
+	int fw_job_rc;
+	char fw_job_why[400];
+	struct nft_ctx *nft;     /* the nft thread's own */
 };
 
 /* ---- paths (runtime.c) ---- */
@@ -90,9 +109,10 @@ int ipam_release(struct runtime *rt, const char *id, struct error *err);
 /* Ensures the bridge exists and is up with the gateway address. */
 int net_bridge_ensure(struct runtime *rt, struct error *err);
 /* Creates (or repairs) the named netns with lo up, a veth pair whose peer is
- * eth0 inside with the lease address and a default route via the gateway.
- * Idempotent. */
-int net_setup(struct runtime *rt, const char *id, struct net_lease *lease, struct error *err);
+ * eth0 inside with the lease address and a default route via the gateway,
+ * and the port's firewall rules for network group group. Idempotent. */
+int net_setup(struct runtime *rt, const char *id, const char *group, struct net_lease *lease,
+	      struct error *err);
 /* Removes the bridge (rt_purge: tests, uninstall). Missing is fine. */
 int net_bridge_remove(struct runtime *rt, struct error *err);
 /* Removes veth, netns file and address. Missing pieces are fine. */
@@ -117,6 +137,26 @@ struct net_sock {
  * when it has no netns file. */
 int net_list_sockets(struct runtime *rt, const char *id, struct net_sock *out, size_t max,
 		     size_t *count, struct error *err);
+
+/* The MAC of a container's eth0, derived from its address. */
+void net_mac_of(const char *ipv4, unsigned char mac[6]);
+
+/* ---- firewall.c, dns.c: nftables isolation and containers' resolvers ---- */
+/* Reads the firewall and DNS settings (bad ones: E_VALIDATION). */
+int fw_init(struct runtime *rt, const struct rt_config *cfg, struct error *err);
+void fw_free(struct runtime *rt);
+/* Rebuilds this runtime's tables with every recorded container (once per
+ * process; later calls are free). */
+int fw_sync(struct runtime *rt, struct error *err);
+/* The rules of a container's port (idempotent; replaces older ones). */
+int fw_attach(struct runtime *rt, const char *id, const struct net_lease *lease, const char *group,
+	      struct error *err);
+int fw_detach(struct runtime *rt, const char *id, struct error *err);
+/* Both tables and every record (purge). */
+int fw_remove_all(struct runtime *rt, struct error *err);
+int dns_init(struct runtime *rt, const char *configured, struct error *err);
+/* resolv.conf of a container: rt's resolvers plus the host's search/options. */
+char *dns_resolv_conf_new(struct runtime *rt);
 
 /* ---- stats.c ---- */
 /* Bytes allocated by a tree (like du -s; hard links counted per link), not

@@ -119,26 +119,7 @@ static int write_bound(const char *cdir, const char *name, const char *text, uin
 	return 0;
 }
 
-/* The host's resolvers, minus loopback ones that mean nothing inside. */
-static char *resolv_conf_new(void)
-{
-	_cleanup_free_ char *host = NULL;
-	if (read_file("/etc/resolv.conf", 64 * 1024, &host, NULL, NULL) < 0)
-		return xstrdup("");
-	size_t cap = strlen(host) + 1, len = 0;
-	char *out = xmalloc(cap);
-	char *save = NULL;
-	for (char *line = strtok_r(host, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "nameserver", 10) &&
-		    (strstr(line, " 127.") || strstr(line, " ::1")))
-			continue;
-		len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
-	}
-	out[len] = '\0';
-	return out;
-}
-
-static int write_net_files(const char *cdir, const struct rt_spec *spec,
+static int write_net_files(struct runtime *rt, const char *cdir, const struct rt_spec *spec,
 			   const struct net_lease *lease, uint32_t base, struct error *err)
 {
 	const char *ip = lease->ipv4[0] ? lease->ipv4 : "127.0.1.1";
@@ -147,7 +128,7 @@ static int write_net_files(const char *cdir, const struct rt_spec *spec,
 					       "%s\t%s\n",
 					       ip, spec->hostname);
 	_cleanup_free_ char *hostname = xasprintf("%s\n", spec->hostname);
-	_cleanup_free_ char *resolv = resolv_conf_new();
+	_cleanup_free_ char *resolv = dns_resolv_conf_new(rt);
 	if (write_bound(cdir, "hosts", hosts, base, err) < 0 ||
 	    write_bound(cdir, "hostname", hostname, base, err) < 0 ||
 	    write_bound(cdir, "resolv.conf", resolv, base, err) < 0)
@@ -372,12 +353,12 @@ static int start_container(struct runtime *rt, const struct rt_spec *spec_in, st
 	if (make_bundle_dirs(rt, spec, cdir, &base, err) < 0 ||
 	    rootfs_mount(rt, cdir, spec->image, base, err) < 0)
 		return -1;
-	if (net_setup(rt, spec->id, &lease, err) < 0)
+	if (net_setup(rt, spec->id, spec->net_group, &lease, err) < 0)
 		return -1;
 	if (spec->ramdisk ? ramdisk_ensure(rt, spec, base, err)
 			  : ramdisk_remove(rt, spec->id, err))
 		return -1;
-	if (write_net_files(cdir, spec, &lease, base, err) < 0 ||
+	if (write_net_files(rt, cdir, spec, &lease, base, err) < 0 ||
 	    write_config(rt, spec, cdir, &lease, base, err) < 0)
 		return -1;
 	return launch(rt, spec->id, cdir, err);

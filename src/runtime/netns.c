@@ -4,8 +4,8 @@
  * Layout: the bridge rt->bridge holds the gateway (first host of the subnet);
  * each container has a persistent namespace file <run>/netns/<id> (crun joins
  * it by path) holding lo and eth0, the peer of host veth "vh<hash>" on the
- * bridge. There is no NAT: containers reach each other and the host, nothing
- * beyond it (see docs/IMAGES.md).
+ * bridge. What a container may reach (and NAT beyond the host) is decided by
+ * nftables rules added per port (firewall.c).
  *
  * Entering a namespace: a netlink socket works in the namespace it was
  * created in, so the calling thread steps in (setns, or unshare for a new
@@ -293,6 +293,11 @@ static uint32_t ip_host(const char *s)
 	return ntohl(in.s_addr);
 }
 
+void net_mac_of(const char *ipv4, unsigned char mac[6])
+{
+	mac_of(ip_host(ipv4), mac);
+}
+
 static int addr_set(struct nl *nl, int index, const char *ip, int prefix, const char *name,
 		    struct error *err)
 {
@@ -567,7 +572,8 @@ static int lease_fill(struct runtime *rt, const char *id, struct net_lease *l, s
 	return 0;
 }
 
-int net_setup(struct runtime *rt, const char *id, struct net_lease *lease, struct error *err)
+int net_setup(struct runtime *rt, const char *id, const char *group, struct net_lease *lease,
+	      struct error *err)
 {
 	if (rt_check_id(id, err) < 0 || lease_fill(rt, id, lease, err) < 0)
 		return -1;
@@ -582,6 +588,8 @@ int net_setup(struct runtime *rt, const char *id, struct net_lease *lease, struc
 	if (bridge < 0 || ns_open(lease->netns_path, true, NETLINK_ROUTE, &ns, &nsfd, err) < 0)
 		goto out;
 	rc = pair_ensure(&host, &ns, nsfd, bridge, lease, err);
+	if (rc == 0)
+		rc = fw_attach(rt, id, lease, group, err);
 out:
 	if (nsfd >= 0)
 		close(nsfd);
@@ -623,7 +631,7 @@ static void link_del_later(int index)
 
 int net_teardown(struct runtime *rt, const char *id, struct error *err)
 {
-	if (rt_check_id(id, err) < 0)
+	if (rt_check_id(id, err) < 0 || fw_detach(rt, id, err) < 0)
 		return -1;
 	char veth[16];
 	struct link_info li;

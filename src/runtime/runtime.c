@@ -93,6 +93,7 @@ static void runtime_free(struct runtime *rt)
 	free(rt->init_path);
 	free(rt->kit_path);
 	pthread_mutex_destroy(&rt->ipam_lock);
+	fw_free(rt);
 	for (size_t i = 0; i < rt->userns_count; i++)
 		close(rt->userns_fds[i].fd);
 	pthread_mutex_destroy(&rt->idmap_lock);
@@ -153,6 +154,8 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	pthread_mutex_init(&rt->ipam_lock, NULL);
 	pthread_mutex_init(&rt->idmap_lock, NULL);
 	pthread_mutex_init(&rt->spare_lock, NULL);
+	if (fw_init(rt, cfg, err) < 0)
+		goto fail;
 	if (rt->userns && idmap_check_base(rt->userns_base, err) < 0)
 		goto fail;
 	if (make_dirs(rt, err) < 0 || (rt->userns && make_searchable(rt, err) < 0))
@@ -369,5 +372,7 @@ int rt_purge(struct runtime *rt, struct error *err)
 		return -1;
 	layer_spares_resume(rt);
 	idmap_forget_all(rt);
+	if (fw_remove_all(rt, err) < 0)
+		return -1;
 	return net_bridge_remove(rt, err);
 }

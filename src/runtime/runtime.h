@@ -38,6 +38,12 @@ struct rt_config {
 	uint64_t host_memory_reserve; /* kept out of every container's reach; 0 = no parent cap */
 	bool userns;            /* new containers: root is host id userns_base, id n is base + n */
 	uint32_t userns_base;   /* multiple of 65536; default 1073741824 (2^30) */
+	/* Network isolation (firewall.c, docs/SECURITY.md). */
+	bool no_firewall;       /* benchmarks only: no nftables rules, no isolation */
+	bool no_nat;            /* containers' traffic leaves unmasqueraded (routed subnet) */
+	const char *dns;        /* IPv4 resolvers for containers, "a,b"; NULL: the host's */
+	const char *net_allow;  /* IPv4 CIDRs containers may reach despite the deny list */
+	int protected_port;     /* host TCP port containers never reach (the API's); 0: none */
 };
 
 /* Called (from the runtime's reaper thread) when a container's init exits
@@ -107,6 +113,9 @@ struct rt_spec {
 	uint64_t ramdisk_bytes;  /* /ramdisk tmpfs size (capped by ramdisk_max_bytes) */
 	uint64_t shm_bytes;      /* /dev/shm tmpfs size */
 	bool kit;                /* run the Hoody Kit agent (hoody-kit) beside init */
+	/* Containers of one group reach each other on the bridge, no others;
+	 * NULL: a group of its own. Opaque, [0-9a-zA-Z_-]{1,64}. */
+	const char *net_group;
 };
 
 enum rt_state {
@@ -137,6 +146,10 @@ int rt_state(struct runtime *rt, const char *id, enum rt_state *out, struct erro
 /* Renames a running container in place: its kernel hostname, /etc/hostname
  * and /etc/hosts (a prespawn claim gives it the user's name). */
 int rt_set_hostname(struct runtime *rt, const char *id, const char *name, struct error *err);
+
+/* Moves a running container to another network group (a prespawn pool
+ * member claimed into a project); NULL: no group. */
+int rt_set_net_group(struct runtime *rt, const char *id, const char *group, struct error *err);
 
 /* Writes /etc/environment inside the container's own layer so later logins
  * and execs see new values without a restart. */

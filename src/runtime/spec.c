@@ -32,12 +32,14 @@
  * harmless in a hostname). */
 #define HOSTNAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
 
-/* Docker's default capability set: no SYS_ADMIN, SYS_MODULE, SYS_PTRACE... */
+/* Docker's default capability set (no SYS_ADMIN, SYS_MODULE, SYS_PTRACE...)
+ * without NET_RAW: no raw or packet sockets, so no forged frames (ARP,
+ * router advertisements) from inside; ping works without it through ICMP
+ * datagram sockets (ping_group_range below). */
 static const char *const caps[] = {
-    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",	       "CAP_FOWNER",
-    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",	       "CAP_SETUID",
-    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-    "CAP_KILL",	   "CAP_AUDIT_WRITE"};
+    "CAP_CHOWN",      "CAP_DAC_OVERRIDE", "CAP_FSETID",	    "CAP_FOWNER",  "CAP_MKNOD",
+    "CAP_SETGID",     "CAP_SETUID",	  "CAP_SETFCAP",    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL",	  "CAP_AUDIT_WRITE"};
 
 /* clang-format off */
 static const char *const masked_paths[] = {
@@ -310,6 +312,11 @@ static json_t *linux_section(struct runtime *rt, const struct rt_spec *spec,
 			      str_array(masked_paths, ARRAY_SIZE(masked_paths)), "readonlyPaths",
 			      str_array(readonly_paths, ARRAY_SIZE(readonly_paths)), "seccomp",
 			      seccomp_profile_new());
+	/* Every group may open ICMP datagram sockets (unprivileged ping), as
+	 * Docker sets it; the sysctl belongs to the container's netns. */
+	if (l && p->netns_path)
+		json_object_set_new(
+		    l, "sysctl", json_pack("{s:s}", "net.ipv4.ping_group_range", "0 2147483647"));
 	if (l && p->idmap_base) {
 		json_object_set_new(l, "uidMappings", id_mappings(p->idmap_base));
 		json_object_set_new(l, "gidMappings", id_mappings(p->idmap_base));

@@ -273,7 +273,10 @@ def test_stats_and_runtime():
         wait_until("disk usage counts the new file",
                    lambda: stats(d, a["id"])["disk"]["root"]["usage"] >= 6 * 2**20, timeout=20)
         b_ip = iface(stats(d, b["id"]), "eth0")["addresses"][0]["address"]
-        crun_exec(d, a["id"], f"ping -c 5 -i 0.2 -W 2 {b_ip} >/dev/null")
+        # (no ping: containers have no CAP_NET_RAW; a and b share a project)
+        crun_exec(d, b["id"], "nc -l -p 9009 >/dev/null 2>&1", detach=True)
+        crun_exec(d, a["id"], "for i in 1 2 3 4 5 6 7 8 9 10; do dd if=/dev/zero bs=1k count=64 "
+                              f"2>/dev/null | timeout 3 nc {b_ip} 9009 && break; sleep 0.2; done")
         s3 = stats(d, a["id"])
         sent = iface(s3, "eth0")["counters"]["packets_sent"] - eth["counters"]["packets_sent"]
         check(sent >= 5, f"packets sent {sent}")

@@ -1,8 +1,9 @@
 """Soak: 2,000 create/start/stop/delete cycles through the API (4 clients in
-parallel). Afterwards hoodyd's open fds and the host's mounts, cgroups and
-veths (and loop devices of the containers' sized layers) are back at their
-baseline, and hoodyd's memory has not grown
-without bound."""
+parallel). Afterwards hoodyd's open fds and the host's mounts, cgroups,
+veths (and loop devices of the containers' sized layers) and this
+daemon's nftables set elements and rule records are back at their
+baseline, and hoodyd's memory has not grown without bound."""
+import json
 import os
 import subprocess
 import threading
@@ -35,7 +36,8 @@ def host(d):
             cg += sum(1 for x in os.listdir(root) if x in CREATED)
     veths = subprocess.run(["ip", "-o", "link", "show", "master", d.bridge], capture_output=True,
                            text=True).stdout.count("\n")
-    return mounts, cg, veths, loops(d)
+    return (mounts, cg, veths, loops(d), nft_elements(d),
+            len(os.listdir(os.path.join(d.run_dir, "fw"))))
 
 
 def loops(d):
@@ -48,6 +50,15 @@ def loops(d):
         except OSError:
             pass
     return n
+
+
+def nft_elements(d):
+    """Elements in the sets of this daemon's bridge table (firewall.c)."""
+    r = subprocess.run(["nft", "-j", "list", "table", "bridge", f"hoody_{d.bridge}"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"no nftables table of {d.bridge}: {r.stderr}")
+    sets = [x for x in json.loads(r.stdout)["nftables"] if "set" in x or "map" in x]
+    return sum(len((x.get("set") or x.get("map")).get("elem", [])) for x in sets)
 
 
 def cycle(d, pid, name):
@@ -94,8 +105,9 @@ def test_soak():
         time.sleep(1)
         fd1, rss1, host1 = fds(p), rss_kib(p), host(d)
         print(f"soak: {CYCLES} cycles in {took:.1f}s; fds {fd0}->{fd1}, RSS {rss0}->{rss1} KiB, "
-              f"mounts/cgroups/veths/loops {host0}->{host1}", flush=True)
+              f"mounts/cgroups/veths/loops/nft elements/rule records {host0}->{host1}", flush=True)
         check(host1 == host0, f"host not back at baseline: {host0} -> {host1}")
+        check(host1[4] == 0 and host1[5] == 0, f"nftables rules left: {host1}")
         check(fd1 <= fd0 + 4, f"fds {fd0} -> {fd1}")
         # SQLite's page cache and malloc arenas may grow a little; a leak of
         # a few hundred bytes per cycle would show as megabytes here. Under
