@@ -9,6 +9,7 @@ PKGS=(
   libcurl4-openssl-dev libcmocka-dev libseccomp-dev libssl-dev libnftables-dev nftables
   crun busybox-static mmdebstrap iproute2 util-linux procps rsync
   tar gzip zstd openssl sqlite3 curl jq python3 ca-certificates
+  musl-tools python3-websockets chromium
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -11,6 +11,7 @@
 #include "common/workq.h"
 #include "platform/container_rules.h"
 #include "platform/events.h"
+#include "platform/kit.h"
 #include "platform/limits.h"
 #include "platform/oplocks.h"
 #include "platform/prespawn.h"
@@ -245,6 +246,7 @@ int container_spec_init(struct platform *pf, const struct container *c,
 	    .env = out->env,
 	    .env_count = n,
 	    .ramdisk = c->ramdisk,
+	    .kit = c->hoody_kit,
 	    /* The network rule: containers of one project reach each other,
 	     * nothing else on the bridge; a pool member belongs to none yet. */
 	    .net_group = c->prespawn || !c->project_id[0] ? NULL : c->project_id,
@@ -923,18 +925,19 @@ static json_t *processes(const struct rt_runtime_info *info)
 	return arr;
 }
 
-/* Everything ?runtime can select, read from procfs; NULL when the
- * container is not up. Displays, services (systemd units) and terminals
- * come from the Hoody Kit, which these images do not run: empty lists. */
+/* Everything ?runtime can select, read from procfs and, for terminals, from
+ * the container's Kit agent; NULL when the container is not up. Displays
+ * and services (systemd units) are not provided: empty lists. */
 static json_t *runtime_info_read(struct platform *pf, const struct container *c)
 {
 	struct rt_runtime_info info = {0};
 	struct error err = {0};
 	if (rt_runtime_info(pf->rt, c->id, &info, &err) < 0)
 		return NULL;
-	json_t *o = json_pack("{s:[], s:[], s:o, s:[], s:o}", "displays", "services",
+	json_t *o = json_pack("{s:[], s:[], s:o, s:o, s:o}", "displays", "services",
 			      "network_services", network_services(&info), "terminals",
-			      "processes", processes(&info));
+			      c->hoody_kit ? kit_terminals_new(pf, c->id) : json_array(), "processes",
+			      processes(&info));
 	rt_runtime_info_free(&info);
 	return o;
 }

@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "platform/containers.h"
 #include "platform/events.h"
+#include "platform/kit.h"
 #include "platform/oplocks.h"
 #include "platform/validate.h"
 
@@ -253,6 +254,8 @@ int containers_status_logs(struct platform *pf, const struct principal *who, con
 	int64_t total = 0;
 	if (containers_find(pf, who, id, "containers.read", &c, err) < 0)
 		return -1;
+	if (c.hoody_kit)
+		kit_events_ingest(pf, c.id);
 	container_clear(&c);
 	if (store_status_log_list(pf->store, id, q->sort_by, q->desc, q->page, q->limit, &logs, &n,
 				  &total, err) < 0)

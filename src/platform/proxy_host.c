@@ -209,6 +209,9 @@ static int route_fill(struct platform *pf, const struct container *c, struct pro
 		r->backend_ip[0] = '\0';
 	}
 	r->kit_socket[0] = '\0';
+	if (r->kind == PROXY_KIT && pf->rt &&
+	    rt_kit_socket(pf->rt, c->id, r->kit_socket, sizeof(r->kit_socket), &scratch) < 0)
+		r->kit_socket[0] = '\0';
 	return 0;
 }
 

@@ -17,6 +17,7 @@ struct runtime {
 	char *subnet;
 	char *crun_path;
 	char *init_path;
+	char *kit_path;
 	uint64_t ramdisk_max_bytes;
 	uint64_t disk_bytes, disk_inodes; /* layers made by rt_layer_copy */
 	uint64_t host_memory_reserve;
@@ -214,7 +215,10 @@ struct spec_paths {
 	const char *netns_path;  /* NULL: a fresh, unconnected network namespace */
 	const char *ramdisk;     /* host tmpfs bound at /ramdisk; NULL when spec->ramdisk is false */
 	uint32_t idmap_base;     /* host id of container root; 0: no user namespace */
+	const char *kit_dir;     /* host dir bound at /.hoody/kit.d; NULL without the Kit */
 };
+/* <run>/kit/<id>: the Kit agent's socket directory, owned by container root. */
+char *rt_kit_dir(struct runtime *rt, const char *id);
 #define RT_HOSTNAME_MAX 63
 /* Checks what a start needs before anything on the host changes; fills the
  * hostname (the name, cut to the kernel's limit). */

@@ -136,15 +136,31 @@ static int write_net_files(struct runtime *rt, const char *cdir, const struct rt
 	return 0;
 }
 
+/* The agent (container root) creates its socket there; nobody else may. */
+static int kit_dir_prepare(struct runtime *rt, const char *dir, uint32_t base, struct error *err)
+{
+	if (!path_exists(rt->kit_path))
+		return err_set(err, E_INTERNAL, "Kit agent %s not found", rt->kit_path);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return err_sys(err, E_IO, "mkdir %s", dir);
+	if (chown(dir, base, base) < 0 || chmod(dir, 0700) < 0)
+		return err_sys(err, E_IO, "chown %s", dir);
+	return 0;
+}
+
 static int write_config(struct runtime *rt, const struct rt_spec *spec, const char *cdir,
 			const struct net_lease *lease, uint32_t base, struct error *err)
 {
 	_cleanup_free_ char *ramdisk = spec->ramdisk ? ramdisk_path(rt, spec->id) : NULL;
+	_cleanup_free_ char *kit_dir = spec->kit ? rt_kit_dir(rt, spec->id) : NULL;
+	if (kit_dir && kit_dir_prepare(rt, kit_dir, base, err) < 0)
+		return -1;
 	struct spec_paths p = {
 	    .cdir = cdir,
 	    .idmap_base = base,
 	    .netns_path = lease->netns_path[0] ? lease->netns_path : NULL,
 	    .ramdisk = ramdisk,
+	    .kit_dir = kit_dir,
 	};
 	_cleanup_free_ char *json = spec_json_new(rt, spec, &p, err);
 	if (!json)
@@ -430,6 +446,8 @@ int rt_delete(struct runtime *rt, const char *id, struct error *err)
 	step(ramdisk_remove(rt, id, &e), &e, err, &rc);
 	step(net_teardown(rt, id, &e), &e, err, &rc);
 	step(ipam_release(rt, id, &e), &e, err, &rc);
+	_cleanup_free_ char *kit_dir = rt_kit_dir(rt, id);
+	step(rm_rf(kit_dir, &e), &e, err, &rc);
 	if (rc == 0)
 		step(rm_rf(cdir, &e), &e, err, &rc);
 	if (rc < 0)

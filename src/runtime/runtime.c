@@ -29,15 +29,31 @@ const char *rt_state_name(enum rt_state s)
 	return state_names[s];
 }
 
-/* The executable's directory holds hoody-init in every build and install. */
-static char *default_init_path(void)
+/* The executable's directory holds hoody-init and hoody-kit in every build
+ * and install. */
+static char *default_helper_path(const char *name)
 {
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
-		return xstrdup("/usr/local/bin/hoody-init");
+		return xasprintf("/usr/local/bin/%s", name);
 	exe[n] = '\0';
-	return xasprintf("%s/hoody-init", dirname(exe));
+	return xasprintf("%s/%s", dirname(exe), name);
+}
+
+char *rt_kit_dir(struct runtime *rt, const char *id)
+{
+	return xasprintf("%s/kit/%s", rt->run_dir, id);
+}
+
+int rt_kit_socket(struct runtime *rt, const char *id, char *path, size_t len, struct error *err)
+{
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *dir = rt_kit_dir(rt, id);
+	if ((size_t)snprintf(path, len, "%s/kit.sock", dir) >= len)
+		return err_set(err, E_INTERNAL, "kit socket path too long");
+	return 0;
 }
 
 /* Resolved once so that each spawn skips the PATH walk. */
@@ -75,6 +91,7 @@ static void runtime_free(struct runtime *rt)
 	free(rt->subnet);
 	free(rt->crun_path);
 	free(rt->init_path);
+	free(rt->kit_path);
 	pthread_mutex_destroy(&rt->ipam_lock);
 	fw_free(rt);
 	for (size_t i = 0; i < rt->userns_count; i++)
@@ -90,6 +107,7 @@ static int make_dirs(struct runtime *rt, struct error *err)
 	    {rt->state_dir, "containers"},
 	    {rt->run_dir, "crun"},
 	    {rt->run_dir, "ramdisk"},
+	    {rt->run_dir, "kit"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s", subs[i][0], subs[i][1]);
@@ -124,7 +142,8 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->bridge = xstrdup(cfg->bridge ? cfg->bridge : "hoody0");
 	rt->subnet = xstrdup(cfg->subnet ? cfg->subnet : "10.88.0.0/16");
 	rt->crun_path = resolve_in_path(cfg->crun_path ? cfg->crun_path : "crun");
-	rt->init_path = cfg->init_path ? xstrdup(cfg->init_path) : default_init_path();
+	rt->init_path = cfg->init_path ? xstrdup(cfg->init_path) : default_helper_path("hoody-init");
+	rt->kit_path = cfg->kit_path ? xstrdup(cfg->kit_path) : default_helper_path("hoody-kit");
 	rt->ramdisk_max_bytes = cfg->ramdisk_max_bytes ? cfg->ramdisk_max_bytes : half_of_ram();
 	rt->disk_bytes = cfg->disk_bytes;
 	rt->disk_inodes = cfg->disk_inodes;

@@ -31,6 +31,7 @@ struct rt_config {
 	const char *subnet;     /* IPv4 CIDR, default "10.88.0.0/16"; gateway is .1 on the bridge */
 	const char *crun_path;  /* default "crun" from PATH */
 	const char *init_path;  /* hoody-init binary; default: next to the running executable */
+	const char *kit_path;   /* hoody-kit binary; default: next to the running executable */
 	uint64_t ramdisk_max_bytes; /* tmpfs size cap per container; 0 = half of host RAM */
 	uint64_t disk_bytes;    /* writable layer of a copy made without a spec; 0 = unlimited */
 	uint64_t disk_inodes;
@@ -111,6 +112,7 @@ struct rt_spec {
 	uint64_t disk_inodes;    /* inodes of that filesystem (0 = mkfs default) */
 	uint64_t ramdisk_bytes;  /* /ramdisk tmpfs size (capped by ramdisk_max_bytes) */
 	uint64_t shm_bytes;      /* /dev/shm tmpfs size */
+	bool kit;                /* run the Hoody Kit agent (hoody-kit) beside init */
 	/* Containers of one group reach each other on the bridge, no others;
 	 * NULL: a group of its own. Opaque, [0-9a-zA-Z_-]{1,64}. */
 	const char *net_group;
@@ -227,6 +229,11 @@ struct rt_runtime_info {
  * E_NOT_FOUND when the container holds no address. */
 int rt_net_endpoint(struct runtime *rt, const char *id, char *netns, size_t netns_len, char *ip,
 		    size_t ip_len, struct error *err);
+
+/* Host path of the Kit agent's Unix socket: <run>/kit/<id>/kit.sock, in a
+ * directory only this container has mounted (at /.hoody/kit.d). The path is
+ * returned whether or not the agent listens yet. */
+int rt_kit_socket(struct runtime *rt, const char *id, char *path, size_t len, struct error *err);
 
 /* Processes and listening sockets, read from procfs of the container. */
 int rt_runtime_info(struct runtime *rt, const char *id, struct rt_runtime_info *out,

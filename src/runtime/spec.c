@@ -211,6 +211,14 @@ static json_t *mounts(struct runtime *rt, const struct rt_spec *spec, const stru
 	json_array_append_new(m, bind("/etc/hostname", hostname, "rw"));
 	json_array_append_new(m, bind("/etc/resolv.conf", resolv, "rw"));
 	json_array_append_new(m, bind("/.hoody/init", rt->init_path, "ro"));
+	/* hoody-init supervises /.hoody/kit when it exists; the agent listens
+	 * only on a socket in kit.d, a host directory no other container sees. */
+	if (p->kit_dir) {
+		json_array_append_new(m, bind("/.hoody/kit", rt->kit_path, "ro"));
+		json_t *d = bind("/.hoody/kit.d", p->kit_dir, "rw");
+		json_array_append_new(json_object_get(d, "options"), json_string("nodev"));
+		json_array_append_new(m, d);
+	}
 	if (p->ramdisk) {
 		json_t *r = bind("/ramdisk", p->ramdisk, "rw");
 		json_array_append_new(json_object_get(r, "options"), json_string("nodev"));

@@ -80,8 +80,8 @@ def test_owner_and_strangers():
     expect(get("http-9000", cid="0123456789abcdef01234567", headers=mine), 404)
     expect(get("http-0", headers=mine), 404)
     expect(get("editor-1", headers=mine), 404)
-    # a Kit service the owner may reach: no Kit agent yet, so 502 with JSON
-    expect(get("terminal-1", headers=mine), 502)
+    # a Kit service the owner may reach: the container's agent answers
+    expect(get("terminal-1", path="/api/v1/terminal/health", headers=mine), 200)
 
 
 def test_token_group_rules():
@@ -90,7 +90,7 @@ def test_token_group_rules():
     key = {"X-Key": "s3cret"}
     expect(get("http-9000", headers=key), 200)
     expect(get("http-9001", headers=key), 403)          # decided before any backend
-    expect(get("terminal-2", headers=key), 502)         # allowed: reaches the (absent) Kit
+    expect(get("terminal-2", path="/api/v1/terminal/health", headers=key), 200)  # reaches the Kit
     expect(get("terminal-1", headers=key), 403)
     expect(get("terminal-2", path="/?terminal_id=1", headers=key), 403)  # §1.4: session 1
     expect(get("files-1", headers=key), 403)
