@@ -6,6 +6,7 @@ BUILD_O0   ?= build-O0
 STATE_DIR  ?= /var/lib/hoody
 LISTEN     ?= 127.0.0.1:8080
 PROXY_LISTEN ?= 127.0.0.1:8081
+SSH_LISTEN ?= 127.0.0.1:2222
 JOBS       ?= $(shell nproc)
 
 .PHONY: all deps build run test test-O0 test-sanitize test-sanitize-unit bench fuzz images clean format
@@ -24,7 +25,8 @@ build: deps
 run: build
 	@install -m 0755 $(BUILD)/bin/hoody /usr/local/bin/hoody
 	@$(BUILD)/bin/hoodyd --state-dir $(STATE_DIR) images ensure busybox debian/13
-	@exec $(BUILD)/bin/hoodyd --listen $(LISTEN) --proxy-listen $(PROXY_LISTEN) --state-dir $(STATE_DIR)
+	@exec $(BUILD)/bin/hoodyd --listen $(LISTEN) --proxy-listen $(PROXY_LISTEN) --state-dir $(STATE_DIR) \
+	  --ssh-listen $(SSH_LISTEN)
 
 # The release build's unit tests, then the whole suite built at -O0 without
 # sanitizers (what found the open_memstream bug: optimised and sanitized

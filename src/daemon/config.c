@@ -103,6 +103,11 @@ static const struct opt opts[] = {
 	 "containers' outbound traffic is not masqueraded (route their subnet yourself)"},
 	{"no_firewall", OPT_BOOL, offsetof(struct daemon_config, no_firewall), 0, 0,
 	 "benchmarks only: no nftables rules, containers are NOT isolated"},
+	O_STR(ssh_listen, "SSH front door: ADDR:PORT (none; make run: 127.0.0.1:2222)"),
+	O_INT(ssh_max_conns, 1, 100000, "open SSH connections in all (256)"),
+	O_INT(ssh_max_conns_per_ip, 1, 100000, "open SSH connections per client address (8)"),
+	O_INT(ssh_max_conns_per_container, 1, 100000, "logged-in SSH connections per container (16)"),
+	O_INT(ssh_auth_timeout, 1, 600, "seconds an SSH client has to log in (20)"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -130,6 +135,10 @@ static void defaults(struct daemon_config *c)
 	c->proxy_tunnel_timeout = 3600;
 	limits_builtin(&c->limits);
 	c->host_memory_reserve = 2LL << 30;
+	c->ssh_max_conns = 256;
+	c->ssh_max_conns_per_ip = 8;
+	c->ssh_max_conns_per_container = 16;
+	c->ssh_auth_timeout = 20;
 }
 
 void config_usage(void)

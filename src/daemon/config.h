@@ -33,6 +33,11 @@ struct daemon_config {
 	int64_t proxy_tunnel_timeout;
 	const char *dns;             /* containers' resolvers; NULL = the host's */
 	const char *net_allow;       /* CIDRs containers may reach despite the deny list */
+	const char *ssh_listen;      /* NULL = no SSH front door */
+	int64_t ssh_max_conns;
+	int64_t ssh_max_conns_per_ip;
+	int64_t ssh_max_conns_per_container;
+	int64_t ssh_auth_timeout;
 	int64_t max_body;
 	int64_t threads;             /* 0 = number of CPUs */
 	int64_t conn_timeout;        /* seconds */

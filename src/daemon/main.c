@@ -21,6 +21,7 @@
 #include "platform/auth.h"
 #include "platform/snapshots.h"
 #include "proxy/proxy.h"
+#include "ssh/ssh.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -185,6 +186,8 @@ static int serve(const struct daemon_config *c)
 	struct platform *pf = NULL;
 	struct api_server *srv = NULL;
 	struct proxy_server *proxy = NULL;
+	struct ssh_server *sshd = NULL;
+	_cleanup_free_ char *host_key = xasprintf("%s/ssh_host_ed25519_key", c->state_dir);
 	_cleanup_free_ char *db = db_path_new(c);
 	bool first = false;
 	int rc = 1;
@@ -261,12 +264,27 @@ static int serve(const struct daemon_config *c)
 			goto out;
 		}
 	}
+	if (c->ssh_listen && *c->ssh_listen) {
+		struct ssh_server_config sc = {
+			.listen = c->ssh_listen,
+			.host_key = host_key,
+			.max_conns = (int)c->ssh_max_conns,
+			.max_conns_per_ip = (int)c->ssh_max_conns_per_ip,
+			.max_conns_per_container = (int)c->ssh_max_conns_per_container,
+			.auth_timeout_s = (int)c->ssh_auth_timeout,
+		};
+		if (ssh_server_start(&sc, pf, &sshd, &err) < 0) {
+			fail("ssh", &err);
+			goto out;
+		}
+	}
 	announce(c, first);
 	announce_proxy(c);
 	int sig = wait_stop_signal(proxy);
 	log_info("signal %d: shutting down (containers keep running)", sig);
 	rc = 0;
 out:
+	ssh_server_stop(sshd);
 	proxy_server_stop(proxy);
 	api_server_stop(srv);
 	platform_close(pf);

@@ -126,11 +126,11 @@ static void kill_exec_group(const char *pidf, const char *id)
 	kill(pgid > 1 ? -pgid : pid, SIGKILL);
 }
 
-int rt_exec(struct runtime *rt, const char *id, const char *const *argv, const struct rt_env *env,
-	    size_t env_count, int timeout_s, size_t max_output, struct rt_exec_result *res,
-	    struct error *err)
+int exec_cmd_build(struct runtime *rt, const char *id, const char *const *argv,
+		   const struct rt_env *env, size_t env_count, const char *const *flags,
+		   struct exec_cmd *x, struct error *err)
 {
-	memset(res, 0, sizeof(*res));
+	memset(x, 0, sizeof(*x));
 	if (rt_check_id(id, err) < 0)
 		return -1;
 	size_t argc = 0;
@@ -141,48 +141,78 @@ int rt_exec(struct runtime *rt, const char *id, const char *const *argv, const s
 			       "exec needs 1 to %d arguments and at most %d "
 			       "environment variables",
 			       EXEC_ARGV_MAX, EXEC_ENV_MAX);
+	for (size_t i = 0; i < env_count; i++)
+		if (!env[i].key || !*env[i].key || strchr(env[i].key, '='))
+			return err_set(err, E_INVALID_ENV_KEY, "invalid environment variable name");
 	enum rt_state st = rt_probe(rt, id, NULL);
 	if (st != RT_RUNNING)
 		return err_set(err, E_STATE_CONFLICT, "container %s is %s", id, rt_state_name(st));
 
-	_cleanup_free_ char *root = rt_crun_root(rt);
-	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
-	struct env_list env_all = {0};
-	add_config_env(&env_all, cdir);
-	add_saved_env(&env_all, cdir);
-	for (size_t i = 0; i < env_count; i++) {
-		if (!env[i].key || !*env[i].key || strchr(env[i].key, '=')) {
-			env_free(&env_all);
-			return err_set(err, E_INVALID_ENV_KEY, "invalid environment variable name");
-		}
-		env_add(&env_all, xasprintf("%s=%s", env[i].key, env[i].value ? env[i].value : ""));
-	}
+	x->root = rt_crun_root(rt);
+	x->cdir = rt_container_dir(rt, id);
+	struct env_list *env_all = xcalloc(1, sizeof(*env_all));
+	x->env = env_all;
+	add_config_env(env_all, x->cdir);
+	add_saved_env(env_all, x->cdir);
+	for (size_t i = 0; i < env_count; i++)
+		env_add(env_all, xasprintf("%s=%s", env[i].key, env[i].value ? env[i].value : ""));
 	static unsigned long seq;
-	_cleanup_free_ char *pidf = xasprintf("%s/exec.%d.%lu.pid", cdir, (int)gettid(),
-					      __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
-	struct argv_buf a = {0};
-	argv_push(&a, rt->crun_path);
-	argv_push(&a, "--root");
-	argv_push(&a, root);
-	argv_push(&a, "exec");
+	x->pidf = xasprintf("%s/exec.%d.%lu.pid", x->cdir, (int)gettid(),
+			    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	struct argv_buf *a = xcalloc(1, sizeof(*a));
+	x->args = a;
+	argv_push(a, rt->crun_path);
+	argv_push(a, "--root");
+	argv_push(a, x->root);
+	argv_push(a, "exec");
 	/* crun exec does not take noNewPrivileges from config.json. */
-	argv_push(&a, "--no-new-privs");
-	argv_push(&a, "--pid-file");
-	argv_push(&a, pidf);
-	push_env(&a, &env_all);
-	argv_push(&a, "--");
-	argv_push(&a, id);
+	argv_push(a, "--no-new-privs");
+	argv_push(a, "--pid-file");
+	argv_push(a, x->pidf);
+	for (size_t i = 0; flags && flags[i]; i++)
+		argv_push(a, flags[i]);
+	push_env(a, env_all);
+	argv_push(a, "--");
+	argv_push(a, id);
 	for (size_t i = 0; i < argc; i++)
-		argv_push(&a, argv[i]);
+		argv_push(a, argv[i]);
+	x->argv = a->v;
+	return 0;
+}
+
+void exec_cmd_free(struct exec_cmd *x)
+{
+	if (x->pidf)
+		unlink(x->pidf);
+	if (x->args)
+		free(((struct argv_buf *)x->args)->v);
+	free(x->args);
+	if (x->env)
+		env_free(x->env);
+	free(x->env);
+	free(x->pidf);
+	free(x->root);
+	free(x->cdir);
+	memset(x, 0, sizeof(*x));
+}
+
+int rt_exec(struct runtime *rt, const char *id, const char *const *argv, const struct rt_env *env,
+	    size_t env_count, int timeout_s, size_t max_output, struct rt_exec_result *res,
+	    struct error *err)
+{
+	memset(res, 0, sizeof(*res));
+	struct exec_cmd x;
+	if (exec_cmd_build(rt, id, argv, env, env_count, NULL, &x, err) < 0) {
+		exec_cmd_free(&x);
+		return -1;
+	}
 	if (timeout_s > EXEC_TIMEOUT_MAX_S)
 		timeout_s = EXEC_TIMEOUT_MAX_S;
 	int timeout_ms = timeout_s > 0 ? timeout_s * 1000 : 0;
-	int rc = proc_run(rt, a.v, NULL, timeout_ms, max_output, res, err);
+	int rc = proc_run(rt, x.argv, NULL, timeout_ms, max_output, res, err);
 	if (rc == 0 && res->timed_out)
-		kill_exec_group(pidf, id);
-	unlink(pidf);
-	free(a.v);
-	env_free(&env_all);
+		kill_exec_group(x.pidf, id);
+	exec_cmd_free(&x);
 	return rc;
 }
 

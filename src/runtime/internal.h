@@ -192,6 +192,27 @@ enum rt_state rt_probe(struct runtime *rt, const char *id, pid_t *pid_out);
 int proc_run_logged(struct runtime *rt, const char *const *argv, const char *log_path,
 		    int timeout_ms, int *exit_code, struct error *err);
 bool reaper_is_watched(struct runtime *rt, const char *id);
+/* The `crun exec` command line of rt_exec (exec.c): the container's env, the
+ * saved env, then env; flags go before the id (e.g. --tty). Free with
+ * exec_cmd_free even on failure. */
+struct exec_cmd {
+	const char *const *argv;
+	char *pidf, *root, *cdir;
+	void *args, *env;
+};
+int exec_cmd_build(struct runtime *rt, const char *id, const char *const *argv,
+		   const struct rt_env *env, size_t env_count, const char *const *flags,
+		   struct exec_cmd *x, struct error *err);
+void exec_cmd_free(struct exec_cmd *x);
+/* A child that outlives the call (interactive sessions): spawned with the
+ * given stdio in a process group of its own; proc_child_wait reaps it (the
+ * group gets SIGKILL after timeout_ms, 0 = wait forever), frees it and
+ * returns its exit code (128 + signal when killed). */
+struct proc_child;
+int proc_spawn(struct runtime *rt, const char *const *argv, int in, int out, int errfd,
+	       struct proc_child **out_new, struct error *err);
+pid_t proc_child_pid(const struct proc_child *c);
+int proc_child_wait(struct runtime *rt, struct proc_child *c, int timeout_ms);
 /* pidfd_open(2); -1 with errno on failure. */
 int rt_pidfd_open(pid_t pid);
 /* <cdir>/environment (KEY="value" lines from rt_set_env, read by rt_exec). */

@@ -711,3 +711,35 @@ int proc_run(struct runtime *rt, const char *const *argv, const char *const *env
 	res->err_len = cap[1].len;
 	return 0;
 }
+
+/* ---- long-lived children (interactive sessions) ---- */
+
+struct proc_child {
+	struct waiter w;
+};
+
+int proc_spawn(struct runtime *rt, const char *const *argv, int in, int out, int errfd,
+	       struct proc_child **out_new, struct error *err)
+{
+	struct proc_child *c = xcalloc(1, sizeof(*c));
+	struct proc_io io = {in, out, errfd};
+	if (spawn_registered(rt->reaper, argv, NULL, &io, &c->w, err) < 0) {
+		free(c);
+		return -1;
+	}
+	*out_new = c;
+	return 0;
+}
+
+pid_t proc_child_pid(const struct proc_child *c)
+{
+	return c->w.pid;
+}
+
+int proc_child_wait(struct runtime *rt, struct proc_child *c, int timeout_ms)
+{
+	wait_waiter(rt->reaper, &c->w, deadline_of(timeout_ms));
+	int code = WIFSIGNALED(c->w.status) ? 128 + WTERMSIG(c->w.status) : exit_code_of(c->w.status);
+	free(c);
+	return code;
+}

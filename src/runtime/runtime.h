@@ -171,6 +171,35 @@ int rt_exec(struct runtime *rt, const char *id, const char *const *argv,
 	    struct rt_exec_result *res, struct error *err);
 void rt_exec_result_free(struct rt_exec_result *res);
 
+/* A process inside a running container whose stdio the caller pumps (SSH
+ * sessions). argv is run as is; tty asks crun for a terminal inside the
+ * container (cols x rows). */
+struct rt_proc;
+struct rt_proc_opts {
+	const char *const *argv;
+	const struct rt_env *env;
+	size_t env_count;
+	bool tty;
+	unsigned cols, rows;
+};
+int rt_proc_start(struct runtime *rt, const char *id, const struct rt_proc_opts *o,
+		  struct rt_proc **out_new, struct error *err);
+/* Non-blocking fds: 0 stdin (write), 1 stdout, 2 stderr (-1 with a tty: the
+ * terminal carries both), 3 readable once the process has ended. */
+int rt_proc_fd(const struct rt_proc *p, int which);
+/* Closes stdin (EOF for the process; a no-op on a terminal) or an output. */
+void rt_proc_close_fd(struct rt_proc *p, int which);
+int rt_proc_resize(struct rt_proc *p, unsigned cols, unsigned rows);
+/* Kills what is left, reaps, frees; the exit code (128 + signal if killed). */
+int rt_proc_end(struct runtime *rt, struct rt_proc *p);
+
+/* A TCP socket connecting (non-blocking) to 127.0.0.1:port inside the
+ * container's network namespace. Returns the fd or -1. */
+int rt_net_connect(struct runtime *rt, const char *id, uint16_t port, struct error *err);
+/* An O_PATH fd of the container's root directory as its processes see it
+ * (mounts included); resolve beneath it with openat2(RESOLVE_IN_ROOT). */
+int rt_root_open(struct runtime *rt, const char *id, struct error *err);
+
 struct rt_netif {
 	char name[32];
 	char mac[24];

@@ -180,6 +180,17 @@ int store_container_list_all(struct store *st, struct container **out_new, size_
 			"ORDER BY created_at, id", NULL);
 }
 
+int store_container_find_ssh_key(struct store *st, const char *type_blob, struct container **out_new,
+				size_t *count, struct error *err)
+{
+	/* Keys are stored "type blob [comment]": the comment is not the key. */
+	return rec_list(st, &tbl_containers, (void **)out_new, count, err,
+			"WHERE " LIVE " AND (ssh_public_key = ?1 OR "
+			"substr(ssh_public_key, 1, length(?1) + 1) = ?1 || ' ') "
+			"ORDER BY created_at, id LIMIT 16",
+			"s", type_blob);
+}
+
 int store_container_count_project(struct store *st, const char *project_id, int64_t *out,
 				  struct error *err)
 {

@@ -1,0 +1,36 @@
+/* The platform side of the SSH front door (src/ssh/): which container an
+ * offered public key opens, and the container's processes, ports and files
+ * for that session. Every call re-reads the container, so a stop or a key
+ * removal takes effect for the next channel. */
+#ifndef HOODY_PLATFORM_SSH_H
+#define HOODY_PLATFORM_SSH_H
+
+#include "platform/platform.h"
+
+struct ssh_target {
+	char container_id[ID_LEN + 1];
+	char user_id[ID_LEN + 1];
+	char name[128];
+	char status[16];
+	char type_blob[1024]; /* the key that opened it */
+};
+
+/* type_blob: "ssh-ed25519 AAAA..." of a key the client proved it holds.
+ * login: the SSH user name. The key selects the containers whose stored key
+ * has this type and blob; when there are several, login must be the id or
+ * the name of exactly one of them. E_FORBIDDEN otherwise (no match, no key,
+ * ambiguity). A stopped container is found (the session says why it cannot
+ * run anything). */
+int platform_ssh_find(struct platform *pf, const char *type_blob, const char *login,
+		      struct ssh_target *out, struct error *err);
+/* The target again, still holding the same key; E_STATE_CONFLICT with a
+ * message for people when it is not running. */
+int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *err);
+int platform_ssh_proc_start(struct platform *pf, struct ssh_target *t, const struct rt_proc_opts *o,
+			    struct rt_proc **out_new, struct error *err);
+int platform_ssh_proc_end(struct platform *pf, struct rt_proc *p);
+int platform_ssh_connect(struct platform *pf, struct ssh_target *t, uint16_t port,
+			 struct error *err);
+int platform_ssh_root(struct platform *pf, struct ssh_target *t, struct error *err);
+
+#endif

@@ -1,0 +1,56 @@
+/* Shared between the SSH edge's files. */
+#ifndef HOODY_SSH_INTERNAL_H
+#define HOODY_SSH_INTERNAL_H
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#define WITH_SERVER 1 /* libssh guards its SFTP server API with it */
+#include <libssh/sftp.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "platform/ssh.h"
+#include "ssh/ssh.h"
+
+#define SSH_CHANNELS_MAX 16
+
+/* A count per key (client address, container id) under the server's lock. */
+struct ssh_counts {
+	struct ssh_count {
+		char key[64];
+		int n;
+	} *v;
+	size_t len, cap;
+};
+
+struct ssh_server {
+	struct ssh_server_config cfg;
+	struct platform *pf;
+	ssh_bind bind;
+	pthread_t thread;
+	int wake[2];
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	int active;
+	bool stop;
+	struct ssh_counts per_ip, per_container;
+};
+
+/* Takes one slot of key (false when max are taken) / gives it back. */
+bool ssh_count_take(struct ssh_server *s, struct ssh_counts *c, const char *key, int max);
+void ssh_count_drop(struct ssh_server *s, struct ssh_counts *c, const char *key);
+bool ssh_server_stopping(struct ssh_server *s);
+
+/* conn.c: runs one accepted connection to its end and frees it. */
+void ssh_conn_run(struct ssh_server *s, ssh_session session, const char *peer);
+
+/* sftp.c: an SFTP server over one channel, files resolved inside the
+ * container's root (rt_root_open) so symlinks cannot leave it. */
+struct ssh_sftp;
+struct ssh_sftp *ssh_sftp_new(ssh_session session, ssh_channel ch, int root_fd);
+/* Serves what the client has sent; -1 when the channel must close. */
+int ssh_sftp_pump(struct ssh_sftp *f);
+void ssh_sftp_free(struct ssh_sftp *f);
+
+#endif

@@ -1,0 +1,318 @@
+"""The SSH front door (docs/SSH.md) against a real hoodyd and real containers,
+with Debian's OpenSSH client: public-key login routed to the container that
+holds the key, exec with its exit status, a shell with a terminal, SFTP, local
+port forwarding to a port inside the container, and the refusals (unknown
+key, container without a key, another user's container, ambiguous key,
+stopped container, forwarding anywhere but the container's loopback)."""
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from hoody_test import Daemon, check, free_port, main
+from proxy_util import crun_exec, init_pid
+
+D = None
+TMP = tempfile.mkdtemp(prefix="hoody-ssh-")
+SSH_PORT = free_port()
+KEYS = {}
+A = B = C = None          # containers: A (admin, key a), B (admin, no key), C (user2, key c)
+USER2 = None
+
+
+def keygen(name):
+    path = os.path.join(TMP, name)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@test",
+                    "-f", path], check=True)
+    with open(path + ".pub") as f:
+        KEYS[name] = f.read().strip()
+    return path
+
+
+def ssh(key, *cmd, login="root", tty=False, timeout=60, extra=()):
+    args = ["ssh", "-i", os.path.join(TMP, key), "-p", str(SSH_PORT),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
+            "-o", "ConnectTimeout=20"] + (["-tt"] if tty else ["-T"]) + list(extra) + \
+           [f"{login}@127.0.0.1"] + list(cmd)
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def mark(cid):
+    """A file only this container has."""
+    with open(f"/proc/{init_pid(D, cid)}/root/marker", "w") as f:
+        f.write(cid + "\n")
+
+
+def setup():
+    global D, A, B, C, USER2
+    for k in ("a", "b", "c", "stranger"):
+        keygen(k)
+    D = Daemon(["--ssh-listen", f"127.0.0.1:{SSH_PORT}"]).start()
+    pid = D.new_project()
+    A = D.create_container(pid, name="ssh-a", ssh_public_key=KEYS["a"])["id"]
+    B = D.create_container(pid, name="ssh-b")["id"]
+    USER2 = D.new_user("sshuser2")
+    pid2 = D.new_project(token=USER2)
+    C = D.create_container(pid2, token=USER2, name="ssh-c", ssh_public_key=KEYS["c"])["id"]
+    for cid in (A, B, C):
+        mark(cid)
+
+
+def test_exec_in_the_right_container():
+    r = ssh("a", "cat /marker; id -u; echo to-stderr >&2")
+    check(r.returncode == 0, r)
+    out = r.stdout.split()
+    check(out == [A, "0"], r)
+    check(r.stderr.strip() == "to-stderr", r)
+    r = ssh("c", "cat", "/marker")
+    check(r.returncode == 0 and r.stdout.strip() == C, r)
+    # the login name may name the container too
+    r = ssh("a", "cat /marker", login=A)
+    check(r.returncode == 0 and r.stdout.strip() == A, r)
+    r = ssh("a", "cat /marker", login="ssh-a")
+    check(r.returncode == 0 and r.stdout.strip() == A, r)
+
+
+def test_exit_status_and_stdin():
+    for code in (0, 1, 7, 255):
+        r = ssh("a", f"exit {code}")
+        check(r.returncode == code, f"exit {code}: {r}")
+    p = subprocess.run(["ssh", "-i", os.path.join(TMP, "a"), "-p", str(SSH_PORT),
+                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-T",
+                        "root@127.0.0.1", "wc -c"],
+                       input="x" * 300000, capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and p.stdout.strip() == "300000", p)
+    # a process killed by a signal: 128 + signal, as OpenSSH's sshd reports it
+    r = ssh("a", "kill -9 $$")
+    check(r.returncode != 0, r)
+
+
+def host_pids_of(argv0, arg):
+    """Host pids whose command line is exactly argv0 arg (a unique arg)."""
+    found = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[:2] == [argv0.encode(), arg.encode()]:
+                        found.append(int(p))
+            except OSError:
+                pass
+    return found
+
+
+def test_processes_count_in_the_container():
+    """The command runs in the container's cgroups (so its limits apply), and
+    it goes when the client goes."""
+    arg = str(3000 + os.getpid() % 1000)
+    p = subprocess.Popen(["ssh", "-i", os.path.join(TMP, "a"), "-p", str(SSH_PORT),
+                          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                          "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-T",
+                          "root@127.0.0.1", f"exec sleep {arg}"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        pids = []
+        deadline = time.time() + 20
+        while time.time() < deadline and not pids:
+            pids = host_pids_of("sleep", arg)
+            time.sleep(0.05)
+        check(len(pids) == 1, pids)
+        with open(f"/proc/{pids[0]}/cgroup") as f:
+            cg = f.read()
+        check(A in cg, cg)
+    finally:
+        p.kill()
+        p.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and host_pids_of("sleep", arg):
+        time.sleep(0.05)
+    check(not host_pids_of("sleep", arg), "the command outlived its client")
+
+
+def test_shell_with_terminal():
+    r = ssh("a", "tty; stty size", tty=True)
+    check(r.returncode == 0, r)
+    check("/dev/pts/" in r.stdout and "24 80" in r.stdout, r)
+    r = ssh("a", "test -t 0 && echo tty || echo notty")
+    check(r.stdout.strip() == "notty", r)
+
+
+def test_wrong_key_refused():
+    r = ssh("stranger", "true")
+    check(r.returncode == 255 and "Permission denied" in r.stderr, r)
+    # also when naming a container
+    r = ssh("stranger", "true", login=A)
+    check(r.returncode == 255 and "Permission denied" in r.stderr, r)
+
+
+def test_container_without_key_unreachable():
+    for key in ("a", "c", "stranger"):
+        r = ssh(key, "cat /marker", login=B)
+        check(r.returncode == 255 and B not in r.stdout, f"{key}: {r}")
+    r = ssh("a", "cat /marker", login="ssh-b")   # a name, not an id: lands on the key's own
+    check(r.stdout.strip() == A, r)
+
+
+def test_other_users_key_cannot_reach():
+    r = ssh("c", "cat /marker", login=A)
+    check(r.returncode == 255 and A not in r.stdout, r)
+    r = ssh("a", "cat /marker", login=C)
+    check(r.returncode == 255 and C not in r.stdout, r)
+
+
+def test_same_key_on_two_containers_is_ambiguous():
+    """The same key with another comment is another stored line: the login
+    name must choose, an unnamed login is refused rather than guessed."""
+    pid = D.new_project()
+    blob = " ".join(KEYS["b"].split()[:2])
+    d1 = D.create_container(pid, name="amb-1", ssh_public_key=blob + " one")["id"]
+    d2 = D.create_container(pid, name="amb-2", ssh_public_key=blob + " two")["id"]
+    mark(d1)
+    mark(d2)
+    r = ssh("b", "cat /marker")
+    check(r.returncode == 255, r)
+    for cid, login in ((d1, d1), (d2, "amb-2")):
+        r = ssh("b", "cat /marker", login=login)
+        check(r.returncode == 0 and r.stdout.strip() == cid, r)
+    # the exact same line twice is refused by the API
+    r = D.post(f"/api/v1/projects/{pid}/containers",
+               {"container_image": "busybox", "ssh_public_key": KEYS["a"]})
+    check(r.status == 409 and r.code == "SSH_PUBLIC_KEY_IN_USE", r)
+    for cid in (d1, d2):
+        D.delete(f"/api/v1/containers/{cid}")
+
+
+def test_sftp_put_and_get():
+    local = os.path.join(TMP, "upload.bin")
+    data = os.urandom(200000)
+    with open(local, "wb") as f:
+        f.write(data)
+    back = os.path.join(TMP, "back.bin")
+    batch = os.path.join(TMP, "batch")
+    with open(batch, "w") as f:
+        f.write(f"mkdir /up\nput {local} /up/file.bin\nls -l /up\n"
+                f"put {local} ../../../../up/escape.bin\nget /up/file.bin {back}\n"
+                "rename /up/escape.bin /up/moved.bin\nrm /up/moved.bin\n")
+    r = subprocess.run(["sftp", "-i", os.path.join(TMP, "a"), "-P", str(SSH_PORT),
+                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
+                        "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, r)
+    root = f"/proc/{init_pid(D, A)}/root"
+    with open(root + "/up/file.bin", "rb") as f:
+        check(f.read() == data, "the uploaded file differs inside the container")
+    with open(back, "rb") as f:
+        check(f.read() == data, "the downloaded file differs")
+    check(not os.path.exists(root + "/up/moved.bin"), "rm did not remove")
+    # the container's own processes see it (and ".." did not leave the root)
+    r = ssh("a", "md5sum /up/file.bin; ls /up")
+    check(r.returncode == 0 and "file.bin" in r.stdout and "escape" not in r.stdout, r)
+    # a symlink inside the container cannot lead out of it
+    crun_exec(D, A, ["/bin/ln", "-s", "/", "/up/hostroot"], detach=False)
+    with open(batch, "w") as f:
+        f.write(f"get /up/hostroot{TMP}/upload.bin {TMP}/leak.bin\n")
+    r = subprocess.run(["sftp", "-i", os.path.join(TMP, "a"), "-P", str(SSH_PORT),
+                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
+                        "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+    check(r.returncode != 0 and not os.path.exists(f"{TMP}/leak.bin"), r)
+
+
+def test_local_port_forward():
+    # bound to the container's loopback only: not reachable any other way
+    root = f"/proc/{init_pid(D, A)}/root"
+    os.makedirs(root + "/www", exist_ok=True)
+    with open(root + "/www/index.html", "w") as f:
+        f.write("hello through ssh\n")
+    crun_exec(D, A, ["/bin/busybox", "httpd", "-p", "127.0.0.1:8000", "-h", "/www"])
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        r = subprocess.run(["nsenter", f"--net={D.run_dir}/netns/{A}", "cat", "/proc/net/tcp"],
+                           capture_output=True, text=True)
+        if "0100007F:1F40 00000000:0000 0A" in r.stdout:
+            break
+        time.sleep(0.05)
+    lport = free_port()
+    p = subprocess.Popen(["ssh", "-i", os.path.join(TMP, "a"), "-p", str(SSH_PORT),
+                          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                          "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                          "-o", "ExitOnForwardFailure=yes", "-N",
+                          "-L", f"127.0.0.1:{lport}:localhost:8000",
+                          "-L", f"127.0.0.1:{lport + 1 if lport < 65535 else lport - 1}:10.0.0.1:8000",
+                          "root@127.0.0.1"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        body = None
+        deadline = time.time() + 20
+        while time.time() < deadline and body is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{lport}/", timeout=10).read()
+            except OSError:
+                time.sleep(0.1)
+        check(body == b"hello through ssh\n", body)
+        # a destination other than the container's loopback is refused
+        other = lport + 1 if lport < 65535 else lport - 1
+        got = b""
+        try:
+            with socket.create_connection(("127.0.0.1", other), timeout=10) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                got = s.recv(100)
+        except OSError:
+            pass
+        check(got == b"", got)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_stopped_container_refused_with_message():
+    r = D.post(f"/api/v1/containers/{C}/stop", token=USER2)
+    check(r.status in (200, 202), r)
+    D.wait_status(C, "stopped", token=USER2)
+    r = ssh("c", "cat /marker")
+    check(r.returncode == 255 and "stopped" in r.stderr and C not in r.stdout, r)
+    r = D.post(f"/api/v1/containers/{C}/start", token=USER2)
+    D.wait_status(C, "running", token=USER2)
+    r = ssh("c", "echo back")
+    check(r.returncode == 0 and r.stdout.strip() == "back", r)
+
+
+def test_host_key_is_kept():
+    path = os.path.join(D.state, "ssh_host_ed25519_key")
+    st = os.stat(path)
+    check(st.st_mode & 0o077 == 0, oct(st.st_mode))
+
+
+def test_bad_client_input():
+    """Garbage instead of an SSH banner, and a client that never logs in, do
+    not hurt the daemon."""
+    with socket.create_connection(("127.0.0.1", SSH_PORT), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n" + os.urandom(5000))
+        try:
+            s.recv(1000)
+        except OSError:
+            pass
+    r = ssh("a", "echo alive")
+    check(r.returncode == 0 and r.stdout.strip() == "alive", r)
+    check(D.get("/api/v1/servers").status == 200, "API still answers")
+
+
+if __name__ == "__main__":
+    try:
+        setup()
+        main([test_exec_in_the_right_container, test_exit_status_and_stdin,
+              test_processes_count_in_the_container, test_shell_with_terminal,
+              test_wrong_key_refused, test_container_without_key_unreachable,
+              test_other_users_key_cannot_reach, test_same_key_on_two_containers_is_ambiguous,
+              test_sftp_put_and_get, test_local_port_forward,
+              test_stopped_container_refused_with_message, test_host_key_is_kept,
+              test_bad_client_input])
+    finally:
+        if D:
+            D.cleanup()
