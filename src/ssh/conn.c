@@ -598,8 +598,10 @@ void ssh_conn_run(struct ssh_server *s, ssh_session session, const char *peer)
 		ssh_event_remove_session(cn->ev, session);
 		ssh_event_free(cn->ev);
 	}
-	if (cn->counted)
+	if (cn->counted) {
 		ssh_count_drop(s, &s->per_container, cn->target.container_id);
+		log_info("ssh: %s left container %s", cn->peer, cn->target.container_id);
+	}
 	ssh_disconnect(session);
 	ssh_free(session);
 	free(cn);
