@@ -220,8 +220,10 @@ static int do_open(struct ssh_sftp *f, sftp_client_message m)
 		close(fd);
 		return sftp_reply_status(m, SSH_FX_FAILURE, "not a regular file");
 	}
-	if ((fl & O_CREAT) && st.st_uid == 0 && f->uid != 0)
-		fchown(fd, f->uid, f->gid) < 0 ? (void)0 : (void)0;
+	/* Host root owns it only if we just made it: nothing in a user
+	 * namespace can create such a file. */
+	if ((fl & O_CREAT) && st.st_uid == 0 && f->uid != 0 && fchown(fd, f->uid, f->gid) < 0)
+		st.st_uid = 0; /* left as created; reading it still works */
 	struct handle *h = xcalloc(1, sizeof(*h));
 	h->fd = fd;
 	ssh_string s = sftp_handle_alloc(f->sftp, h);
