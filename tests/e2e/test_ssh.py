@@ -284,6 +284,80 @@ def test_stopped_container_refused_with_message():
     check(r.returncode == 0 and r.stdout.strip() == "back", r)
 
 
+def base_args(key, port=None):
+    return ["ssh", "-i", os.path.join(TMP, key), "-p", str(port or SSH_PORT),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-T"]
+
+
+def test_key_removal_takes_effect():
+    """Removing the key closes the door for new logins and for the next
+    command of a connection that is already open."""
+    ctl = os.path.join(TMP, "ctl")
+    master = subprocess.Popen(base_args("a") + ["-o", "ControlMaster=yes", "-o",
+                                                f"ControlPath={ctl}", "-N", "root@127.0.0.1"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while not os.path.exists(ctl) and time.time() < deadline:
+            time.sleep(0.05)
+        via = base_args("a") + ["-o", f"ControlPath={ctl}", "root@127.0.0.1"]
+        r = subprocess.run(via + ["cat /marker"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and r.stdout.strip() == A, r)
+        r = D.patch(f"/api/v1/containers/{A}", {"ssh_public_key": None})
+        check(r.status == 200, r)
+        r = subprocess.run(via + ["cat /marker"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 255 and A not in r.stdout and "key" in r.stderr, r)
+        r = ssh("a", "cat /marker")
+        check(r.returncode == 255 and A not in r.stdout, r)
+    finally:
+        master.kill()
+        master.wait()
+        r = D.patch(f"/api/v1/containers/{A}", {"ssh_public_key": KEYS["a"]})
+        check(r.status == 200, r)
+    r = ssh("a", "cat /marker")
+    check(r.returncode == 0 and r.stdout.strip() == A, r)
+
+
+def test_bounds_per_address_and_login_timeout():
+    """A daemon with 2 connections per address and 2 s to log in: silent
+    connections fill the quota, the next client is turned away, and once the
+    silent ones are dropped at their login timeout a real client gets in."""
+    port = free_port()
+    d = Daemon(["--ssh-listen", f"127.0.0.1:{port}", "--ssh-max-conns-per-ip", "2",
+                "--ssh-auth-timeout", "2"]).start()
+    try:
+        pid = d.new_project()
+        cid = d.create_container(pid, ssh_public_key=KEYS["stranger"])["id"]
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
+        time.sleep(0.3)  # both accepted and counted
+        r = subprocess.run(base_args("stranger", port) + ["root@127.0.0.1", "echo in"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 255 and "in" not in r.stdout.split(), r)
+        for s in silent:
+            s.settimeout(30)
+            while True:  # the daemon hangs up on them at their login timeout
+                try:
+                    if not s.recv(4096):
+                        break
+                except OSError:
+                    break
+            s.close()
+        deadline = time.time() + 30
+        ok = None
+        while time.time() < deadline:
+            ok = subprocess.run(base_args("stranger", port) + ["root@127.0.0.1", "echo in"],
+                                capture_output=True, text=True, timeout=60)
+            if ok.returncode == 0:
+                break
+            time.sleep(0.1)
+        check(ok.returncode == 0 and ok.stdout.strip() == "in", ok)
+        check(cid, cid)
+    finally:
+        d.cleanup()
+
+
 def test_host_key_is_kept():
     path = os.path.join(D.state, "ssh_host_ed25519_key")
     st = os.stat(path)
@@ -312,7 +386,8 @@ if __name__ == "__main__":
               test_wrong_key_refused, test_container_without_key_unreachable,
               test_other_users_key_cannot_reach, test_same_key_on_two_containers_is_ambiguous,
               test_sftp_put_and_get, test_local_port_forward,
-              test_stopped_container_refused_with_message, test_host_key_is_kept,
+              test_key_removal_takes_effect, test_stopped_container_refused_with_message,
+              test_bounds_per_address_and_login_timeout, test_host_key_is_kept,
               test_bad_client_input])
     finally:
         if D:
