@@ -229,8 +229,12 @@ static void chan_free(struct chan *c)
 		close(c->sock);
 	if (c->sftp)
 		ssh_sftp_free(c->sftp);
-	if (c->ch)
+	if (c->ch) {
+		/* libssh may keep the channel until the peer's close arrives:
+		 * nothing of it may call back into freed memory. */
+		ssh_remove_channel_callbacks(c->ch, &c->cb);
 		ssh_channel_free(c->ch);
+	}
 	free(c->inbuf);
 	free(c->fail_msg);
 	free(c);
