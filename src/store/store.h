@@ -218,9 +218,9 @@ int store_container_list(struct store *st, const struct container_query *q,
 /* Every container row of this server, whatever its owner (recovery, autostart). */
 int store_container_list_all(struct store *st, struct container **out_new, size_t *count,
 			     struct error *err);
-/* Live containers whose key is "type blob" whatever its comment (the unique
- * index covers the whole line, so the same key may sit on several); at most
- * 16, oldest first. */
+/* Live containers whose key is "type blob" whatever its comment: one per
+ * user at most (migration 8), but several users may hold the same key; at
+ * most 16, oldest first. */
 int store_container_find_ssh_key(struct store *st, const char *type_blob, struct container **out_new,
 				size_t *count, struct error *err);
 /* Counts live (not deleting/deleted) non-prespawn containers. */

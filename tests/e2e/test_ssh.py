@@ -167,25 +167,27 @@ def test_other_users_key_cannot_reach():
 
 
 def test_same_key_on_two_containers_is_ambiguous():
-    """The same key with another comment is another stored line: the login
-    name must choose, an unnamed login is refused rather than guessed."""
-    pid = D.new_project()
+    """A key is unique per user (by type and blob), but two users may store
+    the same one: the login name must then choose; an unnamed login is refused
+    rather than guessed (it could land in the other user's container)."""
     blob = " ".join(KEYS["b"].split()[:2])
+    pid = D.new_project()
     d1 = D.create_container(pid, name="amb-1", ssh_public_key=blob + " one")["id"]
-    d2 = D.create_container(pid, name="amb-2", ssh_public_key=blob + " two")["id"]
+    pid2 = D.new_project(token=USER2)
+    d2 = D.create_container(pid2, token=USER2, name="amb-2", ssh_public_key=blob + " two")["id"]
     mark(d1)
     mark(d2)
     r = ssh("b", "cat /marker")
-    check(r.returncode == 255, r)
+    check(r.returncode == 255 and d1 not in r.stdout and d2 not in r.stdout, r)
     for cid, login in ((d1, d1), (d2, "amb-2")):
         r = ssh("b", "cat /marker", login=login)
         check(r.returncode == 0 and r.stdout.strip() == cid, r)
-    # the exact same line twice is refused by the API
+    # one user cannot put the same key (whatever its comment) on two containers
     r = D.post(f"/api/v1/projects/{pid}/containers",
-               {"container_image": "busybox", "ssh_public_key": KEYS["a"]})
+               {"container_image": "busybox", "ssh_public_key": blob + " three"})
     check(r.status == 409 and r.code == "SSH_PUBLIC_KEY_IN_USE", r)
-    for cid in (d1, d2):
-        D.delete(f"/api/v1/containers/{cid}")
+    D.delete(f"/api/v1/containers/{d1}")
+    D.delete(f"/api/v1/containers/{d2}", token=USER2)
 
 
 def test_sftp_put_and_get():
