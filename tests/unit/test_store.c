@@ -611,6 +611,46 @@ static void test_container_uniqueness(void **state)
 	assert_true(err2.code == E_NAME_IN_USE || err2.code == E_SSH_KEY_IN_USE);
 }
 
+/* The SSH front door's lookup: by type and blob whatever the comment, one
+ * row per user holding it, never a tombstone, never a prefix of another key. */
+static void test_container_find_ssh_key(void **state)
+{
+	struct fx *f = *state;
+	struct container a, b, c, *found = NULL;
+	size_t n = 0;
+	container_init(&a, f, f->user, f->proj, "k-a");
+	a.ssh_public_key = "ssh-ed25519 KEYX laptop";
+	OK(store_container_insert(f->st, &a, E));
+	container_init(&b, f, f->other, f->other_proj, "k-b");
+	b.ssh_public_key = "ssh-ed25519 KEYX";
+	OK(store_container_insert(f->st, &b, E));
+	container_init(&c, f, f->user, f->proj, "k-c");
+	c.ssh_public_key = "ssh-ed25519 KEYXY";
+	OK(store_container_insert(f->st, &c, E));
+
+	OK(store_container_find_ssh_key(f->st, "ssh-ed25519 KEYX", &found, &n, E));
+	assert_int_equal(n, 2);
+	assert_string_equal(found[0].id, a.id);
+	assert_string_equal(found[1].id, b.id);
+	container_list_free(found, n);
+	OK(store_container_find_ssh_key(f->st, "ssh-ed25519 KEY", &found, &n, E));
+	assert_int_equal(n, 0);
+	container_list_free(found, n);
+	OK(store_container_find_ssh_key(f->st, "ssh-rsa KEYX", &found, &n, E));
+	assert_int_equal(n, 0);
+	container_list_free(found, n);
+	/* LIKE wildcards are plain bytes here */
+	OK(store_container_find_ssh_key(f->st, "ssh-ed25519 KEY%", &found, &n, E));
+	assert_int_equal(n, 0);
+	container_list_free(found, n);
+
+	OK(store_container_set_status(f->st, a.id, "running", "deleted", NULL, E));
+	OK(store_container_find_ssh_key(f->st, "ssh-ed25519 KEYX", &found, &n, E));
+	assert_int_equal(n, 1);
+	assert_string_equal(found[0].id, b.id);
+	container_list_free(found, n);
+}
+
 static void test_container_ownership(void **state)
 {
 	struct fx *f = *state;
@@ -1269,6 +1309,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_container_crud, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_container_null_strings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_container_uniqueness, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_container_find_ssh_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_container_ownership, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_status_cas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_container_list, setup, teardown),
