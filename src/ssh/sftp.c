@@ -199,6 +199,48 @@ static void give_to_root(struct ssh_sftp *f, int dirfd, const char *name)
 		return; /* left as created; reading it still works */
 }
 
+/* The path's inode, never opened unless it is a regular file: hoodyd is
+ * host root outside the container's device cgroup, and opening a device
+ * node a container made (or a FIFO, which would block) must not happen. */
+static int path_fd(struct ssh_sftp *f, const char *path, char proc[32])
+{
+	int p = open_in(f, path, O_PATH, 0);
+	struct stat st = {0};
+	if (p < 0)
+		return -1;
+	if (fstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(p);
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EPERM;
+		return -1;
+	}
+	snprintf(proc, 32, "/proc/self/fd/%d", p);
+	return p;
+}
+
+/* A new file is made with O_EXCL (a regular file for sure); an existing one
+ * is reopened through its O_PATH fd, the very inode that was checked. */
+static int open_regular(struct ssh_sftp *f, const char *path, int flags, mode_t mode,
+			bool *created)
+{
+	*created = false;
+	if (flags & O_CREAT) {
+		int fd = open_in(f, path, flags | O_EXCL | O_NOCTTY, mode);
+		if (fd >= 0 || errno != EEXIST || (flags & O_EXCL)) {
+			*created = fd >= 0;
+			return fd;
+		}
+	}
+	char proc[32];
+	int p = path_fd(f, path, proc);
+	if (p < 0)
+		return -1;
+	int fd = open(proc, (flags & ~(O_CREAT | O_EXCL)) | O_NOCTTY | O_CLOEXEC);
+	int e = errno;
+	close(p);
+	errno = e;
+	return fd;
+}
+
 static int do_open(struct ssh_sftp *f, sftp_client_message m)
 {
 	uint32_t pf = m->flags;
@@ -212,18 +254,12 @@ static int do_open(struct ssh_sftp *f, sftp_client_message m)
 			  : 0644;
 	if (f->handles >= SFTP_HANDLES_MAX)
 		return sftp_reply_status(m, SSH_FX_FAILURE, "too many open handles");
-	int fd = open_in(f, m->filename, fl | O_NOCTTY, mode);
+	bool created = false;
+	int fd = open_regular(f, m->filename, fl, mode, &created);
 	if (fd < 0)
 		return reply_errno(m, errno);
-	struct stat st;
-	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-		close(fd);
-		return sftp_reply_status(m, SSH_FX_FAILURE, "not a regular file");
-	}
-	/* Host root owns it only if we just made it: nothing in a user
-	 * namespace can create such a file. */
-	if ((fl & O_CREAT) && st.st_uid == 0 && f->uid != 0 && fchown(fd, f->uid, f->gid) < 0)
-		st.st_uid = 0; /* left as created; reading it still works */
+	if (created && f->uid != 0 && fchown(fd, f->uid, f->gid) < 0)
+		created = false; /* left as created; reading it still works */
 	struct handle *h = xcalloc(1, sizeof(*h));
 	h->fd = fd;
 	ssh_string s = sftp_handle_alloc(f->sftp, h);
@@ -430,26 +466,38 @@ static int do_realpath(struct ssh_sftp *f, sftp_client_message m)
 }
 
 /* Only what a put asks for (mode, times); ownership stays with the root. */
-static int do_setstat(struct ssh_sftp *f, sftp_client_message m)
+static int set_attrs(const char *proc, sftp_attributes a)
 {
-	struct handle *h = m->type == SSH_FXP_FSETSTAT ? handle_of(f, m) : NULL;
-	int fd = h ? (h->fd >= 0 ? h->fd : -1) : open_in(f, m->filename, O_RDONLY | O_NOFOLLOW, 0);
-	if (fd < 0)
-		return h ? sftp_reply_status(m, SSH_FX_INVALID_HANDLE, "bad handle")
-			 : reply_errno(m, errno);
 	int rc = 0;
-	sftp_attributes a = m->attr;
 	if (a && (a->flags & SSH_FILEXFER_ATTR_PERMISSIONS))
-		rc |= fchmod(fd, (mode_t)(a->permissions & 07777));
+		rc |= chmod(proc, (mode_t)(a->permissions & 07777));
 	if (a && (a->flags & SSH_FILEXFER_ATTR_SIZE))
-		rc |= ftruncate(fd, (off_t)a->size);
+		rc |= truncate(proc, (off_t)a->size);
 	if (a && (a->flags & SSH_FILEXFER_ATTR_ACMODTIME)) {
 		struct timespec ts[2] = {{.tv_sec = a->atime}, {.tv_sec = a->mtime}};
-		rc |= futimens(fd, ts);
+		rc |= utimensat(AT_FDCWD, proc, ts, 0);
 	}
+	return rc;
+}
+
+/* Only what a put asks for (mode, size, times) and only on regular files;
+ * ownership stays with the container's root. */
+static int do_setstat(struct ssh_sftp *f, sftp_client_message m)
+{
+	char proc[32];
+	int p = -1;
+	if (m->type == SSH_FXP_FSETSTAT) {
+		struct handle *h = handle_of(f, m);
+		if (!h || h->fd < 0)
+			return sftp_reply_status(m, SSH_FX_INVALID_HANDLE, "bad handle");
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", h->fd);
+	} else if ((p = path_fd(f, m->filename, proc)) < 0) {
+		return reply_errno(m, errno);
+	}
+	int rc = set_attrs(proc, m->attr);
 	int e = errno;
-	if (!h)
-		close(fd);
+	if (p >= 0)
+		close(p);
 	return rc ? reply_errno(m, e) : sftp_reply_status(m, SSH_FX_OK, NULL);
 }
 

@@ -6,6 +6,7 @@ key, container without a key, another user's container, ambiguous key,
 stopped container, forwarding anywhere but the container's loopback)."""
 import os
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -200,6 +201,7 @@ def test_sftp_put_and_get():
     with open(batch, "w") as f:
         f.write(f"mkdir /up\nput {local} /up/file.bin\nls -l /up\n"
                 f"put {local} ../../../../up/escape.bin\nget /up/file.bin {back}\n"
+                f"put {local} /up/file.bin\n"
                 "rename /up/escape.bin /up/moved.bin\nrm /up/moved.bin\n")
     r = subprocess.run(["sftp", "-i", os.path.join(TMP, "a"), "-P", str(SSH_PORT),
                         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -224,6 +226,19 @@ def test_sftp_put_and_get():
                         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
                         "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
     check(r.returncode != 0 and not os.path.exists(f"{TMP}/leak.bin"), r)
+    # hoodyd is host root outside the container's device cgroup: a device
+    # node or a FIFO in the container is never opened (nor does it hang)
+    os.mkfifo(root + "/up/fifo")
+    os.mknod(root + "/up/zero", 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    for name in ("fifo", "zero"):
+        with open(batch, "w") as f:
+            f.write(f"get /up/{name} {TMP}/{name}.out\n")
+        r = subprocess.run(["sftp", "-i", os.path.join(TMP, "a"), "-P", str(SSH_PORT),
+                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
+                            "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        check(r.returncode != 0 and os.path.getsize(f"{TMP}/{name}.out") == 0
+              if os.path.exists(f"{TMP}/{name}.out") else r.returncode != 0, r)
 
 
 def test_local_port_forward():
