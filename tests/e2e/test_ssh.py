@@ -5,10 +5,15 @@ port forwarding to a port inside the container, and the refusals (unknown
 key, container without a key, another user's container, ambiguous key,
 stopped container, forwarding anywhere but the container's loopback)."""
 import os
+import fcntl
+import pty
+import select
 import socket
 import stat
+import struct
 import subprocess
 import tempfile
+import termios
 import time
 import urllib.request
 
@@ -142,6 +147,53 @@ def test_shell_with_terminal():
     check("/dev/pts/" in r.stdout and "24 80" in r.stdout, r)
     r = ssh("a", "test -t 0 && echo tty || echo notty")
     check(r.stdout.strip() == "notty", r)
+
+
+def read_until(fd, want, timeout=20):
+    buf = b""
+    deadline = time.time() + timeout
+    while want not in buf and time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    check(want in buf, f"{want!r} not in {buf[-500:]!r}")
+    return buf
+
+
+def test_interactive_shell_resizes():
+    """A real terminal on our side: the shell sees its size, then the new
+    size after a resize (window-change), and `exit 3` is ssh's exit status."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+
+    def own_tty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(base_args("a")[:-1] + ["-tt", "root@127.0.0.1"], stdin=slave,
+                         stdout=slave, stderr=slave, preexec_fn=own_tty)
+    os.close(slave)
+    try:
+        os.write(master, b"stty size; echo ok-$((6*7))\n")
+        out = read_until(master, b"ok-42")
+        check(b"30 100" in out, out)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
+        time.sleep(0.3)  # ssh forwards SIGWINCH as window-change
+        os.write(master, b"stty size\n")
+        read_until(master, b"50 120")
+        os.write(master, b"exit 3\n")
+        check(p.wait(timeout=30) == 3, p.returncode)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
 
 
 def test_wrong_key_refused():
@@ -400,6 +452,7 @@ if __name__ == "__main__":
         setup()
         main([test_exec_in_the_right_container, test_exit_status_and_stdin,
               test_processes_count_in_the_container, test_shell_with_terminal,
+              test_interactive_shell_resizes,
               test_wrong_key_refused, test_container_without_key_unreachable,
               test_other_users_key_cannot_reach, test_same_key_on_two_containers_is_ambiguous,
               test_sftp_put_and_get, test_local_port_forward,
