@@ -34,6 +34,7 @@ struct chan {
 	struct ssh_sftp *sftp;
 	int sock;
 	int out[2];	  /* read into the channel: stdout (or the socket), stderr */
+	bool out_done[2]; /* at its end: closed by the next step, not in a callback */
 	int in;		  /* written from the channel: stdin (or the socket) */
 	int exitfd;	  /* pidfd of the process */
 	int reg_fd[4];	  /* what is registered in the event loop */
@@ -242,11 +243,35 @@ static void chan_free(struct chan *c)
 
 static void close_out(struct chan *c, int i)
 {
-	if (c->kind == CH_PROC)
-		rt_proc_close_fd(c->proc, i + 1);
-	else if (c->kind == CH_FWD)
-		shutdown(c->sock, SHUT_RD);
-	c->out[i] = -1;
+	c->out_done[i] = true;
+}
+
+/* Drops fd from the event loop before it is closed: a number closed while
+ * still registered could come back for another channel and be removed from
+ * under it. */
+static void forget_fd(struct chan *c, int fd)
+{
+	for (int i = 0; i < 4; i++) {
+		if (fd >= 0 && c->reg_fd[i] == fd) {
+			ssh_event_remove_fd(c->conn->ev, fd);
+			c->reg_fd[i] = -1;
+			c->reg_ev[i] = 0;
+		}
+	}
+}
+
+static void reap_outs(struct chan *c)
+{
+	for (int i = 0; i < 2; i++) {
+		if (!c->out_done[i] || c->out[i] < 0)
+			continue;
+		forget_fd(c, c->out[i]);
+		if (c->kind == CH_PROC)
+			rt_proc_close_fd(c->proc, i + 1);
+		else if (c->kind == CH_FWD)
+			shutdown(c->sock, SHUT_RD);
+		c->out[i] = -1;
+	}
 }
 
 /* Moves what the client's window allows from out[i] into the channel;
@@ -254,7 +279,7 @@ static void close_out(struct chan *c, int i)
 static bool pump_out(struct chan *c, int i)
 {
 	uint32_t win = ssh_channel_window_size(c->ch);
-	if (c->out[i] < 0 || win == 0)
+	if (c->out[i] < 0 || c->out_done[i] || win == 0)
 		return false;
 	char buf[READ_CHUNK];
 	ssize_t n = read(c->out[i], buf, win < sizeof(buf) ? win : sizeof(buf));
@@ -360,7 +385,9 @@ static void finish(struct chan *c, int code)
 
 static void step_proc(struct chan *c)
 {
+	reap_outs(c);
 	if (c->peer_eof && !c->inlen && !c->in_closed && !c->pty) {
+		forget_fd(c, c->in);
 		rt_proc_close_fd(c->proc, 0);
 		c->in = -1;
 		c->in_closed = true;
@@ -370,8 +397,10 @@ static void step_proc(struct chan *c)
 	for (int i = 0; i < 2; i++)
 		while (pump_out(c, i))
 			;
+	reap_outs(c);
 	if (c->out[0] >= 0 || c->out[1] >= 0)
 		return; /* the client's window is full: later */
+	unregister_all(c);
 	int code = platform_ssh_proc_end(c->conn->srv->pf, c->proc);
 	c->proc = NULL;
 	c->in = c->exitfd = -1;
@@ -380,6 +409,7 @@ static void step_proc(struct chan *c)
 
 static void step_fwd(struct chan *c)
 {
+	reap_outs(c);
 	if (c->peer_eof && !c->inlen && !c->in_closed) {
 		shutdown(c->sock, SHUT_WR);
 		c->in = -1;
