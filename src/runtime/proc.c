@@ -739,7 +739,7 @@ pid_t proc_child_pid(const struct proc_child *c)
 int proc_child_wait(struct runtime *rt, struct proc_child *c, int timeout_ms)
 {
 	wait_waiter(rt->reaper, &c->w, deadline_of(timeout_ms));
-	int code = WIFSIGNALED(c->w.status) ? 128 + WTERMSIG(c->w.status) : exit_code_of(c->w.status);
+	int code = exit_code_of(c->w.status);
 	free(c);
 	return code;
 }
