@@ -27,7 +27,8 @@ struct ssh_counts {
 struct ssh_server {
 	struct ssh_server_config cfg;
 	struct platform *pf;
-	ssh_bind bind;
+	ssh_bind bind;        /* host key and algorithms; we own the socket */
+	int fd;               /* listening */
 	pthread_t thread;
 	int wake[2];
 	pthread_mutex_t mu;

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/util.h"
 #include "ssh/internal.h"
 
@@ -87,17 +88,14 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
-static void peer_of(ssh_session session, char *out, size_t len)
+static void peer_of(const struct sockaddr_storage *sa, char *out, size_t len)
 {
-	struct sockaddr_storage sa;
-	socklen_t sl = sizeof(sa);
 	snprintf(out, len, "?");
-	if (getpeername(ssh_get_fd(session), (struct sockaddr *)&sa, &sl) < 0)
-		return;
-	if (sa.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, out, (socklen_t)len);
-	else if (sa.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, out, (socklen_t)len);
+	if (sa->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+	else if (sa->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)len);
 }
 
 /* Over a bound: the client learns why before the door closes. */
@@ -110,17 +108,23 @@ static void refuse(ssh_session session, const char *peer, const char *why)
 
 static void accept_one(struct ssh_server *s)
 {
-	ssh_session session = ssh_new();
-	if (!session)
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	int fd = accept4(s->fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
+	if (fd < 0)
 		return;
-	if (ssh_bind_accept(s->bind, session) != SSH_OK) {
-		ssh_free(session);
+	ssh_session session = ssh_new();
+	if (!session || ssh_bind_accept_fd(s->bind, session, fd) != SSH_OK) {
+		if (session)
+			ssh_free(session); /* closes fd */
+		else
+			close(fd);
 		return;
 	}
 	struct conn_start *cs = xcalloc(1, sizeof(*cs));
 	cs->s = s;
 	cs->session = session;
-	peer_of(session, cs->peer, sizeof(cs->peer));
+	peer_of(&sa, cs->peer, sizeof(cs->peer));
 	pthread_mutex_lock(&s->mu);
 	bool full = s->active >= s->cfg.max_conns;
 	if (!full)
@@ -154,7 +158,7 @@ static void accept_one(struct ssh_server *s)
 static void *listen_thread(void *arg)
 {
 	struct ssh_server *s = arg;
-	struct pollfd p[2] = {{.fd = ssh_bind_get_fd(s->bind), .events = POLLIN},
+	struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN},
 			      {.fd = s->wake[0], .events = POLLIN}};
 	while (!ssh_server_stopping(s)) {
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -190,51 +194,50 @@ static int load_host_key(const char *path, ssh_key *out, struct error *err)
 	return 0;
 }
 
-static int split_listen(const char *l, char *host, size_t hl, char *port, size_t pl,
-			struct error *err)
+static int listen_on(const char *addr, struct error *err)
 {
-	const char *colon = l ? strrchr(l, ':') : NULL;
-	if (!colon || colon == l || !colon[1] || (size_t)(colon - l) >= hl || strlen(colon + 1) >= pl)
-		return err_set(err, E_VALIDATION, "--ssh-listen wants ADDR:PORT, not %s", l ? l : "");
-	snprintf(host, hl, "%.*s", (int)(colon - l), l);
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (netaddr_parse(addr, &ss, &len, err) < 0)
+		return err_wrap(err, "--ssh-listen");
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
+		err_sys(err, E_IO, "ssh: cannot listen on %s", addr);
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
-	snprintf(port, pl, "%s", colon + 1);
-	return 0;
+	return fd;
 }
 
 int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,
 		     struct ssh_server **out_new, struct error *err)
 {
 	pthread_once(&lib_once, lib_init);
-	char host[128], port[16];
-	if (split_listen(cfg->listen, host, sizeof(host), port, sizeof(port), err) < 0)
+	int lfd = listen_on(cfg->listen, err);
+	if (lfd < 0)
 		return -1;
 	ssh_key key = NULL;
-	if (load_host_key(cfg->host_key, &key, err) < 0)
+	if (load_host_key(cfg->host_key, &key, err) < 0) {
+		close(lfd);
 		return -1;
+	}
 	struct ssh_server *s = xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	s->pf = pf;
+	s->fd = lfd;
 	s->wake[0] = s->wake[1] = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	s->bind = ssh_bind_new();
 	int verbosity = SSH_LOG_NOLOG;
-	if (!s->bind || ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_BINDADDR, host) < 0 ||
-	    ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_BINDPORT_STR, port) < 0 ||
-	    ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity) < 0 ||
+	/* The bind owns the key from here. */
+	if (!s->bind || ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity) < 0 ||
 	    ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_IMPORT_KEY, key) < 0) {
 		ssh_key_free(key);
-		err_set(err, E_INTERNAL, "ssh: bad listen address %s", cfg->listen);
-		goto fail;
-	}
-	/* The bind owns the key from here. */
-	if (ssh_bind_listen(s->bind) < 0) {
-		err_set(err, E_IO, "ssh: cannot listen on %s: %s", cfg->listen,
-			ssh_get_error(s->bind));
+		err_set(err, E_INTERNAL, "ssh: cannot set up the host key");
 		goto fail;
 	}
 	if (pipe2(s->wake, O_CLOEXEC) < 0) {
@@ -251,6 +254,7 @@ int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,
 fail:
 	if (s->bind)
 		ssh_bind_free(s->bind);
+	close(s->fd);
 	for (int i = 0; i < 2; i++)
 		if (s->wake[i] >= 0)
 			close(s->wake[i]);
@@ -276,6 +280,7 @@ void ssh_server_stop(struct ssh_server *s)
 		pthread_cond_wait(&s->idle, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 	ssh_bind_free(s->bind);
+	close(s->fd);
 	close(s->wake[0]);
 	close(s->wake[1]);
 	free(s->per_ip.v);

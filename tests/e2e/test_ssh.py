@@ -447,6 +447,20 @@ def test_bad_client_input():
     check(D.get("/api/v1/servers").status == 200, "API still answers")
 
 
+def test_bad_listen_address_stops_the_daemon():
+    for bad in ("nonsense", "127.0.0.1:99999", "256.1.1.1:22"):
+        d = Daemon(["--ssh-listen", bad])
+        try:
+            d.start()
+            check(False, f"hoodyd started with --ssh-listen {bad}")
+        except RuntimeError as e:
+            check("--ssh-listen" in str(e), e)
+            check(d.proc.returncode == 1, d.proc.returncode)
+        finally:
+            d.proc = None  # it stopped by itself, with status 1
+            d.cleanup()
+
+
 if __name__ == "__main__":
     try:
         setup()
@@ -458,7 +472,7 @@ if __name__ == "__main__":
               test_sftp_put_and_get, test_local_port_forward,
               test_key_removal_takes_effect, test_stopped_container_refused_with_message,
               test_bounds_per_address_and_login_timeout, test_host_key_is_kept,
-              test_bad_client_input])
+              test_bad_client_input, test_bad_listen_address_stops_the_daemon])
     finally:
         if D:
             D.cleanup()
