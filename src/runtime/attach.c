@@ -75,8 +75,8 @@ static int console_receive(int lfd, int pidfd, struct error *err)
 	char buf[256];
 	char ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {buf, sizeof(buf)};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			   .msg_controllen = sizeof(ctl)};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	ssize_t r = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
 	close(c);
 	struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&m) : NULL;
@@ -241,7 +241,8 @@ int rt_net_connect(struct runtime *rt, const char *id, uint16_t port, struct err
 		err_sys(err, E_IO, "socket");
 		goto out;
 	}
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
 		err_sys(err, E_NOT_FOUND, "connect to port %u", port);

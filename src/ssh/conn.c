@@ -68,8 +68,7 @@ static void chan_fail(struct chan *c, const char *msg)
 	c->fail_msg = xasprintf("hoody: %s\r\n", msg);
 }
 
-static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int is_stderr,
-		   void *ud)
+static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len, int is_stderr, void *ud)
 {
 	struct chan *c = ud;
 	if (c->kind == CH_SFTP || c->kind == CH_NEW)
@@ -113,8 +112,7 @@ static int on_resize(ssh_session s, ssh_channel ch, int w, int h, int pw, int ph
 
 /* bash when the image has it (a login shell reads the profile), sh otherwise. */
 static const char *const shell_argv[] = {
-    "/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi",
-    NULL};
+    "/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi", NULL};
 
 static void start_proc(struct chan *c, const char *command)
 {
@@ -458,8 +456,8 @@ static int key_type_blob(ssh_key key, char *out, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
-static int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
-			  char state, void *ud)
+static int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key, char state,
+			  void *ud)
 {
 	struct conn *cn = ud;
 	if (cn->authed || ++cn->auth_tries > AUTH_TRIES_MAX)
@@ -518,7 +516,8 @@ static int connected(int fd)
 	struct pollfd p = {.fd = fd, .events = POLLOUT};
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
-	if (poll(&p, 1, 2000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)
+	if (poll(&p, 1, 2000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
+	    soerr)
 		return -1;
 	return 0;
 }

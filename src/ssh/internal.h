@@ -20,15 +20,15 @@ struct ssh_counts {
 	struct ssh_count {
 		char key[64];
 		int n;
-	} *v;
+	} * v;
 	size_t len, cap;
 };
 
 struct ssh_server {
 	struct ssh_server_config cfg;
 	struct platform *pf;
-	ssh_bind bind;        /* host key and algorithms; we own the socket */
-	int fd;               /* listening */
+	ssh_bind bind; /* host key and algorithms; we own the socket */
+	int fd;	       /* listening */
 	pthread_t thread;
 	int wake[2];
 	pthread_mutex_t mu;

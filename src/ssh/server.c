@@ -92,7 +92,8 @@ static void peer_of(const struct sockaddr_storage *sa, char *out, size_t len)
 {
 	snprintf(out, len, "?");
 	if (sa->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			  (socklen_t)len);
 	else if (sa->ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
 			  (socklen_t)len);
@@ -234,7 +235,8 @@ int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,
 	s->bind = ssh_bind_new();
 	int verbosity = SSH_LOG_NOLOG;
 	/* The bind owns the key from here. */
-	if (!s->bind || ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity) < 0 ||
+	if (!s->bind ||
+	    ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity) < 0 ||
 	    ssh_bind_options_set(s->bind, SSH_BIND_OPTIONS_IMPORT_KEY, key) < 0) {
 		ssh_key_free(key);
 		err_set(err, E_INTERNAL, "ssh: cannot set up the host key");

@@ -219,8 +219,7 @@ static int path_fd(struct ssh_sftp *f, const char *path, char proc[32])
 
 /* A new file is made with O_EXCL (a regular file for sure); an existing one
  * is reopened through its O_PATH fd, the very inode that was checked. */
-static int open_regular(struct ssh_sftp *f, const char *path, int flags, mode_t mode,
-			bool *created)
+static int open_regular(struct ssh_sftp *f, const char *path, int flags, mode_t mode, bool *created)
 {
 	*created = false;
 	if (flags & O_CREAT) {
@@ -245,8 +244,8 @@ static int do_open(struct ssh_sftp *f, sftp_client_message m)
 {
 	uint32_t pf = m->flags;
 	int fl = (pf & SSH_FXF_READ) && (pf & SSH_FXF_WRITE) ? O_RDWR
-		 : (pf & SSH_FXF_WRITE)			    ? O_WRONLY
-							    : O_RDONLY;
+		 : (pf & SSH_FXF_WRITE)			     ? O_WRONLY
+							     : O_RDONLY;
 	fl |= (pf & SSH_FXF_CREAT ? O_CREAT : 0) | (pf & SSH_FXF_TRUNC ? O_TRUNC : 0) |
 	      (pf & SSH_FXF_EXCL ? O_EXCL : 0) | (pf & SSH_FXF_APPEND ? O_APPEND : 0);
 	mode_t mode = m->attr && (m->attr->flags & SSH_FILEXFER_ATTR_PERMISSIONS)
@@ -370,9 +369,9 @@ static int do_readdir(struct ssh_sftp *f, sftp_client_message m)
 		for (int i = 0; i < 9; i++)
 			if (st.st_mode & (0400 >> i))
 				mode[1 + i] = "rwxrwxrwx"[i];
-		_cleanup_free_ char *longname = xasprintf(
-		    "%s 1 %u %u %llu %s", mode, (unsigned)st.st_uid, (unsigned)st.st_gid,
-		    (unsigned long long)st.st_size, de->d_name);
+		_cleanup_free_ char *longname =
+		    xasprintf("%s 1 %u %u %llu %s", mode, (unsigned)st.st_uid, (unsigned)st.st_gid,
+			      (unsigned long long)st.st_size, de->d_name);
 		sftp_reply_names_add(m, de->d_name, longname, &a);
 		count++;
 	}
@@ -395,7 +394,9 @@ static int do_stat(struct ssh_sftp *f, sftp_client_message m, bool follow)
 		int dfd = open_parent(f, m->filename, base, sizeof(base));
 		if (dfd < 0 && errno == EPERM) /* "/" or "." itself */
 			dfd = open_in(f, m->filename, O_PATH, 0), base[0] = '\0';
-		rc = dfd < 0 ? -1 : fstatat(dfd, base, &st, base[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH);
+		rc = dfd < 0
+			 ? -1
+			 : fstatat(dfd, base, &st, base[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH);
 		if (dfd >= 0)
 			close(dfd);
 	}

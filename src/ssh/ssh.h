@@ -13,12 +13,12 @@ struct platform;
 struct ssh_server;
 
 struct ssh_server_config {
-	const char *listen;       /* ADDR:PORT */
-	const char *host_key;     /* created (ed25519) if missing */
-	int max_conns;            /* open connections in all (256) */
-	int max_conns_per_ip;     /* per client address (8) */
+	const char *listen;	     /* ADDR:PORT */
+	const char *host_key;	     /* created (ed25519) if missing */
+	int max_conns;		     /* open connections in all (256) */
+	int max_conns_per_ip;	     /* per client address (8) */
 	int max_conns_per_container; /* authenticated connections per container (16) */
-	int auth_timeout_s;       /* key exchange + authentication (20) */
+	int auth_timeout_s;	     /* key exchange + authentication (20) */
 };
 
 int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,
