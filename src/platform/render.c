@@ -56,6 +56,10 @@ json_t *render_urls_new(const struct platform *pf, const struct container *c,
 	return urls;
 }
 
+/* The name to give `ssh -p <ssh port> <container-id>@...` once the wildcard
+ * DNS points at this server (docs/SSH.md): SSH carries no host name, the key
+ * and the login name select the container, so the name only has to reach
+ * the server; it is the reference's shape and the proxy's `ssh` name. */
 static json_t *ssh_hostname(const struct platform *pf, const struct container *c,
 			    const char *server_name)
 {
