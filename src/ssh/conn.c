@@ -570,9 +570,26 @@ static bool closed(ssh_session s)
 	return ssh_get_status(s) & (SSH_CLOSED | SSH_CLOSED_ERROR);
 }
 
-static bool authenticate(struct conn *cn)
+/* Non-blocking, so a client that stalls the handshake holds its thread
+ * only until the login deadline or a shutdown, whichever comes first. */
+static bool key_exchange(struct conn *cn, int64_t deadline)
 {
-	int64_t deadline = mono_ns() + (int64_t)cn->srv->cfg.auth_timeout_s * 1000000000LL;
+	ssh_set_blocking(cn->session, 0);
+	int rc;
+	while ((rc = ssh_handle_key_exchange(cn->session)) == SSH_AGAIN) {
+		if (mono_ns() > deadline || ssh_server_stopping(cn->srv)) {
+			rc = SSH_ERROR;
+			break;
+		}
+		struct pollfd p = {.fd = ssh_get_fd(cn->session), .events = POLLIN};
+		poll(&p, 1, POLL_MS);
+	}
+	ssh_set_blocking(cn->session, 1);
+	return rc == SSH_OK;
+}
+
+static bool authenticate(struct conn *cn, int64_t deadline)
+{
 	while (!cn->authed) {
 		if (mono_ns() > deadline || closed(cn->session) || ssh_server_stopping(cn->srv) ||
 		    cn->auth_tries > AUTH_TRIES_MAX)
@@ -619,9 +636,11 @@ void ssh_conn_run(struct ssh_server *s, ssh_session session, const char *peer)
 	ssh_set_server_callbacks(session, &cn->cb);
 	ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY);
 	ssh_set_message_callback(session, on_message, cn);
-	if (ssh_handle_key_exchange(session) == SSH_OK) {
+	int64_t deadline = mono_ns() + (int64_t)s->cfg.auth_timeout_s * 1000000000LL;
+	if (key_exchange(cn, deadline)) {
 		cn->ev = ssh_event_new();
-		if (cn->ev && ssh_event_add_session(cn->ev, session) == SSH_OK && authenticate(cn))
+		if (cn->ev && ssh_event_add_session(cn->ev, session) == SSH_OK &&
+		    authenticate(cn, deadline))
 			serve(cn);
 	}
 	for (size_t i = 0; i < SSH_CHANNELS_MAX; i++)

@@ -447,6 +447,41 @@ def test_bad_client_input():
     check(D.get("/api/v1/servers").status == 200, "API still answers")
 
 
+def test_shutdown_ends_sessions():
+    """SIGTERM with a command running and a client stalled in its handshake
+    (login timeout 600 s): hoodyd stops within the harness's 30 s with status
+    0, the command is gone, the container keeps running."""
+    port = free_port()
+    d = Daemon(["--ssh-listen", f"127.0.0.1:{port}", "--ssh-auth-timeout", "600"]).start()
+    arg = str(4000 + os.getpid() % 1000)
+    p = None
+    try:
+        pid = d.new_project()
+        cid = d.create_container(pid, ssh_public_key=KEYS["stranger"])["id"]
+        p = subprocess.Popen(base_args("stranger", port) + ["root@127.0.0.1", f"exec sleep {arg}"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        stalled = socket.create_connection(("127.0.0.1", port), timeout=30)
+        deadline = time.time() + 20
+        while time.time() < deadline and not host_pids_of("sleep", arg):
+            time.sleep(0.05)
+        check(host_pids_of("sleep", arg), "the command did not start")
+        d.stop()  # checks: exited 0 within 30 s of SIGTERM
+        check(p.wait(timeout=30) == 255, p.returncode)
+        deadline = time.time() + 20
+        while time.time() < deadline and host_pids_of("sleep", arg):
+            time.sleep(0.05)
+        check(not host_pids_of("sleep", arg), "the command outlived the daemon")
+        check(os.path.exists(f"/proc/{init_pid(d, cid)}"), "the container stopped with hoodyd")
+        stalled.close()
+        d.start()  # for the cleanup
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        d.cleanup()
+
+
 def test_bad_listen_address_stops_the_daemon():
     for bad in ("nonsense", "127.0.0.1:99999", "256.1.1.1:22"):
         d = Daemon(["--ssh-listen", bad])
@@ -472,7 +507,8 @@ if __name__ == "__main__":
               test_sftp_put_and_get, test_local_port_forward,
               test_key_removal_takes_effect, test_stopped_container_refused_with_message,
               test_bounds_per_address_and_login_timeout, test_host_key_is_kept,
-              test_bad_client_input, test_bad_listen_address_stops_the_daemon])
+              test_bad_client_input, test_shutdown_ends_sessions,
+              test_bad_listen_address_stops_the_daemon])
     finally:
         if D:
             D.cleanup()
