@@ -67,6 +67,8 @@ def main():
         row("`ssh host true`: new connection, login, exec", timed(n, base + ["root@127.0.0.1", "true"]))
         row("`true` over an open connection (one exec channel)",
             timed(n, base + ["-o", f"ControlPath={ctl}", "root@127.0.0.1", "true"]))
+        row("`ssh -O check` over that connection (the client alone, no server work)",
+            timed(n, base + ["-o", f"ControlPath={ctl}", "-O", "check", "root@127.0.0.1"]))
         row("`crun exec <id> true` (reference)",
             timed(n, ["crun", "--root", f"{d.run_dir}/crun", "exec", cid, "true"]))
         master.kill()
