@@ -482,6 +482,40 @@ def test_shutdown_ends_sessions():
         d.cleanup()
 
 
+def test_userns_container():
+    """Under --userns the container's root is an unprivileged host id: exec
+    runs as the container's root, and a file put by SFTP belongs to it (uid 0
+    inside, the mapped id outside), not to the host's root."""
+    port = free_port()
+    d = Daemon(["--ssh-listen", f"127.0.0.1:{port}", "--userns"]).start()
+    try:
+        pid = d.new_project()
+        cid = d.create_container(pid, ssh_public_key=KEYS["stranger"])["id"]
+        r = subprocess.run(base_args("stranger", port) + ["root@127.0.0.1", "id -u"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and r.stdout.strip() == "0", r)
+        local = os.path.join(TMP, "userns.txt")
+        with open(local, "w") as f:
+            f.write("mapped\n")
+        batch = os.path.join(TMP, "batch-userns")
+        with open(batch, "w") as f:
+            f.write(f"mkdir /u\nput {local} /u/f.txt\n")
+        r = subprocess.run(["sftp", "-i", os.path.join(TMP, "stranger"), "-P", str(port),
+                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
+                            "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, r)
+        r = subprocess.run(base_args("stranger", port) +
+                           ["root@127.0.0.1", "stat -c '%u %g' /u /u/f.txt; cat /u/f.txt; echo more >> /u/f.txt"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and r.stdout.split() == ["0", "0", "0", "0", "mapped"], r)
+        root = f"/proc/{init_pid(d, cid)}/root"
+        st = os.stat(root + "/u/f.txt")
+        check(st.st_uid == os.stat(root + "/").st_uid != 0, (st.st_uid, os.stat(root + "/").st_uid))
+    finally:
+        d.cleanup()
+
+
 def test_bad_listen_address_stops_the_daemon():
     for bad in ("nonsense", "127.0.0.1:99999", "256.1.1.1:22"):
         d = Daemon(["--ssh-listen", bad])
@@ -507,7 +541,7 @@ if __name__ == "__main__":
               test_sftp_put_and_get, test_local_port_forward,
               test_key_removal_takes_effect, test_stopped_container_refused_with_message,
               test_bounds_per_address_and_login_timeout, test_host_key_is_kept,
-              test_bad_client_input, test_shutdown_ends_sessions,
+              test_bad_client_input, test_shutdown_ends_sessions, test_userns_container,
               test_bad_listen_address_stops_the_daemon])
     finally:
         if D:
