@@ -18,7 +18,8 @@ import time
 import urllib.request
 
 from hoody_test import Daemon, check, free_port, main
-from proxy_util import crun_exec, init_pid
+from kit_util import Kit
+from proxy_util import ProxyDaemon, crun_exec, init_pid
 
 D = None
 TMP = tempfile.mkdtemp(prefix="hoody-ssh-")
@@ -516,6 +517,36 @@ def test_userns_container():
         d.cleanup()
 
 
+def test_sftp_file_read_by_the_kit_files_service():
+    """What SFTP puts, the Kit's files service (through the hostname proxy)
+    reads back, and the other way round: one filesystem, two front doors."""
+    port = free_port()
+    d = ProxyDaemon(["--ssh-listen", f"127.0.0.1:{port}"]).start()
+    try:
+        k = Kit(d, ssh_public_key=KEYS["stranger"])
+        k.wait_ready()
+        local = os.path.join(TMP, "kit.txt")
+        with open(local, "w") as f:
+            f.write("put by sftp\n")
+        batch = os.path.join(TMP, "batch-kit")
+        with open(batch, "w") as f:
+            f.write(f"mkdir /srv-up\nput {local} /srv-up/kit.txt\n")
+        r = subprocess.run(["sftp", "-i", os.path.join(TMP, "stranger"), "-P", str(port),
+                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
+                            "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, r)
+        r = k.req("files-1", path="/srv-up/kit.txt")
+        check(r.status == 200 and r.body == b"put by sftp\n", r)
+        r = k.req("files-1", "PUT", "/srv-up/back.txt", b"put by the kit\n")
+        check(r.status in (200, 201, 204), r)
+        r = subprocess.run(base_args("stranger", port) + ["root@127.0.0.1", "cat /srv-up/back.txt"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and r.stdout == "put by the kit\n", r)
+    finally:
+        d.cleanup()
+
+
 def test_bad_listen_address_stops_the_daemon():
     for bad in ("nonsense", "127.0.0.1:99999", "256.1.1.1:22"):
         d = Daemon(["--ssh-listen", bad])
@@ -542,6 +573,7 @@ if __name__ == "__main__":
               test_key_removal_takes_effect, test_stopped_container_refused_with_message,
               test_bounds_per_address_and_login_timeout, test_host_key_is_kept,
               test_bad_client_input, test_shutdown_ends_sessions, test_userns_container,
+              test_sftp_file_read_by_the_kit_files_service,
               test_bad_listen_address_stops_the_daemon])
     finally:
         if D:
