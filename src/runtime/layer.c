@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -169,12 +170,28 @@ static int image_make(struct runtime *rt, const char *img, uint64_t bytes, uint6
 	return rc;
 }
 
+/* Opens /dev/loop<nr>, making the node when the kernel made the device but no
+ * udev made its node (containers and minimal hosts have no udev). */
+static int loop_open(int nr, char dev[32])
+{
+	snprintf(dev, 32, "/dev/loop%d", nr);
+	int lfd = open(dev, O_RDWR | O_CLOEXEC);
+	if (lfd < 0 && errno == ENOENT &&
+	    (mknod(dev, S_IFBLK | 0660, makedev(7, (unsigned)nr)) == 0 || errno == EEXIST))
+		lfd = open(dev, O_RDWR | O_CLOEXEC);
+	return lfd;
+}
+
 /* Binds img to a free loop device that detaches itself when the filesystem
  * is unmounted (autoclear): nothing to release on delete but the mount.
- * (Direct I/O would keep the image's pages out of the page cache twice, but
- * makes LOOP_CONFIGURE slower; the doubled cache is reclaimable.) */
+ * LOOP_CTL_GET_FREE hands the same device to every caller until one binds
+ * it, so this process's starts take turns (under load, eight parallel creates
+ * lost sixteen races in a row); other processes may still race, hence the
+ * retries. (Direct I/O would keep the image's pages out of the page cache
+ * twice, but makes LOOP_CONFIGURE slower; the doubled cache is reclaimable.) */
 static int loop_attach(const char *img, char dev[32], int *loop_fd, struct error *err)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	int ifd = open(img, O_RDWR | O_CLOEXEC);
 	if (ifd < 0)
 		return err_sys(err, E_IO, "open %s", img);
@@ -184,14 +201,14 @@ static int loop_attach(const char *img, char dev[32], int *loop_fd, struct error
 		return err_sys(err, E_RUNTIME, "open /dev/loop-control");
 	}
 	int rc = 1;
+	pthread_mutex_lock(&lock);
 	for (int i = 0; i < LOOP_TRIES && rc > 0; i++) {
 		int nr = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (nr < 0) {
 			rc = err_sys(err, E_RUNTIME, "LOOP_CTL_GET_FREE");
 			break;
 		}
-		snprintf(dev, 32, "/dev/loop%d", nr);
-		int lfd = open(dev, O_RDWR | O_CLOEXEC);
+		int lfd = loop_open(nr, dev);
 		if (lfd < 0)
 			continue;
 		struct loop_config cfg = {.fd = (uint32_t)ifd};
@@ -200,9 +217,10 @@ static int loop_attach(const char *img, char dev[32], int *loop_fd, struct error
 			*loop_fd = lfd;
 			rc = 0;
 		} else {
-			close(lfd); /* EBUSY: another start took it first */
+			close(lfd); /* EBUSY: another process took it first */
 		}
 	}
+	pthread_mutex_unlock(&lock);
 	if (rc > 0)
 		rc = err_set(err, E_RUNTIME, "no free loop device for %s", img);
 	close(ctl);
