@@ -54,6 +54,14 @@ struct ssh_sftp *ssh_sftp_new(ssh_session session, ssh_channel ch, int root_fd)
 	return f;
 }
 
+/* Closes what h holds and frees it; the close's result (-1 + errno). */
+static int handle_close(struct handle *h)
+{
+	int rc = h->dir ? closedir(h->dir) : h->fd >= 0 ? close(h->fd) : 0;
+	free(h);
+	return rc;
+}
+
 void ssh_sftp_free(struct ssh_sftp *f)
 {
 	if (!f)
@@ -64,11 +72,7 @@ void ssh_sftp_free(struct ssh_sftp *f)
 			struct handle *h = f->sftp->handles[i];
 			if (!h)
 				continue;
-			if (h->dir)
-				closedir(h->dir);
-			else if (h->fd >= 0)
-				close(h->fd);
-			free(h);
+			handle_close(h);
 			f->sftp->handles[i] = NULL;
 		}
 		sftp_server_free(f->sftp);
@@ -240,6 +244,21 @@ static int open_regular(struct ssh_sftp *f, const char *path, int flags, mode_t 
 	return fd;
 }
 
+/* Registers h (steals it) and answers its handle; h is closed when libssh
+ * has no slot left. */
+static int reply_new_handle(struct ssh_sftp *f, sftp_client_message m, struct handle *h_steal)
+{
+	ssh_string s = sftp_handle_alloc(f->sftp, h_steal);
+	if (!s) {
+		handle_close(h_steal);
+		return sftp_reply_status(m, SSH_FX_FAILURE, "too many open handles");
+	}
+	f->handles++;
+	int rc = sftp_reply_handle(m, s);
+	ssh_string_free(s);
+	return rc;
+}
+
 static int do_open(struct ssh_sftp *f, sftp_client_message m)
 {
 	uint32_t pf = m->flags;
@@ -261,16 +280,7 @@ static int do_open(struct ssh_sftp *f, sftp_client_message m)
 		created = false; /* left as created; reading it still works */
 	struct handle *h = xcalloc(1, sizeof(*h));
 	h->fd = fd;
-	ssh_string s = sftp_handle_alloc(f->sftp, h);
-	if (!s) {
-		close(fd);
-		free(h);
-		return sftp_reply_status(m, SSH_FX_FAILURE, "too many open handles");
-	}
-	f->handles++;
-	int rc = sftp_reply_handle(m, s);
-	ssh_string_free(s);
-	return rc;
+	return reply_new_handle(f, m, h);
 }
 
 static int do_opendir(struct ssh_sftp *f, sftp_client_message m)
@@ -288,16 +298,7 @@ static int do_opendir(struct ssh_sftp *f, sftp_client_message m)
 	struct handle *h = xcalloc(1, sizeof(*h));
 	h->fd = -1;
 	h->dir = d;
-	ssh_string s = sftp_handle_alloc(f->sftp, h);
-	if (!s) {
-		closedir(d);
-		free(h);
-		return sftp_reply_status(m, SSH_FX_FAILURE, "too many open handles");
-	}
-	f->handles++;
-	int rc = sftp_reply_handle(m, s);
-	ssh_string_free(s);
-	return rc;
+	return reply_new_handle(f, m, h);
 }
 
 static struct handle *handle_of(struct ssh_sftp *f, sftp_client_message m)
@@ -311,8 +312,7 @@ static int do_close(struct ssh_sftp *f, sftp_client_message m)
 	if (!h)
 		return sftp_reply_status(m, SSH_FX_INVALID_HANDLE, "bad handle");
 	sftp_handle_remove(f->sftp, h);
-	int rc = h->dir ? closedir(h->dir) : close(h->fd);
-	free(h);
+	int rc = handle_close(h);
 	f->handles--;
 	return rc < 0 ? reply_errno(m, errno) : sftp_reply_status(m, SSH_FX_OK, NULL);
 }
