@@ -269,7 +269,7 @@ void print_stream_row(struct cli *c, json_t *row, const struct column *cols)
 {
 	static size_t width[16];
 	char cell[CELL_BYTES];
-	for (size_t j = 0; cols[j].title && j < ARRAY_SIZE(width); j++) {
+	for (size_t j = 0; j < ARRAY_SIZE(width) && cols[j].title; j++) {
 		json_t *v = json_path(row, cols[j].key);
 		int64_t ms = cols[j].fmt == COL_TIME && json_is_string(v)
 				 ? iso8601_parse_ms(json_string_value(v))

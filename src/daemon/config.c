@@ -285,7 +285,7 @@ static int apply_env(struct daemon_config *c, bool *set)
 {
 	for (size_t i = 0; i < NOPTS; i++) {
 		char name[64] = "HOODY_";
-		for (size_t j = 0; opts[i].key[j] && j < 50; j++)
+		for (size_t j = 0; j < 50 && opts[i].key[j]; j++)
 			name[6 + j] = (char)toupper((unsigned char)opts[i].key[j]);
 		const char *v = getenv(name);
 		if (set[i] || !v || !*v)

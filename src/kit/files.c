@@ -165,7 +165,7 @@ char **dir_names(const char *dir, size_t *count)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		if (n + 1 >= cap)
-			v = realloc(v, (cap *= 2) * sizeof(*v));
+			v = xrealloc(v, (cap *= 2) * sizeof(*v));
 		v[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);

@@ -107,7 +107,7 @@ static int name_check(const char *in, const char *s, struct error *err)
 	/* The name goes back to the user and into logs: printable only. */
 	char shown[IMAGE_NAME_MAX + 1];
 	size_t n = 0;
-	for (; in[n] && n < IMAGE_NAME_MAX; n++)
+	for (; n < IMAGE_NAME_MAX && in[n]; n++)
 		shown[n] = in[n] >= 0x20 && in[n] < 0x7f ? in[n] : '?';
 	shown[n] = '\0';
 	return err_set(err, E_VALIDATION,

@@ -245,7 +245,7 @@ static int crun_forget(struct runtime *rt, const char *id, struct error *err)
 {
 	if (!crun_has_state(rt, id))
 		return 0;
-	return crun_cmd(rt, CRUN_TIMEOUT_MS, err, "delete", "--force", id, NULL);
+	return crun_cmd(rt, CRUN_TIMEOUT_MS, err, "delete", "--force", id, (char *)NULL);
 }
 
 static int stop_container(struct runtime *rt, const char *id, int timeout_s, struct error *err)
@@ -266,7 +266,7 @@ static int start_existing(struct runtime *rt, const char *id, pid_t pid, enum rt
 	if (!reaper_is_watched(rt, id))
 		reaper_watch_container(rt, id, pid);
 	if (st == RT_PAUSED)
-		return crun_cmd(rt, CRUN_TIMEOUT_MS, err, "resume", id, NULL);
+		return crun_cmd(rt, CRUN_TIMEOUT_MS, err, "resume", id, (char *)NULL);
 	return 0;
 }
 
@@ -410,7 +410,7 @@ static int freeze(struct runtime *rt, const char *id, bool pause, struct error *
 		return 0;
 	if (st != RT_RUNNING && st != RT_PAUSED)
 		return err_set(err, E_STATE_CONFLICT, "container %s is %s", id, rt_state_name(st));
-	return crun_cmd(rt, CRUN_TIMEOUT_MS, err, pause ? "pause" : "resume", id, NULL);
+	return crun_cmd(rt, CRUN_TIMEOUT_MS, err, pause ? "pause" : "resume", id, (char *)NULL);
 }
 
 int rt_pause(struct runtime *rt, const char *id, struct error *err)

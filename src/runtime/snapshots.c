@@ -79,11 +79,11 @@ static int frozen(struct runtime *rt, const char *id, int (*copy)(void *arg, str
 		  void *arg, struct error *err)
 {
 	bool thaw = rt_probe(rt, id, NULL) == RT_RUNNING;
-	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, err, "pause", id, NULL) < 0)
+	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, err, "pause", id, (char *)NULL) < 0)
 		return err_wrap(err, "freeze %s", id);
 	int rc = copy(arg, err);
 	struct error e = {0};
-	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, &e, "resume", id, NULL) < 0) {
+	if (thaw && crun_cmd(rt, CRUN_TIMEOUT_MS, &e, "resume", id, (char *)NULL) < 0) {
 		log_error("container %s: thaw after copy failed: %s", id, e.msg);
 		if (rc == 0)
 			rc = err_set(err, E_RUNTIME, "thaw failed: %s", e.msg);
