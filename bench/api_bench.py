@@ -29,16 +29,64 @@ os.environ.setdefault("HOODY_TEST_STATE", os.path.join(ROOT, "build", "test-stat
 from hoody_test import IMAGE_DIR, Daemon  # noqa: E402
 
 
+CONN_TIMEOUT_S = 30  # hoodyd's --conn-timeout default (src/daemon/config.c)
+STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def conn_timeout(d):
+    """The --conn-timeout the daemon runs with: it closes a connection
+    silent that long."""
+    args = list(d.extra)
+    for i, a in enumerate(args):
+        if a == "--conn-timeout" and i + 1 < len(args):
+            return int(args[i + 1])
+        if a.startswith("--conn-timeout="):
+            return int(a.split("=", 1)[1])
+    return CONN_TIMEOUT_S
+
+
 class Client:
+    """One keep-alive connection, as an API client holds it. hoodyd closes a
+    connection silent for --conn-timeout, and a bench section can leave it
+    silent that long (podman's turn idles it ~40 s on a slow host). So the
+    client never reuses a connection silent for half the server's timeout,
+    and when the server closed a reused connection before answering (the
+    request was not read) it reconnects and sends it once more."""
+
     def __init__(self, d):
-        self.c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        self.port = d.port
+        self.idle_max = conn_timeout(d) / 2
+        self.c = None
+        self.last = 0.0
         self.h = {"Authorization": f"Bearer {d.token}", "Content-Type": "application/json"}
 
-    def call(self, method, path, body=None):
+    def connect(self):
+        """True when it opened a new connection."""
+        if self.c is not None and time.monotonic() - self.last < self.idle_max:
+            return False
+        if self.c is not None:
+            self.c.close()
+        self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        return True
+
+    def send(self, method, path, body):
         self.c.request(method, path, json.dumps(body) if body is not None else None, self.h)
         r = self.c.getresponse()
         data = json.loads(r.read() or b"null")
+        self.last = time.monotonic()
         return r.status, data
+
+    def call(self, method, path, body=None):
+        fresh = self.connect()
+        try:
+            return self.send(method, path, body)
+        except STALE:
+            self.c.close()
+            self.c = None
+            if fresh:
+                raise
+        self.connect()
+        return self.send(method, path, body)
 
 
 def pct(v, p):
