@@ -3,7 +3,6 @@ filler refills, pool members are invisible and outside quotas, admins set
 the targets, users cannot make pool members."""
 import os
 import subprocess
-import time
 
 from hoody_test import Daemon, check, main
 from test_containers import cpath, expect, init_pid, wait_until
@@ -35,16 +34,14 @@ def test_claim_and_refill():
               pool_state(d))
         wait_ready(d, 2)
         pid = d.new_project()
-        t = time.time()
+        # a claim answers with the container running (its time: bench/api_bench.py)
         r = create(d, pid, name="warm-one", color="#123abc", comment="from the pool",
                    environment_vars={"GREETING": "hello world", "N": "1"})
-        took = time.time() - t
         expect(r, 201)
         c = r.data
         check(c["status"] == "running" and c["prespawn"] is False, c)
         check(c["name"] == "warm-one" and c["color"] == "#123ABC" and
               c["comment"] == "from the pool" and c["project_id"] == pid, c)
-        check(took < 0.5, f"claim took {took * 1000:.1f} ms")
         # really running, under its new name, with the user's environment
         check(init_pid(d, c["id"]), "init runs")
         check(read_in(d, c["id"], "/etc/hostname").strip() == "warm-one", "hostname file")
