@@ -29,3 +29,6 @@ python3 bench/userns_bench.py -n "$N"
 python3 bench/limits_bench.py -n "$N"
 # how much another user's slow work delays a restart (docs/PERFORMANCE.md "Fairness")
 python3 bench/fairness.py -n 10
+# the 2,000-cycle soak with its RSS bound, against the release build (make
+# test runs it under ASan, where RSS means nothing: docs/SECURITY.md "Soak")
+PYTHONPATH=tests/e2e python3 tests/e2e/test_soak.py

@@ -9,7 +9,7 @@ PKGS=(
   libcurl4-openssl-dev libcmocka-dev libseccomp-dev libssl-dev libnftables-dev nftables libssh-dev
   crun busybox-static mmdebstrap iproute2 util-linux procps rsync
   tar gzip zstd openssl sqlite3 curl jq python3 ca-certificates openssh-client
-  musl-tools python3-websockets chromium
+  musl-tools python3-websockets chromium cppcheck clang-format
 )
 
 if [ "$(id -u)" -ne 0 ]; then
