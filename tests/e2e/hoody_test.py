@@ -35,8 +35,9 @@ FAILURES = []
 # bridge behind, so N is one no interface holds and no other test process
 # has reserved: a lock file held for this process's life. Two bridges with
 # one subnet route the host's packets to the wrong one (a test then waits
-# for a container that is never reached). 198-255 are left to the
-# integration tests and developers.
+# for a container that is never reached). The integration tests claim
+# from the same pool (tests/integration/testnet.h); 198-255 are left to
+# developers.
 NET_LOCK_DIR = "/run/hoody-test-nets"
 
 
@@ -134,6 +135,7 @@ class Daemon:
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.abandon()
                 raise RuntimeError(f"hoodyd exited: {self.tail_log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
@@ -141,7 +143,8 @@ class Daemon:
             except OSError:
                 time.sleep(0.05)
         else:
-            raise RuntimeError("hoodyd did not listen in time")
+            self.abandon()
+            raise RuntimeError(f"hoodyd did not listen in time: {self.tail_log(10)}")
         with open(os.path.join(self.state, "admin-token")) as f:
             self.token = f.read().strip()
         return self
@@ -179,21 +182,35 @@ class Daemon:
                 self.wait_all_gone()
         finally:
             self.stop()
-            subprocess.run([os.path.join(BIN, "hoodyd"), "--state-dir", self.state,
-                            "--image-dir", IMAGE_DIR, "--run-dir", self.run_dir,
-                            "--bridge", self.bridge, "--subnet", self.subnet, "purge"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            # purge leaves the (now empty) run directory tree; rmdir only
-            # removes empty directories, so nothing still in use can go
-            for root, _, _ in os.walk(self.run_dir, topdown=False):
-                try:
-                    os.rmdir(root)
-                except OSError:
-                    pass
-            if not FAILURES:
-                shutil.rmtree(self.state, ignore_errors=True)
-            else:
-                print(f"state kept for inspection: {self.state}\n--- log tail ---\n{self.tail_log()}")
+            self.purge()
+
+    def abandon(self):
+        """A start that failed (a `with Daemon()` never reaches __exit__):
+        the daemon killed and what it made on the host removed."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self.purge()
+
+    def purge(self):
+        """What the daemon made on the host, gone; its state too unless a
+        check failed."""
+        subprocess.run([os.path.join(BIN, "hoodyd"), "--state-dir", self.state,
+                        "--image-dir", IMAGE_DIR, "--run-dir", self.run_dir,
+                        "--bridge", self.bridge, "--subnet", self.subnet, "purge"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # purge leaves the (now empty) run directory tree; rmdir only
+        # removes empty directories, so nothing still in use can go
+        for root, _, _ in os.walk(self.run_dir, topdown=False):
+            try:
+                os.rmdir(root)
+            except OSError:
+                pass
+        if not FAILURES:
+            shutil.rmtree(self.state, ignore_errors=True)
+        else:
+            print(f"state kept for inspection: {self.state}\n--- log tail ---\n{self.tail_log()}")
 
     def wait_all_gone(self, timeout=60):
         deadline = time.time() + timeout

@@ -30,7 +30,7 @@ class QuickDaemon(Daemon):
     def start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
+        deadline = time.time() + 120  # a loaded host's network locks: hoody_test.Daemon
         while time.time() < deadline:
             check(self.proc.poll() is None, f"hoodyd exited: {self.tail_log()}")
             try:

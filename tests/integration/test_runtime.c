@@ -24,9 +24,10 @@
 
 #include "common/util.h"
 #include "runtime/internal.h"
+#include "testnet.h"
 
-#define BRIDGE "hdyit"
-#define SUBNET "10.199.0.0/16"
+static struct testnet net;
+#define ID(name) testnet_id(&net, name)
 
 static struct runtime *rt;
 static struct rt_config cfg;
@@ -189,7 +190,8 @@ static bool any_cgroup_left(const char *id)
 
 static int bridge_ports(void)
 {
-	DIR *d = opendir("/sys/class/net/" BRIDGE "/brif");
+	_cleanup_free_ char *brif = xasprintf("/sys/class/net/%s/brif", net.bridge);
+	DIR *d = opendir(brif);
 	int n = 0;
 	if (!d)
 		return 0;
@@ -273,6 +275,10 @@ static int group_setup(void **state)
 	const char *bin = getenv("HOODY_BIN_DIR");
 	if (!base)
 		base = "/tmp/hoody-test-state";
+	if (testnet_claim("hdyit", &net) < 0) {
+		fprintf(stderr, "no free test network in %s\n", TESTNET_DIR);
+		return -1;
+	}
 	image_dir = xasprintf("%s/images", base);
 	state_dir = xasprintf("%s/rt-integration", base);
 	run_dir = xasprintf("%s/rt-integration-run", base);
@@ -280,8 +286,8 @@ static int group_setup(void **state)
 	cfg = (struct rt_config){.state_dir = state_dir,
 				 .image_dir = image_dir,
 				 .run_dir = run_dir,
-				 .bridge = BRIDGE,
-				 .subnet = SUBNET,
+				 .bridge = net.bridge,
+				 .subnet = net.subnet,
 				 .init_path = init_path,
 				 .ramdisk_max_bytes = 64 << 20};
 	if (open_runtime() < 0)
@@ -314,7 +320,7 @@ static void test_create_exec_env_hostname(void **state)
 {
 	(void)state;
 	struct rt_env env[] = {{"FOO", "bar baz"}, {"TERM", "dumb"}};
-	struct rt_spec s = spec_of("it-basic");
+	struct rt_spec s = spec_of(ID("it-basic"));
 	s.hostname = "alpha";
 	s.env = env;
 	s.env_count = 2;
@@ -322,49 +328,52 @@ static void test_create_exec_env_hostname(void **state)
 	create(&s);
 	/* Its veth is on our bridge, and eth0 has the leased address. */
 	assert_int_equal(bridge_ports(), ports + 1);
-	char *out = sh_ok("it-basic", "ip -4 -o addr show eth0");
-	assert_non_null(strstr(out, "inet 10.199."));
+	char *out = sh_ok(ID("it-basic"), "ip -4 -o addr show eth0");
+	_cleanup_free_ char *inet = xasprintf("inet %s", net.prefix);
+	assert_non_null(strstr(out, inet));
 	free(out);
-	expect_out("it-basic", "grep -c '^10\\.199\\..*[[:space:]]alpha$' /etc/hosts", "1\n");
+	_cleanup_free_ char *grep = xasprintf("grep -c '^10\\.%d\\..*[[:space:]]alpha$' /etc/hosts",
+					      net.slot);
+	expect_out(ID("it-basic"), grep, "1\n");
 
-	expect_out("it-basic", "echo hello", "hello\n");
-	expect_out("it-basic", "echo \"$FOO|$TERM|$HOSTNAME\"; hostname; cat /etc/hostname",
+	expect_out(ID("it-basic"), "echo hello", "hello\n");
+	expect_out(ID("it-basic"), "echo \"$FOO|$TERM|$HOSTNAME\"; hostname; cat /etc/hostname",
 		   "bar baz|dumb|alpha\nalpha\nalpha\n");
 	/* The init's own environment, not just exec's. */
-	expect_out("it-basic", "tr '\\0' '\\n' < /proc/1/environ | grep FOO", "FOO=bar baz\n");
-	assert_int_equal(sh("it-basic", "exit 3", NULL, NULL), 3);
+	expect_out(ID("it-basic"), "tr '\\0' '\\n' < /proc/1/environ | grep FOO", "FOO=bar baz\n");
+	assert_int_equal(sh(ID("it-basic"), "exit 3", NULL, NULL), 3);
 
 	/* Extra env of one exec, and the env set at runtime. */
 	struct error e = {0};
 	struct rt_env extra[] = {{"ONCE", "1"}};
 	const char *argv[] = {"sh", "-c", "echo $ONCE", NULL};
 	struct rt_exec_result r;
-	must(rt_exec(rt, "it-basic", argv, extra, 1, 10, 1024, &r, &e), &e, "exec");
+	must(rt_exec(rt, ID("it-basic"), argv, extra, 1, 10, 1024, &r, &e), &e, "exec");
 	assert_string_equal(r.out, "1\n");
 	rt_exec_result_free(&r);
 	struct rt_env later[] = {{"LATER", "yes it is"}};
-	must(rt_set_env(rt, "it-basic", later, 1, &e), &e, "set_env");
-	expect_out("it-basic", "echo $LATER; cat /etc/environment",
+	must(rt_set_env(rt, ID("it-basic"), later, 1, &e), &e, "set_env");
+	expect_out(ID("it-basic"), "echo $LATER; cat /etc/environment",
 		   "yes it is\nLATER=\"yes it is\"\n");
 
 	/* Output is bounded. */
 	const char *big[] = {"sh", "-c", "head -c 100000 /dev/zero", NULL};
-	must(rt_exec(rt, "it-basic", big, NULL, 0, 10, 1000, &r, &e), &e, "exec big");
+	must(rt_exec(rt, ID("it-basic"), big, NULL, 0, 10, 1000, &r, &e), &e, "exec big");
 	assert_int_equal(r.out_len, 1000);
 	rt_exec_result_free(&r);
 
 	/* A timeout kills the command, inside the container too. */
 	int64_t t0 = mono_ns();
 	const char *slow[] = {"sleep", "4321", NULL};
-	must(rt_exec(rt, "it-basic", slow, NULL, 0, 1, 1024, &r, &e), &e, "exec slow");
+	must(rt_exec(rt, ID("it-basic"), slow, NULL, 0, 1, 1024, &r, &e), &e, "exec slow");
 	assert_true(r.timed_out);
 	assert_int_equal(r.exit_code, -1);
 	assert_true(ms_since(t0) < 5000);
 	rt_exec_result_free(&r);
 	usleep(200 * 1000);
-	expect_out("it-basic", "ps | grep -c '[s]leep 4321' || true", "0\n");
-	destroy("it-basic");
-	assert_no_trace("it-basic");
+	expect_out(ID("it-basic"), "ps | grep -c '[s]leep 4321' || true", "0\n");
+	destroy(ID("it-basic"));
+	assert_no_trace(ID("it-basic"));
 	assert_int_equal(bridge_ports_soon(ports), ports);
 }
 
@@ -372,57 +381,57 @@ static void test_idempotent_and_errors(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-idem");
+	struct rt_spec s = spec_of(ID("it-idem"));
 	create(&s);
 	pid_t p1, p2;
-	must(rt_init_pid(rt, "it-idem", &p1, &e), &e, "init pid");
+	must(rt_init_pid(rt, ID("it-idem"), &p1, &e), &e, "init pid");
 	create(&s); /* create on a running container repairs, keeps it */
-	must(rt_init_pid(rt, "it-idem", &p2, &e), &e, "init pid");
+	must(rt_init_pid(rt, ID("it-idem"), &p2, &e), &e, "init pid");
 	assert_int_equal(p1, p2);
-	must(rt_stop(rt, "it-idem", 5, &e), &e, "stop");
-	must(rt_stop(rt, "it-idem", 5, &e), &e, "stop again");
-	assert_int_equal(state_of("it-idem"), RT_STOPPED);
-	assert_int_equal(rt_pause(rt, "it-idem", &e), -1);
+	must(rt_stop(rt, ID("it-idem"), 5, &e), &e, "stop");
+	must(rt_stop(rt, ID("it-idem"), 5, &e), &e, "stop again");
+	assert_int_equal(state_of(ID("it-idem")), RT_STOPPED);
+	assert_int_equal(rt_pause(rt, ID("it-idem"), &e), -1);
 	assert_int_equal(e.code, E_STATE_CONFLICT);
 	const char *argv[] = {"true", NULL};
 	struct rt_exec_result r;
-	assert_int_equal(rt_exec(rt, "it-idem", argv, NULL, 0, 5, 10, &r, &e), -1);
+	assert_int_equal(rt_exec(rt, ID("it-idem"), argv, NULL, 0, 5, 10, &r, &e), -1);
 	assert_int_equal(e.code, E_STATE_CONFLICT);
 	assert_int_equal(rt_stop(rt, "../etc", 1, &e), -1);
 	assert_int_equal(e.code, E_INVALID_ID);
-	struct rt_spec bad = spec_of("it-badimg");
+	struct rt_spec bad = spec_of(ID("it-badimg"));
 	bad.image = "no-such-image";
 	assert_int_equal(rt_create_start(rt, &bad, &e), -1);
-	destroy("it-badimg");
-	assert_no_trace("it-badimg");
-	destroy("it-idem");
-	destroy("it-idem");
-	destroy("it-never-existed");
-	assert_no_trace("it-idem");
+	destroy(ID("it-badimg"));
+	assert_no_trace(ID("it-badimg"));
+	destroy(ID("it-idem"));
+	destroy(ID("it-idem"));
+	destroy(ID("it-never-existed"));
+	assert_no_trace(ID("it-idem"));
 }
 
 static void test_ramdisk_survives_restart(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-ram");
+	struct rt_spec s = spec_of(ID("it-ram"));
 	create(&s);
-	free(sh_ok("it-ram", "echo kept > /ramdisk/f; echo layer > /root/f"));
+	free(sh_ok(ID("it-ram"), "echo kept > /ramdisk/f; echo layer > /root/f"));
 	pid_t before, after;
-	must(rt_init_pid(rt, "it-ram", &before, &e), &e, "pid");
+	must(rt_init_pid(rt, ID("it-ram"), &before, &e), &e, "pid");
 	must(rt_restart(rt, &s, 5, &e), &e, "restart");
-	must(rt_init_pid(rt, "it-ram", &after, &e), &e, "pid");
+	must(rt_init_pid(rt, ID("it-ram"), &after, &e), &e, "pid");
 	assert_int_not_equal(before, after);
-	expect_out("it-ram", "cat /ramdisk/f /root/f", "kept\nlayer\n");
-	must(rt_stop(rt, "it-ram", 5, &e), &e, "stop");
+	expect_out(ID("it-ram"), "cat /ramdisk/f /root/f", "kept\nlayer\n");
+	must(rt_stop(rt, ID("it-ram"), 5, &e), &e, "stop");
 	must(rt_start(rt, &s, &e), &e, "start");
-	expect_out("it-ram", "cat /ramdisk/f", "kept\n");
+	expect_out(ID("it-ram"), "cat /ramdisk/f", "kept\n");
 	/* Without ramdisk there is no /ramdisk mount. */
 	s.ramdisk = false;
 	must(rt_restart(rt, &s, 5, &e), &e, "restart without ramdisk");
-	expect_out("it-ram", "grep -c ' /ramdisk ' /proc/mounts || true", "0\n");
-	destroy("it-ram");
-	assert_no_trace("it-ram");
+	expect_out(ID("it-ram"), "grep -c ' /ramdisk ' /proc/mounts || true", "0\n");
+	destroy(ID("it-ram"));
+	assert_no_trace(ID("it-ram"));
 }
 
 /* After a host reboot the overlay, the ramdisk and crun's state are gone but
@@ -431,93 +440,93 @@ static void test_start_after_host_reboot(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-reboot");
+	struct rt_spec s = spec_of(ID("it-reboot"));
 	create(&s);
-	free(sh_ok("it-reboot", "echo layer > /root/f; echo ram > /ramdisk/f"));
-	must(rt_stop(rt, "it-reboot", 5, &e), &e, "stop");
-	char *cdir = rt_container_dir(rt, "it-reboot");
+	free(sh_ok(ID("it-reboot"), "echo layer > /root/f; echo ram > /ramdisk/f"));
+	must(rt_stop(rt, ID("it-reboot"), 5, &e), &e, "stop");
+	char *cdir = rt_container_dir(rt, ID("it-reboot"));
 	char *rootfs = xasprintf("%s/rootfs", cdir);
-	char *rd = ramdisk_path(rt, "it-reboot");
+	char *rd = ramdisk_path(rt, ID("it-reboot"));
 	must(rt_umount_all(rootfs, &e), &e, "umount rootfs");
 	must(rt_umount_all(rd, &e), &e, "umount ramdisk");
 	assert_false(rt_is_mountpoint(rootfs));
-	assert_int_equal(state_of("it-reboot"), RT_STOPPED);
+	assert_int_equal(state_of(ID("it-reboot")), RT_STOPPED);
 	must(rt_start(rt, &s, &e), &e, "start after reboot");
-	expect_out("it-reboot", "cat /root/f; ls /ramdisk | wc -l", "layer\n0\n");
+	expect_out(ID("it-reboot"), "cat /root/f; ls /ramdisk | wc -l", "layer\n0\n");
 	free(cdir);
 	free(rootfs);
 	free(rd);
-	destroy("it-reboot");
-	assert_no_trace("it-reboot");
+	destroy(ID("it-reboot"));
+	assert_no_trace(ID("it-reboot"));
 }
 
 static void test_pause_resume(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-pause");
+	struct rt_spec s = spec_of(ID("it-pause"));
 	create(&s);
-	free(sh_ok("it-pause", "i=0; (while true; do i=$((i+1)); echo $i > /tmp/count; "
+	free(sh_ok(ID("it-pause"), "i=0; (while true; do i=$((i+1)); echo $i > /tmp/count; "
 			       "usleep 20000; done) >/dev/null 2>&1 </dev/null &"));
 	usleep(300 * 1000);
-	must(rt_pause(rt, "it-pause", &e), &e, "pause");
-	must(rt_pause(rt, "it-pause", &e), &e, "pause again");
-	assert_int_equal(state_of("it-pause"), RT_PAUSED);
+	must(rt_pause(rt, ID("it-pause"), &e), &e, "pause");
+	must(rt_pause(rt, ID("it-pause"), &e), &e, "pause again");
+	assert_int_equal(state_of(ID("it-pause")), RT_PAUSED);
 	usleep(100 * 1000);
-	long c1 = read_counter("it-pause");
+	long c1 = read_counter(ID("it-pause"));
 	usleep(500 * 1000);
-	long c2 = read_counter("it-pause");
+	long c2 = read_counter(ID("it-pause"));
 	assert_true(c1 > 0);
 	assert_int_equal(c1, c2);
-	must(rt_resume(rt, "it-pause", &e), &e, "resume");
-	assert_int_equal(state_of("it-pause"), RT_RUNNING);
+	must(rt_resume(rt, ID("it-pause"), &e), &e, "resume");
+	assert_int_equal(state_of(ID("it-pause")), RT_RUNNING);
 	usleep(500 * 1000);
-	assert_true(read_counter("it-pause") > c2);
+	assert_true(read_counter(ID("it-pause")) > c2);
 	/* Stopping a paused container works too. */
-	must(rt_pause(rt, "it-pause", &e), &e, "pause");
+	must(rt_pause(rt, ID("it-pause"), &e), &e, "pause");
 	int64_t t0 = mono_ns();
-	must(rt_stop(rt, "it-pause", 5, &e), &e, "stop paused");
+	must(rt_stop(rt, ID("it-pause"), 5, &e), &e, "stop paused");
 	assert_true(ms_since(t0) < 3000);
-	assert_int_equal(state_of("it-pause"), RT_STOPPED);
-	assert_false(saw_exit("it-pause"));
-	destroy("it-pause");
+	assert_int_equal(state_of(ID("it-pause")), RT_STOPPED);
+	assert_false(saw_exit(ID("it-pause")));
+	destroy(ID("it-pause"));
 }
 
 static void test_stop_graceful_and_forced(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-stop");
+	struct rt_spec s = spec_of(ID("it-stop"));
 	create(&s);
-	free(sh_ok("it-stop", "sleep 1000 >/dev/null 2>&1 </dev/null &"));
+	free(sh_ok(ID("it-stop"), "sleep 1000 >/dev/null 2>&1 </dev/null &"));
 	/* init forwards TERM, everyone exits: well within the timeout. */
 	int64_t t0 = mono_ns();
-	must(rt_stop(rt, "it-stop", 10, &e), &e, "graceful stop");
+	must(rt_stop(rt, ID("it-stop"), 10, &e), &e, "graceful stop");
 	assert_true(ms_since(t0) < 2000);
-	assert_int_equal(state_of("it-stop"), RT_STOPPED);
+	assert_int_equal(state_of(ID("it-stop")), RT_STOPPED);
 
 	/* A process that ignores TERM holds a graceful stop until the timeout. */
 	must(rt_start(rt, &s, &e), &e, "start");
-	free(sh_ok("it-stop",
+	free(sh_ok(ID("it-stop"),
 		   "(trap '' TERM; while true; do sleep 1; done) >/dev/null 2>&1 </dev/null &"));
 	usleep(100 * 1000);
 	t0 = mono_ns();
-	must(rt_stop(rt, "it-stop", 1, &e), &e, "stop with timeout");
+	must(rt_stop(rt, ID("it-stop"), 1, &e), &e, "stop with timeout");
 	int64_t took = ms_since(t0);
 	assert_true(took >= 900 && took < 4000);
-	assert_int_equal(state_of("it-stop"), RT_STOPPED);
+	assert_int_equal(state_of(ID("it-stop")), RT_STOPPED);
 
 	/* timeout 0 is immediate. */
 	must(rt_start(rt, &s, &e), &e, "start");
-	free(sh_ok("it-stop",
+	free(sh_ok(ID("it-stop"),
 		   "(trap '' TERM; while true; do sleep 1; done) >/dev/null 2>&1 </dev/null &"));
 	t0 = mono_ns();
-	must(rt_stop(rt, "it-stop", 0, &e), &e, "force stop");
+	must(rt_stop(rt, ID("it-stop"), 0, &e), &e, "force stop");
 	assert_true(ms_since(t0) < 1000);
-	assert_int_equal(state_of("it-stop"), RT_STOPPED);
-	assert_false(saw_exit("it-stop"));
-	destroy("it-stop");
-	assert_no_trace("it-stop");
+	assert_int_equal(state_of(ID("it-stop")), RT_STOPPED);
+	assert_false(saw_exit(ID("it-stop")));
+	destroy(ID("it-stop"));
+	assert_no_trace(ID("it-stop"));
 }
 
 /* True once pid sits in rt_sigtimedwait (128 on x86-64, first field of
@@ -549,21 +558,21 @@ static void test_unexpected_exit_reported(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-crash");
+	struct rt_spec s = spec_of(ID("it-crash"));
 	create(&s);
 	pid_t pid;
-	must(rt_init_pid(rt, "it-crash", &pid, &e), &e, "pid");
+	must(rt_init_pid(rt, ID("it-crash"), &pid, &e), &e, "pid");
 	/* Not through rt_stop: init exits 0 on TERM, our child, so the
 	 * reaper knows the code. */
 	assert_true(waits_for_term(pid, 2000));
 	kill(pid, SIGTERM);
-	assert_true(wait_exit_report("it-crash", 3000));
-	assert_int_equal(exit_status_of("it-crash"), 0);
-	assert_int_equal(state_of("it-crash"), RT_STOPPED);
+	assert_true(wait_exit_report(ID("it-crash"), 3000));
+	assert_int_equal(exit_status_of(ID("it-crash")), 0);
+	assert_int_equal(state_of(ID("it-crash")), RT_STOPPED);
 	must(rt_start(rt, &s, &e), &e, "start after crash");
-	assert_int_equal(state_of("it-crash"), RT_RUNNING);
-	destroy("it-crash");
-	assert_no_trace("it-crash");
+	assert_int_equal(state_of(ID("it-crash")), RT_RUNNING);
+	destroy(ID("it-crash"));
+	assert_no_trace(ID("it-crash"));
 }
 
 static int exit_reports_of(const char *id, int *last_status)
@@ -608,13 +617,13 @@ static void test_term_at_every_point_of_start(void **state)
 	(void)state;
 	static const int delays_us[] = {0, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600};
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-term");
+	struct rt_spec s = spec_of(ID("it-term"));
 	create(&s);
-	must(rt_stop(rt, "it-term", 5, &e), &e, "stop");
+	must(rt_stop(rt, ID("it-term"), 5, &e), &e, "stop");
 	for (size_t i = 0; i < ARRAY_SIZE(delays_us); i++) {
 		int before_status = 0, status = -2;
-		int before = exit_reports_of("it-term", &before_status);
-		struct killer k = {.id = "it-term", .delay_us = delays_us[i]};
+		int before = exit_reports_of(ID("it-term"), &before_status);
+		struct killer k = {.id = ID("it-term"), .delay_us = delays_us[i]};
 		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
 		int rc = rt_start(rt, &s, &e);
@@ -626,7 +635,7 @@ static void test_term_at_every_point_of_start(void **state)
 		if (rc < 0) {
 			print_message("TERM %d us in: %s\n", delays_us[i], e.msg);
 			assert_non_null(strstr(e.msg, "init exited at once"));
-			assert_int_equal(exit_reports_of("it-term", &status), before);
+			assert_int_equal(exit_reports_of(ID("it-term"), &status), before);
 			continue;
 		}
 		/* Otherwise the exit is reported with its true status: hoody-init
@@ -635,71 +644,71 @@ static void test_term_at_every_point_of_start(void **state)
 		 * kernel (a pid namespace's init has no default action); then the
 		 * container is simply still running. */
 		int64_t deadline = mono_ns() + 3000LL * 1000000;
-		while (exit_reports_of("it-term", &status) == before && mono_ns() < deadline)
+		while (exit_reports_of(ID("it-term"), &status) == before && mono_ns() < deadline)
 			usleep(1000);
-		int reports = exit_reports_of("it-term", &status) - before;
+		int reports = exit_reports_of(ID("it-term"), &status) - before;
 		print_message("TERM %d us after crun recorded the pid: %s\n", delays_us[i],
 			      reports ? "init exited" : "dropped (still running)");
 		if (reports) {
 			assert_int_equal(reports, 1);
 			assert_int_equal(status, 0);
-			assert_int_equal(state_of("it-term"), RT_STOPPED);
+			assert_int_equal(state_of(ID("it-term")), RT_STOPPED);
 		} else {
-			assert_int_equal(state_of("it-term"), RT_RUNNING);
-			must(rt_stop(rt, "it-term", 5, &e), &e, "stop");
+			assert_int_equal(state_of(ID("it-term")), RT_RUNNING);
+			must(rt_stop(rt, ID("it-term"), 5, &e), &e, "stop");
 		}
 	}
-	destroy("it-term");
-	assert_no_trace("it-term");
+	destroy(ID("it-term"));
+	assert_no_trace(ID("it-term"));
 }
 
 static void test_isolation(void **state)
 {
 	(void)state;
-	struct rt_spec a = spec_of("it-iso-a"), b = spec_of("it-iso-b");
+	struct rt_spec a = spec_of(ID("it-iso-a")), b = spec_of(ID("it-iso-b"));
 	create(&a);
 	create(&b);
-	free(sh_ok("it-iso-b", "sleep 4242 >/dev/null 2>&1 </dev/null &"));
+	free(sh_ok(ID("it-iso-b"), "sleep 4242 >/dev/null 2>&1 </dev/null &"));
 	usleep(100 * 1000);
-	expect_out("it-iso-b", "ps -o args | grep -c '^sleep 4242'", "1\n");
+	expect_out(ID("it-iso-b"), "ps -o args | grep -c '^sleep 4242'", "1\n");
 	/* a sees only its init and what it runs: no b, no host. */
-	char *out = sh_ok("it-iso-a", "ps -o pid,args");
+	char *out = sh_ok(ID("it-iso-a"), "ps -o pid,args");
 	assert_non_null(strstr(out, "    1 /.hoody/init\n"));
 	assert_null(strstr(out, "4242"));
 	assert_null(strstr(out, "test_runtime"));
 	free(out);
-	out = sh_ok("it-iso-a", "ls -d /proc/[0-9]* | wc -l");
+	out = sh_ok(ID("it-iso-a"), "ls -d /proc/[0-9]* | wc -l");
 	assert_true(atoi(out) <= 4);
 	free(out);
-	destroy("it-iso-a");
-	destroy("it-iso-b");
+	destroy(ID("it-iso-a"));
+	destroy(ID("it-iso-b"));
 }
 
 static void test_security(void **state)
 {
 	(void)state;
-	struct rt_spec s = spec_of("it-sec");
+	struct rt_spec s = spec_of(ID("it-sec"));
 	create(&s);
 	char *err = NULL;
-	assert_int_not_equal(sh("it-sec", "mkdir -p /mnt && mount -t tmpfs none /mnt", NULL, NULL),
+	assert_int_not_equal(sh(ID("it-sec"), "mkdir -p /mnt && mount -t tmpfs none /mnt", NULL, NULL),
 			     0);
-	assert_int_not_equal(sh("it-sec", "echo x > /tmp/m.ko; insmod /tmp/m.ko", NULL, &err), 0);
+	assert_int_not_equal(sh(ID("it-sec"), "echo x > /tmp/m.ko; insmod /tmp/m.ko", NULL, &err), 0);
 	assert_non_null(strstr(err, "not permitted"));
 	free(err);
-	assert_int_not_equal(sh("it-sec", "echo 1 > /proc/sys/kernel/sysrq", NULL, NULL), 0);
-	assert_int_not_equal(sh("it-sec", "echo b > /proc/sysrq-trigger", NULL, NULL), 0);
-	assert_int_not_equal(sh("it-sec", "unshare -n true", NULL, NULL), 0);
-	assert_int_not_equal(sh("it-sec", "nsenter -t 1 -m true", NULL, NULL), 0);
-	assert_int_not_equal(sh("it-sec", "hostname evil", NULL, NULL), 0);
+	assert_int_not_equal(sh(ID("it-sec"), "echo 1 > /proc/sys/kernel/sysrq", NULL, NULL), 0);
+	assert_int_not_equal(sh(ID("it-sec"), "echo b > /proc/sysrq-trigger", NULL, NULL), 0);
+	assert_int_not_equal(sh(ID("it-sec"), "unshare -n true", NULL, NULL), 0);
+	assert_int_not_equal(sh(ID("it-sec"), "nsenter -t 1 -m true", NULL, NULL), 0);
+	assert_int_not_equal(sh(ID("it-sec"), "hostname evil", NULL, NULL), 0);
 	/* Masked /proc files read empty. */
-	expect_out("it-sec", "cat /proc/keys /proc/timer_list | wc -c", "0\n");
+	expect_out(ID("it-sec"), "cat /proc/keys /proc/timer_list | wc -c", "0\n");
 	/* No CAP_SYS_ADMIN (bit 21) in the effective set; noNewPrivs on. */
-	char *out = sh_ok("it-sec", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status");
+	char *out = sh_ok(ID("it-sec"), "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status");
 	assert_non_null(strstr(out, "CapEff:\t00000000a80405fb"));
 	assert_non_null(strstr(out, "NoNewPrivs:\t1"));
 	assert_non_null(strstr(out, "Seccomp:\t2"));
 	free(out);
-	destroy("it-sec");
+	destroy(ID("it-sec"));
 }
 
 /* Puts a host file into the container's root (through its overlay). */
@@ -722,10 +731,10 @@ static void put_in(const char *id, const char *src, const char *dst, mode_t mode
 static void test_seccomp(void **state)
 {
 	(void)state;
-	struct rt_spec s = spec_of("it-scmp");
+	struct rt_spec s = spec_of(ID("it-scmp"));
 	create(&s);
-	put_in("it-scmp", SYSCALL_PROBE, "/probe", 0755);
-	char *out = sh_ok("it-scmp", "/probe");
+	put_in(ID("it-scmp"), SYSCALL_PROBE, "/probe", 0755);
+	char *out = sh_ok(ID("it-scmp"), "/probe");
 	int lines = 0;
 	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		char name[64];
@@ -738,7 +747,7 @@ static void test_seccomp(void **state)
 	}
 	assert_true(lines >= 40);
 	free(out);
-	destroy("it-scmp");
+	destroy(ID("it-scmp"));
 }
 
 /* The host's disks and network stay out of reach: a device node made with
@@ -747,44 +756,44 @@ static void test_seccomp(void **state)
 static void test_host_devices_and_network(void **state)
 {
 	(void)state;
-	struct rt_spec s = spec_of("it-dev");
+	struct rt_spec s = spec_of(ID("it-dev"));
 	create(&s);
 	struct stat st;
 	assert_int_equal(stat("/", &st), 0);
 	char *cmd = xasprintf("mknod /tmp/disk b %u %u && head -c 512 /tmp/disk > /dev/null",
 			      major(st.st_dev), minor(st.st_dev));
 	char *err = NULL;
-	assert_int_not_equal(sh("it-dev", cmd, NULL, &err), 0);
+	assert_int_not_equal(sh(ID("it-dev"), cmd, NULL, &err), 0);
 	assert_non_null(strstr(err, "not permitted"));
 	free(err);
 	free(cmd);
-	expect_out("it-dev", "ls /sys/class/net | tr '\\n' ' '", "eth0 lo ");
-	expect_out("it-dev", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '",
+	expect_out(ID("it-dev"), "ls /sys/class/net | tr '\\n' ' '", "eth0 lo ");
+	expect_out(ID("it-dev"), "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '",
 		   "eth0 lo ");
-	destroy("it-dev");
+	destroy(ID("it-dev"));
 }
 
 static void test_memory_limit(void **state)
 {
 	(void)state;
-	struct rt_spec s = spec_of("it-mem");
+	struct rt_spec s = spec_of(ID("it-mem"));
 	s.memory_limit = 32 << 20;
 	create(&s);
 	/* sort holds its whole input (one 200 MB line) in memory. */
-	int code = sh("it-mem", "head -c 200000000 /dev/zero | sort > /dev/null; echo $? > /tmp/rc",
+	int code = sh(ID("it-mem"), "head -c 200000000 /dev/zero | sort > /dev/null; echo $? > /tmp/rc",
 		      NULL, NULL);
 	assert_int_equal(code, 0);
-	expect_out("it-mem", "cat /tmp/rc", "137\n"); /* SIGKILL by the OOM killer */
-	assert_int_equal(state_of("it-mem"), RT_RUNNING);
-	char *p = rt_cgroup_path(rt, "memory", "it-mem"),
+	expect_out(ID("it-mem"), "cat /tmp/rc", "137\n"); /* SIGKILL by the OOM killer */
+	assert_int_equal(state_of(ID("it-mem")), RT_RUNNING);
+	char *p = rt_cgroup_path(rt, "memory", ID("it-mem")),
 	     *f = xasprintf("%s/memory.limit_in_bytes", p);
 	uint64_t limit = 0;
 	assert_int_equal(read_u64_file(f, &limit), 0);
 	assert_int_equal(limit, 32 << 20);
 	free(p);
 	free(f);
-	assert_false(saw_exit("it-mem"));
-	destroy("it-mem");
+	assert_false(saw_exit(ID("it-mem")));
+	destroy(ID("it-mem"));
 }
 
 static uint64_t pids_events_max(const char *id)
@@ -803,14 +812,14 @@ static void test_pids_limit(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec s = spec_of("it-pids");
+	struct rt_spec s = spec_of(ID("it-pids"));
 	s.pids_limit = 32;
 	create(&s);
 	/* A fork bomb in the background of the exec's shell. ash gives up when
 	 * fork fails, so the bomb collapses once it hits the limit. */
 	free(
-	    sh_ok("it-pids", "(b() { while true; do b & done; }; b) >/dev/null 2>&1 </dev/null &"));
-	char *p = rt_cgroup_path(rt, "pids", "it-pids"), *f = xasprintf("%s/pids.current", p);
+	    sh_ok(ID("it-pids"), "(b() { while true; do b & done; }; b) >/dev/null 2>&1 </dev/null &"));
+	char *p = rt_cgroup_path(rt, "pids", ID("it-pids")), *f = xasprintf("%s/pids.current", p);
 	uint64_t peak = 0;
 	for (int i = 0; i < 50; i++) {
 		uint64_t cur = 0;
@@ -821,12 +830,12 @@ static void test_pids_limit(void **state)
 	free(p);
 	free(f);
 	assert_true(peak <= 32);
-	assert_true(pids_events_max("it-pids") > 0); /* it did hit the wall */
-	assert_int_equal(state_of("it-pids"), RT_RUNNING);
-	must(rt_stop(rt, "it-pids", 0, &e), &e, "stop");
-	assert_int_equal(state_of("it-pids"), RT_STOPPED);
-	destroy("it-pids");
-	assert_no_trace("it-pids");
+	assert_true(pids_events_max(ID("it-pids")) > 0); /* it did hit the wall */
+	assert_int_equal(state_of(ID("it-pids")), RT_RUNNING);
+	must(rt_stop(rt, ID("it-pids"), 0, &e), &e, "stop");
+	assert_int_equal(state_of(ID("it-pids")), RT_STOPPED);
+	destroy(ID("it-pids"));
+	assert_no_trace(ID("it-pids"));
 }
 
 struct par_arg {
@@ -840,7 +849,7 @@ static void *par_worker(void *p)
 	struct par_arg *a = p;
 	for (int i = 0; i < 3; i++) {
 		char id[32];
-		snprintf(id, sizeof(id), "it-par-%d-%d", a->n, i);
+		snprintf(id, sizeof(id), "it-par-%d-%d-%d", a->n, i, net.slot);
 		struct rt_spec s = spec_of(id);
 		struct error e = {0};
 		struct rt_exec_result r = {0};
@@ -921,39 +930,39 @@ static void test_readopt_after_restart(void **state)
 {
 	(void)state;
 	struct error e = {0};
-	struct rt_spec a = spec_of("it-adopt-a"), b = spec_of("it-adopt-b");
+	struct rt_spec a = spec_of(ID("it-adopt-a")), b = spec_of(ID("it-adopt-b"));
 	create(&a);
 	create(&b);
-	must(rt_pause(rt, "it-adopt-b", &e), &e, "pause");
+	must(rt_pause(rt, ID("it-adopt-b"), &e), &e, "pause");
 
 	/* Daemon "restart" in the same process. */
 	runtime_close(rt);
 	/* A real restart: a previous daemon process started it and died. */
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
-	create_in_orphaning_child("it-adopt-c");
+	create_in_orphaning_child(ID("it-adopt-c"));
 	assert_int_equal(open_runtime(), 0);
 
 	struct adopted got = {0};
 	must(rt_adopt(rt, on_adopt, &got, &e), &e, "adopt");
 	assert_true(got.n >= 3);
-	assert_int_equal(adopted_state(&got, "it-adopt-a"), RT_RUNNING);
-	assert_int_equal(adopted_state(&got, "it-adopt-b"), RT_PAUSED);
-	assert_int_equal(adopted_state(&got, "it-adopt-c"), RT_RUNNING);
+	assert_int_equal(adopted_state(&got, ID("it-adopt-a")), RT_RUNNING);
+	assert_int_equal(adopted_state(&got, ID("it-adopt-b")), RT_PAUSED);
+	assert_int_equal(adopted_state(&got, ID("it-adopt-c")), RT_RUNNING);
 
 	/* Exits are still detected: our child (reaper) and not (pidfd). */
 	pid_t pa, pc;
-	must(rt_init_pid(rt, "it-adopt-a", &pa, &e), &e, "pid a");
-	must(rt_init_pid(rt, "it-adopt-c", &pc, &e), &e, "pid c");
+	must(rt_init_pid(rt, ID("it-adopt-a"), &pa, &e), &e, "pid a");
+	must(rt_init_pid(rt, ID("it-adopt-c"), &pc, &e), &e, "pid c");
 	kill(pa, SIGKILL);
 	kill(pc, SIGKILL);
-	assert_true(wait_exit_report("it-adopt-a", 3000));
-	assert_true(wait_exit_report("it-adopt-c", 3000));
-	must(rt_resume(rt, "it-adopt-b", &e), &e, "resume adopted");
-	expect_out("it-adopt-b", "echo alive", "alive\n");
-	destroy("it-adopt-a");
-	destroy("it-adopt-b");
-	destroy("it-adopt-c");
-	assert_no_trace("it-adopt-c");
+	assert_true(wait_exit_report(ID("it-adopt-a"), 3000));
+	assert_true(wait_exit_report(ID("it-adopt-c"), 3000));
+	must(rt_resume(rt, ID("it-adopt-b"), &e), &e, "resume adopted");
+	expect_out(ID("it-adopt-b"), "echo alive", "alive\n");
+	destroy(ID("it-adopt-a"));
+	destroy(ID("it-adopt-b"));
+	destroy(ID("it-adopt-c"));
+	assert_no_trace(ID("it-adopt-c"));
 }
 
 static void test_nothing_left(void **state)
