@@ -294,7 +294,9 @@ class Daemon:
             return self.wait_status(r.data["id"], "running", token=token)
         return r.data
 
-    def wait_status(self, cid, status, timeout=60, token=...):
+    def wait_status(self, cid, status, timeout=180, token=...):
+        # a deadlock guard, not a bound: on a host loaded by another test
+        # run a create can take a minute
         deadline = time.time() + timeout
         last = None
         while time.time() < deadline:
