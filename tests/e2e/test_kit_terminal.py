@@ -6,6 +6,7 @@ with wait=true/false, result polling, abort and timeout; the agent restarted
 by hoody-init; hoody_kit false."""
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -16,8 +17,23 @@ from kit_util import Kit, init, kit_pids, read_until, run, websockets
 from proxy_util import ProxyDaemon, request
 
 
+SHARED = None
+
+
+@contextlib.contextmanager
+def shared_daemon():
+    """One proxy daemon for the tests that need no flag of their own (a
+    daemon's start and cleanup were most of each test's time): each still
+    makes its own project and Kit container. Its exit is checked once, at
+    the end (status 0, no sanitizer report)."""
+    global SHARED
+    if SHARED is None:
+        SHARED = ProxyDaemon().start()
+    yield SHARED
+
+
 def test_websocket_protocol():
-    with ProxyDaemon() as d:
+    with shared_daemon() as d:
         k = Kit(d)
         k.wait_ready()
 
@@ -79,7 +95,7 @@ def test_websocket_protocol():
 
 
 def test_websocket_spawn_parameters():
-    with ProxyDaemon() as d:
+    with shared_daemon() as d:
         k = Kit(d)
         k.wait_ready()
         cmd = base64.b64encode(b"echo cmd-$((2+3)) $FOO $(pwd) $(id -un)").decode()
@@ -107,7 +123,7 @@ def test_websocket_spawn_parameters():
 
 
 def test_sessions_and_history():
-    with ProxyDaemon() as d:
+    with shared_daemon() as d:
         k = Kit(d)
         k.wait_ready()
         r = k.req("terminal-1", "POST", "/api/v1/terminal/create",
@@ -155,7 +171,7 @@ def test_sessions_and_history():
 
 
 def test_execute():
-    with ProxyDaemon() as d:
+    with shared_daemon() as d:
         k = Kit(d)
         k.wait_ready()
         res = k.execute("echo $((6*7)); echo oops >&2; exit 3", "?terminal_id=0&ephemeral=true")
@@ -209,7 +225,7 @@ def test_execute():
 
 def test_debian_bash():
     ensure_image("debian/12")
-    with ProxyDaemon() as d:
+    with shared_daemon() as d:
         k = Kit(d, image="debian/12")
         k.wait_ready()
         res = k.execute("echo $BASH_VERSION | cut -c1; ls /.hoody", "?shell=bash")
@@ -225,7 +241,7 @@ def test_debian_bash():
 
 
 def test_agent_restarted_and_disabled():
-    with ProxyDaemon() as d:
+    with shared_daemon() as d:
         k = Kit(d)
         k.wait_ready()
         pids = kit_pids(d, k.cid)
@@ -291,5 +307,9 @@ def test_user_namespace():
 
 
 if __name__ == "__main__":
-    main([test_websocket_protocol, test_websocket_spawn_parameters, test_sessions_and_history, test_execute, test_debian_bash,
-          test_agent_restarted_and_disabled, test_user_namespace])
+    try:
+        main([test_websocket_protocol, test_websocket_spawn_parameters, test_sessions_and_history, test_execute, test_debian_bash,
+              test_agent_restarted_and_disabled, test_user_namespace])
+    finally:
+        if SHARED:
+            SHARED.cleanup()
