@@ -33,7 +33,6 @@ void container_spec_clear(struct container_spec *s);
  * container is not on the host at all. */
 const char *container_host_status(enum rt_state st);
 
-
 /* A status_log row for a transition inside the caller's transaction. */
 int containers_log_transition(struct store *st, const char *id, const char *from, const char *to,
 			      const char *by, const json_t *metadata, struct error *err);
