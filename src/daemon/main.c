@@ -242,6 +242,7 @@ static int serve(const struct daemon_config *c)
 		.threads = (int)c->threads,
 		.conn_timeout_s = (unsigned)c->conn_timeout,
 		.api_domain = c->domain,
+		.workers = (int)c->workers,
 	};
 	if (api_server_start(&ac, pf, &srv, &err) < 0) {
 		fail("http", &err);

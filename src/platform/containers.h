@@ -13,6 +13,8 @@
 
 #include "platform/platform.h"
 
+struct container;
+
 /* Called once by platform_open: registers the runtime exit callback and
  * reconciles the database with the host (re-adopts running containers). */
 int platform_containers_init(struct platform *pf, struct error *err);
@@ -105,35 +107,18 @@ struct container_transition {
 	const char *to;
 	const char *reason; /* failure_reason, or NULL */
 	const char *triggered_by;
-	json_t *metadata; /* borrowed, may be NULL */
+	json_t *metadata;    /* borrowed, may be NULL */
 	const char *desired; /* new desired state ("running"|"stopped"), NULL = unchanged */
-	bool always;         /* log (and restamp started_at) even when to == from: restart */
+	bool always;	     /* log (and restamp started_at) even when to == from: restart */
 };
 int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
 			  struct container *out, struct error *err);
-
-/* What the runtime needs to start c (name as hostname, image, environment,
- * ramdisk). Valid while c lives; clear it after use. */
-struct container_spec {
-	struct rt_spec spec;
-	struct rt_env *env;
-	json_t *env_json;
-	char ramdisk_group[ID_LEN + 2]; /* ramdisk_scope "project" */
-};
-/* With the limits c gets now (platform/limits.h). */
-int container_spec_init(struct platform *pf, const struct container *c,
-			struct container_spec *out, struct error *err);
-void container_spec_clear(struct container_spec *s);
 
 /* A status-log row that is not a transition (from = to = the current
  * status, triggered_by "system", metadata meta) and the event `type`, in
  * one transaction: out-of-memory kills. */
 int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
 		    struct error *err);
-
-/* The status a host state means: running, paused, stopped; NULL when the
- * container is not on the host at all. */
-const char *container_host_status(enum rt_state st);
 
 /* status is one of the '|'-separated names in list ("running|paused"). */
 bool container_status_in(const char *status, const char *list);
@@ -142,6 +127,17 @@ bool container_status_in(const char *status, const char *list);
  * empty environment leaves the image's file alone) and records the revision
  * as applied. Failures are logged: the container runs either way. */
 void containers_env_after_start(struct platform *pf, const struct container *c);
+
+/* The one bookkeeping step after the host did an operation on c (the
+ * caller holds c's operation lock): the lock is marked finishing (a client
+ * acting on the status it just read waits for the commit instead of being
+ * refused, oplocks.h) and t is committed. containers_started first applies
+ * the environment of c's revision, for a host start or restart with c's
+ * spec. Jobs, operations and snapshot restore all end through these. */
+int containers_settled(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err);
+int containers_started(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err);
 
 /* Edits the environment of a container under its operation lock: edit gets
  * the current variables (an object it may change) and returns -1 with err
@@ -152,12 +148,6 @@ typedef int (*env_edit_fn)(json_t *env, void *arg, struct error *err);
 int containers_env_edit(struct platform *pf, const struct principal *who, const char *id,
 			env_edit_fn edit, void *arg, struct container *row_out, bool *pushed,
 			struct error *err);
-
-/* Prespawn pool members (prespawn.c): a new one is created in the
- * background like any container; a removed one is deleted. */
-int containers_pool_member_new(struct platform *pf, const char *image, bool hoody_kit,
-			       bool dev_kit, const char *pool_key, struct error *err);
-void containers_pool_member_remove(struct platform *pf, const char *id);
 
 /* Records that the environment of revision rev reached the host (after a
  * start with the current spec, or rt_set_env). */

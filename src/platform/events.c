@@ -1,4 +1,5 @@
 /* Events: recording, queries for the API, and the wake-up of live streams. */
+#include "platform/platform_int.h"
 #include "platform/events.h"
 
 #include <stdlib.h>
@@ -149,11 +150,7 @@ static void make_query(const struct principal *who, const struct events_filter *
 	q->resource_id = f->resource_id;
 	q->project_id = f->project_id;
 	q->container_id = f->container_id;
-	q->realm_id = f->realm_id;
-	if (!q->realm_id && who->scoped_realm[0])
-		q->realm_id = who->scoped_realm;
-	if (!q->realm_id && who->via_token && json_array_size(who->token_realm_ids) == 1)
-		q->realm_id = json_string_value(json_array_get(who->token_realm_ids, 0));
+	q->realm_id = principal_list_realm(who, f->realm_id);
 	q->start_ms = f->start_ms;
 	q->end_ms = f->end_ms;
 }
@@ -348,4 +345,9 @@ int events_cleanup(struct platform *pf, const struct principal *who, const json_
 	*data_new = json_pack("{s:I, s:I, s:o}", "deleted_count", (json_int_t)deleted,
 			      "retention_days", (json_int_t)days, "cutoff_date", json_time_new(f.end_ms));
 	return 0;
+}
+
+int events_last_seq(struct platform *pf, int64_t *out, struct error *err)
+{
+	return store_event_last_seq(pf->store, out, err);
 }

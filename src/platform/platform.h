@@ -1,6 +1,8 @@
 /* The domain layer: validation, state machine, ownership and realms, quotas,
  * prespawn, claims. Talks to the store and the runtime; knows nothing of HTTP
- * (it speaks jansson values, which are data, not transport). */
+ * (it speaks jansson values, which are data, not transport). This header and
+ * the other public platform headers do not include the store's or the
+ * runtime's: the edges see only the platform. */
 #ifndef HOODY_PLATFORM_H
 #define HOODY_PLATFORM_H
 
@@ -11,12 +13,18 @@
 
 #include "common/error.h"
 #include "common/ids.h"
-#include "runtime/runtime.h"
-#include "store/store.h"
+#include "common/query.h"
 
-struct workq;    /* platform/workq.c: background jobs */
-struct oplocks;  /* platform/oplocks.c: one operation at a time per container */
-struct prespawn; /* platform/prespawn.c: warm pools */
+/* Opaque outside src/platform (its definition: platform_int.h); the edges
+ * hold a pointer and call platform functions. */
+struct platform;
+/* The store's and the runtime's types, named by some platform calls that
+ * only the composition root (src/daemon) and the platform itself make. */
+struct store;
+struct runtime;
+struct user;
+struct container;
+struct project;
 
 /* Container resource limits (platform/limits.h); every value in bytes or
  * units, 0 = no limit of that kind. */
@@ -48,25 +56,6 @@ struct platform_config {
 	bool no_limits;                 /* containers run without limits (benchmarks) */
 };
 
-struct platform {
-	struct platform_config cfg;
-	struct store *store;
-	struct runtime *rt;
-	struct workq *wq;
-	struct oplocks *locks;
-	struct prespawn *pools;
-	char server_id[ID_LEN + 1];
-	unsigned char jwt_secret[32];
-	pthread_mutex_t mu;
-	/* snapshots.c: the expired-snapshot sweeper (waits on janitor_cv under mu) */
-	pthread_t janitor;
-	pthread_cond_t janitor_cv;
-	bool janitor_running, janitor_quit;
-	/* limits.c: the out-of-memory watcher (waits on oom_cv under mu) */
-	pthread_t oom_watcher;
-	pthread_cond_t oom_cv;
-	bool oom_running, oom_quit;
-};
 
 /* Who is calling: a JWT session or an hdy_ token of a user. */
 struct principal {
@@ -89,6 +78,13 @@ int principal_require(const struct principal *p, const char *leaf, struct error 
 bool principal_can_write(const struct principal *p);
 /* Whether a resource with these realm ids (JSON array text) is visible to p. */
 bool principal_sees_realms(const struct principal *p, const char *realm_ids_json);
+/* A token bound to realms: it may neither pick nor change realm_ids
+ * (reference 1.6). */
+bool principal_realm_restricted(const struct principal *p);
+/* The realm a list of p's resources is narrowed to in the query: the one
+ * asked for (?realm_id), else p's scoped realm, else the only realm of a
+ * token bound to one; NULL: none (visibility is checked per row). */
+const char *principal_list_realm(const struct principal *p, const char *asked);
 
 int platform_open(const struct platform_config *cfg, struct store *st, struct runtime *rt,
 		  struct platform **out_new, struct error *err);

@@ -1,6 +1,7 @@
 /* Snapshots: the domain side. Files live in the runtime's snapshot store,
  * rows in the snapshots table; a change to either happens under the
  * container's operation lock. */
+#include "platform/platform_int.h"
 #include "platform/snapshots.h"
 
 #include <stdio.h>
@@ -10,7 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "platform/containers.h"
+#include "platform/containers_int.h"
 #include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/validate.h"
@@ -240,10 +241,8 @@ static int restore_locked(struct platform *pf, const struct container *c, struct
 	if (rc == 0 && was_up && container_spec_init(pf, c, &spec, err) == 0) {
 		rc = rt_start(pf->rt, &spec.spec, err);
 		container_spec_clear(&spec);
-		if (rc == 0) {
-			containers_env_after_start(pf, c);
-			rc = containers_transition(pf, c->id, &up, NULL, err);
-		}
+		if (rc == 0)
+			rc = containers_started(pf, c, &up, err);
 	}
 	json_decref(meta);
 	if (rc < 0)
