@@ -7,17 +7,26 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
+/* A broken invariant or an exhausted process (out of memory, of descriptors
+ * at start): one line "PANIC file:line: why" on stderr, then abort(). Not for
+ * input errors, which return -1 with a struct error (docs/ERRORS.md). Safe
+ * in a forked child: no lock, no allocation. */
+_Noreturn void hoody_panic(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define HOODY_PANIC(...) hoody_panic(__FILE__, __LINE__, __VA_ARGS__)
+#define HOODY_ASSERT(cond)                                                                         \
+	do {                                                                                       \
+		if (__builtin_expect(!(cond), 0))                                                  \
+			hoody_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);           \
+	} while (0)
 
-/* Allocation that aborts on failure: out-of-memory is not an input error. */
+/* Allocation that panics on failure: out-of-memory is not an input error.
+ * jansson allocates through the same policy (common/json.h). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
