@@ -86,13 +86,11 @@ void api_route(struct api_server *srv, const char *method, const char *pattern, 
 	       int flags, const char *leaf)
 {
 	/* A bad route table is a programming error: refuse to start. */
-	if (!leaf_fits(flags, leaf)) {
-		fprintf(stderr, "route %s %s: bad permission leaf %s\n", method, pattern,
-			leaf ? leaf : "(none)");
-		abort();
-	}
+	if (!leaf_fits(flags, leaf))
+		HOODY_PANIC("route %s %s: bad permission leaf %s", method, pattern,
+			    leaf ? leaf : "(none)");
 	if (router_add(srv->router, method, pattern, fn, flags, leaf) < 0)
-		abort();
+		HOODY_PANIC("route %s %s refused (router said why above)", method, pattern);
 }
 
 const char *req_query(struct req *r, const char *key)

@@ -320,7 +320,7 @@ static struct keyset *keyset_empty_new(void)
 	ks->loaded_ns = mono_ns();
 	ks->keys = sodium_allocarray(SIGNING_KEYS_MAX, sizeof(struct signing_key));
 	if (!ks->keys)
-		abort();
+		HOODY_PANIC("out of locked memory for the signing keys");
 	return ks;
 }
 
@@ -452,7 +452,7 @@ static int keys_change(const char *state_dir, keys_change_fn fn, void *arg, stru
 	struct keyset *ks = NULL;
 	struct signing_key *fresh = sodium_malloc(sizeof(*fresh));
 	if (!fresh)
-		abort();
+		HOODY_PANIC("out of locked memory for a signing key");
 	int rc = keyset_load(state_dir, &ks, err);
 	if (rc == 0)
 		rc = fn(dir, ks, fresh, arg, err);

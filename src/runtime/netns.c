@@ -101,8 +101,7 @@ static struct rtattr *attr_put(struct req *r, unsigned short type, const void *v
 {
 	size_t off = NLMSG_ALIGN(r->h->nlmsg_len);
 	/* Requests are built from bounded names: overflow is a bug here. */
-	if (off + RTA_SPACE(len) > sizeof(r->data))
-		abort();
+	HOODY_ASSERT(off + RTA_SPACE(len) <= sizeof(r->data));
 	struct rtattr *a = (struct rtattr *)(r->data + off);
 	a->rta_type = type;
 	a->rta_len = (unsigned short)RTA_LENGTH(len);
@@ -136,8 +135,7 @@ static void nest_end(struct req *r, struct rtattr *nest)
 static void *raw_put(struct req *r, size_t len)
 {
 	size_t off = NLMSG_ALIGN(r->h->nlmsg_len);
-	if (off + NLMSG_ALIGN(len) > sizeof(r->data))
-		abort();
+	HOODY_ASSERT(off + NLMSG_ALIGN(len) <= sizeof(r->data));
 	memset(r->data + off, 0, NLMSG_ALIGN(len));
 	r->h->nlmsg_len = (uint32_t)(off + NLMSG_ALIGN(len));
 	return r->data + off;
@@ -484,7 +482,7 @@ static int ns_open(const char *path, bool create, int protocol, struct nl *nl, i
 	int rc = ns_work(&j);
 	int saved = errno;
 	if (setns(self, CLONE_NEWNET) < 0)
-		abort();
+		HOODY_PANIC("setns back to the host network: %m"); /* thread stuck in a container's network */
 	close(self);
 	if (rc < 0) {
 		if (j.sock >= 0)

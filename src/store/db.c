@@ -107,7 +107,7 @@ static void thread_exit(void *head)
 static void key_init(void)
 {
 	if (pthread_key_create(&g_key, thread_exit) != 0)
-		abort(); /* only fails when the process is out of keys at start */
+		HOODY_PANIC("pthread_key_create: out of thread keys at start");
 }
 
 /* Runs after every commit, once it is visible to other connections: the

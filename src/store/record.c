@@ -44,7 +44,7 @@ static FILE *memstream(struct mstream *ms, char **buf)
 {
 	ms->f = open_memstream(buf, &ms->len);
 	if (!ms->f)
-		abort(); /* out of memory at start, as xmalloc */
+		HOODY_PANIC("out of memory (open_memstream)");
 	return ms->f;
 }
 
@@ -77,8 +77,8 @@ static void gen_table(struct table *t)
 	struct mstream ms;
 	FILE *m;
 
-	if (!(key->flags & FL_KEY) || key->kind != FK_CHARS)
-		abort(); /* a descriptor bug, caught by the first store_open */
+	/* A descriptor bug, caught by the first store_open. */
+	HOODY_ASSERT((key->flags & FL_KEY) && key->kind == FK_CHARS);
 
 	m = memstream(&ms, &t->cols);
 	for (size_t i = 0; i < t->nf; i++)
