@@ -21,7 +21,9 @@ static inline void freep(void *p)
 }
 #define _cleanup_free_ _cleanup_(freep)
 
-/* -1 (or any negative value) is "nothing held". */
+/* -1 (or any negative value) is "nothing held". Leaves -1 behind, so a
+ * descriptor that must go early (a pipe's write end before reading to EOF)
+ * is closed with closep(&fd) and its cleanup then does nothing. */
 static inline void closep(int *fd)
 {
 	if (*fd >= 0) {
@@ -29,8 +31,17 @@ static inline void closep(int *fd)
 		close(*fd);
 		errno = saved;
 	}
+	*fd = -1;
 }
 #define _cleanup_close_ _cleanup_(closep)
+
+/* Both ends of a pipe or socketpair: `_cleanup_close_pair_ int p[2] = {-1, -1};` */
+static inline void close_pairp(int (*p)[2])
+{
+	closep(&(*p)[0]);
+	closep(&(*p)[1]);
+}
+#define _cleanup_close_pair_ _cleanup_(close_pairp)
 
 static inline void fclosep(FILE **f)
 {
