@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,6 +222,18 @@ int write_file(const char *path, const char *data, struct error *err)
 	if (n != (ssize_t)len)
 		return err_sys(err, E_IO, "write %s", path);
 	return 0;
+}
+
+int lock_file_open(const char *path, struct error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(err, E_IO, "open %s", path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR)
+			return err_sys(err, E_IO, "lock %s", path);
+	}
+	return steal_fd(&fd);
 }
 
 bool path_exists(const char *path)

@@ -43,6 +43,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 		      struct error *err);
 int write_file(const char *path, const char *data, struct error *err);
 bool path_exists(const char *path);
+/* Opens (creating, 0600) and exclusively flocks path, waiting for the lock;
+ * returns the fd, whose close releases it. */
+int lock_file_open(const char *path, struct error *err);
 /* Reads a small file holding one integer (cgroup and procfs counters). */
 int read_u64_file(const char *path, uint64_t *out);
 

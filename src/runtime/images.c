@@ -197,14 +197,7 @@ static int lock_name(struct runtime *rt, const char *name, struct error *err)
 	if (mkdir_p(rt->image_dir, 0755, err) < 0)
 		return -1;
 	_cleanup_free_ char *path = xasprintf("%s/.lock-%s", rt->image_dir, flat);
-	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_sys(err, E_IO, "open %s", path);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR)
-			return err_sys(err, E_IO, "lock %s", path);
-	}
-	return steal_fd(&fd);
+	return lock_file_open(path, err);
 }
 
 /* Leftovers of builds that died (we hold the name's lock: nobody else owns them). */
