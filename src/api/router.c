@@ -83,7 +83,7 @@ static struct rnode *child_for(struct rnode *n, const char *seg, size_t len, boo
 	k = xcalloc(1, sizeof(*k));
 	k->seg = strndup(seg, len);
 	if (!k->seg)
-		abort();
+		HOODY_PANIC("out of memory (route segment)");
 	n->kids = xrealloc(n->kids, (n->nkids + 1) * sizeof(*n->kids));
 	n->kids[n->nkids++] = k;
 	return k;

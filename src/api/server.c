@@ -90,17 +90,13 @@ void api_route(struct api_server *srv, const char *method, const char *pattern, 
 	       int flags, const char *leaf)
 {
 	/* A bad route table is a programming error: refuse to start. */
-	if (!leaf_fits(flags, leaf)) {
-		fprintf(stderr, "route %s %s: bad permission leaf %s\n", method, pattern,
-			leaf ? leaf : "(none)");
-		abort();
-	}
-	if ((flags & ROUTE_DEFER) && !strstr(pattern, "/{id}")) {
-		fprintf(stderr, "route %s %s: ROUTE_DEFER without an {id}\n", method, pattern);
-		abort();
-	}
+	if (!leaf_fits(flags, leaf))
+		HOODY_PANIC("route %s %s: bad permission leaf %s", method, pattern,
+			    leaf ? leaf : "(none)");
+	if ((flags & ROUTE_DEFER) && !strstr(pattern, "/{id}"))
+		HOODY_PANIC("route %s %s: ROUTE_DEFER without an {id}", method, pattern);
 	if (router_add(srv->router, method, pattern, fn, flags, leaf) < 0)
-		abort();
+		HOODY_PANIC("route %s %s refused (router said why above)", method, pattern);
 }
 
 const char *req_query(struct req *r, const char *key)

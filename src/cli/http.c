@@ -48,7 +48,7 @@ static void buf_add_escaped(char **s, size_t *len, const char *raw)
 {
 	char *e = curl_easy_escape(NULL, raw, 0);
 	if (!e)
-		abort();
+		HOODY_PANIC("out of memory (URL escape)");
 	buf_add(s, len, e, strlen(e));
 	curl_free(e);
 }
@@ -127,7 +127,7 @@ static CURL *easy_new(struct cli *c, const char *method, const char *path,
 {
 	CURL *h = curl_easy_init();
 	if (!h)
-		abort();
+		HOODY_PANIC("curl_easy_init failed");
 	char *url = xasprintf("%s%s", c->base_url, path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	free(url);
@@ -281,7 +281,7 @@ int api_act(struct cli *c, const char *method, const char *path, json_t *body, c
 	va_start(ap, done_fmt);
 	va_copy(ap2, ap);
 	if ((question && vasprintf(&q, question, ap2) < 0) || vasprintf(&done, done_fmt, ap) < 0)
-		abort();
+		HOODY_PANIC("out of memory (asprintf)");
 	va_end(ap2);
 	va_end(ap);
 	json_t *data = NULL;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/json.h"
 #include "common/util.h"
 
 #define DEFAULT_BASE_URL "http://127.0.0.1:8080"
@@ -303,6 +304,7 @@ int main(int argc, char **argv)
 	char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
 	struct args a;
 	struct cli c = {0};
+	json_alloc_policy_init();
 	int rc = find_command(argc, argv, chain, &depth, rest, &nrest, &want_help);
 	const struct cmd *cmd = chain[depth - 1];
 	if (rc == 0)

@@ -7,13 +7,15 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/util.h"
+
 void random_bytes(void *buf, size_t n)
 {
 	unsigned char *p = buf;
 	while (n > 0) {
 		ssize_t got = getrandom(p, n, 0);
 		if (got < 0)
-			abort(); /* the kernel always has entropy after boot */
+			HOODY_PANIC("getrandom: %m"); /* the kernel always has entropy after boot */
 		p += got;
 		n -= (size_t)got;
 	}
@@ -32,8 +34,7 @@ void hex_encode(const unsigned char *in, size_t n, char *out)
 void random_hex(char *out, size_t nbytes)
 {
 	unsigned char buf[64];
-	if (nbytes > sizeof(buf))
-		abort();
+	HOODY_ASSERT(nbytes <= sizeof(buf));
 	random_bytes(buf, nbytes);
 	hex_encode(buf, nbytes, out);
 }

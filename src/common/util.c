@@ -6,15 +6,37 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+void hoody_panic(const char *file, int line, const char *fmt, ...)
+{
+	char msg[512];
+	int saved = errno;
+	int n = snprintf(msg, sizeof(msg), "PANIC %s:%d: ", file, line);
+	va_list ap;
+	va_start(ap, fmt);
+	errno = saved; /* a "%m" in fmt names the failure that led here */
+	int m = vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	n += m > 0 ? m : 0;
+	va_end(ap);
+	if (n > (int)sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	msg[n++] = '\n';
+	/* write(2), not stdio: no lock a forked child could find held. */
+	if (write(STDERR_FILENO, msg, (size_t)n) < 0) {
+		/* nothing left to tell */
+	}
+	abort();
+}
 
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		abort();
+		HOODY_PANIC("out of memory (%zu bytes)", n);
 	return p;
 }
 
@@ -22,7 +44,7 @@ void *xcalloc(size_t n, size_t m)
 {
 	void *p = calloc(n ? n : 1, m ? m : 1);
 	if (!p)
-		abort();
+		HOODY_PANIC("out of memory (%zu x %zu bytes)", n, m);
 	return p;
 }
 
@@ -30,7 +52,7 @@ void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		abort();
+		HOODY_PANIC("out of memory (%zu bytes)", n);
 	return p;
 }
 
@@ -38,7 +60,7 @@ char *xstrdup(const char *s)
 {
 	char *p = strdup(s ? s : "");
 	if (!p)
-		abort();
+		HOODY_PANIC("out of memory (strdup)");
 	return p;
 }
 
@@ -50,7 +72,7 @@ char *xasprintf(const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		abort();
+		HOODY_PANIC("out of memory (asprintf)");
 	return s;
 }
 
@@ -72,6 +94,26 @@ int mkdir_p(const char *path, unsigned mode, struct error *err)
 	return 0;
 }
 
+static int rm_at(int dirfd, const char *name, dev_t dev, struct error *err);
+
+static int rm_children(int dirfd, const char *name, dev_t dev, struct error *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, E_IO, "open %s", name);
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d)
+		return err_sys(err, E_IO, "opendir %s", name);
+	int dfd = steal_fd(&fd); /* d owns it now */
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rc = rm_at(dfd, de->d_name, dev, err);
+	}
+	return rc;
+}
+
 static int rm_at(int dirfd, const char *name, dev_t dev, struct error *err)
 {
 	struct stat st;
@@ -80,21 +122,7 @@ static int rm_at(int dirfd, const char *name, dev_t dev, struct error *err)
 	if (S_ISDIR(st.st_mode)) {
 		if (st.st_dev != dev)
 			return err_set(err, E_IO, "refusing to cross a mount point at %s", name);
-		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return err_sys(err, E_IO, "open %s", name);
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return err_sys(err, E_IO, "opendir %s", name);
-		}
-		struct dirent *de;
-		int rc = 0;
-		while (rc == 0 && (de = readdir(d))) {
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				rc = rm_at(fd, de->d_name, dev, err);
-		}
-		closedir(d);
+		int rc = rm_children(dirfd, name, dev, err);
 		if (rc < 0)
 			return rc;
 		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
@@ -116,11 +144,11 @@ int rm_rf(const char *path, struct error *err)
 
 int read_file(const char *path, size_t max, char **out_new, size_t *len_out, struct error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(err, errno == ENOENT ? E_NOT_FOUND : E_IO, "open %s", path);
 	size_t cap = 4096, len = 0;
-	char *buf = xmalloc(cap + 1);
+	_cleanup_free_ char *buf = xmalloc(cap + 1);
 	for (;;) {
 		if (len == cap) {
 			if (cap >= max)
@@ -131,18 +159,14 @@ int read_file(const char *path, size_t max, char **out_new, size_t *len_out, str
 		ssize_t n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			close(fd);
-			free(buf);
+		if (n < 0)
 			return err_sys(err, E_IO, "read %s", path);
-		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
-	close(fd);
 	buf[len] = '\0';
-	*out_new = buf;
+	*out_new = steal_ptr(&buf);
 	if (len_out)
 		*len_out = len;
 	return 0;
@@ -153,7 +177,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 {
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)gettid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return err_sys(err, E_IO, "create %s", tmp);
 	const char *p = data;
@@ -162,42 +186,54 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			close(fd);
+			err_sys(err, E_IO, "write %s", tmp); /* before unlink can change errno */
 			unlink(tmp);
-			return err_sys(err, E_IO, "write %s", tmp);
+			return -1;
 		}
 		p += n;
 		len -= (size_t)n;
 	}
-	/* close even when fchmod fails: the descriptor is ours either way */
+	/* close even when fchmod fails: the descriptor is ours either way;
+	 * close's own result counts (a delayed write error surfaces there). */
 	bool chmod_failed = fchmod(fd, mode) < 0;
 	int saved = errno;
-	if (close(fd) < 0 || chmod_failed) {
+	if (close(steal_fd(&fd)) < 0 || chmod_failed) {
 		if (chmod_failed)
 			errno = saved;
+		err_sys(err, E_IO, "finish %s", tmp);
 		unlink(tmp);
-		return err_sys(err, E_IO, "finish %s", tmp);
+		return -1;
 	}
 	if (rename(tmp, path) < 0) {
+		err_sys(err, E_IO, "rename %s", path);
 		unlink(tmp);
-		return err_sys(err, E_IO, "rename %s", path);
+		return -1;
 	}
 	return 0;
 }
 
 int write_file(const char *path, const char *data, struct error *err)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC | O_CREAT, 0644);
 	if (fd < 0)
 		return err_sys(err, E_IO, "open %s", path);
 	size_t len = strlen(data);
 	ssize_t n = write(fd, data, len);
-	int saved = errno;
-	close(fd);
-	errno = saved;
 	if (n != (ssize_t)len)
 		return err_sys(err, E_IO, "write %s", path);
 	return 0;
+}
+
+int lock_file_open(const char *path, struct error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(err, E_IO, "open %s", path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR)
+			return err_sys(err, E_IO, "lock %s", path);
+	}
+	return steal_fd(&fd);
 }
 
 bool path_exists(const char *path)
@@ -208,11 +244,10 @@ bool path_exists(const char *path)
 int read_u64_file(const char *path, uint64_t *out)
 {
 	char buf[64];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';

@@ -7,17 +7,26 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
+/* A broken invariant or an exhausted process (out of memory, of descriptors
+ * at start): one line "PANIC file:line: why" on stderr, then abort(). Not for
+ * input errors, which return -1 with a struct error (docs/ERRORS.md). Safe
+ * in a forked child: no lock, no allocation. */
+_Noreturn void hoody_panic(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define HOODY_PANIC(...) hoody_panic(__FILE__, __LINE__, __VA_ARGS__)
+#define HOODY_ASSERT(cond)                                                                         \
+	do {                                                                                       \
+		if (__builtin_expect(!(cond), 0))                                                  \
+			hoody_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);           \
+	} while (0)
 
-/* Allocation that aborts on failure: out-of-memory is not an input error. */
+/* Allocation that panics on failure: out-of-memory is not an input error.
+ * jansson allocates through the same policy (common/json.h). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
@@ -34,6 +43,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 		      struct error *err);
 int write_file(const char *path, const char *data, struct error *err);
 bool path_exists(const char *path);
+/* Opens (creating, 0600) and exclusively flocks path, waiting for the lock;
+ * returns the fd, whose close releases it. */
+int lock_file_open(const char *path, struct error *err);
 /* Reads a small file holding one integer (cgroup and procfs counters). */
 int read_u64_file(const char *path, uint64_t *out);
 

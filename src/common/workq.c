@@ -132,7 +132,7 @@ struct workq *workq_new(int threads)
 	wq->threads = xcalloc((size_t)wq->nthreads, sizeof(pthread_t));
 	for (int i = 0; i < wq->nthreads; i++)
 		if (pthread_create(&wq->threads[i], NULL, worker, wq) != 0)
-			abort();
+			HOODY_PANIC("cannot start work queue thread %d of %d", i + 1, wq->nthreads);
 	return wq;
 }
 

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "platform/limits.h"
 #include "runtime/runtime.h"
 
 enum opt_kind { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL };
@@ -22,92 +21,110 @@ struct opt {
 	size_t off;
 	int64_t min, max;
 	const char *help;
+	const char *str_def; /* OPT_STR default; NULL = unset */
+	int64_t int_def;     /* default of the other kinds */
+	const char *shown;   /* --help's words for a default the row cannot hold; NULL = the value */
 };
 
-#define O_STR(k, help) {#k, OPT_STR, offsetof(struct daemon_config, k), 0, 0, help}
-#define O_INT(k, lo, hi, help) {#k, OPT_INT, offsetof(struct daemon_config, k), lo, hi, help}
-/* Container limits: key, field of struct limits, kind, bounds; 0 = none. */
-#define O_LIM(k, f, kind, hi, help)                                                          \
-	{#k, kind, offsetof(struct daemon_config, limits.f), 0, hi, help}
+/* The row is the only place a default lives: defaults() and --help read it. */
+#define O_STR(k, def, shown, help)                                                                 \
+	{#k, OPT_STR, offsetof(struct daemon_config, k), 0, 0, help, def, 0, shown}
+#define O_INT(k, lo, hi, def, shown, help)                                                         \
+	{#k, OPT_INT, offsetof(struct daemon_config, k), lo, hi, help, NULL, def, shown}
+#define O_SIZE(k, lo, hi, def, help)                                                               \
+	{#k, OPT_SIZE, offsetof(struct daemon_config, k), lo, hi, help, NULL, def, NULL}
+/* Flags: off unless given. */
+#define O_BOOL(k, help) {#k, OPT_BOOL, offsetof(struct daemon_config, k), 0, 0, help, NULL, 0, NULL}
+/* Container limits: key, field of struct limits, kind, bound, default; 0 = none. */
+#define O_LIM(k, f, kind, hi, def, help)                                                           \
+	{#k, kind, offsetof(struct daemon_config, limits.f), 0, hi, help, NULL, def, NULL}
 #define SIZE_MAX_BYTES (1LL << 50)
+#define MiB (1LL << 20)
+#define GiB (1LL << 30)
 
 static const struct opt opts[] = {
-	O_STR(listen, "address to serve HTTP on (127.0.0.1:8080); containers can never reach "
-		      "its port, whatever the address (docs/SECURITY.md)"),
-	O_STR(state_dir, "database, containers and keys (/var/lib/hoody)"),
-	O_STR(image_dir, "image store (<state-dir>/images)"),
-	O_STR(run_dir, "volatile runtime files (/run/hoody)"),
-	O_STR(bridge, "container bridge (hoody0)"),
-	O_STR(subnet, "container IPv4 subnet (10.88.0.0/16)"),
-	O_STR(dns, "IPv4 resolvers for containers, comma-separated (the host's from "
-		   "/etc/resolv.conf)"),
-	O_STR(net_allow, "IPv4 CIDRs containers may reach although private, link-local or the "
-			 "host's own, comma-separated (none)"),
-	O_STR(domain, "public domain of service URLs and realm hosts (hoody.local)"),
-	O_STR(server_name, "this server's name (node-local)"),
-	O_STR(server_country, "this server's country code, e.g. DE (empty)"),
-	O_STR(server_region, "this server's region, e.g. eu-central (empty)"),
-	O_STR(server_city, "this server's city (empty)"),
-	O_STR(server_datacenter, "this server's datacenter (empty)"),
-	O_STR(default_image, "image of containers created without one (debian/13)"),
-	O_STR(log_level, "debug, info, warn or error (info)"),
-	O_STR(prespawn, "warm pools: IMAGE[+kit][+dev]=N,... e.g. busybox=2 (none)"),
-	O_STR(config, "JSON file with any of these keys (e.g. {\"listen\": ...})"),
-	{"max_body", OPT_SIZE, offsetof(struct daemon_config, max_body), 1024, 1LL << 30,
-	 "largest request body, bytes or with K/M suffix (1M)"},
-	O_INT(threads, 0, 256, "HTTP threads (number of CPUs)"),
-	O_INT(conn_timeout, 1, 3600, "seconds a silent HTTP connection is kept (30)"),
-	O_INT(workers, 1, 1024, "background workers for container operations (16)"),
-	O_INT(server_max_containers, -1, 1000000, "containers this server holds, -1 = no cap (-1)"),
-	O_INT(user_max_containers, -1, 1000000, "default per-account quota, -1 = none (-1)"),
-	O_INT(claim_ttl, 0, 30 * 86400, "lifetime of container claims in seconds (3600)"),
-	O_INT(event_retention_days, -1, 3650, "days events are kept, -1 = forever (30)"),
-	{"userns", OPT_BOOL, offsetof(struct daemon_config, userns), 0, 0,
-	 "new containers get a user namespace: root is an unprivileged host id"},
-	O_INT(userns_base, 65536, 4294836224LL,
-	      "host id of container root in userns mode, a multiple of 65536 (1073741824)"),
-	{"no_signing_key", OPT_BOOL, offsetof(struct daemon_config, no_signing_key), 0, 0,
-	 "do not create a claim signing key"},
-	O_STR(proxy_listen, "hostname proxy, plain HTTP: ADDR:PORT (none; make run: 127.0.0.1:8081)"),
-	O_STR(proxy_tls_listen, "hostname proxy, HTTPS: ADDR:PORT, needs --tls-cert/--tls-key (none)"),
-	O_STR(tls_cert, "PEM certificate chain of the proxy, a wildcard *.SERVER.containers.DOMAIN"),
-	O_STR(tls_key, "PEM private key of --tls-cert (both reread on SIGHUP)"),
-	O_INT(proxy_threads, 0, 256, "proxy event loops (number of CPUs)"),
-	O_INT(proxy_max_conns_per_ip, 1, 1000000, "open proxy connections per client address (256)"),
-	O_INT(proxy_idle_timeout, 1, 86400, "seconds a proxy connection may idle or stall (60)"),
-	O_INT(proxy_tunnel_timeout, 1, 604800, "seconds a silent WebSocket is kept (3600)"),
-	{"proxy_open_default", OPT_BOOL, offsetof(struct daemon_config, proxy_open_default), 0, 0,
-	 "a container without proxy permissions is public (default: private to its owner)"},
-	O_LIM(memory_limit, memory_bytes, OPT_SIZE, SIZE_MAX_BYTES,
-	      "memory per container, bytes or K/M/G, 0 = none (1G)"),
-	O_LIM(swap_limit, swap_bytes, OPT_SIZE, SIZE_MAX_BYTES,
-	      "swap per container on top of memory (0)"),
-	O_LIM(cpu_limit, cpu_millis, OPT_INT, 1024000, "CPU per container, 1000 = one core (1000)"),
-	O_LIM(cpu_shares, cpu_shares, OPT_INT, 262144, "CPU weight, 2-262144 (1024)"),
-	O_LIM(io_weight, io_weight, OPT_INT, 1000, "block I/O weight, 10-1000, needs BFQ (500)"),
-	O_LIM(pids_limit, pids, OPT_INT, 4194304, "processes per container (512)"),
-	O_LIM(nofile_limit, nofile, OPT_INT, 1048576,
-	      "open files per container, under hoodyd's own hard limit (16384)"),
-	O_LIM(disk_limit, disk_bytes, OPT_SIZE, SIZE_MAX_BYTES,
-	      "writable layer per container, 0 = unlimited on the host (4G)"),
-	O_LIM(disk_inodes, disk_inodes, OPT_INT, 1LL << 32, "inodes of that layer (262144)"),
-	O_LIM(ramdisk_size, ramdisk_bytes, OPT_SIZE, SIZE_MAX_BYTES,
-	      "/ramdisk per container, at most half its memory (512M)"),
-	O_LIM(shm_size, shm_bytes, OPT_SIZE, SIZE_MAX_BYTES,
-	      "/dev/shm per container, at most half its memory (64M)"),
-	{"host_memory_reserve", OPT_SIZE, offsetof(struct daemon_config, host_memory_reserve), 0,
-	 SIZE_MAX_BYTES, "RAM all containers together leave to the host, 0 = no cap (2G)"},
-	{"no_limits", OPT_BOOL, offsetof(struct daemon_config, no_limits), 0, 0,
-	 "containers run without limits (benchmarks only)"},
-	{"no_nat", OPT_BOOL, offsetof(struct daemon_config, no_nat), 0, 0,
-	 "containers' outbound traffic is not masqueraded (route their subnet yourself)"},
-	{"no_firewall", OPT_BOOL, offsetof(struct daemon_config, no_firewall), 0, 0,
-	 "benchmarks only: no nftables rules, containers are NOT isolated"},
-	O_STR(ssh_listen, "SSH front door: ADDR:PORT (none; make run: 127.0.0.1:2222)"),
-	O_INT(ssh_max_conns, 1, 100000, "open SSH connections in all (256)"),
-	O_INT(ssh_max_conns_per_ip, 1, 100000, "open SSH connections per client address (8)"),
-	O_INT(ssh_max_conns_per_container, 1, 100000, "logged-in SSH connections per container (16)"),
-	O_INT(ssh_auth_timeout, 1, 600, "seconds an SSH client has to log in (20)"),
+	O_STR(listen, "127.0.0.1:8080", NULL,
+	      "address to serve HTTP on; containers can never reach its port, whatever the "
+	      "address (docs/SECURITY.md)"),
+	O_STR(state_dir, "/var/lib/hoody", NULL, "database, containers and keys"),
+	O_STR(image_dir, NULL, "<state-dir>/images", "image store"),
+	O_STR(run_dir, "/run/hoody", NULL, "volatile runtime files"),
+	O_STR(bridge, "hoody0", NULL, "container bridge"),
+	O_STR(subnet, "10.88.0.0/16", NULL, "container IPv4 subnet"),
+	O_STR(dns, NULL, "the host's from /etc/resolv.conf",
+	      "IPv4 resolvers for containers, comma-separated"),
+	O_STR(net_allow, NULL, NULL,
+	      "IPv4 CIDRs containers may reach although private, link-local or the host's own, "
+	      "comma-separated"),
+	O_STR(domain, "hoody.local", NULL, "public domain of service URLs and realm hosts"),
+	O_STR(server_name, "node-local", NULL, "this server's name"),
+	O_STR(server_country, NULL, "empty", "this server's country code, e.g. DE"),
+	O_STR(server_region, NULL, "empty", "this server's region, e.g. eu-central"),
+	O_STR(server_city, NULL, "empty", "this server's city"),
+	O_STR(server_datacenter, NULL, "empty", "this server's datacenter"),
+	O_STR(default_image, "debian/13", NULL, "image of containers created without one"),
+	O_STR(log_level, "info", NULL, "debug, info, warn or error"),
+	O_STR(prespawn, NULL, NULL, "warm pools: IMAGE[+kit][+dev]=N,... e.g. busybox=2"),
+	O_STR(config, NULL, NULL, "JSON file with any of these keys (e.g. {\"listen\": ...})"),
+	O_SIZE(max_body, 1024, 1LL << 30, 1 * MiB, "largest request body, bytes or with K/M suffix"),
+	O_INT(threads, 0, 256, 0, "number of CPUs", "HTTP threads"),
+	O_INT(conn_timeout, 1, 3600, 30, NULL, "seconds a silent HTTP connection is kept"),
+	O_INT(workers, 1, 1024, 16, NULL, "background workers for container operations"),
+	O_INT(server_max_containers, -1, 1000000, -1, NULL,
+	      "containers this server holds, -1 = no cap"),
+	O_INT(user_max_containers, -1, 1000000, -1, NULL, "default per-account quota, -1 = none"),
+	O_INT(claim_ttl, 0, 30 * 86400, 3600, NULL, "lifetime of container claims in seconds"),
+	O_INT(event_retention_days, -1, 3650, 30, NULL, "days events are kept, -1 = forever"),
+	O_BOOL(userns, "new containers get a user namespace: root is an unprivileged host id"),
+	O_INT(userns_base, 65536, 4294836224LL, RT_USERNS_BASE_DEFAULT, NULL,
+	      "host id of container root in userns mode, a multiple of 65536"),
+	O_BOOL(no_signing_key, "do not create a claim signing key"),
+	O_STR(proxy_listen, NULL, "none; make run: 127.0.0.1:8081",
+	      "hostname proxy, plain HTTP: ADDR:PORT"),
+	O_STR(proxy_tls_listen, NULL, NULL,
+	      "hostname proxy, HTTPS: ADDR:PORT, needs --tls-cert/--tls-key"),
+	O_STR(tls_cert, NULL, NULL,
+	      "PEM certificate chain of the proxy, a wildcard *.SERVER.containers.DOMAIN"),
+	O_STR(tls_key, NULL, NULL, "PEM private key of --tls-cert (both reread on SIGHUP)"),
+	O_INT(proxy_threads, 0, 256, 0, "number of CPUs", "proxy event loops"),
+	O_INT(proxy_max_conns_per_ip, 1, 1000000, 256, NULL,
+	      "open proxy connections per client address"),
+	O_INT(proxy_idle_timeout, 1, 86400, 60, NULL, "seconds a proxy connection may idle or stall"),
+	O_INT(proxy_tunnel_timeout, 1, 604800, 3600, NULL, "seconds a silent WebSocket is kept"),
+	O_BOOL(proxy_open_default,
+	       "a container without proxy permissions is public (default: private to its owner)"),
+	/* Limits sized so a 2-core, 24 GiB host keeps 500 running containers
+	 * (docs/SECURITY.md). Caps, not reservations: 500 idle containers use a
+	 * few GiB, and the parent cgroup (runtime, host_memory_reserve) keeps the host's
+	 * share whatever they do together. */
+	O_LIM(memory_limit, memory_bytes, OPT_SIZE, SIZE_MAX_BYTES, 1 * GiB,
+	      "memory per container, bytes or K/M/G, 0 = none"),
+	O_LIM(swap_limit, swap_bytes, OPT_SIZE, SIZE_MAX_BYTES, 0,
+	      "swap per container on top of memory"),
+	O_LIM(cpu_limit, cpu_millis, OPT_INT, 1024000, 1000, "CPU per container, 1000 = one core"),
+	O_LIM(cpu_shares, cpu_shares, OPT_INT, 262144, 1024, "CPU weight, 2-262144"),
+	O_LIM(io_weight, io_weight, OPT_INT, 1000, 500, "block I/O weight, 10-1000, needs BFQ"),
+	O_LIM(pids_limit, pids, OPT_INT, 4194304, 512, "processes per container"),
+	O_LIM(nofile_limit, nofile, OPT_INT, 1048576, 16384,
+	      "open files per container, under hoodyd's own hard limit"),
+	O_LIM(disk_limit, disk_bytes, OPT_SIZE, SIZE_MAX_BYTES, 4 * GiB,
+	      "writable layer per container, 0 = unlimited on the host"),
+	O_LIM(disk_inodes, disk_inodes, OPT_INT, 1LL << 32, 262144, "inodes of that layer"),
+	O_LIM(ramdisk_size, ramdisk_bytes, OPT_SIZE, SIZE_MAX_BYTES, 512 * MiB,
+	      "/ramdisk per container, at most half its memory"),
+	O_LIM(shm_size, shm_bytes, OPT_SIZE, SIZE_MAX_BYTES, 64 * MiB,
+	      "/dev/shm per container, at most half its memory"),
+	O_SIZE(host_memory_reserve, 0, SIZE_MAX_BYTES, 2 * GiB,
+	       "RAM all containers together leave to the host, 0 = no cap"),
+	O_BOOL(no_limits, "containers run without limits (benchmarks only)"),
+	O_BOOL(no_nat, "containers' outbound traffic is not masqueraded (route their subnet yourself)"),
+	O_BOOL(no_firewall, "benchmarks only: no nftables rules, containers are NOT isolated"),
+	O_STR(ssh_listen, NULL, "none; make run: 127.0.0.1:2222", "SSH front door: ADDR:PORT"),
+	O_INT(ssh_max_conns, 1, 100000, 256, NULL, "open SSH connections in all"),
+	O_INT(ssh_max_conns_per_ip, 1, 100000, 8, NULL, "open SSH connections per client address"),
+	O_INT(ssh_max_conns_per_container, 1, 100000, 16, NULL,
+	      "logged-in SSH connections per container"),
+	O_INT(ssh_auth_timeout, 1, 600, 20, NULL, "seconds an SSH client has to log in"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -115,30 +132,42 @@ static const struct opt opts[] = {
 static void defaults(struct daemon_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->listen = "127.0.0.1:8080";
-	c->state_dir = "/var/lib/hoody";
-	c->run_dir = "/run/hoody";
-	c->bridge = "hoody0";
-	c->subnet = "10.88.0.0/16";
-	c->domain = "hoody.local";
-	c->server_name = "node-local";
-	c->default_image = "debian/13";
-	c->log_level = "info";
-	c->max_body = 1024 * 1024;
-	c->workers = 16;
-	c->conn_timeout = 30;
-	c->server_max_containers = -1;
-	c->user_max_containers = -1;
-	c->userns_base = RT_USERNS_BASE_DEFAULT;
-	c->proxy_max_conns_per_ip = 256;
-	c->proxy_idle_timeout = 60;
-	c->proxy_tunnel_timeout = 3600;
-	limits_builtin(&c->limits);
-	c->host_memory_reserve = 2LL << 30;
-	c->ssh_max_conns = 256;
-	c->ssh_max_conns_per_ip = 8;
-	c->ssh_max_conns_per_container = 16;
-	c->ssh_auth_timeout = 20;
+	for (size_t i = 0; i < NOPTS; i++) {
+		void *field = (char *)c + opts[i].off;
+		switch (opts[i].kind) {
+		case OPT_STR:
+			*(const char **)field = opts[i].str_def;
+			break;
+		case OPT_INT:
+		case OPT_SIZE:
+			*(int64_t *)field = opts[i].int_def;
+			break;
+		case OPT_BOOL:
+			*(bool *)field = opts[i].int_def != 0;
+			break;
+		}
+	}
+}
+
+/* The default as --help shows it: "1G" rather than 1073741824. */
+static void show_default(const struct opt *o, char *buf, size_t len)
+{
+	static const char units[] = "KMG";
+	int64_t v = o->int_def;
+	int u = 0;
+	if (o->shown || o->kind == OPT_STR) {
+		snprintf(buf, len, "%s", o->shown ? o->shown : o->str_def ? o->str_def : "none");
+		return;
+	}
+	if (o->kind == OPT_SIZE)
+		while (u < 3 && v != 0 && v % 1024 == 0) {
+			v /= 1024;
+			u++;
+		}
+	if (u)
+		snprintf(buf, len, "%lld%c", (long long)v, units[u - 1]);
+	else
+		snprintf(buf, len, "%lld", (long long)v);
 }
 
 void config_usage(void)
@@ -157,7 +186,13 @@ void config_usage(void)
 		snprintf(flag, sizeof(flag), "--%s", opts[i].key);
 		for (char *p = flag; *p; p++)
 			*p = *p == '_' ? '-' : *p;
-		fprintf(stderr, "  %-26s %s\n", flag, opts[i].help);
+		if (opts[i].kind == OPT_BOOL || !strcmp(opts[i].key, "config")) {
+			fprintf(stderr, "  %-26s %s\n", flag, opts[i].help);
+			continue;
+		}
+		char def[64];
+		show_default(&opts[i], def, sizeof(def));
+		fprintf(stderr, "  %-26s %s (%s)\n", flag, opts[i].help, def);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "api/http.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/config.h"
@@ -419,6 +420,7 @@ int main(int argc, char **argv)
 {
 	struct daemon_config c;
 	int first;
+	json_alloc_policy_init();
 	int rc = config_load(argc, argv, &c, &first);
 	if (rc != 0)
 		return rc < 0 ? 2 : 0;

@@ -147,7 +147,7 @@ static bool pcontainer(struct jp *p, struct jv *v, bool obj)
 		v->items = realloc(v->items, (v->count + 1) * sizeof(*v->items));
 		v->keys = realloc(v->keys, (v->count + 1) * sizeof(*v->keys));
 		if (!v->items || !v->keys)
-			abort();
+			HOODY_PANIC("out of memory (JSON object of %zu members)", v->count + 1);
 		memset(&v->items[v->count], 0, sizeof(struct jv));
 		v->keys[v->count] = key;
 		v->count++;

@@ -59,21 +59,18 @@ static bool header(int fd, const char *name, const struct stat *st, char type, c
 
 static bool file_body(int fd, const char *path, off_t size)
 {
-	int in = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
 	char buf[65536] = {0};
 	off_t left = size;
 	while (in >= 0 && left > 0) {
 		ssize_t n = read(in, buf, left < (off_t)sizeof(buf) ? (size_t)left : sizeof(buf));
 		if (n <= 0)
 			break;
-		if (!write_all(fd, buf, (size_t)n)) {
-			close(in);
+		if (!write_all(fd, buf, (size_t)n))
 			return false;
-		}
 		left -= n;
 	}
-	if (in >= 0)
-		close(in);
+	closep(&in);
 	/* a file that shrank meanwhile is padded to its announced size */
 	memset(buf, 0, sizeof(buf));
 	while (left > 0) {

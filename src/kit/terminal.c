@@ -219,26 +219,21 @@ static void *reader_thread(void *arg)
 static int pty_spawn(struct session *s, const struct spawn *sp, int cols, int rows, char *msg,
 		     size_t mlen)
 {
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	_cleanup_close_ int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 	char name[128];
 	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
 		snprintf(msg, mlen, "cannot open a pty: %s", strerror(errno));
-		if (m >= 0)
-			close(m);
 		return -1;
 	}
 	struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
 	ioctl(m, TIOCSWINSZ, &ws);
 	/* The peer of this very master, whatever /dev/pts is mounted there. */
-	int sl = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	_cleanup_close_ int sl = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (sl < 0)
 		sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	pid_t pid = sl < 0 ? -1 : fork();
 	if (pid < 0) {
 		snprintf(msg, mlen, "cannot start the shell: %s", strerror(errno));
-		close(m);
-		if (sl >= 0)
-			close(sl);
 		return -1;
 	}
 	if (pid == 0) {
@@ -254,9 +249,8 @@ static int pty_spawn(struct session *s, const struct spawn *sp, int cols, int ro
 		char *argv[] = {argv0, NULL};
 		child_exec(sp, s->shell, argv);
 	}
-	close(sl);
 	s->pid = pid;
-	s->master = m;
+	s->master = steal_fd(&m);
 	return 0;
 }
 

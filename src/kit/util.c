@@ -19,7 +19,7 @@ static void buf_grow(struct buf *b, size_t need)
 		cap *= 2;
 	char *p = realloc(b->p, cap);
 	if (!p)
-		abort();
+		HOODY_PANIC("out of memory (%zu bytes)", cap);
 	b->p = p;
 	b->cap = cap;
 }

@@ -134,11 +134,9 @@ static char *signing_dir_new(const char *state_dir)
  * claim it signed, so keys are synced with their directory. */
 static void sync_path(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
 		fsync(fd);
-		close(fd);
-	}
 }
 
 /* Every change of the key directory writes a new random generation, so a
@@ -321,7 +319,7 @@ static struct keyset *keyset_empty_new(void)
 	ks->loaded_ns = mono_ns();
 	ks->keys = sodium_allocarray(SIGNING_KEYS_MAX, sizeof(struct signing_key));
 	if (!ks->keys)
-		abort();
+		HOODY_PANIC("out of locked memory for the signing keys");
 	return ks;
 }
 
@@ -415,17 +413,7 @@ static int dir_open_locked(const char *dir, struct error *err)
 	if (chmod(dir, 0700) < 0)
 		return err_sys(err, E_IO, "chmod %s", dir);
 	_cleanup_free_ char *path = xasprintf("%s/.lock", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_sys(err, E_IO, "open %s", path);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			err_sys(err, E_IO, "lock %s", path);
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
+	return lock_file_open(path, err);
 }
 
 static int key_create(const char *dir, const struct keyset *existing, int64_t now,
@@ -447,19 +435,18 @@ static int keys_change(const char *state_dir, keys_change_fn fn, void *arg, stru
 	if (crypto_ready(err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = signing_dir_new(state_dir);
-	int lock = dir_open_locked(dir, err);
+	_cleanup_close_ int lock = dir_open_locked(dir, err);
 	if (lock < 0)
 		return -1;
 	struct keyset *ks = NULL;
 	struct signing_key *fresh = sodium_malloc(sizeof(*fresh));
 	if (!fresh)
-		abort();
+		HOODY_PANIC("out of locked memory for a signing key");
 	int rc = keyset_load(state_dir, &ks, err);
 	if (rc == 0)
 		rc = fn(dir, ks, fresh, arg, err);
 	sodium_free(fresh);
 	keyset_unref(ks);
-	close(lock);
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/ids.h"
+#include "common/json.h"
 #include "common/util.h"
 #include "store/store.h"
 #include "runtime/runtime.h"
@@ -29,37 +30,34 @@ static int kit_connect(struct platform *pf, const char *id)
 	struct error err = {0};
 	if (!pf->rt || rt_kit_socket(pf->rt, id, sun.sun_path, sizeof(sun.sun_path), &err) < 0)
 		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	struct timeval tv = {KIT_TIMEOUT_MS / 1000, (KIT_TIMEOUT_MS % 1000) * 1000};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		close(fd);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		return -1;
-	}
-	return fd;
+	return steal_fd(&fd);
 }
 
 /* The "data" of the agent's JSON envelope for GET path; NULL on any failure. */
 static json_t *kit_get(struct platform *pf, const char *id, const char *service, const char *path)
 {
-	int fd = kit_connect(pf, id);
+	_cleanup_close_ int fd = kit_connect(pf, id);
 	if (fd < 0)
 		return NULL;
 	_cleanup_free_ char *rq = xasprintf(
 	    "GET %s HTTP/1.0\r\nHost: kit\r\nX-Hoody-Kit-Service: %s\r\n\r\n", path, service);
 	size_t cap = 65536, len = 0;
-	char *buf = xmalloc(cap);
-	json_t *data = NULL;
+	_cleanup_free_ char *buf = xmalloc(cap);
 	if (send(fd, rq, strlen(rq), MSG_NOSIGNAL) != (ssize_t)strlen(rq))
-		goto out;
+		return NULL;
 	int64_t deadline = now_ms() + KIT_TIMEOUT_MS;
 	for (;;) {
 		if (len + 1 >= cap) {
 			if (cap >= KIT_REPLY_MAX)
-				goto out;
+				return NULL;
 			cap *= 2;
 			buf = xrealloc(buf, cap);
 		}
@@ -67,7 +65,7 @@ static json_t *kit_get(struct platform *pf, const char *id, const char *service,
 		if (n < 0 && errno == EINTR && now_ms() < deadline)
 			continue;
 		if (n < 0)
-			goto out;
+			return NULL;
 		if (n == 0)
 			break;
 		len += (size_t)n;
@@ -75,14 +73,9 @@ static json_t *kit_get(struct platform *pf, const char *id, const char *service,
 	buf[len] = '\0';
 	char *body = strstr(buf, "\r\n\r\n");
 	if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0 || !body)
-		goto out;
-	json_t *env = json_loads(body + 4, 0, NULL);
-	data = json_incref(json_object_get(env, "data"));
-	json_decref(env);
-out:
-	free(buf);
-	close(fd);
-	return data;
+		return NULL;
+	_cleanup_json_ json_t *env = json_loads(body + 4, 0, NULL);
+	return json_incref(json_object_get(env, "data"));
 }
 
 static json_t *field(json_t *o, const char *k)
@@ -166,20 +159,18 @@ void kit_events_ingest(struct platform *pf, const char *id)
 	/* Taken first, so hoody-init's next line starts a new file. */
 	if (rename(from, taken) < 0)
 		return;
-	int fd = open(taken, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	_cleanup_close_ int fd = open(taken, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	char *buf = NULL;
+	_cleanup_free_ char *buf = NULL;
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		buf = xmalloc(KIT_EVENTS_MAX + 1);
 		ssize_t n = read(fd, buf, KIT_EVENTS_MAX);
 		buf[n > 0 ? n : 0] = '\0';
 	}
-	if (fd >= 0)
-		close(fd);
+	closep(&fd);
 	unlink(taken);
 	char *save = NULL;
 	for (char *line = buf ? strtok_r(buf, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save))
 		event_row(pf, id, line);
-	free(buf);
 }

@@ -13,7 +13,6 @@
 #include "common/util.h"
 #include "platform/containers_int.h"
 
-#define GiB (1LL << 30)
 #define MiB (1LL << 20)
 #define OOM_SCAN_S 1
 #define OOM_BATCH_MAX 64
@@ -49,26 +48,6 @@ static int64_t *field_ptr(struct limits *l, const struct limit_field *f)
 static int64_t field_val(const struct limits *l, const struct limit_field *f)
 {
 	return *(const int64_t *)((const char *)l + f->off);
-}
-
-void limits_builtin(struct limits *out)
-{
-	/* A cap, not a reservation: 500 idle containers use a few GiB, and
-	 * the parent cgroup (runtime, host_memory_reserve) keeps the host's
-	 * share whatever they do together. */
-	*out = (struct limits){
-	    .memory_bytes = 1 * GiB,
-	    .swap_bytes = 0,
-	    .cpu_millis = 1000,
-	    .cpu_shares = 1024,
-	    .io_weight = 500,
-	    .pids = 512,
-	    .nofile = 16384,
-	    .disk_bytes = 4 * GiB,
-	    .disk_inodes = 262144,
-	    .ramdisk_bytes = 512 * MiB,
-	    .shm_bytes = 64 * MiB,
-	};
 }
 
 static bool in_range(const struct limit_field *f, int64_t v)

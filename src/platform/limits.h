@@ -14,9 +14,7 @@
 struct container;
 struct rt_spec;
 
-/* Built-in defaults: sized so a 2-core, 24 GiB host keeps 500 running
- * containers (docs/SECURITY.md). */
-void limits_builtin(struct limits *out);
+/* The built-in defaults live in hoodyd's option table (daemon/config.c). */
 /* Every value 0 (none) or within its range (the daemon's configuration);
  * E_VALIDATION naming the first that is not. */
 int limits_check(const struct limits *l, struct error *err);

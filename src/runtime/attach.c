@@ -35,13 +35,6 @@ struct rt_proc {
 	bool tty;
 };
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 static int console_listen(struct runtime *rt, char *path, size_t len, struct error *err)
 {
 	static unsigned long seq;
@@ -51,15 +44,13 @@ static int console_listen(struct runtime *rt, char *path, size_t len, struct err
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return err_set(err, E_INTERNAL, "console socket path too long");
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_sys(err, E_IO, "socket");
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		close(fd);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
 		return err_sys(err, E_IO, "console socket %s", path);
-	}
-	return fd;
+	return steal_fd(&fd);
 }
 
 /* crun connects once and sends the master as SCM_RIGHTS. */
@@ -69,7 +60,7 @@ static int console_receive(int lfd, int pidfd, struct error *err)
 	int n = poll(p, 2, CONSOLE_WAIT_MS);
 	if (n <= 0 || !(p[0].revents & POLLIN))
 		return err_set(err, E_RUNTIME, "crun exec did not hand over a terminal");
-	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	_cleanup_close_ int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0)
 		return err_sys(err, E_IO, "accept console");
 	char buf[256];
@@ -78,7 +69,6 @@ static int console_receive(int lfd, int pidfd, struct error *err)
 	struct msghdr m = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	ssize_t r = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
-	close(c);
 	struct cmsghdr *cm = r > 0 ? CMSG_FIRSTHDR(&m) : NULL;
 	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
 		return err_set(err, E_RUNTIME, "no terminal from crun exec");
@@ -87,23 +77,31 @@ static int console_receive(int lfd, int pidfd, struct error *err)
 	return fd;
 }
 
+/* Checked at once: errno says why only until the next call. */
+static int open_pidfd(struct rt_proc *p, struct error *err)
+{
+	p->pidfd = rt_pidfd_open(proc_child_pid(p->child));
+	return p->pidfd < 0 ? err_sys(err, E_RUNTIME, "pidfd_open") : 0;
+}
+
 static int spawn_tty(struct runtime *rt, struct rt_proc *p, const struct rt_proc_opts *o,
 		     struct error *err)
 {
 	char path[256];
-	int lfd = console_listen(rt, path, sizeof(path), err);
+	_cleanup_close_ int lfd = console_listen(rt, path, sizeof(path), err);
 	if (lfd < 0)
 		return -1;
 	const char *flags[] = {"--tty", "--console-socket", path, NULL};
-	int rc = -1, null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int rc = -1;
+	_cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0) {
 		err_sys(err, E_IO, "open /dev/null");
 		goto out;
 	}
 	if (exec_cmd_build(rt, p->id, o->argv, o->env, o->env_count, flags, &p->cmd, err) < 0 ||
-	    proc_spawn(rt, p->cmd.argv, null, null, null, &p->child, err) < 0)
+	    proc_spawn(rt, p->cmd.argv, null, null, null, &p->child, err) < 0 ||
+	    open_pidfd(p, err) < 0)
 		goto out;
-	p->pidfd = rt_pidfd_open(proc_child_pid(p->child));
 	int m = console_receive(lfd, p->pidfd, err);
 	if (m < 0)
 		goto out;
@@ -111,9 +109,6 @@ static int spawn_tty(struct runtime *rt, struct rt_proc *p, const struct rt_proc
 	p->out = dup(m);
 	rc = 0;
 out:
-	if (null >= 0)
-		close(null);
-	close(lfd);
 	unlink(path);
 	return rc;
 }
@@ -121,25 +116,19 @@ out:
 static int spawn_pipes(struct runtime *rt, struct rt_proc *p, const struct rt_proc_opts *o,
 		       struct error *err)
 {
-	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1}, rc = -1;
-	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
-		err_sys(err, E_IO, "pipe");
-		goto out;
-	}
+	_cleanup_close_pair_ int pin[2] = {-1, -1};
+	_cleanup_close_pair_ int pout[2] = {-1, -1};
+	_cleanup_close_pair_ int perr[2] = {-1, -1};
+	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0)
+		return err_sys(err, E_IO, "pipe");
 	if (exec_cmd_build(rt, p->id, o->argv, o->env, o->env_count, NULL, &p->cmd, err) < 0 ||
-	    proc_spawn(rt, p->cmd.argv, pin[0], pout[1], perr[1], &p->child, err) < 0)
-		goto out;
-	p->pidfd = rt_pidfd_open(proc_child_pid(p->child));
-	p->in = pin[1], p->out = pout[0], p->err = perr[0];
-	pin[1] = pout[0] = perr[0] = -1;
-	rc = 0;
-out:
-	for (int i = 0; i < 2; i++) {
-		close_fd(&pin[i]);
-		close_fd(&pout[i]);
-		close_fd(&perr[i]);
-	}
-	return rc;
+	    proc_spawn(rt, p->cmd.argv, pin[0], pout[1], perr[1], &p->child, err) < 0 ||
+	    open_pidfd(p, err) < 0)
+		return -1;
+	p->in = steal_fd(&pin[1]);
+	p->out = steal_fd(&pout[0]);
+	p->err = steal_fd(&perr[0]);
+	return 0;
 }
 
 int rt_proc_start(struct runtime *rt, const char *id, const struct rt_proc_opts *o,
@@ -152,11 +141,6 @@ int rt_proc_start(struct runtime *rt, const char *id, const struct rt_proc_opts 
 	p->in = p->out = p->err = p->pidfd = -1;
 	p->tty = o->tty;
 	if ((o->tty ? spawn_tty(rt, p, o, err) : spawn_pipes(rt, p, o, err)) < 0) {
-		rt_proc_end(rt, p);
-		return -1;
-	}
-	if (p->pidfd < 0) {
-		err_sys(err, E_RUNTIME, "pidfd_open");
 		rt_proc_end(rt, p);
 		return -1;
 	}
@@ -178,7 +162,7 @@ void rt_proc_close_fd(struct rt_proc *p, int which)
 {
 	if (which == 0 && p->tty)
 		return; /* the master is stdin and stdout at once */
-	close_fd(which == 0 ? &p->in : which == 1 ? &p->out : &p->err);
+	closep(which == 0 ? &p->in : which == 1 ? &p->out : &p->err);
 }
 
 int rt_proc_resize(struct rt_proc *p, unsigned cols, unsigned rows)
@@ -195,9 +179,9 @@ int rt_proc_end(struct runtime *rt, struct rt_proc *p)
 	int code = -1;
 	if (!p)
 		return code;
-	close_fd(&p->in);
-	close_fd(&p->out);
-	close_fd(&p->err);
+	closep(&p->in);
+	closep(&p->out);
+	closep(&p->err);
 	if (p->child) {
 		/* The command runs in a session of its own inside the container;
 		 * whatever is left of it goes with the client. */
@@ -208,7 +192,7 @@ int rt_proc_end(struct runtime *rt, struct rt_proc *p)
 		}
 		code = proc_child_wait(rt, p->child, 5000);
 	}
-	close_fd(&p->pidfd);
+	closep(&p->pidfd);
 	exec_cmd_free(&p->cmd);
 	free(p);
 	return code;
@@ -221,40 +205,26 @@ int rt_net_connect(struct runtime *rt, const char *id, uint16_t port, struct err
 	char ns[512], ip[64];
 	if (rt_net_endpoint(rt, id, ns, sizeof(ns), ip, sizeof(ip), err) < 0)
 		return -1;
-	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	int target = open(ns, O_RDONLY | O_CLOEXEC);
-	int fd = -1;
-	if (self < 0 || target < 0) {
-		err_sys(err, E_IO, "open network namespace");
-		goto out;
-	}
-	if (setns(target, CLONE_NEWNET) < 0) {
-		err_sys(err, E_RUNTIME, "setns");
-		goto out;
-	}
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int target = open(ns, O_RDONLY | O_CLOEXEC);
+	if (self < 0 || target < 0)
+		return err_sys(err, E_IO, "open network namespace");
+	if (setns(target, CLONE_NEWNET) < 0)
+		return err_sys(err, E_RUNTIME, "setns");
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int saved = errno;
 	if (setns(self, CLONE_NEWNET) < 0)
-		abort(); /* this thread would stay in a container's network */
+		HOODY_PANIC("setns back to the host network: %m"); /* thread stuck in a container's */
 	if (fd < 0) {
 		errno = saved;
-		err_sys(err, E_IO, "socket");
-		goto out;
+		return err_sys(err, E_IO, "socket");
 	}
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		err_sys(err, E_NOT_FOUND, "connect to port %u", port);
-		close(fd);
-		fd = -1;
-	}
-out:
-	if (self >= 0)
-		close(self);
-	if (target >= 0)
-		close(target);
-	return fd;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+		return err_sys(err, E_NOT_FOUND, "connect to port %u", port);
+	return steal_fd(&fd);
 }
 
 int rt_root_open(struct runtime *rt, const char *id, struct error *err)

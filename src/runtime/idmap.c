@@ -66,14 +66,9 @@ static int write_map(pid_t pid, const char *which, uint32_t base, struct error *
 	char path[64], map[48];
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, which);
 	int n = snprintf(map, sizeof(map), "0 %u %u\n", base, IDMAP_RANGE);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, map, (size_t)n) != n) {
-		err_sys(err, E_RUNTIME, "write %s", path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, map, (size_t)n) != n)
+		return err_sys(err, E_RUNTIME, "write %s", path);
 	return 0;
 }
 
@@ -82,15 +77,13 @@ static int write_map(pid_t pid, const char *which, uint32_t base, struct error *
  * while we write its maps and open it; the reaper collects the child. */
 static int userns_fd_new(uint32_t base, struct error *err)
 {
-	int ready[2], hold[2];
-	if (pipe2(ready, O_CLOEXEC) < 0)
+	_cleanup_close_pair_ int ready[2] = {-1, -1};
+	_cleanup_close_pair_ int hold[2] = {-1, -1}; /* the child lives until hold closes */
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0)
 		return err_sys(err, E_RUNTIME, "pipe");
-	if (pipe2(hold, O_CLOEXEC) < 0) {
-		close(ready[0]);
-		close(ready[1]);
-		return err_sys(err, E_RUNTIME, "pipe");
-	}
 	pid_t pid = fork();
+	if (pid < 0)
+		return err_sys(err, E_RUNTIME, "fork");
 	if (pid == 0) {
 		close(ready[0]);
 		close(hold[1]);
@@ -99,24 +92,18 @@ static int userns_fd_new(uint32_t base, struct error *err)
 		(void)!read(hold[0], &c, 1); /* EOF when the parent is done */
 		_exit(0);
 	}
-	close(ready[1]);
-	close(hold[0]);
-	int fd = -1;
+	closep(&ready[1]); /* a child that dies before answering reads as EOF */
+	closep(&hold[0]);
 	char c = 0;
-	if (pid < 0) {
-		err_sys(err, E_RUNTIME, "fork");
-	} else if (read(ready[0], &c, 1) != 1 || c != 'y') {
-		err_set(err, E_RUNTIME, "cannot create a user namespace");
-	} else if (write_map(pid, "uid_map", base, err) == 0 &&
-		   write_map(pid, "gid_map", base, err) == 0) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			err_sys(err, E_RUNTIME, "open %s", path);
-	}
-	close(ready[0]);
-	close(hold[1]);
+	if (read(ready[0], &c, 1) != 1 || c != 'y')
+		return err_set(err, E_RUNTIME, "cannot create a user namespace");
+	if (write_map(pid, "uid_map", base, err) < 0 || write_map(pid, "gid_map", base, err) < 0)
+		return -1;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, E_RUNTIME, "open %s", path);
 	return fd;
 }
 
@@ -141,18 +128,17 @@ static char *idmap_dir(struct runtime *rt)
 
 static int attach_idmapped(const char *tree, int nsfd, const char *at, struct error *err)
 {
-	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, tree, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	_cleanup_close_ int fd =
+	    (int)syscall(SYS_open_tree, AT_FDCWD, tree, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (fd < 0)
 		return err_sys(err, E_RUNTIME, "open_tree %s", tree);
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
 				  .userns_fd = (uint64_t)nsfd};
-	int rc = 0;
 	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-		rc = err_sys(err, E_RUNTIME, "idmap %s (kernel without idmapped mounts?)", tree);
-	else if (syscall(SYS_move_mount, fd, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		rc = err_sys(err, E_RUNTIME, "attach idmapped %s at %s", tree, at);
-	close(fd);
-	return rc;
+		return err_sys(err, E_RUNTIME, "idmap %s (kernel without idmapped mounts?)", tree);
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return err_sys(err, E_RUNTIME, "attach idmapped %s at %s", tree, at);
+	return 0;
 }
 
 /* "-<hash of tree>": how the names of tree's views end. */

@@ -197,16 +197,7 @@ static int lock_name(struct runtime *rt, const char *name, struct error *err)
 	if (mkdir_p(rt->image_dir, 0755, err) < 0)
 		return -1;
 	_cleanup_free_ char *path = xasprintf("%s/.lock-%s", rt->image_dir, flat);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_sys(err, E_IO, "open %s", path);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			close(fd);
-			return err_sys(err, E_IO, "lock %s", path);
-		}
-	}
-	return fd;
+	return lock_file_open(path, err);
 }
 
 /* Leftovers of builds that died (we hold the name's lock: nobody else owns them). */
@@ -295,40 +286,33 @@ static int put_file(const char *root, const char *rel, const char *text, unsigne
 		    struct error *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", root, rel);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	_cleanup_close_ int fd =
+	    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return err_sys(err, E_IO, "create %s", path);
 	size_t len = strlen(text);
 	bool ok = write(fd, text, len) == (ssize_t)len && fchmod(fd, mode) == 0;
-	close(fd);
 	return ok ? 0 : err_sys(err, E_IO, "write %s", path);
 }
 
 static int copy_file(const char *src, const char *dst, unsigned mode, struct error *err)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return err_sys(err, E_IO, "open %s", src);
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (out < 0) {
-		close(in);
+	_cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (out < 0)
 		return err_sys(err, E_IO, "create %s", dst);
-	}
-	int rc = 0;
 	for (;;) {
 		ssize_t n = sendfile(out, in, NULL, 1 << 20);
 		if (n == 0)
 			break;
-		if (n < 0 && errno != EINTR) {
-			rc = err_sys(err, E_IO, "copy %s to %s", src, dst);
-			break;
-		}
+		if (n < 0 && errno != EINTR)
+			return err_sys(err, E_IO, "copy %s to %s", src, dst);
 	}
-	if (rc == 0 && fchmod(out, mode) < 0)
-		rc = err_sys(err, E_IO, "chmod %s", dst);
-	close(in);
-	close(out);
-	return rc;
+	if (fchmod(out, mode) < 0)
+		return err_sys(err, E_IO, "chmod %s", dst);
+	return 0;
 }
 
 static const struct {
@@ -662,12 +646,11 @@ int rt_image_build(struct runtime *rt, const char *name, bool verbose, struct er
 		    "debian/13 can): import a rootfs tarball with `hoodyd images import %s "
 		    "FILE.tar.gz`",
 		    canon, canon);
-	int lock = lock_name(rt, canon, err);
+	_cleanup_close_ int lock = lock_name(rt, canon, err);
 	if (lock < 0)
 		return -1;
 	struct build_args args = {.suite = suite, .verbose = verbose};
 	int rc = build_locked(rt, canon, &args, err);
-	close(lock);
 	if (rc < 0)
 		err_wrap(err, "build image %s", canon);
 	return rc;
@@ -752,11 +735,10 @@ int rt_image_import(struct runtime *rt, const char *name, const char *tarball, s
 		    tarball ? tarball : "(none)");
 	if (stat(tarball, &st) < 0 || !S_ISREG(st.st_mode) || access(tarball, R_OK) < 0)
 		return err_set(err, E_VALIDATION, "%s is not a readable file", tarball);
-	int lock = lock_name(rt, canon, err);
+	_cleanup_close_ int lock = lock_name(rt, canon, err);
 	if (lock < 0)
 		return -1;
 	int rc = import_locked(rt, canon, tarball, err);
-	close(lock);
 	if (rc < 0)
 		err_wrap(err, "import image %s", canon);
 	return rc;
@@ -787,7 +769,7 @@ int rt_image_remove(struct runtime *rt, const char *name, struct error *err)
 	char canon[IMAGE_NAME_MAX + 1], flat[IMAGE_NAME_MAX + 1];
 	if (rt_image_normalize(name, canon, sizeof(canon), err) < 0)
 		return -1;
-	int lock = lock_name(rt, canon, err);
+	_cleanup_close_ int lock = lock_name(rt, canon, err);
 	if (lock < 0)
 		return -1;
 	int rc = 0;
@@ -817,7 +799,6 @@ int rt_image_remove(struct runtime *rt, const char *name, struct error *err)
 			rmdir(parent); /* only when no other release is left */
 		}
 	}
-	close(lock);
 	return rc;
 }
 

@@ -91,11 +91,10 @@ static int nspid(pid_t pid, int level, int *levels)
 static void read_small(const char *path, char *buf, size_t len, bool nul_to_space)
 {
 	buf[0] = '\0';
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
 	if (n <= 0)
 		return;
 	buf[n] = '\0';

@@ -235,13 +235,11 @@ static int probe(struct ipam_dir *d, const char *id, char ip_out[20], struct err
 /* Removes <ip> links whose id no longer points back (half-done releases). */
 static void collect_garbage(struct ipam_dir *d)
 {
-	int fd = dup(d->dfd);
-	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
+	_cleanup_close_ int fd = dup(d->dfd);
+	_cleanup_closedir_ DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir)
 		return;
-	}
+	steal_fd(&fd); /* dir owns it now */
 	struct dirent *de;
 	while ((de = readdir(dir))) {
 		char owner[RT_ID_MAX + 2], back[20], name[RT_ID_MAX + 8];
@@ -253,7 +251,6 @@ static void collect_garbage(struct ipam_dir *d)
 		if (!link_read(d, name, back, sizeof(back)) || strcmp(back, de->d_name))
 			unlinkat(d->dfd, de->d_name, 0);
 	}
-	closedir(dir);
 }
 
 int ipam_acquire(struct runtime *rt, const char *id, char ipv4_out[20], struct error *err)

@@ -45,11 +45,10 @@ static bool is_frozen(struct runtime *rt, const char *id)
 {
 	_cleanup_free_ char *path = freezer_state_path(rt, id);
 	char buf[32] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	/* FREEZING counts as paused: the freeze was asked and is under way. */
 	return n > 0 && (!strncmp(buf, "FROZEN", 6) || !strncmp(buf, "FREEZING", 8));
 }
@@ -201,14 +200,12 @@ static int kill_init(struct runtime *rt, const char *id, int timeout_s, struct e
 	pid_t pid = rt_live_init_pid(rt, id);
 	if (!pid)
 		return 0;
-	int fd = rt_pidfd_open(pid);
+	_cleanup_close_ int fd = rt_pidfd_open(pid);
 	if (fd < 0)
 		return errno == ESRCH ? 0 : err_sys(err, E_RUNTIME, "pidfd_open %d", (int)pid);
 	/* The pid might have been recycled between the probe and the open. */
-	if (rt_live_init_pid(rt, id) != pid) {
-		close(fd);
+	if (rt_live_init_pid(rt, id) != pid)
 		return 0;
-	}
 	thaw(rt, id);
 	bool gone = false;
 	if (timeout_s > 0 && syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0) == 0)
@@ -217,7 +214,6 @@ static int kill_init(struct runtime *rt, const char *id, int timeout_s, struct e
 		syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
 		gone = wait_exit(fd, KILL_WAIT_MS);
 	}
-	close(fd);
 	if (!gone)
 		return err_set(err, E_TIMEOUT, "container %s: init did not die", id);
 	return 0;
@@ -493,38 +489,32 @@ static int env_text(const struct rt_env *env, size_t count, char **out_new, stru
 static int write_in_root(const char *rootfs, const char *dir, const char *name, const char *text,
 			 uint32_t owner, struct error *err)
 {
-	int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return err_sys(err, E_IO, "open %s", rootfs);
 	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-	if (mkdirat(rfd, dir, 0755) < 0 && errno != EEXIST) {
-		close(rfd);
+	if (mkdirat(rfd, dir, 0755) < 0 && errno != EEXIST)
 		return err_sys(err, E_IO, "mkdir %s/%s", rootfs, dir);
-	}
-	int dfd = (int)syscall(SYS_openat2, rfd, dir, &how, sizeof(how));
-	close(rfd);
+	_cleanup_close_ int dfd = (int)syscall(SYS_openat2, rfd, dir, &how, sizeof(how));
 	if (dfd < 0)
 		return err_sys(err, E_IO, "open %s/%s", rootfs, dir);
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), ".%s.hoody-%d", name, (int)gettid());
-	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	_cleanup_close_ int fd =
+	    openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_sys(err, E_IO, "create %s/%s/%s", rootfs, dir, tmp);
 	int rc = 0;
-	if (fd < 0) {
-		rc = err_sys(err, E_IO, "create %s/%s/%s", rootfs, dir, tmp);
-	} else {
-		size_t len = strlen(text);
-		ssize_t n = write(fd, text, len);
-		if (n != (ssize_t)len || fchmod(fd, 0644) < 0 ||
-		    (owner && fchown(fd, owner, owner) < 0))
-			rc = err_sys(err, E_IO, "write %s/%s/%s", rootfs, dir, tmp);
-		close(fd);
-		if (rc == 0 && renameat(dfd, tmp, dfd, name) < 0)
-			rc = err_sys(err, E_IO, "rename %s/%s/%s", rootfs, dir, name);
-		if (rc < 0)
-			unlinkat(dfd, tmp, 0);
-	}
-	close(dfd);
+	size_t len = strlen(text);
+	ssize_t n = write(fd, text, len);
+	if (n != (ssize_t)len || fchmod(fd, 0644) < 0 || (owner && fchown(fd, owner, owner) < 0))
+		rc = err_sys(err, E_IO, "write %s/%s/%s", rootfs, dir, tmp);
+	closep(&fd); /* written and closed before it takes the name */
+	if (rc == 0 && renameat(dfd, tmp, dfd, name) < 0)
+		rc = err_sys(err, E_IO, "rename %s/%s/%s", rootfs, dir, name);
+	if (rc < 0)
+		unlinkat(dfd, tmp, 0);
 	return rc;
 }
 

@@ -101,8 +101,7 @@ static struct rtattr *attr_put(struct req *r, unsigned short type, const void *v
 {
 	size_t off = NLMSG_ALIGN(r->h->nlmsg_len);
 	/* Requests are built from bounded names: overflow is a bug here. */
-	if (off + RTA_SPACE(len) > sizeof(r->data))
-		abort();
+	HOODY_ASSERT(off + RTA_SPACE(len) <= sizeof(r->data));
 	struct rtattr *a = (struct rtattr *)(r->data + off);
 	a->rta_type = type;
 	a->rta_len = (unsigned short)RTA_LENGTH(len);
@@ -136,8 +135,7 @@ static void nest_end(struct req *r, struct rtattr *nest)
 static void *raw_put(struct req *r, size_t len)
 {
 	size_t off = NLMSG_ALIGN(r->h->nlmsg_len);
-	if (off + NLMSG_ALIGN(len) > sizeof(r->data))
-		abort();
+	HOODY_ASSERT(off + NLMSG_ALIGN(len) <= sizeof(r->data));
 	memset(r->data + off, 0, NLMSG_ALIGN(len));
 	r->h->nlmsg_len = (uint32_t)(off + NLMSG_ALIGN(len));
 	return r->data + off;
@@ -421,13 +419,10 @@ struct ns_job {
 static int allow_icmp_sockets(void)
 {
 	static const char range[] = "0 2147483647";
-	int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	ssize_t n = write(fd, range, sizeof(range) - 1);
-	int saved = errno;
-	close(fd);
-	errno = saved;
 	return n == (ssize_t)sizeof(range) - 1 ? 0 : -1;
 }
 
@@ -437,12 +432,8 @@ static int ns_work(struct ns_job *j)
 {
 	if (is_ns_file(j->path)) {
 		j->what = "enter";
-		int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		int rc = setns(fd, CLONE_NEWNET);
-		close(fd);
-		if (rc < 0)
+		_cleanup_close_ int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
 			return -1;
 	} else {
 		j->what = "create";
@@ -451,10 +442,10 @@ static int ns_work(struct ns_job *j)
 			return -1;
 		}
 		umount2(j->path, MNT_DETACH); /* a dead mount of an odd crash */
-		int fd = open(j->path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+		_cleanup_close_ int fd = open(j->path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
 		if (fd < 0)
 			return -1;
-		close(fd);
+		closep(&fd); /* only the mount point was wanted */
 		if (unshare(CLONE_NEWNET) < 0 ||
 		    mount("/proc/thread-self/ns/net", j->path, "none", MS_BIND, NULL) < 0 ||
 		    allow_icmp_sockets() < 0)
@@ -478,28 +469,24 @@ static int ns_open(const char *path, bool create, int protocol, struct nl *nl, i
 {
 	struct ns_job j = {
 	    .path = path, .create = create, .protocol = protocol, .sock = -1, .nsfd = -1};
-	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return err_sys(err, E_RUNTIME, "open own network namespace");
 	int rc = ns_work(&j);
 	int saved = errno;
 	if (setns(self, CLONE_NEWNET) < 0)
-		abort();
-	close(self);
+		HOODY_PANIC("setns back to the host network: %m"); /* thread stuck in a container's */
 	if (rc < 0) {
-		if (j.sock >= 0)
-			close(j.sock);
-		if (j.nsfd >= 0)
-			close(j.nsfd);
+		closep(&j.sock);
+		closep(&j.nsfd);
 		errno = saved;
 		return err_sys(err, saved == ENOENT ? E_NOT_FOUND : E_RUNTIME,
 			       "network namespace %s (%s)", path, j.what);
 	}
 	nl_init(nl, j.sock);
 	if (nsfd)
-		*nsfd = j.nsfd;
-	else
-		close(j.nsfd);
+		*nsfd = steal_fd(&j.nsfd);
+	closep(&j.nsfd);
 	return 0;
 }
 
@@ -600,7 +587,8 @@ int net_setup(struct runtime *rt, const char *id, const char *group, struct net_
 	if (mkdir_p(dir, 0711, err) < 0)
 		return -1;
 	struct nl host = {.fd = -1}, ns = {.fd = -1};
-	int nsfd = -1, rc = -1;
+	_cleanup_close_ int nsfd = -1;
+	int rc = -1;
 	if (nl_open(&host, err) < 0)
 		goto out;
 	int bridge = bridge_ensure(rt, &host, err);
@@ -610,8 +598,6 @@ int net_setup(struct runtime *rt, const char *id, const char *group, struct net_
 	if (rc == 0)
 		rc = fw_attach(rt, id, lease, group, err);
 out:
-	if (nsfd >= 0)
-		close(nsfd);
 	nl_close(&ns);
 	nl_close(&host);
 	if (rc < 0)

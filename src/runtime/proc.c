@@ -560,19 +560,17 @@ static int64_t deadline_of(int timeout_ms)
 int proc_run_logged(struct runtime *rt, const char *const *argv, const char *log_path,
 		    int timeout_ms, int *exit_code, struct error *err)
 {
-	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return err_sys(err, E_IO, "open /dev/null");
-	int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (out < 0) {
-		close(in);
+	_cleanup_close_ int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (out < 0)
 		return err_sys(err, E_IO, "open %s", log_path);
-	}
 	struct waiter w;
 	struct proc_io io = {in, out, out};
 	int rc = spawn_registered(rt->reaper, argv, NULL, &io, &w, err);
-	close(in);
-	close(out);
+	closep(&in); /* the child has its copies; ours need not live while it runs */
+	closep(&out);
 	if (rc < 0)
 		return rc;
 	bool timed_out = wait_waiter(rt->reaper, &w, deadline_of(timeout_ms));
@@ -613,9 +611,7 @@ static bool capture_read(struct capture *c)
 
 static void capture_close(struct capture *c)
 {
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	closep(&c->fd);
 }
 
 /* Pumps both pipes until both hit EOF, or the process exited (a background
@@ -665,27 +661,22 @@ int proc_run(struct runtime *rt, const char *const *argv, const char *const *env
 	     size_t max_output, struct rt_exec_result *res, struct error *err)
 {
 	memset(res, 0, sizeof(*res));
-	int po[2] = {-1, -1}, pe[2] = {-1, -1};
-	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_pair_ int po[2] = {-1, -1};
+	_cleanup_close_pair_ int pe[2] = {-1, -1};
+	_cleanup_close_ int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return err_sys(err, E_IO, "open /dev/null");
-	if (make_pipe(po, err) < 0 || make_pipe(pe, err) < 0) {
-		close(in);
-		for (int i = 0; i < 2; i++) {
-			if (po[i] >= 0)
-				close(po[i]);
-			if (pe[i] >= 0)
-				close(pe[i]);
-		}
+	if (make_pipe(po, err) < 0 || make_pipe(pe, err) < 0)
 		return -1;
-	}
 	struct waiter w;
 	struct proc_io io = {in, po[1], pe[1]};
 	int rc = spawn_registered(rt->reaper, argv, envp, &io, &w, err);
-	close(in);
-	close(po[1]);
-	close(pe[1]);
-	struct capture cap[2] = {{po[0], NULL, 0, max_output}, {pe[0], NULL, 0, max_output}};
+	/* Our write ends would keep the pipes from ever reaching EOF. */
+	closep(&in);
+	closep(&po[1]);
+	closep(&pe[1]);
+	struct capture cap[2] = {{steal_fd(&po[0]), NULL, 0, max_output},
+				 {steal_fd(&pe[0]), NULL, 0, max_output}};
 	if (rc < 0) {
 		capture_close(&cap[0]);
 		capture_close(&cap[1]);
@@ -694,11 +685,10 @@ int proc_run(struct runtime *rt, const char *const *argv, const char *const *env
 	int64_t deadline = deadline_of(timeout_ms);
 	/* ESRCH: already reaped, only buffered output is left to read. Other
 	 * failures (no fds left) fall back to waiting for EOF. */
-	int pidfd = rt_pidfd_open(w.pid);
+	_cleanup_close_ int pidfd = rt_pidfd_open(w.pid);
 	bool gone = pidfd < 0 && errno == ESRCH;
 	pump_output(cap, pidfd, gone, deadline);
-	if (pidfd >= 0)
-		close(pidfd);
+	closep(&pidfd);
 	capture_close(&cap[0]);
 	capture_close(&cap[1]);
 	res->timed_out = wait_waiter(rt->reaper, &w, deadline);

@@ -16,14 +16,12 @@
 /* In place (same inode): the container sees the file through a bind mount. */
 static int overwrite(const char *path, const char *text, struct error *err)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return err_sys(err, E_IO, "open %s", path);
 	size_t n = strlen(text);
 	ssize_t w = write(fd, text, n);
-	int rc = w == (ssize_t)n ? 0 : err_sys(err, E_IO, "write %s", path);
-	close(fd);
-	return rc;
+	return w == (ssize_t)n ? 0 : err_sys(err, E_IO, "write %s", path);
 }
 
 /* The container's address, from the last line of its hosts file. */
@@ -52,28 +50,24 @@ static int uts_sethostname(pid_t init, const char *name, struct error *err)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/ns/uts", (int)init);
-	int ns = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
 	if (ns < 0)
 		return err_sys(err, E_RUNTIME, "open %s", path);
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		close(ns);
+	_cleanup_close_pair_ int p[2] = {-1, -1};
+	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_sys(err, E_RUNTIME, "pipe");
-	}
 	pid_t pid = fork();
+	if (pid < 0)
+		return err_sys(err, E_RUNTIME, "fork");
 	if (pid == 0) {
 		char ok = setns(ns, CLONE_NEWUTS) == 0 && sethostname(name, strlen(name)) == 0;
 		if (write(p[1], &ok, 1) < 0)
 			_exit(1);
 		_exit(0);
 	}
-	close(p[1]);
-	close(ns);
+	closep(&p[1]); /* a child that dies before writing then reads as EOF */
 	char ok = 0;
-	ssize_t n = pid > 0 ? read(p[0], &ok, 1) : -1;
-	close(p[0]);
-	if (pid < 0)
-		return err_sys(err, E_RUNTIME, "fork");
+	ssize_t n = read(p[0], &ok, 1);
 	return n == 1 && ok ? 0 : err_set(err, E_RUNTIME, "sethostname in container failed");
 }
 

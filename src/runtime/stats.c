@@ -31,13 +31,14 @@ struct walk {
 	bool unshared_only; /* count only files with one link (snapshot sizes) */
 };
 
-static void walk_dir(int dfd, struct walk *w, int depth)
+/* Takes dfd (closed before returning). */
+static void walk_dir(int dfd_owned, struct walk *w, int depth)
 {
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
+	_cleanup_close_ int dfd = dfd_owned;
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d)
 		return;
-	}
+	steal_fd(&dfd); /* d owns it now */
 	struct dirent *de;
 	while (w->left && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -56,24 +57,19 @@ static void walk_dir(int dfd, struct walk *w, int depth)
 				walk_dir(fd, w, depth + 1);
 		}
 	}
-	closedir(d);
 }
 
 static uint64_t tree_usage(const char *path, size_t max_entries, bool unshared_only)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return 0;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return 0;
-	}
 	struct walk w = {.bytes = (uint64_t)st.st_blocks * 512,
 			 .left = max_entries,
 			 .dev = st.st_dev,
 			 .unshared_only = unshared_only};
-	walk_dir(fd, &w, 0);
+	walk_dir(steal_fd(&fd), &w, 0);
 	return w.bytes;
 }
 
@@ -204,11 +200,10 @@ static int64_t started_at_ms(pid_t pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';

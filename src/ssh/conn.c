@@ -525,7 +525,7 @@ static void open_forward(struct conn *cn, ssh_message m)
 	const char *host = ssh_message_channel_request_open_destination(m);
 	int port = ssh_message_channel_request_open_destination_port(m);
 	struct error err = {0};
-	int fd = -1;
+	_cleanup_close_ int fd = -1;
 	struct chan *c = NULL;
 	if (!local_destination(host) || port < 1 || port > 65535) {
 		log_debug("ssh: %s: forward to %s:%d refused", cn->peer, host ? host : "", port);
@@ -540,15 +540,12 @@ static void open_forward(struct conn *cn, ssh_message m)
 			if (cn->chans[i] == c)
 				cn->chans[i] = NULL;
 		chan_free(c);
-		close(fd);
 		return;
 	}
 	chan_attach(c, ch);
-	c->sock = c->in = c->out[0] = fd;
+	c->sock = c->in = c->out[0] = steal_fd(&fd);
 	return;
 refuse:
-	if (fd >= 0)
-		close(fd);
 	ssh_message_reply_default(m);
 }
 

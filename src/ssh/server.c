@@ -201,34 +201,28 @@ static int listen_on(const char *addr, struct error *err)
 	socklen_t len;
 	if (netaddr_parse(addr, &ss, &len, err) < 0)
 		return err_wrap(err, "--ssh-listen");
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	_cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
-		err_sys(err, E_IO, "ssh: cannot listen on %s", addr);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0)
+		return err_sys(err, E_IO, "ssh: cannot listen on %s", addr);
+	return steal_fd(&fd);
 }
 
 int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,
 		     struct ssh_server **out_new, struct error *err)
 {
 	pthread_once(&lib_once, lib_init);
-	int lfd = listen_on(cfg->listen, err);
+	_cleanup_close_ int lfd = listen_on(cfg->listen, err);
 	if (lfd < 0)
 		return -1;
 	ssh_key key = NULL;
-	if (load_host_key(cfg->host_key, &key, err) < 0) {
-		close(lfd);
+	if (load_host_key(cfg->host_key, &key, err) < 0)
 		return -1;
-	}
 	struct ssh_server *s = xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	s->pf = pf;
-	s->fd = lfd;
+	s->fd = steal_fd(&lfd);
 	s->wake[0] = s->wake[1] = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->idle, NULL);

@@ -208,17 +208,16 @@ static void give_to_root(struct ssh_sftp *f, int dirfd, const char *name)
  * node a container made (or a FIFO, which would block) must not happen. */
 static int path_fd(struct ssh_sftp *f, const char *path, char proc[32])
 {
-	int p = open_in(f, path, O_PATH, 0);
+	_cleanup_close_ int p = open_in(f, path, O_PATH, 0);
 	struct stat st = {0};
 	if (p < 0)
 		return -1;
 	if (fstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(p);
-		errno = S_ISDIR(st.st_mode) ? EISDIR : EPERM;
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EPERM; /* closep keeps it */
 		return -1;
 	}
 	snprintf(proc, 32, "/proc/self/fd/%d", p);
-	return p;
+	return steal_fd(&p);
 }
 
 /* A new file is made with O_EXCL (a regular file for sure); an existing one
@@ -234,14 +233,10 @@ static int open_regular(struct ssh_sftp *f, const char *path, int flags, mode_t 
 		}
 	}
 	char proc[32];
-	int p = path_fd(f, path, proc);
+	_cleanup_close_ int p = path_fd(f, path, proc);
 	if (p < 0)
 		return -1;
-	int fd = open(proc, (flags & ~(O_CREAT | O_EXCL)) | O_NOCTTY | O_CLOEXEC);
-	int e = errno;
-	close(p);
-	errno = e;
-	return fd;
+	return open(proc, (flags & ~(O_CREAT | O_EXCL)) | O_NOCTTY | O_CLOEXEC);
 }
 
 /* Registers h (steals it) and answers its handle; h is closed when libssh
@@ -287,14 +282,11 @@ static int do_opendir(struct ssh_sftp *f, sftp_client_message m)
 {
 	if (f->handles >= SFTP_HANDLES_MAX)
 		return sftp_reply_status(m, SSH_FX_FAILURE, "too many open handles");
-	int fd = open_in(f, m->filename, O_RDONLY | O_DIRECTORY, 0);
+	_cleanup_close_ int fd = open_in(f, m->filename, O_RDONLY | O_DIRECTORY, 0);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return reply_errno(m, e);
-	}
+	if (!d)
+		return reply_errno(m, errno);
+	steal_fd(&fd); /* d owns it now */
 	struct handle *h = xcalloc(1, sizeof(*h));
 	h->fd = -1;
 	h->dir = d;
@@ -385,20 +377,16 @@ static int do_stat(struct ssh_sftp *f, sftp_client_message m, bool follow)
 	struct stat st;
 	int rc;
 	if (follow) {
-		int fd = open_in(f, m->filename, O_PATH, 0);
+		_cleanup_close_ int fd = open_in(f, m->filename, O_PATH, 0);
 		rc = fd < 0 ? -1 : fstat(fd, &st);
-		if (fd >= 0)
-			close(fd);
 	} else {
 		char base[256];
-		int dfd = open_parent(f, m->filename, base, sizeof(base));
+		_cleanup_close_ int dfd = open_parent(f, m->filename, base, sizeof(base));
 		if (dfd < 0 && errno == EPERM) /* "/" or "." itself */
 			dfd = open_in(f, m->filename, O_PATH, 0), base[0] = '\0';
 		rc = dfd < 0
 			 ? -1
 			 : fstatat(dfd, base, &st, base[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH);
-		if (dfd >= 0)
-			close(dfd);
 	}
 	return rc < 0 ? reply_errno(m, errno) : reply_stat(m, &st);
 }
@@ -417,7 +405,7 @@ static int do_fstat(struct ssh_sftp *f, sftp_client_message m)
 static int do_entry(struct ssh_sftp *f, sftp_client_message m, int type)
 {
 	char base[256];
-	int dfd = open_parent(f, m->filename, base, sizeof(base));
+	_cleanup_close_ int dfd = open_parent(f, m->filename, base, sizeof(base));
 	if (dfd < 0)
 		return reply_errno(m, errno);
 	int rc;
@@ -431,9 +419,7 @@ static int do_entry(struct ssh_sftp *f, sftp_client_message m, int type)
 	} else {
 		rc = unlinkat(dfd, base, type == SSH_FXP_RMDIR ? AT_REMOVEDIR : 0);
 	}
-	int e = errno;
-	close(dfd);
-	return rc < 0 ? reply_errno(m, e) : sftp_reply_status(m, SSH_FX_OK, NULL);
+	return rc < 0 ? reply_errno(m, errno) : sftp_reply_status(m, SSH_FX_OK, NULL);
 }
 
 /* SSH_FXP_RENAME keeps an existing target (version 3); OpenSSH's
@@ -443,16 +429,12 @@ static int do_rename(struct ssh_sftp *f, sftp_client_message m, unsigned flags)
 	char b1[256], b2[256];
 	_cleanup_free_ char *data = m->data ? ssh_string_to_char(m->data) : NULL;
 	const char *to = m->str_data ? m->str_data : data;
-	int d1 = open_parent(f, m->filename, b1, sizeof(b1));
-	int d2 = d1 >= 0 && to ? open_parent(f, to, b2, sizeof(b2)) : -1;
+	_cleanup_close_ int d1 = open_parent(f, m->filename, b1, sizeof(b1));
+	_cleanup_close_ int d2 = d1 >= 0 && to ? open_parent(f, to, b2, sizeof(b2)) : -1;
 	int e = errno;
 	int rc = d2 >= 0 ? renameat2(d1, b1, d2, b2, flags) : -1;
 	if (d2 >= 0)
 		e = errno;
-	if (d1 >= 0)
-		close(d1);
-	if (d2 >= 0)
-		close(d2);
 	return rc < 0 ? reply_errno(m, e) : sftp_reply_status(m, SSH_FX_OK, NULL);
 }
 
@@ -486,7 +468,7 @@ static int set_attrs(const char *proc, sftp_attributes a)
 static int do_setstat(struct ssh_sftp *f, sftp_client_message m)
 {
 	char proc[32];
-	int p = -1;
+	_cleanup_close_ int p = -1;
 	if (m->type == SSH_FXP_FSETSTAT) {
 		struct handle *h = handle_of(f, m);
 		if (!h || h->fd < 0)
@@ -496,10 +478,7 @@ static int do_setstat(struct ssh_sftp *f, sftp_client_message m)
 		return reply_errno(m, errno);
 	}
 	int rc = set_attrs(proc, m->attr);
-	int e = errno;
-	if (p >= 0)
-		close(p);
-	return rc ? reply_errno(m, e) : sftp_reply_status(m, SSH_FX_OK, NULL);
+	return rc ? reply_errno(m, errno) : sftp_reply_status(m, SSH_FX_OK, NULL);
 }
 
 static int dispatch(struct ssh_sftp *f, sftp_client_message m)

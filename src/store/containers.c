@@ -112,7 +112,7 @@ int store_container_update(struct store *st, const struct container *c, struct e
 /* After a compare-and-set matched nothing: missing row or another status. */
 static int cas_failure(struct store *st, const char *id, const char *from, struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	if (db_query(st, &q, "SELECT status FROM containers WHERE id = ?1", err, "s", id) < 0)
 		return -1;
 	int rc = db_step(&q, NULL, err);
@@ -121,7 +121,6 @@ static int cas_failure(struct store *st, const char *id, const char *from, struc
 			(const char *)sqlite3_column_text(q.s, 0), from);
 	else if (rc == 0)
 		err_set(err, E_CONTAINER_NOT_FOUND, "Container not found");
-	db_done(&q);
 	return -1;
 }
 

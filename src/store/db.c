@@ -107,7 +107,7 @@ static void thread_exit(void *head)
 static void key_init(void)
 {
 	if (pthread_key_create(&g_key, thread_exit) != 0)
-		abort(); /* only fails when the process is out of keys at start */
+		HOODY_PANIC("pthread_key_create: out of thread keys at start");
 }
 
 /* Runs after every commit, once it is visible to other connections: the
@@ -389,7 +389,7 @@ void db_done(struct db_q *q)
 int db_execv(struct store *st, const struct db_unique *uniq, struct error *err, const char *sql,
 	     const char *fmt, va_list ap)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	if (db_queryv(st, &q, sql, err, fmt, ap) < 0)
 		return -1;
 	int rc;
@@ -397,7 +397,6 @@ int db_execv(struct store *st, const struct db_unique *uniq, struct error *err, 
 		;
 	if (rc == 0)
 		rc = sqlite3_changes(q.c->db);
-	db_done(&q);
 	return rc;
 }
 
@@ -414,13 +413,12 @@ int db_exec(struct store *st, const struct db_unique *uniq, struct error *err, c
 int db_intv(struct store *st, int64_t *out, struct error *err, const char *sql, const char *fmt,
 	    va_list ap)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	if (db_queryv(st, &q, sql, err, fmt, ap) < 0)
 		return -1;
 	int rc = db_step(&q, NULL, err);
 	if (rc >= 0)
 		*out = rc == 1 ? sqlite3_column_int64(q.s, 0) : 0;
-	db_done(&q);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -443,11 +441,10 @@ char *db_col_strdup(sqlite3_stmt *s, int col)
 
 static int conn_run(struct conn *c, const char *sql, struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	if (conn_prepare(c, &q, sql, err) < 0)
 		return -1;
 	int rc = db_step(&q, NULL, err);
-	db_done(&q);
 	return rc < 0 ? -1 : 0;
 }
 

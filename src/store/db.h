@@ -51,8 +51,11 @@ int db_queryv(struct store *st, struct db_q *q, const char *sql, struct error *e
 int db_bind_int(struct db_q *q, int idx, int64_t v, struct error *err);
 /* 1 = a row, 0 = done, -1 = error (constraints mapped through uniq). */
 int db_step(struct db_q *q, const struct db_unique *uniq, struct error *err);
-/* Resets the statement (ending its read) and returns it to the cache. */
+/* Resets the statement (ending its read) and returns it to the cache.
+ * Idempotent, and a no-op on a zeroed q. */
 void db_done(struct db_q *q);
+/* `_cleanup_db_q_ struct db_q q = {0};` calls db_done at scope end. */
+#define _cleanup_db_q_ __attribute__((cleanup(db_done)))
 
 /* Prepare, bind, step to completion; returns the number of changed rows. */
 int db_exec(struct store *st, const struct db_unique *uniq, struct error *err, const char *sql,

@@ -72,7 +72,7 @@ static void read_event(sqlite3_stmt *s, struct event *e)
 
 int store_event_insert(struct store *st, struct event *e, struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	if (!e->id[0])
 		id_new(e->id);
 	if (!e->created_at)
@@ -88,7 +88,6 @@ int store_event_insert(struct store *st, struct event *e, struct error *err)
 	int rc = db_step(&q, NULL, err);
 	if (rc == 1)
 		e->seq = sqlite3_column_int64(q.s, 0);
-	db_done(&q);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -158,7 +157,7 @@ int store_event_list(struct store *st, const struct event_query *q, struct event
 int store_event_get(struct store *st, const char *user_id, const char *id, struct event *out,
 		    struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	memset(out, 0, sizeof(*out));
 	if (db_query(st, &q, "SELECT " EVENT_COLS " FROM events WHERE id = ?1 AND user_id = ?2",
 		     err, "ss", id, user_id) < 0)
@@ -166,7 +165,6 @@ int store_event_get(struct store *st, const char *user_id, const char *id, struc
 	int rc = db_step(&q, NULL, err);
 	if (rc == 1)
 		read_event(q.s, out);
-	db_done(&q);
 	if (rc == 0)
 		return err_set(err, E_NOT_FOUND, "Event not found");
 	return rc < 0 ? -1 : 0;
@@ -187,13 +185,12 @@ int store_event_delete(struct store *st, const struct event_query *q, int64_t *d
 int store_event_delete_one(struct store *st, const char *user_id, const char *id,
 			   struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	if (db_query(st, &q, "DELETE FROM events WHERE id = ?1 AND user_id = ?2", err, "ss", id,
 		     user_id) < 0)
 		return -1;
 	int rc = db_step(&q, NULL, err);
 	int64_t n = rc == 0 ? sqlite3_changes(sqlite3_db_handle(q.s)) : 0;
-	db_done(&q);
 	if (rc < 0)
 		return -1;
 	return n ? 0 : err_set(err, E_NOT_FOUND, "Event not found");

@@ -5,7 +5,7 @@
 
 int store_kv_get(struct store *st, const char *key, char **value_new, struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	*value_new = NULL;
 	if (db_query(st, &q, "SELECT value FROM kv WHERE key = ?1", err, "s", key) < 0)
 		return -1;
@@ -14,7 +14,6 @@ int store_kv_get(struct store *st, const char *key, char **value_new, struct err
 		*value_new = db_col_strdup(q.s, 0);
 	else if (rc == 0)
 		err_set(err, E_NOT_FOUND, "Setting %s not found", key ? key : "(null)");
-	db_done(&q);
 	return rc == 1 ? 0 : -1;
 }
 

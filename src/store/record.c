@@ -44,7 +44,7 @@ static FILE *memstream(struct mstream *ms, char **buf)
 {
 	ms->f = open_memstream(buf, &ms->len);
 	if (!ms->f)
-		abort(); /* out of memory at start, as xmalloc */
+		HOODY_PANIC("out of memory (open_memstream)");
 	return ms->f;
 }
 
@@ -77,8 +77,8 @@ static void gen_table(struct table *t)
 	struct mstream ms;
 	FILE *m;
 
-	if (!(key->flags & FL_KEY) || key->kind != FK_CHARS)
-		abort(); /* a descriptor bug, caught by the first store_open */
+	/* A descriptor bug, caught by the first store_open. */
+	HOODY_ASSERT((key->flags & FL_KEY) && key->kind == FK_CHARS);
 
 	m = memstream(&ms, &t->cols);
 	for (size_t i = 0; i < t->nf; i++)
@@ -214,7 +214,7 @@ static int not_found(const struct table *t, struct error *err)
 static int write_record(struct store *st, const struct table *t, const char *sql, const void *rec,
 			struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	if (!rec || !*(const char *)field_at(rec, &t->f[0]))
 		return err_set(err, E_INTERNAL, "%s: record without an id", t->name);
 	if (db_query(st, &q, sql, err, NULL) < 0)
@@ -224,7 +224,6 @@ static int write_record(struct store *st, const struct table *t, const char *sql
 		rc = db_step(&q, t->uniq, err);
 	if (rc == 0)
 		rc = sqlite3_changes(sqlite3_db_handle(q.s));
-	db_done(&q);
 	return rc;
 }
 
@@ -275,7 +274,7 @@ static int select_queryv(struct store *st, const struct table *t, struct db_q *q
 int rec_get(struct store *st, const struct table *t, void *out, struct error *err,
 	    const char *where, const char *fmt, ...)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	va_list ap;
 	if (!out)
 		return err_set(err, E_INTERNAL, "%s: no output record", t->name);
@@ -288,7 +287,6 @@ int rec_get(struct store *st, const struct table *t, void *out, struct error *er
 	rc = db_step(&q, NULL, err);
 	if (rc == 1)
 		read_record(q.s, t, out);
-	db_done(&q);
 	if (rc == 0)
 		return not_found(t, err);
 	return rc < 0 ? -1 : 0;
@@ -321,7 +319,7 @@ static int collect(struct db_q *q, const struct table *t, void **out_new, size_t
 int rec_list(struct store *st, const struct table *t, void **out_new, size_t *count,
 	     struct error *err, const char *tail, const char *fmt, ...)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	va_list ap;
 	*out_new = NULL;
 	*count = 0;
@@ -331,7 +329,6 @@ int rec_list(struct store *st, const struct table *t, void **out_new, size_t *co
 	if (rc < 0)
 		return -1;
 	rc = collect(&q, t, out_new, count, err);
-	db_done(&q);
 	return rc;
 }
 
@@ -356,7 +353,7 @@ static int page_rows(struct store *st, const struct table *t, const struct page 
 		     const char *fmt, va_list ap)
 {
 	char tail[1024];
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	const char *dir = pg->desc ? "DESC" : "ASC";
 	bool by_id = !strcmp(pg->order, "id"); /* else id breaks ties */
 	int n = snprintf(tail, sizeof(tail), "WHERE %s ORDER BY %s %s%s%s LIMIT ?%d OFFSET ?%d",
@@ -370,7 +367,6 @@ static int page_rows(struct store *st, const struct table *t, const struct page 
 	if (db_bind_int(&q, DB_P_LIMIT, limit, err) == 0 &&
 	    db_bind_int(&q, DB_P_OFFSET, offset, err) == 0)
 		rc = collect(&q, t, out_new, count, err);
-	db_done(&q);
 	return rc;
 }
 

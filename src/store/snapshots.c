@@ -86,7 +86,7 @@ int store_snapshot_list_orphaned(struct store *st, const char *user_id, struct s
 int store_snapshot_summary(struct store *st, const char *container_id, int64_t *count,
 			   char **last_used_new, struct error *err)
 {
-	struct db_q q;
+	_cleanup_db_q_ struct db_q q = {0};
 	*count = 0;
 	*last_used_new = NULL;
 	if (db_query(st, &q,
@@ -100,7 +100,6 @@ int store_snapshot_summary(struct store *st, const char *container_id, int64_t *
 		*count = sqlite3_column_int64(q.s, 0);
 		*last_used_new = db_col_strdup(q.s, 1);
 	}
-	db_done(&q);
 	return rc < 0 ? -1 : 0;
 }
 

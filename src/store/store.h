@@ -411,4 +411,17 @@ int store_proxy_doc_get(struct store *st, const char *id, struct proxy_doc *out,
 int store_proxy_doc_put(struct store *st, const struct proxy_doc *d, int64_t expect,
 			struct error *err);
 
+/* Records held on the stack and cleared at scope end, like _cleanup_free_:
+ * `_cleanup_container_ struct container c = {0};`. The _clear functions
+ * accept a zeroed record, so an early return before the fill is safe. */
+#define _cleanup_user_ __attribute__((cleanup(user_clear)))
+#define _cleanup_auth_token_ __attribute__((cleanup(auth_token_clear)))
+#define _cleanup_project_ __attribute__((cleanup(project_clear)))
+#define _cleanup_server_ __attribute__((cleanup(server_clear)))
+#define _cleanup_container_ __attribute__((cleanup(container_clear)))
+#define _cleanup_snapshot_ __attribute__((cleanup(snapshot_clear)))
+#define _cleanup_event_ __attribute__((cleanup(event_clear)))
+#define _cleanup_proxy_alias_ __attribute__((cleanup(proxy_alias_clear)))
+#define _cleanup_proxy_doc_ __attribute__((cleanup(proxy_doc_clear)))
+
 #endif
