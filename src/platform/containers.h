@@ -105,9 +105,9 @@ struct container_transition {
 	const char *to;
 	const char *reason; /* failure_reason, or NULL */
 	const char *triggered_by;
-	json_t *metadata; /* borrowed, may be NULL */
+	json_t *metadata;    /* borrowed, may be NULL */
 	const char *desired; /* new desired state ("running"|"stopped"), NULL = unchanged */
-	bool always;         /* log (and restamp started_at) even when to == from: restart */
+	bool always;	     /* log (and restamp started_at) even when to == from: restart */
 };
 int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
 			  struct container *out, struct error *err);
@@ -121,8 +121,8 @@ struct container_spec {
 	char ramdisk_group[ID_LEN + 2]; /* ramdisk_scope "project" */
 };
 /* With the limits c gets now (platform/limits.h). */
-int container_spec_init(struct platform *pf, const struct container *c,
-			struct container_spec *out, struct error *err);
+int container_spec_init(struct platform *pf, const struct container *c, struct container_spec *out,
+			struct error *err);
 void container_spec_clear(struct container_spec *s);
 
 /* A status-log row that is not a transition (from = to = the current
@@ -143,6 +143,17 @@ bool container_status_in(const char *status, const char *list);
  * as applied. Failures are logged: the container runs either way. */
 void containers_env_after_start(struct platform *pf, const struct container *c);
 
+/* The one bookkeeping step after the host did an operation on c (the
+ * caller holds c's operation lock): the lock is marked finishing (a client
+ * acting on the status it just read waits for the commit instead of being
+ * refused, oplocks.h) and t is committed. containers_started first applies
+ * the environment of c's revision, for a host start or restart with c's
+ * spec. Jobs, operations and snapshot restore all end through these. */
+int containers_settled(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err);
+int containers_started(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err);
+
 /* Edits the environment of a container under its operation lock: edit gets
  * the current variables (an object it may change) and returns -1 with err
  * to refuse. A running container sees the result in /etc/environment at
@@ -152,12 +163,6 @@ typedef int (*env_edit_fn)(json_t *env, void *arg, struct error *err);
 int containers_env_edit(struct platform *pf, const struct principal *who, const char *id,
 			env_edit_fn edit, void *arg, struct container *row_out, bool *pushed,
 			struct error *err);
-
-/* Prespawn pool members (prespawn.c): a new one is created in the
- * background like any container; a removed one is deleted. */
-int containers_pool_member_new(struct platform *pf, const char *image, bool hoody_kit,
-			       bool dev_kit, const char *pool_key, struct error *err);
-void containers_pool_member_remove(struct platform *pf, const char *id);
 
 /* Records that the environment of revision rev reached the host (after a
  * start with the current spec, or rt_set_env). */

@@ -149,11 +149,7 @@ static void make_query(const struct principal *who, const struct events_filter *
 	q->resource_id = f->resource_id;
 	q->project_id = f->project_id;
 	q->container_id = f->container_id;
-	q->realm_id = f->realm_id;
-	if (!q->realm_id && who->scoped_realm[0])
-		q->realm_id = who->scoped_realm;
-	if (!q->realm_id && who->via_token && json_array_size(who->token_realm_ids) == 1)
-		q->realm_id = json_string_value(json_array_get(who->token_realm_ids, 0));
+	q->realm_id = principal_list_realm(who, f->realm_id);
 	q->start_ms = f->start_ms;
 	q->end_ms = f->end_ms;
 }

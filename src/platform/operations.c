@@ -168,16 +168,15 @@ static int operate_locked(struct platform *pf, const struct op_def *op, const st
 		json_decref(meta);
 		return -1;
 	}
-	if (op->host == HOST_START || op->host == HOST_RESTART)
-		containers_env_after_start(pf, c);
-	oplock_finishing(pf->locks, c->id);
 	struct container_transition t = {.from = c->status,
 					 .to = op->to,
 					 .triggered_by = "user",
 					 .metadata = meta,
 					 .desired = op->desired,
 					 .always = op->host == HOST_RESTART};
-	rc = containers_transition(pf, c->id, &t, NULL, err);
+	rc = op->host == HOST_START || op->host == HOST_RESTART
+		 ? containers_started(pf, c, &t, err)
+		 : containers_settled(pf, c, &t, err);
 	if (rc == 0) {
 		*data_new = op_data_new(op, c, false, op->done_msg, op->to, op_id);
 		json_object_set_new(meta, "status", json_string(op->to));

@@ -89,6 +89,13 @@ int principal_require(const struct principal *p, const char *leaf, struct error 
 bool principal_can_write(const struct principal *p);
 /* Whether a resource with these realm ids (JSON array text) is visible to p. */
 bool principal_sees_realms(const struct principal *p, const char *realm_ids_json);
+/* A token bound to realms: it may neither pick nor change realm_ids
+ * (reference 1.6). */
+bool principal_realm_restricted(const struct principal *p);
+/* The realm a list of p's resources is narrowed to in the query: the one
+ * asked for (?realm_id), else p's scoped realm, else the only realm of a
+ * token bound to one; NULL: none (visibility is checked per row). */
+const char *principal_list_realm(const struct principal *p, const char *asked);
 
 int platform_open(const struct platform_config *cfg, struct store *st, struct runtime *rt,
 		  struct platform **out_new, struct error *err);

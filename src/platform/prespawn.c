@@ -1,5 +1,6 @@
-/* Prespawn pools: targets, the filler thread and the admin view. The claim
- * itself is part of create (containers.c), which asks prespawn_pool_for. */
+/* Prespawn pools: targets, their members, the filler thread and the admin
+ * view. The claim itself is part of create (containers_create.c), which asks
+ * prespawn_pool_for. */
 #include "platform/prespawn.h"
 
 #include <errno.h>
@@ -10,7 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "platform/containers.h"
+#include "platform/containers_int.h"
 #include "platform/validate.h"
 
 #define KV_POOLS "prespawn.pools"
@@ -102,7 +103,8 @@ static int parse_spec(struct platform *pf, const char *spec, struct pool *out, s
 			else if (!strcmp(plus, "+dev"))
 				dev = true;
 			else
-				return err_set(err, E_VALIDATION, "prespawn: unknown flag %.32s", plus);
+				return err_set(err, E_VALIDATION, "prespawn: unknown flag %.32s",
+					       plus);
 			*plus = '\0';
 		}
 		if (pool_set(pf, &out[(*n)++], item, kit, dev || kit, t, err) < 0)
@@ -115,9 +117,10 @@ static json_t *pools_json_new(const struct pool *v, size_t n)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:I}", "image", v[i].image,
-						     "hoody_kit", v[i].hoody_kit, "dev_kit",
-						     v[i].dev_kit, "target", (json_int_t)v[i].target));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:b, s:b, s:I}", "image", v[i].image,
+						"hoody_kit", v[i].hoody_kit, "dev_kit",
+						v[i].dev_kit, "target", (json_int_t)v[i].target));
 	return arr;
 }
 
@@ -159,6 +162,54 @@ static int parse_json(struct platform *pf, const json_t *body, struct pool *out,
 
 /* ------------------------------------------------------------ the filler */
 
+/* ------------------------------------------------------------ members */
+
+/* A pool member is a container without owner or project, created in the
+ * background like any container; claims re-own it (containers_create.c). */
+static int pool_insert_tx(struct store *st, void *arg, struct error *err)
+{
+	struct container *c = arg;
+	if (store_container_insert(st, c, err) < 0)
+		return -1;
+	return containers_log_transition(st, c->id, NULL, "creating", "system", NULL, err);
+}
+
+static int member_new(struct platform *pf, const char *image, bool hoody_kit, bool dev_kit,
+		      const char *pool_key, struct error *err)
+{
+	struct container c = {0};
+	char color[COLOR_LEN];
+	id_new(c.id);
+	snprintf(c.server_id, sizeof(c.server_id), "%s", pf->server_id);
+	c.name = xasprintf("prespawn-%s", c.id + 12);
+	color_random(color);
+	c.color = xstrdup(color);
+	c.container_image = xstrdup(image);
+	c.hoody_kit = hoody_kit;
+	c.dev_kit = dev_kit;
+	c.autostart = c.ramdisk = c.prespawn = true;
+	c.pool_key = xstrdup(pool_key);
+	c.status = xstrdup("creating");
+	c.desired = xstrdup("running");
+	c.environment_vars = xstrdup("{}");
+	c.realm_ids = xstrdup("[]");
+	c.created_at = c.updated_at = now_ms();
+	int rc = store_tx(pf->store, pool_insert_tx, &c, err);
+	if (rc == 0)
+		containers_submit_job(pf, JOB_CREATE, c.id, 0, NULL);
+	container_clear(&c);
+	return rc;
+}
+
+static void member_remove(struct platform *pf, const char *id)
+{
+	struct container_transition t = {
+	    .from = "creating|running|stopped|failed", .to = "deleting", .triggered_by = "system"};
+	struct error err = {0};
+	if (containers_transition(pf, id, &t, NULL, &err) == 0)
+		containers_submit_job(pf, JOB_DELETE, id, 0, NULL);
+}
+
 /* Members beyond a target, of dropped pools, or failed, go. */
 static void trim(struct platform *pf, const struct pool *v, size_t n)
 {
@@ -174,7 +225,7 @@ static void trim(struct platform *pf, const struct pool *v, size_t n)
 			k++;
 		bool keep = k < n && strcmp(m[i].status, "failed") != 0 && ++seen[k] <= v[k].target;
 		if (!keep)
-			containers_pool_member_remove(pf, m[i].id);
+			member_remove(pf, m[i].id);
 	}
 	container_list_free(m, count);
 }
@@ -193,10 +244,10 @@ static void fill(struct platform *pf, const struct pool *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].target <= 0 || !rt_image_exists(pf->rt, v[i].image))
 			continue;
-		for (int64_t k = ready[i] + creating[i]; k < v[i].target && busy < PRESPAWN_PARALLEL;
-		     k++, busy++)
-			if (containers_pool_member_new(pf, v[i].image, v[i].hoody_kit, v[i].dev_kit,
-						       v[i].key, &err) < 0) {
+		for (int64_t k = ready[i] + creating[i];
+		     k < v[i].target && busy < PRESPAWN_PARALLEL; k++, busy++)
+			if (member_new(pf, v[i].image, v[i].hoody_kit, v[i].dev_kit, v[i].key,
+				       &err) < 0) {
 				log_warn("prespawn %s: %s", v[i].key, err.msg);
 				return;
 			}

@@ -17,7 +17,8 @@ int principal_require(const struct principal *p, const char *leaf, struct error 
 {
 	if (!p->via_token || auth_permission_granted(p->permissions, leaf))
 		return 0;
-	return err_set(err, E_FORBIDDEN, "Insufficient permissions: this auth token lacks %s", leaf);
+	return err_set(err, E_FORBIDDEN, "Insufficient permissions: this auth token lacks %s",
+		       leaf);
 }
 
 bool principal_can_write(const struct principal *p)
@@ -47,7 +48,27 @@ bool principal_sees_realms(const struct principal *p, const char *realm_ids_json
 	if (!p->via_token || n == 0)
 		return true;
 	for (size_t i = 0; i < n; i++)
-		if (realms_contain(realm_ids_json, json_string_value(json_array_get(p->token_realm_ids, i))))
+		if (realms_contain(realm_ids_json,
+				   json_string_value(json_array_get(p->token_realm_ids, i))))
 			return true;
 	return false;
+}
+
+bool principal_realm_restricted(const struct principal *p)
+{
+	return p->via_token && json_array_size(p->token_realm_ids) > 0;
+}
+
+/* The realm of a {realm}.api host, or the only realm of a token bound to
+ * one, narrows the store's query itself, so that pages and totals are exact;
+ * a token of several realms is filtered after the query instead. */
+const char *principal_list_realm(const struct principal *p, const char *asked)
+{
+	if (asked)
+		return asked;
+	if (p->scoped_realm[0])
+		return p->scoped_realm;
+	if (p->via_token && json_array_size(p->token_realm_ids) == 1)
+		return json_string_value(json_array_get(p->token_realm_ids, 0));
+	return NULL;
 }

@@ -43,12 +43,6 @@ static int project_json_counted(struct platform *pf, const struct project *p, js
 	return 0;
 }
 
-/* A token bound to realms may neither pick nor change realm_ids (reference 1.6). */
-static bool realm_restricted(const struct principal *who)
-{
-	return who->via_token && json_array_size(who->token_realm_ids) > 0;
-}
-
 int projects_get_visible(struct platform *pf, const struct principal *who, const char *id,
 			 struct project *out, struct error *err)
 {
@@ -75,7 +69,7 @@ static int apply_realm_ids(const struct principal *who, const json_t *body, bool
 	int rc = field_realm_ids(body, "realm_ids", &realms, err);
 	if (rc < 0)
 		return -1;
-	if (rc > 0 && realm_restricted(who)) {
+	if (rc > 0 && principal_realm_restricted(who)) {
 		json_decref(realms);
 		return err_set(err, E_FORBIDDEN,
 			       "Realm-restricted auth tokens cannot set realm_ids");
@@ -88,7 +82,7 @@ static int apply_realm_ids(const struct principal *who, const json_t *body, bool
 	 * realm of the host, or else the realms of a realm-bound token. */
 	if (creating && who->scoped_realm[0]) {
 		realm_ids_add(realms, who->scoped_realm);
-	} else if (creating && realm_restricted(who)) {
+	} else if (creating && principal_realm_restricted(who)) {
 		size_t i;
 		json_t *it;
 		json_array_foreach(who->token_realm_ids, i, it)
@@ -292,7 +286,7 @@ static bool store_filter_exact(const struct principal *who, const struct list_qu
 {
 	if (who->scoped_realm[0] && (!q->realm_id || strcmp(q->realm_id, who->scoped_realm) != 0))
 		return false;
-	if (!realm_restricted(who))
+	if (!principal_realm_restricted(who))
 		return true;
 	return q->realm_id && realm_ids_has(who->token_realm_ids, q->realm_id);
 }
@@ -322,10 +316,7 @@ int projects_list(struct platform *pf, const struct principal *who, const struct
 		return -1;
 	struct list_query lq = *q;
 	lq.user_id = who->user_id;
-	/* A token bound to one realm lists exactly that realm. */
-	if (!lq.realm_id && !who->scoped_realm[0] && realm_restricted(who) &&
-	    json_array_size(who->token_realm_ids) == 1)
-		lq.realm_id = json_string_value(json_array_get(who->token_realm_ids, 0));
+	lq.realm_id = principal_list_realm(who, lq.realm_id);
 	json_t *items = json_array();
 	int64_t total = 0;
 	int rc;

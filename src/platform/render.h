@@ -1,6 +1,8 @@
 /* The container object of the API (reference §3): exact field names and
- * types, the Hoody Kit service URLs and the server summary. Pure functions of
- * the records handed in. */
+ * types, the Hoody Kit service URLs and the server summary. The render_*
+ * functions are pure functions of the records handed in; the render cache
+ * fetches what a container object names beyond its row (project alias,
+ * server, snapshot summary, proxy fields) once per request. */
 #ifndef HOODY_PLATFORM_RENDER_H
 #define HOODY_PLATFORM_RENDER_H
 
@@ -30,5 +32,22 @@ json_t *render_container_new(const struct render_ctx *ctx, const struct containe
  * segment from the slug catalog (terminal-1, n-1, ssh, proxy, ...). */
 json_t *render_urls_new(const struct platform *pf, const struct container *c,
 			const char *server_name);
+
+/* Project aliases and server objects of one request, fetched once and shared
+ * by every container of a list. Zero-initialise with pf and user_id set. */
+struct render_named;
+struct render_cache {
+	struct platform *pf;
+	const char *user_id;
+	struct render_named *projects, *servers;
+	size_t nprojects, nservers;
+};
+/* The full object of c with its snapshot summary and proxy fields (and, on
+ * request, proxy_domains and the permission documents). */
+json_t *render_cached(struct render_cache *rc, const struct container *c, bool proxy_domains,
+		      bool proxy_permissions);
+void render_cache_clear(struct render_cache *rc);
+/* One container object for user_id, without the optional proxy lists. */
+json_t *render_one_new(struct platform *pf, const char *user_id, const struct container *c);
 
 #endif

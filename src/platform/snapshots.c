@@ -240,10 +240,8 @@ static int restore_locked(struct platform *pf, const struct container *c, struct
 	if (rc == 0 && was_up && container_spec_init(pf, c, &spec, err) == 0) {
 		rc = rt_start(pf->rt, &spec.spec, err);
 		container_spec_clear(&spec);
-		if (rc == 0) {
-			containers_env_after_start(pf, c);
-			rc = containers_transition(pf, c->id, &up, NULL, err);
-		}
+		if (rc == 0)
+			rc = containers_started(pf, c, &up, err);
 	}
 	json_decref(meta);
 	if (rc < 0)

@@ -1,0 +1,363 @@
+/* Container jobs and recovery: the background work that does the host side
+ * of create, copy, sync, delete, autostart and exit reports, and keeping the
+ * database true to the host at start (re-adoption, interrupted work, host
+ * leftovers). Decisions: docs/CONTAINERS.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "common/workq.h"
+#include "platform/containers_int.h"
+#include "platform/events.h"
+#include "platform/limits.h"
+#include "platform/oplocks.h"
+
+/* ------------------------------------------------------------ background jobs */
+
+struct job {
+	struct platform *pf;
+	enum job_kind kind;
+	char id[ID_LEN + 1];
+	int exit_status;
+	char snapshot[72]; /* JOB_COPY from a snapshot of the source */
+};
+
+static const char *const job_names[] = {"create", "delete", "start", "exit",
+					"purge",  "copy",   "sync"};
+
+static void run_job(void *arg);
+
+void containers_submit_job(struct platform *pf, enum job_kind kind, const char *id, int exit_status,
+			   const char *snapshot)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->pf = pf;
+	j->kind = kind;
+	j->exit_status = exit_status;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	snprintf(j->snapshot, sizeof(j->snapshot), "%s", snapshot ? snapshot : "");
+	workq_submit(pf->wq, run_job, j);
+}
+
+static void submit_job(struct platform *pf, enum job_kind kind, const char *id, int exit_status)
+{
+	containers_submit_job(pf, kind, id, exit_status, NULL);
+}
+
+/* Loads id when its status is in `want`; false (nothing to do) otherwise. */
+static bool load_in(struct platform *pf, const char *id, const char *want, struct container *c)
+{
+	struct error err = {0};
+	if (store_container_get(pf->store, id, c, &err) < 0)
+		return false;
+	if (container_status_in(c->status, want))
+		return true;
+	container_clear(c);
+	return false;
+}
+
+static void create_failed(struct platform *pf, const char *id, const struct error *why)
+{
+	struct error ignored = {0};
+	log_warn("container %s: create failed: %s", id, why->msg);
+	/* Nothing of a failed container stays on the host. */
+	if (rt_delete(pf->rt, id, &ignored) < 0)
+		log_warn("container %s: cleanup after failed create: %s", id, ignored.msg);
+	containers_system_transition(pf, id, "creating|copying", "failed", why->msg, "system",
+				     NULL);
+}
+
+/* Brings a copy up to date with its source: stop, replace the layer, start. */
+static void job_sync(struct platform *pf, const char *id)
+{
+	struct container c = {0};
+	struct error err = {0};
+	if (!load_in(pf, id, "copying", &c))
+		return;
+	if (rt_stop(pf->rt, id, 10, &err) < 0 ||
+	    rt_layer_copy(pf->rt, c.source_container_id, NULL, id, &err) < 0 ||
+	    containers_run_spec(pf, &c, rt_start, &err) < 0) {
+		log_warn("container %s: sync failed: %s", id, err.msg);
+		_cleanup_free_ char *why = xasprintf("Sync failed: %s", err.msg);
+		containers_system_transition(pf, id, "copying", "failed", why, "system", NULL);
+	} else {
+		containers_system_started(pf, &c, "copying", "system");
+	}
+	container_clear(&c);
+}
+
+/* A new container, or a copy: then first its source's layer (or a snapshot
+ * of it). The source is read frozen, not locked, so copies never wait on
+ * each other. */
+static void job_create(struct platform *pf, const char *id, const char *snapshot)
+{
+	struct container c = {0};
+	struct error err = {0};
+	/* Gone or deleting meanwhile: the delete wins. */
+	if (!load_in(pf, id, "creating|copying", &c))
+		return;
+	bool copy = strcmp(c.status, "copying") == 0;
+	if (copy && !c.source_container_id)
+		err_set(&err, E_INTERNAL, "copy without a source");
+	if (err.code ||
+	    (copy && rt_layer_copy(pf->rt, c.source_container_id, snapshot[0] ? snapshot : NULL, id,
+				   &err) < 0) ||
+	    containers_run_spec(pf, &c, rt_create_start, &err) < 0)
+		create_failed(pf, id, &err);
+	else
+		containers_system_started(pf, &c, c.status, "system");
+	container_clear(&c);
+}
+
+int containers_remove_locked(struct platform *pf, const char *id, struct error *err)
+{
+	if (rt_delete(pf->rt, id, err) < 0)
+		return -1;
+	if (store_container_delete(pf->store, id, err) < 0 && err->code != E_CONTAINER_NOT_FOUND)
+		return -1;
+	return 0;
+}
+
+void containers_deleted_event(struct platform *pf, const struct container *c)
+{
+	limits_container_gone(pf, c);
+	json_t *p = json_pack("{s:s}", "status", "deleted");
+	events_container(pf, c, "container.deleted", p);
+	json_decref(p);
+}
+
+static void job_delete(struct platform *pf, const char *id)
+{
+	struct container c = {0};
+	struct error err = {0};
+	if (!load_in(pf, id, "deleting", &c))
+		return;
+	if (containers_remove_locked(pf, id, &err) < 0) {
+		log_warn("container %s: delete failed: %s", id, err.msg);
+		_cleanup_free_ char *why = xasprintf("Delete failed: %s", err.msg);
+		containers_system_transition(pf, id, "deleting", "failed", why, "system", NULL);
+	} else {
+		log_info("container %s (%s): deleted", id, c.name);
+		containers_deleted_event(pf, &c);
+	}
+	container_clear(&c);
+}
+
+/* Autostart after a host reboot or an unclean stop of hoodyd. */
+static void job_start(struct platform *pf, const char *id)
+{
+	struct container c = {0};
+	struct error err = {0};
+	if (!load_in(pf, id, "stopped", &c))
+		return;
+	if (containers_run_spec(pf, &c, rt_start, &err) < 0)
+		log_warn("container %s: autostart failed: %s", id, err.msg);
+	else
+		containers_system_started(pf, &c, "stopped", "autostart");
+	container_clear(&c);
+}
+
+/* The runtime saw init exit without being asked to stop it. */
+static void job_exit(struct platform *pf, const char *id, int exit_status)
+{
+	struct container c = {0};
+	struct error err = {0};
+	enum rt_state st = RT_ABSENT;
+	if (!load_in(pf, id, "running|paused", &c))
+		return;
+	/* Started again since the report: nothing to record. */
+	if (rt_state(pf->rt, id, &st, &err) == 0 && (st == RT_RUNNING || st == RT_PAUSED)) {
+		container_clear(&c);
+		return;
+	}
+	/* Init killed at the memory limit: say so (the cgroup is still there
+	 * until the runtime forgets the container). */
+	struct rt_stats rs = {0};
+	bool oom = exit_status < 0 && rt_stats(pf->rt, id, &rs, &err) == 0 && rs.oom_kills > 0;
+	json_t *meta =
+	    json_pack("{s:s, s:o}", "reason",
+		      oom ? "out of memory: init killed at the memory limit" : "init exited",
+		      "exit_status", exit_status >= 0 ? json_integer(exit_status) : json_null());
+	if (oom)
+		json_object_set_new(meta, "oom_kills_total",
+				    json_integer((json_int_t)rs.oom_kills));
+	containers_system_transition(pf, id, "running|paused", "stopped", NULL, "system", meta);
+	json_decref(meta);
+	container_clear(&c);
+}
+
+/* Host leftovers of a container the database no longer has. */
+static void job_purge(struct platform *pf, const char *id)
+{
+	struct container c = {0};
+	struct error err = {0};
+	if (store_container_get(pf->store, id, &c, &err) == 0) {
+		container_clear(&c);
+		return;
+	}
+	if (err.code != E_CONTAINER_NOT_FOUND)
+		return;
+	if (rt_delete(pf->rt, id, &err) < 0)
+		log_warn("container %s: removing host leftovers failed: %s", id, err.msg);
+	else
+		log_info("container %s: host leftovers removed (no database row)", id);
+}
+
+static void run_job(void *arg)
+{
+	struct job *j = arg;
+	struct platform *pf = j->pf;
+	/* Only the thread doing the work holds the lock (see oplocks.h). */
+	oplock_wait(pf->locks, j->id, job_names[j->kind]);
+	switch (j->kind) {
+	case JOB_CREATE:
+	case JOB_COPY:
+		job_create(pf, j->id, j->snapshot);
+		break;
+	case JOB_DELETE:
+		job_delete(pf, j->id);
+		break;
+	case JOB_START:
+		job_start(pf, j->id);
+		break;
+	case JOB_EXIT:
+		job_exit(pf, j->id, j->exit_status);
+		break;
+	case JOB_PURGE:
+		job_purge(pf, j->id);
+		break;
+	case JOB_SYNC:
+		job_sync(pf, j->id);
+		break;
+	}
+	oplock_release(pf->locks, j->id);
+	free(j);
+}
+
+/* From the runtime's reaper thread: must not call the runtime, so queue. */
+static void container_exited(const char *id, int exit_status, void *arg)
+{
+	struct platform *pf = arg;
+	log_info("container %s: init exited (status %d)", id, exit_status);
+	submit_job(pf, JOB_EXIT, id, exit_status);
+}
+
+/* ------------------------------------------------------------ recovery */
+
+const char *container_host_status(enum rt_state st)
+{
+	switch (st) {
+	case RT_RUNNING:
+		return "running";
+	case RT_PAUSED:
+		return "paused";
+	case RT_CREATED:
+	case RT_STOPPED:
+		return "stopped";
+	case RT_ABSENT:
+		break;
+	}
+	return NULL;
+}
+
+static void reconcile_settled(struct platform *pf, const struct container *c, enum rt_state st)
+{
+	const char *truth = container_host_status(st);
+	const char *to = truth ? truth : "failed";
+	if (strcmp(to, c->status) != 0)
+		containers_system_transition(
+		    pf, c->id, c->status, to,
+		    truth ? NULL : "The container's files are missing on this host", "system",
+		    NULL);
+	if (strcmp(to, "stopped") == 0 && c->autostart && c->desired &&
+	    strcmp(c->desired, "running") == 0)
+		submit_job(pf, JOB_START, c->id, 0);
+}
+
+/* Brings one row in line with the host; slow host work goes to the queue. */
+static void reconcile_one(struct platform *pf, const struct container *c)
+{
+	struct error err = {0};
+	enum rt_state st = RT_ABSENT;
+	if (strcmp(c->status, "deleting") == 0) {
+		submit_job(pf, JOB_DELETE, c->id, 0);
+		return;
+	}
+	/* Create is idempotent: an interrupted one is simply run again. */
+	if (strcmp(c->status, "creating") == 0) {
+		submit_job(pf, JOB_CREATE, c->id, 0);
+		return;
+	}
+	if (strcmp(c->status, "failed") == 0)
+		return;
+	if (rt_state(pf->rt, c->id, &st, &err) < 0) {
+		log_warn("container %s: state unknown: %s", c->id, err.msg);
+		return;
+	}
+	if (container_status_in(c->status, "running|paused|stopped")) {
+		reconcile_settled(pf, c, st);
+	} else if (st == RT_RUNNING) {
+		containers_system_transition(pf, c->id, c->status, "running", NULL, "system", NULL);
+	} else {
+		_cleanup_free_ char *why =
+		    xasprintf("Interrupted while %s by a restart of hoodyd", c->status);
+		containers_system_transition(pf, c->id, c->status, "failed", why, "system", NULL);
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Containers on the host without a row: leftovers of a crash. */
+static void purge_orphans(struct platform *pf, const struct container *rows, size_t n)
+{
+	struct error err = {0};
+	char **ids = NULL;
+	size_t count = 0;
+	if (rt_list_ids(pf->rt, &ids, &count, &err) < 0) {
+		log_warn("listing host containers failed: %s", err.msg);
+		return;
+	}
+	const char **known = xcalloc(n + 1, sizeof(*known));
+	for (size_t i = 0; i < n; i++)
+		known[i] = rows[i].id;
+	qsort(known, n, sizeof(*known), cmp_str);
+	for (size_t i = 0; i < count; i++) {
+		const char *key = ids[i];
+		if (!bsearch(&key, known, n, sizeof(*known), cmp_str))
+			submit_job(pf, JOB_PURGE, ids[i], 0);
+		free(ids[i]);
+	}
+	free(ids);
+	free(known);
+}
+
+static void adopted(const char *id, enum rt_state st, void *arg)
+{
+	log_debug("container %s: adopted (%s)", id, rt_state_name(st));
+}
+
+int platform_containers_init(struct platform *pf, struct error *err)
+{
+	struct container *rows = NULL;
+	size_t n = 0;
+	struct error e = {0};
+	if (!pf->locks)
+		pf->locks = oplocks_new();
+	if (!pf->rt)
+		return 0;
+	runtime_set_exit_cb(pf->rt, container_exited, pf);
+	if (rt_adopt(pf->rt, adopted, pf, &e) < 0)
+		log_warn("re-adopting containers: %s", e.msg);
+	if (store_container_list_all(pf->store, &rows, &n, err) < 0)
+		return err_wrap(err, "containers recovery");
+	for (size_t i = 0; i < n; i++)
+		reconcile_one(pf, &rows[i]);
+	purge_orphans(pf, rows, n);
+	log_info("containers: %zu known, recovery done", n);
+	container_list_free(rows, n);
+	return 0;
+}

@@ -1,0 +1,357 @@
+/* Container state: statuses, transitions with their status log and event,
+ * the runtime spec of a container, and the one bookkeeping step after a
+ * container started (jobs, operations and restore all go through it).
+ * Decisions: docs/CONTAINERS.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "platform/containers_int.h"
+#include "platform/events.h"
+#include "platform/limits.h"
+#include "platform/oplocks.h"
+
+/* ------------------------------------------------------------ statuses */
+
+/* status is one of the '|'-separated names in list. */
+static bool status_in(const char *status, const char *list)
+{
+	size_t n = status ? strlen(status) : 0;
+	for (const char *p = list; p && *p;) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (n && len == n && strncmp(p, status, n) == 0)
+			return true;
+		p = bar ? bar + 1 : NULL;
+	}
+	return false;
+}
+
+bool container_status_in(const char *status, const char *list)
+{
+	return status_in(status, list);
+}
+
+static void status_logs_free(struct status_log *logs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		status_log_clear(&logs[i]);
+	free(logs);
+}
+
+/* Time of the container's latest transition, 0 when it has none. */
+static int last_transition_ms(struct store *st, const char *id, int64_t *out, struct error *err)
+{
+	struct status_log *logs = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	*out = 0;
+	if (store_status_log_list(st, id, "transition_time", true, 1, 1, &logs, &n, &total, err) <
+	    0)
+		return -1;
+	if (n)
+		*out = logs[0].transition_time;
+	status_logs_free(logs, n);
+	return 0;
+}
+
+int containers_log_transition(struct store *st, const char *id, const char *from, const char *to,
+			      const char *by, const json_t *metadata, struct error *err)
+{
+	int64_t prev, now = now_ms();
+	if (last_transition_ms(st, id, &prev, err) < 0)
+		return -1;
+	_cleanup_free_ char *meta = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
+	struct status_log l = {
+	    .from_status = (char *)from,
+	    .to_status = (char *)to,
+	    .transition_time = now,
+	    .duration_ms = prev ? (now > prev ? now - prev : 0) : -1,
+	    .triggered_by = (char *)by,
+	    .metadata = meta,
+	};
+	id_new(l.id);
+	snprintf(l.container_id, sizeof(l.container_id), "%s", id);
+	return store_status_log_insert(st, &l, err);
+}
+
+struct tx_transition {
+	struct platform *pf;
+	const char *id;
+	const struct container_transition *t;
+	struct container *out;
+};
+
+static void apply_transition(struct container *c, const struct container_transition *t)
+{
+	bool was_up = status_in(c->status, "running|paused");
+	free(c->status);
+	c->status = xstrdup(t->to);
+	free(c->failure_reason);
+	c->failure_reason = strcmp(t->to, "failed") == 0 && t->reason ? xstrdup(t->reason) : NULL;
+	/* Kept when the container stops: stats show the last start. */
+	if (strcmp(t->to, "running") == 0 && (!was_up || t->always))
+		c->started_at = now_ms();
+	if (t->desired) {
+		free(c->desired);
+		c->desired = xstrdup(t->desired);
+	}
+}
+
+/* container.<new status>, in the transition's transaction. */
+static void transition_event(struct platform *pf, const struct container *c, const char *from,
+			     const struct container_transition *t)
+{
+	char type[64];
+	snprintf(type, sizeof(type), "container.%s", t->to);
+	json_t *p = json_pack("{s:s, s:s, s:s}", "from_status", from, "to_status", t->to,
+			      "triggered_by", t->triggered_by ? t->triggered_by : "system");
+	if (t->reason)
+		json_object_set_new(p, "reason", json_string(t->reason));
+	if (t->metadata)
+		json_object_set(p, "metadata", t->metadata);
+	events_container(pf, c, type, p);
+	json_decref(p);
+}
+
+static int transition_tx(struct store *st, void *arg, struct error *err)
+{
+	struct tx_transition *x = arg;
+	struct container c = {0};
+	if (store_container_get(st, x->id, &c, err) < 0)
+		return -1;
+	int rc = -1;
+	_cleanup_free_ char *from = xstrdup(c.status);
+	if (x->t->from && !status_in(from, x->t->from)) {
+		err_set(err, E_STATE_CONFLICT,
+			"Operation not allowed in the container's current state (%s)", from);
+		goto out;
+	}
+	if (strcmp(from, x->t->to) != 0 || x->t->always) {
+		apply_transition(&c, x->t);
+		if (store_container_update(st, &c, err) < 0 ||
+		    containers_log_transition(st, x->id, from, x->t->to, x->t->triggered_by,
+					      x->t->metadata, err) < 0)
+			goto out;
+		transition_event(x->pf, &c, from, x->t);
+	}
+	rc = 0;
+	if (x->out) {
+		*x->out = c;
+		memset(&c, 0, sizeof(c));
+	}
+out:
+	container_clear(&c);
+	return rc;
+}
+
+int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
+			  struct container *out, struct error *err)
+{
+	struct tx_transition x = {.pf = pf, .id = id, .t = t, .out = out};
+	return store_tx(pf->store, transition_tx, &x, err);
+}
+
+struct tx_note {
+	struct platform *pf;
+	const char *id, *type;
+	json_t *meta;
+};
+
+static int note_tx(struct store *st, void *arg, struct error *err)
+{
+	struct tx_note *x = arg;
+	struct container c = {0};
+	if (store_container_get(st, x->id, &c, err) < 0)
+		return -1;
+	int rc = containers_log_transition(st, x->id, c.status, c.status, "system", x->meta, err);
+	if (rc == 0)
+		events_container(x->pf, &c, x->type, x->meta);
+	container_clear(&c);
+	return rc;
+}
+
+int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
+		    struct error *err)
+{
+	struct tx_note x = {.pf = pf, .id = id, .type = type, .meta = meta};
+	return store_tx(pf->store, note_tx, &x, err);
+}
+
+void containers_system_transition(struct platform *pf, const char *id, const char *from,
+				  const char *to, const char *reason, const char *by, json_t *meta)
+{
+	struct container_transition t = {
+	    .from = from, .to = to, .reason = reason, .triggered_by = by, .metadata = meta};
+	struct error err = {0};
+	if (containers_transition(pf, id, &t, NULL, &err) < 0)
+		log_info("container %s: not marked %s: %s", id, to, err.msg);
+	else
+		log_info("container %s: %s%s%s", id, to, reason ? ": " : "", reason ? reason : "");
+}
+
+/* ------------------------------------------------------------ specs */
+
+int container_spec_init(struct platform *pf, const struct container *c, struct container_spec *out,
+			struct error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->env_json = c->environment_vars ? json_loads(c->environment_vars, 0, NULL) : NULL;
+	if (!json_is_object(out->env_json)) {
+		json_decref(out->env_json);
+		out->env_json = json_object();
+	}
+	out->env = xcalloc(json_object_size(out->env_json) + 1, sizeof(*out->env));
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(out->env_json, k, v)
+	{
+		out->env[n].key = k;
+		out->env[n].value = json_string_value(v) ? json_string_value(v) : "";
+		n++;
+	}
+	out->spec = (struct rt_spec){
+	    .id = c->id,
+	    .hostname = c->name,
+	    .image = c->container_image,
+	    .env = out->env,
+	    .env_count = n,
+	    .ramdisk = c->ramdisk,
+	    .kit = c->hoody_kit,
+	    /* The network rule: containers of one project reach each other,
+	     * nothing else on the bridge; a pool member belongs to none yet. */
+	    .net_group = c->prespawn || !c->project_id[0] ? NULL : c->project_id,
+	};
+	struct limits l;
+	if (limits_resolve(pf, c->user_id, c->project_id, &l, err) < 0) {
+		container_spec_clear(out);
+		return -1;
+	}
+	limits_apply(pf, &l, &out->spec);
+	if (c->project_id[0] && limits_ramdisk_shared(pf, c->id)) {
+		limits_ramdisk_group(c->project_id, out->ramdisk_group);
+		out->spec.ramdisk_group = out->ramdisk_group;
+	}
+	return 0;
+}
+
+void container_spec_clear(struct container_spec *s)
+{
+	free(s->env);
+	json_decref(s->env_json);
+	memset(s, 0, sizeof(*s));
+}
+
+struct tx_env {
+	const char *id;
+	int64_t rev;
+};
+
+static int env_applied_tx(struct store *st, void *arg, struct error *err)
+{
+	struct tx_env *x = arg;
+	struct container c = {0};
+	if (store_container_get(st, x->id, &c, err) < 0)
+		return -1;
+	int rc = 0;
+	if (c.env_applied_revision < x->rev && x->rev <= c.env_revision) {
+		c.env_applied_revision = x->rev;
+		rc = store_container_update(st, &c, err);
+	}
+	container_clear(&c);
+	return rc;
+}
+
+int containers_env_applied(struct platform *pf, const char *id, int64_t rev, struct error *err)
+{
+	struct tx_env x = {.id = id, .rev = rev};
+	return store_tx(pf->store, env_applied_tx, &x, err);
+}
+
+int containers_run_spec(struct platform *pf, const struct container *c, rt_spec_fn fn,
+			struct error *err)
+{
+	struct container_spec s;
+	if (container_spec_init(pf, c, &s, err) < 0)
+		return -1;
+	int rc = fn(pf->rt, &s.spec, err);
+	container_spec_clear(&s);
+	return rc;
+}
+
+/* /etc/environment inside the container, for logins and execs. */
+static int write_etc_environment(struct platform *pf, const struct container *c, struct error *err)
+{
+	struct container_spec s;
+	if (container_spec_init(pf, c, &s, err) < 0)
+		return -1;
+	int rc = rt_set_env(pf->rt, c->id, s.env, s.spec.env_count, err);
+	container_spec_clear(&s);
+	return rc;
+}
+
+/* After a start with c's spec: the environment of its revision is applied
+ * (an empty one leaves the image's /etc/environment alone), and the status
+ * moves from `from` to running. */
+void containers_env_after_start(struct platform *pf, const struct container *c)
+{
+	struct error err = {0};
+	if (strcmp(c->environment_vars ? c->environment_vars : "{}", "{}") != 0 &&
+	    write_etc_environment(pf, c, &err) < 0)
+		log_warn("container %s: /etc/environment not written: %s", c->id, err.msg);
+	if (containers_env_applied(pf, c->id, c->env_revision, &err) < 0)
+		log_warn("container %s: %s", c->id, err.msg);
+}
+
+int containers_settled(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err)
+{
+	oplock_finishing(pf->locks, c->id);
+	return containers_transition(pf, c->id, t, NULL, err);
+}
+
+int containers_started(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err)
+{
+	containers_env_after_start(pf, c);
+	return containers_settled(pf, c, t, err);
+}
+
+void containers_system_started(struct platform *pf, const struct container *c, const char *from,
+			       const char *by)
+{
+	struct container_transition t = {.from = from, .to = "running", .triggered_by = by};
+	struct error err = {0};
+	if (containers_started(pf, c, &t, &err) < 0)
+		log_info("container %s: not marked running: %s", c->id, err.msg);
+	else
+		log_info("container %s: running", c->id);
+}
+
+bool containers_push_env(struct platform *pf, struct container *row)
+{
+	struct error err = {0};
+	if (!status_in(row->status, "running|paused"))
+		return false;
+	if (write_etc_environment(pf, row, &err) < 0 ||
+	    containers_env_applied(pf, row->id, row->env_revision, &err) < 0) {
+		log_warn("container %s: environment not pushed: %s", row->id, err.msg);
+		return false;
+	}
+	row->env_applied_revision = row->env_revision;
+	return true;
+}
+
+void containers_set_str(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src ? xstrdup(src) : NULL;
+}
+
+int containers_refuse_expired(struct error *err)
+{
+	return err_set(err, E_EXPIRED_READONLY,
+		       "This container has expired with its server and is read-only");
+}
