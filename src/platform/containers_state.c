@@ -287,7 +287,7 @@ static int write_etc_environment(struct platform *pf, const struct container *c,
 	struct container_spec s;
 	if (container_spec_init(pf, c, &s, err) < 0)
 		return -1;
-	int rc = rt_set_env(pf->rt, c->id, s.env, s.spec.env_count, err);
+	int rc = pf->rto->set_env(pf->rt, c->id, s.env, s.spec.env_count, err);
 	container_spec_clear(&s);
 	return rc;
 }

@@ -112,19 +112,19 @@ static int run_host(struct platform *pf, const struct op_def *op, const struct c
 	int rc;
 	switch (op->host) {
 	case HOST_STOP:
-		return rt_stop(pf->rt, c->id, grace, err);
+		return pf->rto->stop(pf->rt, c->id, grace, err);
 	case HOST_PAUSE:
-		return rt_pause(pf->rt, c->id, err);
+		return pf->rto->pause(pf->rt, c->id, err);
 	case HOST_RESUME:
-		return rt_resume(pf->rt, c->id, err);
+		return pf->rto->resume(pf->rt, c->id, err);
 	case HOST_START:
 	case HOST_RESTART:
 		break;
 	}
 	if (container_spec_init(pf, c, &s, err) < 0)
 		return -1;
-	rc = op->host == HOST_START ? rt_start(pf->rt, &s.spec, err)
-				    : rt_restart(pf->rt, &s.spec, grace, err);
+	rc = op->host == HOST_START ? pf->rto->start(pf->rt, &s.spec, err)
+				    : pf->rto->restart(pf->rt, &s.spec, grace, err);
 	container_spec_clear(&s);
 	return rc;
 }
@@ -137,7 +137,7 @@ static const char *record_truth(struct platform *pf, const struct op_def *op,
 	struct error e = {0};
 	enum rt_state st = RT_ABSENT;
 	const char *truth = c->status;
-	if (rt_state(pf->rt, c->id, &st, &e) == 0)
+	if (pf->rto->state(pf->rt, c->id, &st, &e) == 0)
 		truth = container_host_status(st) ? container_host_status(st) : "failed";
 	char reason[300];
 	snprintf(reason, sizeof(reason), "%s failed: %.250s", op->name, why->msg);

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/ids.h"
+#include "runtime/ops.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -46,12 +47,14 @@ struct platform_config {
 	bool proxy_open_default;
 	struct limits limits;           /* server-wide defaults of container limits */
 	bool no_limits;                 /* containers run without limits (benchmarks) */
+	const struct rt_ops *runtime_ops; /* the runtime's backend; NULL: crun (rt_crun_ops) */
 };
 
 struct platform {
 	struct platform_config cfg;
 	struct store *store;
 	struct runtime *rt;
+	const struct rt_ops *rto; /* every runtime call goes through it (runtime/ops.h) */
 	struct workq *wq;
 	struct oplocks *locks;
 	struct prespawn *pools;

@@ -92,12 +92,12 @@ int platform_ssh_proc_start(struct platform *pf, struct ssh_target *t, const str
 {
 	if (platform_ssh_check(pf, t, err) < 0)
 		return -1;
-	return rt_proc_start(pf->rt, t->container_id, o, out_new, err);
+	return pf->rto->proc_start(pf->rt, t->container_id, o, out_new, err);
 }
 
 int platform_ssh_proc_end(struct platform *pf, struct rt_proc *p)
 {
-	return rt_proc_end(pf->rt, p);
+	return pf->rto->proc_end(pf->rt, p);
 }
 
 int platform_ssh_connect(struct platform *pf, struct ssh_target *t, uint16_t port,
@@ -105,12 +105,12 @@ int platform_ssh_connect(struct platform *pf, struct ssh_target *t, uint16_t por
 {
 	if (platform_ssh_check(pf, t, err) < 0)
 		return -1;
-	return rt_net_connect(pf->rt, t->container_id, port, err);
+	return pf->rto->net_connect(pf->rt, t->container_id, port, err);
 }
 
 int platform_ssh_root(struct platform *pf, struct ssh_target *t, struct error *err)
 {
 	if (platform_ssh_check(pf, t, err) < 0)
 		return -1;
-	return rt_root_open(pf->rt, t->container_id, err);
+	return pf->rto->root_open(pf->rt, t->container_id, err);
 }
