@@ -151,9 +151,10 @@ static void job_start(struct platform *pf, const char *id)
 	struct error err = {0};
 	if (!load_in(pf, id, "stopped", &c))
 		return;
-	if (containers_run_spec(pf, &c, pf->rto->start, &err) < 0)
+	if (containers_run_spec(pf, &c, pf->rto->start, &err) < 0) {
 		log_warn("container %s: autostart failed: %s", id, err.msg);
-	else
+		containers_record_truth(pf, &c, "autostart", &err, NULL);
+	} else
 		containers_system_started(pf, &c, "stopped", "autostart");
 	container_clear(&c);
 }

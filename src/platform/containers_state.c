@@ -319,6 +319,27 @@ int containers_started(struct platform *pf, const struct container *c,
 	return containers_settled(pf, c, t, err);
 }
 
+const char *containers_record_truth(struct platform *pf, const struct container *c,
+				    const char *what, const struct error *why, json_t *meta)
+{
+	struct error e = {0};
+	enum rt_state st = RT_ABSENT;
+	if (pf->rto->state(pf->rt, c->id, &st, &e) < 0) {
+		log_warn("container %s: state after failed %s unknown: %s", c->id, what, e.msg);
+		return NULL;
+	}
+	const char *truth = container_host_status(st) ? container_host_status(st) : "failed";
+	char reason[300];
+	snprintf(reason, sizeof(reason), "%s failed: %.250s", what, why->msg);
+	/* From whatever the row says now: a restore may have moved it already. */
+	struct container_transition t = {
+	    .to = truth, .reason = reason, .triggered_by = "system", .metadata = meta};
+	if (containers_transition(pf, c->id, &t, NULL, &e) < 0)
+		log_warn("container %s: state after failed %s not recorded: %s", c->id, what,
+			 e.msg);
+	return truth;
+}
+
 void containers_system_started(struct platform *pf, const struct container *c, const char *from,
 			       const char *by)
 {

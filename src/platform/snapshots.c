@@ -243,6 +243,9 @@ static int restore_locked(struct platform *pf, const struct container *c, struct
 		if (rc == 0)
 			rc = containers_started(pf, c, &up, err);
 	}
+	/* A stop or start that failed may still have acted on the host. */
+	if (rc < 0)
+		containers_record_truth(pf, c, "restore", err, meta);
 	json_decref(meta);
 	if (rc < 0)
 		return -1;
