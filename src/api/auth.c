@@ -51,11 +51,9 @@ static void logout(struct req *r, struct resp *out)
 static void me(struct req *r, struct resp *out)
 {
 	struct error err = {0};
-	struct user u = {0};
-	int rc = store_user_get(r->pf->store, r->who.user_id, &u, &err);
-	resp_result(out, rc, &err, 200, "User retrieved successfully",
-		    rc < 0 ? NULL : user_json_new(&u));
-	user_clear(&u);
+	json_t *data = NULL;
+	int rc = users_get_json(r->pf, r->who.user_id, &data, &err);
+	resp_result(out, rc, &err, 200, "User retrieved successfully", data);
 }
 
 void api_register_auth(struct api_server *srv)

@@ -128,7 +128,8 @@ static void get(struct req *r, struct resp *out)
 	run_or_defer(r, out, get_run, &o, sizeof(o), mask != 0);
 }
 
-static void update_run(struct req *r, struct resp *out, void *arg)
+/* Environment changes are written into the running container: ROUTE_DEFER. */
+static void update(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -136,17 +137,6 @@ static void update_run(struct req *r, struct resp *out, void *arg)
 		resp_err(out, &err, NULL);
 	else
 		resp_ok(out, 200, "Container updated successfully", data);
-}
-
-/* Environment changes are written into the running container: deferred. */
-static void update(struct req *r, struct resp *out)
-{
-	struct error err = {0};
-	const char *id;
-	if (req_id_param(r, 0, &id, &err) < 0)
-		resp_err(out, &err, NULL);
-	else
-		req_defer(r, update_run, NULL, NULL);
 }
 
 static void delete (struct req *r, struct resp *out)
@@ -173,12 +163,15 @@ static void set_kvm(struct req *r, struct resp *out)
 void api_register_containers(struct api_server *srv)
 {
 	api_route(srv, "GET", "/api/v1/containers", list_all, 0, "containers.read");
-	api_route(srv, "GET", "/api/v1/projects/{id}/containers", list_project, 0, "containers.read");
+	api_route(srv, "GET", "/api/v1/projects/{id}/containers", list_project, 0,
+		  "containers.read");
 	api_route(srv, "POST", "/api/v1/projects/{id}/containers", create, 0, "containers.create");
 	api_route(srv, "GET", "/api/v1/containers/{id}", get, 0, "containers.read");
-	api_route(srv, "PUT", "/api/v1/containers/{id}", update, 0, "containers.update");
-	api_route(srv, "PATCH", "/api/v1/containers/{id}", update, 0, "containers.update");
+	api_route(srv, "PUT", "/api/v1/containers/{id}", update, ROUTE_DEFER, "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}", update, ROUTE_DEFER,
+		  "containers.update");
 	api_route(srv, "DELETE", "/api/v1/containers/{id}", delete, 0, "containers.delete");
 	api_route(srv, "PUT", "/api/v1/containers/{id}/kvm", set_kvm, 0, "containers.features.kvm");
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/kvm", set_kvm, 0, "containers.features.kvm");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/kvm", set_kvm, 0,
+		  "containers.features.kvm");
 }

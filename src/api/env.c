@@ -14,7 +14,7 @@ static void get_env(struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Environment variables retrieved successfully", data);
 }
 
-static void put_all_run(struct req *r, struct resp *out, void *arg)
+static void put_all(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -22,7 +22,7 @@ static void put_all_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 200, "Environment variables updated successfully", data);
 }
 
-static void put_key_run(struct req *r, struct resp *out, void *arg)
+static void put_key(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -31,7 +31,7 @@ static void put_key_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 200, "Environment variable set successfully", data);
 }
 
-static void delete_key_run(struct req *r, struct resp *out, void *arg)
+static void delete_key(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -39,27 +39,17 @@ static void delete_key_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 200, "Environment variable deleted successfully", data);
 }
 
-static void put_all(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, put_all_run);
-}
-
-static void put_key(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, put_key_run);
-}
-
-static void delete_key(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, delete_key_run);
-}
-
 void api_register_env(struct api_server *srv)
 {
 	api_route(srv, "GET", "/api/v1/containers/{id}/env", get_env, 0, "containers.read");
-	api_route(srv, "PUT", "/api/v1/containers/{id}/env", put_all, 0, "containers.update");
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/env", put_all, 0, "containers.update");
-	api_route(srv, "PUT", "/api/v1/containers/{id}/env/{key}", put_key, 0, "containers.update");
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/env/{key}", put_key, 0, "containers.update");
-	api_route(srv, "DELETE", "/api/v1/containers/{id}/env/{key}", delete_key, 0, "containers.update");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/env", put_all, ROUTE_DEFER,
+		  "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/env", put_all, ROUTE_DEFER,
+		  "containers.update");
+	api_route(srv, "PUT", "/api/v1/containers/{id}/env/{key}", put_key, ROUTE_DEFER,
+		  "containers.update");
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/env/{key}", put_key, ROUTE_DEFER,
+		  "containers.update");
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/env/{key}", delete_key, ROUTE_DEFER,
+		  "containers.update");
 }

@@ -173,16 +173,6 @@ int req_id_param(struct req *r, size_t idx, const char **out, struct error *err)
 	return 0;
 }
 
-void req_defer_by_id(struct req *r, struct resp *out, deferred_fn fn)
-{
-	struct error err = {0};
-	const char *id;
-	if (req_id_param(r, 0, &id, &err) < 0)
-		resp_err(out, &err, NULL);
-	else
-		req_defer(r, fn, NULL, NULL);
-}
-
 /* Plain decimal, no sign or spaces, in [min, max]. */
 int req_int_query(struct req *r, const char *key, int64_t dflt, int64_t min, int64_t max,
 		  int64_t *out, struct error *err)

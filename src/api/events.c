@@ -368,7 +368,7 @@ static void stream(struct req *r, struct resp *out)
 		s->last_seq = seq;
 	else if (since >= 0)
 		s->last_seq = since;
-	else if (store_event_last_seq(r->pf->store, &s->last_seq, &err) < 0)
+	else if (events_last_seq(r->pf, &s->last_seq, &err) < 0)
 		s->last_seq = 0;
 	/* A first comment line tells the client the stream is open. */
 	buf_put(s, ": connected\n\n", 13);

@@ -22,6 +22,7 @@ struct api_config {
 	int threads;                 /* MHD thread pool size */
 	unsigned conn_timeout_s;     /* a silent connection is closed after this; 0 = 30 */
 	const char *api_domain;      /* realm hosts look like {realm}.api.<domain> */
+	int workers;                 /* threads running deferred requests; 0 = 16 */
 };
 
 struct req {
@@ -67,6 +68,11 @@ enum route_flags {
 	ROUTE_JWT_ONLY = 2,          /* hdy_ tokens refused (admin endpoints) */
 	ROUTE_ADMIN = 4,             /* principal must be admin (and hold an admin.* leaf) */
 	ROUTE_WRITE = 8,             /* a read-only credential is refused (principal_can_write) */
+	/* Slow work (it waits for the host): the {id} parameter, which such a
+	 * route must have first, is checked at once (400), then the handler runs
+	 * on a worker of the HTTP queue with the connection suspended, in the
+	 * lane of its owner (req_defer). */
+	ROUTE_DEFER = 16,
 };
 
 /* The leaf of a route that any authenticated credential may call (a token
@@ -118,10 +124,12 @@ int req_int_query(struct req *r, const char *key, int64_t dflt, int64_t min, int
 /* "true"/"false" query flags; anything else is E_VALIDATION. */
 int req_bool_query(struct req *r, const char *key, bool dflt, bool *out, struct error *err);
 
-/* Slow work (container operations): the handler calls req_defer() and
- * returns without filling out; fn then runs on a worker thread with the
- * connection suspended, so HTTP threads never wait on a slow operation. fn
- * fills out; free_arg (may be NULL) releases arg afterwards. */
+/* Slow work that needs more than a ROUTE_DEFER route gives (an argument, or
+ * a choice made from the query): the handler calls req_defer() and returns
+ * without filling out; fn then runs on a worker of the HTTP work queue (not
+ * the platform's container jobs) with the connection suspended, so HTTP
+ * threads never wait on a slow operation. fn fills out; free_arg (may be
+ * NULL) releases arg afterwards. */
 typedef void (*deferred_fn)(struct req *r, struct resp *out, void *arg);
 void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
 /* The same for password hashing (argon2id, 64 MiB each): such jobs also obey
@@ -129,9 +137,6 @@ void req_defer(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *
  * jobs run on the work queue in the lane of their owner: the signed-in user,
  * else the client address (common/workq.h). */
 void req_defer_password(struct req *r, deferred_fn fn, void *arg, void (*free_arg)(void *));
-/* The common case: validates the {id} path param (else a 400 now), then
- * defers fn with no argument. */
-void req_defer_by_id(struct req *r, struct resp *out, deferred_fn fn);
 
 /* Every resource file provides one registration function, called at start. */
 void api_register_auth(struct api_server *srv);

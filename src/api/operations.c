@@ -14,7 +14,7 @@ static const char *operation_of(const struct req *r)
 	return r->nparams > 1 ? r->params[1] : strrchr(r->pattern, '/') + 1;
 }
 
-static void operate_run(struct req *r, struct resp *out, void *arg)
+static void operate(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -23,11 +23,6 @@ static void operate_run(struct req *r, struct resp *out, void *arg)
 		resp_err(out, &err, data);
 	else
 		resp_ok(out, 200, "Container operation completed successfully", data);
-}
-
-static void operate(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, operate_run);
 }
 
 /* Any method on /containers/{id}/<name> that no literal route takes. The
@@ -42,7 +37,8 @@ static void not_an_operation(struct req *r, struct resp *out)
 	if (!containers_operation_known(operation_of(r))) {
 		err_set(&err, E_ROUTE_NOT_FOUND,
 			"No route for containers/{id}/%.64s (operations are start, stop, "
-			"force-stop, restart, pause and resume)", operation_of(r));
+			"force-stop, restart, pause and resume)",
+			operation_of(r));
 		resp_err(out, &err, NULL);
 		return;
 	}
@@ -53,8 +49,8 @@ static void not_an_operation(struct req *r, struct resp *out)
 	out->header_value = xstrdup("POST");
 }
 
-static const char *const log_sorts[] = {"transition_time", "created_at", "to_status",
-					"from_status", NULL};
+static const char *const log_sorts[] = {"transition_time", "created_at", "to_status", "from_status",
+					NULL};
 
 static void status_logs(struct req *r, struct resp *out)
 {
@@ -81,16 +77,17 @@ void api_register_operations(struct api_server *srv)
 {
 	/* pause and resume need the stop and start leaves: the reference names
 	 * only start, stop and restart, and a pause is a kind of stop */
-	api_route(srv, "POST", "/api/v1/containers/{id}/start", operate, 0,
+	api_route(srv, "POST", "/api/v1/containers/{id}/start", operate, ROUTE_DEFER,
 		  "containers.actions.start");
-	api_route(srv, "POST", "/api/v1/containers/{id}/stop", operate, 0, "containers.actions.stop");
-	api_route(srv, "POST", "/api/v1/containers/{id}/force-stop", operate, 0,
+	api_route(srv, "POST", "/api/v1/containers/{id}/stop", operate, ROUTE_DEFER,
 		  "containers.actions.stop");
-	api_route(srv, "POST", "/api/v1/containers/{id}/restart", operate, 0,
+	api_route(srv, "POST", "/api/v1/containers/{id}/force-stop", operate, ROUTE_DEFER,
+		  "containers.actions.stop");
+	api_route(srv, "POST", "/api/v1/containers/{id}/restart", operate, ROUTE_DEFER,
 		  "containers.actions.restart");
-	api_route(srv, "POST", "/api/v1/containers/{id}/pause", operate, 0,
+	api_route(srv, "POST", "/api/v1/containers/{id}/pause", operate, ROUTE_DEFER,
 		  "containers.actions.stop");
-	api_route(srv, "POST", "/api/v1/containers/{id}/resume", operate, 0,
+	api_route(srv, "POST", "/api/v1/containers/{id}/resume", operate, ROUTE_DEFER,
 		  "containers.actions.start");
 	api_route(srv, "POST", "/api/v1/containers/{id}/{operation}", not_an_operation, 0,
 		  PERM_ANY);

@@ -32,6 +32,9 @@ struct api_server {
 	struct MHD_Daemon *mhd;
 	struct platform *pf;
 	struct router *router;
+	/* Deferred requests, fair per owner (issue 16); the platform's container
+	 * jobs run on a queue of their own, so neither waits behind the other. */
+	struct workq *wq;
 	size_t max_body;
 	char realm_suffix[300];       /* ".api.<domain>" */
 	int deferred;                 /* deferred requests not yet completed (atomic) */
@@ -49,6 +52,7 @@ struct req_ctx {
 	bool defer_requested;
 	bool defer_password;
 	deferred_fn dfn;
+	route_fn droute; /* a ROUTE_DEFER handler */
 	void *darg;
 	void (*dfree)(void *);
 	char *body;
@@ -89,6 +93,10 @@ void api_route(struct api_server *srv, const char *method, const char *pattern, 
 	if (!leaf_fits(flags, leaf)) {
 		fprintf(stderr, "route %s %s: bad permission leaf %s\n", method, pattern,
 			leaf ? leaf : "(none)");
+		abort();
+	}
+	if ((flags & ROUTE_DEFER) && !strstr(pattern, "/{id}")) {
+		fprintf(stderr, "route %s %s: ROUTE_DEFER without an {id}\n", method, pattern);
 		abort();
 	}
 	if (router_add(srv->router, method, pattern, fn, flags, leaf) < 0)
@@ -378,6 +386,27 @@ static void run_deferred(void *arg)
 	MHD_resume_connection(c->r.conn);
 }
 
+static void run_route(struct req *r, struct resp *out, void *arg)
+{
+	((struct req_ctx *)r)->droute(r, out);
+}
+
+/* The route's handler now, or, for ROUTE_DEFER, on the HTTP queue once its
+ * {id} is known to be well formed. */
+static void call_route(struct req_ctx *c, const struct route *rt)
+{
+	struct error err = {0};
+	const char *id;
+	if (!(rt->flags & ROUTE_DEFER)) {
+		rt->fn(&c->r, &c->resp);
+	} else if (req_id_param(&c->r, 0, &id, &err) < 0) {
+		resp_err(&c->resp, &err, NULL);
+	} else {
+		c->droute = rt->fn;
+		req_defer(&c->r, run_route, NULL, NULL);
+	}
+}
+
 static enum MHD_Result dispatch(struct req_ctx *c)
 {
 	struct route_match m;
@@ -419,7 +448,7 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 		resp_err(&c->resp, &err, NULL);
 		return send_resp(c);
 	}
-	m.route->fn(&c->r, &c->resp);
+	call_route(c, m.route);
 	if (!c->defer_requested)
 		return send_resp(c);
 	c->state = CTX_DEFERRED;
@@ -430,7 +459,7 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 		snprintf(owner, sizeof(owner), "user:%s", c->r.who.user_id);
 	else
 		snprintf(owner, sizeof(owner), "ip:%s", c->ip);
-	workq_submit_as(c->r.pf->wq, owner, c->defer_password ? WQ_PASSWORD : WQ_USER,
+	workq_submit_as(c->r.srv->wq, owner, c->defer_password ? WQ_PASSWORD : WQ_USER,
 			run_deferred, c);
 	return MHD_YES;
 }
@@ -707,6 +736,7 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 	snprintf(srv->realm_suffix, sizeof(srv->realm_suffix), ".api.%s",
 		 cfg->api_domain && *cfg->api_domain ? cfg->api_domain : "hoody.local");
 	srv->router = router_new();
+	srv->wq = workq_new(cfg->workers > 0 ? cfg->workers : 16);
 	api_register_auth(srv);
 	api_register_tokens(srv);
 	api_register_users(srv);
@@ -747,6 +777,7 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 		MHD_OPTION_END);
 	if (!srv->mhd) {
 		router_free(srv->router);
+		workq_free(srv->wq);
 		free(srv);
 		return err_sys(err, E_IO, "cannot listen on %s", cfg->listen);
 	}
@@ -781,6 +812,7 @@ void api_server_stop(struct api_server *srv)
 		return;
 	}
 	MHD_stop_daemon(srv->mhd);
+	workq_free(srv->wq);
 	router_free(srv->router);
 	free(srv);
 }

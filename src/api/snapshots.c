@@ -16,7 +16,7 @@ static void list(struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Snapshots retrieved successfully", data);
 }
 
-static void create_run(struct req *r, struct resp *out, void *arg)
+static void create(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -24,7 +24,7 @@ static void create_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 201, "Snapshot created successfully", data);
 }
 
-static void restore_run(struct req *r, struct resp *out, void *arg)
+static void restore(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -32,7 +32,7 @@ static void restore_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 200, "Snapshot restored successfully", data);
 }
 
-static void delete_run(struct req *r, struct resp *out, void *arg)
+static void delete (struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -51,21 +51,6 @@ static void alias(struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Snapshot alias updated successfully", data);
 }
 
-static void create(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, create_run);
-}
-
-static void restore(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, restore_run);
-}
-
-static void delete (struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, delete_run);
-}
-
 static void orphaned(struct req *r, struct resp *out)
 {
 	struct error err = {0};
@@ -74,7 +59,7 @@ static void orphaned(struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Snapshots retrieved successfully", data);
 }
 
-static void orphan_delete_run(struct req *r, struct resp *out, void *arg)
+static void orphan_delete(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -82,24 +67,19 @@ static void orphan_delete_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 200, "Snapshot deleted successfully", data);
 }
 
-static void orphan_delete(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, orphan_delete_run);
-}
-
 void api_register_snapshots(struct api_server *srv)
 {
 	api_route(srv, "GET", "/api/v1/snapshots/orphaned", orphaned, 0, "containers.read");
-	api_route(srv, "DELETE", "/api/v1/snapshots/orphaned/{id}/{name}", orphan_delete, 0,
-		  "containers.features.snapshots");
+	api_route(srv, "DELETE", "/api/v1/snapshots/orphaned/{id}/{name}", orphan_delete,
+		  ROUTE_DEFER, "containers.features.snapshots");
 	api_route(srv, "GET", "/api/v1/containers/{id}/snapshots", list, 0, "containers.read");
-	api_route(srv, "POST", "/api/v1/containers/{id}/snapshots", create, 0,
+	api_route(srv, "POST", "/api/v1/containers/{id}/snapshots", create, ROUTE_DEFER,
 		  "containers.features.snapshots");
-	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}", restore, 0,
+	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}", restore, ROUTE_DEFER,
 		  "containers.features.snapshots");
-	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}", restore, 0,
+	api_route(srv, "PATCH", "/api/v1/containers/{id}/snapshots/{name}", restore, ROUTE_DEFER,
 		  "containers.features.snapshots");
-	api_route(srv, "DELETE", "/api/v1/containers/{id}/snapshots/{name}", delete, 0,
+	api_route(srv, "DELETE", "/api/v1/containers/{id}/snapshots/{name}", delete, ROUTE_DEFER,
 		  "containers.features.snapshots");
 	api_route(srv, "PUT", "/api/v1/containers/{id}/snapshots/{name}/alias", alias, 0,
 		  "containers.features.snapshots");

@@ -300,7 +300,7 @@ static void on_connect(struct session *s, const char *p)
 	s->token = xstrdup(tok);
 	json_decref(auth);
 	/* only what happens from now on, like a fresh SSE stream */
-	if (store_event_last_seq(sio.pf->store, &s->last_seq, &err) < 0)
+	if (events_last_seq(sio.pf, &s->last_seq, &err) < 0)
 		s->last_seq = 0;
 	s->connected = true;
 	s->seen_gen = __atomic_load_n(&sio.gen, __ATOMIC_ACQUIRE);

@@ -3,7 +3,7 @@
 #include "api/http.h"
 #include "platform/stats.h"
 
-static void container_run(struct req *r, struct resp *out, void *arg)
+static void container_stats(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -11,7 +11,7 @@ static void container_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 200, "Container stats retrieved successfully", data);
 }
 
-static void project_run(struct req *r, struct resp *out, void *arg)
+static void project_stats(struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	json_t *data = NULL;
@@ -19,18 +19,10 @@ static void project_run(struct req *r, struct resp *out, void *arg)
 	resp_result(out, rc, &err, 200, "Project stats retrieved successfully", data);
 }
 
-static void container_stats(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, container_run);
-}
-
-static void project_stats(struct req *r, struct resp *out)
-{
-	req_defer_by_id(r, out, project_run);
-}
-
 void api_register_stats(struct api_server *srv)
 {
-	api_route(srv, "GET", "/api/v1/containers/{id}/stats", container_stats, 0, "containers.read");
-	api_route(srv, "GET", "/api/v1/projects/{id}/stats", project_stats, 0, "containers.read");
+	api_route(srv, "GET", "/api/v1/containers/{id}/stats", container_stats, ROUTE_DEFER,
+		  "containers.read");
+	api_route(srv, "GET", "/api/v1/projects/{id}/stats", project_stats, ROUTE_DEFER,
+		  "containers.read");
 }

@@ -3,45 +3,35 @@
 #include "api/http.h"
 #include "platform/auth.h"
 
-static void reply_user(struct resp *out, int rc, const struct error *err, int status,
-		       const char *message, struct user *u)
-{
-	resp_result(out, rc, err, status, message, rc < 0 ? NULL : user_json_new(u));
-	user_clear(u);
-}
-
 /* Creating a user hashes its password (argon2id): off the HTTP threads. */
 static void create_job(struct req *r, struct resp *out, void *arg)
 {
 	struct error err = {0};
-	struct user u = {0};
-	int rc = users_create(r->pf->store, r->body, &u, &err);
-	reply_user(out, rc, &err, 201, "User created successfully", &u);
-}
-
-static int load_user(struct req *r, struct user *u, struct error *err)
-{
-	const char *id;
-	if (principal_require(&r->who, "admin.users", err) < 0 || req_id_param(r, 0, &id, err) < 0)
-		return -1;
-	return store_user_get(r->pf->store, id, u, err);
+	json_t *data = NULL;
+	int rc = users_create_json(r->pf, r->body, &data, &err);
+	resp_result(out, rc, &err, 201, "User created successfully", data);
 }
 
 static void get(struct req *r, struct resp *out)
 {
 	struct error err = {0};
-	struct user u = {0};
-	int rc = load_user(r, &u, &err);
-	reply_user(out, rc, &err, 200, "User retrieved successfully", &u);
+	json_t *data = NULL;
+	const char *id;
+	int rc = principal_require(&r->who, "admin.users", &err);
+	if (rc == 0)
+		rc = req_id_param(r, 0, &id, &err);
+	if (rc == 0)
+		rc = users_get_json(r->pf, id, &data, &err);
+	resp_result(out, rc, &err, 200, "User retrieved successfully", data);
 }
 
 /* May hash a new password, hence deferred like create. */
 static void update_job(struct req *r, struct resp *out, void *arg)
 {
 	struct error err = {0};
-	struct user u = {0};
-	int rc = users_update(r->pf->store, r->who.user_id, r->params[0], r->body, &u, &err);
-	reply_user(out, rc, &err, 200, "User updated successfully", &u);
+	json_t *data = NULL;
+	int rc = users_update_json(r->pf, r->who.user_id, r->params[0], r->body, &data, &err);
+	resp_result(out, rc, &err, 200, "User updated successfully", data);
 }
 
 /* Checks what is cheap on the HTTP thread, then defers job (it may hash a

@@ -22,6 +22,7 @@
 #include "platform/snapshots.h"
 #include "proxy/proxy.h"
 #include "ssh/ssh.h"
+#include "runtime/ops.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -242,6 +243,7 @@ static int serve(const struct daemon_config *c)
 		.threads = (int)c->threads,
 		.conn_timeout_s = (unsigned)c->conn_timeout,
 		.api_domain = c->domain,
+		.workers = (int)c->workers,
 	};
 	if (api_server_start(&ac, pf, &srv, &err) < 0) {
 		fail("http", &err);

@@ -1,5 +1,6 @@
 /* Passwords, JWT sessions, hdy_ secrets, the permission tree and the request
  * authenticator with its small identity cache. */
+#include "platform/platform_int.h"
 #include "platform/auth.h"
 
 #include <arpa/inet.h>

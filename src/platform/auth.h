@@ -11,6 +11,8 @@
 #include "common/error.h"
 #include "platform/platform.h"
 
+struct auth_token;
+
 #define AUTH_TOKEN_PREFIX "hdy_"
 /* hdy_ + 43 base64url chars (32 random bytes). */
 #define AUTH_TOKEN_SECRET_LEN (4 + 43)
@@ -112,6 +114,13 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 int users_set_password(struct store *st, const char *login, const char *password,
 		       struct error *err);
 json_t *user_json_new(const struct user *u);
+/* The same calls for the API, answering with the user object: GET
+ * /users/{id} and /users/me (E_NOT_FOUND), POST /users, PUT /users/{id}. */
+int users_get_json(struct platform *pf, const char *id, json_t **data_new, struct error *err);
+int users_create_json(struct platform *pf, const json_t *body, json_t **data_new,
+		      struct error *err);
+int users_update_json(struct platform *pf, const char *actor_id, const char *id,
+		      const json_t *body, json_t **data_new, struct error *err);
 /* On an empty store: creates the "admin" user (random password) and an admin
  * hdy_ token written to <state_dir>/admin-token (0600). *created tells. */
 int users_bootstrap(struct platform *pf, bool *created, struct error *err);

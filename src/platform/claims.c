@@ -1,5 +1,6 @@
 /* Ed25519 signing keys on disk, container claims and response signatures.
  * The on-disk format and what exactly is signed are in docs/CLAIMS.md. */
+#include "platform/platform_int.h"
 #include "platform/claims.h"
 
 #include <dirent.h>

@@ -1,4 +1,5 @@
 /* Container request rules (see container_rules.h). */
+#include "platform/platform_int.h"
 #include "platform/container_rules.h"
 
 #include <ctype.h>

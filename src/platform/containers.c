@@ -3,6 +3,7 @@
  * rest of the container work: containers_state.c (statuses, transitions,
  * the "started" step), containers_jobs.c (host work, recovery),
  * containers_create.c (create, claim). Decisions: docs/CONTAINERS.md. */
+#include "platform/platform_int.h"
 #include "platform/containers.h"
 
 #include <stdlib.h>

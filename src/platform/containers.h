@@ -13,6 +13,8 @@
 
 #include "platform/platform.h"
 
+struct container;
+
 /* Called once by platform_open: registers the runtime exit callback and
  * reconciles the database with the host (re-adopts running containers). */
 int platform_containers_init(struct platform *pf, struct error *err);
@@ -112,28 +114,11 @@ struct container_transition {
 int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
 			  struct container *out, struct error *err);
 
-/* What the runtime needs to start c (name as hostname, image, environment,
- * ramdisk). Valid while c lives; clear it after use. */
-struct container_spec {
-	struct rt_spec spec;
-	struct rt_env *env;
-	json_t *env_json;
-	char ramdisk_group[ID_LEN + 2]; /* ramdisk_scope "project" */
-};
-/* With the limits c gets now (platform/limits.h). */
-int container_spec_init(struct platform *pf, const struct container *c, struct container_spec *out,
-			struct error *err);
-void container_spec_clear(struct container_spec *s);
-
 /* A status-log row that is not a transition (from = to = the current
  * status, triggered_by "system", metadata meta) and the event `type`, in
  * one transaction: out-of-memory kills. */
 int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
 		    struct error *err);
-
-/* The status a host state means: running, paused, stopped; NULL when the
- * container is not on the host at all. */
-const char *container_host_status(enum rt_state st);
 
 /* status is one of the '|'-separated names in list ("running|paused"). */
 bool container_status_in(const char *status, const char *list);

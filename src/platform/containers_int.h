@@ -1,18 +1,38 @@
-/* What the container files share and nobody else may use:
+/* What the container files share, inside the platform only:
  * containers_state.c (statuses, transitions, specs, the "started" step),
  * containers_jobs.c (background jobs, recovery), containers_create.c
- * (create, claim), containers.c (lookups, get, list, update, delete) and
- * the pool members in prespawn.c. Not installed beside containers.h on
- * purpose: the rest of the platform goes through containers.h. */
+ * (create, claim), containers.c (lookups, get, list, update, delete), the
+ * pool members in prespawn.c, and the modules that start containers
+ * themselves (operations.c, snapshots.c: the spec and the host status). It
+ * names the runtime's types, so no edge can include it. */
 #ifndef HOODY_PLATFORM_CONTAINERS_INT_H
 #define HOODY_PLATFORM_CONTAINERS_INT_H
 
 #include "platform/container_rules.h"
 #include "platform/containers.h"
+#include "platform/platform_int.h"
 
 #define NAME_RETRIES 8 /* fresh random names tried when one is taken */
 
 /* ---- containers_state.c ---- */
+
+/* What the runtime needs to start c (name as hostname, image, environment,
+ * ramdisk). Valid while c lives; clear it after use. */
+struct container_spec {
+	struct rt_spec spec;
+	struct rt_env *env;
+	json_t *env_json;
+	char ramdisk_group[ID_LEN + 2]; /* ramdisk_scope "project" */
+};
+/* With the limits c gets now (platform/limits.h). */
+int container_spec_init(struct platform *pf, const struct container *c, struct container_spec *out,
+			struct error *err);
+void container_spec_clear(struct container_spec *s);
+
+/* The status a host state means: running, paused, stopped; NULL when the
+ * container is not on the host at all. */
+const char *container_host_status(enum rt_state st);
+
 
 /* A status_log row for a transition inside the caller's transaction. */
 int containers_log_transition(struct store *st, const char *id, const char *from, const char *to,

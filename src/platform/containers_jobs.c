@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/workq.h"

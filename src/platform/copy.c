@@ -1,6 +1,7 @@
 /* Copies: the request is checked here and turned into a create in the
  * target project with the source's settings; the files follow in the
  * background (containers.c, JOB_COPY). */
+#include "platform/platform_int.h"
 #include "platform/copy.h"
 
 #include <string.h>

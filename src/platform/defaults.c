@@ -1,4 +1,5 @@
 /* The defaults of a login answer. Read-only, best effort. */
+#include "platform/platform_int.h"
 #include "platform/defaults.h"
 
 #include <stdlib.h>

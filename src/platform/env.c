@@ -1,6 +1,7 @@
 /* Container environment routes: each change is an edit function run by
  * containers_env_edit under the container's operation lock, so concurrent
  * PUTs of different keys never lose one another. */
+#include "platform/platform_int.h"
 #include "platform/env.h"
 
 #include <strings.h>

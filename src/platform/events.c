@@ -1,4 +1,5 @@
 /* Events: recording, queries for the API, and the wake-up of live streams. */
+#include "platform/platform_int.h"
 #include "platform/events.h"
 
 #include <stdlib.h>
@@ -344,4 +345,9 @@ int events_cleanup(struct platform *pf, const struct principal *who, const json_
 	*data_new = json_pack("{s:I, s:I, s:o}", "deleted_count", (json_int_t)deleted,
 			      "retention_days", (json_int_t)days, "cutoff_date", json_time_new(f.end_ms));
 	return 0;
+}
+
+int events_last_seq(struct platform *pf, int64_t *out, struct error *err)
+{
+	return store_event_last_seq(pf->store, out, err);
 }

@@ -13,6 +13,7 @@
 #define EVENTS_RETENTION_DAYS 30 /* default retention of the periodic cleanup */
 
 struct container;
+struct store;
 
 /* Records an event; failures are logged (an event never fails the change it
  * describes). payload is borrowed and may be NULL. */
@@ -31,6 +32,10 @@ void events_record(struct store *st, const struct event_spec *e);
 /* container.<type> for c, with c's project, owner and realms. */
 void events_container(struct platform *pf, const struct container *c, const char *type,
 		      json_t *payload);
+
+/* The sequence number of the newest stored event (0 when none): where a
+ * live stream starts. */
+int events_last_seq(struct platform *pf, int64_t *out, struct error *err);
 
 /* Once per process: hooks the store's commits. */
 void events_init(void);

@@ -1,3 +1,4 @@
+#include "platform/platform_int.h"
 #include "platform/fields.h"
 
 #include <ctype.h>

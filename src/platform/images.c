@@ -1,4 +1,5 @@
 /* Public images (see images.h). */
+#include "platform/platform_int.h"
 #include "platform/images.h"
 
 #include <ctype.h>

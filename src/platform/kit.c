@@ -1,6 +1,7 @@
 /* A tiny HTTP/1.0 client for the Kit agent's socket: one request, bounded
  * in time (1 s) and size (4 MiB), so a wedged agent never stalls an API
  * read. */
+#include "platform/platform_int.h"
 #include "platform/kit.h"
 
 #include <errno.h>

@@ -2,6 +2,7 @@
  * ("limits.users.<id>", "limits.projects.<id>": JSON objects holding only the
  * keys an administrator set), so a change needs no schema step and applies
  * at each container's next start. */
+#include "platform/platform_int.h"
 #include "platform/limits.h"
 
 #include <stddef.h>
@@ -10,7 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "platform/containers.h"
+#include "platform/containers_int.h"
 
 #define GiB (1LL << 30)
 #define MiB (1LL << 20)

@@ -12,6 +12,7 @@
 #include "platform/platform.h"
 
 struct container;
+struct rt_spec;
 
 /* Built-in defaults: sized so a 2-core, 24 GiB host keeps 500 running
  * containers (docs/SECURITY.md). */

@@ -1,4 +1,5 @@
 /* Container operations and status logs. Decisions: docs/OPERATIONS.md. */
+#include "platform/platform_int.h"
 #include "platform/operations.h"
 
 #include <stdarg.h>
@@ -8,7 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "platform/containers.h"
+#include "platform/containers_int.h"
 #include "platform/events.h"
 #include "platform/kit.h"
 #include "platform/oplocks.h"

@@ -1,6 +1,7 @@
 /* The set of containers with an operation running: a small array under one
  * mutex. It holds at most one entry per busy thread (HTTP threads plus
  * workers), so a linear scan is cheaper than any index. */
+#include "platform/platform_int.h"
 #include "platform/oplocks.h"
 
 #include <pthread.h>

@@ -1,6 +1,8 @@
 /* The domain layer: validation, state machine, ownership and realms, quotas,
  * prespawn, claims. Talks to the store and the runtime; knows nothing of HTTP
- * (it speaks jansson values, which are data, not transport). */
+ * (it speaks jansson values, which are data, not transport). This header and
+ * the other public platform headers do not include the store's or the
+ * runtime's: the edges see only the platform. */
 #ifndef HOODY_PLATFORM_H
 #define HOODY_PLATFORM_H
 
@@ -11,13 +13,19 @@
 
 #include "common/error.h"
 #include "common/ids.h"
-#include "runtime/ops.h"
-#include "runtime/runtime.h"
-#include "store/store.h"
+#include "common/query.h"
 
-struct workq;    /* platform/workq.c: background jobs */
-struct oplocks;  /* platform/oplocks.c: one operation at a time per container */
-struct prespawn; /* platform/prespawn.c: warm pools */
+/* Opaque outside src/platform (its definition: platform_int.h); the edges
+ * hold a pointer and call platform functions. */
+struct platform;
+/* The store's and the runtime's types, named by some platform calls that
+ * only the composition root (src/daemon) and the platform itself make. */
+struct store;
+struct runtime;
+struct rt_ops; /* runtime/ops.h: the runtime seam */
+struct user;
+struct container;
+struct project;
 
 /* Container resource limits (platform/limits.h); every value in bytes or
  * units, 0 = no limit of that kind. */
@@ -50,26 +58,6 @@ struct platform_config {
 	const struct rt_ops *runtime_ops; /* the runtime's backend; NULL: crun (rt_crun_ops) */
 };
 
-struct platform {
-	struct platform_config cfg;
-	struct store *store;
-	struct runtime *rt;
-	const struct rt_ops *rto; /* every runtime call goes through it (runtime/ops.h) */
-	struct workq *wq;
-	struct oplocks *locks;
-	struct prespawn *pools;
-	char server_id[ID_LEN + 1];
-	unsigned char jwt_secret[32];
-	pthread_mutex_t mu;
-	/* snapshots.c: the expired-snapshot sweeper (waits on janitor_cv under mu) */
-	pthread_t janitor;
-	pthread_cond_t janitor_cv;
-	bool janitor_running, janitor_quit;
-	/* limits.c: the out-of-memory watcher (waits on oom_cv under mu) */
-	pthread_t oom_watcher;
-	pthread_cond_t oom_cv;
-	bool oom_running, oom_quit;
-};
 
 /* Who is calling: a JWT session or an hdy_ token of a user. */
 struct principal {

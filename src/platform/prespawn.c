@@ -1,6 +1,7 @@
 /* Prespawn pools: targets, their members, the filler thread and the admin
  * view. The claim itself is part of create (containers_create.c), which asks
  * prespawn_pool_for. */
+#include "platform/platform_int.h"
 #include "platform/prespawn.h"
 
 #include <errno.h>

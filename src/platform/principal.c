@@ -1,6 +1,7 @@
 /* What a caller may do (permission leaves) and see (realms). */
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "platform/auth.h"
 #include "platform/platform.h"
 

@@ -1,5 +1,6 @@
 /* Projects and the realms list. Ownership and realm visibility are checked
  * here, once, so the API layer only maps results to HTTP. */
+#include "platform/platform_int.h"
 #include "platform/projects.h"
 
 #include <stdint.h>

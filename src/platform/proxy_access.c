@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "platform/platform_int.h"
 #include "common/util.h"
 #include "platform/auth.h"
 #include "platform/claims.h"

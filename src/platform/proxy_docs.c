@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "common/util.h"
 #include "platform/containers.h"
 #include "platform/events.h"

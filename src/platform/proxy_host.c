@@ -1,5 +1,6 @@
 /* Hostnames of kit-api.md §1: parsing, resolution to a container route, the
  * index mapping of §1.4 and alias path rewriting. */
+#include "platform/platform_int.h"
 #include "platform/proxy.h"
 
 #include <ctype.h>

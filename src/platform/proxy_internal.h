@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "platform/platform_int.h"
 #include "platform/proxy.h"
 
 #define PROXY_ALIAS_MIN 3

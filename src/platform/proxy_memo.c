@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "common/util.h"
 #include "platform/proxy.h"
 #include "store/store.h"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "common/util.h"
 #include "platform/proxy_internal.h"
 #include "platform/validate.h"

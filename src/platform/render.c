@@ -1,4 +1,5 @@
 /* The container object (see render.h). */
+#include "platform/platform_int.h"
 #include "platform/render.h"
 
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+#include "platform/platform_int.h"
 #include "platform/runtime_cache.h"
 
 #include <pthread.h>

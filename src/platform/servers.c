@@ -1,6 +1,7 @@
 /* This host as the one Hoody server containers run on. Its identity lives in
  * the store (kv "server_id") so it survives restarts; its specs are read from
  * the host on every request (cheap, and right after a resize). */
+#include "platform/platform_int.h"
 #include "platform/servers.h"
 
 #include <stdlib.h>

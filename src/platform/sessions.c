@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "common/util.h"
 #include "platform/auth.h"
 #include "platform/defaults.h"

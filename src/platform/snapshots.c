@@ -1,6 +1,7 @@
 /* Snapshots: the domain side. Files live in the runtime's snapshot store,
  * rows in the snapshots table; a change to either happens under the
  * container's operation lock. */
+#include "platform/platform_int.h"
 #include "platform/snapshots.h"
 
 #include <stdio.h>
@@ -10,7 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "platform/containers.h"
+#include "platform/containers_int.h"
 #include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/validate.h"

@@ -8,6 +8,8 @@
 
 #include "platform/platform.h"
 
+struct snapshot;
+
 #define SNAPSHOTS_MAX 100          /* per container: max_snapshots */
 #define SNAPSHOT_ALIAS_MAX 100
 #define SNAPSHOT_EXPIRY_MAX_DAYS 3650

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "platform/ssh.h"
 #include "common/util.h"
 
@@ -87,17 +88,51 @@ int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *
 	return rc;
 }
 
-int platform_ssh_proc_start(struct platform *pf, struct ssh_target *t, const struct rt_proc_opts *o,
-			    struct rt_proc **out_new, struct error *err)
+/* An ssh_proc is the runtime's rt_proc under a name the edge may hold. */
+static struct rt_proc *rt_of(const struct ssh_proc *p)
 {
-	if (platform_ssh_check(pf, t, err) < 0)
-		return -1;
-	return pf->rto->proc_start(pf->rt, t->container_id, o, out_new, err);
+	return (struct rt_proc *)p;
 }
 
-int platform_ssh_proc_end(struct platform *pf, struct rt_proc *p)
+int platform_ssh_proc_start(struct platform *pf, struct ssh_target *t,
+			    const struct ssh_proc_opts *o, struct ssh_proc **out_new,
+			    struct error *err)
 {
-	return pf->rto->proc_end(pf->rt, p);
+	struct rt_env env[] = {{"TERM", o->term}};
+	struct rt_proc_opts ro = {
+	    .argv = o->argv,
+	    .env = o->term ? env : NULL,
+	    .env_count = o->term ? 1 : 0,
+	    .tty = o->tty,
+	    .cols = o->cols,
+	    .rows = o->rows,
+	};
+	struct rt_proc *p = NULL;
+	if (platform_ssh_check(pf, t, err) < 0 ||
+	    pf->rto->proc_start(pf->rt, t->container_id, &ro, &p, err) < 0)
+		return -1;
+	*out_new = (struct ssh_proc *)p;
+	return 0;
+}
+
+int platform_ssh_proc_fd(const struct ssh_proc *p, int which)
+{
+	return rt_proc_fd(rt_of(p), which);
+}
+
+void platform_ssh_proc_close_fd(struct ssh_proc *p, int which)
+{
+	rt_proc_close_fd(rt_of(p), which);
+}
+
+int platform_ssh_proc_resize(struct ssh_proc *p, unsigned cols, unsigned rows)
+{
+	return rt_proc_resize(rt_of(p), cols, rows);
+}
+
+int platform_ssh_proc_end(struct platform *pf, struct ssh_proc *p)
+{
+	return pf->rto->proc_end(pf->rt, rt_of(p));
 }
 
 int platform_ssh_connect(struct platform *pf, struct ssh_target *t, uint16_t port,

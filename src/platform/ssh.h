@@ -5,6 +5,9 @@
 #ifndef HOODY_PLATFORM_SSH_H
 #define HOODY_PLATFORM_SSH_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "platform/platform.h"
 
 struct ssh_target {
@@ -26,9 +29,26 @@ int platform_ssh_find(struct platform *pf, const char *type_blob, const char *lo
 /* The target again, still holding the same key; E_STATE_CONFLICT with a
  * message for people when it is not running. */
 int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *err);
-int platform_ssh_proc_start(struct platform *pf, struct ssh_target *t, const struct rt_proc_opts *o,
-			    struct rt_proc **out_new, struct error *err);
-int platform_ssh_proc_end(struct platform *pf, struct rt_proc *p);
+/* A process of a session inside the container (the runtime's, unseen by the
+ * edge). argv NULL-terminated; term: the TERM of a terminal, NULL for none. */
+struct ssh_proc;
+struct ssh_proc_opts {
+	const char *const *argv;
+	const char *term;
+	bool tty;
+	unsigned cols, rows;
+};
+int platform_ssh_proc_start(struct platform *pf, struct ssh_target *t,
+			    const struct ssh_proc_opts *o, struct ssh_proc **out_new,
+			    struct error *err);
+/* Non-blocking fds: 0 stdin (write), 1 stdout, 2 stderr (-1 with a tty: the
+ * terminal carries both), 3 readable once the process has ended. */
+int platform_ssh_proc_fd(const struct ssh_proc *p, int which);
+/* Closes stdin (EOF for the process; a no-op on a terminal) or an output. */
+void platform_ssh_proc_close_fd(struct ssh_proc *p, int which);
+int platform_ssh_proc_resize(struct ssh_proc *p, unsigned cols, unsigned rows);
+/* Kills what is left, reaps, frees; the exit code (128 + signal if killed). */
+int platform_ssh_proc_end(struct platform *pf, struct ssh_proc *p);
 int platform_ssh_connect(struct platform *pf, struct ssh_target *t, uint16_t port,
 			 struct error *err);
 int platform_ssh_root(struct platform *pf, struct ssh_target *t, struct error *err);

@@ -2,6 +2,7 @@
  * instance state, which the reference's shape mirrors: cpu.usage in ns,
  * memory and disk in bytes, status_code LXD's numeric status. See
  * docs/OPERATIONS.md "Stats". */
+#include "platform/platform_int.h"
 #include "platform/stats.h"
 
 #include <pthread.h>

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "common/util.h"
 #include "platform/auth.h"
 #include "platform/events.h"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/platform_int.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "platform/auth.h"
@@ -304,4 +305,33 @@ int users_bootstrap(struct platform *pf, bool *created, struct error *err)
 	user_clear(&b.admin);
 	*created = rc == 0;
 	return rc;
+}
+
+/* user_json_new of *u when rc is 0; u is cleared either way. */
+static int answer(int rc, struct user *u, json_t **data_new)
+{
+	if (rc == 0)
+		*data_new = user_json_new(u);
+	user_clear(u);
+	return rc;
+}
+
+int users_get_json(struct platform *pf, const char *id, json_t **data_new, struct error *err)
+{
+	struct user u = {0};
+	return answer(store_user_get(pf->store, id, &u, err), &u, data_new);
+}
+
+int users_create_json(struct platform *pf, const json_t *body, json_t **data_new,
+		      struct error *err)
+{
+	struct user u = {0};
+	return answer(users_create(pf->store, body, &u, err), &u, data_new);
+}
+
+int users_update_json(struct platform *pf, const char *actor_id, const char *id,
+		      const json_t *body, json_t **data_new, struct error *err)
+{
+	struct user u = {0};
+	return answer(users_update(pf->store, actor_id, id, body, &u, err), &u, data_new);
 }

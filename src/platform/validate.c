@@ -1,3 +1,4 @@
+#include "platform/platform_int.h"
 #include "platform/validate.h"
 
 #include <ctype.h>

@@ -30,7 +30,7 @@ struct chan {
 	ssh_channel ch;
 	struct ssh_channel_callbacks_struct cb;
 	enum chan_kind kind;
-	struct rt_proc *proc;
+	struct ssh_proc *proc;
 	struct ssh_sftp *sftp;
 	int sock;
 	int out[2];	  /* read into the channel: stdout (or the socket), stderr */
@@ -106,7 +106,7 @@ static int on_resize(ssh_session s, ssh_channel ch, int w, int h, int pw, int ph
 	c->cols = w > 0 && w < 10000 ? (unsigned)w : c->cols;
 	c->rows = h > 0 && h < 10000 ? (unsigned)h : c->rows;
 	if (c->proc)
-		rt_proc_resize(c->proc, c->cols, c->rows);
+		platform_ssh_proc_resize(c->proc, c->cols, c->rows);
 	return 0;
 }
 
@@ -117,11 +117,9 @@ static const char *const shell_argv[] = {
 static void start_proc(struct chan *c, const char *command)
 {
 	const char *argv[] = {"/bin/sh", "-c", command, NULL};
-	struct rt_env env[] = {{"TERM", c->term}};
-	struct rt_proc_opts o = {
+	struct ssh_proc_opts o = {
 	    .argv = command ? argv : shell_argv,
-	    .env = c->pty ? env : NULL,
-	    .env_count = c->pty ? 1 : 0,
+	    .term = c->pty ? c->term : NULL,
 	    .tty = c->pty,
 	    .cols = c->cols,
 	    .rows = c->rows,
@@ -132,10 +130,10 @@ static void start_proc(struct chan *c, const char *command)
 		return;
 	}
 	c->kind = CH_PROC;
-	c->in = rt_proc_fd(c->proc, 0);
-	c->out[0] = rt_proc_fd(c->proc, 1);
-	c->out[1] = rt_proc_fd(c->proc, 2);
-	c->exitfd = rt_proc_fd(c->proc, 3);
+	c->in = platform_ssh_proc_fd(c->proc, 0);
+	c->out[0] = platform_ssh_proc_fd(c->proc, 1);
+	c->out[1] = platform_ssh_proc_fd(c->proc, 2);
+	c->exitfd = platform_ssh_proc_fd(c->proc, 3);
 }
 
 static int on_shell(ssh_session s, ssh_channel ch, void *ud)
@@ -265,7 +263,7 @@ static void reap_outs(struct chan *c)
 			continue;
 		forget_fd(c, c->out[i]);
 		if (c->kind == CH_PROC)
-			rt_proc_close_fd(c->proc, i + 1);
+			platform_ssh_proc_close_fd(c->proc, i + 1);
 		else if (c->kind == CH_FWD)
 			shutdown(c->sock, SHUT_RD);
 		c->out[i] = -1;
@@ -386,7 +384,7 @@ static void step_proc(struct chan *c)
 	reap_outs(c);
 	if (c->peer_eof && !c->inlen && !c->in_closed && !c->pty) {
 		forget_fd(c, c->in);
-		rt_proc_close_fd(c->proc, 0);
+		platform_ssh_proc_close_fd(c->proc, 0);
 		c->in = -1;
 		c->in_closed = true;
 	}

@@ -21,6 +21,7 @@
 
 #include "common/error.h"
 #include "common/ids.h"
+#include "common/query.h"
 
 struct store;
 
@@ -130,14 +131,6 @@ struct project {
 };
 void project_clear(struct project *p);
 
-struct list_query {
-	const char *user_id;     /* required for user-facing lists */
-	const char *realm_id;    /* NULL = any */
-	const char *sort_by;     /* validated column name */
-	bool desc;
-	int64_t page;            /* >= 1 */
-	int64_t limit;           /* 1..100 */
-};
 
 int store_project_insert(struct store *st, const struct project *p, struct error *err); /* E_CONFLICT on alias */
 int store_project_get_owned(struct store *st, const char *user_id, const char *id,

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "platform/platform_int.h"
 #include "platform/auth.h"
 
 static struct platform pf;

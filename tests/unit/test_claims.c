@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "platform/platform_int.h"
 #include "platform/claims.h"
 #include "store/store.h"
 

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "common/util.h"
+#include "platform/platform_int.h"
 #include "platform/container_rules.h"
 #include "platform/oplocks.h"
 #include "platform/render.h"

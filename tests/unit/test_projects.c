@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "platform/platform_int.h"
 #include "platform/projects.h"
 #include "platform/servers.h"
 #include "platform/validate.h"

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "common/util.h"
+#include "platform/platform_int.h"
 #include "platform/auth.h"
 #include "platform/claims.h"
 #include "platform/proxy_internal.h"

@@ -21,10 +21,12 @@
 #include "common/util.h"
 #include "fake_runtime.h"
 #include "platform/containers.h"
+#include "platform/containers_int.h"
 #include "platform/operations.h"
 #include "platform/prespawn.h"
 #include "platform/projects.h"
 #include "platform/snapshots.h"
+#include "store/store.h"
 
 /* More calls than any scenario makes: a loop that reaches it is broken. */
 #define SCENARIO_CALLS_MAX 200
