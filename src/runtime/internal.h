@@ -122,6 +122,8 @@ int net_read_ifaces(struct runtime *rt, const char *id, struct rt_netif *out, si
 		    size_t *count, struct error *err);
 /* Gateway address (first host of rt->subnet) and the subnet's prefix length. */
 int ipam_gateway(struct runtime *rt, char gw_out[20], int *prefix_out, struct error *err);
+/* Fails if another interface holds an address overlapping rt->subnet. */
+int ipam_check_free(struct runtime *rt, struct error *err);
 /* FNV-1a of s continued from h (start with 0xcbf29ce484222325): stable
  * short names (veths) and probe starts (ipam). */
 uint64_t rt_fnv1a(uint64_t h, const char *s);

@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -89,6 +91,41 @@ int ipam_gateway(struct runtime *rt, char gw_out[20], int *prefix_out, struct er
 	ip_str(sn.net + 1, gw_out);
 	*prefix_out = sn.prefix;
 	return 0;
+}
+
+/* Two interfaces holding overlapping subnets make the host route our
+ * containers' packets to whichever the kernel picks: containers then look
+ * unreachable with no error anywhere. Checked when the bridge is created,
+ * so a clash (another hoodyd, podman's default 10.88.0.0/16, a VPN) is named
+ * instead. */
+int ipam_check_free(struct runtime *rt, struct error *err)
+{
+	struct subnet sn;
+	struct ifaddrs *all;
+	if (subnet_parse(rt->subnet, &sn, err) < 0)
+		return -1;
+	if (getifaddrs(&all) < 0)
+		return err_sys(err, E_RUNTIME, "getifaddrs");
+	int rc = 0;
+	for (struct ifaddrs *a = all; a && rc == 0; a = a->ifa_next) {
+		if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !a->ifa_netmask ||
+		    strcmp(a->ifa_name, rt->bridge) == 0)
+			continue;
+		uint32_t ip = ntohl(((struct sockaddr_in *)(void *)a->ifa_addr)->sin_addr.s_addr);
+		uint32_t mask = ntohl(((struct sockaddr_in *)(void *)a->ifa_netmask)->sin_addr.s_addr);
+		uint32_t ours = sn.prefix ? ~0u << (32 - sn.prefix) : 0;
+		uint32_t both = mask & ours; /* the shorter prefix decides */
+		if ((ip & both) == (sn.net & both)) {
+			char have[20];
+			ip_str(ip, have);
+			rc = err_set(err, E_CONFLICT,
+				     "subnet %s overlaps %s/%d on interface %s: choose another "
+				     "with --subnet",
+				     rt->subnet, have, __builtin_popcount(mask), a->ifa_name);
+		}
+	}
+	freeifaddrs(all);
+	return rc;
 }
 
 /* ---- the lease directory ---- */

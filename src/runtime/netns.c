@@ -347,7 +347,7 @@ static int bridge_ensure(struct runtime *rt, struct nl *nl, struct error *err)
 	if (found < 0)
 		return -1;
 	if (!found) {
-		if (bridge_create(nl, rt->bridge, gw, err) < 0)
+		if (ipam_check_free(rt, err) < 0 || bridge_create(nl, rt->bridge, gw, err) < 0)
 			return -1;
 		found = link_get(nl, rt->bridge, &li, err);
 		if (found <= 0)

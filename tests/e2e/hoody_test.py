@@ -7,8 +7,10 @@ Each test file does:
         r = d.post("/api/v1/projects", {"alias": "p1"})
         check(r.status == 201, r)
 """
+import fcntl
 import json
 import os
+import re
 import random
 import shutil
 import signal
@@ -27,6 +29,31 @@ TEST_STATE = os.environ.get("HOODY_TEST_STATE") or os.path.join(
 IMAGE_DIR = os.path.join(TEST_STATE, "images")
 
 FAILURES = []
+
+# Every test daemon's subnet is 10.N.0.0/16. Tests run side by side (ctest -j,
+# or two clones' make test at once) and a daemon killed mid-test leaves its
+# bridge behind, so N is one no interface holds and no other test process
+# has reserved: a lock file held for this process's life. Two bridges with
+# one subnet route the host's packets to the wrong one (a test then waits
+# for a container that is never reached). 198-255 are left to the
+# integration tests and developers.
+NET_LOCK_DIR = "/run/hoody-test-nets"
+
+
+def reserve_subnet():
+    os.makedirs(NET_LOCK_DIR, exist_ok=True)
+    held = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    used = {int(n) for n in re.findall(r"inet 10\.(\d+)\.", held)}
+    free = [n for n in range(2, 198) if n not in used]
+    random.shuffle(free)
+    for n in free:
+        fd = os.open(os.path.join(NET_LOCK_DIR, str(n)), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return n, fd
+        except BlockingIOError:
+            os.close(fd)
+    raise RuntimeError("no free 10.N.0.0/16 subnet for a test daemon")
 
 
 def check(cond, what=""):
@@ -79,7 +106,7 @@ class Daemon:
     """A hoodyd of its own. extra_args are appended to the command line."""
 
     def __init__(self, extra_args=(), keep_state=None):
-        self.n = random.randint(2, 199)  # 10.200-10.255 are left to developers
+        self.n, self.net_lock = reserve_subnet()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.state = keep_state or tempfile.mkdtemp(prefix="hoody-e2e-")
@@ -102,7 +129,9 @@ class Daemon:
         ensure_image("busybox")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log)
-        deadline = time.time() + 20
+        # A liveness bound, not a speed one: a sanitized build on a loaded
+        # 2-core machine has taken over 20 s to listen.
+        deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hoodyd exited: {self.tail_log()}")

@@ -9,6 +9,7 @@ metadata address would deliver into this namespace, where a listener notices.
 
 Tenants: the admin's project P1 holds the victim V, its friend F and an
 insider M; the admin's project P2 holds X; user "mallory" owns A."""
+import fcntl
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import time
 
-from hoody_test import Daemon, check, main
+from hoody_test import NET_LOCK_DIR, Daemon, check, main
 from test_operations import crun_exec
 
 NS = f"hnet{os.getpid() % 100000}"
@@ -192,7 +193,11 @@ def wait_served(name, port=8000):
         if tcp_from_host(C[name]["ip"], port) == name:
             return
         time.sleep(0.05)
-    check(False, f"{name} does not serve on {port}")
+    ip = C[name]["ip"]
+    seen = [sh(*c, check_rc=False) for c in (("ip", "route", "get", ip), ("ip", "neigh", "show", ip),
+                                              ("ip", "-br", "addr"))]
+    check(False, f"{name} does not serve on {port}: " +
+          " | ".join((r.stdout + r.stderr).strip() for r in seen))
 
 
 def nft_json(*what):
@@ -462,6 +467,11 @@ INET_LOG = None
 
 def run():
     global D, P1, INET_LOG
+    # The "internet" uses fixed addresses and host routes: another clone's
+    # test_network running at the same time waits here (lock held for life).
+    os.makedirs(NET_LOCK_DIR, exist_ok=True)
+    lock = os.open(os.path.join(NET_LOCK_DIR, "test_network.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     D = Daemon()
     D.extra += ["--listen", f"0.0.0.0:{D.port}", "--dns", PRIVATE] + \
         os.environ.get("HOODY_NET_TEST_EXTRA", "").split()
