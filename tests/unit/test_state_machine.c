@@ -50,7 +50,7 @@ static void fx_open(struct fx *f)
 	struct platform_config cfg = {
 	    .state_dir = f->dir,
 	    .server_name = "node-unit",
-	    .workers = 4,
+	    .workers = 2,
 	    .no_signing_key = true,
 	    .prespawn = f->prespawn,
 	    .runtime_ops = &fake_rt_ops,
@@ -72,8 +72,12 @@ static struct fx *fx_new(const char *prespawn)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
 	struct error err = {0};
-	snprintf(f->dir, sizeof(f->dir), "/tmp/hoody-test-sm-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	/* tmpfs when there is one: hundreds of stores are made, each synced. */
+	snprintf(f->dir, sizeof(f->dir), "/dev/shm/hoody-test-sm-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/hoody-test-sm-XXXXXX");
+		assert_non_null(mkdtemp(f->dir));
+	}
 	_cleanup_free_ char *db = xasprintf("%s/hoody.db", f->dir);
 	assert_int_equal(store_open(db, &f->st, &err), 0);
 	f->rt = fake_runtime_new();
