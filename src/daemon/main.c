@@ -23,6 +23,7 @@
 #include "platform/snapshots.h"
 #include "proxy/proxy.h"
 #include "ssh/ssh.h"
+#include "runtime/ops.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -309,7 +310,9 @@ static int purge_orphan_snapshots(const struct daemon_config *c, struct runtime 
 	int64_t removed = 0;
 	if (access(db, F_OK) < 0)
 		return 0; /* never ran: no snapshot rows */
-	int rc = store_open(db, &st, err) < 0 ? -1 : snapshots_purge_orphans(st, rt, &removed, err);
+	int rc = store_open(db, &st, err) < 0
+		     ? -1
+		     : snapshots_purge_orphans(st, rt, &rt_crun_ops, &removed, err);
 	store_close(st);
 	if (rc == 0 && removed)
 		log_info("purge: %lld snapshot(s) of deleted containers removed", (long long)removed);

@@ -138,7 +138,7 @@ static json_t *runtime_info_read(struct platform *pf, const struct container *c)
 {
 	struct rt_runtime_info info = {0};
 	struct error err = {0};
-	if (rt_runtime_info(pf->rt, c->id, &info, &err) < 0)
+	if (pf->rto->runtime_info(pf->rt, c->id, &info, &err) < 0)
 		return NULL;
 	json_t *o = json_pack("{s:[], s:[], s:o, s:o, s:o}", "displays", "services",
 			      "network_services", network_services(&info), "terminals",

@@ -139,6 +139,15 @@ int containers_settled(struct platform *pf, const struct container *c,
 int containers_started(struct platform *pf, const struct container *c,
 		       const struct container_transition *t, struct error *err);
 
+/* After a host call on c failed (the caller holds c's operation lock): the
+ * row moves to what the host really has, so that the user can retry or
+ * delete, with "<what> failed: <why>" as the reason of a failed one.
+ * Returns that status, or NULL when the host could not be read (the row is
+ * left for recovery to check). Operations, snapshot restore and autostart
+ * end a failure through it. */
+const char *containers_record_truth(struct platform *pf, const struct container *c,
+				    const char *what, const struct error *why, json_t *meta);
+
 /* Edits the environment of a container under its operation lock: edit gets
  * the current variables (an object it may change) and returns -1 with err
  * to refuse. A running container sees the result in /etc/environment at

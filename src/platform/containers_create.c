@@ -60,7 +60,7 @@ static void list_images(struct platform *pf, char *buf, size_t len)
 	size_t n = 0;
 	struct error err = {0};
 	buf[0] = '\0';
-	if (rt_image_list(pf->rt, &imgs, &n, &err) < 0)
+	if (pf->rto->image_list(pf->rt, &imgs, &n, &err) < 0)
 		return;
 	for (size_t i = 0; i < n && i < IMAGE_LIST_MAX; i++) {
 		size_t used = strlen(buf);
@@ -77,7 +77,7 @@ static int resolve_image(struct platform *pf, const struct container_input *in, 
 		err->code = E_VALIDATION;
 		return err_wrap(err, "container_image");
 	}
-	if (rt_image_exists(pf->rt, out))
+	if (pf->rto->image_exists(pf->rt, out))
 		return 0;
 	char avail[512];
 	list_images(pf, avail, sizeof(avail));
@@ -275,9 +275,9 @@ static int claim_tx(struct store *st, void *arg, struct error *err)
 static void claimed(struct platform *pf, struct container *m)
 {
 	struct error err = {0};
-	if (rt_set_hostname(pf->rt, m->id, m->name, &err) < 0)
+	if (pf->rto->set_hostname(pf->rt, m->id, m->name, &err) < 0)
 		log_warn("container %s: hostname after claim: %s", m->id, err.msg);
-	if (rt_set_net_group(pf->rt, m->id, m->project_id, &err) < 0)
+	if (pf->rto->set_net_group(pf->rt, m->id, m->project_id, &err) < 0)
 		log_warn("container %s: network group after claim: %s", m->id, err.msg);
 	if (m->env_revision)
 		containers_push_env(pf, m);

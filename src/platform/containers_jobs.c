@@ -63,7 +63,7 @@ static void create_failed(struct platform *pf, const char *id, const struct erro
 	struct error ignored = {0};
 	log_warn("container %s: create failed: %s", id, why->msg);
 	/* Nothing of a failed container stays on the host. */
-	if (rt_delete(pf->rt, id, &ignored) < 0)
+	if (pf->rto->remove(pf->rt, id, &ignored) < 0)
 		log_warn("container %s: cleanup after failed create: %s", id, ignored.msg);
 	containers_system_transition(pf, id, "creating|copying", "failed", why->msg, "system",
 				     NULL);
@@ -76,9 +76,9 @@ static void job_sync(struct platform *pf, const char *id)
 	struct error err = {0};
 	if (!load_in(pf, id, "copying", &c))
 		return;
-	if (rt_stop(pf->rt, id, 10, &err) < 0 ||
-	    rt_layer_copy(pf->rt, c.source_container_id, NULL, id, &err) < 0 ||
-	    containers_run_spec(pf, &c, rt_start, &err) < 0) {
+	if (pf->rto->stop(pf->rt, id, 10, &err) < 0 ||
+	    pf->rto->layer_copy(pf->rt, c.source_container_id, NULL, id, &err) < 0 ||
+	    containers_run_spec(pf, &c, pf->rto->start, &err) < 0) {
 		log_warn("container %s: sync failed: %s", id, err.msg);
 		_cleanup_free_ char *why = xasprintf("Sync failed: %s", err.msg);
 		containers_system_transition(pf, id, "copying", "failed", why, "system", NULL);
@@ -102,9 +102,9 @@ static void job_create(struct platform *pf, const char *id, const char *snapshot
 	if (copy && !c.source_container_id)
 		err_set(&err, E_INTERNAL, "copy without a source");
 	if (err.code ||
-	    (copy && rt_layer_copy(pf->rt, c.source_container_id, snapshot[0] ? snapshot : NULL, id,
-				   &err) < 0) ||
-	    containers_run_spec(pf, &c, rt_create_start, &err) < 0)
+	    (copy && pf->rto->layer_copy(pf->rt, c.source_container_id,
+					 snapshot[0] ? snapshot : NULL, id, &err) < 0) ||
+	    containers_run_spec(pf, &c, pf->rto->create_start, &err) < 0)
 		create_failed(pf, id, &err);
 	else
 		containers_system_started(pf, &c, c.status, "system");
@@ -113,7 +113,7 @@ static void job_create(struct platform *pf, const char *id, const char *snapshot
 
 int containers_remove_locked(struct platform *pf, const char *id, struct error *err)
 {
-	if (rt_delete(pf->rt, id, err) < 0)
+	if (pf->rto->remove(pf->rt, id, err) < 0)
 		return -1;
 	if (store_container_delete(pf->store, id, err) < 0 && err->code != E_CONTAINER_NOT_FOUND)
 		return -1;
@@ -152,9 +152,10 @@ static void job_start(struct platform *pf, const char *id)
 	struct error err = {0};
 	if (!load_in(pf, id, "stopped", &c))
 		return;
-	if (containers_run_spec(pf, &c, rt_start, &err) < 0)
+	if (containers_run_spec(pf, &c, pf->rto->start, &err) < 0) {
 		log_warn("container %s: autostart failed: %s", id, err.msg);
-	else
+		containers_record_truth(pf, &c, "autostart", &err, NULL);
+	} else
 		containers_system_started(pf, &c, "stopped", "autostart");
 	container_clear(&c);
 }
@@ -168,14 +169,15 @@ static void job_exit(struct platform *pf, const char *id, int exit_status)
 	if (!load_in(pf, id, "running|paused", &c))
 		return;
 	/* Started again since the report: nothing to record. */
-	if (rt_state(pf->rt, id, &st, &err) == 0 && (st == RT_RUNNING || st == RT_PAUSED)) {
+	if (pf->rto->state(pf->rt, id, &st, &err) == 0 && (st == RT_RUNNING || st == RT_PAUSED)) {
 		container_clear(&c);
 		return;
 	}
 	/* Init killed at the memory limit: say so (the cgroup is still there
 	 * until the runtime forgets the container). */
 	struct rt_stats rs = {0};
-	bool oom = exit_status < 0 && rt_stats(pf->rt, id, &rs, &err) == 0 && rs.oom_kills > 0;
+	bool oom =
+	    exit_status < 0 && pf->rto->stats(pf->rt, id, &rs, &err) == 0 && rs.oom_kills > 0;
 	json_t *meta =
 	    json_pack("{s:s, s:o}", "reason",
 		      oom ? "out of memory: init killed at the memory limit" : "init exited",
@@ -199,7 +201,7 @@ static void job_purge(struct platform *pf, const char *id)
 	}
 	if (err.code != E_CONTAINER_NOT_FOUND)
 		return;
-	if (rt_delete(pf->rt, id, &err) < 0)
+	if (pf->rto->remove(pf->rt, id, &err) < 0)
 		log_warn("container %s: removing host leftovers failed: %s", id, err.msg);
 	else
 		log_info("container %s: host leftovers removed (no database row)", id);
@@ -292,7 +294,7 @@ static void reconcile_one(struct platform *pf, const struct container *c)
 	}
 	if (strcmp(c->status, "failed") == 0)
 		return;
-	if (rt_state(pf->rt, c->id, &st, &err) < 0) {
+	if (pf->rto->state(pf->rt, c->id, &st, &err) < 0) {
 		log_warn("container %s: state unknown: %s", c->id, err.msg);
 		return;
 	}
@@ -318,7 +320,7 @@ static void purge_orphans(struct platform *pf, const struct container *rows, siz
 	struct error err = {0};
 	char **ids = NULL;
 	size_t count = 0;
-	if (rt_list_ids(pf->rt, &ids, &count, &err) < 0) {
+	if (pf->rto->list_ids(pf->rt, &ids, &count, &err) < 0) {
 		log_warn("listing host containers failed: %s", err.msg);
 		return;
 	}
@@ -350,8 +352,8 @@ int platform_containers_init(struct platform *pf, struct error *err)
 		pf->locks = oplocks_new();
 	if (!pf->rt)
 		return 0;
-	runtime_set_exit_cb(pf->rt, container_exited, pf);
-	if (rt_adopt(pf->rt, adopted, pf, &e) < 0)
+	pf->rto->set_exit_cb(pf->rt, container_exited, pf);
+	if (pf->rto->adopt(pf->rt, adopted, pf, &e) < 0)
 		log_warn("re-adopting containers: %s", e.msg);
 	if (store_container_list_all(pf->store, &rows, &n, err) < 0)
 		return err_wrap(err, "containers recovery");

@@ -288,7 +288,7 @@ static int write_etc_environment(struct platform *pf, const struct container *c,
 	struct container_spec s;
 	if (container_spec_init(pf, c, &s, err) < 0)
 		return -1;
-	int rc = rt_set_env(pf->rt, c->id, s.env, s.spec.env_count, err);
+	int rc = pf->rto->set_env(pf->rt, c->id, s.env, s.spec.env_count, err);
 	container_spec_clear(&s);
 	return rc;
 }
@@ -318,6 +318,27 @@ int containers_started(struct platform *pf, const struct container *c,
 {
 	containers_env_after_start(pf, c);
 	return containers_settled(pf, c, t, err);
+}
+
+const char *containers_record_truth(struct platform *pf, const struct container *c,
+				    const char *what, const struct error *why, json_t *meta)
+{
+	struct error e = {0};
+	enum rt_state st = RT_ABSENT;
+	if (pf->rto->state(pf->rt, c->id, &st, &e) < 0) {
+		log_warn("container %s: state after failed %s unknown: %s", c->id, what, e.msg);
+		return NULL;
+	}
+	const char *truth = container_host_status(st) ? container_host_status(st) : "failed";
+	char reason[300];
+	snprintf(reason, sizeof(reason), "%s failed: %.250s", what, why->msg);
+	/* From whatever the row says now: a restore may have moved it already. */
+	struct container_transition t = {
+	    .to = truth, .reason = reason, .triggered_by = "system", .metadata = meta};
+	if (containers_transition(pf, c->id, &t, NULL, &e) < 0)
+		log_warn("container %s: state after failed %s not recorded: %s", c->id, what,
+			 e.msg);
+	return truth;
 }
 
 void containers_system_started(struct platform *pf, const struct container *c, const char *from,

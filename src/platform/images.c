@@ -100,13 +100,13 @@ static int cmp_images(const void *a, const void *b, void *arg)
 }
 
 /* The host's images passing f, sorted by q. */
-static int images_load(struct runtime *rt, const struct image_filter *f,
+static int images_load(struct platform *pf, const struct image_filter *f,
 		       const struct list_query *q, struct rt_image **out_new, size_t *count,
 		       struct error *err)
 {
 	struct rt_image *all = NULL;
 	size_t n = 0, k = 0;
-	if (rt_image_list(rt, &all, &n, err) < 0)
+	if (pf->rto->image_list(pf->rt, &all, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (image_matches(&all[i], f))
@@ -133,7 +133,7 @@ int images_list(struct platform *pf, const struct image_filter *f, const struct 
 	size_t n = 0;
 	if (check_filter("os", f->os, err) < 0 || check_filter("search", f->search, err) < 0 ||
 	    check_filter("architecture", f->arch, err) < 0 ||
-	    images_load(pf->rt, f, q, &ims, &n, err) < 0)
+	    images_load(pf, f, q, &ims, &n, err) < 0)
 		return -1;
 	json_t *items = json_array();
 	for (int64_t i = (q->page - 1) * q->limit; i < (int64_t)n && i < q->page * q->limit; i++)
@@ -149,7 +149,7 @@ int images_get(struct platform *pf, const char *id, json_t **data_new, struct er
 	struct image_filter none = {0};
 	struct rt_image *ims = NULL;
 	size_t n = 0;
-	if (images_load(pf->rt, &none, NULL, &ims, &n, err) < 0)
+	if (images_load(pf, &none, NULL, &ims, &n, err) < 0)
 		return -1;
 	json_t *found = NULL;
 	for (size_t i = 0; i < n && !found; i++) {

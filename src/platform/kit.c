@@ -28,7 +28,8 @@ static int kit_connect(struct platform *pf, const char *id)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct error err = {0};
-	if (!pf->rt || rt_kit_socket(pf->rt, id, sun.sun_path, sizeof(sun.sun_path), &err) < 0)
+	if (!pf->rt ||
+	    pf->rto->kit_socket(pf->rt, id, sun.sun_path, sizeof(sun.sun_path), &err) < 0)
 		return -1;
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -151,7 +152,7 @@ void kit_events_ingest(struct platform *pf, const char *id)
 {
 	char sock[256];
 	struct error err = {0};
-	if (!pf->rt || rt_kit_socket(pf->rt, id, sock, sizeof(sock), &err) < 0)
+	if (!pf->rt || pf->rto->kit_socket(pf->rt, id, sock, sizeof(sock), &err) < 0)
 		return;
 	*strrchr(sock, '/') = '\0';
 	_cleanup_free_ char *from = xasprintf("%s/events", sock);

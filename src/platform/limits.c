@@ -339,7 +339,7 @@ void limits_container_gone(struct platform *pf, const struct container *c)
 		return;
 	char group[ID_LEN + 2];
 	limits_ramdisk_group(c->project_id, group);
-	if (pf->rt && rt_ramdisk_group_remove(pf->rt, group, &err) < 0)
+	if (pf->rt && pf->rto->ramdisk_group_remove(pf->rt, group, &err) < 0)
 		log_warn("project %s: shared ramdisk not removed: %s", c->project_id, err.msg);
 }
 
@@ -391,7 +391,7 @@ static void oom_scan(struct platform *pf)
 {
 	struct oom_batch b = {0};
 	struct error err = {0};
-	if (rt_oom_scan(pf->rt, oom_seen, &b, &err) < 0) {
+	if (pf->rto->oom_scan(pf->rt, oom_seen, &b, &err) < 0) {
 		log_debug("limits: OOM scan: %s", err.msg);
 		return;
 	}

@@ -113,44 +113,21 @@ static int run_host(struct platform *pf, const struct op_def *op, const struct c
 	int rc;
 	switch (op->host) {
 	case HOST_STOP:
-		return rt_stop(pf->rt, c->id, grace, err);
+		return pf->rto->stop(pf->rt, c->id, grace, err);
 	case HOST_PAUSE:
-		return rt_pause(pf->rt, c->id, err);
+		return pf->rto->pause(pf->rt, c->id, err);
 	case HOST_RESUME:
-		return rt_resume(pf->rt, c->id, err);
+		return pf->rto->resume(pf->rt, c->id, err);
 	case HOST_START:
 	case HOST_RESTART:
 		break;
 	}
 	if (container_spec_init(pf, c, &s, err) < 0)
 		return -1;
-	rc = op->host == HOST_START ? rt_start(pf->rt, &s.spec, err)
-				    : rt_restart(pf->rt, &s.spec, grace, err);
+	rc = op->host == HOST_START ? pf->rto->start(pf->rt, &s.spec, err)
+				    : pf->rto->restart(pf->rt, &s.spec, grace, err);
 	container_spec_clear(&s);
 	return rc;
-}
-
-/* After a host failure the row says what the host really is, so that the
- * user can retry or delete; returns that status. */
-static const char *record_truth(struct platform *pf, const struct op_def *op,
-				const struct container *c, const struct error *why, json_t *meta)
-{
-	struct error e = {0};
-	enum rt_state st = RT_ABSENT;
-	const char *truth = c->status;
-	if (rt_state(pf->rt, c->id, &st, &e) == 0)
-		truth = container_host_status(st) ? container_host_status(st) : "failed";
-	char reason[300];
-	snprintf(reason, sizeof(reason), "%s failed: %.250s", op->name, why->msg);
-	struct container_transition t = {.from = c->status,
-					 .to = truth,
-					 .reason = reason,
-					 .triggered_by = "system",
-					 .metadata = meta};
-	if (strcmp(truth, c->status) != 0 && containers_transition(pf, c->id, &t, NULL, &e) < 0)
-		log_warn("container %s: state after failed %s not recorded: %s", c->id, op->name,
-			 e.msg);
-	return truth;
 }
 
 /* Runs op on c, which the caller has locked and checked. */
@@ -161,7 +138,9 @@ static int operate_locked(struct platform *pf, const struct op_def *op, const st
 	int rc = run_host(pf, op, c, timeout_s, err);
 	if (rc < 0) {
 		log_warn("container %s: %s failed: %s", c->id, op->name, err->msg);
-		const char *status = record_truth(pf, op, c, err, meta);
+		const char *status = containers_record_truth(pf, c, op->name, err, meta);
+		if (!status)
+			status = c->status;
 		*data_new = op_data_new(op, c, true, err->msg, status, op_id);
 		json_object_set_new(meta, "error", json_string(err->msg));
 		json_object_set_new(meta, "status", json_string(status));

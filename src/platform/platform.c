@@ -79,6 +79,7 @@ int platform_open(const struct platform_config *cfg, struct store *st, struct ru
 	apply_defaults(&pf->cfg);
 	pf->store = st;
 	pf->rt = rt;
+	pf->rto = cfg->runtime_ops ? cfg->runtime_ops : &rt_crun_ops;
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->janitor_cv, NULL);
 	pthread_cond_init(&pf->oom_cv, NULL);
@@ -106,7 +107,7 @@ void platform_close(struct platform *pf)
 		return;
 	/* No exit report may reach a platform being torn down. */
 	if (pf->rt)
-		runtime_set_exit_cb(pf->rt, NULL, NULL);
+		pf->rto->set_exit_cb(pf->rt, NULL, NULL);
 	snapshots_janitor_stop(pf);
 	limits_watch_stop(pf);
 	prespawn_stop(pf);

@@ -22,6 +22,7 @@ struct platform;
  * only the composition root (src/daemon) and the platform itself make. */
 struct store;
 struct runtime;
+struct rt_ops; /* runtime/ops.h: the runtime seam */
 struct user;
 struct container;
 struct project;
@@ -54,6 +55,7 @@ struct platform_config {
 	bool proxy_open_default;
 	struct limits limits;           /* server-wide defaults of container limits */
 	bool no_limits;                 /* containers run without limits (benchmarks) */
+	const struct rt_ops *runtime_ops; /* the runtime's backend; NULL: crun (rt_crun_ops) */
 };
 
 

@@ -5,6 +5,7 @@
 #define HOODY_PLATFORM_PLATFORM_INT_H
 
 #include "platform/platform.h"
+#include "runtime/ops.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -16,6 +17,7 @@ struct platform {
 	struct platform_config cfg;
 	struct store *store;
 	struct runtime *rt;
+	const struct rt_ops *rto; /* every runtime call goes through it (runtime/ops.h) */
 	struct workq *wq;
 	struct oplocks *locks;
 	struct prespawn *pools;

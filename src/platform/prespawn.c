@@ -243,7 +243,7 @@ static void fill(struct platform *pf, const struct pool *v, size_t n)
 		busy += creating[i];
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].target <= 0 || !rt_image_exists(pf->rt, v[i].image))
+		if (v[i].target <= 0 || !pf->rto->image_exists(pf->rt, v[i].image))
 			continue;
 		for (int64_t k = ready[i] + creating[i];
 		     k < v[i].target && busy < PRESPAWN_PARALLEL; k++, busy++)

@@ -204,14 +204,14 @@ static int route_fill(struct platform *pf, const struct container *c, struct pro
 	memcpy(r->project_id, c->project_id, sizeof(r->project_id));
 	struct error scratch = {0};
 	/* A stopped container has no address: the edge answers 502 then. */
-	if (!pf->rt || rt_net_endpoint(pf->rt, c->id, r->netns_path, sizeof(r->netns_path), r->backend_ip,
-			    sizeof(r->backend_ip), &scratch) < 0) {
+	if (!pf->rt || pf->rto->net_endpoint(pf->rt, c->id, r->netns_path, sizeof(r->netns_path),
+					     r->backend_ip, sizeof(r->backend_ip), &scratch) < 0) {
 		r->netns_path[0] = '\0';
 		r->backend_ip[0] = '\0';
 	}
 	r->kit_socket[0] = '\0';
 	if (r->kind == PROXY_KIT && pf->rt &&
-	    rt_kit_socket(pf->rt, c->id, r->kit_socket, sizeof(r->kit_socket), &scratch) < 0)
+	    pf->rto->kit_socket(pf->rt, c->id, r->kit_socket, sizeof(r->kit_socket), &scratch) < 0)
 		r->kit_socket[0] = '\0';
 	return 0;
 }

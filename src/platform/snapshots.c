@@ -164,7 +164,7 @@ static int capture(struct platform *pf, const struct container *c, const struct 
 		goto out;
 	}
 	if (pick_name(pf, c->id, now, name, sizeof(name), err) < 0 ||
-	    rt_snapshot_create(pf->rt, c->id, name, n ? v[n - 1].name : NULL, &size, err) < 0)
+	    pf->rto->snapshot_create(pf->rt, c->id, name, n ? v[n - 1].name : NULL, &size, err) < 0)
 		goto out;
 	id_new(s->id);
 	memcpy(s->container_id, c->id, sizeof(s->container_id));
@@ -180,7 +180,7 @@ static int capture(struct platform *pf, const struct container *c, const struct 
 	rc = store_snapshot_insert(pf->store, s, err);
 	/* No row, no files: a snapshot nobody can see would only take space. */
 	struct error e = {0};
-	if (rc < 0 && rt_snapshot_delete(pf->rt, c->id, name, &e) < 0)
+	if (rc < 0 && pf->rto->snapshot_delete(pf->rt, c->id, name, &e) < 0)
 		log_warn("container %s: snapshot %s left on disk: %s", c->id, name, e.msg);
 out:
 	snapshot_list_free(v, n);
@@ -233,17 +233,20 @@ static int restore_locked(struct platform *pf, const struct container *c, struct
 	    .from = "stopped", .to = "running", .triggered_by = "user", .metadata = meta};
 	struct container_spec spec;
 	int rc = 0;
-	if (was_up && (rt_stop(pf->rt, c->id, RESTORE_STOP_GRACE_S, err) < 0 ||
+	if (was_up && (pf->rto->stop(pf->rt, c->id, RESTORE_STOP_GRACE_S, err) < 0 ||
 		       containers_transition(pf, c->id, &down, NULL, err) < 0))
 		rc = -1;
 	if (rc == 0)
-		rc = rt_snapshot_restore(pf->rt, c->id, s->name, err);
+		rc = pf->rto->snapshot_restore(pf->rt, c->id, s->name, err);
 	if (rc == 0 && was_up && container_spec_init(pf, c, &spec, err) == 0) {
-		rc = rt_start(pf->rt, &spec.spec, err);
+		rc = pf->rto->start(pf->rt, &spec.spec, err);
 		container_spec_clear(&spec);
 		if (rc == 0)
 			rc = containers_started(pf, c, &up, err);
 	}
+	/* A stop or start that failed may still have acted on the host. */
+	if (rc < 0)
+		containers_record_truth(pf, c, "restore", err, meta);
 	json_decref(meta);
 	if (rc < 0)
 		return -1;
@@ -278,7 +281,7 @@ out:
  * the next delete removes; never files nobody can see. */
 static int remove_snapshot(struct platform *pf, const struct snapshot *s, struct error *err)
 {
-	if (rt_snapshot_delete(pf->rt, s->container_id, s->name, err) < 0)
+	if (pf->rto->snapshot_delete(pf->rt, s->container_id, s->name, err) < 0)
 		return -1;
 	if (store_snapshot_delete(pf->store, s->id, err) < 0 && err->code != E_NOT_FOUND)
 		return -1;
@@ -437,8 +440,8 @@ out:
 	return rc;
 }
 
-int snapshots_purge_orphans(struct store *st, struct runtime *rt, int64_t *removed,
-			    struct error *err)
+int snapshots_purge_orphans(struct store *st, struct runtime *rt, const struct rt_ops *ops,
+			    int64_t *removed, struct error *err)
 {
 	struct snapshot *v = NULL;
 	size_t n = 0;
@@ -447,7 +450,7 @@ int snapshots_purge_orphans(struct store *st, struct runtime *rt, int64_t *remov
 	if (store_snapshot_list_orphaned(st, NULL, &v, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = rt_snapshot_delete(rt, v[i].container_id, v[i].name, err);
+		rc = ops->snapshot_delete(rt, v[i].container_id, v[i].name, err);
 		if (rc == 0 && store_snapshot_delete(st, v[i].id, err) < 0 && err->code != E_NOT_FOUND)
 			rc = -1;
 		if (rc == 0)

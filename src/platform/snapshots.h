@@ -45,9 +45,9 @@ int snapshots_delete_orphaned(struct platform *pf, const struct principal *who,
 			      const char *container_id, const char *name, json_t **data_new,
 			      struct error *err);
 /* `hoodyd purge`: removes every snapshot whose container is gone (files and
- * rows), for every user. */
-int snapshots_purge_orphans(struct store *st, struct runtime *rt, int64_t *removed,
-			    struct error *err);
+ * rows), for every user, through the runtime backend ops. */
+int snapshots_purge_orphans(struct store *st, struct runtime *rt, const struct rt_ops *ops,
+			    int64_t *removed, struct error *err);
 
 /* Removes every expired snapshot (files and row); returns how many. */
 int snapshots_sweep(struct platform *pf);

@@ -109,7 +109,7 @@ int platform_ssh_proc_start(struct platform *pf, struct ssh_target *t,
 	};
 	struct rt_proc *p = NULL;
 	if (platform_ssh_check(pf, t, err) < 0 ||
-	    rt_proc_start(pf->rt, t->container_id, &ro, &p, err) < 0)
+	    pf->rto->proc_start(pf->rt, t->container_id, &ro, &p, err) < 0)
 		return -1;
 	*out_new = (struct ssh_proc *)p;
 	return 0;
@@ -132,7 +132,7 @@ int platform_ssh_proc_resize(struct ssh_proc *p, unsigned cols, unsigned rows)
 
 int platform_ssh_proc_end(struct platform *pf, struct ssh_proc *p)
 {
-	return rt_proc_end(pf->rt, rt_of(p));
+	return pf->rto->proc_end(pf->rt, rt_of(p));
 }
 
 int platform_ssh_connect(struct platform *pf, struct ssh_target *t, uint16_t port,
@@ -140,12 +140,12 @@ int platform_ssh_connect(struct platform *pf, struct ssh_target *t, uint16_t por
 {
 	if (platform_ssh_check(pf, t, err) < 0)
 		return -1;
-	return rt_net_connect(pf->rt, t->container_id, port, err);
+	return pf->rto->net_connect(pf->rt, t->container_id, port, err);
 }
 
 int platform_ssh_root(struct platform *pf, struct ssh_target *t, struct error *err)
 {
 	if (platform_ssh_check(pf, t, err) < 0)
 		return -1;
-	return rt_root_open(pf->rt, t->container_id, err);
+	return pf->rto->root_open(pf->rt, t->container_id, err);
 }

@@ -176,7 +176,7 @@ static json_t *allocated_json_new(struct platform *pf, const struct container *c
 		got.disk_bytes = (int64_t)s->disk_limit, got.disk_inodes = (int64_t)s->inodes_limit;
 	if (s->ramdisk_size)
 		got.ramdisk_bytes = (int64_t)s->ramdisk_size;
-	if (!rt_io_weight_supported(pf->rt))
+	if (!pf->rto->io_weight_supported(pf->rt))
 		got.io_weight = 0;
 	json_t *o = limits_json_new(&got);
 	json_object_set_new(o, "oom_kills", json_integer((json_int_t)s->oom_kills));
@@ -190,7 +190,7 @@ static json_t *stats_json_new(struct platform *pf, const struct container *c,
 {
 	int64_t t0 = mono_ns();
 	struct rt_stats s;
-	if (rt_stats(pf->rt, c->id, &s, err) < 0)
+	if (pf->rto->stats(pf->rt, c->id, &s, err) < 0)
 		return NULL;
 	bool up = s.state == RT_RUNNING || s.state == RT_PAUSED;
 	const char *status;
