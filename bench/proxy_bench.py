@@ -8,7 +8,10 @@ The upstream is hoody-upstream (tests/tools/upstream.c), a single-threaded
 epoll server, inside a busybox container; nginx reaches it at the
 container's address with upstream keepalive (its best configuration), our
 proxy from inside the container's network namespace. Both run one worker
-per CPU. The container's port is made public (default allow), so the proxy
+per CPU; hoodyd's loops are pinned to their CPU and take the connections
+that CPU received (docs/ARCHITECTURE.md), nginx's workers are not pinned
+(worker_cpu_affinity is off by default) and the kernel hashes connections
+over them. The container's port is made public (default allow), so the proxy
 does its full per-request work: hostname resolution and an access decision
 read from the database.
 
