@@ -64,20 +64,24 @@ static int wait_signal(void)
 
 /* Each connection and container needs descriptors, and a proxied
  * connection two: room for tens of thousands when root may raise the hard
- * limit, else the hard limit. */
+ * limit (CAP_SYS_RESOURCE), else the hard limit. Returns the hard limit found
+ * at start: containers are never given more than that (the operator's
+ * ceiling), whatever hoodyd gave itself. */
 #define NOFILE_WANT 131072
 
-static void raise_nofile(void)
+static uint64_t raise_nofile(void)
 {
 	struct rlimit rl, want = {NOFILE_WANT, NOFILE_WANT};
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
+		return 0;
+	uint64_t original = rl.rlim_max == RLIM_INFINITY ? 0 : (uint64_t)rl.rlim_max;
 	if (rl.rlim_max < NOFILE_WANT && setrlimit(RLIMIT_NOFILE, &want) == 0)
-		return;
+		return original;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	return original;
 }
 
 static void set_log_level(const char *name)
@@ -198,8 +202,9 @@ static int serve(const struct daemon_config *c)
 		log_error("cannot install signal handlers: %s", strerror(errno));
 		return 1;
 	}
-	raise_nofile();
+	uint64_t host_nofile = raise_nofile();
 	struct rt_config rc_cfg = rt_config_of(c);
+	rc_cfg.nofile_max = host_nofile;
 	/* The runtime first: it makes this process the child subreaper and
 	 * starts the reaper before anything can spawn a child. */
 	if (mkdir_p(c->state_dir, 0700, &err) < 0 || runtime_open(&rc_cfg, &rt, &err) < 0) {

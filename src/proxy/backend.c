@@ -7,8 +7,8 @@
  * thread, so those sockets are made by a connector thread per loop, never by
  * a loop thread. The API and Kit sockets are connected by the loop itself.
  * A backend connection is kept for the next request of the same client
- * connection when it goes to the same place (nginx's upstream keepalive,
- * without a shared pool to lock). */
+ * connection when it goes to the same place, and otherwise parked for the
+ * loop's other connections (keepalive.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -83,6 +83,7 @@ void backend_gone_early(struct conn *c)
 {
 	if (c->retry_head && c->resp.b.end == c->resp.b.start) {
 		backend_close(c);
+		c->b_fresh = true; /* not another parked one: it may be as stale */
 		half_reset(&c->resp);
 		free(c->req.out);
 		c->req.out = c->retry_head;
@@ -209,18 +210,30 @@ static void connect_in_netns(struct conn *c)
 	c->deadline_ns = c->lp->now_ns + (int64_t)CONNECT_TIMEOUT_S * 1000000000LL;
 }
 
+/* A connection that served requests before may have been closed by the
+ * program just now: a request without a body can be sent once more. */
+static void use_kept(struct conn *c)
+{
+	c->b_reused = true;
+	if (!c->req_has_body && c->req.out)
+		c->retry_head = xstrdup(c->req.out);
+	backend_connected(c);
+}
+
 void backend_connect(struct conn *c)
 {
 	char key[sizeof(c->bkey)];
 	route_key(&c->route, key, sizeof(key));
 	if (backend_reusable(c, key)) {
-		c->b_reused = true;
-		if (!c->req_has_body && c->req.out)
-			c->retry_head = xstrdup(c->req.out);
-		backend_connected(c);
+		use_kept(c);
 		return;
 	}
-	backend_close(c);
+	keepalive_park(c); /* the one it had goes to the loop's pool, if clean */
+	if (!c->b_fresh && keepalive_take(c, key)) {
+		use_kept(c);
+		return;
+	}
+	c->b_fresh = false;
 	snprintf(c->bkey, sizeof(c->bkey), "%s", key);
 	struct proxy_server *srv = c->lp->srv;
 	switch (c->route.kind) {

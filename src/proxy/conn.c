@@ -616,7 +616,7 @@ void conn_close(struct conn *c)
 	if (c->zombie)
 		return;
 	c->zombie = true;
-	backend_close(c);
+	keepalive_park(c);
 	if (c->ssl) {
 		SSL_free(c->ssl);
 		c->ssl = NULL;

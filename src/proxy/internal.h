@@ -21,7 +21,7 @@
 #define CONNECT_TIMEOUT_S 5
 #define POOL_KEEP 256           /* free buffers a loop keeps for reuse */
 
-enum ep_kind { EP_LISTEN, EP_WAKE, EP_CONNECTOR, EP_CLIENT, EP_BACKEND };
+enum ep_kind { EP_LISTEN, EP_WAKE, EP_CONNECTOR, EP_CLIENT, EP_BACKEND, EP_IDLE };
 
 /* What an epoll event points at: the first member of each registered thing. */
 struct ep_ref {
@@ -86,7 +86,7 @@ struct conn {
 	bool c_rd, c_wr, b_rd, b_wr, c_hup, b_hup;
 	bool queued, closing, close_after, zombie, on_dead, ip_released, lingering;
 	size_t lingered;            /* bytes discarded while lingering */
-	bool b_connecting, b_pending, b_reused, b_keep, b_fallback_tried;
+	bool b_connecting, b_pending, b_reused, b_keep, b_fresh;
 	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;
 	int minor;                  /* client's HTTP/1.<minor> */
 	enum rq_state rq;
@@ -118,6 +118,19 @@ struct connect_res {
 	bool in_progress;
 };
 
+/* A parked backend connection (keepalive.c). */
+struct idle_backend {
+	struct ep_ref ref;
+	struct loop *lp;
+	struct idle_backend *prev, *next;   /* the loop's list, newest first */
+	int fd;
+	SSL *ssl;
+	uint64_t hash;
+	int64_t since_ns;
+	bool gone;                  /* taken or closed: freed after the current batch */
+	char key[420];
+};
+
 struct loop {
 	struct proxy_server *srv;
 	int idx;
@@ -131,6 +144,9 @@ struct loop {
 	struct conn *ready;         /* conns to pump again */
 	struct conn *dead;          /* closed, freed after the current batch of events */
 	int npending;               /* conns waiting for the connector */
+	struct idle_backend idle;   /* list sentinel of parked backend connections */
+	int nidle;
+	struct idle_backend *idle_dead;
 	char *pool[POOL_KEEP];
 	int npool;
 	int nconns;
@@ -193,6 +209,14 @@ void backend_gone_early(struct conn *c);
 void backend_protocol_error(struct conn *c, const char *msg);
 void backend_close(struct conn *c);
 void *connector_main(void *arg);
+
+/* keepalive.c: backend connections shared by a loop's client connections */
+void keepalive_park(struct conn *c);     /* parks c's backend when clean, else closes it */
+bool keepalive_take(struct conn *c, const char *key);
+void keepalive_event(struct ep_ref *ref);
+void keepalive_sweep(struct loop *lp);
+void keepalive_close_all(struct loop *lp);
+void keepalive_free_dead(struct loop *lp);
 
 /* tls.c */
 int tls_load(struct proxy_server *srv, struct error *err);

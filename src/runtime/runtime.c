@@ -149,6 +149,8 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->disk_inodes = cfg->disk_inodes;
 	rt->host_memory_reserve = cfg->host_memory_reserve;
 	limits_probe(rt);
+	if (cfg->nofile_max && cfg->nofile_max < rt->nofile_max)
+		rt->nofile_max = cfg->nofile_max;
 	rt->userns = cfg->userns;
 	rt->userns_base = cfg->userns_base ? cfg->userns_base : RT_USERNS_BASE_DEFAULT;
 	pthread_mutex_init(&rt->ipam_lock, NULL);

@@ -76,10 +76,11 @@ def wait_listening(d, cid, port, timeout=20):
     check(False, f"nothing listens on {port} in {cid}")
 
 
-def start_upstream(d, cid, port=9000):
-    """hoody-upstream (tests/tools/upstream.c) inside the container."""
-    copy_in(d, cid, UPSTREAM, "/hoody-upstream")
-    crun_exec(d, cid, ["/hoody-upstream", str(port)])
+def start_upstream(d, cid, port=9000, path="/hoody-upstream"):
+    """hoody-upstream (tests/tools/upstream.c) inside the container; a second
+    one at once needs its own path (a running binary cannot be replaced)."""
+    copy_in(d, cid, UPSTREAM, path)
+    crun_exec(d, cid, [path, str(port)])
     wait_listening(d, cid, port)
 
 

@@ -19,7 +19,8 @@ import time
 
 from hoody_test import check, free_port, main
 from proxy_util import (DOMAIN, SERVER, ProxyDaemon, raw_exchange, request, rss_kib,
-                        start_busybox_httpd, upstream_container, ws_connect, ws_recv, ws_send)
+                        start_busybox_httpd, start_upstream, upstream_container, ws_connect, ws_recv,
+                        ws_send)
 
 
 def setup(d):
@@ -368,7 +369,38 @@ def test_documents_and_aliases_through_the_listener():
         envelope(request(d.proxy_port, ahost, path="/"), 404)
 
 
+def test_backend_connections_outlive_clients():
+    """The loop's pool (docs/PROXY.md "Keep-alive"): a backend connection
+    whose client connection closed serves the next client connection to the
+    same place; another port gets its own; a stopped container's connections
+    leave the pool with it, and nobody gets an answer from the old program."""
+    with ProxyDaemon(["--proxy-threads", "1"]) as d:  # one loop: one pool
+        p, cid, host, owner = upstream_container(d)
+        ids = [request(d.proxy_port, host, path="/conn", headers=owner) for _ in range(4)]
+        check(all(r.status == 200 for r in ids), ids)
+        check(len({r.body for r in ids}) == 1, f"four client connections, backends {ids}")
+        # a second program on another port: its own backend connection
+        start_upstream(d, cid, 9001, path="/hoody-upstream-2")
+        other = request(d.proxy_port, d.host(p, cid, "http-9001"), path="/conn", headers=owner)
+        check(other.status == 200 and other.body == b"1\n", other)
+        again = request(d.proxy_port, host, path="/conn", headers=owner)
+        check(again.body == ids[0].body, (again, ids[0]))
+        # restart: the parked connections closed with the old program
+        check(d.post(f"/api/v1/containers/{cid}/stop", {}).status == 200, "stop")
+        envelope(request(d.proxy_port, host, path="/conn", headers=owner), 502)
+        check(d.post(f"/api/v1/containers/{cid}/start", {}).status == 200, "start")
+        start_upstream(d, cid, 9000)
+        owner = d.claim_headers(cid)
+        r = request(d.proxy_port, host, path="/conn", headers=owner)
+        check(r.status == 200 and r.body == b"1\n", r)
+        # a POST (never retried) on the pooled connection after the restart
+        r = request(d.proxy_port, host, method="POST", path="/upload", body=b"x" * 10,
+                    headers=owner)
+        check(r.status == 200 and r.body == b'{"bytes":10}', r)
+
+
 if __name__ == "__main__":
     main([test_busybox_port_owner_and_strangers, test_streaming_keepalive_chunked_headers,
           test_hostile_heads, test_websocket_subprotocol, test_upload_memory_flat,
-          test_tls_wildcard_and_reload, test_documents_and_aliases_through_the_listener])
+          test_tls_wildcard_and_reload, test_documents_and_aliases_through_the_listener,
+          test_backend_connections_outlive_clients])

@@ -4,6 +4,7 @@
  *
  *   GET  /hello        "hello\n"
  *   GET  /headers      the request head as received (text/plain)
+ *   GET  /conn         this connection's number (1 = the first accepted), so a test sees reuse
  *   GET  /chunked      three chunks: "one\n", "two\n", "three\n"
  *   GET  /sse          text/event-stream: "data: N" every 200 ms, N = 1..3, then close
  *   GET  /bytes/N      N bytes of 'x', streamed
@@ -45,7 +46,10 @@ struct conn {
 	uint64_t body_total;
 	int chunk_state;        /* 0 size line, 1 data, 2 data CRLF, 3 trailers */
 	bool chunked, close_after, want_out;
+	unsigned long id;
 };
+
+static unsigned long accepted;
 
 static int ep;
 
@@ -274,6 +278,9 @@ static void request(struct conn *c, char *head, size_t head_len)
 		respond(c, 200, "text/plain", "hello\n", 6);
 	} else if (!strcmp(path, "/headers")) {
 		respond(c, 200, "text/plain", head, strlen(head));
+	} else if (!strcmp(path, "/conn")) {
+		char n[32];
+		respond(c, 200, "text/plain", n, (size_t)snprintf(n, sizeof(n), "%lu\n", c->id));
 	} else if (!strcmp(path, "/chunked")) {
 		const char r[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 				 "Transfer-Encoding: chunked\r\n\r\n"
@@ -507,6 +514,7 @@ int main(int argc, char **argv)
 					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 					c = calloc(1, sizeof(*c));
 					c->fd = fd;
+					c->id = ++accepted;
 					struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
 					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
 				}
