@@ -29,3 +29,8 @@ python3 bench/userns_bench.py -n "$N"
 python3 bench/limits_bench.py -n "$N"
 # how much another user's slow work delays a restart (docs/PERFORMANCE.md "Fairness")
 python3 bench/fairness.py -n 10
+# the Kit through the proxy (docs/PERFORMANCE.md "Kit"); KIT_DENSITY=500 gives
+# issue 14's figure of 500 Kit containers beyond 500 plain ones (~15 min)
+python3 bench/kit_bench.py --density "${KIT_DENSITY:-20}"
+# the SSH front door (docs/PERFORMANCE.md "SSH front door")
+python3 bench/ssh_bench.py -n 30
