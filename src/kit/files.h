@@ -12,8 +12,8 @@ void names_free(char **v);
 void send_file(struct req *r, const char *path, bool attachment);
 /* len bytes of fd from offset `from`, after a head announcing them. */
 void send_span(struct req *r, int fd, long long from, long long len);
-/* files_read.c: ?lines (rest only) and ?hash/?sha256 of the file at path;
- * false when the request has neither (nothing was answered). */
+/* files_read.c: ?lines (rest only), ?hash/?sha256 and ?base64 of the file
+ * at path; false when the request has none of them (nothing was answered). */
 bool send_file_view(struct req *r, const char *path, bool rest);
 int rm_tree(const char *path);
 int copy_tree(const char *src, const char *dst, int depth);

@@ -1,8 +1,8 @@
 /* Files service reads other than the plain bytes (kit-api.md §5.1): ?lines=
- * ranges of text lines (REST family) and ?hash / ?sha256 digests (both
- * families). Both read the file in fixed blocks, so memory does not grow
- * with the file, and both refuse anything but a regular file (a device or a
- * FIFO would never end). */
+ * ranges of text lines (REST family), ?hash / ?sha256 digests and ?base64
+ * (both families). All read the file in fixed blocks, so memory does not
+ * grow with the file, and all refuse anything but a regular file (a device
+ * or a FIFO would never end). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +17,7 @@
 #define LINES_MAX 100000
 #define LINES_BYTES_MAX (64LL << 20)
 #define READ_BLOCK (64 * 1024)
+#define B64_BLOCK (48 * 1024) /* a multiple of 3: no padding inside the stream */
 #define LINE_DIGITS_MAX 15
 
 /* Lines first..last (1-based, inclusive; last LLONG_MAX: to the end). */
@@ -207,15 +208,58 @@ static void send_hash(struct req *r, int fd, const char *path)
 	send_body(r, 200, "text/plain; charset=utf-8", hex, 64, NULL);
 }
 
+/* Reads up to n bytes (fewer only at the end of the file); -1 on error. */
+static ssize_t read_full(int fd, unsigned char *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = read(fd, p + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+/* The length is announced from the size; a file that shrinks meanwhile
+ * ends the connection instead of sending a wrong body. */
+static void send_base64(struct req *r, int fd, long long size)
+{
+	send_head(r, 200, "text/plain; charset=utf-8", (size + 2) / 3 * 4, NULL);
+	unsigned char *in = xmalloc(B64_BLOCK);
+	char *out = xmalloc(B64_BLOCK / 3 * 4 + 1);
+	for (long long left = size; !r->head_only && left > 0;) {
+		size_t want = left < B64_BLOCK ? (size_t)left : B64_BLOCK;
+		ssize_t n = read_full(fd, in, want);
+		if (n != (ssize_t)want) {
+			r->keepalive = false;
+			break;
+		}
+		base64_encode(in, want, out);
+		if (!write_all(r->fd, out, (want + 2) / 3 * 4)) {
+			r->keepalive = false;
+			break;
+		}
+		left -= (long long)want;
+	}
+	free(in);
+	free(out);
+}
+
 bool send_file_view(struct req *r, const char *path, bool rest)
 {
 	char spec[48];
 	bool lines = rest && q_get(r, "lines", spec, sizeof(spec));
 	bool hash = q_flag(r, "hash") || q_flag(r, "sha256");
-	if (!lines && !hash)
+	bool b64 = q_flag(r, "base64");
+	if (!lines && !hash && !b64)
 		return false;
-	if (lines && hash) {
-		send_err(r, 400, "lines and hash cannot be combined");
+	if (lines + hash + b64 > 1) {
+		send_err(r, 400, "lines, hash and base64 cannot be combined");
 		return true;
 	}
 	if (lines && strlen(spec) >= sizeof(spec) - 1) {
@@ -228,11 +272,13 @@ bool send_file_view(struct req *r, const char *path, bool rest)
 		send_errno(r, "read", path);
 	else if (!S_ISREG(st.st_mode))
 		send_err(r, 400, "%s is not a regular file: %s applies to files", path,
-			 lines ? "lines" : "hash");
+			 lines ? "lines" : hash ? "hash" : "base64");
 	else if (lines)
 		send_lines(r, fd, path, spec);
-	else
+	else if (hash)
 		send_hash(r, fd, path);
+	else
+		send_base64(r, fd, st.st_size);
 	if (fd >= 0)
 		close(fd);
 	return true;

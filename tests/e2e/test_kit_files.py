@@ -3,6 +3,7 @@
 Content-Type: application/json, downloaded back and compared; Range; both
 path encodings; listings; mkdir 409; move, copy, delete; WebDAV verbs;
 tar download; hostile paths; processes, ports, signal; exec scripts."""
+import base64
 import hashlib
 import io
 import json
@@ -183,7 +184,8 @@ def check_lines(r, body, first_last, total=None):
 def test_lines_and_hash():
     """?lines= of the REST family (kit-api.md §5.1: 10-50, 100, -20, 50-;
     text/plain, X-Line-Range, X-Total-Lines when the scan reached the end;
-    at most 100 000 lines or 64 MiB) and ?hash/?sha256 on both families."""
+    at most 100 000 lines or 64 MiB), ?hash/?sha256 and ?base64 on both
+    families."""
     with ProxyDaemon() as d:
         k = Kit(d)
         k.wait_ready()
@@ -220,8 +222,9 @@ def test_lines_and_hash():
                              ("/api/v1/files/dev/zero", 400), ("/api/v1/files/dev/null", 400)):
             r = lines(k, "1", path)
             check(r.status == status, (path, r))
-        r = k.req("files-1", path="/api/v1/files/tmp/l/ten.txt?lines=1&hash")
-        check(r.status == 400 and "combined" in r.json["message"], r)
+        for q in ("lines=1&hash", "hash&base64", "lines=1&base64=true"):
+            r = k.req("files-1", path="/api/v1/files/tmp/l/ten.txt?" + q)
+            check(r.status == 400 and "combined" in r.json["message"], (q, r))
         # the limits: 100 000 lines for an open end, 64 MiB of bytes
         res = k.execute("seq 1 100005 > /tmp/l/many.txt; cd /tmp/l; "
                         "for n in 26214400 26214400 20971520; do head -c $n /dev/zero | tr '\\0' a; echo; done > wide.txt; "
@@ -253,9 +256,18 @@ def test_lines_and_hash():
         r = k.req("files-1", path="/tmp/l/abc?hash=false")
         check(r.status == 200 and r.body == b"abc", r)
         for path, status in (("/tmp/l?hash", 400), ("/tmp/l/none?hash", 404), ("/dev/zero?hash", 400),
-                             ("/api/v1/files/tmp/l?sha256", 400), ("/../etc/passwd?hash", 403)):
+                             ("/api/v1/files/tmp/l?sha256", 400), ("/../etc/passwd?hash", 403),
+                             ("/tmp/l?base64", 400), ("/dev/zero?base64", 400), ("/tmp/l/none?base64", 404)):
             r = k.req("files-1", path=path)
             check(r.status == status, (path, r))
+        # base64 (kit-api.md §5.1): both families, streamed in blocks (many.txt spans twelve)
+        many = "".join(f"{i}\n" for i in range(1, 100006)).encode()
+        for path, raw in (("/tmp/l/abc?base64", b"abc"), ("/api/v1/files/tmp/l/ten.txt?base64=1", ten.encode()),
+                          ("/tmp/l/empty.txt?base64", b""), ("/api/v1/files/tmp/l/many.txt?base64", many)):
+            r = k.req("files-1", path=path)
+            check(r.status == 200 and r.body == base64.b64encode(raw), (path, r.status, r.body[:80]))
+        r = k.req("files-1", "HEAD", "/tmp/l/many.txt?base64")
+        check(r.status == 200 and r.headers["Content-Length"] == str(len(base64.b64encode(many))) and r.body == b"", r)
 
 
 def test_system_and_exec():
