@@ -10,18 +10,24 @@ proxy and the container's hoody-kit, the way a browser or the CLI reaches it.
   * 1 GiB upload and download through the proxy against `cp` of the same
     file on the same disk (the container's layer), as ratios;
   * RSS of an idle hoody-kit, and after the above;
-  * what N kit containers cost the host beyond N plain ones: PSS of every
-    process of the container (hoody-init + hoody-kit) and create time, N
-    given by --density (500 asked; run smaller on a loaded machine and say
-    so: the figure is per container).
+  * ?hash of that file (against sha256sum on the host) and ?lines=-20 of
+    it (a tail counts every line);
+  * what N Kit containers cost the host beyond N plain ones (issue 14 asks
+    for 500: --density 500): per container the PSS of its processes, its
+    memory cgroup (user + kernel) and create time; for all N the host's
+    MemAvailable drop, hoodyd's RSS growth, host mounts, the time until
+    every agent answers, the idle CPU of all their processes, delete time.
+    Both kinds are created `--workers` at a time, measured, then deleted.
 
     bench/kit_bench.py [--keys 500] [--execs 300] [--gib 1] [--density 20]
+                       [--workers 4] [--idle 10] [--only keys,execs,files,density]
 """
 import argparse
 import asyncio
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -142,38 +148,205 @@ def pss_kib(pid):
     return 0
 
 
-def container_pss(d, cid):
-    root = init_pid(d, cid)
-    ns = os.readlink(f"/proc/{root}/ns/pid")
-    total = 0
+def procs_by_pidns():
+    """{pid namespace: [host pids]} in one pass over /proc."""
+    out = {}
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
-                if os.readlink(f"/proc/{p}/ns/pid") == ns:
-                    total += pss_kib(int(p))
+                out.setdefault(os.readlink(f"/proc/{p}/ns/pid"), []).append(int(p))
             except OSError:
                 pass
+    return out
+
+
+def container_procs(d, ids):
+    """{container id: its host pids} (hoody-init, hoody-kit, ...)."""
+    by_ns = procs_by_pidns()
+    out = {}
+    for cid in ids:
+        ns = os.readlink(f"/proc/{init_pid(d, cid)}/ns/pid")
+        out[cid] = by_ns.get(ns, [])
+    return out
+
+
+def cgroup_kib(cid):
+    """The container's memory cgroup: usage (user + kernel) and its kernel part."""
+    for base, use, kmem in ((f"/sys/fs/cgroup/memory/hoody/{cid}", "memory.usage_in_bytes",
+                             "memory.kmem.usage_in_bytes"),
+                            (f"/sys/fs/cgroup/hoody/{cid}", "memory.current", None)):
+        try:
+            with open(f"{base}/{use}") as f:
+                u = int(f.read()) // 1024
+        except OSError:
+            continue
+        k = 0
+        if kmem:
+            try:
+                with open(f"{base}/{kmem}") as f:
+                    k = int(f.read()) // 1024
+            except OSError:
+                pass
+        return u, k
+    return 0, 0
+
+
+def meminfo_kib(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def host_mounts(ids):
+    """Mounts of the host's namespace that name one of these containers (other
+    sessions on the machine mount and unmount their own meanwhile)."""
+    ids = set(ids)
+    with open("/proc/1/mountinfo") as f:
+        return sum(1 for line in f if ids & set(re.findall(r"[0-9a-f]{24}", line)))
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError):
+            pass
     return total
 
 
-def density(d, n):
-    rows = {}
-    for kit in (False, True):
-        p = d.new_project()
-        ids, t = [], time.perf_counter()
-        for _ in range(n):
-            ids.append(d.create_container(p, hoody_kit=kit)["id"])
-        create = (time.perf_counter() - t) / n
-        if kit:  # every agent up before measuring
-            for cid in ids:
-                while not kit_pids(d, cid):
-                    time.sleep(0.05)
-            time.sleep(1)
-        pss = [container_pss(d, cid) for cid in ids]
-        rows[kit] = (create, statistics.mean(pss))
-        for cid in ids:
-            d.delete(f"/api/v1/containers/{cid}")
-    return rows
+def kit_answers(d, cid):
+    """The agent answers its health route on its socket (what the proxy uses)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    try:
+        s.connect(f"{d.run_dir}/kit/{cid}/kit.sock")
+        s.sendall(b"GET /api/v1/terminal/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def one_kind(d, n, kit, workers, idle_s):
+    """n containers of one kind: create (workers at a time), measure, delete."""
+    from concurrent.futures import ThreadPoolExecutor
+    p = d.new_project()
+    avail0, daemon0 = meminfo_kib("MemAvailable"), rss_kib(d.proc.pid)
+
+    def create(_):
+        t = time.perf_counter()
+        cid = d.create_container(p, hoody_kit=kit, wait=True)["id"]
+        return cid, time.perf_counter() - t
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        made = list(ex.map(create, range(n)))
+    wall = time.perf_counter() - t0
+    ids = [c for c, _ in made]
+    ready = wall
+    if kit:  # every agent answering before measuring
+        left = set(ids)
+        while left:
+            left = {cid for cid in left if not kit_answers(d, cid)}
+            if left:
+                time.sleep(0.2)
+        ready = time.perf_counter() - t0
+    time.sleep(5)  # let the starts settle
+    procs = container_procs(d, ids)
+    pids = [p_ for v in procs.values() for p_ in v]
+    c0 = cpu_ticks(pids)
+    time.sleep(idle_s)
+    idle_ticks = cpu_ticks(pids) - c0
+    row = {
+        "create_ms": statistics.median([t for _, t in made]) * 1000,
+        "create_p99_ms": pct([t for _, t in made], 99) * 1000,
+        "wall_s": wall, "ready_s": ready,
+        "pss": statistics.mean(sum(pss_kib(x) for x in procs[c]) for c in ids),
+        "procs": statistics.mean(len(procs[c]) for c in ids),
+        "cg": statistics.mean(cgroup_kib(c)[0] for c in ids),
+        "kmem": statistics.mean(cgroup_kib(c)[1] for c in ids),
+        "host_mib": (avail0 - meminfo_kib("MemAvailable")) / 1024,
+        "mounts": host_mounts(ids),
+        "daemon_kib": rss_kib(d.proc.pid) - daemon0,
+        "idle_cpu_pct": idle_ticks / os.sysconf("SC_CLK_TCK") / idle_s * 100,
+    }
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(lambda c: d.delete(f"/api/v1/containers/{c}"), ids))
+    d.wait_all_gone(timeout=max(60, n))
+    row["delete_s"] = time.perf_counter() - t
+    print(f"  {'kit' if kit else 'plain'}: {row}", flush=True)
+    return row
+
+
+def density(d, n, workers, idle_s):
+    # a round that is not counted: hoodyd's allocator and caches grow on the
+    # first containers whatever their kind, which would be charged to plain
+    print("  warm-up round (not counted):", flush=True)
+    one_kind(d, min(n, 20), False, workers, 1)
+    plain = one_kind(d, n, False, workers, idle_s)
+    kit = one_kind(d, n, True, workers, idle_s)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(f"\n{n} containers of each kind, {workers} creates at a time, load average {' '.join(load)} "
+          f"at the end\n")
+    print(f"| per container (mean of {n}) | plain | Kit | the Kit adds |\n| --- | --- | --- | --- |")
+    for key, name, unit in (("pss", "PSS of its processes", "KiB"), ("procs", "processes", ""),
+                            ("cg", "memory cgroup usage (user + kernel)", "KiB"),
+                            ("kmem", "of which kernel memory", "KiB"),
+                            ("create_ms", "create → running, median", "ms"),
+                            ("create_p99_ms", "create → running, p99", "ms")):
+        a, b = plain[key], kit[key]
+        print(f"| {name} | {a:.0f} {unit} | {b:.0f} {unit} | {b - a:+.0f} {unit} |")
+    print(f"\n| all {n} together | plain | Kit | the Kit adds |\n| --- | --- | --- | --- |")
+    for key, name, unit, fmt in (("host_mib", "host memory used (MemAvailable drop; other sessions move it too)", "MiB", ".0f"),
+                                 ("daemon_kib", "hoodyd RSS growth", "KiB", ".0f"),
+                                 ("mounts", "host mounts", "", ".0f"),
+                                 ("wall_s", "time to create all", "s", ".1f"),
+                                 ("ready_s", "time until all are running (Kit: every agent answers)", "s", ".1f"),
+                                 ("idle_cpu_pct", f"CPU of all their processes, idle, over {idle_s} s", "% of a core", ".2f"),
+                                 ("delete_s", "time to delete all", "s", ".1f")):
+        a, b = plain[key], kit[key]
+        print(f"| {name} | {a:{fmt}} {unit} | {b:{fmt}} {unit} | {b - a:+{fmt}} {unit} |")
+
+
+def timed_get(k, path):
+    t = time.perf_counter()
+    r = k.req("files-1", path=path, timeout=600)
+    assert r.status == 200, r
+    return time.perf_counter() - t, r
+
+
+def files_part(d, k, gib):
+    size = gib << 30
+    root = f"/proc/{init_pid(d, k.cid)}/root"
+    up = upload(k, "/api/v1/files/tmp/big.bin", size)
+    down = download(k, "/tmp/big.bin", size)
+    cp = cp_time(root + "/tmp/big.bin", root + "/tmp/big-cp.bin")
+    os.unlink(root + "/tmp/big-cp.bin")
+    g = size / (1 << 30)
+    print(f"{gib} GiB upload {up:.2f} s ({g / up * 1024:.0f} MiB/s), download {down:.2f} s "
+          f"({g / down * 1024:.0f} MiB/s), cp {cp:.2f} s ({g / cp * 1024:.0f} MiB/s): "
+          f"upload/cp {up / cp:.2f}x, download/cp {down / cp:.2f}x", flush=True)
+    t_hash, r = timed_get(k, "/tmp/big.bin?hash")
+    t = time.perf_counter()
+    ref = subprocess.run(["sha256sum", root + "/tmp/big.bin"], capture_output=True, text=True, check=True)
+    t_ref = time.perf_counter() - t
+    assert ref.stdout.split()[0] == r.body.decode(), (ref.stdout, r.body)
+    t_tail, r = timed_get(k, "/api/v1/files/tmp/big.bin?lines=-20")
+    print(f"?hash of {gib} GiB through the proxy {t_hash:.2f} s ({g / t_hash * 1024:.0f} MiB/s), "
+          f"sha256sum on the host {t_ref:.2f} s; ?lines=-20 (counts every line) {t_tail:.2f} s "
+          f"({r.headers['X-Total-Lines']} lines)", flush=True)
+    os.unlink(root + "/tmp/big.bin")
+
+
+PARTS = ("keys", "execs", "files", "density")
 
 
 def main():
@@ -181,37 +354,34 @@ def main():
     ap.add_argument("--keys", type=int, default=500)
     ap.add_argument("--execs", type=int, default=300)
     ap.add_argument("--gib", type=int, default=1)
-    ap.add_argument("--density", type=int, default=20)
+    ap.add_argument("--density", type=int, default=20, help="containers of each kind (issue 14: 500)")
+    ap.add_argument("--workers", type=int, default=4, help="creates and deletes at a time (density)")
+    ap.add_argument("--idle", type=int, default=10, help="seconds of idle CPU measured (density)")
+    ap.add_argument("--only", default=",".join(PARTS), help="comma list of " + ", ".join(PARTS))
     a = ap.parse_args()
-    with ProxyDaemon() as d:
-        k = Kit(d)
-        k.wait_ready()
-        time.sleep(1)
-        kp = kit_pids(d, k.cid)[0]
-        idle = rss_kib(kp)
-        print(f"idle hoody-kit RSS: {idle} KiB", flush=True)
-        ks = asyncio.run(keystrokes(k, a.keys))
-        print(f"keystroke echo through proxy + kit ({a.keys}): {ms(ks)}", flush=True)
-        ex = executes(k, a.execs)
-        print(f"execute `true` end to end ({a.execs}): {ms(ex)}", flush=True)
-        size = a.gib << 30
-        root = f"/proc/{init_pid(d, k.cid)}/root"
-        up = upload(k, "/api/v1/files/tmp/big.bin", size)
-        down = download(k, "/tmp/big.bin", size)
-        cp = cp_time(root + "/tmp/big.bin", root + "/tmp/big-cp.bin")
-        os.unlink(root + "/tmp/big-cp.bin")
-        os.unlink(root + "/tmp/big.bin")
-        gib = size / (1 << 30)
-        print(f"{a.gib} GiB upload {up:.2f} s ({gib / up * 1024:.0f} MiB/s), download {down:.2f} s "
-              f"({gib / down * 1024:.0f} MiB/s), cp {cp:.2f} s ({gib / cp * 1024:.0f} MiB/s): "
-              f"upload/cp {up / cp:.2f}x, download/cp {down / cp:.2f}x", flush=True)
-        print(f"hoody-kit RSS after the run: {rss_kib(kp)} KiB", flush=True)
-        rows = density(d, a.density)
-        (c0, p0), (c1, p1) = rows[False], rows[True]
-        print(f"density, {a.density} containers each: plain {p0:.0f} KiB PSS and {c0 * 1000:.0f} ms "
-              f"create; kit {p1:.0f} KiB PSS and {c1 * 1000:.0f} ms create; the Kit costs "
-              f"{p1 - p0:.0f} KiB and {(c1 - c0) * 1000:.0f} ms per container, "
-              f"{(p1 - p0) * 500 / 1024:.0f} MiB for 500 (extrapolated)", flush=True)
+    parts = set(a.only.split(","))
+    if not parts <= set(PARTS):
+        ap.error(f"--only takes {', '.join(PARTS)}")
+    with ProxyDaemon(["--log-level", "warn"]) as d:
+        if parts - {"density"}:
+            k = Kit(d)
+            k.wait_ready()
+            time.sleep(1)
+            kp = kit_pids(d, k.cid)[0]
+            print(f"idle hoody-kit RSS: {rss_kib(kp)} KiB", flush=True)
+            if "keys" in parts:
+                ks = asyncio.run(keystrokes(k, a.keys))
+                print(f"keystroke echo through proxy + kit ({a.keys}): {ms(ks)}", flush=True)
+            if "execs" in parts:
+                ex = executes(k, a.execs)
+                print(f"execute `true` end to end ({a.execs}): {ms(ex)}", flush=True)
+            if "files" in parts:
+                files_part(d, k, a.gib)
+            print(f"hoody-kit RSS after the run: {rss_kib(kp)} KiB", flush=True)
+            d.delete(f"/api/v1/containers/{k.cid}")
+            d.wait_all_gone()
+        if "density" in parts:
+            density(d, a.density, a.workers, a.idle)
 
 
 if __name__ == "__main__":

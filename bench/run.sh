@@ -32,3 +32,8 @@ python3 bench/fairness.py -n 10
 # the 2,000-cycle soak with its RSS bound, against the release build (make
 # test runs it under ASan, where RSS means nothing: docs/SECURITY.md "Soak")
 PYTHONPATH=tests/e2e python3 tests/e2e/test_soak.py
+# the Kit through the proxy (docs/PERFORMANCE.md "Kit"); KIT_DENSITY=500 gives
+# issue 14's figure of 500 Kit containers beyond 500 plain ones (~15 min)
+python3 bench/kit_bench.py --density "${KIT_DENSITY:-20}"
+# the SSH front door (docs/PERFORMANCE.md "SSH front door")
+python3 bench/ssh_bench.py -n 30

@@ -332,18 +332,23 @@ void send_file(struct req *r, const char *path, bool attachment)
 	long long len = size ? to - from + 1 : 0;
 	send_head(r, status, "application/octet-stream", len, extra.p);
 	buf_free(&extra);
+	send_span(r, fd, from, len);
+	close(fd);
+}
+
+void send_span(struct req *r, int fd, long long from, long long len)
+{
 	off_t off = from;
 	while (!r->head_only && len > 0) {
 		ssize_t n = sendfile(r->fd, fd, &off, len > (1 << 30) ? (1 << 30) : (size_t)len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
+		if (n <= 0) { /* the file shrank or the client left: the length lies now */
 			r->keepalive = false;
 			break;
 		}
 		len -= n;
 	}
-	close(fd);
 }
 
 void send_listing(struct req *r, const char *dir, bool envelope)

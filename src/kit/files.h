@@ -10,6 +10,11 @@ int fs_path(const char *raw, char *out, size_t len);
 char **dir_names(const char *dir, size_t *count);
 void names_free(char **v);
 void send_file(struct req *r, const char *path, bool attachment);
+/* len bytes of fd from offset `from`, after a head announcing them. */
+void send_span(struct req *r, int fd, long long from, long long len);
+/* files_read.c: ?lines (rest only), ?hash/?sha256 and ?base64 of the file
+ * at path; false when the request has none of them (nothing was answered). */
+bool send_file_view(struct req *r, const char *path, bool rest);
 int rm_tree(const char *path);
 int copy_tree(const char *src, const char *dst, int depth);
 int transfer(struct req *r, const char *src, const char *dst, bool copy, bool overwrite);

@@ -39,6 +39,8 @@ static void do_stat(struct req *r, const char *path)
 
 static void do_get(struct req *r, const char *path, bool rest)
 {
+	if (send_file_view(r, path, rest))
+		return;
 	struct stat st;
 	if (stat(path, &st) < 0) {
 		send_errno(r, "read", path);

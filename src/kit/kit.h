@@ -55,6 +55,17 @@ bool user_name_of(uid_t uid, char *out, size_t len);
 void base64_encode(const unsigned char *in, size_t n, char *out);
 size_t base64_decode(const char *in, unsigned char *out, size_t cap);
 void sha1(const unsigned char *data, size_t len, unsigned char out[20]);
+/* ---- sha256.c ---- */
+struct sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char blk[64];
+	size_t fill;
+};
+void sha256_init(struct sha256 *s);
+void sha256_update(struct sha256 *s, const void *data, size_t n);
+/* Ends the digest: 64 lowercase hex digits and a NUL. */
+void sha256_hex(struct sha256 *s, char out[65]);
 
 /* ---- json.c: a small parser for request bodies ---- */
 enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };

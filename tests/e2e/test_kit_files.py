@@ -3,6 +3,7 @@
 Content-Type: application/json, downloaded back and compared; Range; both
 path encodings; listings; mkdir 409; move, copy, delete; WebDAV verbs;
 tar download; hostile paths; processes, ports, signal; exec scripts."""
+import base64
 import hashlib
 import io
 import json
@@ -144,6 +145,11 @@ def test_files():
         names = tarfile.open(fileobj=io.BytesIO(r.body)).getnames()
         check("d1copy/a2.txt" in names and "d2/c.txt" in names, names)
         # HEAD, delete (recursive), missing
+        # ?hash / ?sha256 stream the whole 100 MiB through SHA-256
+        r = k.req("files-1", path="/tmp/big/blob.bin?hash")
+        check(r.status == 200 and r.body == sha.encode(), (r, sha))
+        r = k.req("files-1", path="/api/v1/files/tmp%2Fbig%2Fblob.bin?sha256=")
+        check(r.status == 200 and r.body == sha.encode(), (r, sha))
         r = k.req("files-1", "HEAD", "/tmp/big/blob.bin")
         check(r.status == 200 and r.headers["Content-Length"] == str(size) and r.body == b"", r)
         r = k.req("files-1", "DELETE", "/tmp/t")
@@ -161,6 +167,107 @@ def test_files():
         check(k.req("files-1", path="/tmp/a%00b").status == 400, "NUL")
         r = k.req("files-1", "POST", "/api/v1/files/move/tmp?move_to=")
         check(r.status == 400, r)
+
+
+def lines(k, spec, path="/api/v1/files/tmp/l/ten.txt"):
+    return k.req("files-1", path=f"{path}?lines={urllib.parse.quote(spec)}")
+
+
+def check_lines(r, body, first_last, total=None):
+    check(r.status == 200 and r.body == body, (r, body))
+    check(r.headers["Content-Type"].startswith("text/plain"), r.headers)
+    check(r.headers["X-Line-Range"] == first_last, (r.headers["X-Line-Range"], first_last))
+    check(r.headers.get("X-Total-Lines") == (None if total is None else str(total)),
+          (r.headers.get("X-Total-Lines"), total))
+
+
+def test_lines_and_hash():
+    """?lines= of the REST family (kit-api.md §5.1: 10-50, 100, -20, 50-;
+    text/plain, X-Line-Range, X-Total-Lines when the scan reached the end;
+    at most 100 000 lines or 64 MiB), ?hash/?sha256 and ?base64 on both
+    families."""
+    with ProxyDaemon() as d:
+        k = Kit(d)
+        k.wait_ready()
+        ten = "".join(f"line {i}\n" for i in range(1, 10)) + "line 10"  # no final newline
+        check(k.req("files-1", "PUT", "/api/v1/files/tmp/l/ten.txt", ten.encode()).status == 200, "put")
+        check(k.req("files-1", "PUT", "/api/v1/files/tmp/l/empty.txt", b"").status == 200, "put")
+        check_lines(lines(k, "3-5"), b"line 3\nline 4\nline 5\n", "3-5")
+        check_lines(lines(k, "4"), b"line 4\n", "4-4")
+        check_lines(lines(k, "-3"), b"line 8\nline 9\nline 10", "8-10", 10)
+        check_lines(lines(k, "8-"), b"line 8\nline 9\nline 10", "8-10", 10)
+        check_lines(lines(k, "9-50"), b"line 9\nline 10", "9-10", 10)
+        check_lines(lines(k, "10"), b"line 10", "10-10", 10)  # the span ends the file
+        check_lines(lines(k, "-50"), ten.encode(), "1-10", 10)
+        check_lines(lines(k, "2", "/api/v1/files/%2Ftmp%2Fl%2Ften.txt"), b"line 2\n", "2-2")
+        r = k.req("files-1", "PUT", "/api/v1/files/tmp/l/nl.txt", b"a\nb\n")
+        check_lines(lines(k, "2-", "/api/v1/files/tmp/l/nl.txt"), b"b\n", "2-2", 2)
+        check_lines(lines(k, "-5", "/api/v1/files/tmp/l/empty.txt"), b"", "0-0", 0)
+        r = k.req("files-1", "HEAD", "/api/v1/files/tmp/l/ten.txt?lines=1-2")
+        check(r.status == 200 and r.headers["Content-Length"] == "14" and r.body == b"", r)
+        # past the end: 416 with the count; a flag value of the root family is not lines
+        for spec, path in (("11", "ten.txt"), ("11-12", "ten.txt"), ("1", "empty.txt")):
+            r = lines(k, spec, "/api/v1/files/tmp/l/" + path)
+            check(r.status == 416 and "past the end" in r.json["message"], (spec, r))
+        # bad input: 400 with the reason, nothing read
+        for spec in ("", "0", "0-3", "5-3", "abc", "1-2-3", "--3", "3--", " 3", "1-100001", "-100001",
+                     "1" * 16, "-0", "2-x"):
+            r = lines(k, spec)
+            msg = (r.json or {}).get("message", "")
+            check(r.status == 400 and r.json["success"] is False and ("lines" in msg or "100000" in msg),
+                  (spec, r))
+        r = lines(k, "1" * 60)
+        check(r.status == 400, r)
+        for path, status in (("/api/v1/files/tmp/l", 400), ("/api/v1/files/tmp/l/none", 404),
+                             ("/api/v1/files/dev/zero", 400), ("/api/v1/files/dev/null", 400)):
+            r = lines(k, "1", path)
+            check(r.status == status, (path, r))
+        for q in ("lines=1&hash", "hash&base64", "lines=1&base64=true"):
+            r = k.req("files-1", path="/api/v1/files/tmp/l/ten.txt?" + q)
+            check(r.status == 400 and "combined" in r.json["message"], (q, r))
+        # the limits: 100 000 lines for an open end, 64 MiB of bytes
+        res = k.execute("seq 1 100005 > /tmp/l/many.txt; cd /tmp/l; "
+                        "for n in 26214400 26214400 20971520; do head -c $n /dev/zero | tr '\\0' a; echo; done > wide.txt; "
+                        "head -c 70000000 /dev/zero | tr '\\0' b > one.txt; echo ok")
+        check(res["stdout"] == "ok\n", res)
+        r = lines(k, "1-", "/api/v1/files/tmp/l/many.txt")
+        check(r.status == 200 and r.headers["X-Line-Range"] == "1-100000" and "X-Total-Lines" not in r.headers, r.headers)
+        check(r.body == "".join(f"{i}\n" for i in range(1, 100001)).encode(), "the first 100000 lines")
+        check_lines(lines(k, "100001-", "/api/v1/files/tmp/l/many.txt"), b"100001\n100002\n100003\n100004\n100005\n",
+                    "100001-100005", 100005)
+        check_lines(lines(k, "-2", "/api/v1/files/tmp/l/many.txt"), b"100004\n100005\n", "100004-100005", 100005)
+        r = lines(k, "1-3", "/api/v1/files/tmp/l/wide.txt")  # the third line would pass 64 MiB
+        check(r.status == 200 and r.headers["X-Line-Range"] == "1-2" and len(r.body) == 2 * 26214401, r.headers)
+        check_lines(lines(k, "-1", "/api/v1/files/tmp/l/wide.txt"), b"a" * 20971520 + b"\n", "3-3", 3)
+        r = lines(k, "-3", "/api/v1/files/tmp/l/wide.txt")
+        check(r.status == 413, r)
+        r = lines(k, "1", "/api/v1/files/tmp/l/one.txt")
+        check(r.status == 413, r)
+        # hash: known digests, both families, the flag's false value, Range ignored
+        abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        check(k.req("files-1", "PUT", "/tmp/l/abc", b"abc").status == 201, "put abc")
+        for path in ("/tmp/l/abc?hash", "/tmp/l/abc?sha256", "/api/v1/files/tmp/l/abc?hash=1",
+                     "/%2Ftmp%2Fl%2Fabc?hash"):
+            r = k.req("files-1", path=path, headers={"Range": "bytes=0-0"})
+            check(r.status == 200 and r.body == abc.encode() and r.headers["Content-Type"].startswith("text/plain"), (path, r))
+        r = k.req("files-1", path="/tmp/l/empty.txt?hash")
+        check(r.status == 200 and r.body == empty.encode(), r)
+        r = k.req("files-1", path="/tmp/l/abc?hash=false")
+        check(r.status == 200 and r.body == b"abc", r)
+        for path, status in (("/tmp/l?hash", 400), ("/tmp/l/none?hash", 404), ("/dev/zero?hash", 400),
+                             ("/api/v1/files/tmp/l?sha256", 400), ("/../etc/passwd?hash", 403),
+                             ("/tmp/l?base64", 400), ("/dev/zero?base64", 400), ("/tmp/l/none?base64", 404)):
+            r = k.req("files-1", path=path)
+            check(r.status == status, (path, r))
+        # base64 (kit-api.md §5.1): both families, streamed in blocks (many.txt spans twelve)
+        many = "".join(f"{i}\n" for i in range(1, 100006)).encode()
+        for path, raw in (("/tmp/l/abc?base64", b"abc"), ("/api/v1/files/tmp/l/ten.txt?base64=1", ten.encode()),
+                          ("/tmp/l/empty.txt?base64", b""), ("/api/v1/files/tmp/l/many.txt?base64", many)):
+            r = k.req("files-1", path=path)
+            check(r.status == 200 and r.body == base64.b64encode(raw), (path, r.status, r.body[:80]))
+        r = k.req("files-1", "HEAD", "/tmp/l/many.txt?base64")
+        check(r.status == 200 and r.headers["Content-Length"] == str(len(base64.b64encode(many))) and r.body == b"", r)
 
 
 def test_system_and_exec():
@@ -222,4 +329,4 @@ def test_system_and_exec():
 
 
 if __name__ == "__main__":
-    main([test_files, test_system_and_exec])
+    main([test_files, test_lines_and_hash, test_system_and_exec])

@@ -100,6 +100,9 @@ async def drive(k, devport):
         # a browser without the owner's headers: a token group in the query
         # (README), the same token reaching the WebSocket through ?token=
         await cdp.call("Network.setExtraHTTPHeaders", headers={})
+        # as a fresh browser: nothing the owner's visit cached (the page's
+        # xterm.js and xterm.css must pass the same token)
+        await cdp.call("Network.setCacheDisabled", cacheDisabled=True)
         r = k.d.request("PUT", f"/api/v1/containers/{k.cid}/proxy/permissions",
                         {"groups": {"browser": {"param": "token", "value": "s3cret-browser"}},
                          "permissions": {"browser": {"terminal": True}}},
