@@ -21,6 +21,7 @@ import argparse
 import glob
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -81,7 +82,8 @@ def run(keys, n):
     times = {k: [] for k in keys}
     times["crun"] = []
     cpu = {k: 0 for k in keys}
-    daemons = {k: Daemon(extra_args=VARIANTS[k][1]) for k in keys}
+    daemons = {k: Daemon(extra_args=VARIANTS[k][1] + ["--log-level", "debug"]) for k in keys}
+    phases = {}
     loads = [loadavg()]
     try:
         clients = {}
@@ -105,10 +107,38 @@ def run(keys, n):
                 times[k].append(took)
             times["crun"] += time_crun(rootfs, 1)
             loads.append(loadavg())
+        phases = {k: start_phases(d.log_path) for k, d in daemons.items()}
     finally:
         for d in daemons.values():
             d.cleanup()
-    return times, cpu, loads
+    return times, cpu, loads, phases
+
+
+PHASE_RE = re.compile(r"container \S+: started in ([0-9.]+) ms:(.*)")
+
+
+def start_phases(log_path):
+    """{phase: [ms, ...]} from hoodyd's debug lines "started in", the warm-up
+    create left out."""
+    out = {}
+    with open(log_path, errors="replace") as f:
+        lines = [m for m in map(PHASE_RE.search, f) if m][1:]
+    for m in lines:
+        out.setdefault("total", []).append(float(m.group(1)))
+        words = m.group(2).split()
+        for name, v in zip(words[::2], words[1::2]):
+            out.setdefault(name, []).append(float(v))
+    return out
+
+
+def report_phases(keys, phases):
+    names = ["layer", "rootfs", "network", "ramdisk", "files", "crun", "total"]
+    print("\nInside hoodyd (debug log), median ms per step of the start:\n")
+    print("| variant | " + " | ".join(names) + " |\n| --- |" + " --- |" * len(names))
+    for k in keys:
+        cells = [f"{statistics.median(phases[k][n]):.2f}" if phases[k].get(n) else "-"
+                 for n in names]
+        print(f"| {VARIANTS[k][0]} | " + " | ".join(cells) + " |")
 
 
 def report(keys, times, cpu, loads, n):
@@ -142,8 +172,9 @@ def main():
     a = ap.parse_args()
     keys = {"limits": ["default", "nolimits"], "rules": ["default", "norules"]}.get(
         a.only, list(VARIANTS))
-    times, cpu, loads = run(keys, a.n)
+    times, cpu, loads, phases = run(keys, a.n)
     report(keys, times, cpu, loads, a.n)
+    report_phases(keys, phases)
 
 
 if __name__ == "__main__":

@@ -294,6 +294,8 @@ void layer_spares_stop(struct runtime *rt);
  * that making them never competes with a start for the CPU. */
 void layer_starts_enter(struct runtime *rt);
 void layer_starts_leave(struct runtime *rt);
+/* True while spares are wanted or being made (benchmarks wait for it). */
+bool layer_spares_busy(struct runtime *rt);
 void layer_spares_resume(struct runtime *rt);
 /* nfnl.c: one element of a set (or map: has_data) of a bridge-family table,
  * added or (del) removed; key as the kernel holds it. */

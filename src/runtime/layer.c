@@ -422,6 +422,14 @@ void layer_starts_leave(struct runtime *rt)
 	pthread_mutex_unlock(&rt->spare_lock);
 }
 
+bool layer_spares_busy(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	bool busy = rt->spare_busy || rt->spare_wanted;
+	pthread_mutex_unlock(&rt->spare_lock);
+	return busy;
+}
+
 void layer_spares_stop(struct runtime *rt)
 {
 	pthread_mutex_lock(&rt->spare_lock);
