@@ -92,7 +92,8 @@ static void data_value(struct batch *b, uint16_t type, const void *val, size_t l
 
 static void elem_msg(struct batch *b, const char *table, const struct nfnl_elem *e)
 {
-	uint16_t type = (NFNL_SUBSYS_NFTABLES << 8) | (e->del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM);
+	uint16_t type =
+	    (NFNL_SUBSYS_NFTABLES << 8) | (e->del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM);
 	struct nlmsghdr *h =
 	    msg_begin(b, type, NLM_F_ACK | (e->del ? 0 : NLM_F_CREATE), NFPROTO_BRIDGE, 0);
 	attr(b, NFTA_SET_ELEM_LIST_TABLE, table, strlen(table) + 1);
@@ -119,7 +120,8 @@ static int read_acks(int fd, uint32_t want, const char *table, struct error *err
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc <= 0)
-			return err_set(err, E_RUNTIME, "nftables %s: no answer from the kernel", table);
+			return err_set(err, E_RUNTIME, "nftables %s: no answer from the kernel",
+				       table);
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0)
 			return err_sys(err, E_RUNTIME, "nftables %s: read answer", table);
@@ -151,8 +153,8 @@ int nfnl_set_elems(const char *table, const struct nfnl_elem *elems, size_t coun
 	if (rc == 0 && (fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER)) < 0)
 		rc = err_sys(err, E_RUNTIME, "nftables: netlink socket");
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-	if (rc == 0 && sendto(fd, b->buf, b->len, 0, (struct sockaddr *)&kernel,
-			      sizeof(kernel)) != (ssize_t)b->len)
+	if (rc == 0 && sendto(fd, b->buf, b->len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) !=
+			   (ssize_t)b->len)
 		rc = err_sys(err, E_RUNTIME, "nftables %s: send", table);
 	if (rc == 0)
 		rc = read_acks(fd, b->msgs, table, err);
