@@ -340,10 +340,10 @@ static int spare_make(struct runtime *rt, const char *key, int n, uint64_t bytes
 }
 
 /* The filler: makes every missing spare of the key last asked for, one at
- * a time, each once no start is under way (or after SPARE_QUIET_WAIT_MS of
- * starts without a pause), at a lower CPU priority: a spare is tens of ms of
- * CPU (copy, loop device, ext4 mount) that must not slow down the starts it
- * exists to speed up. */
+ * a time, at a lower CPU priority and, while a spare is still ready, once no
+ * start is under way (or after SPARE_QUIET_WAIT_MS of starts without a
+ * pause): a spare is tens of ms of CPU (copy, loop device, ext4 mount) that
+ * must not slow down the starts it exists to speed up. */
 static void spare_wait_quiet(struct runtime *rt)
 {
 	struct timespec until;
@@ -352,6 +352,16 @@ static void spare_wait_quiet(struct runtime *rt)
 	while (rt->starts > 0 && !rt->spare_closing &&
 	       pthread_cond_timedwait(&rt->spare_cv, &rt->spare_lock, &until) == 0)
 		;
+}
+
+static int spares_ready(struct runtime *rt, const char *key)
+{
+	int ready = 0;
+	for (int n = 0; n < LAYER_SPARES; n++) {
+		_cleanup_free_ char *p = spare_path(rt, key, n, ".ready");
+		ready += path_exists(p);
+	}
+	return ready;
 }
 
 static void *spare_filler(void *arg)
@@ -367,7 +377,10 @@ static void *spare_filler(void *arg)
 		char key[96];
 		spare_key(key, bytes, inodes, base);
 		for (int n = 0; n < LAYER_SPARES && !rt->spare_closing; n++) {
-			spare_wait_quiet(rt);
+			/* With the pool empty the next start would make its
+			 * layer itself: better made here, at once. */
+			if (spares_ready(rt, key) > 0)
+				spare_wait_quiet(rt);
 			pthread_mutex_unlock(&rt->spare_lock);
 			int rc = spare_make(rt, key, n, bytes, inodes, base, &err);
 			pthread_mutex_lock(&rt->spare_lock);
