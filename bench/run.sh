@@ -25,7 +25,8 @@ python3 bench/api_bench.py -n "$N" --update-doc docs/PERFORMANCE.md
 python3 bench/signing_bench.py
 # what user-namespace mode adds to a create (docs/SECURITY.md quotes it)
 python3 bench/userns_bench.py -n "$N"
-# what resource limits add to a create (docs/PERFORMANCE.md quotes it)
+# what resource limits and network rules add to a create, each against the
+# same run without them (docs/PERFORMANCE.md "Limits and network rules")
 python3 bench/limits_bench.py -n "$N"
 # how much another user's slow work delays a restart (docs/PERFORMANCE.md "Fairness")
 python3 bench/fairness.py -n 10

@@ -1,9 +1,10 @@
 /* This host as the one Hoody server containers run on. Its identity lives in
  * the store (kv "server_id") so it survives restarts; its specs are read from
- * the host on every request (cheap, and right after a resize). */
+ * the host on request (at most once a second: a resize shows at once). */
 #include "platform/platform_int.h"
 #include "platform/servers.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -96,10 +97,35 @@ static json_int_t disk_gb(uint64_t bytes)
  * disk of the filesystem holding the state dir. Every container rendering
  * shows them, so they come from two syscalls, not the /sys walk of
  * rt_host_specs. */
+#define HOST_SIZE_TTL_NS 1000000000LL
+
+/* CPUs and RAM of the host, read again at most once a second: the RAM is a
+ * sysinfo() that walks every block device of the host (each loop device
+ * ever made: hundreds here), and a client polling a container asks for them
+ * on every answer. */
+static void host_size(long *cpus, double *ram)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t read_at;
+	static long c;
+	static double r;
+	pthread_mutex_lock(&lock);
+	int64_t now = mono_ns();
+	if (!read_at || now - read_at > HOST_SIZE_TTL_NS) {
+		c = sysconf(_SC_NPROCESSORS_ONLN);
+		r = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+		read_at = now;
+	}
+	*cpus = c;
+	*ram = r;
+	pthread_mutex_unlock(&lock);
+}
+
 static json_t *flat_specs_json_new(struct platform *pf, bool shared)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+	long cpus;
+	double ram;
+	host_size(&cpus, &ram);
 	struct statvfs vfs;
 	json_t *disk = json_null();
 	if (statvfs(pf->cfg.state_dir, &vfs) == 0)

@@ -1,5 +1,7 @@
-/* Network isolation with nftables, through libnftables (one context per
- * runtime, used by one thread of its own; rt->fw_lock serialises callers).
+/* Network isolation with nftables: the tables through libnftables (one
+ * context per runtime, used by one thread of its own; rt->fw_lock serialises
+ * callers), a container's set elements through nfnetlink (nfnl.c), which
+ * skips libnftables' read of every table of the host on each change.
  *
  * Each runtime owns two tables named after its bridge, "hoody_<bridge>" in
  * the bridge and inet families, so daemons with different bridges never
@@ -255,25 +257,20 @@ static int record_write(struct runtime *rt, const char *id, const struct fw_port
 	return write_file_atomic(path, line, (size_t)n, 0600, err);
 }
 
-/* verb is "add" or "delete"; with "delete", each element is added first so
- * that a missing one does not fail the whole transaction. */
-static void port_elements(struct runtime *rt, struct text *t, const struct fw_port *p,
-			  const char *verb)
+/* p's elements in nft's language, for the rebuild of the tables (fw_ready);
+ * a single container's go through nfnetlink (port_batch). */
+static void port_elements(struct runtime *rt, struct text *t, const struct fw_port *p)
 {
 	char tbl[32];
 	table_name(rt, tbl);
-	bool del = !strcmp(verb, "delete");
-	for (int pass = del ? 0 : 1; pass < 2; pass++) {
-		const char *v = pass == 0 ? "add" : verb;
-		put(t, "%s element bridge %s ports { \"%s\" }\n", v, tbl, p->veth);
-		put(t, "%s element bridge %s port_mac { \"%s\" . %s }\n", v, tbl, p->veth, p->mac);
-		put(t, "%s element bridge %s port_ip4 { \"%s\" . %s }\n", v, tbl, p->veth, p->ip);
-		if (p->mark) {
-			put(t, "%s element bridge %s port_group { \"%s\" : 0x%x }\n", v, tbl,
-			    p->veth, p->mark);
-			put(t, "%s element bridge %s group_ports { 0x%x . \"%s\" }\n", v, tbl,
-			    p->mark, p->veth);
-		}
+	put(t, "add element bridge %s ports { \"%s\" }\n", tbl, p->veth);
+	put(t, "add element bridge %s port_mac { \"%s\" . %s }\n", tbl, p->veth, p->mac);
+	put(t, "add element bridge %s port_ip4 { \"%s\" . %s }\n", tbl, p->veth, p->ip);
+	if (p->mark) {
+		put(t, "add element bridge %s port_group { \"%s\" : 0x%x }\n", tbl, p->veth,
+		    p->mark);
+		put(t, "add element bridge %s group_ports { 0x%x . \"%s\" }\n", tbl, p->mark,
+		    p->veth);
 	}
 }
 
@@ -479,7 +476,7 @@ static void recorded_ports(struct runtime *rt, struct text *t)
 			continue;
 		_cleanup_free_ char *ns = net_netns_path(rt, de->d_name);
 		if (path_exists(ns) && record_read(rt, de->d_name, &p)) {
-			port_elements(rt, t, &p, "add");
+			port_elements(rt, t, &p);
 		} else {
 			_cleanup_free_ char *rec = record_path(rt, de->d_name);
 			unlink(rec);
@@ -518,28 +515,87 @@ int fw_sync(struct runtime *rt, struct error *err)
 	return rc;
 }
 
+/* ---- per-container elements, through nfnetlink (nfnl.c) ---- */
+
+#define PORT_ELEMS 5
+
+static void key_put(struct nfnl_elem *e, const void *v, size_t len, size_t padded)
+{
+	memcpy(e->key + e->key_len, v, len);
+	e->key_len += padded;
+}
+
+/* p's elements, as port_elements writes them in nft's language. */
+static size_t port_elems(const struct fw_port *p, bool del, struct nfnl_elem *out)
+{
+	char ifname[16] = {0};
+	unsigned char mac[6];
+	struct in_addr ip;
+	memcpy(ifname, p->veth, strnlen(p->veth, sizeof(ifname) - 1));
+	if (sscanf(p->mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3],
+		   &mac[4], &mac[5]) != 6 ||
+	    inet_pton(AF_INET, p->ip, &ip) != 1)
+		return 0;
+	size_t n = 0;
+	memset(out, 0, PORT_ELEMS * sizeof(*out));
+	out[n].set = "ports";
+	key_put(&out[n++], ifname, 16, 16);
+	out[n].set = "port_mac";
+	key_put(&out[n], ifname, 16, 16);
+	key_put(&out[n++], mac, 6, 8);
+	out[n].set = "port_ip4";
+	key_put(&out[n], ifname, 16, 16);
+	key_put(&out[n++], &ip, 4, 4);
+	if (p->mark) {
+		out[n].set = "port_group";
+		key_put(&out[n], ifname, 16, 16);
+		out[n].has_data = true;
+		out[n++].data = p->mark;
+		out[n].set = "group_ports";
+		key_put(&out[n], &p->mark, 4, 4);
+		key_put(&out[n++], ifname, 16, 16);
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i].del = del;
+	return n;
+}
+
+/* Replaces what id had (per its record) by p, in one batch. A removal adds
+ * each element first so that a missing one does not fail the batch. */
+static int port_batch(struct runtime *rt, const struct fw_port *old, const struct fw_port *p,
+		      struct error *err)
+{
+	struct nfnl_elem e[3 * PORT_ELEMS];
+	size_t n = 0;
+	if (old) {
+		n += port_elems(old, false, e + n);
+		n += port_elems(old, true, e + n);
+	}
+	if (p)
+		n += port_elems(p, false, e + n);
+	char tbl[32];
+	table_name(rt, tbl);
+	return n ? nfnl_set_elems(tbl, e, n, err) : 0;
+}
+
 /* Replaces what id had (per its record) by p: one transaction. */
 static int port_apply(struct runtime *rt, const char *id, const struct fw_port *p,
 		      struct error *err)
 {
 	struct fw_port old;
-	struct text t = {0};
 	pthread_mutex_lock(&rt->fw_lock);
 	int rc = fw_ready(rt, err);
 	/* Unchanged (a restart): adding again is enough and half the work. */
-	if (rc == 0 && record_read(rt, id, &old) && !(p && !memcmp(&old, p, sizeof(old))))
-		port_elements(rt, &t, &old, "delete");
+	bool had = rc == 0 && record_read(rt, id, &old) && !(p && !memcmp(&old, p, sizeof(old)));
 	/* The record first: a crash after it leaves elements a later apply or
 	 * detach removes by it; never elements without a record. */
 	if (rc == 0 && p)
 		rc = record_write(rt, id, p, err);
-	if (rc == 0 && p)
-		port_elements(rt, &t, p, "add");
-	if (rc == 0 && t.s && nft_run(rt, t.s, err) < 0) {
+	if (rc == 0 && port_batch(rt, had ? &old : NULL, p, err) < 0) {
 		/* Tables gone or changed under us (a flush, another runtime of
 		 * this bridge): rebuild them from the records, then retry. */
 		rt->fw_ready = false;
-		rc = fw_ready(rt, err) < 0 ? -1 : nft_run(rt, t.s, err);
+		rc = fw_ready(rt, err) < 0 ? -1 : port_batch(rt, had ? &old : NULL, p, err);
 	}
 	if (rc == 0 && !p) {
 		_cleanup_free_ char *rec = record_path(rt, id);
@@ -547,7 +603,6 @@ static int port_apply(struct runtime *rt, const char *id, const struct fw_port *
 			rc = err_sys(err, E_IO, "remove %s", rec);
 	}
 	pthread_mutex_unlock(&rt->fw_lock);
-	free(t.s);
 	return rc;
 }
 

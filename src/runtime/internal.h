@@ -24,10 +24,15 @@ struct runtime {
 	uint64_t nofile_max;  /* our hard RLIMIT_NOFILE: crun cannot give more */
 	bool io_weight;       /* the host has blkio/io weights */
 	bool swap_limits;     /* the host accounts swap per cgroup (memsw) */
-	/* layer.c: the thread making spare layers */
+	/* layer.c: the thread making spare layers, and what it should make
+	 * once no start is under way (starts: how many are) */
 	pthread_mutex_t spare_lock;
+	pthread_cond_t spare_cv;
 	pthread_t spare_thread;
-	bool spare_busy, spare_started, spare_closing;
+	bool spare_busy, spare_started, spare_closing, spare_wanted;
+	uint64_t spare_bytes, spare_inodes;
+	uint32_t spare_base;
+	int starts;
 	bool userns;          /* new containers get a user namespace (idmap.c) */
 	uint32_t userns_base; /* their root's host uid and gid */
 	pthread_mutex_t idmap_lock;
@@ -287,7 +292,26 @@ int layer_umount(const char *cdir, struct error *err);
 /* Joins the spare filler and starts no other (runtime_close, rt_purge)
  * until layer_spares_resume. */
 void layer_spares_stop(struct runtime *rt);
+/* Around every start: spares are made only while none is under way, so
+ * that making them never competes with a start for the CPU. */
+void layer_starts_enter(struct runtime *rt);
+void layer_starts_leave(struct runtime *rt);
+/* True while spares are wanted or being made (benchmarks wait for it). */
+bool layer_spares_busy(struct runtime *rt);
 void layer_spares_resume(struct runtime *rt);
+/* nfnl.c: one element of a set (or map: has_data) of a bridge-family table,
+ * added or (del) removed; key as the kernel holds it. */
+struct nfnl_elem {
+	const char *set;
+	unsigned char key[24];
+	size_t key_len;
+	uint32_t data;
+	bool has_data, del;
+};
+/* Applies elems in one nfnetlink batch: all or none. */
+int nfnl_set_elems(const char *table, const struct nfnl_elem *elems, size_t count,
+		   struct error *err);
+
 /* Unmounts and removes every spare layer (rt_purge). */
 int layer_spares_purge(struct runtime *rt, struct error *err);
 /* The upper dir of an existing layer, its filesystem mounted if it has one

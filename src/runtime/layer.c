@@ -20,8 +20,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -34,6 +36,8 @@
 #define LAYER_MIN_INODES 1024ULL
 #define LAYER_BYTES_PER_INODE_MIN 4096ULL
 #define LAYER_SPARES 2
+#define SPARE_NICE 10
+#define SPARE_QUIET_WAIT_MS 2000
 
 static char *image_path(const char *cdir)
 {
@@ -335,54 +339,115 @@ static int spare_make(struct runtime *rt, const char *key, int n, uint64_t bytes
 	return write_file(ready, "", err);
 }
 
-struct spare_job {
-	struct runtime *rt;
-	uint64_t bytes, inodes;
-	uint32_t base;
-};
+/* The filler: makes every missing spare of the key last asked for, one at
+ * a time, at a lower CPU priority and, while a spare is still ready, once no
+ * start is under way (or after SPARE_QUIET_WAIT_MS of starts without a
+ * pause): a spare is tens of ms of CPU (copy, loop device, ext4 mount) that
+ * must not slow down the starts it exists to speed up. */
+static void spare_wait_quiet(struct runtime *rt)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SPARE_QUIET_WAIT_MS / 1000;
+	while (rt->starts > 0 && !rt->spare_closing &&
+	       pthread_cond_timedwait(&rt->spare_cv, &rt->spare_lock, &until) == 0)
+		;
+}
+
+static int spares_ready(struct runtime *rt, const char *key)
+{
+	int ready = 0;
+	for (int n = 0; n < LAYER_SPARES; n++) {
+		_cleanup_free_ char *p = spare_path(rt, key, n, ".ready");
+		ready += path_exists(p);
+	}
+	return ready;
+}
 
 static void *spare_filler(void *arg)
 {
-	struct spare_job *j = arg;
-	char key[96];
-	spare_key(key, j->bytes, j->inodes, j->base);
+	struct runtime *rt = arg;
+	setpriority(PRIO_PROCESS, (id_t)gettid(), SPARE_NICE);
 	struct error err = {0};
-	for (int n = 0; n < LAYER_SPARES; n++) {
-		if (spare_make(j->rt, key, n, j->bytes, j->inodes, j->base, &err) < 0) {
-			log_warn("layer spares: %s", err.msg);
-			break;
+	pthread_mutex_lock(&rt->spare_lock);
+	while (rt->spare_wanted && !rt->spare_closing) {
+		rt->spare_wanted = false;
+		uint64_t bytes = rt->spare_bytes, inodes = rt->spare_inodes;
+		uint32_t base = rt->spare_base;
+		char key[96];
+		spare_key(key, bytes, inodes, base);
+		for (int n = 0; n < LAYER_SPARES && !rt->spare_closing; n++) {
+			/* With the pool empty the next start would make its
+			 * layer itself: better made here, at once. */
+			if (spares_ready(rt, key) > 0)
+				spare_wait_quiet(rt);
+			pthread_mutex_unlock(&rt->spare_lock);
+			int rc = spare_make(rt, key, n, bytes, inodes, base, &err);
+			pthread_mutex_lock(&rt->spare_lock);
+			if (rc < 0) {
+				log_warn("layer spares: %s", err.msg);
+				break;
+			}
 		}
 	}
-	pthread_mutex_lock(&j->rt->spare_lock);
-	j->rt->spare_busy = false;
-	pthread_mutex_unlock(&j->rt->spare_lock);
-	free(j);
+	rt->spare_busy = false;
+	pthread_mutex_unlock(&rt->spare_lock);
 	return NULL;
 }
 
-/* Starts a filler unless one runs; the previous one is joined first. */
-static void spare_refill(struct runtime *rt, uint64_t bytes, uint64_t inodes, uint32_t base)
+/* Starts the filler unless one runs (it then sees spare_wanted itself);
+ * the previous one is joined first. Caller holds spare_lock. */
+static void spare_refill_locked(struct runtime *rt)
 {
-	pthread_mutex_lock(&rt->spare_lock);
-	if (rt->spare_busy || rt->spare_closing) {
-		pthread_mutex_unlock(&rt->spare_lock);
+	if (rt->spare_busy || rt->spare_closing || !rt->spare_wanted)
 		return;
-	}
 	if (rt->spare_started)
 		pthread_join(rt->spare_thread, NULL);
-	struct spare_job *j = xcalloc(1, sizeof(*j));
-	*j = (struct spare_job){.rt = rt, .bytes = bytes, .inodes = inodes, .base = base};
 	rt->spare_busy = rt->spare_started =
-	    pthread_create(&rt->spare_thread, NULL, spare_filler, j) == 0;
-	if (!rt->spare_started)
-		free(j);
+	    pthread_create(&rt->spare_thread, NULL, spare_filler, rt) == 0;
+}
+
+/* A take of key: the filler makes its replacement after the start. */
+static void spare_want(struct runtime *rt, uint64_t bytes, uint64_t inodes, uint32_t base)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	rt->spare_wanted = true;
+	rt->spare_bytes = bytes;
+	rt->spare_inodes = inodes;
+	rt->spare_base = base;
 	pthread_mutex_unlock(&rt->spare_lock);
+}
+
+void layer_starts_enter(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	rt->starts++;
+	pthread_mutex_unlock(&rt->spare_lock);
+}
+
+void layer_starts_leave(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	if (--rt->starts == 0) {
+		pthread_cond_broadcast(&rt->spare_cv);
+		spare_refill_locked(rt);
+	}
+	pthread_mutex_unlock(&rt->spare_lock);
+}
+
+bool layer_spares_busy(struct runtime *rt)
+{
+	pthread_mutex_lock(&rt->spare_lock);
+	bool busy = rt->spare_busy || rt->spare_wanted;
+	pthread_mutex_unlock(&rt->spare_lock);
+	return busy;
 }
 
 void layer_spares_stop(struct runtime *rt)
 {
 	pthread_mutex_lock(&rt->spare_lock);
 	rt->spare_closing = true;
+	pthread_cond_broadcast(&rt->spare_cv);
 	bool join = rt->spare_started;
 	rt->spare_started = false;
 	pthread_mutex_unlock(&rt->spare_lock);
@@ -490,7 +555,7 @@ int layer_ensure(struct runtime *rt, const char *cdir, uint64_t bytes, uint64_t 
 		bool spares = spare_root_ensure(rt, &e) == 0;
 		bool took = spares && spare_take(rt, cdir, key) == 0;
 		if (spares)
-			spare_refill(rt, bytes, inodes, base);
+			spare_want(rt, bytes, inodes, base);
 		else
 			log_warn("layer spares: %s", e.msg);
 		if (took)

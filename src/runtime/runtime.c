@@ -98,6 +98,7 @@ static void runtime_free(struct runtime *rt)
 		close(rt->userns_fds[i].fd);
 	pthread_mutex_destroy(&rt->idmap_lock);
 	pthread_mutex_destroy(&rt->spare_lock);
+	pthread_cond_destroy(&rt->spare_cv);
 	free(rt);
 }
 
@@ -156,6 +157,7 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	pthread_mutex_init(&rt->ipam_lock, NULL);
 	pthread_mutex_init(&rt->idmap_lock, NULL);
 	pthread_mutex_init(&rt->spare_lock, NULL);
+	pthread_cond_init(&rt->spare_cv, NULL);
 	if (fw_init(rt, cfg, err) < 0)
 		goto fail;
 	if (rt->userns && idmap_check_base(rt->userns_base, err) < 0)
