@@ -49,7 +49,8 @@ static void buf_add_escaped(char **s, size_t *len, const char *raw)
 	char *e = curl_easy_escape(NULL, raw, 0);
 	if (!e)
 		HOODY_PANIC("out of memory (URL escape)");
-	buf_add(s, len, e, strlen(e));
+	else
+		buf_add(s, len, e, strlen(e));
 	curl_free(e);
 }
 
