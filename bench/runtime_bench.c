@@ -12,8 +12,8 @@
  *      then waits until the spare layer it took is made again (layer.c), so
  *      that no iteration is timed with the previous one's background work.
  * Prints median and p95 of each, the ratio of the medians of
- * create-to-running and crun run, and what limits cost ((c) / (a)). Target: ratio <= 2. Exit status 1 when the
- * target is missed. Run as root: bench/runtime_bench.sh. */
+ * create-to-running and crun run, and what limits cost ((c) / (a)). Target: ratio <= 2. Exit status
+ * 1 when the target is missed. Run as root: bench/runtime_bench.sh. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>

@@ -22,16 +22,16 @@
 struct conn_slot {
 	struct conn_slot *prev, *next; /* least recently active first */
 	int fd;
-	bool busy;                     /* a request is being read or answered */
+	bool busy; /* a request is being read or answered */
 	bool authed;
-	bool anon;                     /* counted in tab.anon */
-	char owner[64];                /* "ip:<addr>" or "user:<id>" */
+	bool anon;	/* counted in tab.anon */
+	char owner[64]; /* "ip:<addr>" or "user:<id>" */
 };
 
 static struct {
 	pthread_mutex_t mu;
 	struct conn_slot *head, *tail;
-	int anon;                      /* connections not (yet) authenticated */
+	int anon; /* connections not (yet) authenticated */
 	long evicted;
 } tab = {.mu = PTHREAD_MUTEX_INITIALIZER};
 

@@ -78,22 +78,38 @@ int api_http_status(enum err_code code)
 const char *api_reason_phrase(int status)
 {
 	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 412: return "Precondition Failed";
-	case 413: return "Payload Too Large";
-	case 422: return "Unprocessable Entity";
-	case 428: return "Precondition Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Internal Server Error";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Payload Too Large";
+	case 422:
+		return "Unprocessable Entity";
+	case 428:
+		return "Precondition Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Internal Server Error";
 	}
 }
 
@@ -108,21 +124,36 @@ static bool error_field_is_code(enum err_code code)
 static const char *default_message(enum err_code code)
 {
 	switch (code) {
-	case E_VALIDATION: return "Validation failed";
-	case E_INVALID_ID: return "Invalid ID format";
-	case E_MISSING_TOKEN: return "Authentication token required";
-	case E_INVALID_TOKEN: return "Invalid authentication token";
-	case E_TOKEN_EXPIRED: return "Token has expired";
-	case E_INVALID_CREDENTIALS: return "Invalid credentials";
-	case E_FORBIDDEN: return "Insufficient permissions";
-	case E_ACCOUNT_BANNED: return "Account is banned";
-	case E_ACCESS_DENIED: return "Access denied";
-	case E_NOT_FOUND: return "Resource not found";
-	case E_CONTAINER_NOT_FOUND: return "Container not found";
-	case E_ROUTE_NOT_FOUND: return "Route not found";
-	case E_PAYLOAD_TOO_LARGE: return "Request body too large";
-	case E_QUOTA: return "Quota exceeded";
-	default: return NULL;
+	case E_VALIDATION:
+		return "Validation failed";
+	case E_INVALID_ID:
+		return "Invalid ID format";
+	case E_MISSING_TOKEN:
+		return "Authentication token required";
+	case E_INVALID_TOKEN:
+		return "Invalid authentication token";
+	case E_TOKEN_EXPIRED:
+		return "Token has expired";
+	case E_INVALID_CREDENTIALS:
+		return "Invalid credentials";
+	case E_FORBIDDEN:
+		return "Insufficient permissions";
+	case E_ACCOUNT_BANNED:
+		return "Account is banned";
+	case E_ACCESS_DENIED:
+		return "Access denied";
+	case E_NOT_FOUND:
+		return "Resource not found";
+	case E_CONTAINER_NOT_FOUND:
+		return "Container not found";
+	case E_ROUTE_NOT_FOUND:
+		return "Route not found";
+	case E_PAYLOAD_TOO_LARGE:
+		return "Request body too large";
+	case E_QUOTA:
+		return "Quota exceeded";
+	default:
+		return NULL;
 	}
 }
 
@@ -146,16 +177,16 @@ void resp_err(struct resp *out, const struct error *err, json_t *data_steal)
 	}
 	json_decref(out->json);
 	out->status = status;
-	out->json = json_pack("{s:i, s:s, s:s, s:s}", "statusCode", status, "error",
-			      error_field_is_code(code) ? err_code_name(code) : api_reason_phrase(status),
-			      "message", msg ? msg : api_reason_phrase(status), "code",
-			      err_code_name(code));
+	out->json = json_pack(
+	    "{s:i, s:s, s:s, s:s}", "statusCode", status, "error",
+	    error_field_is_code(code) ? err_code_name(code) : api_reason_phrase(status), "message",
+	    msg ? msg : api_reason_phrase(status), "code", err_code_name(code));
 	if (data_steal)
 		json_object_set_new(out->json, "data", data_steal);
 }
 
-void resp_result(struct resp *out, int rc, const struct error *err, int status,
-		 const char *message, json_t *data_steal)
+void resp_result(struct resp *out, int rc, const struct error *err, int status, const char *message,
+		 json_t *data_steal)
 {
 	if (rc < 0) {
 		json_decref(data_steal);
@@ -191,8 +222,8 @@ int req_int_query(struct req *r, const char *key, int64_t dflt, int64_t min, int
 }
 
 int req_list_query(struct req *r, int64_t default_limit, int64_t max_limit,
-		   const char *const *sort_allowed, const char *default_sort,
-		   struct list_query *q, struct error *err)
+		   const char *const *sort_allowed, const char *default_sort, struct list_query *q,
+		   struct error *err)
 {
 	memset(q, 0, sizeof(*q));
 	q->user_id = r->who.user_id;
@@ -224,7 +255,8 @@ int req_list_query(struct req *r, int64_t default_limit, int64_t max_limit,
 	}
 	const char *realm = req_query(r, "realm_id");
 	if (realm && !id_valid(realm))
-		return err_set(err, E_VALIDATION, "realm_id must be a 24-character lowercase hex id");
+		return err_set(err, E_VALIDATION,
+			       "realm_id must be a 24-character lowercase hex id");
 	q->realm_id = realm ? realm : (r->who.scoped_realm[0] ? r->who.scoped_realm : NULL);
 	return 0;
 }

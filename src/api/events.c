@@ -34,9 +34,9 @@ struct filter_strs {
 static int filter_parse(struct req *r, struct events_filter *f, struct error *err)
 {
 	static const char *const keys[] = {"event_type", "resource_type", "resource_id",
-					   "project_id", "container_id", "realm_id"};
+					   "project_id", "container_id",  "realm_id"};
 	const char **dst[] = {&f->event_type, &f->resource_type, &f->resource_id,
-			      &f->project_id, &f->container_id, &f->realm_id};
+			      &f->project_id, &f->container_id,	 &f->realm_id};
 	memset(f, 0, sizeof(*f));
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = req_query(r, keys[i]);
@@ -338,7 +338,7 @@ static void stream_own(struct stream *s, struct req *r, const struct events_filt
 	snprintf(s->client_ip, sizeof(s->client_ip), "%s", r->client_ip);
 	s->f = *f;
 	const char **src[] = {&s->f.event_type, &s->f.resource_type, &s->f.resource_id,
-			      &s->f.project_id, &s->f.container_id, &s->f.realm_id};
+			      &s->f.project_id, &s->f.container_id,  &s->f.realm_id};
 	for (size_t i = 0; i < ARRAY_SIZE(src); i++) {
 		s->own.v[i] = dup_or_null(*src[i]);
 		*src[i] = s->own.v[i];
@@ -388,5 +388,6 @@ void api_register_events(struct api_server *srv)
 	api_route(srv, "GET", "/api/v1/events/stream", stream, 0, "resources.events");
 	api_route(srv, "POST", "/api/v1/events/cleanup", cleanup, ROUTE_WRITE, "resources.events");
 	api_route(srv, "GET", "/api/v1/events/{id}", get, 0, "resources.events");
-	api_route(srv, "DELETE", "/api/v1/events/{id}", delete_one, ROUTE_WRITE, "resources.events");
+	api_route(srv, "DELETE", "/api/v1/events/{id}", delete_one, ROUTE_WRITE,
+		  "resources.events");
 }

@@ -17,28 +17,28 @@
 struct api_server;
 
 struct api_config {
-	const char *listen;          /* "127.0.0.1:8080" */
-	size_t max_body;             /* default 1 MiB */
-	int threads;                 /* MHD thread pool size */
-	unsigned conn_timeout_s;     /* a silent connection is closed after this; 0 = 30 */
-	const char *api_domain;      /* realm hosts look like {realm}.api.<domain> */
-	int workers;                 /* threads running deferred requests; 0 = 16 */
+	const char *listen;	 /* "127.0.0.1:8080" */
+	size_t max_body;	 /* default 1 MiB */
+	int threads;		 /* MHD thread pool size */
+	unsigned conn_timeout_s; /* a silent connection is closed after this; 0 = 30 */
+	const char *api_domain;	 /* realm hosts look like {realm}.api.<domain> */
+	int workers;		 /* threads running deferred requests; 0 = 16 */
 };
 
 struct req {
 	struct api_server *srv;
 	struct platform *pf;
-	const char *method;          /* "GET", ... */
-	const char *path;            /* without query */
-	const char *pattern;         /* the matched route's pattern (static) */
-	const char *host;            /* Host header or "" */
+	const char *method;  /* "GET", ... */
+	const char *path;    /* without query */
+	const char *pattern; /* the matched route's pattern (static) */
+	const char *host;    /* Host header or "" */
 	const char *client_ip;
 	/* path parameters captured by the route pattern, in order ("{id}", "{name}") */
 	const char *params[4];
 	size_t nparams;
-	json_t *body;                /* parsed JSON body or NULL when empty */
-	struct principal who;        /* filled when the route requires auth */
-	void *conn;                  /* struct MHD_Connection * */
+	json_t *body;	      /* parsed JSON body or NULL when empty */
+	struct principal who; /* filled when the route requires auth */
+	void *conn;	      /* struct MHD_Connection * */
 	int64_t start_ns;
 };
 
@@ -46,8 +46,8 @@ struct req {
 struct resp {
 	int status;
 	json_t *json;
-	const char *content_type;    /* NULL = application/json */
-	char *raw;                   /* non-JSON body (malloc'ed), when json is NULL */
+	const char *content_type; /* NULL = application/json */
+	char *raw;		  /* non-JSON body (malloc'ed), when json is NULL */
 	size_t raw_len;
 	/* extra header (e.g. X-Hoody-Signature), may be NULL */
 	char *header_name, *header_value;
@@ -64,10 +64,10 @@ struct resp {
 typedef void (*route_fn)(struct req *r, struct resp *out);
 
 enum route_flags {
-	ROUTE_PUBLIC = 1,            /* no authentication */
-	ROUTE_JWT_ONLY = 2,          /* hdy_ tokens refused (admin endpoints) */
-	ROUTE_ADMIN = 4,             /* principal must be admin (and hold an admin.* leaf) */
-	ROUTE_WRITE = 8,             /* a read-only credential is refused (principal_can_write) */
+	ROUTE_PUBLIC = 1,   /* no authentication */
+	ROUTE_JWT_ONLY = 2, /* hdy_ tokens refused (admin endpoints) */
+	ROUTE_ADMIN = 4,    /* principal must be admin (and hold an admin.* leaf) */
+	ROUTE_WRITE = 8,    /* a read-only credential is refused (principal_can_write) */
 	/* Slow work (it waits for the host): the {id} parameter, which such a
 	 * route must have first, is checked at once (400), then the handler runs
 	 * on a worker of the HTTP queue with the connection suspended, in the
@@ -106,8 +106,8 @@ int api_http_status(enum err_code code);
 const char *api_reason_phrase(int status);
 /* The tail of most handlers: resp_err(err) when rc < 0 (data_steal is then
  * released), else resp_ok(status, message, data_steal). */
-void resp_result(struct resp *out, int rc, const struct error *err, int status,
-		 const char *message, json_t *data_steal);
+void resp_result(struct resp *out, int rc, const struct error *err, int status, const char *message,
+		 json_t *data_steal);
 
 /* Validates a path id param (24 hex) -> E_INVALID_ID. */
 int req_id_param(struct req *r, size_t idx, const char **out, struct error *err);
@@ -115,8 +115,8 @@ int req_id_param(struct req *r, size_t idx, const char **out, struct error *err)
 /* Pagination/sort parsing shared by lists: page>=1, 1<=limit<=max,
  * sort_by in allowed (NULL-terminated), sort_order asc|desc. */
 int req_list_query(struct req *r, int64_t default_limit, int64_t max_limit,
-		   const char *const *sort_allowed, const char *default_sort,
-		   struct list_query *q, struct error *err);
+		   const char *const *sort_allowed, const char *default_sort, struct list_query *q,
+		   struct error *err);
 /* A plain decimal query value in [min, max] (dflt when absent); else
  * E_VALIDATION naming key. */
 int req_int_query(struct req *r, const char *key, int64_t dflt, int64_t min, int64_t max,

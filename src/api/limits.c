@@ -60,6 +60,6 @@ void api_register_limits(struct api_server *srv)
 		  "admin.system");
 	api_route(srv, "PATCH", "/api/v1/admin/limits/{scope}/{id}", override_put, ROUTE_ADMIN,
 		  "admin.system");
-	api_route(srv, "DELETE", "/api/v1/admin/limits/{scope}/{id}", override_delete,
-		  ROUTE_ADMIN, "admin.system");
+	api_route(srv, "DELETE", "/api/v1/admin/limits/{scope}/{id}", override_delete, ROUTE_ADMIN,
+		  "admin.system");
 }

@@ -38,5 +38,6 @@ static void authorize(struct req *r, struct resp *out)
 void api_register_meta(struct api_server *srv)
 {
 	api_route(srv, "GET", "/api/v1/meta/public-key", public_key, ROUTE_PUBLIC, NULL);
-	api_route(srv, "POST", "/api/v1/containers/{id}/authorize", authorize, 0, "containers.read");
+	api_route(srv, "POST", "/api/v1/containers/{id}/authorize", authorize, 0,
+		  "containers.read");
 }

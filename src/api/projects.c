@@ -82,7 +82,7 @@ static void delete_job(struct req *r, struct resp *out, void *arg)
 	reply(out, rc, &err, 200, "Project deleted successfully", data);
 }
 
-static void delete(struct req *r, struct resp *out)
+static void delete (struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	const char *id;

@@ -28,7 +28,8 @@ static int id_query(struct req *r, const char *key, const char **out, struct err
 {
 	*out = req_query(r, key);
 	if (*out && !id_valid(*out))
-		return err_set(err, E_INVALID_ID, "%s must be a 24-character lowercase hex id", key);
+		return err_set(err, E_INVALID_ID, "%s must be a 24-character lowercase hex id",
+			       key);
 	return 0;
 }
 
@@ -96,8 +97,8 @@ static void alias_delete(struct req *r, struct resp *out)
 
 static void etag_header(struct resp *out)
 {
-	const char *etag = json_string_value(
-	    json_object_get(json_object_get(out->json, "data"), "etag"));
+	const char *etag =
+	    json_string_value(json_object_get(json_object_get(out->json, "data"), "etag"));
 	if (out->status < 300 && etag) {
 		out->header_name = xstrdup("ETag");
 		out->header_value = xasprintf("\"%s\"", etag);
@@ -109,7 +110,9 @@ static void doc_read(struct req *r, struct resp *out, enum proxy_scope scope,
 {
 	struct error err = {0};
 	json_t *data = NULL;
-	struct proxy_doc_read rd = {.scope = scope, .id = r->params[0], .view = view,
+	struct proxy_doc_read rd = {.scope = scope,
+				    .id = r->params[0],
+				    .view = view,
 				    .service = r->nparams > 1 ? r->params[1] : NULL,
 				    .hook_id = r->nparams > 2 ? r->params[2] : NULL};
 	int rc = proxy_doc_read(r->pf, &r->who, &rd, &data, &err);
@@ -120,13 +123,16 @@ static void doc_read(struct req *r, struct resp *out, enum proxy_scope scope,
 /* Which path parameters (after {id}) a write route has. */
 enum params { P_NONE, P_GROUP, P_GROUP_TYPE, P_GROUP_PROGRAM, P_SERVICE, P_SERVICE_HOOK };
 
-static void doc_write(struct req *r, struct resp *out, enum proxy_scope scope,
-		      enum proxy_doc_op op, enum params p)
+static void doc_write(struct req *r, struct resp *out, enum proxy_scope scope, enum proxy_doc_op op,
+		      enum params p)
 {
 	struct error err = {0};
 	json_t *data = NULL;
-	struct proxy_doc_write w = {.scope = scope, .id = r->params[0], .op = op,
-				    .if_match = req_header(r, "If-Match"), .body = r->body};
+	struct proxy_doc_write w = {.scope = scope,
+				    .id = r->params[0],
+				    .op = op,
+				    .if_match = req_header(r, "If-Match"),
+				    .body = r->body};
 	const char *a = r->nparams > 1 ? r->params[1] : NULL;
 	const char *b = r->nparams > 2 ? r->params[2] : NULL;
 	if (p == P_GROUP || p == P_GROUP_TYPE || p == P_GROUP_PROGRAM)
@@ -142,7 +148,8 @@ static void doc_write(struct req *r, struct resp *out, enum proxy_scope scope,
 	int rc = 0;
 	if (w.group_type && strcmp(w.group_type, "password") && strcmp(w.group_type, "jwt") &&
 	    strcmp(w.group_type, "token") && strcmp(w.group_type, "ip"))
-		rc = err_set(&err, E_ROUTE_NOT_FOUND, "Group types are password, jwt, token and ip");
+		rc =
+		    err_set(&err, E_ROUTE_NOT_FOUND, "Group types are password, jwt, token and ip");
 	if (rc == 0)
 		rc = proxy_doc_write(r->pf, &r->who, &w, &data, &err);
 	resp_result(out, rc, &err, op == PDOC_HOOK_ADD ? 201 : 200,

@@ -10,10 +10,10 @@
 #include "common/util.h"
 
 struct rnode {
-	char *seg;                 /* literal segment; NULL for root and {param} nodes */
-	struct rnode **kids;       /* literal children */
+	char *seg;	     /* literal segment; NULL for root and {param} nodes */
+	struct rnode **kids; /* literal children */
 	size_t nkids;
-	struct rnode *param;       /* the {param} child, if any */
+	struct rnode *param; /* the {param} child, if any */
 	struct route routes[HM__COUNT];
 };
 

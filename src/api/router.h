@@ -17,8 +17,8 @@ enum http_method { HM_GET, HM_POST, HM_PUT, HM_PATCH, HM_DELETE, HM__COUNT };
 struct route {
 	route_fn fn;
 	int flags;
-	const char *pattern;  /* static string given to router_add */
-	const char *leaf;     /* permission leaf checked before fn (static), see http.h */
+	const char *pattern; /* static string given to router_add */
+	const char *leaf;    /* permission leaf checked before fn (static), see http.h */
 };
 
 struct router;
@@ -39,7 +39,7 @@ struct route_match {
 	const struct route *route;
 	const char *params[ROUTER_MAX_PARAMS];
 	size_t nparams;
-	unsigned allowed;     /* bit per enum http_method, for 405 Allow */
+	unsigned allowed; /* bit per enum http_method, for 405 Allow */
 };
 
 /* Matches path (no query). Params point into buf, which receives a copy of

@@ -36,8 +36,8 @@ struct api_server {
 	 * jobs run on a queue of their own, so neither waits behind the other. */
 	struct workq *wq;
 	size_t max_body;
-	char realm_suffix[300];       /* ".api.<domain>" */
-	int deferred;                 /* deferred requests not yet completed (atomic) */
+	char realm_suffix[300]; /* ".api.<domain>" */
+	int deferred;		/* deferred requests not yet completed (atomic) */
 	bool stopping;
 };
 
@@ -60,7 +60,7 @@ struct req_ctx {
 	char allow[64];
 	char ip[INET6_ADDRSTRLEN];
 	char method[8];
-	char buf[];                   /* path copy, then the router's split copy */
+	char buf[]; /* path copy, then the router's split copy */
 };
 
 /* ------------------------------------------------------------ registration */
@@ -172,8 +172,11 @@ static void sign(struct req_ctx *c, int status, const char *body, size_t len,
 	char *header = NULL;
 	if (!signs(c, status))
 		return;
-	struct signed_response sr = {.method = c->method, .status = status, .path = c->r.path,
-				     .body = body, .body_len = len};
+	struct signed_response sr = {.method = c->method,
+				     .status = status,
+				     .path = c->r.path,
+				     .body = body,
+				     .body_len = len};
 	if (claims_sign_response(c->r.pf, &sr, &header, &err) < 0)
 		return;
 	MHD_add_response_header(mr, SIGNATURE_HEADER, header);
@@ -335,7 +338,8 @@ static int realm_of_query(struct req_ctx *c, struct error *err)
 	if (!realm || c->r.who.scoped_realm[0])
 		return 0;
 	if (!id_valid(realm))
-		return err_set(err, E_VALIDATION, "realm_id must be a 24-character lowercase hex id");
+		return err_set(err, E_VALIDATION,
+			       "realm_id must be a 24-character lowercase hex id");
 	memcpy(c->r.who.scoped_realm, realm, ID_LEN + 1);
 	return 0;
 }
@@ -463,18 +467,19 @@ static enum MHD_Result dispatch(struct req_ctx *c)
 static void client_ip(struct MHD_Connection *conn, char ip[INET6_ADDRSTRLEN])
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 	ip[0] = '\0';
 	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, INET6_ADDRSTRLEN);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip,
+			  INET6_ADDRSTRLEN);
 	else if (sa && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
 			  INET6_ADDRSTRLEN);
 }
 
-static struct req_ctx *ctx_new(struct api_server *srv, struct MHD_Connection *conn,
-			       const char *url, const char *method)
+static struct req_ctx *ctx_new(struct api_server *srv, struct MHD_Connection *conn, const char *url,
+			       const char *method)
 {
 	size_t len = strlen(url);
 	struct req_ctx *c = xcalloc(1, sizeof(*c) + 2 * (len + 1));
@@ -512,11 +517,11 @@ static void body_append(struct req_ctx *c, const char *data, size_t n, size_t ma
 }
 
 struct framing {
-	int lengths;       /* Content-Length headers */
-	int encodings;     /* Transfer-Encoding headers */
+	int lengths;	   /* Content-Length headers */
+	int encodings;	   /* Transfer-Encoding headers */
 	bool odd_encoding; /* one that is not plain "chunked" */
-	bool control;      /* a control character (a bare CR) in a header */
-	bool bad_name;     /* a field name that is not a token ("Bad Name") */
+	bool control;	   /* a control character (a bare CR) in a header */
+	bool bad_name;	   /* a field name that is not a token ("Bad Name") */
 };
 
 static bool has_control(const char *s)
@@ -598,8 +603,11 @@ static const char *path_problem(const char *path)
 	while (*p) {
 		if (*p < 0x20 || *p == 0x7f)
 			return "The URL path contains a control character";
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-			: (*p & 0xf8) == 0xf0 ? 3 : -1;
+		int n = *p < 0x80	      ? 0
+			: (*p & 0xe0) == 0xc0 ? 1
+			: (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3
+					      : -1;
 		if (n < 0 || (n == 1 && *p < 0xc2) || (n == 3 && *p > 0xf4))
 			return "The URL path is not valid UTF-8";
 		unsigned lead = *p++;
@@ -753,24 +761,21 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 	api_register_limits(srv);
 
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(nproc > 0 ? nproc : 2);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_ALLOW_UPGRADE |
-			 MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	unsigned threads =
+	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(nproc > 0 ? nproc : 2);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
+			 (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	srv->mhd = MHD_start_daemon(
-		flags, 0, accept_policy, srv, on_request, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-		MHD_OPTION_CONNECTION_TIMEOUT,
-		cfg->conn_timeout_s ? cfg->conn_timeout_s : (unsigned)CONN_TIMEOUT_S_DEFAULT,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_END);
+	    flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+	    threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+	    NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->conn_timeout_s ? cfg->conn_timeout_s : (unsigned)CONN_TIMEOUT_S_DEFAULT,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_END);
 	if (!srv->mhd) {
 		router_free(srv->router);
 		workq_free(srv->wq);

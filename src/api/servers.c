@@ -94,7 +94,8 @@ static int parse_filter(struct req *r, struct server_filter *f, struct error *er
 	    req_int_query(r, "min_cpu_cores", -1, 0, big, &f->min_cpu_cores, err) < 0 ||
 	    req_int_query(r, "min_cpu_score", -1, 0, big, &f->min_cpu_score, err) < 0 ||
 	    req_int_query(r, "min_ram_gb", -1, 0, big, &f->min_ram_gb, err) < 0 ||
-	    req_int_query(r, "min_total_storage_gb", -1, 0, big, &f->min_total_storage_gb, err) < 0 ||
+	    req_int_query(r, "min_total_storage_gb", -1, 0, big, &f->min_total_storage_gb, err) <
+		0 ||
 	    req_int_query(r, "min_bandwidth_mbps", -1, 0, big, &f->min_bandwidth_mbps, err) < 0 ||
 	    number_query(r, "min_traffic_tb", &f->min_traffic_tb, err) < 0 ||
 	    number_query(r, "max_price_per_day", &f->max_price_per_day, err) < 0 ||

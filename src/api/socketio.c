@@ -41,8 +41,8 @@
 #define SIO_PING_TIMEOUT_MS 20000
 #define SIO_CONNECT_TIMEOUT_MS 45000
 #define SIO_MAX_PAYLOAD 65536 /* what a client may send in one POST or frame */
-#define SIO_CTL_MAX 16        /* control packets waiting per session */
-#define SIO_BATCH 100         /* events read per send */
+#define SIO_CTL_MAX 16	      /* control packets waiting per session */
+#define SIO_BATCH 100	      /* events read per send */
 #define SIO_TOKEN_MAX 4096
 #define SIO_LOOP_MS 500
 #define SID_BYTES 15 /* 20 base64url characters */
@@ -67,7 +67,7 @@ struct session {
 	enum transport transport;
 	bool connected, closed;
 	struct principal who; /* once connected */
-	char *token;          /* re-checked at every ping */
+	char *token;	      /* re-checked at every ping */
 	char realm[ID_LEN + 1];
 	char ip[64];
 	int64_t last_seq;
@@ -245,7 +245,8 @@ static void events_put(struct session *s, packet_fn put, void *ctx)
 	size_t i;
 	json_array_foreach(arr, i, ev)
 	{
-		json_t *pk = json_pack("[s,O]", json_string_value(json_object_get(ev, "event_type")), ev);
+		json_t *pk =
+		    json_pack("[s,O]", json_string_value(json_object_get(ev, "event_type")), ev);
 		char *js = json_dumps(pk, JSON_COMPACT);
 		json_decref(pk);
 		if (!js)
@@ -276,7 +277,8 @@ static void on_connect(struct session *s, const char *p)
 	const char *tok = json_string_value(json_object_get(auth, "token"));
 	int rc = -1;
 	if (!tok || !*tok || strlen(tok) > SIO_TOKEN_MAX) {
-		err_set(&err, E_MISSING_TOKEN, "Authentication required: CONNECT with auth {token}");
+		err_set(&err, E_MISSING_TOKEN,
+			"Authentication required: CONNECT with auth {token}");
 	} else {
 		_cleanup_free_ char *bearer = xasprintf("Bearer %s", tok);
 		rc = auth_authenticate(sio.pf, bearer, s->ip, s->realm, &s->who, &err);
@@ -398,7 +400,8 @@ static ssize_t poll_read(void *cls, uint64_t pos, char *out, size_t max)
 		events_put(s, poll_put, p);
 	if (!p->len && (s->closed || sio.stopping || s->transport != T_POLLING)) {
 		/* closed: "1"; upgraded meanwhile: a noop the old transport drops */
-		p->buf = xstrdup(s->transport == T_POLLING || s->closed || sio.stopping ? "1" : "6");
+		p->buf =
+		    xstrdup(s->transport == T_POLLING || s->closed || sio.stopping ? "1" : "6");
 		p->len = 1;
 	}
 	if (p->len) {
@@ -604,7 +607,8 @@ void api_sio_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, con
 	}
 	pthread_mutex_lock(&sio.mu);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
-	if (s->closed || s->ws || sio.stopping || epoll_ctl(sio.epfd, EPOLL_CTL_ADD, sock, &ev) < 0) {
+	if (s->closed || s->ws || sio.stopping ||
+	    epoll_ctl(sio.epfd, EPOLL_CTL_ADD, sock, &ev) < 0) {
 		free(w->in);
 		free(w);
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);

@@ -34,7 +34,7 @@ static void update(struct req *r, struct resp *out)
 	resp_result(out, rc, &err, 200, "Auth token updated successfully", tok);
 }
 
-static void delete(struct req *r, struct resp *out)
+static void delete (struct req *r, struct resp *out)
 {
 	struct error err = {0};
 	int rc = tokens_delete(r->pf, &r->who, r->params[0], &err);
@@ -63,8 +63,10 @@ static void edit_realm(struct req *r, struct resp *out, bool add)
 	struct error err = {0};
 	json_t *tok = NULL;
 	int rc = tokens_edit_realm(r->pf, &r->who, r->params[0], r->body, add, &tok, &err);
-	resp_result(out, rc, &err, 200, add ? "Realm added to auth token successfully"
-					    : "Realm removed from auth token successfully", tok);
+	resp_result(out, rc, &err, 200,
+		    add ? "Realm added to auth token successfully"
+			: "Realm removed from auth token successfully",
+		    tok);
 }
 
 static void add_realm(struct req *r, struct resp *out)

@@ -508,8 +508,8 @@ static const struct cmd authorize_cmd = {
 };
 
 static const struct cmd *const subs[] = {
-    &create_cmd, &list_cmd, &get_cmd,	    &update_cmd, &delete_cmd, &manage_cmd,
-    &stats_cmd,	 &logs_cmd, &authorize_cmd, &env_cmd,	 &copy_cmd,  &sync_cmd, NULL,
+    &create_cmd, &list_cmd,	 &get_cmd, &update_cmd, &delete_cmd, &manage_cmd, &stats_cmd,
+    &logs_cmd,	 &authorize_cmd, &env_cmd, &copy_cmd,	&sync_cmd,   NULL,
 };
 const struct cmd containers_cmd = {.name = "containers",
 				   .summary = "Create, run, change and delete containers",

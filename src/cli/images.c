@@ -4,14 +4,10 @@
 #include "cli/cli.h"
 
 static const struct column image_cols[] = {
-    {"NAME", "alias|name|id", COL_TEXT},
-    {"OS", "os", COL_TEXT},
-    {"VERSION", "version|release", COL_TEXT},
-    {"ARCH", "architecture|arch", COL_TEXT},
-    {"SIZE", "size|size_bytes", COL_BYTES},
-    {"DEFAULT", "is_default", COL_TEXT},
-    {"ADDED", "added_date|created_at", COL_TIME},
-    {0},
+    {"NAME", "alias|name|id", COL_TEXT},	  {"OS", "os", COL_TEXT},
+    {"VERSION", "version|release", COL_TEXT},	  {"ARCH", "architecture|arch", COL_TEXT},
+    {"SIZE", "size|size_bytes", COL_BYTES},	  {"DEFAULT", "is_default", COL_TEXT},
+    {"ADDED", "added_date|created_at", COL_TIME}, {0},
 };
 
 static const struct opt list_opts[] = {

@@ -18,8 +18,8 @@
 #define MAX_DEPTH 4
 
 static const struct cmd *const root_subs[] = {
-    &auth_cmd,	     &projects_cmd,  &servers_cmd, &images_cmd,
-    &containers_cmd, &snapshots_cmd, &events_cmd,  &proxy_cmd, NULL,
+    &auth_cmd,	    &projects_cmd, &servers_cmd, &images_cmd, &containers_cmd,
+    &snapshots_cmd, &events_cmd,   &proxy_cmd,	 NULL,
 };
 
 static const struct cmd root_cmd = {

@@ -82,8 +82,9 @@ static int destroy(struct cli *c, struct args *a)
 {
 	const char *id = arg_pos(a, 0);
 	char *path = api_path_new("/api/v1/proxy/aliases/%s", id);
-	int rc = api_act(c, "DELETE", path, NULL, "Delete proxy alias %s (its URL stops answering)?",
-			 "Deleted proxy alias %s.", id);
+	int rc =
+	    api_act(c, "DELETE", path, NULL, "Delete proxy alias %s (its URL stops answering)?",
+		    "Deleted proxy alias %s.", id);
 	free(path);
 	return rc;
 }
@@ -151,8 +152,9 @@ static int version_new(struct cli *c, struct args *a, const char *base, char **o
 	}
 	int rc = api_call(c, "GET", base, NULL, &data);
 	if (rc == 0)
-		*out = xasprintf("file:v%lld",
-				 (long long)json_integer_value(json_object_get(data, "file_version")));
+		*out =
+		    xasprintf("file:v%lld",
+			      (long long)json_integer_value(json_object_get(data, "file_version")));
 	json_decref(data);
 	return rc;
 }
@@ -318,17 +320,21 @@ static int perm_revoke(struct cli *c, struct args *a)
 }
 
 #define PERM(var, n, sum, fn, opts_, pos, lo, hi, ex)                                              \
-	static const struct cmd var = {.name = n, .summary = sum, .run = fn, .opts = opts_,       \
-				       .positional = pos, .min_pos = lo, .max_pos = hi,           \
+	static const struct cmd var = {.name = n,                                                  \
+				       .summary = sum,                                             \
+				       .run = fn,                                                  \
+				       .opts = opts_,                                              \
+				       .positional = pos,                                          \
+				       .min_pos = lo,                                              \
+				       .max_pos = hi,                                              \
 				       .example = ex}
 
 PERM(perm_get_cmd, "get", "Show the proxy permissions document", perm_get, doc_opts,
      "[<container-id>]", 0, 1, "hoody proxy permissions get -c $CONTAINER_ID");
 PERM(perm_set_cmd, "set", "Replace the whole document", perm_set, set_opts, "[<container-id>]", 0,
      1, "hoody proxy permissions set -c $CONTAINER_ID --file perms.json");
-PERM(perm_delete_cmd, "delete", "Delete the document (the container is private again)",
-     perm_delete, doc_opts, "[<container-id>]", 0, 1,
-     "hoody proxy permissions delete -c $CONTAINER_ID -y");
+PERM(perm_delete_cmd, "delete", "Delete the document (the container is private again)", perm_delete,
+     doc_opts, "[<container-id>]", 0, 1, "hoody proxy permissions delete -c $CONTAINER_ID -y");
 PERM(perm_default_cmd, "default", "Set what requests no rule grants get", perm_default, doc_opts,
      "[<container-id>] allow|deny", 1, 2, "hoody proxy permissions default -c $CONTAINER_ID allow");
 PERM(perm_enable_cmd, "enable", "Let the proxy serve the container", perm_enable, doc_opts,
@@ -348,18 +354,28 @@ PERM(perm_revoke_cmd, "revoke", "Remove a group's rules (all, or one program's)"
      doc_opts, "[<container-id>] <group> [<program>]", 1, 3,
      "hoody proxy permissions revoke -c $CONTAINER_ID ops terminal");
 
-static const struct cmd *const perm_subs[] = {
-    &perm_get_cmd,   &perm_set_cmd,     &perm_delete_cmd, &perm_default_cmd, &perm_enable_cmd,
-    &perm_disable_cmd, &perm_group_cmd, &perm_ungroup_cmd, &perm_allow_cmd,  &perm_revoke_cmd,
-    NULL};
+static const struct cmd *const perm_subs[] = {&perm_get_cmd,
+					      &perm_set_cmd,
+					      &perm_delete_cmd,
+					      &perm_default_cmd,
+					      &perm_enable_cmd,
+					      &perm_disable_cmd,
+					      &perm_group_cmd,
+					      &perm_ungroup_cmd,
+					      &perm_allow_cmd,
+					      &perm_revoke_cmd,
+					      NULL};
 static const struct cmd permissions_cmd = {
     .name = "permissions",
     .summary = "Who may reach a container's URLs (auth groups and rules)",
     .subs = perm_subs,
     .example = "hoody proxy permissions allow -c $CONTAINER_ID ops http 8000-8100"};
 
-static const struct cmd list_cmd = {.name = "list", .summary = "List proxy aliases", .run = list,
-				    .opts = list_opts, .example = "hoody proxy list"};
+static const struct cmd list_cmd = {.name = "list",
+				    .summary = "List proxy aliases",
+				    .run = list,
+				    .opts = list_opts,
+				    .example = "hoody proxy list"};
 static const struct cmd create_cmd = {
     .name = "create",
     .summary = "Give a container program a name of its own",
@@ -368,26 +384,45 @@ static const struct cmd create_cmd = {
     .positional = "[<container-id>]",
     .max_pos = 1,
     .example = "hoody proxy create -c $CONTAINER_ID --alias my-app --program http-8000"};
-static const struct cmd get_cmd = {.name = "get", .summary = "Show a proxy alias", .run = get,
-				   .positional = "<alias-id>", .min_pos = 1, .max_pos = 1,
+static const struct cmd get_cmd = {.name = "get",
+				   .summary = "Show a proxy alias",
+				   .run = get,
+				   .positional = "<alias-id>",
+				   .min_pos = 1,
+				   .max_pos = 1,
 				   .example = "hoody proxy get $ALIAS_ID"};
-static const struct cmd update_cmd = {.name = "update", .summary = "Change a proxy alias",
-				      .run = update, .opts = update_opts,
-				      .positional = "<alias-id>", .min_pos = 1, .max_pos = 1,
+static const struct cmd update_cmd = {.name = "update",
+				      .summary = "Change a proxy alias",
+				      .run = update,
+				      .opts = update_opts,
+				      .positional = "<alias-id>",
+				      .min_pos = 1,
+				      .max_pos = 1,
 				      .example = "hoody proxy update $ALIAS_ID --target-path /app"};
-static const struct cmd delete_cmd = {.name = "delete", .summary = "Delete a proxy alias",
-				      .run = destroy, .positional = "<alias-id>", .min_pos = 1,
-				      .max_pos = 1, .example = "hoody proxy delete $ALIAS_ID"};
-static const struct cmd enable_cmd = {.name = "enable", .summary = "Let an alias answer again",
-				      .run = enable, .positional = "<alias-id>", .min_pos = 1,
-				      .max_pos = 1, .example = "hoody proxy enable $ALIAS_ID"};
+static const struct cmd delete_cmd = {.name = "delete",
+				      .summary = "Delete a proxy alias",
+				      .run = destroy,
+				      .positional = "<alias-id>",
+				      .min_pos = 1,
+				      .max_pos = 1,
+				      .example = "hoody proxy delete $ALIAS_ID"};
+static const struct cmd enable_cmd = {.name = "enable",
+				      .summary = "Let an alias answer again",
+				      .run = enable,
+				      .positional = "<alias-id>",
+				      .min_pos = 1,
+				      .max_pos = 1,
+				      .example = "hoody proxy enable $ALIAS_ID"};
 static const struct cmd disable_cmd = {.name = "disable",
 				       .summary = "Make an alias answer 404 (kept)",
-				       .run = disable, .positional = "<alias-id>", .min_pos = 1,
-				       .max_pos = 1, .example = "hoody proxy disable $ALIAS_ID"};
+				       .run = disable,
+				       .positional = "<alias-id>",
+				       .min_pos = 1,
+				       .max_pos = 1,
+				       .example = "hoody proxy disable $ALIAS_ID"};
 
-static const struct cmd *const subs[] = {&list_cmd,   &create_cmd, &get_cmd,
-					 &update_cmd, &delete_cmd, &enable_cmd,
+static const struct cmd *const subs[] = {&list_cmd,    &create_cmd,	 &get_cmd,
+					 &update_cmd,  &delete_cmd,	 &enable_cmd,
 					 &disable_cmd, &permissions_cmd, NULL};
 const struct cmd proxy_cmd = {
     .name = "proxy",

@@ -6,7 +6,7 @@
 
 static const char *const code_names[E__COUNT] = {
 #define HOODY_ERROR_NAME(code, name, meaning) [code] = name,
-	HOODY_ERROR_CODES(HOODY_ERROR_NAME)
+    HOODY_ERROR_CODES(HOODY_ERROR_NAME)
 #undef HOODY_ERROR_NAME
 };
 

@@ -30,8 +30,10 @@
 	X(E_INVALID_CREDENTIALS, "INVALID_CREDENTIALS", "login with a wrong name or password")     \
 	X(E_FORBIDDEN, "INSUFFICIENT_PERMISSIONS", "the principal lacks the permission")           \
 	X(E_ACCOUNT_BANNED, "ACCOUNT_BANNED", "the account is banned")                             \
-	X(E_ACCESS_DENIED, "RESOURCE_ACCESS_DENIED", "the resource is outside the principal's tenancy") \
-	X(E_EXPIRED_READONLY, "OPERATION_NOT_PERMITTED_ON_EXPIRED", "the server or container expired") \
+	X(E_ACCESS_DENIED, "RESOURCE_ACCESS_DENIED",                                               \
+	  "the resource is outside the principal's tenancy")                                       \
+	X(E_EXPIRED_READONLY, "OPERATION_NOT_PERMITTED_ON_EXPIRED",                                \
+	  "the server or container expired")                                                       \
 	X(E_NOT_FOUND, "RESOURCE_NOT_FOUND", "no such resource")                                   \
 	X(E_CONTAINER_NOT_FOUND, "CONTAINER_NOT_FOUND", "no such container")                       \
 	X(E_SOURCE_NOT_FOUND, "SOURCE_CONTAINER_NOT_FOUND", "the container to copy from is gone")  \
@@ -41,7 +43,8 @@
 	X(E_NAME_IN_USE, "CONTAINER_NAME_IN_USE", "the container name is taken")                   \
 	X(E_SSH_KEY_IN_USE, "SSH_PUBLIC_KEY_IN_USE", "the SSH key belongs to another account")     \
 	X(E_STATE_CONFLICT, "OPERATION_STATE_CONFLICT", "not legal in the current state")          \
-	X(E_OP_IN_PROGRESS, "CONTAINER_OPERATION_IN_PROGRESS", "another operation holds the container") \
+	X(E_OP_IN_PROGRESS, "CONTAINER_OPERATION_IN_PROGRESS",                                     \
+	  "another operation holds the container")                                                 \
 	X(E_NOT_COPIED, "CONTAINER_NOT_COPIED", "the container was not made by a copy")            \
 	X(E_RESOURCE_IN_USE, "RESOURCE_IN_USE", "something still refers to it")                    \
 	X(E_PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over its bound")                  \
@@ -60,7 +63,7 @@ enum err_code {
 #define HOODY_ERROR_ENUM(code, name, meaning) code,
 	HOODY_ERROR_CODES(HOODY_ERROR_ENUM)
 #undef HOODY_ERROR_ENUM
-	E__COUNT
+	    E__COUNT
 };
 
 struct error {
@@ -70,10 +73,10 @@ struct error {
 
 /* Sets err (if non-NULL) and returns -1 so callers can `return err_set(...)`. */
 int err_set(struct error *err, enum err_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Same, appending ": strerror(errno)". */
 int err_sys(struct error *err, enum err_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefixes an existing message: "what: old message". Keeps the code. */
 int err_wrap(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_clear(struct error *err);

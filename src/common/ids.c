@@ -54,9 +54,9 @@ void id_new(char out[ID_LEN + 1])
 	pthread_once(&once, init_rand);
 	uint32_t t = (uint32_t)time(NULL);
 	uint32_t c = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
-	unsigned char b[12] = {t >> 24, t >> 16, t >> 8, t,
+	unsigned char b[12] = {t >> 24,		t >> 16,	 t >> 8,	  t,
 			       process_rand[0], process_rand[1], process_rand[2], process_rand[3],
-			       process_rand[4], c >> 16, c >> 8, c};
+			       process_rand[4], c >> 16,	 c >> 8,	  c};
 	hex_encode(b, sizeof(b), out);
 }
 

@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 struct list_query {
-	const char *user_id;     /* required for user-facing lists */
-	const char *realm_id;    /* NULL = any */
-	const char *sort_by;     /* validated column name */
+	const char *user_id;  /* required for user-facing lists */
+	const char *realm_id; /* NULL = any */
+	const char *sort_by;  /* validated column name */
 	bool desc;
-	int64_t page;            /* >= 1 */
-	int64_t limit;           /* 1..100 */
+	int64_t page;  /* >= 1 */
+	int64_t limit; /* 1..100 */
 };
 
 #endif

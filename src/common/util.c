@@ -98,7 +98,8 @@ static int rm_at(int dirfd, const char *name, dev_t dev, struct error *err);
 
 static int rm_children(int dirfd, const char *name, dev_t dev, struct error *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd =
+	    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(err, E_IO, "open %s", name);
 	_cleanup_closedir_ DIR *d = fdopendir(fd);

@@ -17,12 +17,12 @@
  * input errors, which return -1 with a struct error (docs/ERRORS.md). Safe
  * in a forked child: no lock, no allocation. */
 _Noreturn void hoody_panic(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 #define HOODY_PANIC(...) hoody_panic(__FILE__, __LINE__, __VA_ARGS__)
 #define HOODY_ASSERT(cond)                                                                         \
 	do {                                                                                       \
 		if (__builtin_expect(!(cond), 0))                                                  \
-			hoody_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);           \
+			hoody_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);            \
 	} while (0)
 
 /* Allocation that panics on failure: out-of-memory is not an input error.
@@ -49,9 +49,9 @@ int lock_file_open(const char *path, struct error *err);
 /* Reads a small file holding one integer (cgroup and procfs counters). */
 int read_u64_file(const char *path, uint64_t *out);
 
-int64_t now_ms(void);       /* wall clock, ms since epoch */
-int64_t now_unix(void);     /* wall clock, s */
-int64_t mono_ns(void);      /* monotonic, ns */
+int64_t now_ms(void);	/* wall clock, ms since epoch */
+int64_t now_unix(void); /* wall clock, s */
+int64_t mono_ns(void);	/* monotonic, ns */
 /* "2026-01-02T03:04:05.678Z" */
 void iso8601_ms(int64_t ms, char *buf, size_t len);
 void iso8601_now(char *buf, size_t len);

@@ -150,8 +150,8 @@ static struct lane *lane_get(struct workq *wq, const char *owner, bool system)
 	return l;
 }
 
-void workq_submit_as(struct workq *wq, const char *owner, enum workq_class cls,
-		     void (*fn)(void *), void *arg)
+void workq_submit_as(struct workq *wq, const char *owner, enum workq_class cls, void (*fn)(void *),
+		     void *arg)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 	j->fn = fn;

@@ -12,7 +12,7 @@
 struct daemon_config {
 	const char *listen;
 	const char *state_dir;
-	const char *image_dir;       /* NULL = <state_dir>/images */
+	const char *image_dir; /* NULL = <state_dir>/images */
 	const char *run_dir;
 	const char *bridge;
 	const char *subnet;
@@ -21,9 +21,9 @@ struct daemon_config {
 	const char *server_country, *server_region, *server_city, *server_datacenter;
 	const char *default_image;
 	const char *log_level;
-	const char *prespawn;        /* pool targets, "busybox=2,debian/13+kit=1" */
-	const char *config;          /* the JSON file itself (flag or env only) */
-	const char *proxy_listen;    /* NULL = no plain HTTP proxy listener */
+	const char *prespawn;	  /* pool targets, "busybox=2,debian/13+kit=1" */
+	const char *config;	  /* the JSON file itself (flag or env only) */
+	const char *proxy_listen; /* NULL = no plain HTTP proxy listener */
 	const char *proxy_tls_listen;
 	const char *tls_cert;
 	const char *tls_key;
@@ -31,16 +31,16 @@ struct daemon_config {
 	int64_t proxy_max_conns_per_ip;
 	int64_t proxy_idle_timeout;
 	int64_t proxy_tunnel_timeout;
-	const char *dns;             /* containers' resolvers; NULL = the host's */
-	const char *net_allow;       /* CIDRs containers may reach despite the deny list */
-	const char *ssh_listen;      /* NULL = no SSH front door */
+	const char *dns;	/* containers' resolvers; NULL = the host's */
+	const char *net_allow;	/* CIDRs containers may reach despite the deny list */
+	const char *ssh_listen; /* NULL = no SSH front door */
 	int64_t ssh_max_conns;
 	int64_t ssh_max_conns_per_ip;
 	int64_t ssh_max_conns_per_container;
 	int64_t ssh_auth_timeout;
 	int64_t max_body;
-	int64_t threads;             /* 0 = number of CPUs */
-	int64_t conn_timeout;        /* seconds */
+	int64_t threads;      /* 0 = number of CPUs */
+	int64_t conn_timeout; /* seconds */
 	int64_t workers;
 	int64_t server_max_containers;
 	int64_t user_max_containers;
@@ -50,9 +50,9 @@ struct daemon_config {
 	bool userns;
 	bool no_signing_key;
 	bool proxy_open_default;
-	struct limits limits;        /* server-wide container limits (platform/limits.h) */
+	struct limits limits;	     /* server-wide container limits (platform/limits.h) */
 	int64_t host_memory_reserve; /* RAM no container may take, all together */
-	bool no_limits;              /* containers without limits (benchmarks) */
+	bool no_limits;		     /* containers without limits (benchmarks) */
 	bool no_nat;
 	bool no_firewall;
 };

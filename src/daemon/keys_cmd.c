@@ -9,9 +9,11 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: hoodyd [--state-dir DIR] keys list|rotate\n"
-			"  list    every signing key: kid, state, created, retired\n"
-			"  rotate  create a new signing key and retire the current one; prints the new kid\n");
+	fprintf(
+	    stderr,
+	    "usage: hoodyd [--state-dir DIR] keys list|rotate\n"
+	    "  list    every signing key: kid, state, created, retired\n"
+	    "  rotate  create a new signing key and retire the current one; prints the new kid\n");
 	return 2;
 }
 

@@ -104,21 +104,21 @@ static int listen_port(const char *listen)
 static struct rt_config rt_config_of(const struct daemon_config *c)
 {
 	return (struct rt_config){
-		.no_firewall = c->no_firewall,
-		.no_nat = c->no_nat,
-		.dns = c->dns,
-		.net_allow = c->net_allow,
-		.protected_port = listen_port(c->listen),
-		.state_dir = c->state_dir,
-		.image_dir = c->image_dir,
-		.run_dir = c->run_dir,
-		.bridge = c->bridge,
-		.subnet = c->subnet,
-		.userns = c->userns,
-		.userns_base = (uint32_t)c->userns_base,
-		.disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,
-		.disk_inodes = c->no_limits ? 0 : (uint64_t)c->limits.disk_inodes,
-		.host_memory_reserve = c->no_limits ? 0 : (uint64_t)c->host_memory_reserve,
+	    .no_firewall = c->no_firewall,
+	    .no_nat = c->no_nat,
+	    .dns = c->dns,
+	    .net_allow = c->net_allow,
+	    .protected_port = listen_port(c->listen),
+	    .state_dir = c->state_dir,
+	    .image_dir = c->image_dir,
+	    .run_dir = c->run_dir,
+	    .bridge = c->bridge,
+	    .subnet = c->subnet,
+	    .userns = c->userns,
+	    .userns_base = (uint32_t)c->userns_base,
+	    .disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,
+	    .disk_inodes = c->no_limits ? 0 : (uint64_t)c->limits.disk_inodes,
+	    .host_memory_reserve = c->no_limits ? 0 : (uint64_t)c->host_memory_reserve,
 	};
 }
 
@@ -141,7 +141,8 @@ static void announce(const struct daemon_config *c, bool first_start)
 	log_info("hoodyd listening on http://%s (state %s)", c->listen, c->state_dir);
 	if (first_start)
 		log_info("first start: created user \"admin\" and an admin auth token in "
-			 "%s/admin-token (mode 0600)", c->state_dir);
+			 "%s/admin-token (mode 0600)",
+			 c->state_dir);
 	log_info("try: curl -H \"Authorization: Bearer $(cat %s/admin-token)\" "
 		 "http://%s%s/api/v1/users/me",
 		 c->state_dir, colon && colon == c->listen ? "127.0.0.1" : "", c->listen);
@@ -216,24 +217,24 @@ static int serve(const struct daemon_config *c)
 		goto out;
 	}
 	struct platform_config pc = {
-		.state_dir = c->state_dir,
-		.public_domain = c->domain,
-		.server_name = c->server_name,
-		.server_country = c->server_country,
-		.server_region = c->server_region,
-		.server_city = c->server_city,
-		.server_datacenter = c->server_datacenter,
-		.default_image = c->default_image,
-		.server_max_containers = c->server_max_containers,
-		.user_max_containers = c->user_max_containers,
-		.claim_ttl_s = c->claim_ttl,
-		.no_signing_key = c->no_signing_key,
-		.proxy_open_default = c->proxy_open_default,
-		.workers = (int)c->workers,
-		.prespawn = c->prespawn,
-		.event_retention_days = c->event_retention_days,
-		.limits = c->limits,
-		.no_limits = c->no_limits,
+	    .state_dir = c->state_dir,
+	    .public_domain = c->domain,
+	    .server_name = c->server_name,
+	    .server_country = c->server_country,
+	    .server_region = c->server_region,
+	    .server_city = c->server_city,
+	    .server_datacenter = c->server_datacenter,
+	    .default_image = c->default_image,
+	    .server_max_containers = c->server_max_containers,
+	    .user_max_containers = c->user_max_containers,
+	    .claim_ttl_s = c->claim_ttl,
+	    .no_signing_key = c->no_signing_key,
+	    .proxy_open_default = c->proxy_open_default,
+	    .workers = (int)c->workers,
+	    .prespawn = c->prespawn,
+	    .event_retention_days = c->event_retention_days,
+	    .limits = c->limits,
+	    .no_limits = c->no_limits,
 	};
 	if (platform_open(&pc, st, rt, &pf, &err) < 0) {
 		fail("platform", &err);
@@ -244,28 +245,29 @@ static int serve(const struct daemon_config *c)
 		goto out;
 	}
 	struct api_config ac = {
-		.listen = c->listen,
-		.max_body = (size_t)c->max_body,
-		.threads = (int)c->threads,
-		.conn_timeout_s = (unsigned)c->conn_timeout,
-		.api_domain = c->domain,
-		.workers = (int)c->workers,
+	    .listen = c->listen,
+	    .max_body = (size_t)c->max_body,
+	    .threads = (int)c->threads,
+	    .conn_timeout_s = (unsigned)c->conn_timeout,
+	    .api_domain = c->domain,
+	    .workers = (int)c->workers,
 	};
 	if (api_server_start(&ac, pf, &srv, &err) < 0) {
 		fail("http", &err);
 		goto out;
 	}
-	if ((c->proxy_listen && *c->proxy_listen) || (c->proxy_tls_listen && *c->proxy_tls_listen)) {
+	if ((c->proxy_listen && *c->proxy_listen) ||
+	    (c->proxy_tls_listen && *c->proxy_tls_listen)) {
 		struct proxy_config xc = {
-			.listen = c->proxy_listen,
-			.tls_listen = c->proxy_tls_listen,
-			.tls_cert = c->tls_cert,
-			.tls_key = c->tls_key,
-			.api_listen = c->listen,
-			.threads = (int)c->proxy_threads,
-			.max_conns_per_ip = (int)c->proxy_max_conns_per_ip,
-			.idle_timeout_s = (int)c->proxy_idle_timeout,
-			.tunnel_timeout_s = (int)c->proxy_tunnel_timeout,
+		    .listen = c->proxy_listen,
+		    .tls_listen = c->proxy_tls_listen,
+		    .tls_cert = c->tls_cert,
+		    .tls_key = c->tls_key,
+		    .api_listen = c->listen,
+		    .threads = (int)c->proxy_threads,
+		    .max_conns_per_ip = (int)c->proxy_max_conns_per_ip,
+		    .idle_timeout_s = (int)c->proxy_idle_timeout,
+		    .tunnel_timeout_s = (int)c->proxy_tunnel_timeout,
 		};
 		if (proxy_server_start(&xc, pf, &proxy, &err) < 0) {
 			fail("proxy", &err);
@@ -274,12 +276,12 @@ static int serve(const struct daemon_config *c)
 	}
 	if (c->ssh_listen && *c->ssh_listen) {
 		struct ssh_server_config sc = {
-			.listen = c->ssh_listen,
-			.host_key = host_key,
-			.max_conns = (int)c->ssh_max_conns,
-			.max_conns_per_ip = (int)c->ssh_max_conns_per_ip,
-			.max_conns_per_container = (int)c->ssh_max_conns_per_container,
-			.auth_timeout_s = (int)c->ssh_auth_timeout,
+		    .listen = c->ssh_listen,
+		    .host_key = host_key,
+		    .max_conns = (int)c->ssh_max_conns,
+		    .max_conns_per_ip = (int)c->ssh_max_conns_per_ip,
+		    .max_conns_per_container = (int)c->ssh_max_conns_per_container,
+		    .auth_timeout_s = (int)c->ssh_auth_timeout,
 		};
 		if (ssh_server_start(&sc, pf, &sshd, &err) < 0) {
 			fail("ssh", &err);
@@ -320,7 +322,8 @@ static int purge_orphan_snapshots(const struct daemon_config *c, struct runtime 
 		     : snapshots_purge_orphans(st, rt, &rt_crun_ops, &removed, err);
 	store_close(st);
 	if (rc == 0 && removed)
-		log_info("purge: %lld snapshot(s) of deleted containers removed", (long long)removed);
+		log_info("purge: %lld snapshot(s) of deleted containers removed",
+			 (long long)removed);
 	return rc;
 }
 
@@ -348,7 +351,8 @@ static int cmd_servers(const struct daemon_config *c, int argc, char **argv)
 	int64_t changed = 0;
 	if (argc != 3 || (strcmp(argv[1], "expire") && strcmp(argv[1], "restore")) ||
 	    !id_valid(argv[2])) {
-		fprintf(stderr, "usage: hoodyd [--state-dir DIR] servers expire|restore SERVER_ID\n");
+		fprintf(stderr,
+			"usage: hoodyd [--state-dir DIR] servers expire|restore SERVER_ID\n");
 		return 2;
 	}
 	_cleanup_free_ char *db = db_path_new(c);
@@ -403,8 +407,8 @@ static int cmd_users(const struct daemon_config *c, int argc, char **argv)
 			printf("password of %s changed; its sessions were ended\n", argv[2]);
 	} else {
 		struct user u = {0};
-		json_t *body = json_pack("{s:s, s:s, s:b}", "username", argv[2], "password", password,
-					 "is_admin", admin);
+		json_t *body = json_pack("{s:s, s:s, s:b}", "username", argv[2], "password",
+					 password, "is_admin", admin);
 		if (email)
 			json_object_set_new(body, "email", json_string(email));
 		if (users_create(st, body, &u, &err) < 0)

@@ -125,7 +125,8 @@ static int lines_scan(int fd, struct line_scan *s)
 			break;
 		}
 		bool stop = false;
-		for (char *p = b, *e = b + n; !stop && (p = memchr(p, '\n', (size_t)(e - p))); p++) {
+		for (char *p = b, *e = b + n; !stop && (p = memchr(p, '\n', (size_t)(e - p)));
+		     p++) {
 			long long end = pos + (p - b) + 1;
 			stop = line_ended(s, line_start, end);
 			line_start = end;
@@ -170,7 +171,8 @@ static void send_lines(struct req *r, int fd, const char *path, const char *spec
 		return;
 	}
 	if (s.end < 0 || (tail && s.too_long)) {
-		send_err(r, 413, "the lines asked for are more than 64 MiB; ask for fewer or use Range");
+		send_err(r, 413,
+			 "the lines asked for are more than 64 MiB; ask for fewer or use Range");
 		return;
 	}
 	struct buf extra = {0};
@@ -272,7 +274,9 @@ bool send_file_view(struct req *r, const char *path, bool rest)
 		send_errno(r, "read", path);
 	else if (!S_ISREG(st.st_mode))
 		send_err(r, 400, "%s is not a regular file: %s applies to files", path,
-			 lines ? "lines" : hash ? "hash" : "base64");
+			 lines	? "lines"
+			 : hash ? "hash"
+				: "base64");
 	else if (lines)
 		send_lines(r, fd, path, spec);
 	else if (hash)

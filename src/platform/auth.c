@@ -57,8 +57,7 @@ void auth_password_burn(const char *password)
 static const char *const jwt_kind_names[] = {[JWT_ACCESS] = "access", [JWT_REFRESH] = "refresh"};
 
 int auth_jwt_issue(const struct platform *pf, const struct user *u, enum jwt_kind kind,
-		   const struct jwt_ids *ids, char **token_new, int64_t *exp_out,
-		   struct error *err)
+		   const struct jwt_ids *ids, char **token_new, int64_t *exp_out, struct error *err)
 {
 	jwt_t *jwt = NULL;
 	int64_t now = now_unix();
@@ -149,47 +148,91 @@ void auth_token_hash(const char *secret, char out[65])
 /* ------------------------------------------------------- permission tree */
 
 const char *const auth_permission_leaves[] = {
-	"containers.create", "containers.read", "containers.update", "containers.delete",
-	"containers.actions.start", "containers.actions.stop", "containers.actions.restart",
-	"containers.actions.exec", "containers.actions.logs",
-	"containers.features.ai", "containers.features.hoody_kit", "containers.features.snapshots",
-	"containers.features.networking", "containers.features.kvm",
-	"projects.create", "projects.read", "projects.update", "projects.delete",
-	"projects.members.invite", "projects.members.remove", "projects.members.change_roles",
-	"financial.wallet.read", "financial.wallet.transfer", "financial.wallet.withdraw",
-	"financial.billing.read", "financial.billing.manage_payment_methods",
-	"financial.billing.download_invoices",
-	"financial.server_rental.view_marketplace", "financial.server_rental.rent_servers",
-	"financial.server_rental.extend_rentals", "financial.server_rental.terminate_rentals",
-	"resources.vault", "resources.events", "resources.ssh_keys", "resources.storage_shares",
-	"resources.proxy_aliases", "resources.firewalls", "resources.realms",
-	"resources.auth_token_public_profile", "resources.create_tokens", "resources.read_account",
-	"admin.users", "admin.servers", "admin.system", "admin.billing", "admin.monitoring",
-	NULL,
+    "containers.create",
+    "containers.read",
+    "containers.update",
+    "containers.delete",
+    "containers.actions.start",
+    "containers.actions.stop",
+    "containers.actions.restart",
+    "containers.actions.exec",
+    "containers.actions.logs",
+    "containers.features.ai",
+    "containers.features.hoody_kit",
+    "containers.features.snapshots",
+    "containers.features.networking",
+    "containers.features.kvm",
+    "projects.create",
+    "projects.read",
+    "projects.update",
+    "projects.delete",
+    "projects.members.invite",
+    "projects.members.remove",
+    "projects.members.change_roles",
+    "financial.wallet.read",
+    "financial.wallet.transfer",
+    "financial.wallet.withdraw",
+    "financial.billing.read",
+    "financial.billing.manage_payment_methods",
+    "financial.billing.download_invoices",
+    "financial.server_rental.view_marketplace",
+    "financial.server_rental.rent_servers",
+    "financial.server_rental.extend_rentals",
+    "financial.server_rental.terminate_rentals",
+    "resources.vault",
+    "resources.events",
+    "resources.ssh_keys",
+    "resources.storage_shares",
+    "resources.proxy_aliases",
+    "resources.firewalls",
+    "resources.realms",
+    "resources.auth_token_public_profile",
+    "resources.create_tokens",
+    "resources.read_account",
+    "admin.users",
+    "admin.servers",
+    "admin.system",
+    "admin.billing",
+    "admin.monitoring",
+    NULL,
 };
 
 const char *const auth_permission_templates[] = {
-	"full_access", "read_only", "dev_team", "external_customer", "finance_team", NULL,
+    "full_access", "read_only", "dev_team", "external_customer", "finance_team", NULL,
 };
 
 /* Each template grants the leaves under these prefixes. */
-static const char *const tpl_full[] = {"containers", "projects", "financial", "resources",
-				       "admin", NULL};
-static const char *const tpl_read_only[] = {
-	"containers.read", "projects.read", "financial.wallet.read", "financial.billing.read",
-	"financial.server_rental.view_marketplace", "resources.events", "resources.realms",
-	"resources.read_account", NULL};
-static const char *const tpl_dev_team[] = {
-	"containers", "projects.create", "projects.read", "projects.update", "resources.events",
-	"resources.ssh_keys", "resources.storage_shares", "resources.proxy_aliases",
-	"resources.firewalls", "resources.realms", "resources.read_account", NULL};
-static const char *const tpl_external[] = {
-	"containers.read", "containers.actions.start", "containers.actions.stop",
-	"containers.actions.restart", "projects.read", NULL};
-static const char *const tpl_finance[] = {"financial", "containers.read", "projects.read",
-					  "resources.events", "resources.read_account", NULL};
-static const char *const *const tpl_grants[] = {tpl_full, tpl_read_only, tpl_dev_team,
-						tpl_external, tpl_finance};
+static const char *const tpl_full[] = {"containers", "projects", "financial",
+				       "resources",  "admin",	 NULL};
+static const char *const tpl_read_only[] = {"containers.read",
+					    "projects.read",
+					    "financial.wallet.read",
+					    "financial.billing.read",
+					    "financial.server_rental.view_marketplace",
+					    "resources.events",
+					    "resources.realms",
+					    "resources.read_account",
+					    NULL};
+static const char *const tpl_dev_team[] = {"containers",
+					   "projects.create",
+					   "projects.read",
+					   "projects.update",
+					   "resources.events",
+					   "resources.ssh_keys",
+					   "resources.storage_shares",
+					   "resources.proxy_aliases",
+					   "resources.firewalls",
+					   "resources.realms",
+					   "resources.read_account",
+					   NULL};
+static const char *const tpl_external[] = {"containers.read",	      "containers.actions.start",
+					   "containers.actions.stop", "containers.actions.restart",
+					   "projects.read",	      NULL};
+static const char *const tpl_finance[] = {
+    "financial",	"containers.read",	  "projects.read",
+    "resources.events", "resources.read_account", NULL};
+static const char *const *const tpl_grants[] = {tpl_full, tpl_read_only, tpl_dev_team, tpl_external,
+						tpl_finance};
 
 static bool has_prefix_path(const char *leaf, const char *prefix)
 {
@@ -265,10 +308,17 @@ bool auth_permission_granted(const json_t *tree, const char *leaf)
 /* Looking, not changing: the read_only template's leaves and the other reads.
  * A token holding only these may not end sessions or erase history. */
 const char *const auth_permission_read_leaves[] = {
-	"containers.read", "projects.read", "financial.wallet.read", "financial.billing.read",
-	"financial.billing.download_invoices", "financial.server_rental.view_marketplace",
-	"resources.events", "resources.realms", "resources.read_account",
-	"resources.auth_token_public_profile", NULL,
+    "containers.read",
+    "projects.read",
+    "financial.wallet.read",
+    "financial.billing.read",
+    "financial.billing.download_invoices",
+    "financial.server_rental.view_marketplace",
+    "resources.events",
+    "resources.realms",
+    "resources.read_account",
+    "resources.auth_token_public_profile",
+    NULL,
 };
 
 static bool is_read_leaf(const char *leaf)
@@ -305,18 +355,19 @@ static int check_subtree(const json_t *in, const char *prefix, int depth, struct
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach((json_t *)in, key, v) {
+	json_object_foreach((json_t *)in, key, v)
+	{
 		char path[128];
 		bool is_leaf = false;
 		int n = snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
 		if (n < 0 || (size_t)n >= sizeof(path) || depth > 3 || !known_path(path, &is_leaf))
-			return err_set(err, E_VALIDATION, "permissions.%.80s is not a known permission",
-				       key);
+			return err_set(err, E_VALIDATION,
+				       "permissions.%.80s is not a known permission", key);
 		if (json_is_boolean(v))
 			continue;
 		if (is_leaf || !json_is_object(v))
-			return err_set(err, E_VALIDATION, "permissions.%s must be a boolean%s", path,
-				       is_leaf ? "" : " or an object");
+			return err_set(err, E_VALIDATION, "permissions.%s must be a boolean%s",
+				       path, is_leaf ? "" : " or an object");
 		if (check_subtree(v, path, depth + 1, err) < 0)
 			return -1;
 	}
@@ -400,7 +451,8 @@ bool auth_ip_allowed(const json_t *list, const char *ip)
 	bool have_addr = ip && cidr_parse(ip, &addr);
 	size_t i;
 	json_t *e;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		const char *s = json_string_value(e);
 		struct cidr net;
 		if (s && strcmp(s, "*") == 0)
@@ -416,7 +468,8 @@ static bool ip_list_open(const json_t *list)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		const char *s = json_string_value(e);
 		if (s && strcmp(s, "*") == 0)
 			return true;
@@ -432,7 +485,8 @@ static bool ip_entry_within(const char *entry, const json_t *outer)
 	json_t *e;
 	if (!entry || !cidr_parse(entry, &in))
 		return false;
-	json_array_foreach(outer, i, e) {
+	json_array_foreach(outer, i, e)
+	{
 		const char *s = json_string_value(e);
 		if (s && cidr_parse(s, &out) && out.bits <= in.bits && cidr_contains(&out, &in))
 			return true;
@@ -448,9 +502,8 @@ bool auth_ip_list_within(const json_t *inner, const json_t *outer)
 		return false;
 	size_t i;
 	json_t *e;
-	json_array_foreach(inner, i, e)
-		if (!ip_entry_within(json_string_value(e), outer))
-			return false;
+	json_array_foreach(inner, i,
+			   e) if (!ip_entry_within(json_string_value(e), outer)) return false;
 	return true;
 }
 
@@ -465,12 +518,12 @@ struct ident {
 	bool valid;
 	uint64_t epoch;
 	int64_t cached_until_ms;
-	int64_t expires_ms;            /* 0 = never */
+	int64_t expires_ms; /* 0 = never */
 	char user_id[ID_LEN + 1];
 	char token_id[ID_LEN + 1];
 	bool is_admin, via_token, allow_no_realm;
-	bool no_events;                /* an hdy_ token with event_access false */
-	json_t *permissions, *realm_ids, *ip_whitelist;   /* shared, never modified */
+	bool no_events;					/* an hdy_ token with event_access false */
+	json_t *permissions, *realm_ids, *ip_whitelist; /* shared, never modified */
 };
 
 #define CACHE_SLOTS 1024
@@ -568,8 +621,8 @@ static int load_hdy(struct platform *pf, const char *secret, const char *client_
 	if (user_active(pf, t.user_id, &u, err) < 0)
 		goto out;
 	int64_t now = now_ms();
-	if (now - t.last_used_at > TOUCH_INTERVAL_MS ||
-	    !t.last_used_ip || strcmp(t.last_used_ip, client_ip ? client_ip : "") != 0) {
+	if (now - t.last_used_at > TOUCH_INTERVAL_MS || !t.last_used_ip ||
+	    strcmp(t.last_used_ip, client_ip ? client_ip : "") != 0) {
 		struct error terr = {0};
 		(void)store_token_touch(pf->store, t.id, now, client_ip, &terr);
 	}
@@ -627,7 +680,8 @@ static bool realm_listed(const json_t *realms, const char *realm)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach(realms, i, e) {
+	json_array_foreach(realms, i, e)
+	{
 		const char *s = json_string_value(e);
 		if (s && strcmp(s, realm) == 0)
 			return true;
@@ -688,8 +742,9 @@ int auth_authenticate(struct platform *pf, const char *authorization, const char
 	crypto_hash_sha256(id.key, (const unsigned char *)cred, strlen(cred));
 	if (!cache_get(id.key, &id)) {
 		id.epoch = __atomic_load_n(&cache_epoch, __ATOMIC_ACQUIRE);
-		if (strncmp(cred, AUTH_TOKEN_PREFIX, 4) == 0 ? load_hdy(pf, cred, client_ip, &id, err)
-							     : load_jwt(pf, cred, &id, err))
+		if (strncmp(cred, AUTH_TOKEN_PREFIX, 4) == 0
+			? load_hdy(pf, cred, client_ip, &id, err)
+			: load_jwt(pf, cred, &id, err))
 			goto out;
 		id.cached_until_ms = now_ms() + CACHE_TTL_MS;
 		cache_put(&id);

@@ -37,8 +37,8 @@ struct jwt_ids {
 struct jwt_claims {
 	char user_id[ID_LEN + 1];
 	int64_t generation;
-	int64_t exp;             /* unix s */
-	struct jwt_ids ids;      /* "" when the token carries none */
+	int64_t exp;	    /* unix s */
+	struct jwt_ids ids; /* "" when the token carries none */
 };
 /* *exp_out: unix seconds. ids (may be NULL) names the family and the jti;
  * without them the token gets a random jti and no family. */
@@ -57,7 +57,7 @@ void auth_token_hash(const char *secret, char out[65]);
 /* ---- permission tree ---- */
 /* Every leaf path ("containers.actions.start", ...), NULL-terminated. */
 extern const char *const auth_permission_leaves[];
-extern const char *const auth_permission_templates[];   /* names, NULL-terminated */
+extern const char *const auth_permission_templates[]; /* names, NULL-terminated */
 /* The full tree of booleans for a template; NULL when the name is unknown. */
 json_t *auth_permission_template_new(const char *name);
 /* Checks a client-supplied tree (known keys only; booleans, where a boolean on
@@ -94,7 +94,7 @@ void auth_cache_invalidate(void);
  * E_RATE_LIMITED after too many failures from one address. */
 int sessions_login(struct platform *pf, const json_t *body, const char *client_ip,
 		   json_t **session_new, struct error *err);
-#define LOGIN_FAIL_MAX 1000   /* failed logins per address per 30 min (reference 10.1) */
+#define LOGIN_FAIL_MAX 1000 /* failed logins per address per 30 min (reference 10.1) */
 #define LOGIN_FAIL_SLOTS 256
 /* The failed-login budget of an address: counts one failure when record;
  * whether the address is blocked. */
@@ -119,8 +119,8 @@ json_t *user_json_new(const struct user *u);
 int users_get_json(struct platform *pf, const char *id, json_t **data_new, struct error *err);
 int users_create_json(struct platform *pf, const json_t *body, json_t **data_new,
 		      struct error *err);
-int users_update_json(struct platform *pf, const char *actor_id, const char *id,
-		      const json_t *body, json_t **data_new, struct error *err);
+int users_update_json(struct platform *pf, const char *actor_id, const char *id, const json_t *body,
+		      json_t **data_new, struct error *err);
 /* On an empty store: creates the "admin" user (random password) and an admin
  * hdy_ token written to <state_dir>/admin-token (0600). *created tells. */
 int users_bootstrap(struct platform *pf, bool *created, struct error *err);
@@ -155,7 +155,6 @@ int tokens_copy(struct platform *pf, const struct principal *who, const char *id
 /* Body {realm_id, otp_code?}: adds it to (add) or removes it from the token's
  * realm_ids. Realm-restricted callers may not (E_FORBIDDEN). */
 int tokens_edit_realm(struct platform *pf, const struct principal *who, const char *id,
-		      const json_t *body, bool add, json_t **token_json_new_out,
-		      struct error *err);
+		      const json_t *body, bool add, json_t **token_json_new_out, struct error *err);
 
 #endif

@@ -36,19 +36,19 @@ _Static_assert(SIGNING_SIG_BYTES == crypto_sign_BYTES, "signature size");
 static const char NOT_CONFIGURED_MSG[] = "Response signing is not available";
 
 static const char CLAIM_SIGNED_DATA[] =
-	"Ed25519 signature (signature_hex: 128 lowercase hex chars = 64 bytes) over the ASCII "
-	"bytes of payload_b64 exactly as sent. payload_b64 is the base64url encoding (RFC 4648 "
-	"section 5, no '=' padding) of the compact UTF-8 JSON object {\"claim_type\":\"container\","
-	"\"sub\":<user id>,\"type\":\"user\"|\"admin\",\"containerId\":<24 hex>,\"projectId\":<24 hex>,"
-	"\"iat\":<unix s>,\"exp\":<unix s>}. Verify with the key whose kid equals the claim's kid, "
-	"then decode payload_b64 and reject the claim when exp is not in the future.";
+    "Ed25519 signature (signature_hex: 128 lowercase hex chars = 64 bytes) over the ASCII "
+    "bytes of payload_b64 exactly as sent. payload_b64 is the base64url encoding (RFC 4648 "
+    "section 5, no '=' padding) of the compact UTF-8 JSON object {\"claim_type\":\"container\","
+    "\"sub\":<user id>,\"type\":\"user\"|\"admin\",\"containerId\":<24 hex>,\"projectId\":<24 hex>,"
+    "\"iat\":<unix s>,\"exp\":<unix s>}. Verify with the key whose kid equals the claim's kid, "
+    "then decode payload_b64 and reject the claim when exp is not in the future.";
 static const char RESPONSE_SIGNED_DATA[] =
-	"Ed25519 signature over the bytes t + \"\\n\" + m + \"\\n\" + s + \"\\n\" + path + \"\\n\" + "
-	"body, where t (decimal unix seconds), m (the request method), s (the decimal HTTP status) "
-	"and path (the request path without query string) are the fields of the header "
-	"X-Hoody-Signature: t=<unix>,kid=<kid>,m=<METHOD>,s=<status>,path=<urlPath>,sig=<128 "
-	"lowercase hex>, and body is the exact HTTP response body. Reject when |now - t| > "
-	"replay_tolerance_seconds, or m, s or path are not those of your request and its answer.";
+    "Ed25519 signature over the bytes t + \"\\n\" + m + \"\\n\" + s + \"\\n\" + path + \"\\n\" + "
+    "body, where t (decimal unix seconds), m (the request method), s (the decimal HTTP status) "
+    "and path (the request path without query string) are the fields of the header "
+    "X-Hoody-Signature: t=<unix>,kid=<kid>,m=<METHOD>,s=<status>,path=<urlPath>,sig=<128 "
+    "lowercase hex>, and body is the exact HTTP response body. Reject when |now - t| > "
+    "replay_tolerance_seconds, or m, s or path are not those of your request and its answer.";
 
 struct signing_key {
 	char kid[SIGNING_KID_MAX + 1];
@@ -62,8 +62,8 @@ struct keyset {
 	char generation[GENERATION_LEN + 1]; /* of the directory when read, "" = none */
 	int64_t loaded_ns;
 	size_t n;
-	struct signing_key *keys;    /* sodium_allocarray (zeroed on free), newest first */
-	int active;                  /* index into keys, -1 = none */
+	struct signing_key *keys; /* sodium_allocarray (zeroed on free), newest first */
+	int active;		  /* index into keys, -1 = none */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -107,9 +107,8 @@ static bool hex_decode_exact(const char *hex, unsigned char *out, size_t n)
 {
 	size_t got = 0;
 	const char *end = NULL;
-	return strlen(hex) == 2 * n &&
-	       sodium_hex2bin(out, n, hex, 2 * n, NULL, &got, &end) == 0 && got == n &&
-	       *end == '\0';
+	return strlen(hex) == 2 * n && sodium_hex2bin(out, n, hex, 2 * n, NULL, &got, &end) == 0 &&
+	       got == n && *end == '\0';
 }
 
 static bool kid_valid(const char *s, size_t len)
@@ -177,13 +176,13 @@ static int key_parse(char *text, const char *kid, struct signing_key *k, struct 
 	unsigned char seed[SEED_BYTES];
 	int rc = -1;
 	if (!j || json_unpack_ex(j, &jerr, 0, "{s:s, s:s, s:s, s:s, s:I, s:I}", "kid", &jkid,
-				 "algorithm", &alg, "seed_hex", &seed_hex, "public_key_hex", &pk_hex,
-				 "created_at", &created, "retired_at", &retired) < 0) {
+				 "algorithm", &alg, "seed_hex", &seed_hex, "public_key_hex",
+				 &pk_hex, "created_at", &created, "retired_at", &retired) < 0) {
 		err_set(err, E_VALIDATION, "key %s: %s", kid, jerr.text);
 		goto out;
 	}
-	if (strcmp(jkid, kid) || strcmp(alg, "ed25519") || !hex_decode_exact(seed_hex, seed, SEED_BYTES) ||
-	    created < 0 || retired < 0) {
+	if (strcmp(jkid, kid) || strcmp(alg, "ed25519") ||
+	    !hex_decode_exact(seed_hex, seed, SEED_BYTES) || created < 0 || retired < 0) {
 		err_set(err, E_VALIDATION, "key %s: bad kid, algorithm, seed or times", kid);
 		goto out;
 	}
@@ -228,10 +227,10 @@ static int key_write(const char *dir, const struct signing_key *k, struct error 
 	crypto_sign_ed25519_sk_to_seed(seed, k->sk);
 	hex_encode(seed, SEED_BYTES, seed_hex);
 	hex_encode(k->pk, SIGNING_PK_BYTES, pk_hex);
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "kid", k->kid, "algorithm", "ed25519",
-			      "created_at", (json_int_t)k->created_at, "retired_at",
-			      (json_int_t)k->retired_at, "public_key_hex", pk_hex, "seed_hex",
-			      seed_hex);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "kid", k->kid, "algorithm", "ed25519",
+		      "created_at", (json_int_t)k->created_at, "retired_at",
+		      (json_int_t)k->retired_at, "public_key_hex", pk_hex, "seed_hex", seed_hex);
 	char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_t *s = json_object_get(j, "seed_hex");
 	sodium_memzero((void *)json_string_value(s), json_string_length(s));
@@ -298,8 +297,8 @@ static void keyset_read_dir(struct keyset *ks, const char *dir, DIR *d)
 		if (!entry_kid(de->d_name, kid))
 			continue;
 		if (ks->n == SIGNING_KEYS_MAX) {
-			log_warn("signing: more than %d keys in %s, ignoring the rest", SIGNING_KEYS_MAX,
-				 dir);
+			log_warn("signing: more than %d keys in %s, ignoring the rest",
+				 SIGNING_KEYS_MAX, dir);
 			break;
 		}
 		struct error err = {0};
@@ -381,8 +380,7 @@ static const struct signing_key *keyset_find(const struct keyset *ks, const char
 	return NULL;
 }
 
-bool keyset_public_key(const struct keyset *ks, const char *kid,
-		       unsigned char pk[SIGNING_PK_BYTES])
+bool keyset_public_key(const struct keyset *ks, const char *kid, unsigned char pk[SIGNING_PK_BYTES])
 {
 	const struct signing_key *k = keyset_find(ks, kid);
 	if (k)
@@ -398,8 +396,8 @@ size_t keyset_count(const struct keyset *ks)
 void keyset_info(const struct keyset *ks, size_t i, struct signing_key_info *out)
 {
 	const struct signing_key *k = &ks->keys[i];
-	*out = (struct signing_key_info){k->kid, k->created_at, k->retired_at,
-					  (int)i == ks->active};
+	*out =
+	    (struct signing_key_info){k->kid, k->created_at, k->retired_at, (int)i == ks->active};
 }
 
 /* ---------------------------------------------------------------- ensure / rotate */
@@ -478,8 +476,7 @@ static void key_delete(const char *dir, const struct signing_key *k)
 
 /* Retires every active key of ks at now and deletes keys retired for longer
  * than any claim can live, keeping the directory under SIGNING_KEYS_MAX. */
-static int keys_retire_and_prune(const char *dir, struct keyset *ks, int64_t now,
-				 struct error *err)
+static int keys_retire_and_prune(const char *dir, struct keyset *ks, int64_t now, struct error *err)
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < ks->n; i++) {
@@ -528,9 +525,9 @@ int keys_rotate(const char *state_dir, int64_t now, char kid_out[SIGNING_KID_MAX
 json_t *claim_payload_new(const char *sub, const char *type, const char *container_id,
 			  const char *project_id, int64_t iat, int64_t exp)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "claim_type", "container", "sub", sub,
-			 "type", type, "containerId", container_id, "projectId", project_id, "iat",
-			 (json_int_t)iat, "exp", (json_int_t)exp);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "claim_type", "container", "sub",
+			 sub, "type", type, "containerId", container_id, "projectId", project_id,
+			 "iat", (json_int_t)iat, "exp", (json_int_t)exp);
 }
 
 static void sign_hex(const struct signing_key *k, const void *data, size_t len,
@@ -663,8 +660,8 @@ int keyset_sign_response(const struct keyset *ks, const struct signed_response *
 	if (!signed_path_ok(sr->path) || !method_ok(sr->method) || sr->status < 100 ||
 	    sr->status > 999)
 		return err_set(err, E_VALIDATION, "response cannot be signed");
-	_cleanup_free_ char *prefix = xasprintf("%lld\n%s\n%d\n%s\n", (long long)sr->t, sr->method,
-						sr->status, sr->path);
+	_cleanup_free_ char *prefix =
+	    xasprintf("%lld\n%s\n%d\n%s\n", (long long)sr->t, sr->method, sr->status, sr->path);
 	size_t plen = strlen(prefix);
 	_cleanup_free_ char *data = xmalloc(plen + sr->body_len);
 	memcpy(data, prefix, plen);
@@ -700,12 +697,12 @@ json_t *keyset_public_doc_new(const struct keyset *ks, int64_t now, int64_t publ
 			json_array_append_new(keys, key_public_json(k, active));
 	}
 	const char *active_kid = keyset_active_kid(ks);
-	return json_pack(
-		"{s:o, s:o, s:[ss], s:{s:s, s:s, s:s, s:i}}", "keys", keys, "active_kid",
-		active_kid ? json_string(active_kid) : json_null(), "usage", "container_claims",
-		"response_signatures", "signing_format", "container_claim_signed_data",
-		CLAIM_SIGNED_DATA, "response_header", SIGNATURE_HEADER, "response_signed_data",
-		RESPONSE_SIGNED_DATA, "replay_tolerance_seconds", SIGNATURE_REPLAY_TOLERANCE_S);
+	return json_pack("{s:o, s:o, s:[ss], s:{s:s, s:s, s:s, s:i}}", "keys", keys, "active_kid",
+			 active_kid ? json_string(active_kid) : json_null(), "usage",
+			 "container_claims", "response_signatures", "signing_format",
+			 "container_claim_signed_data", CLAIM_SIGNED_DATA, "response_header",
+			 SIGNATURE_HEADER, "response_signed_data", RESPONSE_SIGNED_DATA,
+			 "replay_tolerance_seconds", SIGNATURE_REPLAY_TOLERANCE_S);
 }
 
 /* ---------------------------------------------------------------- platform side */
@@ -715,9 +712,9 @@ json_t *keyset_public_doc_new(const struct keyset *ks, int64_t now, int64_t publ
 static struct {
 	pthread_mutex_t mu;
 	char *state_dir;
-	bool ensured;           /* first-key creation was attempted for state_dir */
+	bool ensured; /* first-key creation was attempted for state_dir */
 	struct keyset *ks;
-	int64_t checked_ns;     /* when ks was last compared with the directory */
+	int64_t checked_ns; /* when ks was last compared with the directory */
 } cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Response signatures look at the key directory at most this often: a

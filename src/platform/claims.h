@@ -39,9 +39,9 @@ bool keyset_public_key(const struct keyset *ks, const char *kid,
 		       unsigned char pk[SIGNING_PK_BYTES]);
 /* Keys newest first, for listings. */
 struct signing_key_info {
-	const char *kid;           /* valid while the set lives */
-	int64_t created_at;        /* unix s */
-	int64_t retired_at;        /* unix s, 0 = not retired */
+	const char *kid;    /* valid while the set lives */
+	int64_t created_at; /* unix s */
+	int64_t retired_at; /* unix s, 0 = not retired */
 	bool active;
 };
 size_t keyset_count(const struct keyset *ks);
@@ -70,10 +70,10 @@ int claim_verify(const json_t *claim, const unsigned char pk[SIGNING_PK_BYTES],
 		 json_t **payload_new, struct error *err);
 /* What a response signature covers. */
 struct signed_response {
-	int64_t t;          /* unix seconds */
+	int64_t t;	    /* unix seconds */
 	const char *method; /* "GET" */
 	int status;
-	const char *path;   /* without query string */
+	const char *path; /* without query string */
 	const char *body;
 	size_t body_len;
 };

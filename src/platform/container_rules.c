@@ -487,8 +487,7 @@ static int reject_immutable(const json_t *body, struct error *err)
 
 /* "project": one /ramdisk shared by the project's containers on the
  * server, from the container's next start. */
-static int parse_ramdisk_scope(const json_t *body, struct container_input *in,
-			       struct error *err)
+static int parse_ramdisk_scope(const json_t *body, struct container_input *in, struct error *err)
 {
 	const char *s = NULL;
 	int rc = field_string(body, "ramdisk_scope", 0, 32, false, &s, NULL, err);

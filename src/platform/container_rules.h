@@ -66,12 +66,12 @@ struct container_input {
 	const char *image;		   /* NULL: the server's default */
 	const char *server_id;		   /* NULL: absent */
 	bool ai, hoody_kit, dev_kit, autostart, ramdisk;
-	bool bypass_prespawn; /* create: never claim from a warm pool */
+	bool bypass_prespawn;			/* create: never claim from a warm pool */
 	bool has_ramdisk_scope, ramdisk_shared; /* update: ramdisk_scope "project" */
-	json_t *env;	     /* owned object */
-	char *ssh_key;	     /* owned, normalised; NULL = none / clear */
-	const char *comment; /* NULL = none / clear */
-	json_t *realm_ids;   /* owned array */
+	json_t *env;				/* owned object */
+	char *ssh_key;				/* owned, normalised; NULL = none / clear */
+	const char *comment;			/* NULL = none / clear */
+	json_t *realm_ids;			/* owned array */
 };
 void container_input_clear(struct container_input *in);
 

@@ -20,9 +20,16 @@ struct copy_input {
 
 static int parse(const json_t *body, struct copy_input *in, struct error *err)
 {
-	static const char *const allowed[] = {
-	    "target_project_id",   "target_server_id",   "name", "ssh_public_key", "source_snapshot",
-	    "copy_firewall_rules", "copy_network_rules", "kvm",	 "dev_kvm",	   NULL};
+	static const char *const allowed[] = {"target_project_id",
+					      "target_server_id",
+					      "name",
+					      "ssh_public_key",
+					      "source_snapshot",
+					      "copy_firewall_rules",
+					      "copy_network_rules",
+					      "kvm",
+					      "dev_kvm",
+					      NULL};
 	bool kvm = false, dev_kvm = false;
 	memset(in, 0, sizeof(*in));
 	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
@@ -33,7 +40,8 @@ static int parse(const json_t *body, struct copy_input *in, struct error *err)
 	    field_string(body, "source_snapshot", 1, 64, true, &in->snapshot, NULL, err) < 0 ||
 	    field_bool(body, "copy_firewall_rules", &in->firewall, err) < 0 ||
 	    field_bool(body, "copy_network_rules", &in->network, err) < 0 ||
-	    field_bool(body, "kvm", &kvm, err) < 0 || field_bool(body, "dev_kvm", &dev_kvm, err) < 0)
+	    field_bool(body, "kvm", &kvm, err) < 0 ||
+	    field_bool(body, "dev_kvm", &dev_kvm, err) < 0)
 		return -1;
 	if (!in->project_id)
 		return err_set(err, E_VALIDATION, "target_project_id is required");

@@ -15,8 +15,8 @@ static bool last_container(struct platform *pf, const char *user_id, struct cont
 	size_t n = 0;
 	int64_t total = 0;
 	struct container_query q = {
-	    .base = {.user_id = user_id, .sort_by = "updated_at", .desc = true, .page = 1,
-		     .limit = 1}};
+	    .base = {
+		.user_id = user_id, .sort_by = "updated_at", .desc = true, .page = 1, .limit = 1}};
 	if (store_container_list(pf->store, &q, &arr, &n, &total, &err) < 0 || n == 0) {
 		container_list_free(arr, n);
 		return false;
@@ -61,16 +61,18 @@ void session_defaults_set(struct platform *pf, const char *user_id, json_t *sess
 	struct error err = {0};
 	const char *server_id = pf->server_id;
 	bool have_c = last_container(pf, user_id, &c);
-	bool have_p = have_c ? store_project_get_owned(pf->store, user_id, c.project_id, &p, &err) == 0
-			     : fallback_project(pf, user_id, &p);
+	bool have_p = have_c
+			  ? store_project_get_owned(pf->store, user_id, c.project_id, &p, &err) == 0
+			  : fallback_project(pf, user_id, &p);
 	if (have_c) {
 		server_id = c.server_id;
 		json_object_set_new(session, "container",
 				    json_pack("{s:s, s:s}", "id", c.id, "name", c.name));
 	}
 	if (have_p)
-		json_object_set_new(session, "project", json_pack("{s:s, s:s}", "id", p.id, "alias",
-								 p.alias ? p.alias : ""));
+		json_object_set_new(
+		    session, "project",
+		    json_pack("{s:s, s:s}", "id", p.id, "alias", p.alias ? p.alias : ""));
 	json_object_set_new(session, "server", server_brief_json_new(pf, server_id));
 	container_clear(&c);
 	project_clear(&p);

@@ -23,9 +23,10 @@ static int key_check(const char *key, struct error *err)
 	/* Case-insensitive: "hoody_x" would shadow the platform's on a
 	 * case-insensitive reader and is never what a user means. */
 	if (strncasecmp(key, ENV_RESERVED_PREFIX, strlen(ENV_RESERVED_PREFIX)) == 0)
-		return err_set(err, E_RESERVED_ENV_PREFIX,
-			       "Environment variable %.64s uses the reserved prefix " ENV_RESERVED_PREFIX,
-			       key);
+		return err_set(
+		    err, E_RESERVED_ENV_PREFIX,
+		    "Environment variable %.64s uses the reserved prefix " ENV_RESERVED_PREFIX,
+		    key);
 	return 0;
 }
 
@@ -48,9 +49,8 @@ static json_t *env_data_new(const struct container *c, bool pushed)
 	json_object_set_new(sync, "status", json_string(state));
 	json_object_set_new(sync, "container_running", json_boolean(running));
 	json_object_set_new(sync, "message", json_string(msg));
-	return json_pack("{s:s, s:o, s:b, s:o}", "container_id", c->id, "environment_vars",
-			 env, "synced", synced, "env_sync",
-			 sync);
+	return json_pack("{s:s, s:o, s:b, s:o}", "container_id", c->id, "environment_vars", env,
+			 "synced", synced, "env_sync", sync);
 }
 
 /* Runs edit and answers with the new set. */
@@ -84,8 +84,7 @@ static int merge_all(json_t *env, void *arg, struct error *err)
 	const char *k;
 	json_t *v;
 	/* Keys were checked by the caller; values by crules_env_check after. */
-	json_object_foreach((json_t *)body, k, v)
-	json_object_set(env, k, v);
+	json_object_foreach((json_t *)body, k, v) json_object_set(env, k, v);
 	return 0;
 }
 
@@ -93,8 +92,9 @@ int containers_env_put_all(struct platform *pf, const struct principal *who, con
 			   const json_t *body, json_t **data_new, struct error *err)
 {
 	if (!json_is_object(body))
-		return err_set(err, E_VALIDATION,
-			       "body must be an object of environment variables {\"KEY\": \"value\"}");
+		return err_set(
+		    err, E_VALIDATION,
+		    "body must be an object of environment variables {\"KEY\": \"value\"}");
 	if (json_object_size(body) > CONTAINER_ENV_MAX)
 		return err_set(err, E_VALIDATION, "at most %d environment variables",
 			       CONTAINER_ENV_MAX);
@@ -136,8 +136,10 @@ int containers_env_put_key(struct platform *pf, const struct principal *who, con
 	if (key_check(key, err) < 0)
 		return -1;
 	if (!json_is_object(body) || fields_allowed(body, allowed, err) < 0)
-		return err->code ? -1 : err_set(err, E_VALIDATION, "body must be {\"value\": \"...\"}");
-	int rc = field_string(body, "value", 0, CONTAINER_ENV_VALUE_MAX, false, &o.value, NULL, err);
+		return err->code ? -1
+				 : err_set(err, E_VALIDATION, "body must be {\"value\": \"...\"}");
+	int rc =
+	    field_string(body, "value", 0, CONTAINER_ENV_VALUE_MAX, false, &o.value, NULL, err);
 	if (rc == 0)
 		return err_set(err, E_VALIDATION, "value is required");
 	if (rc < 0)

@@ -99,7 +99,8 @@ int events_require_access(const struct principal *who, struct error *err)
 	if (!who->user_id[0])
 		return err_set(err, E_FORBIDDEN, "Events need a user");
 	if (who->no_events)
-		return err_set(err, E_FORBIDDEN, "This auth token has no event access (event_access)");
+		return err_set(err, E_FORBIDDEN,
+			       "This auth token has no event access (event_access)");
 	return 0;
 }
 
@@ -126,15 +127,15 @@ static json_t *event_json_new(const struct event *e)
 {
 	json_t *payload = e->payload ? json_loads(e->payload, 0, NULL) : NULL;
 	json_t *realms = realm_ids_parse(e->realm_ids);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "id", e->id,
-			      "event_type", e->event_type, "resource_type", e->resource_type,
-			      "resource_id", e->resource_id ? json_string(e->resource_id) : json_null(),
-			      "user_id", e->user_id[0] ? json_string(e->user_id) : json_null(),
-			      "project_id", e->project_id ? json_string(e->project_id) : json_null(),
-			      "container_id",
-			      e->container_id ? json_string(e->container_id) : json_null(), "payload",
-			      payload ? payload : json_object(), "realm_ids", realms, "created_at",
-			      json_time_new(e->created_at), "sequence", (json_int_t)e->seq);
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "id", e->id,
+		      "event_type", e->event_type, "resource_type", e->resource_type, "resource_id",
+		      e->resource_id ? json_string(e->resource_id) : json_null(), "user_id",
+		      e->user_id[0] ? json_string(e->user_id) : json_null(), "project_id",
+		      e->project_id ? json_string(e->project_id) : json_null(), "container_id",
+		      e->container_id ? json_string(e->container_id) : json_null(), "payload",
+		      payload ? payload : json_object(), "realm_ids", realms, "created_at",
+		      json_time_new(e->created_at), "sequence", (json_int_t)e->seq);
 	return o;
 }
 
@@ -181,10 +182,10 @@ int events_list(struct platform *pf, const struct principal *who, const struct e
 	q.limit = limit;
 	if (store_event_list(pf->store, &q, &v, &n, &total, err) < 0)
 		return -1;
-	*data_new = json_pack("{s:o, s:{s:I, s:I, s:I, s:b}}", "events", events_array_new(who, v, n),
-			      "pagination", "total", (json_int_t)total, "limit", (json_int_t)limit,
-			      "offset", (json_int_t)offset, "has_more",
-			      offset + (int64_t)n < total);
+	*data_new =
+	    json_pack("{s:o, s:{s:I, s:I, s:I, s:b}}", "events", events_array_new(who, v, n),
+		      "pagination", "total", (json_int_t)total, "limit", (json_int_t)limit,
+		      "offset", (json_int_t)offset, "has_more", offset + (int64_t)n < total);
 	event_list_free(v, n);
 	return 0;
 }
@@ -209,8 +210,8 @@ int events_after(struct platform *pf, const struct principal *who, const struct 
 	return 0;
 }
 
-int events_get(struct platform *pf, const struct principal *who, const char *id,
-	       json_t **data_new, struct error *err)
+int events_get(struct platform *pf, const struct principal *who, const char *id, json_t **data_new,
+	       struct error *err)
 {
 	struct event e = {0};
 	if (events_require_access(who, err) < 0)
@@ -291,19 +292,18 @@ int events_stats(struct platform *pf, const struct principal *who, const struct 
 	json_int_t total = 0;
 	const char *k;
 	json_t *v;
-	json_object_foreach(by_type, k, v)
-	total += json_integer_value(v);
-	*data_new = json_pack("{s:I, s:o, s:o, s:o, s:o}", "total_events", total, "by_type", by_type,
-			      "by_resource", by_res, "oldest_event", edge_time(pf, q, false),
-			      "newest_event", edge_time(pf, q, true));
+	json_object_foreach(by_type, k, v) total += json_integer_value(v);
+	*data_new = json_pack("{s:I, s:o, s:o, s:o, s:o}", "total_events", total, "by_type",
+			      by_type, "by_resource", by_res, "oldest_event",
+			      edge_time(pf, q, false), "newest_event", edge_time(pf, q, true));
 	return 0;
 }
 
 int events_delete(struct platform *pf, const struct principal *who, const json_t *body,
 		  json_t **data_new, struct error *err)
 {
-	static const char *const allowed[] = {"event_type", "resource_type", "resource_id",
-					      "before_date", "realm_id", NULL};
+	static const char *const allowed[] = {"event_type",  "resource_type", "resource_id",
+					      "before_date", "realm_id",      NULL};
 	struct events_filter f = {0};
 	struct event_query q;
 	const char *before = NULL;
@@ -342,8 +342,9 @@ int events_cleanup(struct platform *pf, const struct principal *who, const json_
 	make_query(who, &f, &q);
 	if (store_event_delete(pf->store, &q, &deleted, err) < 0)
 		return -1;
-	*data_new = json_pack("{s:I, s:I, s:o}", "deleted_count", (json_int_t)deleted,
-			      "retention_days", (json_int_t)days, "cutoff_date", json_time_new(f.end_ms));
+	*data_new =
+	    json_pack("{s:I, s:I, s:o}", "deleted_count", (json_int_t)deleted, "retention_days",
+		      (json_int_t)days, "cutoff_date", json_time_new(f.end_ms));
 	return 0;
 }
 

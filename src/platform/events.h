@@ -21,7 +21,7 @@ struct event_spec {
 	const char *type;	   /* "container.running" */
 	const char *resource_type; /* "container" */
 	const char *resource_id;
-	const char *user_id;	   /* owner; NULL/"" for system-wide */
+	const char *user_id; /* owner; NULL/"" for system-wide */
 	const char *project_id, *container_id;
 	const char *realm_ids; /* JSON array text, may be NULL */
 	json_t *payload;
@@ -54,8 +54,8 @@ struct events_filter {
 int events_list(struct platform *pf, const struct principal *who, const struct events_filter *f,
 		const char *sort_by, bool desc, int64_t offset, int64_t limit, json_t **data_new,
 		struct error *err);
-int events_get(struct platform *pf, const struct principal *who, const char *id,
-	       json_t **data_new, struct error *err);
+int events_get(struct platform *pf, const struct principal *who, const char *id, json_t **data_new,
+	       struct error *err);
 int events_stats(struct platform *pf, const struct principal *who, const struct events_filter *f,
 		 json_t **data_new, struct error *err);
 /* Body {event_type?, resource_type?, resource_id?, before_date?, realm_id?}. */

@@ -53,7 +53,8 @@ int field_string(const json_t *body, const char *key, size_t min, size_t max, bo
 	const char *s = json_string_value(v);
 	size_t n = utf8_chars(s);
 	if (n < min || n > max || json_string_length(v) != strlen(s))
-		return err_set(err, E_VALIDATION, "%s must be %zu to %zu characters", key, min, max);
+		return err_set(err, E_VALIDATION, "%s must be %zu to %zu characters", key, min,
+			       max);
 	*out = s;
 	return 1;
 }

@@ -25,7 +25,10 @@ static void image_id(const char *name, char out[ID_LEN + 1])
 /* Architectures under the names clients filter by (Debian's), with the
  * kernel's names as aliases. */
 static const char *const arch_aliases[][2] = {
-    {"amd64", "x86_64"}, {"arm64", "aarch64"}, {"i386", "i686"}, {"armhf", "armv7l"},
+    {"amd64", "x86_64"},
+    {"arm64", "aarch64"},
+    {"i386", "i686"},
+    {"armhf", "armv7l"},
 };
 
 static const char *arch_canonical(const char *name)
@@ -64,15 +67,14 @@ static json_t *image_json_new(const struct rt_image *im, const char *default_ima
 	snprintf(icon, sizeof(icon), "/api/v1/images/%s/icon", id);
 	json_t *name = display_name_new(im);
 	char *description = xasprintf("%s root filesystem", json_string_value(name));
-	json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:n, s:n, "
-			      "s:i, s:s, s:b, s:b, s:o}",
-			      "id", id, "alias", im->name, "name", name, "image_name", im->name,
-			      "description", description, "variant", "base", "os", im->os,
-			      "release", im->release, "architecture", host_arch(), "size",
-			      (json_int_t)im->size_bytes, "price", 0, "rating", "average_rating",
-			      "rating_count", 0, "icon_url", icon, "is_default",
-			      strcmp(im->name, default_image) == 0, "prespawn", 0, "added_date",
-			      json_time_new(im->created_ms));
+	json_t *o = json_pack(
+	    "{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:n, s:n, "
+	    "s:i, s:s, s:b, s:b, s:o}",
+	    "id", id, "alias", im->name, "name", name, "image_name", im->name, "description",
+	    description, "variant", "base", "os", im->os, "release", im->release, "architecture",
+	    host_arch(), "size", (json_int_t)im->size_bytes, "price", 0, "rating", "average_rating",
+	    "rating_count", 0, "icon_url", icon, "is_default", strcmp(im->name, default_image) == 0,
+	    "prespawn", 0, "added_date", json_time_new(im->created_ms));
 	free(description);
 	return o;
 }

@@ -24,7 +24,10 @@ struct limit_field {
 	int64_t min, max; /* of an override or config value; 0 always means "none" */
 };
 
-#define F(k, lo, hi) {#k, offsetof(struct limits, k), lo, hi}
+#define F(k, lo, hi)                                                                               \
+	{                                                                                          \
+#k, offsetof(struct limits, k), lo, hi                                             \
+	}
 static const struct limit_field fields[] = {
     F(memory_bytes, 4 * MiB, 1LL << 50),
     F(swap_bytes, 0, 1LL << 50),
@@ -59,9 +62,9 @@ int limits_check(const struct limits *l, struct error *err)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (!in_range(&fields[i], field_val(l, &fields[i])))
-			return err_set(err, E_VALIDATION, "%s must be 0 (none) or from %lld to %lld",
-				       fields[i].key, (long long)fields[i].min,
-				       (long long)fields[i].max);
+			return err_set(err, E_VALIDATION,
+				       "%s must be 0 (none) or from %lld to %lld", fields[i].key,
+				       (long long)fields[i].min, (long long)fields[i].max);
 	return 0;
 }
 
@@ -168,8 +171,7 @@ static int require_admin(const struct principal *who, struct error *err)
 }
 
 /* The user or project must exist; scope is one of the two route words. */
-static int target_check(struct platform *pf, const char *scope, const char *id,
-			struct error *err)
+static int target_check(struct platform *pf, const char *scope, const char *id, struct error *err)
 {
 	if (!id_valid(id))
 		return err_set(err, E_INVALID_ID, "Invalid ID format");
@@ -212,8 +214,9 @@ static int override_merge(json_t *cur, const json_t *body, struct error *err)
 		if (json_is_null(v))
 			continue;
 		if (!json_is_integer(v) || !in_range(f, json_integer_value(v)))
-			return err_set(err, E_VALIDATION, "%s must be 0 (none) or from %lld to %lld",
-				       k, (long long)f->min, (long long)f->max);
+			return err_set(err, E_VALIDATION,
+				       "%s must be 0 (none) or from %lld to %lld", k,
+				       (long long)f->min, (long long)f->max);
 	}
 	json_object_foreach((json_t *)body, k, v)
 	{

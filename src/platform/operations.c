@@ -20,10 +20,10 @@ enum host_op { HOST_START, HOST_STOP, HOST_RESTART, HOST_PAUSE, HOST_RESUME };
 struct op_def {
 	const char *name;
 	enum host_op host;
-	bool force;          /* stop without a grace period */
-	const char *leaf;    /* token permission */
-	const char *from;    /* statuses the operation acts on */
-	const char *noop;    /* statuses where it has nothing to do */
+	bool force;	  /* stop without a grace period */
+	const char *leaf; /* token permission */
+	const char *from; /* statuses the operation acts on */
+	const char *noop; /* statuses where it has nothing to do */
 	const char *noop_msg;
 	const char *to;
 	const char *desired; /* what autostart should bring back, NULL = unchanged */
@@ -38,15 +38,13 @@ static const struct op_def ops[] = {
     {"stop", HOST_STOP, false, "containers.actions.stop", "running|paused", "stopped",
      "Container is already stopped", "stopped", "stopped", "Container stopped successfully"},
     {"force-stop", HOST_STOP, true, "containers.actions.stop", "running|paused", "stopped",
-     "Container is already stopped", "stopped", "stopped",
-     "Container force-stopped successfully"},
+     "Container is already stopped", "stopped", "stopped", "Container force-stopped successfully"},
     {"restart", HOST_RESTART, false, "containers.actions.restart", "running|stopped", NULL, NULL,
      "running", "running", "Container restarted successfully"},
     {"pause", HOST_PAUSE, false, "containers.actions.stop", "running", "paused",
      "Container is already paused", "paused", NULL, "Container paused successfully"},
     {"resume", HOST_RESUME, false, "containers.actions.start", "paused", "running",
-     "Container is not paused (it is running)", "running", NULL,
-     "Container resumed successfully"},
+     "Container is not paused (it is running)", "running", NULL, "Container resumed successfully"},
 };
 
 static const struct op_def *op_find(const char *name)
@@ -185,9 +183,10 @@ int containers_operate(struct platform *pf, const struct principal *who, const c
 	if (containers_find_writable(pf, who, id, op->leaf, &c, err) < 0)
 		goto out;
 	if (oplock_try(pf->locks, id, op->name, err) < 0) {
-		rc = refuse(op, &c, c.status, op_id, data_new, err, E_OP_IN_PROGRESS,
-			    "Cannot perform %s operation. Container is currently being operated on.",
-			    op->name);
+		rc =
+		    refuse(op, &c, c.status, op_id, data_new, err, E_OP_IN_PROGRESS,
+			   "Cannot perform %s operation. Container is currently being operated on.",
+			   op->name);
 		goto out;
 	}
 	/* Read again under the lock: the operation that held it may have moved it. */

@@ -16,7 +16,7 @@
 struct held {
 	char id[ID_LEN + 1];
 	const char *what; /* static string */
-	bool finishing;   /* the work is done; only its last commit remains */
+	bool finishing;	  /* the work is done; only its last commit remains */
 };
 
 struct oplocks {

@@ -55,8 +55,10 @@ static int load_jwt_secret(struct platform *pf, struct error *err)
 	size_t len = 0;
 	if (read_file(path, sizeof(pf->jwt_secret) + 1, &data, &len, err) == 0) {
 		if (len != sizeof(pf->jwt_secret))
-			return err_set(err, E_IO, "%s is corrupt (%zu bytes); remove it to log "
-						  "everyone out and start afresh", path, len);
+			return err_set(err, E_IO,
+				       "%s is corrupt (%zu bytes); remove it to log "
+				       "everyone out and start afresh",
+				       path, len);
 		memcpy(pf->jwt_secret, data, len);
 		sodium_memzero(data, len);
 		return 0;

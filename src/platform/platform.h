@@ -36,39 +36,38 @@ struct limits {
 
 struct platform_config {
 	const char *state_dir;
-	const char *public_domain;      /* "containers.<domain>" service URLs; default "hoody.local" */
-	const char *server_name;        /* default "node-local" */
+	const char *public_domain; /* "containers.<domain>" service URLs; default "hoody.local" */
+	const char *server_name;   /* default "node-local" */
 	/* location shown on the server object; NULL keeps the stored one */
 	const char *server_country, *server_region, *server_city, *server_datacenter;
-	const char *default_image;      /* "debian/13" */
-	int64_t server_max_containers;  /* free-tier default cap; -1 = unlimited */
-	int64_t user_max_containers;    /* account quota default; -1 = unlimited */
-	int64_t jwt_ttl_s;              /* 86400 */
-	int64_t refresh_ttl_s;          /* 604800 */
-	int64_t claim_ttl_s;            /* 3600 */
-	bool no_signing_key;            /* do not create a signing key at start (claims.c) */
-	int workers;                    /* background job threads */
-	const char *prespawn;           /* pool targets at start (prespawn.h), NULL = none */
-	int64_t event_retention_days;   /* events older than this are removed; 0 = keep (30) */
+	const char *default_image;     /* "debian/13" */
+	int64_t server_max_containers; /* free-tier default cap; -1 = unlimited */
+	int64_t user_max_containers;   /* account quota default; -1 = unlimited */
+	int64_t jwt_ttl_s;	       /* 86400 */
+	int64_t refresh_ttl_s;	       /* 604800 */
+	int64_t claim_ttl_s;	       /* 3600 */
+	bool no_signing_key;	       /* do not create a signing key at start (claims.c) */
+	int workers;		       /* background job threads */
+	const char *prespawn;	       /* pool targets at start (prespawn.h), NULL = none */
+	int64_t event_retention_days;  /* events older than this are removed; 0 = keep (30) */
 	/* A container without any proxy document is open to everyone (the public
 	 * platform's behaviour) instead of private to its owner (docs/PROXY.md). */
 	bool proxy_open_default;
-	struct limits limits;           /* server-wide defaults of container limits */
-	bool no_limits;                 /* containers run without limits (benchmarks) */
+	struct limits limits;		  /* server-wide defaults of container limits */
+	bool no_limits;			  /* containers run without limits (benchmarks) */
 	const struct rt_ops *runtime_ops; /* the runtime's backend; NULL: crun (rt_crun_ops) */
 };
-
 
 /* Who is calling: a JWT session or an hdy_ token of a user. */
 struct principal {
 	char user_id[ID_LEN + 1];
 	bool is_admin;
-	bool via_token;               /* hdy_ token (else JWT session) */
-	bool no_events;               /* token without event_access: no event routes */
+	bool via_token; /* hdy_ token (else JWT session) */
+	bool no_events; /* token without event_access: no event routes */
 	char token_id[ID_LEN + 1];
-	json_t *permissions;          /* token permission tree (NULL for JWT = all) */
-	json_t *token_realm_ids;      /* token's realm restriction (array, may be empty) */
-	char scoped_realm[ID_LEN + 1];/* realm of the {realm}.api.<domain> host, or "" */
+	json_t *permissions;	       /* token permission tree (NULL for JWT = all) */
+	json_t *token_realm_ids;       /* token's realm restriction (array, may be empty) */
+	char scoped_realm[ID_LEN + 1]; /* realm of the {realm}.api.<domain> host, or "" */
 };
 void principal_clear(struct principal *p);
 

@@ -9,8 +9,8 @@
 #include "runtime/runtime.h"
 #include "store/store.h"
 
-struct workq;    /* common/workq.c: the platform's background jobs */
-struct oplocks;  /* platform/oplocks.c: one operation at a time per container */
+struct workq;	 /* common/workq.c: the platform's background jobs */
+struct oplocks;	 /* platform/oplocks.c: one operation at a time per container */
 struct prespawn; /* platform/prespawn.c: warm pools */
 
 struct platform {

@@ -11,7 +11,7 @@
 
 #define PRESPAWN_POOLS_MAX 32
 #define PRESPAWN_TARGET_MAX 1000
-#define PRESPAWN_PARALLEL 2     /* pool members created at once: user creates go first */
+#define PRESPAWN_PARALLEL 2 /* pool members created at once: user creates go first */
 #define PRESPAWN_TICK_MS 500
 #define PRESPAWN_KEY_MAX 200
 

@@ -20,8 +20,8 @@
 /* Containers created while a project is being deleted get this many more sweeps. */
 #define DELETE_SWEEPS 3
 
-static const char *const project_body_fields[] = {"alias", "color", "max_containers",
-						  "realm_ids", NULL};
+static const char *const project_body_fields[] = {"alias", "color", "max_containers", "realm_ids",
+						  NULL};
 
 json_t *project_json_new(const struct project *p, int64_t container_count)
 {
@@ -87,7 +87,7 @@ static int apply_realm_ids(const struct principal *who, const json_t *body, bool
 		size_t i;
 		json_t *it;
 		json_array_foreach(who->token_realm_ids, i, it)
-			realm_ids_add(realms, json_string_value(it));
+		    realm_ids_add(realms, json_string_value(it));
 	}
 	free(p->realm_ids);
 	p->realm_ids = realm_ids_dump_new(realms);
@@ -386,7 +386,8 @@ static void tally(json_t *usage, const char *realm_ids_text, enum realm_kind kin
 	json_t *realms = realm_ids_parse(realm_ids_text);
 	size_t i;
 	json_t *it;
-	json_array_foreach(realms, i, it) {
+	json_array_foreach(realms, i, it)
+	{
 		const char *r = json_string_value(it);
 		if (!r || !id_valid(r))
 			continue;
@@ -413,8 +414,8 @@ static int tally_containers(struct platform *pf, const char *user_id, json_t *us
 			    struct error *err)
 {
 	struct container_query q = {
-		.base = {.user_id = user_id, .sort_by = "created_at", .limit = SCAN_PAGE},
-		.include_expired = true,
+	    .base = {.user_id = user_id, .sort_by = "created_at", .limit = SCAN_PAGE},
+	    .include_expired = true,
 	};
 	for (q.base.page = 1; q.base.page <= SCAN_MAX_PAGES; q.base.page++) {
 		struct container *arr = NULL;
@@ -431,8 +432,7 @@ static int tally_containers(struct platform *pf, const char *user_id, json_t *us
 	return 0;
 }
 
-static int tally_tokens(struct platform *pf, const char *user_id, json_t *usage,
-			struct error *err)
+static int tally_tokens(struct platform *pf, const char *user_id, json_t *usage, struct error *err)
 {
 	struct auth_token *arr = NULL;
 	size_t n = 0;
@@ -458,7 +458,8 @@ static json_t *visible_realms_new(const struct principal *who, json_t *usage)
 	const char **keys = xcalloc(n ? n : 1, sizeof(*keys));
 	const char *key;
 	json_t *v;
-	json_object_foreach(usage, key, v) {
+	json_object_foreach(usage, key, v)
+	{
 		char one[ID_LEN + 5];
 		snprintf(one, sizeof(one), "[\"%s\"]", key);
 		if (principal_sees_realms(who, one))
@@ -486,13 +487,14 @@ int realms_list(struct platform *pf, const struct principal *who, bool include_u
 		return -1;
 	}
 	json_t *ids = visible_realms_new(who, usage);
-	json_t *data = json_pack("{s:O, s:I}", "realm_ids", ids, "total",
-				 (json_int_t)json_array_size(ids));
+	json_t *data =
+	    json_pack("{s:O, s:I}", "realm_ids", ids, "total", (json_int_t)json_array_size(ids));
 	if (include_usage) {
 		json_t *shown = json_object();
 		size_t i;
 		json_t *it;
-		json_array_foreach(ids, i, it) {
+		json_array_foreach(ids, i, it)
+		{
 			const char *r = json_string_value(it);
 			json_object_set(shown, r, json_object_get(usage, r));
 		}

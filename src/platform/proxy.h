@@ -18,21 +18,22 @@
 enum proxy_kind { PROXY_API, PROXY_KIT, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_SSH, PROXY_PROXY };
 
 #define PROXY_SLUG_MAX 32
-#define PROXY_HOST_MAX 253     /* DNS name limit; longer Hosts are not ours */
+#define PROXY_HOST_MAX 253 /* DNS name limit; longer Hosts are not ours */
 #define PROXY_TARGET_PATH_MAX 512
 
 struct proxy_route {
 	enum proxy_kind kind;
-	char container_id[ID_LEN + 1];   /* "" for PROXY_API */
-	char project_id[ID_LEN + 1];     /* "" for PROXY_API */
-	char realm_id[ID_LEN + 1];       /* {realm}.api.{domain}, PROXY_API only */
-	char slug[PROXY_SLUG_MAX];       /* kit service slug, PROXY_KIT ("terminal", "files", "n", ...) */
-	int index;                       /* kit instance n, PROXY_KIT (terminal allows 0); §1.4 */
-	int port;                        /* backend port for HTTP/HTTPS_PORT */
-	char netns_path[256];            /* container's network namespace file (host path) */
-	char backend_ip[64];             /* container's address on its bridge (fallback) */
-	char kit_socket[256];            /* host path of the Kit agent's Unix socket ("" until the Kit exists) */
-	char alias_id[ID_LEN + 1];       /* non-empty when reached through an alias */
+	char container_id[ID_LEN + 1]; /* "" for PROXY_API */
+	char project_id[ID_LEN + 1];   /* "" for PROXY_API */
+	char realm_id[ID_LEN + 1];     /* {realm}.api.{domain}, PROXY_API only */
+	char slug[PROXY_SLUG_MAX]; /* kit service slug, PROXY_KIT ("terminal", "files", "n", ...) */
+	int index;		   /* kit instance n, PROXY_KIT (terminal allows 0); §1.4 */
+	int port;		   /* backend port for HTTP/HTTPS_PORT */
+	char netns_path[256];	   /* container's network namespace file (host path) */
+	char backend_ip[64];	   /* container's address on its bridge (fallback) */
+	char kit_socket[256]; /* host path of the Kit agent's Unix socket ("" until the Kit exists)
+			       */
+	char alias_id[ID_LEN + 1];		 /* non-empty when reached through an alias */
 	char target_path[PROXY_TARGET_PATH_MAX]; /* alias target path prefix ("" = none) */
 	bool allow_path_override;
 };
@@ -41,11 +42,11 @@ struct proxy_route {
 struct proxy_request_view {
 	const char *client_ip;
 	const char *method;
-	const char *path;                /* raw path+query as received */
-	bool websocket;                  /* an Upgrade: websocket request */
-	const char *(*header)(void *ctx, const char *name);   /* case-insensitive */
+	const char *path;				    /* raw path+query as received */
+	bool websocket;					    /* an Upgrade: websocket request */
+	const char *(*header)(void *ctx, const char *name); /* case-insensitive */
 	const char *(*cookie)(void *ctx, const char *name);
-	const char *(*query)(void *ctx, const char *name);    /* decoded value, first occurrence */
+	const char *(*query)(void *ctx, const char *name); /* decoded value, first occurrence */
 	void *ctx;
 };
 
@@ -111,9 +112,9 @@ enum proxy_doc_op {
 
 struct proxy_doc_write {
 	enum proxy_scope scope;
-	const char *id;		/* the container's or project's id (path) */
+	const char *id; /* the container's or project's id (path) */
 	enum proxy_doc_op op;
-	const char *if_match;	/* raw If-Match header; NULL = absent (E_PRECONDITION_REQUIRED) */
+	const char *if_match; /* raw If-Match header; NULL = absent (E_PRECONDITION_REQUIRED) */
 	const char *group, *group_type, *program, *service, *hook_id; /* path parts */
 	const json_t *body;
 };
@@ -123,8 +124,14 @@ int proxy_doc_write(struct platform *pf, const struct principal *who,
 		    const struct proxy_doc_write *w, json_t **data_new, struct error *err);
 
 enum proxy_doc_view {
-	PVIEW_DOCUMENT, PVIEW_SETTINGS, PVIEW_HOOKS, PVIEW_SERVICE_HOOKS, PVIEW_HOOK, PVIEW_GROUPS,
-	PVIEW_SERVICES, PVIEW_SERVICE,
+	PVIEW_DOCUMENT,
+	PVIEW_SETTINGS,
+	PVIEW_HOOKS,
+	PVIEW_SERVICE_HOOKS,
+	PVIEW_HOOK,
+	PVIEW_GROUPS,
+	PVIEW_SERVICES,
+	PVIEW_SERVICE,
 };
 struct proxy_doc_read {
 	enum proxy_scope scope;
@@ -132,13 +139,13 @@ struct proxy_doc_read {
 	enum proxy_doc_view view;
 	const char *service, *hook_id;
 };
-int proxy_doc_read(struct platform *pf, const struct principal *who,
-		   const struct proxy_doc_read *r, json_t **data_new, struct error *err);
+int proxy_doc_read(struct platform *pf, const struct principal *who, const struct proxy_doc_read *r,
+		   json_t **data_new, struct error *err);
 
 /* What the container object shows of the proxy (render.c). */
 struct proxy_summary {
-	const char *scope;	/* "none" | "container" | "project" | "both" */
-	int64_t aliases;	/* proxy_domains_count */
+	const char *scope; /* "none" | "container" | "project" | "both" */
+	int64_t aliases;   /* proxy_domains_count */
 };
 void proxy_summary_of(struct platform *pf, const char *container_id, const char *project_id,
 		      struct proxy_summary *out);
@@ -183,25 +190,24 @@ int proxy_aliases_delete(struct platform *pf, const struct principal *who, const
 #define PROXY_MEMO_TTL_MS 1000
 
 struct proxy_memo_read {
-	uint8_t kind;                    /* header, cookie, query */
+	uint8_t kind; /* header, cookie, query */
 	bool present;
 	char name[48];
-	uint64_t value;                  /* keyed hash */
+	uint64_t value; /* keyed hash */
 };
 
 struct proxy_memo {
 	bool valid;
 	uint64_t generation;
-	int64_t at_ms;                   /* monotonic */
-	uint64_t key;                    /* host, client address, method, websocket */
+	int64_t at_ms; /* monotonic */
+	uint64_t key;  /* host, client address, method, websocket */
 	unsigned nreads;
 	struct proxy_memo_read reads[PROXY_MEMO_READS];
 	struct proxy_route route;
 };
 
-int proxy_request_decide(struct platform *pf, const char *host,
-			 const struct proxy_request_view *rq, struct proxy_memo *memo,
-			 struct proxy_route *out, struct error *err);
+int proxy_request_decide(struct platform *pf, const char *host, const struct proxy_request_view *rq,
+			 struct proxy_memo *memo, struct proxy_route *out, struct error *err);
 
 /* ---- pure parts, exposed for tests ---- */
 
@@ -210,8 +216,8 @@ extern const char *const proxy_kit_slugs[];
 
 struct proxy_host {
 	enum proxy_kind kind;
-	bool alias;                       /* {alias}.{server}.containers.{domain} */
-	char label[64];                   /* the alias name when alias */
+	bool alias;	/* {alias}.{server}.containers.{domain} */
+	char label[64]; /* the alias name when alias */
 	char project_id[ID_LEN + 1], container_id[ID_LEN + 1];
 	char realm_id[ID_LEN + 1];
 	char server[64];

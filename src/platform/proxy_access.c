@@ -171,7 +171,8 @@ static bool jwt_valid(const json_t *g, const char *token)
 	jwt_alg_t alg = jwt_alg_of(json_string_value(json_object_get(g, "algorithm")));
 	jwt_t *jwt = NULL;
 	if (!secret || !token || strlen(token) > CRED_MAX ||
-	    jwt_decode(&jwt, token, (const unsigned char *)secret, (int)strlen(secret)) != 0 || !jwt)
+	    jwt_decode(&jwt, token, (const unsigned char *)secret, (int)strlen(secret)) != 0 ||
+	    !jwt)
 		return false;
 	/* The header's alg must be the configured one: an HS256 token "signed"
 	 * with an RS256 group's public key must not pass. */
@@ -244,12 +245,17 @@ static enum group_type group_type(const json_t *g)
 static bool group_matches(const json_t *g, const struct proxy_request_view *rq)
 {
 	switch (group_type(g)) {
-	case G_PASSWORD: return password_matches(g, rq);
-	case G_JWT: return jwt_matches(g, rq);
-	case G_TOKEN: return token_matches(g, rq);
-	case G_IP: return ipv4_in(rq ? rq->client_ip : NULL,
-				  json_string_value(json_object_get(g, "range")));
-	case G_UNKNOWN: break;
+	case G_PASSWORD:
+		return password_matches(g, rq);
+	case G_JWT:
+		return jwt_matches(g, rq);
+	case G_TOKEN:
+		return token_matches(g, rq);
+	case G_IP:
+		return ipv4_in(rq ? rq->client_ip : NULL,
+			       json_string_value(json_object_get(g, "range")));
+	case G_UNKNOWN:
+		break;
 	}
 	return false;
 }
@@ -349,7 +355,7 @@ static bool proxy_enabled(const struct proxy_policy *pol)
 static bool default_allows(const struct proxy_policy *pol)
 {
 	const json_t *d = pol->container_doc ? doc_get(pol->container_doc, "default")
-		       : pol->project_doc    ? doc_get(pol->project_doc, "default")
+			  : pol->project_doc ? doc_get(pol->project_doc, "default")
 					     : NULL;
 	if (!pol->container_doc && !pol->project_doc)
 		return pol->open_default;
@@ -447,17 +453,17 @@ static enum claim_result token_owner(struct platform *pf, const struct container
 	json_t *realms = c->realm_ids ? json_loads(c->realm_ids, 0, NULL) : NULL;
 	enum claim_result res = CLAIM_INVALID;
 	/* A realm-bound token authenticates on one of the container's realms. */
-	for (size_t i = 0; res != CLAIM_OWNER && i <= json_array_size(realms) && i <= REALM_TRIES_MAX;
-	     i++) {
+	for (size_t i = 0;
+	     res != CLAIM_OWNER && i <= json_array_size(realms) && i <= REALM_TRIES_MAX; i++) {
 		const char *realm = i ? json_string_value(json_array_get(realms, i - 1)) : "";
 		struct principal who = {0};
 		struct error e = {0};
 		if (realm && auth_authenticate(pf, authz, client_ip, realm, &who, &e) == 0)
 			res = strcmp(who.user_id, c->user_id) == 0 &&
-					      principal_sees_realms(&who, c->realm_ids) &&
-					      principal_require(&who, "containers.read", &e) == 0
-				      ? CLAIM_OWNER
-				      : CLAIM_FOREIGN;
+				      principal_sees_realms(&who, c->realm_ids) &&
+				      principal_require(&who, "containers.read", &e) == 0
+				  ? CLAIM_OWNER
+				  : CLAIM_FOREIGN;
 		principal_clear(&who);
 	}
 	json_decref(realms);

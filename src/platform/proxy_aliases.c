@@ -126,9 +126,11 @@ static int program_field(const json_t *body, struct proxy_alias *a, int64_t *por
 	}
 	const char *slug = slug_of(buf);
 	if (!slug)
-		return err_set(err, E_VALIDATION,
-			       "program must be a Hoody Kit program (terminal, files, code, browser, "
-			       "agent, display, ...) or http, https, ssh; not %.32s", p);
+		return err_set(
+		    err, E_VALIDATION,
+		    "program must be a Hoody Kit program (terminal, files, code, browser, "
+		    "agent, display, ...) or http, https, ssh; not %.32s",
+		    p);
 	free(a->program);
 	a->program = xstrdup(slug);
 	return 1;
@@ -141,7 +143,8 @@ static int alias_field(struct platform *pf, const json_t *body, bool creating,
 	char rnd[PROXY_ALIAS_RANDOM_LEN + 1];
 	if (!v || json_is_null(v) || json_is_false(v)) {
 		if (!creating && v)
-			return err_set(err, E_VALIDATION, "alias cannot be removed; delete the alias");
+			return err_set(err, E_VALIDATION,
+				       "alias cannot be removed; delete the alias");
 		if (!creating)
 			return 0;
 		random_hex(rnd, PROXY_ALIAS_RANDOM_LEN / 2);
@@ -151,8 +154,9 @@ static int alias_field(struct platform *pf, const json_t *body, bool creating,
 	}
 	const char *s = json_string_value(v);
 	if (!s || !proxy_alias_name_valid(s))
-		return err_set(err, E_VALIDATION,
-			       "alias must be 3 to 61 of [a-z0-9-], not starting or ending with '-'");
+		return err_set(
+		    err, E_VALIDATION,
+		    "alias must be 3 to 61 of [a-z0-9-], not starting or ending with '-'");
 	if (proxy_alias_name_reserved(s))
 		return err_set(err, E_VALIDATION, "alias %s is reserved", s);
 	free(a->alias);
@@ -173,8 +177,9 @@ static int target_path_field(const json_t *body, struct proxy_alias *a, struct e
 		return 0;
 	for (const char *c = p; *c; c++)
 		if ((unsigned char)*c <= ' ' || *c == '?' || *c == '#' || *c == '\\' || *c == 0x7f)
-			return err_set(err, E_VALIDATION,
-				       "target_path must be a path without spaces, '?', '#' or '\\'");
+			return err_set(
+			    err, E_VALIDATION,
+			    "target_path must be a path without spaces, '?', '#' or '\\'");
 	a->target_path = xasprintf("%s%s", p[0] == '/' ? "" : "/", p);
 	return 0;
 }
@@ -195,11 +200,12 @@ static int expires_field(const json_t *body, bool creating, struct proxy_alias *
 		ms = iso8601_parse_ms(json_string_value(v));
 	else if (!creating && json_is_integer(v) && json_integer_value(v) > 0)
 		ms = json_integer_value(v) < 100000000000LL ? json_integer_value(v) * 1000
-							     : json_integer_value(v);
+							    : json_integer_value(v);
 	if (ms <= 0)
-		return err_set(err, E_VALIDATION,
-			       creating ? "expires_at must be an ISO-8601 date or null"
-					: "expires_at must be an ISO-8601 date, unix seconds or ms, or null");
+		return err_set(
+		    err, E_VALIDATION,
+		    creating ? "expires_at must be an ISO-8601 date or null"
+			     : "expires_at must be an ISO-8601 date, unix seconds or ms, or null");
 	if (ms <= now_ms())
 		return err_set(err, E_VALIDATION, "expires_at must be in the future");
 	a->expires_at = ms;
@@ -232,12 +238,12 @@ static int numbers(const json_t *body, struct proxy_alias *a, int64_t port_in_na
 	return 0;
 }
 
-static int apply_body(struct platform *pf, const json_t *body, bool creating,
-		      struct proxy_alias *a, struct error *err)
+static int apply_body(struct platform *pf, const json_t *body, bool creating, struct proxy_alias *a,
+		      struct error *err)
 {
-	static const char *const create_keys[] = {"container_id", "alias", "program", "port",
-						  "index", "target_path", "allow_path_override",
-						  "expires_at", "enabled", NULL};
+	static const char *const create_keys[] = {
+	    "container_id",	   "alias",	 "program", "port", "index", "target_path",
+	    "allow_path_override", "expires_at", "enabled", NULL};
 	int64_t port_in_name = 0;
 	bool b;
 	int rc;
@@ -247,8 +253,9 @@ static int apply_body(struct platform *pf, const json_t *body, bool creating,
 		return -1;
 	if (creating && rc == 0)
 		return err_set(err, E_VALIDATION, "program is required");
-	if (alias_field(pf, body, creating, a, err) < 0 || numbers(body, a, port_in_name, err) < 0 ||
-	    target_path_field(body, a, err) < 0 || expires_field(body, creating, a, err) < 0)
+	if (alias_field(pf, body, creating, a, err) < 0 ||
+	    numbers(body, a, port_in_name, err) < 0 || target_path_field(body, a, err) < 0 ||
+	    expires_field(body, creating, a, err) < 0)
 		return -1;
 	if ((rc = field_bool(body, "allow_path_override", &b, err)) < 0)
 		return -1;
@@ -317,9 +324,13 @@ static void emit(struct platform *pf, const struct proxy_alias *a, const char *w
 	(void)store_container_get(pf->store, a->container_id, &c, &err);
 	json_t *payload = json_pack("{s:s, s:s, s:b}", "alias", a->alias, "program", a->program,
 				    "enabled", a->enabled);
-	struct event_spec e = {.type = type, .resource_type = "proxy_alias", .resource_id = a->id,
-			       .user_id = a->user_id, .project_id = a->project_id,
-			       .container_id = a->container_id, .realm_ids = c.realm_ids,
+	struct event_spec e = {.type = type,
+			       .resource_type = "proxy_alias",
+			       .resource_id = a->id,
+			       .user_id = a->user_id,
+			       .project_id = a->project_id,
+			       .container_id = a->container_id,
+			       .realm_ids = c.realm_ids,
 			       .payload = payload};
 	events_emit(pf, &e);
 	json_decref(payload);
@@ -341,7 +352,8 @@ int proxy_aliases_create(struct platform *pf, const struct principal *who, const
 		err_set(err, E_VALIDATION, "container_id is required");
 		goto out;
 	}
-	if (writable_container(pf, who, cid, &c, err) < 0 || apply_body(pf, body, true, &a, err) < 0)
+	if (writable_container(pf, who, cid, &c, err) < 0 ||
+	    apply_body(pf, body, true, &a, err) < 0)
 		goto out;
 	id_new(a.id);
 	memcpy(a.user_id, c.user_id, sizeof(a.user_id));
@@ -374,10 +386,12 @@ int proxy_aliases_get(struct platform *pf, const struct principal *who, const ch
 	json_t *o = alias_json(pf, &a);
 	bool has_c = store_container_get(pf->store, a.container_id, &c, &scratch) == 0;
 	bool has_p = store_project_get_owned(pf->store, a.user_id, a.project_id, &p, &scratch) == 0;
-	json_object_set_new(o, "project", json_pack("{s:s, s:o}", "id", a.project_id, "alias",
-						    has_p && p.alias ? json_string(p.alias) : json_null()));
-	json_object_set_new(o, "container", json_pack("{s:s, s:o}", "id", a.container_id, "name",
-						      has_c && c.name ? json_string(c.name) : json_null()));
+	json_object_set_new(o, "project",
+			    json_pack("{s:s, s:o}", "id", a.project_id, "alias",
+				      has_p && p.alias ? json_string(p.alias) : json_null()));
+	json_object_set_new(o, "container",
+			    json_pack("{s:s, s:o}", "id", a.container_id, "name",
+				      has_c && c.name ? json_string(c.name) : json_null()));
 	*data_new = o;
 	project_clear(&p);
 	container_clear(&c);
@@ -396,10 +410,12 @@ static int change(struct platform *pf, const struct principal *who, const char *
 	if (find_owned(pf, who, id, &a, err) < 0 || fields_object(body, err) < 0)
 		goto out;
 	was = a.enabled;
-	if (writable_container(pf, who, a.container_id, &c, err) < 0 && err->code != E_CONTAINER_NOT_FOUND)
+	if (writable_container(pf, who, a.container_id, &c, err) < 0 &&
+	    err->code != E_CONTAINER_NOT_FOUND)
 		goto out;
 	if (state_only) {
-		if (fields_allowed(body, state_keys, err) < 0 || field_bool(body, "enabled", &en, err) < 0)
+		if (fields_allowed(body, state_keys, err) < 0 ||
+		    field_bool(body, "enabled", &en, err) < 0)
 			goto out;
 		if (!json_object_get(body, "enabled")) {
 			err_set(err, E_VALIDATION, "enabled is required");
@@ -479,22 +495,25 @@ int proxy_aliases_list(struct platform *pf, const struct principal *who,
 {
 	struct proxy_alias *rows = NULL;
 	size_t n = 0;
-	if (principal_require(who, LEAF, err) < 0 || list_rows(pf, who->user_id, f, &rows, &n, err) < 0)
+	if (principal_require(who, LEAF, err) < 0 ||
+	    list_rows(pf, who->user_id, f, &rows, &n, err) < 0)
 		return -1;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		if (alias_visible(pf, who, &rows[i], f ? f->realm_id : NULL))
 			json_array_append_new(arr, alias_json(pf, &rows[i]));
 	proxy_alias_list_free(rows, n);
-	*data_new = json_pack("{s:o, s:I}", "aliases", arr, "count", (json_int_t)json_array_size(arr));
+	*data_new =
+	    json_pack("{s:o, s:I}", "aliases", arr, "count", (json_int_t)json_array_size(arr));
 	return 0;
 }
 
 json_t *proxy_domains_new(struct platform *pf, const char *container_id)
 {
-	static const char *const keys[] = {"id", "alias", "program", "index", "target_path",
-					   "allow_path_override", "expires_at", "enabled",
-					   "created_at", "updated_at", "url", NULL};
+	static const char *const keys[] = {"id",	 "alias",	"program",
+					   "index",	 "target_path", "allow_path_override",
+					   "expires_at", "enabled",	"created_at",
+					   "updated_at", "url",		NULL};
 	struct proxy_alias *rows = NULL;
 	size_t n = 0;
 	struct error err = {0};

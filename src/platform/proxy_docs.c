@@ -113,8 +113,8 @@ static const char *effective_default(const struct platform *pf, const json_t *do
 	return pf->cfg.proxy_open_default ? "allow" : "deny";
 }
 
-static json_t *doc_render(const struct platform *pf, const struct doc_target *t,
-			  const json_t *doc, int64_t version)
+static json_t *doc_render(const struct platform *pf, const struct doc_target *t, const json_t *doc,
+			  int64_t version)
 {
 	json_t *o = json_pack("{s:s}", "project", t->project_id);
 	if (t->scope == PROXY_SCOPE_CONTAINER)
@@ -123,13 +123,15 @@ static json_t *doc_render(const struct platform *pf, const struct doc_target *t,
 	if (en)
 		json_object_set(o, "enable_proxy", en);
 	json_object_set_new(o, "default", json_string(effective_default(pf, doc)));
-	json_object_set_new(o, "groups", doc ? json_deep_copy(json_object_get(doc, "groups"))
-					     : json_object());
+	json_object_set_new(o, "groups",
+			    doc ? json_deep_copy(json_object_get(doc, "groups")) : json_object());
 	json_object_set_new(o, "permissions",
-			    doc ? json_deep_copy(json_object_get(doc, "permissions")) : json_object());
+			    doc ? json_deep_copy(json_object_get(doc, "permissions"))
+				: json_object());
 	if (t->scope == PROXY_SCOPE_CONTAINER)
-		json_object_set_new(o, "hooks", doc ? json_deep_copy(json_object_get(doc, "hooks"))
-						    : json_object());
+		json_object_set_new(o, "hooks",
+				    doc ? json_deep_copy(json_object_get(doc, "hooks"))
+					: json_object());
 	json_object_set_new(o, "schema_version", json_integer(SCHEMA_VERSION));
 	json_object_set_new(o, "exists", json_boolean(doc != NULL));
 	add_version(o, version);
@@ -280,8 +282,8 @@ static int op_rules(json_t *doc, const struct proxy_doc_write *w, struct error *
 	}
 	if (w->op == PDOC_RULE_DELETE) {
 		if (!json_object_get(rules, w->program))
-			return err_set(err, E_NOT_FOUND, "No rule for %.50s in group %s", w->program,
-				       w->group);
+			return err_set(err, E_NOT_FOUND, "No rule for %.50s in group %s",
+				       w->program, w->group);
 		json_object_del(rules, w->program);
 		return 0;
 	}
@@ -318,15 +320,17 @@ static void renumber(json_t *list)
 {
 	size_t i;
 	json_t *h;
-	json_array_foreach(list, i, h) json_object_set_new(h, "position", json_integer((json_int_t)i));
+	json_array_foreach(list, i, h)
+	    json_object_set_new(h, "position", json_integer((json_int_t)i));
 }
 
 static ssize_t hook_index(const json_t *list, const char *id)
 {
 	size_t i;
 	json_t *h;
-	json_array_foreach(list, i, h) if (id && !strcmp(json_string_value(json_object_get(h, "id")) ?: "", id))
-		return (ssize_t)i;
+	json_array_foreach(list, i,
+			   h) if (id && !strcmp(json_string_value(json_object_get(h, "id")) ?: "",
+						id)) return (ssize_t)i;
 	return -1;
 }
 
@@ -341,7 +345,8 @@ static int hook_add(json_t *hooks, json_t *list, const struct proxy_doc_write *w
 {
 	if (json_array_size(list) >= PROXY_HOOKS_PER_SERVICE ||
 	    hooks_total(hooks) >= PROXY_HOOKS_PER_DOC)
-		return err_set(err, E_VALIDATION, "At most %d hooks per service and %d per document",
+		return err_set(err, E_VALIDATION,
+			       "At most %d hooks per service and %d per document",
 			       PROXY_HOOKS_PER_SERVICE, PROXY_HOOKS_PER_DOC);
 	json_t *h = proxy_hook_normalize(w->body, NULL);
 	char id[27];
@@ -382,7 +387,8 @@ static int op_hooks(json_t *doc, const struct proxy_doc_write *w, json_t **out, 
 	} else {
 		static const char *const keys[] = {"position", NULL};
 		json_t *p = json_object_get(w->body, "position");
-		if (body_only(w->body, keys, err) < 0 || !json_is_integer(p) || json_integer_value(p) < 0)
+		if (body_only(w->body, keys, err) < 0 || !json_is_integer(p) ||
+		    json_integer_value(p) < 0)
 			return err->code ? -1 : err_set(err, E_VALIDATION, "position must be >= 0");
 		json_t *h = json_incref(json_array_get(list, (size_t)i));
 		json_array_remove(list, (size_t)i);
@@ -390,7 +396,8 @@ static int op_hooks(json_t *doc, const struct proxy_doc_write *w, json_t **out, 
 	}
 	renumber(list);
 	if (w->op != PDOC_HOOK_DELETE)
-		*out = json_pack("{s:O}", "hook", json_array_get(list, (size_t)hook_index(list, w->hook_id)));
+		*out = json_pack("{s:O}", "hook",
+				 json_array_get(list, (size_t)hook_index(list, w->hook_id)));
 	if (!json_array_size(list))
 		json_object_del(hooks, w->service);
 	return 0;
@@ -408,13 +415,14 @@ static int apply(const struct doc_target *t, const json_t *doc, const struct pro
 	if (w->op == PDOC_REPLACE) {
 		const char *p = json_string_value(json_object_get(w->body, "project"));
 		const char *c = json_string_value(json_object_get(w->body, "container"));
-		if ((p && strcmp(p, t->project_id)) ||
-		    (json_object_get(w->body, "project") && !p))
+		if ((p && strcmp(p, t->project_id)) || (json_object_get(w->body, "project") && !p))
 			return err_set(err, E_VALIDATION, "project must be %s", t->project_id);
-		if (container ? (c && strcmp(c, t->container_id)) || (json_object_get(w->body, "container") && !c)
+		if (container ? (c && strcmp(c, t->container_id)) ||
+				    (json_object_get(w->body, "container") && !c)
 			      : json_object_get(w->body, "container") != NULL)
-			return err_set(err, E_VALIDATION, container ? "container must equal the path id"
-								    : "a project document has no container");
+			return err_set(err, E_VALIDATION,
+				       container ? "container must equal the path id"
+						 : "a project document has no container");
 		return proxy_doc_check(w->body, container, next, err);
 	}
 	if (!container && w->op >= PDOC_HOOK_ADD)
@@ -424,13 +432,21 @@ static int apply(const struct doc_target *t, const json_t *doc, const struct pro
 	switch (w->op) {
 	case PDOC_DEFAULT:
 	case PDOC_STATE:
-	case PDOC_SETTINGS: rc = op_settings(d, w->body, w->op, err); break;
+	case PDOC_SETTINGS:
+		rc = op_settings(d, w->body, w->op, err);
+		break;
 	case PDOC_GROUP_DELETE:
-	case PDOC_GROUP_SET: rc = op_group(d, w, err); break;
+	case PDOC_GROUP_SET:
+		rc = op_group(d, w, err);
+		break;
 	case PDOC_RULES_SET:
 	case PDOC_RULES_DELETE:
-	case PDOC_RULE_DELETE: rc = op_rules(d, w, err); break;
-	default: rc = op_hooks(d, w, extra, err); break;
+	case PDOC_RULE_DELETE:
+		rc = op_rules(d, w, err);
+		break;
+	default:
+		rc = op_hooks(d, w, extra, err);
+		break;
 	}
 	if (rc < 0) {
 		json_decref(d);
@@ -449,7 +465,8 @@ static void emit(struct platform *pf, const struct doc_target *t, const struct p
 				    t->scope == PROXY_SCOPE_CONTAINER ? "container" : "project",
 				    "id", t->id, "file_version", (json_int_t)version);
 	struct event_spec e = {
-	    .type = w->op == PDOC_DELETE ? "proxy.permissions.deleted" : "proxy.permissions.updated",
+	    .type =
+		w->op == PDOC_DELETE ? "proxy.permissions.deleted" : "proxy.permissions.updated",
 	    .resource_type = "proxy_permissions",
 	    .resource_id = t->id,
 	    .user_id = t->user_id,
@@ -472,7 +489,8 @@ static int save(struct platform *pf, const struct doc_target *t, const json_t *n
 	int rc = store_proxy_doc_put(pf->store, &d, version, err);
 	free(d.document);
 	if (rc < 0 && err->code == E_CONFLICT)
-		err_set(err, E_PRECONDITION_FAILED, "The document changed meanwhile; read it again");
+		err_set(err, E_PRECONDITION_FAILED,
+			"The document changed meanwhile; read it again");
 	return rc;
 }
 
@@ -575,12 +593,19 @@ static int view(const struct platform *pf, const struct doc_target *t, const jso
 	json_t *hooks = json_object_get(doc, "hooks");
 	json_t *list = r->service ? json_object_get(hooks, r->service) : NULL;
 	switch (r->view) {
-	case PVIEW_DOCUMENT: *out = doc_render(pf, t, doc, 0); return 0;
-	case PVIEW_SETTINGS: *out = settings_new(pf, doc, 0); return 0;
-	case PVIEW_HOOKS: *out = json_pack("{s:o}", "hooks", hooks ? json_deep_copy(hooks) : json_object()); return 0;
+	case PVIEW_DOCUMENT:
+		*out = doc_render(pf, t, doc, 0);
+		return 0;
+	case PVIEW_SETTINGS:
+		*out = settings_new(pf, doc, 0);
+		return 0;
+	case PVIEW_HOOKS:
+		*out = json_pack("{s:o}", "hooks", hooks ? json_deep_copy(hooks) : json_object());
+		return 0;
 	case PVIEW_SERVICE_HOOKS:
 		if (proxy_service_name_valid(r->service) == false)
-			return err_set(err, E_VALIDATION, "Service names are [a-z0-9][a-z0-9_-]{0,49}");
+			return err_set(err, E_VALIDATION,
+				       "Service names are [a-z0-9][a-z0-9_-]{0,49}");
 		*out = json_pack("{s:s, s:o}", "service", r->service, "hooks",
 				 list ? json_deep_copy(list) : json_array());
 		return 0;
@@ -591,19 +616,24 @@ static int view(const struct platform *pf, const struct doc_target *t, const jso
 		*out = json_pack("{s:O}", "hook", json_array_get(list, (size_t)i));
 		return 0;
 	}
-	case PVIEW_GROUPS: *out = groups_view(doc); return 0;
-	case PVIEW_SERVICES: *out = services_view(doc); return 0;
+	case PVIEW_GROUPS:
+		*out = groups_view(doc);
+		return 0;
+	case PVIEW_SERVICES:
+		*out = services_view(doc);
+		return 0;
 	case PVIEW_SERVICE:
 		if (!proxy_service_name_valid(r->service))
-			return err_set(err, E_VALIDATION, "Service names are [a-z0-9][a-z0-9_-]{0,49}");
+			return err_set(err, E_VALIDATION,
+				       "Service names are [a-z0-9][a-z0-9_-]{0,49}");
 		*out = service_view(pf, doc, r->service);
 		return 0;
 	}
 	return err_set(err, E_INTERNAL, "unknown proxy view");
 }
 
-int proxy_doc_read(struct platform *pf, const struct principal *who,
-		   const struct proxy_doc_read *r, json_t **data_new, struct error *err)
+int proxy_doc_read(struct platform *pf, const struct principal *who, const struct proxy_doc_read *r,
+		   json_t **data_new, struct error *err)
 {
 	struct doc_target t;
 	json_t *doc = NULL, *out = NULL;

@@ -14,9 +14,9 @@
 /* §1.3, in catalog order. "n" is notifications: the short form keeps
  * {24}-{24}-{segment} inside one 63-character DNS label. */
 const char *const proxy_kit_slugs[] = {
-    "terminal", "desktop", "display", "browser", "code", "files",  "exec",
-    "daemon",   "cron",    "curl",    "sqlite",  "n",    "pipe",   "tunnel",
-    "watch",    "notes",   "logs",    "agent",   "run",  "workspaces", NULL};
+    "terminal", "desktop", "display", "browser", "code", "files",      "exec",
+    "daemon",	"cron",	   "curl",    "sqlite",	 "n",	 "pipe",       "tunnel",
+    "watch",	"notes",   "logs",    "agent",	 "run",	 "workspaces", NULL};
 
 #define INDEX_MAX 9999
 #define DESKTOP_INDEX_MAX 63935
@@ -177,8 +177,7 @@ int proxy_host_parse(const char *host, const char *domain, struct proxy_host *ou
 }
 
 char *proxy_service_host_new(const struct platform *pf, const char *project_id,
-			     const char *container_id, const char *segment,
-			     const char *server_name)
+			     const char *container_id, const char *segment, const char *server_name)
 {
 	return xasprintf("%s-%s-%s.%s.containers.%s", project_id, container_id, segment,
 			 server_name, pf->cfg.public_domain);
@@ -188,8 +187,8 @@ char *proxy_service_host_new(const struct platform *pf, const char *project_id,
 
 static bool container_live(const struct container *c)
 {
-	return c->status && strcmp(c->status, "deleted") != 0 && strcmp(c->status, "deleting") != 0 &&
-	       c->user_id[0];
+	return c->status && strcmp(c->status, "deleted") != 0 &&
+	       strcmp(c->status, "deleting") != 0 && c->user_id[0];
 }
 
 /* Fills the backend fields of r from container c (live, on this server). */
@@ -324,7 +323,7 @@ int proxy_forward_path(const struct proxy_route *r, const char *path, char *out,
 	else if (!r->allow_path_override || (plen == 1 && path[0] == '/'))
 		n = snprintf(out, outlen, "%s%s", tp, q ? q : "");
 	else /* "/base/" + "/x" must not become "/base//x" */
-		n = snprintf(out, outlen, "%.*s%s", (int)(tp[tlen - 1] == '/' ? tlen - 1 : tlen), tp,
-			     path);
+		n = snprintf(out, outlen, "%.*s%s", (int)(tp[tlen - 1] == '/' ? tlen - 1 : tlen),
+			     tp, path);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }

@@ -53,7 +53,7 @@ static uint64_t request_key(const char *host, const struct proxy_request_view *r
 struct recorder {
 	const struct proxy_request_view *inner;
 	struct proxy_memo *memo;
-	bool overflow;               /* too many reads or a long name: not memoized */
+	bool overflow; /* too many reads or a long name: not memoized */
 };
 
 static const char *record(struct recorder *r, uint8_t kind, const char *name, const char *value)
@@ -117,9 +117,8 @@ static bool memo_holds(const struct proxy_memo *m, uint64_t key, uint64_t gen,
 	return true;
 }
 
-int proxy_request_decide(struct platform *pf, const char *host,
-			 const struct proxy_request_view *rq, struct proxy_memo *memo,
-			 struct proxy_route *out, struct error *err)
+int proxy_request_decide(struct platform *pf, const char *host, const struct proxy_request_view *rq,
+			 struct proxy_memo *memo, struct proxy_route *out, struct error *err)
 {
 	pthread_once(&key_once, key_init);
 	/* read before deciding: a commit during the decision makes it stale */
@@ -131,9 +130,9 @@ int proxy_request_decide(struct platform *pf, const char *host,
 	}
 	if (!memo)
 		return proxy_route_resolve(pf, host, out, err) < 0 ||
-				       proxy_access_check(pf, out, rq, err) < 0
-			       ? -1
-			       : 0;
+			       proxy_access_check(pf, out, rq, err) < 0
+			   ? -1
+			   : 0;
 	memo->valid = false;
 	memo->nreads = 0;
 	struct recorder r = {.inner = rq, .memo = memo};
@@ -142,7 +141,8 @@ int proxy_request_decide(struct platform *pf, const char *host,
 	rec.cookie = rec_cookie;
 	rec.query = rec_query;
 	rec.ctx = &r;
-	if (proxy_route_resolve(pf, host, out, err) < 0 || proxy_access_check(pf, out, &rec, err) < 0)
+	if (proxy_route_resolve(pf, host, out, err) < 0 ||
+	    proxy_access_check(pf, out, &rec, err) < 0)
 		return -1;
 	if (!r.overflow) {
 		memo->valid = true;

@@ -60,8 +60,8 @@ static int only_keys(const json_t *o, const char *const *allowed, const char *wh
 	return 0;
 }
 
-static int str_member(const json_t *o, const char *key, size_t max, bool required,
-		      const char **out, struct error *err)
+static int str_member(const json_t *o, const char *key, size_t max, bool required, const char **out,
+		      struct error *err)
 {
 	json_t *v = json_object_get(o, key);
 	*out = NULL;
@@ -113,15 +113,19 @@ static int jwt_sources(const json_t *v, struct error *err)
 	size_t i;
 	json_t *s;
 	if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 8)
-		return bad(err, "%s must be an array of 1 to 8 \"header:<Name>\" or "
-				"\"cookie:<Name>\" strings", "sources");
+		return bad(err,
+			   "%s must be an array of 1 to 8 \"header:<Name>\" or "
+			   "\"cookie:<Name>\" strings",
+			   "sources");
 	json_array_foreach(v, i, s)
 	{
 		const char *src = json_string_value(s);
-		bool ok = src && (strncmp(src, "header:", 7) == 0 || strncmp(src, "cookie:", 7) == 0) &&
+		bool ok = src &&
+			  (strncmp(src, "header:", 7) == 0 || strncmp(src, "cookie:", 7) == 0) &&
 			  name_ok(src + 7, 128, false);
 		if (!ok)
-			return bad(err, "sources: %s entries are \"header:<Name>\" or \"cookie:<Name>\"",
+			return bad(err,
+				   "sources: %s entries are \"header:<Name>\" or \"cookie:<Name>\"",
 				   "all");
 	}
 	return 0;
@@ -137,8 +141,10 @@ static int jwt_claims(const json_t *v, struct error *err)
 		return bad(err, "%s must be an object of at most 32 exact values", "claims");
 	json_object_foreach((json_t *)v, k, c)
 	{
-		if (!(json_is_string(c) || json_is_number(c) || json_is_boolean(c)) || strlen(k) > 128)
-			return bad(err, "claims: %s values are strings, numbers or booleans", "all");
+		if (!(json_is_string(c) || json_is_number(c) || json_is_boolean(c)) ||
+		    strlen(k) > 128)
+			return bad(err, "claims: %s values are strings, numbers or booleans",
+				   "all");
 	}
 	return 0;
 }
@@ -178,13 +184,16 @@ static int token_group(const json_t *in, json_t **out, struct error *err)
 		if (rc == 0)
 			continue;
 		if (loc)
-			return bad(err, "a token group has exactly one of header, cookie, param%s", "");
+			return bad(err, "a token group has exactly one of header, cookie, param%s",
+				   "");
 		loc = locs[i];
 		name = n;
 	}
 	if (!loc || !name_ok(name, 128, false))
-		return bad(err, "a token group needs one of header, cookie or param (a name of "
-				"letters, digits, '-' and '_')%s", "");
+		return bad(err,
+			   "a token group needs one of header, cookie or param (a name of "
+			   "letters, digits, '-' and '_')%s",
+			   "");
 	*out = json_pack("{s:s, s:s}", loc, name, "value", value);
 	return 0;
 }
@@ -236,8 +245,10 @@ int proxy_group_check(const char *type, const json_t *in, json_t **out_new, stru
 		return token_group(in, out_new, err);
 	if (strcmp(type, "ip") == 0)
 		return ip_group(in, out_new, err);
-	return bad(err, "a group is password {username, password, salt}, jwt {secret, algorithm, "
-			"sources}, token {header|cookie|param, value} or ip {range}%s", "");
+	return bad(err,
+		   "a group is password {username, password, salt}, jwt {secret, algorithm, "
+		   "sources}, token {header|cookie|param, value} or ip {range}%s",
+		   "");
 }
 
 /* ---- program rules ---- */
@@ -288,14 +299,17 @@ int proxy_rule_check(const char *program, const json_t *rule, struct error *err)
 	if (json_is_array(rule) && json_array_size(rule) >= 1 && json_array_size(rule) <= 64) {
 		json_array_foreach(rule, i, e)
 		{
-			if (!number_ok(e) && !(json_is_string(e) && range_str_ok(json_string_value(e))))
+			if (!number_ok(e) &&
+			    !(json_is_string(e) && range_str_ok(json_string_value(e))))
 				goto fail;
 		}
 		return 0;
 	}
 fail:
-	return bad(err, "access for %s must be true/false, a number 0-65535, an array of numbers "
-			"or ranges, a range \"8000-9000\" or \"*\"", program);
+	return bad(err,
+		   "access for %s must be true/false, a number 0-65535, an array of numbers "
+		   "or ranges, a range \"8000-9000\" or \"*\"",
+		   program);
 }
 
 static int rules_check(const json_t *rules, const char *group, struct error *err)
@@ -303,7 +317,8 @@ static int rules_check(const json_t *rules, const char *group, struct error *err
 	const char *prog;
 	json_t *r;
 	if (!json_is_object(rules) || json_object_size(rules) > 64)
-		return bad(err, "permissions.%.50s must be an object of at most 64 programs", group);
+		return bad(err, "permissions.%.50s must be an object of at most 64 programs",
+			   group);
 	json_object_foreach((json_t *)rules, prog, r)
 	{
 		if (proxy_rule_check(prog, r, err) < 0)
@@ -316,8 +331,8 @@ static int rules_check(const json_t *rules, const char *group, struct error *err
 
 static bool hookable(const char *service)
 {
-	return strcmp(service, "logs") && strcmp(service, "proxy") && strcmp(service, "workspaces") &&
-	       strcmp(service, "cdp");
+	return strcmp(service, "logs") && strcmp(service, "proxy") &&
+	       strcmp(service, "workspaces") && strcmp(service, "cdp");
 }
 
 static int match_check(const json_t *m, struct error *err)
@@ -332,8 +347,12 @@ static int match_check(const json_t *m, struct error *err)
 	if (meth && !json_is_string(meth)) {
 		if (!json_is_array(meth) || json_array_size(meth) > 16)
 			return bad(err, "match.method is a string or an array of %s", "strings");
-		json_array_foreach(meth, i, e) if (!json_is_string(e) || json_string_length(e) > 16)
-			return bad(err, "match.method is a string or an array of %s", "strings");
+		json_array_foreach(
+		    meth, i, e) if (!json_is_string(e) ||
+				    json_string_length(e) >
+					16) return bad(err,
+						       "match.method is a string or an array of %s",
+						       "strings");
 	}
 	json_t *path = json_object_get(m, "path"), *h = json_object_get(m, "headers");
 	if (path && (!json_is_string(path) || json_string_length(path) > 1024))
@@ -341,8 +360,12 @@ static int match_check(const json_t *m, struct error *err)
 	if (h && (!json_is_object(h) || json_object_size(h) > 16))
 		return bad(err, "match.headers must be an %s of at most 16 strings", "object");
 	const char *k;
-	json_object_foreach(h, k, e) if (!json_is_string(e) || json_string_length(e) > 1024)
-		return bad(err, "match.headers must be an %s of at most 16 strings", "object");
+	json_object_foreach(
+	    h, k, e) if (!json_is_string(e) ||
+			 json_string_length(e) >
+			     1024) return bad(err,
+					      "match.headers must be an %s of at most 16 strings",
+					      "object");
 	return 0;
 }
 
@@ -373,23 +396,25 @@ static int applies_check(const json_t *a, struct error *err)
 		return err->code ? -1 : bad(err, "%s must be an object", "applies_to");
 	if (g && (!json_is_array(g) || json_array_size(g) > 64))
 		return bad(err, "applies_to.groups must be an array of group %s", "names");
-	json_array_foreach(g, i, e) if (!proxy_group_name_valid(json_string_value(e)))
-		return bad(err, "applies_to.groups must be an array of group %s", "names");
+	json_array_foreach(g, i, e) if (!proxy_group_name_valid(json_string_value(e))) return bad(
+	    err, "applies_to.groups must be an array of group %s", "names");
 	return 0;
 }
 
 int proxy_hook_check(const json_t *h, struct error *err)
 {
-	static const char *const keys[] = {"id", "position", "match", "script", "timeout",
-					   "applies_to", NULL};
+	static const char *const keys[] = {"id",      "position",   "match", "script",
+					   "timeout", "applies_to", NULL};
 	if (!json_is_object(h))
 		return bad(err, "a hook must be an %s", "object");
-	if (only_keys(h, keys, "hook", err) < 0 || match_check(json_object_get(h, "match"), err) < 0 ||
+	if (only_keys(h, keys, "hook", err) < 0 ||
+	    match_check(json_object_get(h, "match"), err) < 0 ||
 	    script_check(json_object_get(h, "script"), err) < 0 ||
 	    applies_check(json_object_get(h, "applies_to"), err) < 0)
 		return -1;
 	json_t *t = json_object_get(h, "timeout"), *p = json_object_get(h, "position");
-	if (t && (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 30000))
+	if (t &&
+	    (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 30000))
 		return bad(err, "timeout must be 1 to 30000 %s", "ms");
 	if (p && (!json_is_integer(p) || json_integer_value(p) < 0))
 		return bad(err, "position must be an integer >= %s", "0");
@@ -416,8 +441,8 @@ void proxy_ulid_new(char out[27])
 		out[i] = a[t & 31];
 	for (int i = 0; i < 16; i++) {
 		int bit = i * 5, byte = bit / 8, off = bit % 8;
-		unsigned v = ((unsigned)rnd[byte] << 8 | (byte + 1 < 10 ? rnd[byte + 1] : 0)) >>
-			     (11 - off);
+		unsigned v =
+		    ((unsigned)rnd[byte] << 8 | (byte + 1 < 10 ? rnd[byte + 1] : 0)) >> (11 - off);
 		out[10 + i] = a[v & 31];
 	}
 	out[26] = '\0';
@@ -510,7 +535,8 @@ static int permissions_check(const json_t *perms, json_t *doc, struct error *err
 			return err_set(err, E_VALIDATION, "permissions.%.50s: no such group", name);
 		if (rules_check(rules, name, err) < 0)
 			return -1;
-		json_object_set_new(json_object_get(doc, "permissions"), name, json_deep_copy(rules));
+		json_object_set_new(json_object_get(doc, "permissions"), name,
+				    json_deep_copy(rules));
 	}
 	return 0;
 }
@@ -531,9 +557,9 @@ json_t *proxy_doc_empty_new(void)
 
 int proxy_doc_check(const json_t *body, bool container, json_t **doc_new, struct error *err)
 {
-	static const char *const keys[] = {"project",	     "container", "groups", "permissions",
-					   "default",	     "enable_proxy", "hooks", "schema_version",
-					   "file_version", "etag", NULL};
+	static const char *const keys[] = {
+	    "project", "container",	 "groups",	 "permissions", "default", "enable_proxy",
+	    "hooks",   "schema_version", "file_version", "etag",	NULL};
 	json_t *doc = proxy_doc_empty_new(), *v;
 	*doc_new = NULL;
 	if (!json_is_object(body) || only_keys(body, keys, "document", err) < 0)

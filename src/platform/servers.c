@@ -34,7 +34,8 @@ static int load_server_id(struct platform *pf, struct error *err)
 		id = xstrdup(fresh);
 	}
 	if (!id_valid(id))
-		return err_set(err, E_INTERNAL, "stored server id \"%.40s\" is not a 24-hex id", id);
+		return err_set(err, E_INTERNAL, "stored server id \"%.40s\" is not a 24-hex id",
+			       id);
 	memcpy(pf->server_id, id, ID_LEN + 1);
 	return 0;
 }
@@ -129,7 +130,8 @@ static json_t *flat_specs_json_new(struct platform *pf, bool shared)
 	struct statvfs vfs;
 	json_t *disk = json_null();
 	if (statvfs(pf->cfg.state_dir, &vfs) == 0)
-		disk = json_integer((json_int_t)((double)vfs.f_blocks * (double)vfs.f_frsize / GIB));
+		disk =
+		    json_integer((json_int_t)((double)vfs.f_blocks * (double)vfs.f_frsize / GIB));
 	return json_pack("{s:I, s:I, s:o, s:b}", "cpu_cores", (json_int_t)(cpus > 0 ? cpus : 1),
 			 "ram_gb", round_gib(ram), "disk_gb", disk, "shared_compute", shared);
 }
@@ -158,10 +160,10 @@ static json_t *disks_json_new(const struct rt_host_specs *h)
 		int count = 0;
 		for (size_t j = i; j < h->ndisks; j++)
 			count += same_disk(&h->disks[j], d);
-		json_array_append_new(config, json_pack("{s:i, s:I, s:s, s:s, s:s}", "count", count,
-							"capacity_gb", disk_gb(d->bytes), "type",
-							d->type, "interface", d->interface,
-							"model", d->model));
+		json_array_append_new(config,
+				      json_pack("{s:i, s:I, s:s, s:s, s:s}", "count", count,
+						"capacity_gb", disk_gb(d->bytes), "type", d->type,
+						"interface", d->interface, "model", d->model));
 		size_t off = strlen(summary);
 		snprintf(summary + off, sizeof(summary) - off, "%s%dx %lld GB %s", off ? " + " : "",
 			 count, (long long)disk_gb(d->bytes), d->type);
@@ -259,12 +261,12 @@ static int rental_json(struct platform *pf, const struct principal *who, const s
 	    "{s:s, s:s, s:s, s:b, s:n, s:o, s:n, s:n, s:i, s:i, s:i, s:b, s:o, s:s, s:s, s:b, s:b, "
 	    "s:o, s:O, s:n, s:o}",
 	    "id", s->id, "server_id", s->id, "status", "active", "is_free_tier", s->is_free,
-	    "pool_id", "rental_start", json_time_new(s->created_at), "rental_end",
-	    "remaining_days", "amount", 0, "setup_fee_cents", 0, "total_paid_cents", 0,
-	    "renewal_pricing_frozen", 0, "server", server, "server_name", s->name, "name", s->name,
-	    "is_ready", 1, "is_free", s->is_free, "specs", flat_specs_json_new(pf, s->is_free),
-	    "container_capacity", json_object_get(server, "container_capacity"), "expires_at",
-	    "created_at", json_time_new(s->created_at));
+	    "pool_id", "rental_start", json_time_new(s->created_at), "rental_end", "remaining_days",
+	    "amount", 0, "setup_fee_cents", 0, "total_paid_cents", 0, "renewal_pricing_frozen", 0,
+	    "server", server, "server_name", s->name, "name", s->name, "is_ready", 1, "is_free",
+	    s->is_free, "specs", flat_specs_json_new(pf, s->is_free), "container_capacity",
+	    json_object_get(server, "container_capacity"), "expires_at", "created_at",
+	    json_time_new(s->created_at));
 	if (with_days) {
 		json_int_t days = (json_int_t)((now_ms() - s->created_at) / DAY_MS);
 		json_object_set_new(o, "usage_days", json_integer(days));
@@ -275,8 +277,8 @@ static int rental_json(struct platform *pf, const struct principal *who, const s
 }
 
 /* Calls fn for every server of this host; stops at the first failure. */
-static int each_server(struct platform *pf, int (*fn)(const struct server *s, void *arg),
-		       void *arg, struct error *err)
+static int each_server(struct platform *pf, int (*fn)(const struct server *s, void *arg), void *arg,
+		       struct error *err)
 {
 	struct server *arr = NULL;
 	size_t n = 0;
@@ -327,7 +329,8 @@ int servers_get_json(struct platform *pf, const struct principal *who, const cha
 {
 	struct server s = {0};
 	if (store_server_get(pf->store, id, &s, err) < 0)
-		return err->code == E_NOT_FOUND ? err_set(err, E_NOT_FOUND, "Server not found") : -1;
+		return err->code == E_NOT_FOUND ? err_set(err, E_NOT_FOUND, "Server not found")
+						: -1;
 	int rc = rental_json(pf, who, &s, true, server_new, err);
 	server_clear(&s);
 	return rc;
@@ -339,7 +342,8 @@ int servers_require(struct platform *pf, const char *id, struct error *err)
 	if (!id_valid(id))
 		return err_set(err, E_INVALID_ID, "Invalid ID format");
 	if (store_server_get(pf->store, id, &s, err) < 0)
-		return err->code == E_NOT_FOUND ? err_set(err, E_NOT_FOUND, "Server not found") : -1;
+		return err->code == E_NOT_FOUND ? err_set(err, E_NOT_FOUND, "Server not found")
+						: -1;
 	server_clear(&s);
 	return 0;
 }

@@ -27,7 +27,7 @@ int servers_get_json(struct platform *pf, const struct principal *who, const cha
 
 /* Filters of GET /servers/available; a negative number or NULL = no filter. */
 struct server_filter {
-	const char *country, *region;      /* case-insensitive */
+	const char *country, *region;	    /* case-insensitive */
 	const char *ram_types, *disk_types; /* comma-separated, case-insensitive */
 	int64_t min_cpu_cores, min_cpu_score, min_ram_gb, min_total_storage_gb;
 	int64_t min_bandwidth_mbps;

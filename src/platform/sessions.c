@@ -50,7 +50,8 @@ static size_t ip_slot(const char *ip, int64_t now)
 	}
 	for (size_t i = 0; i < FAIL_PROBES; i++) {
 		size_t s = (h + i) % LOGIN_FAIL_SLOTS;
-		if (!fails.slot[s].ip[0] || now - fails.slot[s].window_start > LOGIN_FAIL_WINDOW_MS) {
+		if (!fails.slot[s].ip[0] ||
+		    now - fails.slot[s].window_start > LOGIN_FAIL_WINDOW_MS) {
 			snprintf(fails.slot[s].ip, sizeof(fails.slot[s].ip), "%s", ip);
 			fails.slot[s].window_start = now;
 			fails.slot[s].count = 0;
@@ -102,8 +103,8 @@ static int session_pair_new(struct platform *pf, const struct user *u, const cha
 /* A family lives as long as the longest token issued in it. */
 static int64_t family_expiry_ms(const struct platform *pf)
 {
-	int64_t ttl = pf->cfg.jwt_ttl_s > pf->cfg.refresh_ttl_s ? pf->cfg.jwt_ttl_s
-								 : pf->cfg.refresh_ttl_s;
+	int64_t ttl =
+	    pf->cfg.jwt_ttl_s > pf->cfg.refresh_ttl_s ? pf->cfg.jwt_ttl_s : pf->cfg.refresh_ttl_s;
 	return (now_unix() + ttl + 1) * 1000;
 }
 
@@ -168,8 +169,8 @@ int sessions_login(struct platform *pf, const json_t *body, const char *client_i
 	const char *username = NULL, *email = NULL, *password = NULL;
 	struct user u = {0};
 	int rc = -1;
-	static const char *const allowed[] = {"username",	"email",  "password",
-					      "response_mode", "client", "code_challenge", NULL};
+	static const char *const allowed[] = {
+	    "username", "email", "password", "response_mode", "client", "code_challenge", NULL};
 	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
 	    login_options_check(body, err) < 0 ||
 	    field_string(body, "username", 1, 254, true, &username, NULL, err) < 0 ||

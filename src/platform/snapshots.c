@@ -58,8 +58,8 @@ static void snapshot_event(struct platform *pf, const struct container *c, const
 }
 
 /* Locks the container and re-reads it under the lock. */
-static int lock_settled(struct platform *pf, const char *id, const char *what,
-			struct container *c, struct error *err)
+static int lock_settled(struct platform *pf, const char *id, const char *what, struct container *c,
+			struct error *err)
 {
 	if (oplock_try(pf->locks, id, what, err) < 0)
 		return -1;
@@ -67,8 +67,8 @@ static int lock_settled(struct platform *pf, const char *id, const char *what,
 	if (store_container_get(pf->store, id, c, err) == 0) {
 		if (container_status_in(c->status, "running|paused|stopped"))
 			return 0;
-		err_set(err, E_STATE_CONFLICT, "Cannot %s a snapshot while the container is %s", what,
-			c->status);
+		err_set(err, E_STATE_CONFLICT, "Cannot %s a snapshot while the container is %s",
+			what, c->status);
 	}
 	oplock_release(pf->locks, id);
 	return -1;
@@ -88,9 +88,9 @@ int snapshots_list(struct platform *pf, const struct principal *who, const char 
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(arr, item_new(&v[i]));
-		*data_new = json_pack("{s:s, s:s, s:I, s:i, s:o}", "container_id", c.id, "project_id",
-				      c.project_id, "snapshot_count", (json_int_t)n, "max_snapshots",
-				      SNAPSHOTS_MAX, "snapshots", arr);
+		*data_new = json_pack("{s:s, s:s, s:I, s:i, s:o}", "container_id", c.id,
+				      "project_id", c.project_id, "snapshot_count", (json_int_t)n,
+				      "max_snapshots", SNAPSHOTS_MAX, "snapshots", arr);
 	}
 	snapshot_list_free(v, n);
 	container_clear(&c);
@@ -311,9 +311,8 @@ out:
 	return rc;
 }
 
-int snapshots_set_alias(struct platform *pf, const struct principal *who,
-			const char *container_id, const char *name, const json_t *body,
-			json_t **data_new, struct error *err)
+int snapshots_set_alias(struct platform *pf, const struct principal *who, const char *container_id,
+			const char *name, const json_t *body, json_t **data_new, struct error *err)
 {
 	static const char *const allowed[] = {"alias", NULL};
 	struct container c = {0};
@@ -423,8 +422,9 @@ int snapshots_delete_orphaned(struct platform *pf, const struct principal *who,
 	if (snapshots_find_visible(pf, who, container_id, name, &s, err) < 0)
 		return -1;
 	if (!container_gone(pf, container_id)) {
-		err_set(err, E_STATE_CONFLICT, "The container of snapshot %s still exists: delete it "
-					       "with DELETE /api/v1/containers/%s/snapshots/%s",
+		err_set(err, E_STATE_CONFLICT,
+			"The container of snapshot %s still exists: delete it "
+			"with DELETE /api/v1/containers/%s/snapshots/%s",
 			s.name, container_id, s.name);
 		goto out;
 	}
@@ -451,7 +451,8 @@ int snapshots_purge_orphans(struct store *st, struct runtime *rt, const struct r
 		return -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		rc = ops->snapshot_delete(rt, v[i].container_id, v[i].name, err);
-		if (rc == 0 && store_snapshot_delete(st, v[i].id, err) < 0 && err->code != E_NOT_FOUND)
+		if (rc == 0 && store_snapshot_delete(st, v[i].id, err) < 0 &&
+		    err->code != E_NOT_FOUND)
 			rc = -1;
 		if (rc == 0)
 			++*removed;
@@ -475,8 +476,8 @@ int snapshots_sweep(struct platform *pf)
 		if (oplock_try(pf->locks, v[i].container_id, "snapshot expiry", &err) < 0)
 			continue;
 		if (remove_snapshot(pf, &v[i], &err) < 0)
-			log_warn("snapshot %s of %s: expiry failed: %s", v[i].name, v[i].container_id,
-				 err.msg);
+			log_warn("snapshot %s of %s: expiry failed: %s", v[i].name,
+				 v[i].container_id, err.msg);
 		else
 			removed++;
 		oplock_release(pf->locks, v[i].container_id);

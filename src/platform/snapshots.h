@@ -10,10 +10,10 @@
 
 struct snapshot;
 
-#define SNAPSHOTS_MAX 100          /* per container: max_snapshots */
+#define SNAPSHOTS_MAX 100 /* per container: max_snapshots */
 #define SNAPSHOT_ALIAS_MAX 100
 #define SNAPSHOT_EXPIRY_MAX_DAYS 3650
-#define SNAPSHOT_SWEEP_S 60        /* how often expired snapshots are looked for */
+#define SNAPSHOT_SWEEP_S 60 /* how often expired snapshots are looked for */
 
 int snapshots_list(struct platform *pf, const struct principal *who, const char *container_id,
 		   json_t **data_new, struct error *err);
@@ -26,9 +26,8 @@ int snapshots_restore(struct platform *pf, const struct principal *who, const ch
 int snapshots_delete(struct platform *pf, const struct principal *who, const char *container_id,
 		     const char *name, json_t **data_new, struct error *err);
 /* Body {alias: string|null}. */
-int snapshots_set_alias(struct platform *pf, const struct principal *who,
-			const char *container_id, const char *name, const json_t *body,
-			json_t **data_new, struct error *err);
+int snapshots_set_alias(struct platform *pf, const struct principal *who, const char *container_id,
+			const char *name, const json_t *body, json_t **data_new, struct error *err);
 
 /* The snapshot, if it is who's and who sees its realms (its container's
  * while a row of the container exists, else its own): the one realm check

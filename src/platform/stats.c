@@ -146,13 +146,13 @@ struct names {
 
 /* A shared (project) ramdisk reports its usage under "project" and its
  * size as shared_pool_maximum. */
-static json_t *ramdisk_json_new(const struct container *c, const struct rt_stats *s,
-				bool shared)
+static json_t *ramdisk_json_new(const struct container *c, const struct rt_stats *s, bool shared)
 {
 	json_t *used = json_integer((json_int_t)s->ramdisk_usage);
 	json_t *usage = !c->ramdisk ? json_null()
-			: shared    ? json_pack("{s:n, s:n, s:o}", "private", "secrets", "project", used)
-				    : json_pack("{s:o, s:n, s:n}", "private", used, "secrets", "project");
+			: shared
+			    ? json_pack("{s:n, s:n, s:o}", "private", "secrets", "project", used)
+			    : json_pack("{s:o, s:n, s:n}", "private", used, "secrets", "project");
 	if (!c->ramdisk || usage == NULL)
 		json_decref(used);
 	return json_pack("{s:s, s:o, s:b, s:o}", "scope", shared ? "project" : "container",
@@ -208,12 +208,13 @@ static json_t *stats_json_new(struct platform *pf, const struct container *c,
 	    nm->server ? json_string(nm->server) : json_null(), "subserver_name",
 	    nm->server ? nm->server : "", "status", status, "status_code", code, "processes",
 	    (json_int_t)(up ? s.pids : 0), "started_at",
-	    json_time_new(c->started_at ? c->started_at : up ? s.started_at_ms : 0), "cpu",
-	    up ? cpu_json_new(c->id, &s, &l) : json_null(), "memory",
+	    json_time_new(c->started_at ? c->started_at
+			  : up		? s.started_at_ms
+					: 0),
+	    "cpu", up ? cpu_json_new(c->id, &s, &l) : json_null(), "memory",
 	    up ? memory_json_new(&s) : json_null(), "ramdisk",
-	    ramdisk_json_new(c, &s, limits_ramdisk_shared(pf, c->id)), "disk",
-	    "root", "total", (json_int_t)s.disk_total, "usage", (json_int_t)s.disk_usage, "network",
-	    net);
+	    ramdisk_json_new(c, &s, limits_ramdisk_shared(pf, c->id)), "disk", "root", "total",
+	    (json_int_t)s.disk_total, "usage", (json_int_t)s.disk_usage, "network", net);
 	char took[32];
 	snprintf(took, sizeof(took), "%.2fms", (double)(mono_ns() - t0) / 1e6);
 	json_object_set_new(o, "processing_time", json_string(took));
@@ -241,8 +242,8 @@ int containers_stats(struct platform *pf, const struct principal *who, const cha
 	if (containers_find(pf, who, id, "containers.read", &c, err) < 0)
 		return -1;
 	struct error ignored = {0};
-	bool have_project = store_project_get_owned(pf->store, c.user_id, c.project_id, &p,
-						    &ignored) == 0;
+	bool have_project =
+	    store_project_get_owned(pf->store, c.user_id, c.project_id, &p, &ignored) == 0;
 	_cleanup_free_ char *server = server_name_new(pf, c.server_id);
 	struct names nm = {.project = have_project ? p.alias : NULL, .server = server};
 	*data_new = stats_json_new(pf, &c, &nm, err);
@@ -253,8 +254,8 @@ int containers_stats(struct platform *pf, const struct principal *who, const cha
 
 /* Appends the stats of every visible container of rows to arr. */
 static int project_page(struct platform *pf, const struct principal *who,
-			const struct container *rows, size_t n, const struct names *nm,
-			json_t *arr, struct error *err)
+			const struct container *rows, size_t n, const struct names *nm, json_t *arr,
+			struct error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (!principal_sees_realms(who, rows[i].realm_ids))
@@ -301,10 +302,10 @@ int projects_stats(struct platform *pf, const struct principal *who, const char 
 	}
 	char took[32];
 	snprintf(took, sizeof(took), "%.2fms", (double)(mono_ns() - t0) / 1e6);
-	*data_new = json_pack("{s:o, s:{s:s, s:o, s:I, s:s}}", "stats", arr, "summary", "project_id",
-			      p.id, "project_name", p.alias ? json_string(p.alias) : json_null(),
-			      "container_count", (json_int_t)json_array_size(arr),
-			      "total_processing_time", took);
+	*data_new = json_pack("{s:o, s:{s:s, s:o, s:I, s:s}}", "stats", arr, "summary",
+			      "project_id", p.id, "project_name",
+			      p.alias ? json_string(p.alias) : json_null(), "container_count",
+			      (json_int_t)json_array_size(arr), "total_processing_time", took);
 	project_clear(&p);
 	return 0;
 }

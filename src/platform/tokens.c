@@ -21,14 +21,15 @@
 #define PUBLIC_STORAGE_MAX (64 * 1024)
 
 static const char *const adjectives[] = {
-	"clever", "brave", "calm", "eager", "gentle", "happy", "jolly", "kind", "lively", "mighty",
-	"nimble", "proud", "quiet", "rapid", "silent", "swift", "witty", "zesty", "bold", "bright",
-	"cosmic", "fuzzy", "golden", "lucky", "misty", "noble", "sunny", "tidy", "vivid", "wild",
+    "clever", "brave", "calm",	 "eager", "gentle", "happy", "jolly", "kind",  "lively", "mighty",
+    "nimble", "proud", "quiet",	 "rapid", "silent", "swift", "witty", "zesty", "bold",	 "bright",
+    "cosmic", "fuzzy", "golden", "lucky", "misty",  "noble", "sunny", "tidy",  "vivid",	 "wild",
 };
 static const char *const animals[] = {
-	"dolphin", "otter", "falcon", "badger", "lynx", "panda", "heron", "koala", "lemur", "marten",
-	"narwhal", "ocelot", "puffin", "quokka", "raven", "seal", "tapir", "urchin", "walrus", "yak",
-	"zebra", "beaver", "condor", "dingo", "ferret", "gecko", "ibis", "jackal", "kiwi", "moose",
+    "dolphin", "otter",	 "falcon",  "badger", "lynx",	"panda",  "heron",  "koala",
+    "lemur",   "marten", "narwhal", "ocelot", "puffin", "quokka", "raven",  "seal",
+    "tapir",   "urchin", "walrus",  "yak",    "zebra",	"beaver", "condor", "dingo",
+    "ferret",  "gecko",	 "ibis",    "jackal", "kiwi",	"moose",
 };
 
 static char *random_alias_new(void)
@@ -44,21 +45,20 @@ json_t *token_json_new(const struct auth_token *t)
 	json_t *perm = json_loads(t->permissions ? t->permissions : "{}", 0, NULL);
 	json_t *realms = json_loads(t->realm_ids ? t->realm_ids : "[]", 0, NULL);
 	json_t *ips = json_loads(t->ip_whitelist ? t->ip_whitelist : "[\"*\"]", 0, NULL);
-	json_t *storage = t->public_storage ? json_loads(t->public_storage, JSON_DECODE_ANY, NULL)
-					    : NULL;
+	json_t *storage =
+	    t->public_storage ? json_loads(t->public_storage, JSON_DECODE_ANY, NULL) : NULL;
 	return json_pack("{s:s, s:s?, s:s, s:s?, s:o, s:o, s:o, s:b, s:o, s:o, s:b, s:b, s:b, s:n, "
 			 "s:i, s:o, s:s?, s:o, s:o}",
 			 "id", t->id, "alias", t->alias, "prefix", AUTH_TOKEN_PREFIX, "public_key",
 			 t->public_key, "public_storage", storage ? storage : json_null(),
-			 "ip_whitelist",
-			 ips ? ips : json_array(), "realm_ids", realms ? realms : json_array(),
-			 "allow_no_realm", t->allow_no_realm, "permissions",
-			 perm ? perm : json_object(), "expires_at", json_time_new(t->expires_at),
-			 "is_enabled", t->is_enabled, "vault_access", t->vault_access,
-			 "event_access", t->event_access, "created_by_token_id", "delegation_depth",
-			 0, "last_used_at", json_time_new(t->last_used_at), "last_used_ip",
-			 t->last_used_ip, "created_at", json_time_new(t->created_at), "updated_at",
-			 json_time_new(t->updated_at));
+			 "ip_whitelist", ips ? ips : json_array(), "realm_ids",
+			 realms ? realms : json_array(), "allow_no_realm", t->allow_no_realm,
+			 "permissions", perm ? perm : json_object(), "expires_at",
+			 json_time_new(t->expires_at), "is_enabled", t->is_enabled, "vault_access",
+			 t->vault_access, "event_access", t->event_access, "created_by_token_id",
+			 "delegation_depth", 0, "last_used_at", json_time_new(t->last_used_at),
+			 "last_used_ip", t->last_used_ip, "created_at",
+			 json_time_new(t->created_at), "updated_at", json_time_new(t->updated_at));
 }
 
 static void set_text(char **field, json_t *value_steal)
@@ -79,8 +79,9 @@ static int alias_field(const json_t *body, struct auth_token *t, struct error *e
 		return rc;
 	for (const char *p = alias; !null && *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != ' ' && *p != '_' && *p != '-')
-			return err_set(err, E_VALIDATION, "alias may contain only letters, digits, "
-							  "spaces, '_' and '-'");
+			return err_set(err, E_VALIDATION,
+				       "alias may contain only letters, digits, "
+				       "spaces, '_' and '-'");
 	free(t->alias);
 	t->alias = null ? random_alias_new() : xstrdup(alias);
 	return 1;
@@ -118,8 +119,9 @@ static int otp_code_field(const json_t *body, struct error *err)
 	int rc = field_string(body, "otp_code", 6, 10, false, &code, NULL, err);
 	for (const char *p = code; rc > 0 && *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '-')
-			return err_set(err, E_VALIDATION, "otp_code must be a 6-digit code or a "
-							  "backup code");
+			return err_set(err, E_VALIDATION,
+				       "otp_code must be a 6-digit code or a "
+				       "backup code");
 	return rc;
 }
 
@@ -134,9 +136,10 @@ static int permissions_field(const json_t *body, json_t **tree_new, struct error
 		return -1;
 	if (rc && tpl) {
 		if (!(*tree_new = auth_permission_template_new(tpl)))
-			return err_set(err, E_VALIDATION, "permission_template must be one of "
-							  "full_access, read_only, dev_team, "
-							  "external_customer, finance_team");
+			return err_set(err, E_VALIDATION,
+				       "permission_template must be one of "
+				       "full_access, read_only, dev_team, "
+				       "external_customer, finance_team");
 		return 1;
 	}
 	json_t *perm = json_object_get(body, "permissions");
@@ -161,7 +164,8 @@ static int realm_ids_field(const json_t *body, json_t **realms_new, struct error
 	json_t *out = json_array();
 	size_t i;
 	json_t *e;
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		if (!id_valid(json_string_value(e))) {
 			json_decref(out);
 			return err_set(err, E_VALIDATION,
@@ -185,13 +189,16 @@ static int ip_entry_append(json_t *out, const char *s, size_t len, struct error 
 	while (len && isspace((unsigned char)s[len - 1]))
 		len--;
 	if (len == 0 || len >= sizeof(buf))
-		return err_set(err, E_VALIDATION, "ip_whitelist entries must be \"*\", an IP address "
-						  "or a CIDR range");
+		return err_set(err, E_VALIDATION,
+			       "ip_whitelist entries must be \"*\", an IP address "
+			       "or a CIDR range");
 	memcpy(buf, s, len);
 	buf[len] = '\0';
 	if (!auth_ip_entry_valid(buf))
-		return err_set(err, E_VALIDATION, "ip_whitelist entry \"%s\" is not \"*\", an IP "
-						  "address or a CIDR range", buf);
+		return err_set(err, E_VALIDATION,
+			       "ip_whitelist entry \"%s\" is not \"*\", an IP "
+			       "address or a CIDR range",
+			       buf);
 	if (json_array_size(out) >= IP_ENTRIES_MAX)
 		return err_set(err, E_VALIDATION, "ip_whitelist holds at most %d entries",
 			       IP_ENTRIES_MAX);
@@ -219,10 +226,12 @@ static int ip_whitelist_field(const json_t *body, json_t **list_new, struct erro
 	} else if (json_is_array(v)) {
 		size_t i;
 		json_t *e;
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			const char *s = json_string_value(e);
 			if (!s) {
-				rc = err_set(err, E_VALIDATION, "ip_whitelist[%zu] must be a string", i);
+				rc = err_set(err, E_VALIDATION,
+					     "ip_whitelist[%zu] must be a string", i);
 				break;
 			}
 			if ((rc = ip_entry_append(out, s, strlen(s), err)) < 0)
@@ -231,8 +240,9 @@ static int ip_whitelist_field(const json_t *body, json_t **list_new, struct erro
 		if (rc == 0 && json_array_size(out) == 0)
 			json_array_append_new(out, json_string("*"));
 	} else {
-		rc = err_set(err, E_VALIDATION, "ip_whitelist must be an array, a comma-separated "
-						"string or \"*\"");
+		rc = err_set(err, E_VALIDATION,
+			     "ip_whitelist must be an array, a comma-separated "
+			     "string or \"*\"");
 	}
 	if (rc < 0) {
 		json_decref(out);
@@ -268,8 +278,9 @@ static int expires_field(const json_t *body, int64_t *out_ms, struct error *err)
 			ms = iso8601_parse_ms(s);
 	}
 	if (ms < 0 || ms > 253402300799000LL)
-		return err_set(err, E_VALIDATION, "expires_at must be an ISO-8601 date, a unix "
-						  "timestamp, \"today\", \"tomorrow\" or null");
+		return err_set(err, E_VALIDATION,
+			       "expires_at must be an ISO-8601 date, a unix "
+			       "timestamp, \"today\", \"tomorrow\" or null");
 	if (ms <= now)
 		return err_set(err, E_VALIDATION, "expires_at must be in the future");
 	*out_ms = ms;
@@ -282,10 +293,10 @@ static bool realms_subset(const json_t *inner, const json_t *outer)
 {
 	size_t i, j;
 	json_t *a, *b;
-	json_array_foreach(inner, i, a) {
+	json_array_foreach(inner, i, a)
+	{
 		bool found = false;
-		json_array_foreach(outer, j, b)
-			found |= json_equal(a, b);
+		json_array_foreach(outer, j, b) found |= json_equal(a, b);
 		if (!found)
 			return false;
 	}
@@ -312,15 +323,17 @@ static int check_within(const struct auth_token *t, const struct auth_token *par
 {
 	json_t *tp = json_of(t->permissions, "{}"), *pp = json_of(parent->permissions, "{}");
 	json_t *tr = json_of(t->realm_ids, "[]"), *pr = json_of(parent->realm_ids, "[]");
-	json_t *ti = json_of(t->ip_whitelist, "[\"*\"]"), *pi = json_of(parent->ip_whitelist, "[\"*\"]");
+	json_t *ti = json_of(t->ip_whitelist, "[\"*\"]"),
+	       *pi = json_of(parent->ip_whitelist, "[\"*\"]");
 	int rc = 0;
 	for (size_t i = 0; auth_permission_leaves[i] && rc == 0; i++)
 		if (auth_permission_granted(tp, auth_permission_leaves[i]) &&
 		    !auth_permission_granted(pp, auth_permission_leaves[i]))
-			rc = err_set(err, E_FORBIDDEN, "this auth token cannot grant %s, which it "
-							"does not hold", auth_permission_leaves[i]);
-	if (rc == 0 && json_array_size(pr) &&
-	    (json_array_size(tr) == 0 || !realms_subset(tr, pr)))
+			rc = err_set(err, E_FORBIDDEN,
+				     "this auth token cannot grant %s, which it "
+				     "does not hold",
+				     auth_permission_leaves[i]);
+	if (rc == 0 && json_array_size(pr) && (json_array_size(tr) == 0 || !realms_subset(tr, pr)))
 		rc = refuse_axis("realm_ids", err);
 	else if (rc == 0 && t->allow_no_realm && !parent->allow_no_realm)
 		rc = refuse_axis("allow_no_realm", err);
@@ -343,8 +356,8 @@ static int check_within(const struct auth_token *t, const struct auth_token *par
 }
 
 /* The record of the token the caller authenticated with. */
-static int caller_token(struct platform *pf, const struct principal *who,
-			struct auth_token *out, struct error *err)
+static int caller_token(struct platform *pf, const struct principal *who, struct auth_token *out,
+			struct error *err)
 {
 	if (store_token_get_owned(pf->store, who->user_id, who->token_id, out, err) < 0)
 		return err->code == E_NOT_FOUND
@@ -362,8 +375,8 @@ static int within_caller(struct platform *pf, const struct principal *who,
 	int rc = 0;
 	if (who->via_token)
 		rc = caller_token(pf, who, &parent, err) < 0 || check_within(t, &parent, err) < 0
-			     ? -1
-			     : 0;
+			 ? -1
+			 : 0;
 	auth_token_clear(&parent);
 	return rc;
 }
@@ -391,7 +404,8 @@ static int apply_fields(const struct principal *who, const json_t *body, bool up
 	if (alias_field(body, t, err) < 0 || public_key_field(body, t, err) < 0 ||
 	    public_storage_field(body, t, err) < 0 || otp_code_field(body, err) < 0 ||
 	    permissions_field(body, &perms, err) < 0 || realm_ids_field(body, &realms, err) < 0 ||
-	    ip_whitelist_field(body, &ips, err) < 0 || expires_field(body, &t->expires_at, err) < 0 ||
+	    ip_whitelist_field(body, &ips, err) < 0 ||
+	    expires_field(body, &t->expires_at, err) < 0 ||
 	    field_bool(body, "allow_no_realm", &t->allow_no_realm, err) < 0 ||
 	    field_bool(body, "vault_access", &t->vault_access, err) < 0 ||
 	    field_bool(body, "event_access", &t->event_access, err) < 0)
@@ -483,8 +497,9 @@ static int deny_reauth(const json_t *body, json_t *perms, struct auth_token *t, 
 	if (json_object_get(body, "permissions") &&
 	    (auth_permission_granted(perms, "resources.create_tokens") ||
 	     auth_permission_granted(perms, "resources.vault")))
-		return err_set(err, E_VALIDATION, "deny_reauthorization cannot be combined with "
-						  "resources.create_tokens or resources.vault");
+		return err_set(err, E_VALIDATION,
+			       "deny_reauthorization cannot be combined with "
+			       "resources.create_tokens or resources.vault");
 	json_object_set_new(json_object_get(perms, "resources"), "create_tokens", json_false());
 	json_object_set_new(json_object_get(perms, "resources"), "vault", json_false());
 	t->vault_access = false;
@@ -493,16 +508,35 @@ static int deny_reauth(const json_t *body, json_t *perms, struct auth_token *t, 
 	return 0;
 }
 
-static const char *const token_create_fields[] = {
-    "alias",	    "public_key",     "permission_template", "permissions",
-    "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
-    "vault_access", "event_access",   "deny_reauthorization", "public_storage",
-    "otp_code",	    NULL};
-static const char *const token_update_fields[] = {
-    "alias",	    "public_key",     "permission_template", "permissions",
-    "realm_ids",    "ip_whitelist",   "expires_at",	     "allow_no_realm",
-    "vault_access", "event_access",   "is_enabled",	     "public_storage",
-    "otp_code",	    "deny_reauthorization", NULL};
+static const char *const token_create_fields[] = {"alias",
+						  "public_key",
+						  "permission_template",
+						  "permissions",
+						  "realm_ids",
+						  "ip_whitelist",
+						  "expires_at",
+						  "allow_no_realm",
+						  "vault_access",
+						  "event_access",
+						  "deny_reauthorization",
+						  "public_storage",
+						  "otp_code",
+						  NULL};
+static const char *const token_update_fields[] = {"alias",
+						  "public_key",
+						  "permission_template",
+						  "permissions",
+						  "realm_ids",
+						  "ip_whitelist",
+						  "expires_at",
+						  "allow_no_realm",
+						  "vault_access",
+						  "event_access",
+						  "is_enabled",
+						  "public_storage",
+						  "otp_code",
+						  "deny_reauthorization",
+						  NULL};
 
 /* auth.token.<what> in the owner's log, inside the token's realms; the
  * payload names the token, never its secret. */
@@ -676,12 +710,12 @@ int tokens_me(struct platform *pf, const struct principal *who, json_t **data_ne
 		return -1;
 	json_t *realms = realm_ids_parse(t.realm_ids);
 	bool restricted = json_array_size(realms) > 0;
-	*data_new = json_pack(
-	    "{s:o, s:{s:b, s:b, s:o, s:b, s:o}}", "token", token_json_new(&t), "restrictions",
-	    "has_realm_restrictions", restricted, "requires_realm_scope",
-	    restricted || !t.allow_no_realm, "allowed_realm_ids", realms, "allow_no_realm",
-	    t.allow_no_realm, "active_realm_id",
-	    who->scoped_realm[0] ? json_string(who->scoped_realm) : json_null());
+	*data_new =
+	    json_pack("{s:o, s:{s:b, s:b, s:o, s:b, s:o}}", "token", token_json_new(&t),
+		      "restrictions", "has_realm_restrictions", restricted, "requires_realm_scope",
+		      restricted || !t.allow_no_realm, "allowed_realm_ids", realms,
+		      "allow_no_realm", t.allow_no_realm, "active_realm_id",
+		      who->scoped_realm[0] ? json_string(who->scoped_realm) : json_null());
 	auth_token_clear(&t);
 	return 0;
 }
@@ -725,8 +759,7 @@ out:
 }
 
 int tokens_edit_realm(struct platform *pf, const struct principal *who, const char *id,
-		      const json_t *body, bool add, json_t **token_json_new_out,
-		      struct error *err)
+		      const json_t *body, bool add, json_t **token_json_new_out, struct error *err)
 {
 	static const char *const allowed[] = {"realm_id", "otp_code", NULL};
 	struct auth_token t = {0};
@@ -739,8 +772,9 @@ int tokens_edit_realm(struct platform *pf, const struct principal *who, const ch
 	if (field_string(body, "realm_id", ID_LEN, ID_LEN, false, &realm, NULL, err) <= 0 ||
 	    !id_valid(realm))
 		return err->code ? -1
-				 : err_set(err, E_VALIDATION, "realm_id is required: a "
-							      "24-character lowercase hex id");
+				 : err_set(err, E_VALIDATION,
+					   "realm_id is required: a "
+					   "24-character lowercase hex id");
 	if (require_token_admin(who, err) < 0)
 		return -1;
 	if (who->via_token && json_array_size(who->token_realm_ids))

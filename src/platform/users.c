@@ -24,16 +24,16 @@
 json_t *user_json_new(const struct user *u)
 {
 	json_t *meta = u->metadata ? json_loads(u->metadata, 0, NULL) : NULL;
-	return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:b, s:b, s:b, s:n, s:s, s:b, s:o, "
-			 "s:o, s:o}",
-			 "id", u->id, "username", u->username, "email", u->email, "alias",
-			 u->alias, "public_key", u->public_key, "metadata",
-			 json_is_object(meta) ? meta : (json_decref(meta), json_object()), "is_admin", u->is_admin, "is_banned",
-			 u->is_banned, "email_verified", u->email != NULL, "avatar_url",
-			 "signup_method", "password", "free_tier_unlocked", true, "max_containers",
-			 u->max_containers < 0 ? json_null() : json_integer(u->max_containers),
-			 "created_at", json_time_new(u->created_at), "updated_at",
-			 json_time_new(u->updated_at));
+	return json_pack(
+	    "{s:s, s:s, s:s?, s:s?, s:s?, s:o, s:b, s:b, s:b, s:n, s:s, s:b, s:o, "
+	    "s:o, s:o}",
+	    "id", u->id, "username", u->username, "email", u->email, "alias", u->alias,
+	    "public_key", u->public_key, "metadata",
+	    json_is_object(meta) ? meta : (json_decref(meta), json_object()), "is_admin",
+	    u->is_admin, "is_banned", u->is_banned, "email_verified", u->email != NULL,
+	    "avatar_url", "signup_method", "password", "free_tier_unlocked", true, "max_containers",
+	    u->max_containers < 0 ? json_null() : json_integer(u->max_containers), "created_at",
+	    json_time_new(u->created_at), "updated_at", json_time_new(u->updated_at));
 }
 
 static bool username_ok(const char *s)
@@ -57,7 +57,8 @@ static int password_check(const char *pw, struct error *err)
 	if (n < AUTH_PASSWORD_MIN || n > AUTH_PASSWORD_MAX || !lower || !upper || !digit)
 		return err_set(err, E_VALIDATION,
 			       "password must be %d to %d characters with a lower-case letter, an "
-			       "upper-case letter and a digit", AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+			       "upper-case letter and a digit",
+			       AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
 	return 0;
 }
 
@@ -122,7 +123,8 @@ static int apply_profile(const json_t *body, struct user *u, struct error *err)
 		return -1;
 	if (rc) {
 		char hash[AUTH_PASSWORD_HASH_MAX];
-		if (password_check(password, err) < 0 || auth_password_hash(password, hash, err) < 0)
+		if (password_check(password, err) < 0 ||
+		    auth_password_hash(password, hash, err) < 0)
 			return -1;
 		free(u->password_hash);
 		u->password_hash = xstrdup(hash);
@@ -140,12 +142,12 @@ static int insert_user(struct store *st, struct user *u, struct error *err)
 	return 0;
 }
 
-static const char *const user_create_fields[] = {
-    "username", "email", "alias", "max_containers", "is_admin", "password", "metadata",
-    "public_key", NULL};
-static const char *const user_update_fields[] = {
-    "email", "alias", "max_containers", "is_admin", "password", "is_banned", "metadata",
-    "public_key", NULL};
+static const char *const user_create_fields[] = {"username",	   "email",	 "alias",
+						 "max_containers", "is_admin",	 "password",
+						 "metadata",	   "public_key", NULL};
+static const char *const user_update_fields[] = {"email",    "alias",	   "max_containers",
+						 "is_admin", "password",   "is_banned",
+						 "metadata", "public_key", NULL};
 
 /* user.<what> about account u: in u's own log and, when someone else (an
  * administrator) did it, in the actor's log too, so that both can see it. */
@@ -154,9 +156,11 @@ static void user_event(struct store *st, const char *type, const struct user *u,
 {
 	json_t *p = json_pack("{s:s, s:b, s:b, s:s?}", "username", u->username, "is_admin",
 			      u->is_admin, "is_banned", u->is_banned, "actor_id", actor_id);
-	struct event_spec e = {
-	    .type = type, .resource_type = "account", .resource_id = u->id, .user_id = u->id,
-	    .payload = p};
+	struct event_spec e = {.type = type,
+			       .resource_type = "account",
+			       .resource_id = u->id,
+			       .user_id = u->id,
+			       .payload = p};
 	events_record(st, &e);
 	if (actor_id && strcmp(actor_id, u->id) != 0) {
 		e.user_id = actor_id;
@@ -171,8 +175,8 @@ int users_create(struct store *st, const json_t *body, struct user *out, struct 
 	memset(out, 0, sizeof(*out));
 	if (fields_object(body, err) < 0 || fields_allowed(body, user_create_fields, err) < 0)
 		return -1;
-	int rc = field_string(body, "username", USERNAME_MIN, USERNAME_MAX, false, &username, NULL,
-			      err);
+	int rc =
+	    field_string(body, "username", USERNAME_MIN, USERNAME_MAX, false, &username, NULL, err);
 	if (rc < 0)
 		return -1;
 	if (rc == 0 || !username_ok(username))
@@ -235,8 +239,7 @@ fail:
 	return -1;
 }
 
-int users_set_password(struct store *st, const char *login, const char *password,
-		       struct error *err)
+int users_set_password(struct store *st, const char *login, const char *password, struct error *err)
 {
 	struct user u = {0};
 	char hash[AUTH_PASSWORD_HASH_MAX];
@@ -322,15 +325,14 @@ int users_get_json(struct platform *pf, const char *id, json_t **data_new, struc
 	return answer(store_user_get(pf->store, id, &u, err), &u, data_new);
 }
 
-int users_create_json(struct platform *pf, const json_t *body, json_t **data_new,
-		      struct error *err)
+int users_create_json(struct platform *pf, const json_t *body, json_t **data_new, struct error *err)
 {
 	struct user u = {0};
 	return answer(users_create(pf->store, body, &u, err), &u, data_new);
 }
 
-int users_update_json(struct platform *pf, const char *actor_id, const char *id,
-		      const json_t *body, json_t **data_new, struct error *err)
+int users_update_json(struct platform *pf, const char *actor_id, const char *id, const json_t *body,
+		      json_t **data_new, struct error *err)
 {
 	struct user u = {0};
 	return answer(users_update(pf->store, actor_id, id, body, &u, err), &u, data_new);

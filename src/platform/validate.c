@@ -57,7 +57,8 @@ int realm_ids_check(const json_t *v, const char *key, json_t **out_new, struct e
 	json_t *arr = json_array();
 	size_t i;
 	json_t *it;
-	json_array_foreach(v, i, it) {
+	json_array_foreach(v, i, it)
+	{
 		const char *s = json_string_value(it);
 		char low[ID_LEN + 1];
 		size_t n = s ? strlen(s) : 0;
@@ -102,7 +103,8 @@ bool realm_ids_has(const json_t *arr, const char *realm_id)
 {
 	size_t i;
 	json_t *it;
-	json_array_foreach(arr, i, it) {
+	json_array_foreach(arr, i, it)
+	{
 		const char *s = json_string_value(it);
 		if (s && strcmp(s, realm_id) == 0)
 			return true;
@@ -153,7 +155,8 @@ int fields_allowed(const json_t *body, const char *const *allowed, struct error 
 		return 0;
 	const char *key;
 	json_t *v;
-	json_object_foreach((json_t *)body, key, v) {
+	json_object_foreach((json_t *)body, key, v)
+	{
 		size_t i = 0;
 		while (allowed[i] && strcmp(allowed[i], key) != 0)
 			i++;

@@ -15,8 +15,8 @@
 #include "common/error.h"
 #include "platform/fields.h"
 
-#define COLOR_LEN 8        /* "#RRGGBB" + NUL */
-#define REALM_IDS_MAX 50   /* realm ids per resource */
+#define COLOR_LEN 8	 /* "#RRGGBB" + NUL */
+#define REALM_IDS_MAX 50 /* realm ids per resource */
 
 /* ---- colors ---- */
 

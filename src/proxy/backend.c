@@ -30,7 +30,7 @@
 /* ------------------------------------------------------------ failures */
 
 static void fail(struct conn *c, enum err_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void fail(struct conn *c, enum err_code code, const char *fmt, ...)
 {
@@ -370,7 +370,8 @@ void *connector_main(void *arg)
 		if (n != sizeof(rq))
 			continue;
 		connect_one(host_ns, &rq, &res);
-		if (send(lp->csock[1], &res, sizeof(res), MSG_NOSIGNAL) != sizeof(res) && res.fd >= 0)
+		if (send(lp->csock[1], &res, sizeof(res), MSG_NOSIGNAL) != sizeof(res) &&
+		    res.fd >= 0)
 			close(res.fd);
 	}
 	close(host_ns);

@@ -14,7 +14,7 @@
 #include "common/util.h"
 #include "proxy/internal.h"
 
-#define PUMP_ROUNDS 64          /* then other connections get a turn */
+#define PUMP_ROUNDS 64 /* then other connections get a turn */
 
 static int64_t secs(int s)
 {
@@ -240,8 +240,8 @@ static void set_deadline(struct conn *c)
 		if (c->req.b.data && c->req.b.end > c->req.b.start)
 			c->deadline_ns = c->head_start_ns + secs(HEADER_TIMEOUT_S);
 		else
-			c->deadline_ns = now + secs(c->requests ? srv->cfg.idle_timeout_s :
-								  HEADER_TIMEOUT_S);
+			c->deadline_ns =
+			    now + secs(c->requests ? srv->cfg.idle_timeout_s : HEADER_TIMEOUT_S);
 	} else if (c->b_connecting || c->b_pending) {
 		/* set when the connect started */
 	} else if (c->rs == RS_TUNNEL) {
@@ -349,11 +349,13 @@ static bool read_head(struct conn *c)
 	}
 	struct error err;
 	if (status == 431)
-		err_set(&err, E_HEADERS_TOO_LARGE, "Request head larger than %d bytes or more than %d "
-			"header fields", H1_HEAD_MAX, H1_FIELDS_MAX);
+		err_set(&err, E_HEADERS_TOO_LARGE,
+			"Request head larger than %d bytes or more than %d "
+			"header fields",
+			H1_HEAD_MAX, H1_FIELDS_MAX);
 	else
-		err_set(&err, E_VALIDATION, status == 505 ? "HTTP version not supported" :
-			"Malformed request head");
+		err_set(&err, E_VALIDATION,
+			status == 505 ? "HTTP version not supported" : "Malformed request head");
 	c->keep_alive = false;
 	exchange_error(c, &err);
 	return true;
@@ -443,7 +445,7 @@ static bool read_response_head(struct conn *c)
 			}
 			if (n < 0 || have >= H1_HEAD_MAX) {
 				backend_protocol_error(c, "The service answered with a malformed "
-						       "HTTP response head");
+							  "HTTP response head");
 				return true;
 			}
 		}
@@ -570,9 +572,11 @@ void conn_timeout(struct conn *c)
 		return;
 	if ((c->rq == RQ_CONNECT || c->rs == RS_HEAD) && !c->resp_started) {
 		struct error err;
-		err_set(&err, E_GATEWAY_TIMEOUT, "The service in the container did not answer "
-			"within %d s", c->b_connecting || c->b_pending ? CONNECT_TIMEOUT_S :
-			c->lp->srv->cfg.idle_timeout_s);
+		err_set(&err, E_GATEWAY_TIMEOUT,
+			"The service in the container did not answer "
+			"within %d s",
+			c->b_connecting || c->b_pending ? CONNECT_TIMEOUT_S
+							: c->lp->srv->cfg.idle_timeout_s);
 		backend_close(c);
 		c->close_after = true;
 		exchange_error(c, &err);

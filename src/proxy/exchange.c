@@ -70,17 +70,25 @@ static void sb_to_half(struct sb *b, struct half *h)
 /* ------------------------------------------------------------ field rules */
 
 static const char *const hop_by_hop[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "trailer",
-	"transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate", NULL,
+    "connection", "keep-alive",		 "proxy-connection",   "te", "trailer", "transfer-encoding",
+    "upgrade",	  "proxy-authorization", "proxy-authenticate", NULL,
 };
 
 /* Set by the edge only: a client's own values would be believed downstream.
  * The container claim pair is a credential for the edge, not for programs
  * in the container. */
 static const char *const edge_owned[] = {
-	"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
-	"forwarded", "x-real-ip", "x-hoody-container-claim", "x-hoody-token",
-	"x-hoody-kit-service", "x-hoody-kit-instance", NULL,
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "forwarded",
+    "x-real-ip",
+    "x-hoody-container-claim",
+    "x-hoody-token",
+    "x-hoody-kit-service",
+    "x-hoody-kit-instance",
+    NULL,
 };
 
 static bool in_list(const struct h1_field *f, const char *const *names)
@@ -140,15 +148,17 @@ static void terminate_in_place(struct h1_head *h)
 
 struct view {
 	const struct h1_head *h;
-	const char *query;          /* after '?', NUL-terminated, or NULL */
+	const char *query; /* after '?', NUL-terminated, or NULL */
 	char scratch[4096];
 	size_t used;
 };
 
 static int hexdig(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 /* Form-decodes s[0..n) into the scratch space; NULL when it is full. */
@@ -192,8 +202,8 @@ static const char *view_query(void *ctx, const char *name)
 		const char *key = scratch_decode(v, p, klen, true);
 		if (key && strlen(key) == nl && memcmp(key, name, nl) == 0) {
 			v->used = mark;
-			return eq ? scratch_decode(v, eq + 1, len - klen - 1, true) :
-				    scratch_decode(v, "", 0, true);
+			return eq ? scratch_decode(v, eq + 1, len - klen - 1, true)
+				  : scratch_decode(v, "", 0, true);
 		}
 		v->used = mark;
 		p = amp ? amp + 1 : NULL;
@@ -285,7 +295,8 @@ static void build_request_head(struct conn *c, const struct h1_head *h, const ch
 	if (chunked)
 		sb_printf(b, "Transfer-Encoding: chunked\r\n");
 	if (c->upgrade)
-		sb_printf(b, "Connection: Upgrade\r\nUpgrade: %s\r\n", h1_find(h, "upgrade")->value);
+		sb_printf(b, "Connection: Upgrade\r\nUpgrade: %s\r\n",
+			  h1_find(h, "upgrade")->value);
 	sb_printf(b, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\n",
 		  c->ip, c->tls ? "https" : "http", host);
 	if (c->route.kind == PROXY_KIT)
@@ -310,23 +321,31 @@ int exchange_request(struct conn *c, struct h1_head *h)
 	c->close_after = false;
 	if (h1_request_framing(h, &fr, &status) < 0) {
 		c->keep_alive = false;
-		return refuse(c, E_VALIDATION, status == 501 ?
-			      "Only Transfer-Encoding: chunked is supported" :
-			      "Conflicting or malformed Content-Length and Transfer-Encoding");
+		return refuse(
+		    c, E_VALIDATION,
+		    status == 501
+			? "Only Transfer-Encoding: chunked is supported"
+			: "Conflicting or malformed Content-Length and Transfer-Encoding");
 	}
 	c->req_has_body = fr.kind != H1_BODY_NONE;
 	const char *host = single_host(h);
 	if (!host)
 		return refuse(c, E_VALIDATION, "Exactly one Host header is required");
 	if (h->target[0] != '/')
-		return refuse(c, E_VALIDATION, "Only origin-form request targets (/path) are served");
+		return refuse(c, E_VALIDATION,
+			      "Only origin-form request targets (/path) are served");
 	struct view v = {.h = h};
 	const char *q = strchr(h->target, '?');
 	v.query = q ? q + 1 : NULL;
 	struct proxy_request_view rq = {
-		.client_ip = c->ip, .method = h->method, .path = h->target,
-		.websocket = c->upgrade, .header = view_header, .cookie = view_cookie,
-		.query = view_query, .ctx = &v,
+	    .client_ip = c->ip,
+	    .method = h->method,
+	    .path = h->target,
+	    .websocket = c->upgrade,
+	    .header = view_header,
+	    .cookie = view_cookie,
+	    .query = view_query,
+	    .ctx = &v,
 	};
 	if (!c->memo)
 		c->memo = xcalloc(1, sizeof(*c->memo));
@@ -356,8 +375,7 @@ int exchange_request(struct conn *c, struct h1_head *h)
 
 /* ------------------------------------------------------------ responses */
 
-static void build_response_head(struct conn *c, const struct h1_head *h, bool chunked,
-				struct sb *b)
+static void build_response_head(struct conn *c, const struct h1_head *h, bool chunked, struct sb *b)
 {
 	sb_printf(b, "HTTP/1.1 %03d %.*s\r\n", h->status, (int)h->reason_len, h->reason);
 	for (size_t i = 0; i < h->nfields; i++)
@@ -448,7 +466,8 @@ void exchange_error(struct conn *c, const struct error *err)
 	if (!c->keep_alive)
 		c->close_after = true;
 	struct sb b = sb_new();
-	sb_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+	sb_printf(&b,
+		  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 		  "Cache-Control: no-store\r\n%s\r\n",
 		  r.status, api_reason_phrase(r.status), blen,
 		  c->close_after ? "Connection: close\r\n" : "");

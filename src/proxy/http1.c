@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define CHUNK_LINE_MAX 1024     /* a size line with its extensions */
+#define CHUNK_LINE_MAX 1024 /* a size line with its extensions */
 #define TRAILERS_MAX 8192
 
 static bool is_tchar(unsigned char c)
@@ -158,8 +158,8 @@ static int parse_head(const char *buf, size_t len, struct h1_head *h, bool reque
 			if (n == 0 && request && off <= 8)
 				continue;
 			first = false;
-			if ((request ? parse_request_line(line, n, h, status) :
-				       parse_status_line(line, n, h)) < 0)
+			if ((request ? parse_request_line(line, n, h, status)
+				     : parse_status_line(line, n, h)) < 0)
 				return -1;
 			continue;
 		}
@@ -240,7 +240,8 @@ static int parse_length(const struct h1_field *f, uint64_t *out)
 static void last_coding(const struct h1_field *f, char *out, size_t outlen)
 {
 	size_t e = f->value_len, s;
-	while (e > 0 && (f->value[e - 1] == ' ' || f->value[e - 1] == '\t' || f->value[e - 1] == ','))
+	while (e > 0 &&
+	       (f->value[e - 1] == ' ' || f->value[e - 1] == '\t' || f->value[e - 1] == ','))
 		e--;
 	s = e;
 	while (s > 0 && f->value[s - 1] != ',')
@@ -317,7 +318,8 @@ int h1_response_framing(const struct h1_head *h, bool head_request, struct h1_fr
 	if (te) {
 		char last[16];
 		last_coding(te, last, sizeof(last));
-		f->kind = strcmp(last, "chunked") == 0 && h->minor == 1 ? H1_BODY_CHUNKED : H1_BODY_EOF;
+		f->kind =
+		    strcmp(last, "chunked") == 0 && h->minor == 1 ? H1_BODY_CHUNKED : H1_BODY_EOF;
 		f->length = 0;
 		return 0;
 	}
@@ -329,8 +331,16 @@ int h1_response_framing(const struct h1_head *h, bool head_request, struct h1_fr
 }
 
 enum {
-	CK_SIZE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
-	CK_TRAILER_START, CK_TRAILER, CK_TRAILER_LF, CK_FINAL_LF,
+	CK_SIZE,
+	CK_EXT,
+	CK_SIZE_LF,
+	CK_DATA,
+	CK_DATA_CR,
+	CK_DATA_LF,
+	CK_TRAILER_START,
+	CK_TRAILER,
+	CK_TRAILER_LF,
+	CK_FINAL_LF,
 };
 
 static int hexval(char c)

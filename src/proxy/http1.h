@@ -12,24 +12,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define H1_HEAD_MAX 16384   /* request line or status line plus all fields */
+#define H1_HEAD_MAX 16384 /* request line or status line plus all fields */
 #define H1_FIELDS_MAX 100
 
 struct h1_field {
 	const char *name, *value;
-	size_t name_len, value_len;   /* value without surrounding whitespace */
+	size_t name_len, value_len; /* value without surrounding whitespace */
 };
 
 struct h1_head {
-	const char *method, *target;  /* requests */
+	const char *method, *target; /* requests */
 	size_t method_len, target_len;
-	int status;                   /* responses */
-	const char *reason;           /* responses: the reason phrase (may be empty) */
+	int status;	    /* responses */
+	const char *reason; /* responses: the reason phrase (may be empty) */
 	size_t reason_len;
-	int minor;                    /* HTTP/1.<minor>: 0 or 1 */
+	int minor; /* HTTP/1.<minor>: 0 or 1 */
 	struct h1_field fields[H1_FIELDS_MAX];
 	size_t nfields;
-	size_t head_len;              /* bytes up to and including the empty line */
+	size_t head_len; /* bytes up to and including the empty line */
 };
 
 /* Request heads: > 0 the head length, 0 incomplete (read more), -1 refused
@@ -42,10 +42,10 @@ int h1_parse_request(const char *buf, size_t len, struct h1_head *h, int *status
 int h1_parse_response(const char *buf, size_t len, struct h1_head *h);
 
 enum h1_body_kind {
-	H1_BODY_NONE,      /* no body */
-	H1_BODY_LENGTH,    /* Content-Length bytes */
-	H1_BODY_CHUNKED,   /* chunked coding, ends with the last chunk and trailers */
-	H1_BODY_EOF,       /* until the sender closes (responses only) */
+	H1_BODY_NONE,	 /* no body */
+	H1_BODY_LENGTH,	 /* Content-Length bytes */
+	H1_BODY_CHUNKED, /* chunked coding, ends with the last chunk and trailers */
+	H1_BODY_EOF,	 /* until the sender closes (responses only) */
 };
 
 struct h1_framing {
@@ -71,10 +71,10 @@ bool h1_list_has(const char *value, size_t len, const char *token);
  * without holding the body. */
 struct h1_chunked {
 	int state;
-	uint64_t left;       /* data bytes left in the current chunk */
-	unsigned digits;     /* size digits seen */
-	unsigned line;       /* bytes of the current extension or trailer line */
-	unsigned trailers;   /* bytes of trailer section */
+	uint64_t left;	   /* data bytes left in the current chunk */
+	unsigned digits;   /* size digits seen */
+	unsigned line;	   /* bytes of the current extension or trailer line */
+	unsigned trailers; /* bytes of trailer section */
 	bool done;
 };
 

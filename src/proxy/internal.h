@@ -15,11 +15,11 @@
 #include "proxy/http1.h"
 #include "proxy/proxy.h"
 
-#define BUF_SIZE 16384          /* one per direction, only while data is in flight */
+#define BUF_SIZE 16384 /* one per direction, only while data is in flight */
 #define HEAD_OUT_MAX (H1_HEAD_MAX + 2048)
-#define HEADER_TIMEOUT_S 15     /* a request head must arrive whole within this */
+#define HEADER_TIMEOUT_S 15 /* a request head must arrive whole within this */
 #define CONNECT_TIMEOUT_S 5
-#define POOL_KEEP 256           /* free buffers a loop keeps for reuse */
+#define POOL_KEEP 256 /* free buffers a loop keeps for reuse */
 
 enum ep_kind { EP_LISTEN, EP_WAKE, EP_CONNECTOR, EP_CLIENT, EP_BACKEND, EP_IDLE };
 
@@ -35,70 +35,70 @@ struct listener {
 };
 
 struct buf {
-	char *data;                 /* BUF_SIZE bytes from the loop's pool, or NULL */
+	char *data; /* BUF_SIZE bytes from the loop's pool, or NULL */
 	uint32_t start, end;
 };
 
 /* Request side: client -> backend. */
 enum rq_state {
-	RQ_HEAD,        /* reading a request head */
-	RQ_CONNECT,     /* head accepted, waiting for the backend socket */
-	RQ_BODY,        /* sending the rewritten head, then the body */
-	RQ_DONE,        /* request sent; waiting for the response to end */
-	RQ_TUNNEL,      /* upgraded: raw bytes */
-	RQ_DRAIN,       /* refused request: its body is not read, the connection closes */
+	RQ_HEAD,    /* reading a request head */
+	RQ_CONNECT, /* head accepted, waiting for the backend socket */
+	RQ_BODY,    /* sending the rewritten head, then the body */
+	RQ_DONE,    /* request sent; waiting for the response to end */
+	RQ_TUNNEL,  /* upgraded: raw bytes */
+	RQ_DRAIN,   /* refused request: its body is not read, the connection closes */
 };
 
 /* Response side: backend -> client. */
 enum rs_state {
-	RS_IDLE,        /* no exchange */
-	RS_HEAD,        /* reading the backend's response head */
-	RS_BODY,        /* sending the rewritten head, then the body */
+	RS_IDLE, /* no exchange */
+	RS_HEAD, /* reading the backend's response head */
+	RS_BODY, /* sending the rewritten head, then the body */
 	RS_TUNNEL,
-	RS_LOCAL,       /* sending a response the proxy made itself */
+	RS_LOCAL, /* sending a response the proxy made itself */
 };
 
 /* One direction: a buffer, the head to send before its bytes, and the
  * framing that says where the message ends. */
 struct half {
 	struct buf b;
-	char *out;                  /* rewritten head (malloc'ed), sent first */
+	char *out; /* rewritten head (malloc'ed), sent first */
 	uint32_t out_len, out_off;
 	struct h1_framing fr;
-	uint64_t left;              /* Content-Length bytes still to scan */
+	uint64_t left; /* Content-Length bytes still to scan */
 	struct h1_chunked ck;
-	uint32_t ready;             /* bytes at b.start known to be body, not yet sent */
-	bool body_done;             /* the scanner reached the end of the message */
+	uint32_t ready; /* bytes at b.start known to be body, not yet sent */
+	bool body_done; /* the scanner reached the end of the message */
 	bool src_eof;
 };
 
 struct loop;
 
 struct conn {
-	struct ep_ref cref, bref;   /* client and backend sockets */
+	struct ep_ref cref, bref; /* client and backend sockets */
 	struct loop *lp;
-	struct conn *prev, *next;   /* the loop's list, for the timeout sweep */
-	struct conn *ready_next;    /* re-pump queue (fairness cap reached) */
+	struct conn *prev, *next; /* the loop's list, for the timeout sweep */
+	struct conn *ready_next;  /* re-pump queue (fairness cap reached) */
 	int cfd, bfd;
 	SSL *ssl;
 	char ip[INET6_ADDRSTRLEN];
 	/* edge-triggered readiness, cleared when a call would block */
 	bool c_rd, c_wr, b_rd, b_wr, c_hup, b_hup;
 	bool queued, closing, close_after, zombie, on_dead, ip_released, lingering;
-	size_t lingered;            /* bytes discarded while lingering */
+	size_t lingered; /* bytes discarded while lingering */
 	bool b_connecting, b_pending, b_reused, b_keep, b_fresh;
 	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;
-	int minor;                  /* client's HTTP/1.<minor> */
+	int minor; /* client's HTTP/1.<minor> */
 	enum rq_state rq;
 	enum rs_state rs;
 	struct half req, resp;
-	char *retry_head;           /* request head kept for one retry on a reused backend */
-	SSL *bssl;                  /* https-{port}: TLS to the backend */
-	char bkey[420];             /* which backend bfd is connected to (reuse) */
-	struct proxy_route route;   /* of the current exchange */
-	struct proxy_memo *memo;    /* the platform's memo of this connection's last decision */
+	char *retry_head;	  /* request head kept for one retry on a reused backend */
+	SSL *bssl;		  /* https-{port}: TLS to the backend */
+	char bkey[420];		  /* which backend bfd is connected to (reuse) */
+	struct proxy_route route; /* of the current exchange */
+	struct proxy_memo *memo;  /* the platform's memo of this connection's last decision */
 	int64_t deadline_ns;
-	int64_t head_start_ns;      /* first byte of the current request head */
+	int64_t head_start_ns; /* first byte of the current request head */
 	uint64_t requests;
 };
 
@@ -113,8 +113,8 @@ struct connect_req {
 
 struct connect_res {
 	struct conn *c;
-	int fd;                     /* -1 on failure */
-	int err;                    /* errno */
+	int fd;	 /* -1 on failure */
+	int err; /* errno */
 	bool in_progress;
 };
 
@@ -122,12 +122,12 @@ struct connect_res {
 struct idle_backend {
 	struct ep_ref ref;
 	struct loop *lp;
-	struct idle_backend *prev, *next;   /* the loop's list, newest first */
+	struct idle_backend *prev, *next; /* the loop's list, newest first */
 	int fd;
 	SSL *ssl;
 	uint64_t hash;
 	int64_t since_ns;
-	bool gone;                  /* taken or closed: freed after the current batch */
+	bool gone; /* taken or closed: freed after the current batch */
 	char key[420];
 };
 
@@ -137,14 +137,14 @@ struct loop {
 	int epfd, wakefd;
 	struct ep_ref wake_ref, connector_ref;
 	struct listener lhttp, ltls;
-	int csock[2];               /* [0] loop side, [1] connector side (SOCK_SEQPACKET) */
+	int csock[2]; /* [0] loop side, [1] connector side (SOCK_SEQPACKET) */
 	pthread_t thread, connector;
 	bool has_connector, has_thread;
-	struct conn head;           /* list sentinel */
-	struct conn *ready;         /* conns to pump again */
-	struct conn *dead;          /* closed, freed after the current batch of events */
-	int npending;               /* conns waiting for the connector */
-	struct idle_backend idle;   /* list sentinel of parked backend connections */
+	struct conn head;	  /* list sentinel */
+	struct conn *ready;	  /* conns to pump again */
+	struct conn *dead;	  /* closed, freed after the current batch of events */
+	int npending;		  /* conns waiting for the connector */
+	struct idle_backend idle; /* list sentinel of parked backend connections */
 	int nidle;
 	struct idle_backend *idle_dead;
 	char *pool[POOL_KEEP];
@@ -168,12 +168,12 @@ struct proxy_server {
 	int nloops;
 	pthread_mutex_t tls_lock;
 	SSL_CTX *tls_ctx;
-	SSL_CTX *tls_client_ctx;     /* to https-{port} backends */
+	SSL_CTX *tls_client_ctx; /* to https-{port} backends */
 	pthread_mutex_t ip_lock;
-	struct ip_slot *ips;        /* open addressing, ip_cap slots */
+	struct ip_slot *ips; /* open addressing, ip_cap slots */
 	size_t ip_cap, ip_used;
 	int max_conns;
-	int conns;                  /* atomic */
+	int conns; /* atomic */
 	bool stopping;
 };
 
@@ -191,7 +191,7 @@ void conn_pump(struct conn *c);
 void conn_timeout(struct conn *c);
 void conn_close(struct conn *c);
 void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress);
-void conn_release(struct conn *c);      /* server.c: frees once nothing refers to c */
+void conn_release(struct conn *c); /* server.c: frees once nothing refers to c */
 void half_start(struct half *h, enum h1_body_kind kind, uint64_t length);
 void half_reset(struct half *h);
 
@@ -211,7 +211,7 @@ void backend_close(struct conn *c);
 void *connector_main(void *arg);
 
 /* keepalive.c: backend connections shared by a loop's client connections */
-void keepalive_park(struct conn *c);     /* parks c's backend when clean, else closes it */
+void keepalive_park(struct conn *c); /* parks c's backend when clean, else closes it */
 bool keepalive_take(struct conn *c, const char *key);
 void keepalive_event(struct ep_ref *ref);
 void keepalive_sweep(struct loop *lp);

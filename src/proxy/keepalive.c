@@ -26,7 +26,7 @@
 #define KEEP_MAX 512
 #define KEEP_IDLE_S 30
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 static uint64_t key_hash(const char *key)
 {
@@ -64,7 +64,8 @@ static void drop(struct loop *lp, struct idle_backend *ib)
 static bool clean_for_reuse(const struct conn *c)
 {
 	return c->bfd >= 0 && c->b_keep && !c->b_hup && !c->b_connecting && !c->b_pending &&
-	       c->rs == RS_IDLE && c->bkey[0] && (!c->resp.b.data || c->resp.b.end == c->resp.b.start);
+	       c->rs == RS_IDLE && c->bkey[0] &&
+	       (!c->resp.b.data || c->resp.b.end == c->resp.b.start);
 }
 
 void keepalive_park(struct conn *c)

@@ -13,15 +13,15 @@
 struct proxy_server;
 
 struct proxy_config {
-	const char *listen;          /* "ADDR:PORT" plain HTTP, NULL/"" = none */
-	const char *tls_listen;      /* "ADDR:PORT" HTTPS, NULL/"" = none */
-	const char *tls_cert;        /* PEM chain (a wildcard certificate), needed by tls_listen */
-	const char *tls_key;         /* PEM private key */
-	const char *api_listen;      /* the API's own listener: api.{domain} is forwarded there */
-	int threads;                 /* event loops, 0 = one per CPU */
-	int max_conns_per_ip;        /* open client connections per source address */
-	int idle_timeout_s;          /* keep-alive idle, and no progress mid-exchange */
-	int tunnel_timeout_s;        /* no traffic on an upgraded (WebSocket) connection */
+	const char *listen;	/* "ADDR:PORT" plain HTTP, NULL/"" = none */
+	const char *tls_listen; /* "ADDR:PORT" HTTPS, NULL/"" = none */
+	const char *tls_cert;	/* PEM chain (a wildcard certificate), needed by tls_listen */
+	const char *tls_key;	/* PEM private key */
+	const char *api_listen; /* the API's own listener: api.{domain} is forwarded there */
+	int threads;		/* event loops, 0 = one per CPU */
+	int max_conns_per_ip;	/* open client connections per source address */
+	int idle_timeout_s;	/* keep-alive idle, and no progress mid-exchange */
+	int tunnel_timeout_s;	/* no traffic on an upgraded (WebSocket) connection */
 };
 
 /* Binds every listener (one SO_REUSEPORT socket per loop) and starts the

@@ -27,7 +27,7 @@
 #define ACCEPT_BURST 64
 #define IP_BUCKETS 4096
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ------------------------------------------------------------ small parts */
 
@@ -139,10 +139,10 @@ static void free_dead(struct loop *lp)
 }
 
 static const char busy_reply[] =
-	"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-	"Content-Length: 95\r\nConnection: close\r\n\r\n"
-	"{\"statusCode\":429,\"error\":\"Too Many Requests\",\"message\":\"Too many "
-	"connections\",\"code\":\"RATE_LIMITED\"}";
+    "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+    "Content-Length: 95\r\nConnection: close\r\n\r\n"
+    "{\"statusCode\":429,\"error\":\"Too Many Requests\",\"message\":\"Too many "
+    "connections\",\"code\":\"RATE_LIMITED\"}";
 
 static void peer_ip(const struct sockaddr_storage *ss, char *out, size_t len)
 {
@@ -153,7 +153,8 @@ static void peer_ip(const struct sockaddr_storage *ss, char *out, size_t len)
 		else
 			inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)len);
 	} else {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+			  (socklen_t)len);
 	}
 }
 
@@ -363,9 +364,9 @@ static int bind_one(const struct sockaddr_storage *ss, socklen_t len, bool reuse
 static void steer_by_cpu(int fd, int nloops)
 {
 	struct sock_filter code[] = {
-		{BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU)},
-		{BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)nloops},
-		{BPF_RET | BPF_A, 0, 0, 0},
+	    {BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU)},
+	    {BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)nloops},
+	    {BPF_RET | BPF_A, 0, 0, 0},
 	};
 	struct sock_fprog prog = {.len = ARRAY_SIZE(code), .filter = code};
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
@@ -375,8 +376,7 @@ static void steer_by_cpu(int fd, int nloops)
 /* One socket per loop in a SO_REUSEPORT group. A first bind without the
  * option fails if anyone holds the port, so a second hoodyd (also root) is
  * refused instead of silently sharing our traffic. */
-static int open_listeners(struct proxy_server *srv, const char *addr, bool tls,
-			  struct error *err)
+static int open_listeners(struct proxy_server *srv, const char *addr, bool tls, struct error *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -443,8 +443,8 @@ static void copy_config(struct proxy_server *srv, const struct proxy_config *cfg
 	srv->tls_listen = cfg->tls_listen && *cfg->tls_listen ? xstrdup(cfg->tls_listen) : NULL;
 	srv->tls_cert = cfg->tls_cert && *cfg->tls_cert ? xstrdup(cfg->tls_cert) : NULL;
 	srv->tls_key = cfg->tls_key && *cfg->tls_key ? xstrdup(cfg->tls_key) : NULL;
-	srv->api_listen = xstrdup(cfg->api_listen && *cfg->api_listen ? cfg->api_listen :
-				  "127.0.0.1:8080");
+	srv->api_listen =
+	    xstrdup(cfg->api_listen && *cfg->api_listen ? cfg->api_listen : "127.0.0.1:8080");
 	if (srv->cfg.max_conns_per_ip <= 0)
 		srv->cfg.max_conns_per_ip = 256;
 	if (srv->cfg.idle_timeout_s <= 0)
@@ -499,7 +499,8 @@ int proxy_server_start(const struct proxy_config *cfg, struct platform *pf,
 	srv->loops = xcalloc((size_t)srv->nloops, sizeof(*srv->loops));
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *lp = &srv->loops[i];
-		lp->epfd = lp->wakefd = lp->lhttp.fd = lp->ltls.fd = lp->csock[0] = lp->csock[1] = -1;
+		lp->epfd = lp->wakefd = lp->lhttp.fd = lp->ltls.fd = lp->csock[0] = lp->csock[1] =
+		    -1;
 	}
 	if (srv->tls_listen && (!srv->tls_cert || !srv->tls_key)) {
 		err_set(err, E_VALIDATION, "--proxy-tls-listen needs --tls-cert and --tls-key");
@@ -548,8 +549,8 @@ void proxy_server_stop(struct proxy_server *srv)
 	}
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *lp = &srv->loops[i];
-		int fds[] = {lp->lhttp.fd, lp->ltls.fd, lp->csock[0], lp->csock[1], lp->wakefd,
-			     lp->epfd};
+		int fds[] = {lp->lhttp.fd, lp->ltls.fd, lp->csock[0],
+			     lp->csock[1], lp->wakefd,	lp->epfd};
 		for (size_t j = 0; j < ARRAY_SIZE(fds); j++)
 			if (fds[j] >= 0)
 				close(fds[j]);

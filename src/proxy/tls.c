@@ -45,9 +45,9 @@ static SSL_CTX *server_ctx_new(const struct proxy_server *srv, struct error *err
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
-				 SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-			      SSL_MODE_RELEASE_BUFFERS);
+				  SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	if (SSL_CTX_use_certificate_chain_file(ctx, srv->tls_cert) != 1) {
 		ssl_error(err, "cannot load the certificate", srv->tls_cert);
@@ -79,8 +79,8 @@ int tls_load(struct proxy_server *srv, struct error *err)
 		 * edge, typically with self-signed certificates. */
 		SSL_CTX_set_verify(srv->tls_client_ctx, SSL_VERIFY_NONE, NULL);
 		SSL_CTX_set_mode(srv->tls_client_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-						      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-						      SSL_MODE_RELEASE_BUFFERS);
+							  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+							  SSL_MODE_RELEASE_BUFFERS);
 		SSL_CTX_set_options(srv->tls_client_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	}
 	if (!srv->tls_cert || !srv->tls_key)

@@ -214,7 +214,8 @@ int rt_net_connect(struct runtime *rt, const char *id, uint16_t port, struct err
 	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int saved = errno;
 	if (setns(self, CLONE_NEWNET) < 0)
-		HOODY_PANIC("setns back to the host network: %m"); /* thread stuck in a container's */
+		HOODY_PANIC(
+		    "setns back to the host network: %m"); /* thread stuck in a container's */
 	if (fd < 0) {
 		errno = saved;
 		return err_sys(err, E_IO, "socket");

@@ -180,7 +180,8 @@ static void *nft_thread(void *arg)
 		}
 		rt->fw_job_rc = rt->nft ? nft_run_cmd_from_buffer(rt->nft, rt->fw_job_text) : -1;
 		const char *why = rt->nft ? nft_ctx_get_error_buffer(rt->nft) : "no context";
-		snprintf(rt->fw_job_why, sizeof(rt->fw_job_why), "%s", why && *why ? why : "failed");
+		snprintf(rt->fw_job_why, sizeof(rt->fw_job_why), "%s",
+			 why && *why ? why : "failed");
 		rt->fw_job_text = NULL;
 		pthread_cond_broadcast(&rt->fw_job_cv);
 	}

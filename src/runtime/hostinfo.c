@@ -65,8 +65,8 @@ static void read_cpu(struct rt_host_specs *s)
 	FILE *f = fopen("/proc/cpuinfo", "re");
 	while (f && fgets(line, sizeof(line), f)) {
 		const char *v;
-		if (!s->cpu_model[0] && ((v = cpuinfo_value(line, "model name")) ||
-					 (v = cpuinfo_value(line, "Model"))))
+		if (!s->cpu_model[0] &&
+		    ((v = cpuinfo_value(line, "model name")) || (v = cpuinfo_value(line, "Model"))))
 			copy_trimmed(s->cpu_model, sizeof(s->cpu_model), v);
 		if ((v = cpuinfo_value(line, "flags")) && strstr(v, " hypervisor"))
 			s->is_vm = true;
@@ -95,7 +95,8 @@ static void read_cpu(struct rt_host_specs *s)
 
 static bool skipped_block(const char *name)
 {
-	static const char *const prefixes[] = {"loop", "ram", "zram", "dm-", "md", "sr", "nbd", "fd"};
+	static const char *const prefixes[] = {"loop", "ram", "zram", "dm-",
+					       "md",   "sr",  "nbd",  "fd"};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
 			return true;
@@ -162,7 +163,8 @@ static void read_network(struct rt_host_specs *s)
 		if (a->ifa_addr->sa_family == AF_INET) {
 			s->ipv4_count++;
 		} else if (a->ifa_addr->sa_family == AF_INET6) {
-			const struct in6_addr *in6 = &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr;
+			const struct in6_addr *in6 =
+			    &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr;
 			if (!IN6_IS_ADDR_LINKLOCAL(in6) && !IN6_IS_ADDR_LOOPBACK(in6))
 				s->ipv6_enabled = true;
 		}

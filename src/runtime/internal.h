@@ -10,9 +10,9 @@
 #define RT_DNS_MAX 3 /* what resolv.conf honours */
 
 struct runtime {
-	char *state_dir;      /* <state>/images, <state>/containers, <state>/ipam */
-	char *image_dir;      /* <state>/images unless configured */
-	char *run_dir;        /* /run/hoody: crun root, netns, ramdisks */
+	char *state_dir; /* <state>/images, <state>/containers, <state>/ipam */
+	char *image_dir; /* <state>/images unless configured */
+	char *run_dir;	 /* /run/hoody: crun root, netns, ramdisks */
 	char *bridge;
 	char *subnet;
 	char *crun_path;
@@ -21,9 +21,9 @@ struct runtime {
 	uint64_t ramdisk_max_bytes;
 	uint64_t disk_bytes, disk_inodes; /* layers made by rt_layer_copy */
 	uint64_t host_memory_reserve;
-	uint64_t nofile_max;  /* our hard RLIMIT_NOFILE: crun cannot give more */
-	bool io_weight;       /* the host has blkio/io weights */
-	bool swap_limits;     /* the host accounts swap per cgroup (memsw) */
+	uint64_t nofile_max; /* our hard RLIMIT_NOFILE: crun cannot give more */
+	bool io_weight;	     /* the host has blkio/io weights */
+	bool swap_limits;    /* the host accounts swap per cgroup (memsw) */
 	/* layer.c: the thread making spare layers, and what it should make
 	 * once no start is under way (starts: how many are) */
 	pthread_mutex_t spare_lock;
@@ -33,7 +33,7 @@ struct runtime {
 	uint64_t spare_bytes, spare_inodes;
 	uint32_t spare_base;
 	int starts;
-	bool userns;          /* new containers get a user namespace (idmap.c) */
+	bool userns;	      /* new containers get a user namespace (idmap.c) */
 	uint32_t userns_base; /* their root's host uid and gid */
 	pthread_mutex_t idmap_lock;
 	struct idmap_ns {
@@ -43,12 +43,12 @@ struct runtime {
 	size_t userns_count;
 	rt_exit_cb exit_cb;
 	void *exit_arg;
-	struct reaper *reaper;   /* proc.c */
+	struct reaper *reaper; /* proc.c */
 	pthread_mutex_t ipam_lock;
 	/* firewall.c, dns.c */
 	bool firewall, nat;
 	int protected_port;
-	char *net_allow;      /* canonical "a/n, b/m" or NULL */
+	char *net_allow; /* canonical "a/n, b/m" or NULL */
 	char dns[RT_DNS_MAX][16];
 	size_t dns_count;
 	pthread_mutex_t fw_lock; /* callers of the nft thread, fw_ready */
@@ -61,7 +61,7 @@ struct runtime {
 	const char *fw_job_text; /* non-NULL: a job waits */
 	int fw_job_rc;
 	char fw_job_why[400];
-	struct nft_ctx *nft;     /* the nft thread's own */
+	struct nft_ctx *nft; /* the nft thread's own */
 };
 
 /* ---- paths (runtime.c) ---- */
@@ -82,8 +82,8 @@ void reaper_stop(struct runtime *rt);
 /* Runs argv (no shell) with stdin /dev/null, captures stdout/stderr up to
  * max_output each, waits up to timeout_ms (then SIGKILL). exit_code is -1
  * when killed by a signal. */
-int proc_run(struct runtime *rt, const char *const *argv, const char *const *envp,
-	     int timeout_ms, size_t max_output, struct rt_exec_result *res, struct error *err);
+int proc_run(struct runtime *rt, const char *const *argv, const char *const *envp, int timeout_ms,
+	     size_t max_output, struct rt_exec_result *res, struct error *err);
 /* Registers a container init pid (our child after crun run -d) so its exit
  * calls rt->exit_cb; or a re-adopted pid watched through a pidfd. An init
  * already reaped (it died during its start) has its exit reported at once,
@@ -98,12 +98,13 @@ void reaper_unwatch_container(struct runtime *rt, const char *id);
 
 /* ---- images (images.c) ---- */
 /* Fills path of the read-only tree; E_VALIDATION if the image is not in the store. */
-int image_rootfs_path(struct runtime *rt, const char *canonical, char **path_new, struct error *err);
+int image_rootfs_path(struct runtime *rt, const char *canonical, char **path_new,
+		      struct error *err);
 
 /* ---- network (netns.c, ipam.c) ---- */
 struct net_lease {
-	char ipv4[20];        /* "10.88.0.5" */
-	int prefix;           /* 16 */
+	char ipv4[20];	      /* "10.88.0.5" */
+	int prefix;	      /* 16 */
 	char gateway[20];     /* "10.88.0.1" */
 	char netns_path[256]; /* <run>/netns/<id>, bind-mounted namespace file */
 	char host_veth[16];   /* "vh<hash>" on the host side, on the bridge */
@@ -135,7 +136,7 @@ uint64_t rt_fnv1a(uint64_t h, const char *s);
 /* <run>/netns/<id>: the bind-mounted network namespace crun joins. */
 char *net_netns_path(struct runtime *rt, const char *id);
 struct net_sock {
-	char proto[8];        /* tcp, tcp6, udp, udp6 */
+	char proto[8]; /* tcp, tcp6, udp, udp6 */
 	char ip[48];
 	int port;
 	unsigned long inode;
@@ -230,8 +231,7 @@ int rt_pidfd_open(pid_t pid);
 /* crun.c: every crun call. crun_cmd takes crun's arguments after
  * "--root <dir>", NULL-terminated; a non-zero exit is E_RUNTIME with crun's
  * stderr in the message. */
-int crun_cmd(struct runtime *rt, int timeout_ms, struct error *err, ...)
-	__attribute__((sentinel));
+int crun_cmd(struct runtime *rt, int timeout_ms, struct error *err, ...) __attribute__((sentinel));
 /* crun run --detach of the bundle in cdir; output to <cdir>/init.log. */
 int crun_run(struct runtime *rt, const char *id, const char *cdir, struct error *err);
 /* crun still has a state directory for id (running or not). */
@@ -239,11 +239,11 @@ bool crun_has_state(struct runtime *rt, const char *id);
 
 /* spec.c: the OCI config.json of a container. */
 struct spec_paths {
-	const char *cdir;        /* bundle: rootfs/, hosts, hostname, resolv.conf */
-	const char *netns_path;  /* NULL: a fresh, unconnected network namespace */
-	const char *ramdisk;     /* host tmpfs bound at /ramdisk; NULL when spec->ramdisk is false */
-	uint32_t idmap_base;     /* host id of container root; 0: no user namespace */
-	const char *kit_dir;     /* host dir bound at /.hoody/kit.d; NULL without the Kit */
+	const char *cdir;	/* bundle: rootfs/, hosts, hostname, resolv.conf */
+	const char *netns_path; /* NULL: a fresh, unconnected network namespace */
+	const char *ramdisk;	/* host tmpfs bound at /ramdisk; NULL when spec->ramdisk is false */
+	uint32_t idmap_base;	/* host id of container root; 0: no user namespace */
+	const char *kit_dir;	/* host dir bound at /.hoody/kit.d; NULL without the Kit */
 };
 /* <run>/kit/<id>: the Kit agent's socket directory, owned by container root. */
 char *rt_kit_dir(struct runtime *rt, const char *id);

@@ -112,7 +112,8 @@ int ipam_check_free(struct runtime *rt, struct error *err)
 		    strcmp(a->ifa_name, rt->bridge) == 0)
 			continue;
 		uint32_t ip = ntohl(((struct sockaddr_in *)(void *)a->ifa_addr)->sin_addr.s_addr);
-		uint32_t mask = ntohl(((struct sockaddr_in *)(void *)a->ifa_netmask)->sin_addr.s_addr);
+		uint32_t mask =
+		    ntohl(((struct sockaddr_in *)(void *)a->ifa_netmask)->sin_addr.s_addr);
 		uint32_t ours = sn.prefix ? ~0u << (32 - sn.prefix) : 0;
 		uint32_t both = mask & ours; /* the shorter prefix decides */
 		if ((ip & both) == (sn.net & both)) {

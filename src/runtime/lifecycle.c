@@ -345,7 +345,7 @@ static void phase(struct phases *p)
 
 static void phases_log(const char *id, const struct phases *p)
 {
-	static const char *const names[PHASES - 1] = {"layer", "rootfs", "network",
+	static const char *const names[PHASES - 1] = {"layer",	 "rootfs", "network",
 						      "ramdisk", "files",  "crun"};
 	char buf[256];
 	size_t len = 0;
@@ -383,8 +383,7 @@ static int start_container(struct runtime *rt, const struct rt_spec *spec_in, st
 	if (net_setup(rt, spec->id, spec->net_group, &lease, err) < 0)
 		return -1;
 	phase(&ph);
-	if (spec->ramdisk ? ramdisk_ensure(rt, spec, base, err)
-			  : ramdisk_remove(rt, spec->id, err))
+	if (spec->ramdisk ? ramdisk_ensure(rt, spec, base, err) : ramdisk_remove(rt, spec->id, err))
 		return -1;
 	phase(&ph);
 	if (write_net_files(rt, cdir, spec, &lease, base, err) < 0 ||

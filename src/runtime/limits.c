@@ -37,9 +37,10 @@ void limits_probe(struct runtime *rt)
 	rt->nofile_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
 			     ? (uint64_t)rl.rlim_max
 			     : 1048576;
-	rt->io_weight = cgroup_v2() ? path_exists(CG "/io.weight") || path_exists(CG "/io.bfq.weight")
-				    : path_exists(CG "/blkio/blkio.weight") ||
-					  path_exists(CG "/blkio/blkio.bfq.weight");
+	rt->io_weight = cgroup_v2()
+			    ? path_exists(CG "/io.weight") || path_exists(CG "/io.bfq.weight")
+			    : path_exists(CG "/blkio/blkio.weight") ||
+				  path_exists(CG "/blkio/blkio.bfq.weight");
 	rt->swap_limits = cgroup_v2() || path_exists(CG "/memory/memory.memsw.limit_in_bytes");
 }
 

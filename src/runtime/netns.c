@@ -475,7 +475,8 @@ static int ns_open(const char *path, bool create, int protocol, struct nl *nl, i
 	int rc = ns_work(&j);
 	int saved = errno;
 	if (setns(self, CLONE_NEWNET) < 0)
-		HOODY_PANIC("setns back to the host network: %m"); /* thread stuck in a container's */
+		HOODY_PANIC(
+		    "setns back to the host network: %m"); /* thread stuck in a container's */
 	if (rc < 0) {
 		closep(&j.sock);
 		closep(&j.nsfd);

@@ -32,7 +32,8 @@ struct rt_ops {
 		       struct error *err);
 	int (*pause)(struct runtime *rt, const char *id, struct error *err);
 	int (*resume)(struct runtime *rt, const char *id, struct error *err);
-	int (*remove)(struct runtime *rt, const char *id, struct error *err); /* rt_delete: `delete` reads as C++ to the tools */
+	int (*remove)(struct runtime *rt, const char *id,
+		      struct error *err); /* rt_delete: `delete` reads as C++ to the tools */
 
 	/* a running container changed in place */
 	int (*set_hostname)(struct runtime *rt, const char *id, const char *name,

@@ -67,8 +67,8 @@ static uint64_t size_of(struct runtime *rt, const struct rt_spec *spec)
 static int tmpfs_ensure(const char *fs, uint64_t size, uint32_t owner, struct error *err)
 {
 	char opts[128];
-	snprintf(opts, sizeof(opts), "size=%llu,mode=1777,uid=%u,gid=%u",
-		 (unsigned long long)size, owner, owner);
+	snprintf(opts, sizeof(opts), "size=%llu,mode=1777,uid=%u,gid=%u", (unsigned long long)size,
+		 owner, owner);
 	if (mkdir(fs, 0700) < 0 && errno != EEXIST)
 		return err_sys(err, E_IO, "mkdir %s", fs);
 	if (!rt_is_mountpoint(fs)) {
@@ -138,8 +138,8 @@ int ramdisk_ensure(struct runtime *rt, const struct rt_spec *spec, uint32_t owne
 	}
 	if (group_check(spec->ramdisk_group, err) < 0)
 		return -1;
-	_cleanup_free_ char *gdir = xasprintf("%s/ramdisk/" GROUP_PREFIX "%s", rt->run_dir,
-					      spec->ramdisk_group);
+	_cleanup_free_ char *gdir =
+	    xasprintf("%s/ramdisk/" GROUP_PREFIX "%s", rt->run_dir, spec->ramdisk_group);
 	_cleanup_free_ char *gfs = xasprintf("%s/fs", gdir);
 	if (fence_dir(gdir, owner, err) < 0 || tmpfs_ensure(gfs, size_of(rt, spec), owner, err) < 0)
 		return -1;

@@ -143,7 +143,8 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->bridge = xstrdup(cfg->bridge ? cfg->bridge : "hoody0");
 	rt->subnet = xstrdup(cfg->subnet ? cfg->subnet : "10.88.0.0/16");
 	rt->crun_path = resolve_in_path(cfg->crun_path ? cfg->crun_path : "crun");
-	rt->init_path = cfg->init_path ? xstrdup(cfg->init_path) : default_helper_path("hoody-init");
+	rt->init_path =
+	    cfg->init_path ? xstrdup(cfg->init_path) : default_helper_path("hoody-init");
 	rt->kit_path = cfg->kit_path ? xstrdup(cfg->kit_path) : default_helper_path("hoody-kit");
 	rt->ramdisk_max_bytes = cfg->ramdisk_max_bytes ? cfg->ramdisk_max_bytes : half_of_ram();
 	rt->disk_bytes = cfg->disk_bytes;

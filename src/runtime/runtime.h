@@ -24,28 +24,29 @@ struct runtime;
 #define RT_USERNS_BASE_DEFAULT 1073741824u /* 2^30: far above any real user */
 
 struct rt_config {
-	const char *state_dir;  /* images/, containers/, ipam/ live below it */
-	const char *image_dir;  /* default <state_dir>/images; shared by test daemons */
-	const char *run_dir;    /* volatile: crun root, netns files, ramdisk mounts; default /run/hoody */
-	const char *bridge;     /* default "hoody0" */
-	const char *subnet;     /* IPv4 CIDR, default "10.88.0.0/16"; gateway is .1 on the bridge */
-	const char *crun_path;  /* default "crun" from PATH */
-	const char *init_path;  /* hoody-init binary; default: next to the running executable */
-	const char *kit_path;   /* hoody-kit binary; default: next to the running executable */
+	const char *state_dir; /* images/, containers/, ipam/ live below it */
+	const char *image_dir; /* default <state_dir>/images; shared by test daemons */
+	const char
+	    *run_dir; /* volatile: crun root, netns files, ramdisk mounts; default /run/hoody */
+	const char *bridge;    /* default "hoody0" */
+	const char *subnet;    /* IPv4 CIDR, default "10.88.0.0/16"; gateway is .1 on the bridge */
+	const char *crun_path; /* default "crun" from PATH */
+	const char *init_path; /* hoody-init binary; default: next to the running executable */
+	const char *kit_path;  /* hoody-kit binary; default: next to the running executable */
 	uint64_t ramdisk_max_bytes; /* tmpfs size cap per container; 0 = half of host RAM */
-	uint64_t disk_bytes;    /* writable layer of a copy made without a spec; 0 = unlimited */
+	uint64_t disk_bytes; /* writable layer of a copy made without a spec; 0 = unlimited */
 	uint64_t disk_inodes;
 	uint64_t host_memory_reserve; /* kept out of every container's reach; 0 = no parent cap */
-	bool userns;            /* new containers: root is host id userns_base, id n is base + n */
-	uint32_t userns_base;   /* multiple of 65536; default 1073741824 (2^30) */
+	bool userns;	      /* new containers: root is host id userns_base, id n is base + n */
+	uint32_t userns_base; /* multiple of 65536; default 1073741824 (2^30) */
 	/* Network isolation (firewall.c, docs/SECURITY.md). */
-	bool no_firewall;       /* benchmarks only: no nftables rules, no isolation */
-	bool no_nat;            /* containers' traffic leaves unmasqueraded (routed subnet) */
-	const char *dns;        /* IPv4 resolvers for containers, "a,b"; NULL: the host's */
-	const char *net_allow;  /* IPv4 CIDRs containers may reach despite the deny list */
-	int protected_port;     /* host TCP port containers never reach (the API's); 0: none */
-	uint64_t nofile_max;    /* containers' RLIMIT_NOFILE ceiling (the host's hard limit before
-				 * hoodyd raised its own); 0: hoodyd's current hard limit */
+	bool no_firewall;      /* benchmarks only: no nftables rules, no isolation */
+	bool no_nat;	       /* containers' traffic leaves unmasqueraded (routed subnet) */
+	const char *dns;       /* IPv4 resolvers for containers, "a,b"; NULL: the host's */
+	const char *net_allow; /* IPv4 CIDRs containers may reach despite the deny list */
+	int protected_port;    /* host TCP port containers never reach (the API's); 0: none */
+	uint64_t nofile_max;   /* containers' RLIMIT_NOFILE ceiling (the host's hard limit before
+				* hoodyd raised its own); 0: hoodyd's current hard limit */
 };
 
 /* Called (from the runtime's reaper thread) when a container's init exits
@@ -64,9 +65,9 @@ void runtime_set_exit_cb(struct runtime *rt, rt_exit_cb cb, void *arg);
 /* ---- images ------------------------------------------------------------ */
 
 struct rt_image {
-	char name[128];         /* canonical, e.g. "debian/13", "busybox", "ubuntu/24.04" */
-	char os[32];            /* "debian", "busybox", "ubuntu", ... */
-	char release[32];       /* "13", "" */
+	char name[128];	  /* canonical, e.g. "debian/13", "busybox", "ubuntu/24.04" */
+	char os[32];	  /* "debian", "busybox", "ubuntu", ... */
+	char release[32]; /* "13", "" */
 	int64_t created_ms;
 	uint64_t size_bytes;
 };
@@ -92,40 +93,40 @@ struct rt_env {
 };
 
 struct rt_spec {
-	const char *id;          /* [0-9a-zA-Z_-]{1,64}; names the bundle, cgroup, netns */
-	const char *hostname;    /* container name */
-	const char *image;       /* canonical image name */
+	const char *id;	      /* [0-9a-zA-Z_-]{1,64}; names the bundle, cgroup, netns */
+	const char *hostname; /* container name */
+	const char *image;    /* canonical image name */
 	const struct rt_env *env;
 	size_t env_count;
-	bool ramdisk;            /* mount the persistent /ramdisk tmpfs */
+	bool ramdisk; /* mount the persistent /ramdisk tmpfs */
 	/* Shared /ramdisk: containers giving the same group share one tmpfs
 	 * ([0-9a-zA-Z_-]{1,64}); NULL = the container's own. */
 	const char *ramdisk_group;
 	/* Limits (0 = none for each). They go to crun as linux.resources, so
 	 * cgroup v1 and v2 hosts both get them. */
-	uint64_t memory_limit;   /* bytes */
-	uint64_t swap_limit;     /* bytes of swap on top of memory (memory+swap = sum) */
-	uint64_t cpu_millis;     /* CFS quota: 1000 = one core */
-	uint64_t cpu_shares;     /* weight: 2..262144, 1024 = the kernel's default */
-	uint64_t blkio_weight;   /* 10..1000; ignored when the host has no I/O weight */
+	uint64_t memory_limit; /* bytes */
+	uint64_t swap_limit;   /* bytes of swap on top of memory (memory+swap = sum) */
+	uint64_t cpu_millis;   /* CFS quota: 1000 = one core */
+	uint64_t cpu_shares;   /* weight: 2..262144, 1024 = the kernel's default */
+	uint64_t blkio_weight; /* 10..1000; ignored when the host has no I/O weight */
 	uint64_t pids_limit;
-	uint64_t nofile;         /* RLIMIT_NOFILE hard limit (soft: min(1024, hard)) */
-	uint64_t disk_bytes;     /* writable layer: its own filesystem of this size */
-	uint64_t disk_inodes;    /* inodes of that filesystem (0 = mkfs default) */
-	uint64_t ramdisk_bytes;  /* /ramdisk tmpfs size (capped by ramdisk_max_bytes) */
-	uint64_t shm_bytes;      /* /dev/shm tmpfs size */
-	bool kit;                /* run the Hoody Kit agent (hoody-kit) beside init */
+	uint64_t nofile;	/* RLIMIT_NOFILE hard limit (soft: min(1024, hard)) */
+	uint64_t disk_bytes;	/* writable layer: its own filesystem of this size */
+	uint64_t disk_inodes;	/* inodes of that filesystem (0 = mkfs default) */
+	uint64_t ramdisk_bytes; /* /ramdisk tmpfs size (capped by ramdisk_max_bytes) */
+	uint64_t shm_bytes;	/* /dev/shm tmpfs size */
+	bool kit;		/* run the Hoody Kit agent (hoody-kit) beside init */
 	/* Containers of one group reach each other on the bridge, no others;
 	 * NULL: a group of its own. Opaque, [0-9a-zA-Z_-]{1,64}. */
 	const char *net_group;
 };
 
 enum rt_state {
-	RT_ABSENT = 0,   /* no trace on the host */
-	RT_CREATED,      /* rootfs exists, nothing running */
+	RT_ABSENT = 0, /* no trace on the host */
+	RT_CREATED,    /* rootfs exists, nothing running */
 	RT_RUNNING,
 	RT_PAUSED,
-	RT_STOPPED,      /* init exited; rootfs kept */
+	RT_STOPPED, /* init exited; rootfs kept */
 };
 
 const char *rt_state_name(enum rt_state s);
@@ -159,18 +160,18 @@ int rt_set_env(struct runtime *rt, const char *id, const struct rt_env *env, siz
 	       struct error *err);
 
 struct rt_exec_result {
-	int exit_code;       /* -1 when killed by a signal or timed out */
+	int exit_code; /* -1 when killed by a signal or timed out */
 	bool timed_out;
-	char *out;           /* malloc'ed, NUL-terminated, truncated at max_output */
+	char *out; /* malloc'ed, NUL-terminated, truncated at max_output */
 	char *err;
 	size_t out_len, err_len;
 };
 
 /* Runs argv inside the running container (with the container's env plus
  * extra env), captures output. */
-int rt_exec(struct runtime *rt, const char *id, const char *const *argv,
-	    const struct rt_env *env, size_t env_count, int timeout_s, size_t max_output,
-	    struct rt_exec_result *res, struct error *err);
+int rt_exec(struct runtime *rt, const char *id, const char *const *argv, const struct rt_env *env,
+	    size_t env_count, int timeout_s, size_t max_output, struct rt_exec_result *res,
+	    struct error *err);
 void rt_exec_result_free(struct rt_exec_result *res);
 
 /* A process inside a running container whose stdio the caller pumps (SSH
@@ -205,7 +206,7 @@ int rt_root_open(struct runtime *rt, const char *id, struct error *err);
 struct rt_netif {
 	char name[32];
 	char mac[24];
-	char ipv4[20];       /* "10.88.0.5", may be empty */
+	char ipv4[20]; /* "10.88.0.5", may be empty */
 	int prefix;
 	bool up;
 	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
@@ -214,17 +215,17 @@ struct rt_netif {
 
 struct rt_stats {
 	enum rt_state state;
-	int64_t started_at_ms;       /* 0 when not running */
+	int64_t started_at_ms; /* 0 when not running */
 	uint64_t cpu_ns;
-	uint64_t mem_usage, mem_peak, mem_limit;   /* limit = host RAM when unlimited */
+	uint64_t mem_usage, mem_peak, mem_limit; /* limit = host RAM when unlimited */
 	uint64_t swap_usage, swap_peak;
 	uint64_t pids;
-	uint64_t disk_usage;         /* bytes in the container's own layer (cached, <=10 s old) */
-	uint64_t disk_total;         /* size of the filesystem holding it */
-	uint64_t disk_limit;         /* size of the layer's own filesystem, 0 without one */
+	uint64_t disk_usage; /* bytes in the container's own layer (cached, <=10 s old) */
+	uint64_t disk_total; /* size of the filesystem holding it */
+	uint64_t disk_limit; /* size of the layer's own filesystem, 0 without one */
 	uint64_t inodes_usage, inodes_limit; /* of that filesystem */
 	uint64_t ramdisk_usage, ramdisk_size;
-	uint64_t oom_kills;          /* processes killed at the memory limit since start */
+	uint64_t oom_kills; /* processes killed at the memory limit since start */
 	size_t netif_count;
 	struct rt_netif netif[8];
 };
@@ -233,17 +234,17 @@ struct rt_stats {
 int rt_stats(struct runtime *rt, const char *id, struct rt_stats *out, struct error *err);
 
 struct rt_process {
-	int pid;             /* as seen inside the container */
+	int pid; /* as seen inside the container */
 	int host_pid;
 	char comm[64];
 	char cmdline[256];
 };
 
 struct rt_socket {
-	char proto[8];       /* tcp, tcp6, udp, udp6 */
+	char proto[8]; /* tcp, tcp6, udp, udp6 */
 	char ip[48];
 	int port;
-	int pid;             /* inside the container, 0 if unknown */
+	int pid; /* inside the container, 0 if unknown */
 	char program[64];
 };
 
@@ -289,8 +290,8 @@ int rt_snapshot_restore(struct runtime *rt, const char *id, const char *name, st
 /* The layer of dst_id (not running; created if new) becomes a copy of
  * src_id's layer (frozen meanwhile if running) or, with snapshot, of that
  * snapshot of src_id. Copies and syncs of containers. */
-int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot,
-		  const char *dst_id, struct error *err);
+int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot, const char *dst_id,
+		  struct error *err);
 /* Idempotent. */
 int rt_snapshot_delete(struct runtime *rt, const char *id, const char *name, struct error *err);
 
@@ -317,7 +318,7 @@ int rt_purge(struct runtime *rt, struct error *err);
 
 /* After a daemon restart: re-attaches exit detection (pidfd) to every
  * container still running and reports their ids through cb. */
-int rt_adopt(struct runtime *rt, void (*cb)(const char *id, enum rt_state st, void *arg),
-	     void *arg, struct error *err);
+int rt_adopt(struct runtime *rt, void (*cb)(const char *id, enum rt_state st, void *arg), void *arg,
+	     struct error *err);
 
 #endif

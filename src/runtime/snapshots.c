@@ -104,8 +104,7 @@ static int capture_cb(void *arg, struct error *err)
 
 /* The layer of dst (not running) becomes a copy of src: plain copies, never
  * links, so neither side can write into the other. */
-static int replace_layer(struct runtime *rt, const char *src, const char *dst_id,
-			 struct error *err)
+static int replace_layer(struct runtime *rt, const char *src, const char *dst_id, struct error *err)
 {
 	_cleanup_free_ char *cdir = rt_container_dir(rt, dst_id);
 	enum rt_state st = rt_probe(rt, dst_id, NULL);
@@ -146,8 +145,8 @@ static int layer_cb(void *arg, struct error *err)
 	return replace_layer(a->rt, a->src, a->dst_id, err);
 }
 
-int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot,
-		  const char *dst_id, struct error *err)
+int rt_layer_copy(struct runtime *rt, const char *src_id, const char *snapshot, const char *dst_id,
+		  struct error *err)
 {
 	if (rt_check_id(src_id, err) < 0 || rt_check_id(dst_id, err) < 0 ||
 	    (snapshot && name_check(snapshot, err) < 0))

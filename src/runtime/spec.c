@@ -194,11 +194,10 @@ static json_t *mounts(struct runtime *rt, const struct rt_spec *spec, const stru
 		     json_pack("[s, s, s, s, s, s]", "nosuid", "noexec", "newinstance",
 			       "ptmxmode=0666", "mode=0620", "gid=5")));
 	/* Like /ramdisk, its pages are charged to the writer's memory cgroup. */
-	json_array_append_new(m, mount("/dev/shm", "tmpfs", "shm",
-				       json_pack("[s, s, s, s, o]", "nosuid", "noexec", "nodev",
-						 "mode=1777",
-						 size_opt(spec->shm_bytes ? spec->shm_bytes
-									  : SHM_DEFAULT))));
+	json_array_append_new(
+	    m, mount("/dev/shm", "tmpfs", "shm",
+		     json_pack("[s, s, s, s, o]", "nosuid", "noexec", "nodev", "mode=1777",
+			       size_opt(spec->shm_bytes ? spec->shm_bytes : SHM_DEFAULT))));
 	json_array_append_new(m, mount("/dev/mqueue", "mqueue", "mqueue",
 				       json_pack("[s, s, s]", "nosuid", "noexec", "nodev")));
 	json_array_append_new(m,
@@ -243,8 +242,8 @@ static json_t *namespaces(const struct spec_paths *p)
 /* Container ids 0..65535 are host ids base.. (idmap.c). */
 static json_t *id_mappings(uint32_t base)
 {
-	return json_pack("[{s:i, s:I, s:I}]", "containerID", 0, "hostID", (json_int_t)base,
-			 "size", (json_int_t)IDMAP_RANGE);
+	return json_pack("[{s:i, s:I, s:I}]", "containerID", 0, "hostID", (json_int_t)base, "size",
+			 (json_int_t)IDMAP_RANGE);
 }
 
 static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
@@ -256,8 +255,8 @@ static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
 static json_t *memory_json(const struct rt_spec *spec)
 {
 	json_t *m = json_pack("{s:I}", "limit", (json_int_t)spec->memory_limit);
-	json_object_set_new(m, "swap", json_integer((json_int_t)(spec->memory_limit +
-								  spec->swap_limit)));
+	json_object_set_new(m, "swap",
+			    json_integer((json_int_t)(spec->memory_limit + spec->swap_limit)));
 	return m;
 }
 
@@ -266,15 +265,15 @@ static json_t *cpu_json(const struct rt_spec *spec)
 	json_t *c = json_object();
 	if (spec->cpu_millis) {
 		uint64_t quota = spec->cpu_millis * CPU_PERIOD_US / 1000;
-		json_object_set_new(c, "quota",
-				    json_integer((json_int_t)clamp(quota, CPU_QUOTA_MIN_US,
-								  INT64_MAX)));
+		json_object_set_new(
+		    c, "quota",
+		    json_integer((json_int_t)clamp(quota, CPU_QUOTA_MIN_US, INT64_MAX)));
 		json_object_set_new(c, "period", json_integer(CPU_PERIOD_US));
 	}
 	if (spec->cpu_shares)
 		json_object_set_new(c, "shares",
 				    json_integer((json_int_t)clamp(spec->cpu_shares, CPU_SHARES_MIN,
-								  CPU_SHARES_MAX)));
+								   CPU_SHARES_MAX)));
 	return c;
 }
 
@@ -307,11 +306,12 @@ static json_t *linux_section(struct runtime *rt, const struct rt_spec *spec,
 			     const struct spec_paths *p)
 {
 	_cleanup_free_ char *cgpath = xasprintf("/hoody/%s", spec->id);
-	json_t *l = json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "namespaces", namespaces(p),
-			      "cgroupsPath", cgpath, "resources", resources(rt, spec), "maskedPaths",
-			      str_array(masked_paths, ARRAY_SIZE(masked_paths)), "readonlyPaths",
-			      str_array(readonly_paths, ARRAY_SIZE(readonly_paths)), "seccomp",
-			      seccomp_profile_new());
+	json_t *l =
+	    json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}", "namespaces", namespaces(p), "cgroupsPath",
+		      cgpath, "resources", resources(rt, spec), "maskedPaths",
+		      str_array(masked_paths, ARRAY_SIZE(masked_paths)), "readonlyPaths",
+		      str_array(readonly_paths, ARRAY_SIZE(readonly_paths)), "seccomp",
+		      seccomp_profile_new());
 	if (l && p->idmap_base) {
 		json_object_set_new(l, "uidMappings", id_mappings(p->idmap_base));
 		json_object_set_new(l, "gidMappings", id_mappings(p->idmap_base));

@@ -201,7 +201,8 @@ static int listen_on(const char *addr, struct error *err)
 	socklen_t len;
 	if (netaddr_parse(addr, &ss, &len, err) < 0)
 		return err_wrap(err, "--ssh-listen");
-	_cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	_cleanup_close_ int fd =
+	    socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0)

@@ -179,8 +179,8 @@ int store_container_list_all(struct store *st, struct container **out_new, size_
 			"ORDER BY created_at, id", NULL);
 }
 
-int store_container_find_ssh_key(struct store *st, const char *type_blob, struct container **out_new,
-				size_t *count, struct error *err)
+int store_container_find_ssh_key(struct store *st, const char *type_blob,
+				 struct container **out_new, size_t *count, struct error *err)
 {
 	/* Keys are stored "type blob [comment]": the comment is not the key. */
 	return rec_list(st, &tbl_containers, (void **)out_new, count, err,
@@ -258,10 +258,11 @@ int store_container_count_server(struct store *st, const char *server_id, int64_
 		      server_id);
 }
 
-int store_container_count_server_user(struct store *st, const char *server_id,
-				      const char *user_id, int64_t *out, struct error *err)
+int store_container_count_server_user(struct store *st, const char *server_id, const char *user_id,
+				      int64_t *out, struct error *err)
 {
-	return db_int(st, out, err,
-		      "SELECT count(*) FROM containers WHERE server_id = ?1 AND user_id = ?2 AND " LIVE,
-		      "ss", server_id, user_id);
+	return db_int(
+	    st, out, err,
+	    "SELECT count(*) FROM containers WHERE server_id = ?1 AND user_id = ?2 AND " LIVE, "ss",
+	    server_id, user_id);
 }

@@ -16,10 +16,10 @@
 /* ?1 user, ?2 type, ?3 resource type, ?4 resource id, ?5 project, ?6
  * container, ?7 realm needle, ?8 start, ?9 end, ?10 after seq. */
 #define EVENT_WHERE                                                                                \
-	"user_id = ?1 AND (?2 IS NULL OR event_type = ?2) AND (?3 IS NULL OR resource_type = ?3)" \
-	" AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR project_id = ?5)"              \
-	" AND (?6 IS NULL OR container_id = ?6) AND (?7 IS NULL OR instr(realm_ids, ?7) > 0)"    \
-	" AND (?8 = 0 OR created_at >= ?8) AND (?9 = 0 OR created_at <= ?9)"                      \
+	"user_id = ?1 AND (?2 IS NULL OR event_type = ?2) AND (?3 IS NULL OR resource_type = ?3)"  \
+	" AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR project_id = ?5)"                \
+	" AND (?6 IS NULL OR container_id = ?6) AND (?7 IS NULL OR instr(realm_ids, ?7) > 0)"      \
+	" AND (?8 = 0 OR created_at >= ?8) AND (?9 = 0 OR created_at <= ?9)"                       \
 	" AND seq > ?10"
 
 #define EVENT_FMT "sssssssIII"
@@ -182,8 +182,7 @@ int store_event_delete(struct store *st, const struct event_query *q, int64_t *d
 	return rc < 0 ? -1 : 0;
 }
 
-int store_event_delete_one(struct store *st, const char *user_id, const char *id,
-			   struct error *err)
+int store_event_delete_one(struct store *st, const char *user_id, const char *id, struct error *err)
 {
 	_cleanup_db_q_ struct db_q q = {0};
 	if (db_query(st, &q, "DELETE FROM events WHERE id = ?1 AND user_id = ?2", err, "ss", id,

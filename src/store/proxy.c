@@ -146,6 +146,7 @@ int store_proxy_doc_put(struct store *st, const struct proxy_doc *d, int64_t exp
 			"sIIs", d->document, expect, now_ms(), d->id);
 	if (n < 0)
 		return -1;
-	return n == 1 ? 0 : err_set(err, E_CONFLICT, "The document changed since version %lld",
-				    (long long)expect);
+	return n == 1 ? 0
+		      : err_set(err, E_CONFLICT, "The document changed since version %lld",
+				(long long)expect);
 }

@@ -13,8 +13,8 @@
 #define SQL_MAX 4096
 
 static struct table *const tables[] = {
-    &tbl_users, &tbl_tokens, &tbl_projects, &tbl_servers, &tbl_containers, &tbl_status_logs,
-    &tbl_snapshots, &tbl_proxy_aliases, &tbl_proxy_docs,
+    &tbl_users,	      &tbl_tokens,    &tbl_projects,	  &tbl_servers,	   &tbl_containers,
+    &tbl_status_logs, &tbl_snapshots, &tbl_proxy_aliases, &tbl_proxy_docs,
 };
 
 static void *field_at(const void *rec, const struct field *f)

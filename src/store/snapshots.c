@@ -63,7 +63,8 @@ int store_snapshot_update(struct store *st, const struct snapshot *s, struct err
 
 int store_snapshot_delete(struct store *st, const char *id, struct error *err)
 {
-	return rec_exec_row(st, &tbl_snapshots, err, "DELETE FROM snapshots WHERE id = ?1", "s", id);
+	return rec_exec_row(st, &tbl_snapshots, err, "DELETE FROM snapshots WHERE id = ?1", "s",
+			    id);
 }
 
 int store_snapshot_list(struct store *st, const char *container_id, struct snapshot **out_new,
@@ -76,11 +77,12 @@ int store_snapshot_list(struct store *st, const char *container_id, struct snaps
 int store_snapshot_list_orphaned(struct store *st, const char *user_id, struct snapshot **out_new,
 				 size_t *count, struct error *err)
 {
-	return rec_list(st, &tbl_snapshots, (void **)out_new, count, err,
-			"WHERE (?1 IS NULL OR user_id = ?1) AND NOT EXISTS (SELECT 1 FROM "
-			"containers c WHERE c.id = snapshots.container_id AND c.status <> 'deleted') "
-			"ORDER BY created_at, id LIMIT 10000",
-			"s", user_id);
+	return rec_list(
+	    st, &tbl_snapshots, (void **)out_new, count, err,
+	    "WHERE (?1 IS NULL OR user_id = ?1) AND NOT EXISTS (SELECT 1 FROM "
+	    "containers c WHERE c.id = snapshots.container_id AND c.status <> 'deleted') "
+	    "ORDER BY created_at, id LIMIT 10000",
+	    "s", user_id);
 }
 
 int store_snapshot_summary(struct store *st, const char *container_id, int64_t *count,

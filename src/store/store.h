@@ -50,19 +50,20 @@ int store_kv_set(struct store *st, const char *key, const char *value, struct er
 struct user {
 	char id[ID_LEN + 1];
 	char *username;
-	char *email;           /* may be NULL */
-	char *alias;           /* may be NULL */
-	char *password_hash;   /* argon2id encoded string */
+	char *email;	     /* may be NULL */
+	char *alias;	     /* may be NULL */
+	char *password_hash; /* argon2id encoded string */
 	bool is_admin;
 	bool is_banned;
 	int64_t session_generation; /* bumped by logout: older JWTs stop working */
-	int64_t max_containers;     /* account quota, -1 = unlimited */
-	char *metadata;             /* JSON object text, may be NULL */
-	char *public_key;           /* 64 hex (Ed25519), may be NULL */
+	int64_t max_containers;	    /* account quota, -1 = unlimited */
+	char *metadata;		    /* JSON object text, may be NULL */
+	char *public_key;	    /* 64 hex (Ed25519), may be NULL */
 	int64_t created_at, updated_at;
 };
 void user_clear(struct user *u);
-int store_user_insert(struct store *st, const struct user *u, struct error *err);  /* E_CONFLICT on username/email */
+int store_user_insert(struct store *st, const struct user *u,
+		      struct error *err); /* E_CONFLICT on username/email */
 int store_user_get(struct store *st, const char *id, struct user *out, struct error *err);
 /* login: matches username exactly or email case-insensitively */
 int store_user_find_login(struct store *st, const char *login, struct user *out, struct error *err);
@@ -88,19 +89,19 @@ struct auth_token {
 	char id[ID_LEN + 1];
 	char user_id[ID_LEN + 1];
 	char *alias;
-	char token_hash[65];     /* sha256 hex of the secret; the secret is never stored */
-	char *permissions;       /* JSON object, the permission tree */
-	char *realm_ids;         /* JSON array */
+	char token_hash[65]; /* sha256 hex of the secret; the secret is never stored */
+	char *permissions;   /* JSON object, the permission tree */
+	char *realm_ids;     /* JSON array */
 	bool allow_no_realm;
-	char *ip_whitelist;      /* JSON array */
+	char *ip_whitelist; /* JSON array */
 	bool is_enabled;
 	bool vault_access;
 	bool event_access;
-	char *public_key;        /* may be NULL */
-	char *public_storage;    /* JSON text, may be NULL */
-	int64_t expires_at;      /* 0 = never */
-	int64_t last_used_at;    /* 0 = never */
-	char *last_used_ip;      /* may be NULL */
+	char *public_key;     /* may be NULL */
+	char *public_storage; /* JSON text, may be NULL */
+	int64_t expires_at;   /* 0 = never */
+	int64_t last_used_at; /* 0 = never */
+	char *last_used_ip;   /* may be NULL */
 	int64_t created_at, updated_at;
 };
 void auth_token_clear(struct auth_token *t);
@@ -123,16 +124,16 @@ struct project {
 	char id[ID_LEN + 1];
 	char user_id[ID_LEN + 1];
 	char *alias;
-	char *color;             /* "#RRGGBB" */
-	int64_t max_containers;  /* -1 = unlimited (null on the wire) */
-	char *realm_ids;         /* JSON array */
+	char *color;		/* "#RRGGBB" */
+	int64_t max_containers; /* -1 = unlimited (null on the wire) */
+	char *realm_ids;	/* JSON array */
 	bool is_default;
 	int64_t created_at, updated_at;
 };
 void project_clear(struct project *p);
 
-
-int store_project_insert(struct store *st, const struct project *p, struct error *err); /* E_CONFLICT on alias */
+int store_project_insert(struct store *st, const struct project *p,
+			 struct error *err); /* E_CONFLICT on alias */
 int store_project_get_owned(struct store *st, const char *user_id, const char *id,
 			    struct project *out, struct error *err);
 /* Any owner's (admin routes); E_NOT_FOUND like get_owned. */
@@ -145,10 +146,10 @@ int store_project_list(struct store *st, const struct list_query *q, struct proj
 /* ---- servers (this host registers itself) ---- */
 struct server {
 	char id[ID_LEN + 1];
-	char *name;              /* e.g. "node-local" */
+	char *name; /* e.g. "node-local" */
 	char *country, *city, *region, *datacenter;
 	bool is_free;
-	int64_t max_containers;  /* -1 = unlimited */
+	int64_t max_containers; /* -1 = unlimited */
 	int64_t created_at, updated_at;
 };
 void server_clear(struct server *s);
@@ -160,24 +161,25 @@ int store_server_list(struct store *st, struct server **out_new, size_t *count, 
 struct container {
 	char id[ID_LEN + 1];
 	char project_id[ID_LEN + 1];
-	char user_id[ID_LEN + 1];      /* empty for prespawn pool members */
+	char user_id[ID_LEN + 1]; /* empty for prespawn pool members */
 	char server_id[ID_LEN + 1];
 	char *name;
 	char *color;
 	char *container_image;
 	bool ai, hoody_kit, dev_kit, autostart, ramdisk, prespawn;
-	char *status;            /* creating|running|paused|stopped|failed|deleted|copying|deleting|claiming */
-	char *desired;           /* what the user last asked for: "running" | "stopped" (autostart, recovery) */
-	char *environment_vars;  /* JSON object */
-	char *ssh_public_key;    /* NULL = none; globally unique (E_SSH_KEY_IN_USE) */
-	char *comment;           /* NULL = none */
-	char *realm_ids;         /* JSON array */
+	char *status; /* creating|running|paused|stopped|failed|deleted|copying|deleting|claiming */
+	char *
+	    desired; /* what the user last asked for: "running" | "stopped" (autostart, recovery) */
+	char *environment_vars;	   /* JSON object */
+	char *ssh_public_key;	   /* NULL = none; globally unique (E_SSH_KEY_IN_USE) */
+	char *comment;		   /* NULL = none */
+	char *realm_ids;	   /* JSON array */
 	char *source_container_id; /* NULL unless a copy */
-	char *pool_key;          /* prespawn pool key, NULL otherwise */
-	char *failure_reason;    /* NULL unless failed */
+	char *pool_key;		   /* prespawn pool key, NULL otherwise */
+	char *failure_reason;	   /* NULL unless failed */
 	bool server_expired;
 	int64_t server_expired_at;
-	int64_t started_at;      /* last start, 0 when never started */
+	int64_t started_at; /* last start, 0 when never started */
 	int64_t env_revision, env_applied_revision;
 	int64_t created_at, updated_at;
 };
@@ -185,7 +187,7 @@ void container_clear(struct container *c);
 
 struct container_query {
 	struct list_query base;
-	const char *project_id;  /* NULL = all of the user's projects */
+	const char *project_id; /* NULL = all of the user's projects */
 	bool include_prespawn, include_expired, include_deleting;
 };
 
@@ -193,8 +195,7 @@ struct container_query {
  * set_status, delete) fails with E_CONTAINER_NOT_FOUND. */
 /* E_NAME_IN_USE when (project_id, name) is taken; E_SSH_KEY_IN_USE on the key. */
 int store_container_insert(struct store *st, const struct container *c, struct error *err);
-int store_container_get(struct store *st, const char *id, struct container *out,
-			struct error *err);
+int store_container_get(struct store *st, const char *id, struct container *out, struct error *err);
 /* E_CONTAINER_NOT_FOUND when missing or owned by someone else. */
 int store_container_get_owned(struct store *st, const char *user_id, const char *id,
 			      struct container *out, struct error *err);
@@ -202,8 +203,8 @@ int store_container_get_owned(struct store *st, const char *user_id, const char 
 int store_container_update(struct store *st, const struct container *c, struct error *err);
 /* Compare-and-set of status: succeeds only if the current status is `from`
  * (NULL = any); E_STATE_CONFLICT otherwise. */
-int store_container_set_status(struct store *st, const char *id, const char *from,
-			       const char *to, const char *failure_reason, struct error *err);
+int store_container_set_status(struct store *st, const char *id, const char *from, const char *to,
+			       const char *failure_reason, struct error *err);
 int store_container_delete(struct store *st, const char *id, struct error *err);
 int store_container_list(struct store *st, const struct container_query *q,
 			 struct container **out_new, size_t *count, int64_t *total,
@@ -214,8 +215,8 @@ int store_container_list_all(struct store *st, struct container **out_new, size_
 /* Live containers whose key is "type blob" whatever its comment: one per
  * user at most (migration 8), but several users may hold the same key; at
  * most 16, oldest first. */
-int store_container_find_ssh_key(struct store *st, const char *type_blob, struct container **out_new,
-				size_t *count, struct error *err);
+int store_container_find_ssh_key(struct store *st, const char *type_blob,
+				 struct container **out_new, size_t *count, struct error *err);
 /* Counts live (not deleting/deleted) non-prespawn containers. */
 int store_container_count_project(struct store *st, const char *project_id, int64_t *out,
 				  struct error *err);
@@ -224,8 +225,8 @@ int store_container_count_user(struct store *st, const char *user_id, int64_t *o
 int store_container_count_server(struct store *st, const char *server_id, int64_t *out,
 				 struct error *err);
 /* One user's share of the above. */
-int store_container_count_server_user(struct store *st, const char *server_id,
-				      const char *user_id, int64_t *out, struct error *err);
+int store_container_count_server_user(struct store *st, const char *server_id, const char *user_id,
+				      int64_t *out, struct error *err);
 void container_list_free(struct container *arr, size_t count);
 /* Members of a prespawn pool: ready (running), creating, and the total of
  * live ones. */
@@ -246,12 +247,12 @@ int store_container_expire_server(struct store *st, const char *server_id, int64
 struct status_log {
 	char id[ID_LEN + 1];
 	char container_id[ID_LEN + 1];
-	char *from_status;       /* NULL for the first */
+	char *from_status; /* NULL for the first */
 	char *to_status;
 	int64_t transition_time;
-	int64_t duration_ms;     /* -1 = null */
-	char *triggered_by;      /* "user", "system", "autostart", ... */
-	char *metadata;          /* JSON or NULL */
+	int64_t duration_ms; /* -1 = null */
+	char *triggered_by;  /* "user", "system", "autostart", ... */
+	char *metadata;	     /* JSON or NULL */
 };
 void status_log_clear(struct status_log *l);
 int store_status_log_insert(struct store *st, const struct status_log *l, struct error *err);
@@ -265,14 +266,14 @@ struct snapshot {
 	char container_id[ID_LEN + 1];
 	char project_id[ID_LEN + 1];
 	char user_id[ID_LEN + 1];
-	char *name;              /* snap-YYYYMMDD-HHMMSS-<8 random hex> */
-	char *alias;             /* may be NULL */
-	char *container_image;   /* the container's image: a copy from the snapshot needs it */
-	int64_t size;            /* bytes not shared with other snapshots */
+	char *name;	       /* snap-YYYYMMDD-HHMMSS-<8 random hex> */
+	char *alias;	       /* may be NULL */
+	char *container_image; /* the container's image: a copy from the snapshot needs it */
+	int64_t size;	       /* bytes not shared with other snapshots */
 	int64_t created_at;
-	int64_t last_used_at;    /* 0 = never restored or copied from */
-	int64_t expires_at;      /* 0 = never */
-	char *realm_ids;         /* the container's realms when taken (JSON array text) */
+	int64_t last_used_at; /* 0 = never restored or copied from */
+	int64_t expires_at;   /* 0 = never */
+	char *realm_ids;      /* the container's realms when taken (JSON array text) */
 };
 void snapshot_clear(struct snapshot *s);
 void snapshot_list_free(struct snapshot *arr, size_t n);
@@ -300,15 +301,15 @@ int store_snapshot_list_expired(struct store *st, int64_t now, struct snapshot *
 
 /* ---- events ---- */
 struct event {
-	int64_t seq;             /* set by insert; orders events, resumes streams */
+	int64_t seq; /* set by insert; orders events, resumes streams */
 	char id[ID_LEN + 1];
-	char *event_type;        /* "container.running", ... */
-	char *resource_type;     /* "container", "project", ... */
+	char *event_type;    /* "container.running", ... */
+	char *resource_type; /* "container", "project", ... */
 	char *resource_id;
-	char user_id[ID_LEN + 1]; /* "" for system events */
+	char user_id[ID_LEN + 1];	 /* "" for system events */
 	char *project_id, *container_id; /* may be NULL */
-	char *payload;           /* JSON object text */
-	char *realm_ids;         /* JSON array text */
+	char *payload;			 /* JSON object text */
+	char *realm_ids;		 /* JSON array text */
 	int64_t created_at;
 };
 void event_clear(struct event *e);
@@ -319,11 +320,11 @@ struct event_query {
 	const char *user_id;
 	const char *event_type, *resource_type, *resource_id, *project_id, *container_id;
 	const char *realm_id;
-	int64_t start_ms, end_ms;   /* created_at within [start, end] */
-	int64_t after_seq;          /* seq > after_seq (streams) */
-	const char *sort_by;        /* created_at (default) | event_type | resource_type */
+	int64_t start_ms, end_ms; /* created_at within [start, end] */
+	int64_t after_seq;	  /* seq > after_seq (streams) */
+	const char *sort_by;	  /* created_at (default) | event_type | resource_type */
 	bool desc;
-	int64_t offset, limit;      /* limit 1..500 */
+	int64_t offset, limit; /* limit 1..500 */
 };
 
 /* Fills e->seq (and e->id when empty). */
@@ -356,13 +357,13 @@ struct proxy_alias {
 	char project_id[ID_LEN + 1];
 	char container_id[ID_LEN + 1];
 	char server_id[ID_LEN + 1];
-	char *alias;             /* unique per server */
-	char *program;           /* "terminal", "http", ... */
-	int64_t idx;             /* instance (kit programs), 0 = none */
-	int64_t port;            /* http/https/ssh backend port, 0 = none */
-	char *target_path;       /* NULL = none; always starts with '/' */
+	char *alias;	   /* unique per server */
+	char *program;	   /* "terminal", "http", ... */
+	int64_t idx;	   /* instance (kit programs), 0 = none */
+	int64_t port;	   /* http/https/ssh backend port, 0 = none */
+	char *target_path; /* NULL = none; always starts with '/' */
 	bool allow_path_override;
-	int64_t expires_at;      /* 0 = never */
+	int64_t expires_at; /* 0 = never */
 	bool enabled;
 	int64_t created_at, updated_at;
 };
@@ -378,10 +379,10 @@ int store_proxy_alias_get_name(struct store *st, const char *server_id, const ch
 			       struct proxy_alias *out, struct error *err);
 int store_proxy_alias_delete(struct store *st, const char *id, struct error *err);
 struct proxy_alias_query {
-	const char *user_id;       /* required */
+	const char *user_id;		       /* required */
 	const char *project_id, *container_id; /* NULL = any */
-	int enabled;               /* -1 any, 0, 1 */
-	int expired;               /* -1 any, 0, 1 (against now_ms) */
+	int enabled;			       /* -1 any, 0, 1 */
+	int expired;			       /* -1 any, 0, 1 (against now_ms) */
 	int64_t now_ms;
 };
 /* Oldest first, at most PROXY_ALIASES_LIST_MAX. */
@@ -396,10 +397,10 @@ int store_proxy_alias_count(struct store *st, const char *container_id, int64_t 
 /* One row per container or project that ever had a document; the version
  * counter survives a DELETE (document NULL) so a stale If-Match stays stale. */
 struct proxy_doc {
-	char id[ID_LEN + 1];       /* the container's or the project's id */
-	char *scope;               /* "container" | "project" */
+	char id[ID_LEN + 1]; /* the container's or the project's id */
+	char *scope;	     /* "container" | "project" */
 	char user_id[ID_LEN + 1];
-	char *document;            /* JSON object text, NULL = no document */
+	char *document; /* JSON object text, NULL = no document */
 	int64_t file_version;
 	int64_t created_at, updated_at;
 };

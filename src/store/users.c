@@ -63,8 +63,7 @@ int store_user_find_login(struct store *st, const char *login, struct user *out,
 	return rec_get(st, &tbl_users, out, err,
 		       "username = ?1 COLLATE NOCASE OR email = ?1 "
 		       "ORDER BY username = ?1 COLLATE NOCASE DESC LIMIT 1",
-		       "s",
-		       login);
+		       "s", login);
 }
 
 int store_user_update(struct store *st, const struct user *u, struct error *err)
@@ -89,8 +88,8 @@ int store_refresh_family_insert(struct store *st, const char *id, const char *us
 				const char *jti, int64_t expires_at, struct error *err)
 {
 	int64_t now = now_ms();
-	if (db_exec(st, NULL, err, "DELETE FROM refresh_families WHERE expires_at < ?1", "I",
-		    now) < 0)
+	if (db_exec(st, NULL, err, "DELETE FROM refresh_families WHERE expires_at < ?1", "I", now) <
+	    0)
 		return -1;
 	return db_exec(st, NULL, err,
 		       "INSERT INTO refresh_families(id, user_id, current_jti, expires_at, "
@@ -115,8 +114,8 @@ int store_refresh_family_rotate(struct store *st, const char *id, const char *jt
 int store_refresh_family_revoke(struct store *st, const char *id, struct error *err)
 {
 	return db_exec(st, NULL, err,
-		       "UPDATE refresh_families SET revoked = 1, updated_at = ?2 WHERE id = ?1", "sI",
-		       id, now_ms()) < 0
+		       "UPDATE refresh_families SET revoked = 1, updated_at = ?2 WHERE id = ?1",
+		       "sI", id, now_ms()) < 0
 		   ? -1
 		   : 0;
 }

@@ -7,11 +7,19 @@
 #include "fuzz.h"
 
 static const char *const patterns[] = {
-    "/api/v1/containers", "/api/v1/projects/{id}/containers", "/api/v1/containers/{id}",
-    "/api/v1/containers/{id}/{operation}", "/api/v1/containers/{id}/status-logs",
-    "/api/v1/containers/{id}/snapshots/{name}", "/api/v1/containers/{id}/snapshots/{name}/alias",
-    "/api/v1/containers/{id}/env/{key}", "/api/v1/events/{id}", "/api/v1/events/stream",
-    "/api/v1/auth/tokens/me", "/api/v1/auth/tokens/{id}", "/api/v1/meta/public-key",
+    "/api/v1/containers",
+    "/api/v1/projects/{id}/containers",
+    "/api/v1/containers/{id}",
+    "/api/v1/containers/{id}/{operation}",
+    "/api/v1/containers/{id}/status-logs",
+    "/api/v1/containers/{id}/snapshots/{name}",
+    "/api/v1/containers/{id}/snapshots/{name}/alias",
+    "/api/v1/containers/{id}/env/{key}",
+    "/api/v1/events/{id}",
+    "/api/v1/events/stream",
+    "/api/v1/auth/tokens/me",
+    "/api/v1/auth/tokens/{id}",
+    "/api/v1/meta/public-key",
 };
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "BREW"};
 

@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ws_frame f;
 	ssize_t n;
 	while (off < size && (n = ws_frame_parse(buf + off, size - off, 65536, &f)) > 0) {
-		if ((size_t)n > size - off || f.payload < buf + off || f.payload + f.len > buf + off + n)
+		if ((size_t)n > size - off || f.payload < buf + off ||
+		    f.payload + f.len > buf + off + n)
 			abort();
 		off += (size_t)n;
 	}

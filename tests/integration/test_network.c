@@ -380,12 +380,12 @@ static void test_container_stats_info(void **state)
 			       .pids_limit = 100};
 	int64_t t_create = now_ms();
 	must(rt_create_start(real, &spec, &e), &e, "create");
-	_cleanup_free_ char *work = xasprintf(
-		"nc -l -p 8080 </dev/null >/dev/null 2>&1 & "
-		"dd if=/dev/urandom of=/root/f bs=1M count=3 2>/dev/null && "
-		"dd if=/dev/zero of=/ramdisk/z bs=1M count=2 2>/dev/null && "
-		"(nc -w 1 %s 9 </dev/null; true) && sleep 0.2",
-		net.gateway);
+	_cleanup_free_ char *work =
+	    xasprintf("nc -l -p 8080 </dev/null >/dev/null 2>&1 & "
+		      "dd if=/dev/urandom of=/root/f bs=1M count=3 2>/dev/null && "
+		      "dd if=/dev/zero of=/ramdisk/z bs=1M count=2 2>/dev/null && "
+		      "(nc -w 1 %s 9 </dev/null; true) && sleep 0.2",
+		      net.gateway);
 	sh_in(id, work);
 	check_running_stats(id, t_create);
 	check_running_info(id);

@@ -41,10 +41,10 @@ struct conn {
 	size_t in_len;
 	char *out;
 	size_t out_len, out_off, out_cap;
-	uint64_t stream_left;   /* /bytes/N still to generate */
-	uint64_t body_left;     /* Content-Length left, or the current chunk's */
+	uint64_t stream_left; /* /bytes/N still to generate */
+	uint64_t body_left;   /* Content-Length left, or the current chunk's */
 	uint64_t body_total;
-	int chunk_state;        /* 0 size line, 1 data, 2 data CRLF, 3 trailers */
+	int chunk_state; /* 0 size line, 1 data, 2 data CRLF, 3 trailers */
 	bool chunked, close_after, want_out;
 	unsigned long id;
 };
@@ -131,8 +131,8 @@ static void respond(struct conn *c, int status, const char *type, const char *bo
 {
 	char head[256];
 	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
-			  type, n, c->close_after ? "Connection: close\r\n" : "");
+			  "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+			  status, type, n, c->close_after ? "Connection: close\r\n" : "");
 	out_add(c, head, (size_t)hl);
 	out_add(c, body, n);
 }
@@ -161,7 +161,8 @@ static bool flush(struct conn *c)
 	for (;;) {
 		if (c->out_off == c->out_len && c->stream_left) {
 			char chunk[16384];
-			size_t n = c->stream_left < sizeof(chunk) ? (size_t)c->stream_left : sizeof(chunk);
+			size_t n =
+			    c->stream_left < sizeof(chunk) ? (size_t)c->stream_left : sizeof(chunk);
 			memset(chunk, 'x', n);
 			c->out_off = c->out_len = 0;
 			out_add(c, chunk, n);
@@ -243,11 +244,13 @@ static void websocket(struct conn *c, const char *head)
 	char resp[512];
 	int n = snprintf(resp, sizeof(resp),
 			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", acc);
+			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+			 acc);
 	if (proto) {
 		size_t first = strcspn(proto, ",\r");
-		n += snprintf(resp + n, sizeof(resp) - (size_t)n, "Sec-WebSocket-Protocol: %.*s\r\n",
-			      (int)(first < 64 ? first : 64), proto);
+		n +=
+		    snprintf(resp + n, sizeof(resp) - (size_t)n, "Sec-WebSocket-Protocol: %.*s\r\n",
+			     (int)(first < 64 ? first : 64), proto);
 	}
 	n += snprintf(resp + n, sizeof(resp) - (size_t)n, "\r\n");
 	out_add(c, resp, (size_t)n);
@@ -493,7 +496,8 @@ int main(int argc, char **argv)
 	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)atoi(argv[1]))};
 	inet_pton(AF_INET, argc > 2 ? argv[2] : "0.0.0.0", &sin.sin_addr);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 4096) < 0) {

@@ -63,12 +63,13 @@ static void test_jwt_roundtrip(void **state)
 	assert_int_equal(auth_jwt_verify(&pf, "a.b.c", JWT_ACCESS, &c, &err), -1);
 	assert_int_equal(auth_jwt_verify(&pf, "", JWT_ACCESS, &c, &err), -1);
 	/* alg "none" is never accepted */
-	assert_int_equal(auth_jwt_verify(&pf,
-					 "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIwMTIzNDU2Nzg5"
-					 "YWJjZGVmMDEyMzQ1NjciLCJ0eXAiOiJhY2Nlc3MiLCJnZW4iOjMsImV4cCI6"
-					 "OTk5OTk5OTk5OX0.",
-					 JWT_ACCESS, &c, &err),
-			 -1);
+	assert_int_equal(
+	    auth_jwt_verify(&pf,
+			    "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIwMTIzNDU2Nzg5"
+			    "YWJjZGVmMDEyMzQ1NjciLCJ0eXAiOiJhY2Nlc3MiLCJnZW4iOjMsImV4cCI6"
+			    "OTk5OTk5OTk5OX0.",
+			    JWT_ACCESS, &c, &err),
+	    -1);
 	assert_int_equal(err.code, E_INVALID_TOKEN);
 	free(tok);
 }
@@ -97,8 +98,8 @@ static void test_token_secrets(void **state)
 	assert_memory_equal(a, "hdy_", 4);
 	assert_string_not_equal(a, b);
 	for (const char *p = a + 4; *p; p++)
-		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-				       *p));
+		assert_non_null(
+		    strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
 	auth_token_hash("hdy_test", h);
 	/* sha256("hdy_test") */
 	assert_string_equal(h, "95fa131f985d36614087d8ad73f1790fb4c287157401500b6228486001f14ff5");
@@ -166,7 +167,8 @@ static void test_principal(void **state)
 	assert_non_null(strstr(err.msg, "containers.create"));
 
 	const char *ra = "aaaaaaaaaaaaaaaaaaaaaaaa", *rb = "bbbbbbbbbbbbbbbbbbbbbbbb";
-	const char *in_a = "[\"aaaaaaaaaaaaaaaaaaaaaaaa\"]", *in_b = "[\"bbbbbbbbbbbbbbbbbbbbbbbb\"]";
+	const char *in_a = "[\"aaaaaaaaaaaaaaaaaaaaaaaa\"]",
+		   *in_b = "[\"bbbbbbbbbbbbbbbbbbbbbbbb\"]";
 	assert_true(principal_sees_realms(&jwt, "[]"));
 	assert_true(principal_sees_realms(&jwt, in_b));
 	tok.token_realm_ids = json_pack("[s]", ra);
@@ -242,19 +244,19 @@ static void test_login_limiter_collision(void **state)
 	assert_true(b[0]);
 	for (int i = 0; i < LOGIN_FAIL_MAX - 1; i++)
 		assert_false(sessions_login_blocked(a, true));
-	assert_false(sessions_login_blocked(b, true));   /* the colliding address */
+	assert_false(sessions_login_blocked(b, true)); /* the colliding address */
 	assert_false(sessions_login_blocked(b, false));
-	assert_true(sessions_login_blocked(a, true));    /* a's count was kept */
+	assert_true(sessions_login_blocked(a, true)); /* a's count was kept */
 	assert_true(sessions_login_blocked(a, false));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_jwt_roundtrip),   cmocka_unit_test(test_jwt_expiry),
-		cmocka_unit_test(test_token_secrets),   cmocka_unit_test(test_permission_tree),
-		cmocka_unit_test(test_principal),       cmocka_unit_test(test_ip_lists),
-		cmocka_unit_test(test_passwords),       cmocka_unit_test(test_login_limiter_collision),
+	    cmocka_unit_test(test_jwt_roundtrip), cmocka_unit_test(test_jwt_expiry),
+	    cmocka_unit_test(test_token_secrets), cmocka_unit_test(test_permission_tree),
+	    cmocka_unit_test(test_principal),	  cmocka_unit_test(test_ip_lists),
+	    cmocka_unit_test(test_passwords),	  cmocka_unit_test(test_login_limiter_collision),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

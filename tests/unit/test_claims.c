@@ -60,9 +60,9 @@ static void ensure(const char *dir, bool expect_created)
 
 static json_t *sign_sample(const struct keyset *ks, int64_t iat)
 {
-	json_t *payload = claim_payload_new("0123456789abcdef01234567", "user",
-					    "aaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbb",
-					    iat, iat + 3600);
+	json_t *payload =
+	    claim_payload_new("0123456789abcdef01234567", "user", "aaaaaaaaaaaaaaaaaaaaaaaa",
+			      "bbbbbbbbbbbbbbbbbbbbbbbb", iat, iat + 3600);
 	json_t *claim = NULL;
 	struct error err = {0};
 	assert_int_equal(keyset_sign_claim(ks, payload, &claim, &err), 0);
@@ -86,8 +86,11 @@ static void test_b64url_no_padding(void **state)
 {
 	const struct {
 		const char *in, *url, *std;
-	} v[] = {{"f", "Zg", "Zg=="}, {"fo", "Zm8", "Zm8="}, {"foo", "Zm9v", "Zm9v"},
-		 {"\xfb\xff", "-_8", "+/8="}, {"", "", ""}};
+	} v[] = {{"f", "Zg", "Zg=="},
+		 {"fo", "Zm8", "Zm8="},
+		 {"foo", "Zm9v", "Zm9v"},
+		 {"\xfb\xff", "-_8", "+/8="},
+		 {"", "", ""}};
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
 		char *u = b64url_new(v[i].in, strlen(v[i].in));
 		char *s = b64_new(v[i].in, strlen(v[i].in));
@@ -102,8 +105,9 @@ static void test_payload_fields(void **state)
 {
 	json_t *p = claim_payload_new("u1", "admin", "c1", "p1", 100, 3700);
 	char *s = json_dumps(p, JSON_COMPACT);
-	assert_string_equal(s, "{\"claim_type\":\"container\",\"sub\":\"u1\",\"type\":\"admin\","
-			       "\"containerId\":\"c1\",\"projectId\":\"p1\",\"iat\":100,\"exp\":3700}");
+	assert_string_equal(
+	    s, "{\"claim_type\":\"container\",\"sub\":\"u1\",\"type\":\"admin\","
+	       "\"containerId\":\"c1\",\"projectId\":\"p1\",\"iat\":100,\"exp\":3700}");
 	free(s);
 	json_decref(p);
 }
@@ -148,7 +152,7 @@ static void test_sign_verify_roundtrip(void **state)
 	assert_string_equal(json_string_value(json_object_get(payload, "containerId")),
 			    "aaaaaaaaaaaaaaaaaaaaaaaa");
 	assert_int_equal(json_integer_value(json_object_get(payload, "exp")) -
-				 json_integer_value(json_object_get(payload, "iat")),
+			     json_integer_value(json_object_get(payload, "iat")),
 			 3600);
 	json_decref(payload);
 	json_decref(claim);
@@ -228,9 +232,9 @@ static bool doc_has_kid(const json_t *doc, const char *kid)
 {
 	size_t i;
 	json_t *k;
-	json_array_foreach(json_object_get(doc, "keys"), i, k)
-		if (!strcmp(json_string_value(json_object_get(k, "kid")), kid))
-			return true;
+	json_array_foreach(
+	    json_object_get(doc, "keys"), i,
+	    k) if (!strcmp(json_string_value(json_object_get(k, "kid")), kid)) return true;
 	return false;
 }
 
@@ -297,10 +301,11 @@ static void test_bad_key_files_skipped(void **state)
 	/* a file whose public key does not match its seed */
 	p = xasprintf("%s/signing/forged.key", f->state);
 	char text[512];
-	snprintf(text, sizeof(text),
-		 "{\"kid\":\"forged\",\"algorithm\":\"ed25519\",\"created_at\":%lld,\"retired_at\":0,"
-		 "\"public_key_hex\":\"%064d\",\"seed_hex\":\"%064d\"}",
-		 (long long)now_unix() + 100, 1, 2);
+	snprintf(
+	    text, sizeof(text),
+	    "{\"kid\":\"forged\",\"algorithm\":\"ed25519\",\"created_at\":%lld,\"retired_at\":0,"
+	    "\"public_key_hex\":\"%064d\",\"seed_hex\":\"%064d\"}",
+	    (long long)now_unix() + 100, 1, 2);
 	assert_int_equal(write_file(p, text, &err), 0);
 	free(p);
 	struct keyset *ks = load(f->state);
@@ -324,10 +329,11 @@ static void check_signed(const struct keyset *ks, const char *hdr, const char *b
 	assert_int_equal(sodium_hex2bin(sig, 64, sig_hex, 128, NULL, NULL, NULL), 0);
 	assert_true(keyset_public_key(ks, kid, pk));
 	char *data = xasprintf("%lld\n%s\n%d\n%s\n%s", t, method, status, path, body);
-	assert_int_equal(crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk), 0);
+	assert_int_equal(crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk),
+			 0);
 	data[0] = '2';
-	assert_int_not_equal(crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk),
-			     0);
+	assert_int_not_equal(
+	    crypto_sign_verify_detached(sig, (unsigned char *)data, strlen(data), pk), 0);
 	free(data);
 }
 
@@ -381,8 +387,8 @@ static void test_platform_cache(void **state)
 	assert_int_equal(keys_rotate(f->state, now_unix(), kid1, &err), 0);
 	assert_int_equal(claims_public_doc(&pf, &doc, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(doc, "active_kid")), kid1);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(doc, "signing_format"), "replay_tolerance_seconds")),
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "signing_format"),
+							    "replay_tolerance_seconds")),
 			 300);
 	json_decref(doc);
 
@@ -458,8 +464,11 @@ static void world_open(struct fx *f, struct world *w)
 	id_new(p.id);
 	snprintf(p.user_id, sizeof(p.user_id), "%s", w->alice);
 	assert_int_equal(store_project_insert(w->st, &p, &err), 0);
-	struct container c = {.name = "c1", .status = "running", .realm_ids = realms,
-			      .environment_vars = "{}", .container_image = "busybox"};
+	struct container c = {.name = "c1",
+			      .status = "running",
+			      .realm_ids = realms,
+			      .environment_vars = "{}",
+			      .container_image = "busybox"};
 	id_new(c.id);
 	snprintf(c.project_id, sizeof(c.project_id), "%s", p.id);
 	snprintf(c.user_id, sizeof(c.user_id), "%s", w->alice);
@@ -523,7 +532,7 @@ static void test_issue_for_owner(void **state)
 	assert_string_equal(json_string_value(json_object_get(payload, "type")), "admin");
 	assert_int_equal(json_integer_value(json_object_get(data, "expires_in")), 90);
 	assert_int_equal(json_integer_value(json_object_get(payload, "exp")) -
-				 json_integer_value(json_object_get(payload, "iat")),
+			     json_integer_value(json_object_get(payload, "iat")),
 			 90);
 	json_decref(payload);
 	json_decref(data);
@@ -581,20 +590,19 @@ static void test_issue_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_b64url_no_padding),
-		cmocka_unit_test(test_payload_fields),
-		cmocka_unit_test_setup_teardown(test_no_key_is_not_configured, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sign_verify_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tampering_fails, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_persisted_private, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rotation_keeps_old_kid_published, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_bad_key_files_skipped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_response_signature, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_platform_cache, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_platform_creates_first_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_issue_for_owner, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_issue_refusals, setup, teardown),
+	    cmocka_unit_test(test_b64url_no_padding),
+	    cmocka_unit_test(test_payload_fields),
+	    cmocka_unit_test_setup_teardown(test_no_key_is_not_configured, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sign_verify_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tampering_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_persisted_private, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_keeps_old_kid_published, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_key_files_skipped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_response_signature, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_platform_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_platform_creates_first_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_issue_for_owner, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_issue_refusals, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

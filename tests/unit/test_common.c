@@ -179,13 +179,13 @@ static void test_panic_message(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_close_keeps_errno),
-		cmocka_unit_test(test_steal),
-		cmocka_unit_test(test_file_and_dir),
-		cmocka_unit_test(test_json_cleanup_and_policy),
-		cmocka_unit_test(test_assert_names_file_and_line),
-		cmocka_unit_test(test_assert_that_holds_is_silent),
-		cmocka_unit_test(test_panic_message),
+	    cmocka_unit_test(test_close_keeps_errno),
+	    cmocka_unit_test(test_steal),
+	    cmocka_unit_test(test_file_and_dir),
+	    cmocka_unit_test(test_json_cleanup_and_policy),
+	    cmocka_unit_test(test_assert_names_file_and_line),
+	    cmocka_unit_test(test_assert_that_holds_is_silent),
+	    cmocka_unit_test(test_panic_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

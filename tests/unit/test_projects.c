@@ -182,12 +182,12 @@ static void test_token_permissions_and_realms(void **state)
 	principal_clear(&t);
 }
 
-static json_t *list(struct platform *pf, const struct principal *who, const char *sort,
-		    bool desc, int64_t page, int64_t limit, const char *realm)
+static json_t *list(struct platform *pf, const struct principal *who, const char *sort, bool desc,
+		    int64_t page, int64_t limit, const char *realm)
 {
 	struct error err = {0};
-	struct list_query q = {.sort_by = sort, .desc = desc, .page = page, .limit = limit,
-			       .realm_id = realm};
+	struct list_query q = {
+	    .sort_by = sort, .desc = desc, .page = page, .limit = limit, .realm_id = realm};
 	json_t *data = NULL;
 	if (projects_list(pf, who, &q, &data, &err) < 0)
 		fail_msg("list: %s", err.msg);
@@ -207,7 +207,8 @@ static void test_realm_filtered_pagination(void **state)
 	for (int i = 0; i < 12; i++) {
 		char body[160];
 		const char *realm = i % 2 == 0 ? "\"" R1 "\"" : i % 3 == 1 ? "\"" R2 "\"" : "";
-		snprintf(body, sizeof(body), "{\"alias\": \"p%02d\", \"realm_ids\": [%s]}", i, realm);
+		snprintf(body, sizeof(body), "{\"alias\": \"p%02d\", \"realm_ids\": [%s]}", i,
+			 realm);
 		json_decref(make(&f->pf, &a, body));
 	}
 	json_t *d = list(&f->pf, &a, "alias", false, 1, 100, NULL);
@@ -253,7 +254,8 @@ static void test_realms_list(void **state)
 	assert_int_equal(realms_list(&f->pf, &a, false, &d, &err), 0);
 	assert_int_equal(json_integer_value(json_object_get(d, "total")), 0);
 	json_decref(d);
-	json_decref(make(&f->pf, &a, "{\"alias\": \"r\", \"realm_ids\": [\"" R2 "\", \"" R1 "\"]}"));
+	json_decref(
+	    make(&f->pf, &a, "{\"alias\": \"r\", \"realm_ids\": [\"" R2 "\", \"" R1 "\"]}"));
 	json_decref(make(&f->pf, &a, "{\"alias\": \"s\", \"realm_ids\": [\"" R1 "\"]}"));
 	assert_int_equal(realms_list(&f->pf, &a, true, &d, &err), 0);
 	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
@@ -321,12 +323,12 @@ static void test_server_identity(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_get_update, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_permissions_and_realms, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_realm_filtered_pagination, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_realms_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_default_project, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_identity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_get_update, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_permissions_and_realms, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_realm_filtered_pagination, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_realms_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_default_project, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_identity, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,21 +99,32 @@ static void test_parse_api_and_alias(void **state)
 static void test_parse_refusals(void **state)
 {
 	static const char *const bad[] = {
-	    "", "example.test", "containers." DOM, "x.api." DOM, "api.other.test",
-	    P "-" C "-terminal-1.containers." DOM,          /* no server */
-	    P "-" C "-terminal-1.a.b.containers." DOM,      /* two server labels */
-	    P "-" C "-terminal-10000.s.containers." DOM,    /* above 9999 */
-	    P "-" C "-files-0.s.containers." DOM,           /* only terminal has 0 */
-	    P "-" C "-terminal-01.s.containers." DOM,       /* leading zero */
-	    P "-" C "-terminal-.s.containers." DOM, P "-" C "-terminal.s.containers." DOM,
-	    P "-" C "-http-0.s.containers." DOM, P "-" C "-http-65536.s.containers." DOM,
-	    P "-" C "-http-80x.s.containers." DOM, P "-" C "-notifications-1.s.containers." DOM,
-	    P "-" C "-editor-1.s.containers." DOM, P "-" C "-sshx.s.containers." DOM,
+	    "",
+	    "example.test",
+	    "containers." DOM,
+	    "x.api." DOM,
+	    "api.other.test",
+	    P "-" C "-terminal-1.containers." DOM,	 /* no server */
+	    P "-" C "-terminal-1.a.b.containers." DOM,	 /* two server labels */
+	    P "-" C "-terminal-10000.s.containers." DOM, /* above 9999 */
+	    P "-" C "-files-0.s.containers." DOM,	 /* only terminal has 0 */
+	    P "-" C "-terminal-01.s.containers." DOM,	 /* leading zero */
+	    P "-" C "-terminal-.s.containers." DOM,
+	    P "-" C "-terminal.s.containers." DOM,
+	    P "-" C "-http-0.s.containers." DOM,
+	    P "-" C "-http-65536.s.containers." DOM,
+	    P "-" C "-http-80x.s.containers." DOM,
+	    P "-" C "-notifications-1.s.containers." DOM,
+	    P "-" C "-editor-1.s.containers." DOM,
+	    P "-" C "-sshx.s.containers." DOM,
 	    P "-" C "-desktop-63936.s.containers." DOM,
 	    "0123456789ABCDEF01234567-" C "-terminal-1.s.containers.other.test",
-	    "ab.s.containers." DOM,                          /* alias too short */
-	    "-ab-.s.containers." DOM, "a_b_c.s.containers." DOM, "[::1]:80",
-	    ".s.containers." DOM, "x..containers." DOM,
+	    "ab.s.containers." DOM, /* alias too short */
+	    "-ab-.s.containers." DOM,
+	    "a_b_c.s.containers." DOM,
+	    "[::1]:80",
+	    ".s.containers." DOM,
+	    "x..containers." DOM,
 	};
 	struct proxy_host h;
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -189,9 +200,14 @@ static const char *f_query(void *ctx, const char *name)
 
 static struct proxy_request_view view(struct fake *f, const char *ip, bool ws)
 {
-	return (struct proxy_request_view){.client_ip = ip, .method = "GET", .path = "/",
-					   .websocket = ws, .header = f_header,
-					   .cookie = f_cookie, .query = f_query, .ctx = f};
+	return (struct proxy_request_view){.client_ip = ip,
+					   .method = "GET",
+					   .path = "/",
+					   .websocket = ws,
+					   .header = f_header,
+					   .cookie = f_cookie,
+					   .query = f_query,
+					   .ctx = f};
 }
 
 static void test_index_and_path(void **state)
@@ -211,8 +227,8 @@ static void test_index_and_path(void **state)
 	assert_null(proxy_index_param(&r));
 
 	char out[128];
-	struct proxy_route a = {.kind = PROXY_KIT, .alias_id = P, .target_path = "/app",
-				.allow_path_override = true};
+	struct proxy_route a = {
+	    .kind = PROXY_KIT, .alias_id = P, .target_path = "/app", .allow_path_override = true};
 	assert_int_equal(proxy_forward_path(&a, "/x/y?q=1", out, sizeof(out)), 0);
 	assert_string_equal(out, "/app/x/y?q=1");
 	assert_int_equal(proxy_forward_path(&a, "/", out, sizeof(out)), 0);
@@ -355,8 +371,8 @@ static char *hs256(const char *secret, const char *claim_k, const char *claim_v,
 {
 	jwt_t *j = NULL;
 	assert_int_equal(jwt_new(&j), 0);
-	assert_int_equal(jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret,
-				     (int)strlen(secret)), 0);
+	assert_int_equal(
+	    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)), 0);
 	if (claim_k)
 		jwt_add_grant(j, claim_k, claim_v);
 	if (exp)
@@ -428,10 +444,11 @@ static void test_ip_group_and_defaults(void **state)
 	/* a project's false applies unless the container says otherwise */
 	const char *poff = "{\"default\":\"allow\",\"enable_proxy\":false}";
 	assert_int_equal(decide(NULL, poff, &http8000, &out, CLAIM_OWNER, false), 403);
-	assert_int_equal(decide("{\"default\":\"allow\"}", poff, &http8000, &out, CLAIM_NONE,
-				false), 403);
+	assert_int_equal(
+	    decide("{\"default\":\"allow\"}", poff, &http8000, &out, CLAIM_NONE, false), 403);
 	assert_int_equal(decide("{\"default\":\"allow\",\"enable_proxy\":true}", poff, &http8000,
-				&out, CLAIM_NONE, false), 200);
+				&out, CLAIM_NONE, false),
+			 200);
 }
 
 static void test_project_under_container(void **state)
@@ -483,8 +500,9 @@ static void add_user(struct world *w, const char *name, char id[ID_LEN + 1],
 	struct user u = {.username = (char *)name, .password_hash = "x", .max_containers = -1};
 	snprintf(u.id, sizeof(u.id), "%s", id);
 	assert_int_equal(store_user_insert(w->st, &u, &err), 0);
-	assert_int_equal(tokens_insert_new(w->st, id, name, auth_permission_template_new("full_access"),
-					   tok, &err), 0);
+	assert_int_equal(tokens_insert_new(w->st, id, name,
+					   auth_permission_template_new("full_access"), tok, &err),
+			 0);
 }
 
 static int world_setup(void **state)
@@ -506,8 +524,11 @@ static int world_setup(void **state)
 	id_new(p.id);
 	snprintf(p.user_id, sizeof(p.user_id), "%s", w->alice);
 	assert_int_equal(store_project_insert(w->st, &p, &err), 0);
-	struct container c = {.name = "c1", .status = "running", .realm_ids = "[]",
-			      .environment_vars = "{}", .container_image = "busybox",
+	struct container c = {.name = "c1",
+			      .status = "running",
+			      .realm_ids = "[]",
+			      .environment_vars = "{}",
+			      .container_image = "busybox",
 			      .hoody_kit = true};
 	id_new(c.id);
 	snprintf(c.project_id, sizeof(c.project_id), "%s", p.id);
@@ -633,8 +654,11 @@ static void test_foreign_claim(void **state)
 	struct world *w = *state;
 	struct error err = {0};
 	/* bob owns a second container; his valid claim for it means nothing here */
-	struct container c = {.name = "bobs", .status = "running", .realm_ids = "[]",
-			      .environment_vars = "{}", .container_image = "busybox"};
+	struct container c = {.name = "bobs",
+			      .status = "running",
+			      .realm_ids = "[]",
+			      .environment_vars = "{}",
+			      .container_image = "busybox"};
 	struct project p = {.alias = "pb", .realm_ids = "[]", .max_containers = -1};
 	id_new(p.id);
 	snprintf(p.user_id, sizeof(p.user_id), "%s", w->bob);

@@ -46,18 +46,18 @@ static void test_request_refusals(void **state)
 	struct h1_head h;
 	int st;
 	const char *bad400[] = {
-		"GET / HTTP/1.1\nHost: x\n\n",             /* bare LF */
-		"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",       /* bare CR */
-		"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",   /* space in name */
-		"GET / HTTP/1.1\r\nX : y\r\n\r\n",         /* space before colon */
-		"GET / HTTP/1.1\r\nX: y\r\n folded\r\n\r\n",
-		"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
-		"GET  / HTTP/1.1\r\n\r\n",
-		"G(T / HTTP/1.1\r\n\r\n",
-		"GET / HTTP/1.1 \r\n\r\n",
-		"GET / FOO\r\n\r\n",
-		"GET /\x01 HTTP/1.1\r\n\r\n",
-		"GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n",
+	    "GET / HTTP/1.1\nHost: x\n\n",	     /* bare LF */
+	    "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",     /* bare CR */
+	    "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", /* space in name */
+	    "GET / HTTP/1.1\r\nX : y\r\n\r\n",	     /* space before colon */
+	    "GET / HTTP/1.1\r\nX: y\r\n folded\r\n\r\n",
+	    "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+	    "GET  / HTTP/1.1\r\n\r\n",
+	    "G(T / HTTP/1.1\r\n\r\n",
+	    "GET / HTTP/1.1 \r\n\r\n",
+	    "GET / FOO\r\n\r\n",
+	    "GET /\x01 HTTP/1.1\r\n\r\n",
+	    "GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(bad400) / sizeof(bad400[0]); i++) {
 		assert_int_equal(req(bad400[i], &h, &st), -1);
@@ -100,17 +100,28 @@ static void test_request_framing(void **state)
 	assert_int_equal(f.length, 12);
 	assert_int_equal(framing_of("GET / HTTP/1.1\r\n\r\n", &f, &st), 0);
 	assert_int_equal(f.kind, H1_BODY_NONE);
-	assert_int_equal(framing_of("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n", &f, &st), 0);
+	assert_int_equal(
+	    framing_of("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n", &f, &st), 0);
 	assert_int_equal(f.kind, H1_BODY_CHUNKED);
 	/* smuggling shapes */
-	assert_int_equal(framing_of("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", &f, &st), -1);
+	assert_int_equal(
+	    framing_of("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		       &f, &st),
+	    -1);
 	assert_int_equal(st, 400);
-	assert_int_equal(framing_of("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", &f, &st), -1);
+	assert_int_equal(
+	    framing_of("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", &f,
+		       &st),
+	    -1);
 	assert_int_equal(framing_of("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", &f, &st), -1);
-	assert_int_equal(framing_of("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", &f, &st), -1);
-	assert_int_equal(framing_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", &f, &st), -1);
+	assert_int_equal(
+	    framing_of("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", &f, &st),
+	    -1);
+	assert_int_equal(
+	    framing_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", &f, &st), -1);
 	assert_int_equal(st, 501);
-	assert_int_equal(framing_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", &f, &st), -1);
+	assert_int_equal(
+	    framing_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", &f, &st), -1);
 }
 
 static int resp_framing(const char *s, bool head_req, struct h1_framing *f)
@@ -137,11 +148,17 @@ static void test_response_heads(void **state)
 	assert_int_equal(f.kind, H1_BODY_EOF);
 	assert_int_equal(resp_framing("HTTP/1.1 204 No\r\n\r\n", false, &f), 0);
 	assert_int_equal(f.kind, H1_BODY_NONE);
-	assert_int_equal(resp_framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, &f), 0);
+	assert_int_equal(
+	    resp_framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, &f),
+	    0);
 	assert_int_equal(f.kind, H1_BODY_CHUNKED);
-	assert_int_equal(resp_framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, &f), 0);
+	assert_int_equal(
+	    resp_framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, &f), 0);
 	assert_int_equal(f.kind, H1_BODY_EOF);
-	assert_int_equal(resp_framing("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, &f), -1);
+	assert_int_equal(
+	    resp_framing("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false,
+			 &f),
+	    -1);
 	assert_int_equal(h1_parse_response("HTTP/1.1 20 OK\r\n\r\n", 18, &h), -1);
 	assert_int_equal(h1_parse_response("HTTP/1.1 099 X\r\n\r\n", 18, &h), -1);
 }
@@ -189,21 +206,18 @@ static void test_chunked(void **state)
 	assert_false(done);
 	/* malformed */
 	assert_int_equal(scan("x\r\n", 1, &done), -1);
-	assert_int_equal(scan("4\nWiki\r\n0\r\n\r\n", 1, &done), -1);       /* bare LF */
-	assert_int_equal(scan("4\r\nWikiX\r\n0\r\n\r\n", 1, &done), -1);    /* data longer */
-	assert_int_equal(scan("ffffffffffffffffff\r\n", 1, &done), -1);    /* size overflow */
-	assert_int_equal(scan("0\r\n folded\r\n\r\n", 1, &done), -1);     /* trailer folding */
+	assert_int_equal(scan("4\nWiki\r\n0\r\n\r\n", 1, &done), -1);	 /* bare LF */
+	assert_int_equal(scan("4\r\nWikiX\r\n0\r\n\r\n", 1, &done), -1); /* data longer */
+	assert_int_equal(scan("ffffffffffffffffff\r\n", 1, &done), -1);	 /* size overflow */
+	assert_int_equal(scan("0\r\n folded\r\n\r\n", 1, &done), -1);	 /* trailer folding */
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_request_heads),
-		cmocka_unit_test(test_request_refusals),
-		cmocka_unit_test(test_request_framing),
-		cmocka_unit_test(test_response_heads),
-		cmocka_unit_test(test_lists),
-		cmocka_unit_test(test_chunked),
+	    cmocka_unit_test(test_request_heads),   cmocka_unit_test(test_request_refusals),
+	    cmocka_unit_test(test_request_framing), cmocka_unit_test(test_response_heads),
+	    cmocka_unit_test(test_lists),	    cmocka_unit_test(test_chunked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,13 +11,27 @@
 #include "api/http.h"
 #include "api/router.h"
 
-static void h_list(struct req *r, struct resp *o) {}
-static void h_get(struct req *r, struct resp *o) {}
-static void h_put(struct req *r, struct resp *o) {}
-static void h_me(struct req *r, struct resp *o) {}
-static void h_snap(struct req *r, struct resp *o) {}
-static void h_op(struct req *r, struct resp *o) {}
-static void h_root(struct req *r, struct resp *o) {}
+static void h_list(struct req *r, struct resp *o)
+{
+}
+static void h_get(struct req *r, struct resp *o)
+{
+}
+static void h_put(struct req *r, struct resp *o)
+{
+}
+static void h_me(struct req *r, struct resp *o)
+{
+}
+static void h_snap(struct req *r, struct resp *o)
+{
+}
+static void h_op(struct req *r, struct resp *o)
+{
+}
+static void h_root(struct req *r, struct resp *o)
+{
+}
 
 static struct router *table(void)
 {
@@ -26,7 +40,8 @@ static struct router *table(void)
 	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/{id}", h_get, 0, NULL), 0);
 	assert_int_equal(router_add(rt, "PUT", "/api/v1/tokens/{id}", h_put, 0, NULL), 0);
 	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/me", h_me, ROUTE_JWT_ONLY, NULL), 0);
-	assert_int_equal(router_add(rt, "DELETE", "/api/v1/c/{id}/snapshots/{name}", h_snap, 0, NULL), 0);
+	assert_int_equal(
+	    router_add(rt, "DELETE", "/api/v1/c/{id}/snapshots/{name}", h_snap, 0, NULL), 0);
 	assert_int_equal(router_add(rt, "POST", "/api/v1/c/{id}/{op}", h_op, 0, NULL), 0);
 	assert_int_equal(router_add(rt, "GET", "/", h_root, ROUTE_PUBLIC, NULL), 0);
 	return rt;
@@ -124,8 +139,9 @@ static void test_404_vs_405(void **state)
 static void test_bad_tables(void **state)
 {
 	struct router *rt = table();
-	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens", h_get, 0, NULL), -1);      /* duplicate */
-	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/", h_get, 0, NULL), -1);     /* same */
+	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens", h_get, 0, NULL),
+			 -1); /* duplicate */
+	assert_int_equal(router_add(rt, "GET", "/api/v1/tokens/", h_get, 0, NULL), -1); /* same */
 	assert_int_equal(router_add(rt, "FETCH", "/x", h_get, 0, NULL), -1);
 	assert_int_equal(router_add(rt, "HEAD", "/x", h_get, 0, NULL), -1);
 	assert_int_equal(router_add(rt, "GET", "x", h_get, 0, NULL), -1);
@@ -141,7 +157,8 @@ static void test_status_map(void **state)
 	/* every code has a deliberate status; only internal failures are 500 */
 	for (int c = E_OK + 1; c < E__COUNT; c++) {
 		int s = api_http_status((enum err_code)c);
-		bool internal = c == E_INTERNAL || c == E_NOMEM || c == E_IO || c == E_DISPATCH_FAILED;
+		bool internal =
+		    c == E_INTERNAL || c == E_NOMEM || c == E_IO || c == E_DISPATCH_FAILED;
 		assert_true(internal ? s == 500 : (s >= 400 && s < 600 && s != 500));
 	}
 	assert_int_equal(api_http_status(E_VALIDATION), 400);
@@ -205,12 +222,12 @@ static void test_envelopes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_params_and_literals),
-		cmocka_unit_test(test_trailing_slash_and_shapes),
-		cmocka_unit_test(test_404_vs_405),
-		cmocka_unit_test(test_bad_tables),
-		cmocka_unit_test(test_status_map),
-		cmocka_unit_test(test_envelopes),
+	    cmocka_unit_test(test_params_and_literals),
+	    cmocka_unit_test(test_trailing_slash_and_shapes),
+	    cmocka_unit_test(test_404_vs_405),
+	    cmocka_unit_test(test_bad_tables),
+	    cmocka_unit_test(test_status_map),
+	    cmocka_unit_test(test_envelopes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

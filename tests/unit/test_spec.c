@@ -285,7 +285,8 @@ static void test_all_limits(void **state)
 	assert_int_equal(res_int(root, "cpu", "shares"), 512);
 	assert_null(json_object_get(json_object_get(linux_(root), "resources"), "blockIO"));
 	assert_string_equal(mount_opt(root, "/dev/shm", "size="), "size=8388608");
-	json_t *rl = json_array_get(json_object_get(json_object_get(root, "process"), "rlimits"), 0);
+	json_t *rl =
+	    json_array_get(json_object_get(json_object_get(root, "process"), "rlimits"), 0);
 	assert_int_equal(json_integer_value(json_object_get(rl, "hard")), 4096);
 	assert_int_equal(json_integer_value(json_object_get(rl, "soft")), 1024);
 	json_decref(root);
@@ -299,9 +300,8 @@ static void test_all_limits(void **state)
 	root = build(&s, &paths);
 	assert_int_equal(res_int(root, "blockIO", "weight"), 1000);
 	assert_int_equal(res_int(root, "cpu", "shares"), 2);
-	assert_null(json_object_get(json_object_get(json_object_get(linux_(root), "resources"),
-						    "memory"),
-				    "swap"));
+	assert_null(json_object_get(
+	    json_object_get(json_object_get(linux_(root), "resources"), "memory"), "swap"));
 	rl = json_array_get(json_object_get(json_object_get(root, "process"), "rlimits"), 0);
 	assert_int_equal(json_integer_value(json_object_get(rl, "hard")), 20000);
 	json_decref(root);

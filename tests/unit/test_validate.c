@@ -24,8 +24,8 @@ static json_t *body(const char *text)
 static void test_color_normalize(void **state)
 {
 	static const char *const ok[][2] = {
-		{"#3498db", "#3498DB"}, {"3498db", "#3498DB"}, {"#ABC", "#ABC"},
-		{"abc", "#ABC"},        {"#e74C3c", "#E74C3C"}, {"000000", "#000000"},
+	    {"#3498db", "#3498DB"}, {"3498db", "#3498DB"},  {"#ABC", "#ABC"},
+	    {"abc", "#ABC"},	    {"#e74C3c", "#E74C3C"}, {"000000", "#000000"},
 	};
 	char out[COLOR_LEN];
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -33,8 +33,8 @@ static void test_color_normalize(void **state)
 		assert_int_equal(color_normalize(ok[i][0], out, &err), 0);
 		assert_string_equal(out, ok[i][1]);
 	}
-	static const char *const bad[] = {"", "#", "#12", "1234", "#12345", "#1234567", "12345g",
-					  "##abc", "#ab c", "red", " #abc", "#abcdef0"};
+	static const char *const bad[] = {"",	    "#",     "#12",   "1234", "#12345", "#1234567",
+					  "12345g", "##abc", "#ab c", "red",  " #abc",	"#abcdef0"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct error err = {0};
 		strcpy(out, "keep");
@@ -83,8 +83,9 @@ static void test_realm_ids(void **state)
 {
 	struct error err = {0};
 	json_t *out = NULL;
-	json_t *b = body("{\"realm_ids\": [\"64a2c4e9f3d5e2b6a8c7d8e1\", \"64A2C4E9F3D5E2B6A8C7D8E1\","
-			 " \"65b3d5f0a4e6f3c7b9d8e9f2\"]}");
+	json_t *b =
+	    body("{\"realm_ids\": [\"64a2c4e9f3d5e2b6a8c7d8e1\", \"64A2C4E9F3D5E2B6A8C7D8E1\","
+		 " \"65b3d5f0a4e6f3c7b9d8e9f2\"]}");
 	assert_int_equal(field_realm_ids(b, "realm_ids", &out, &err), 1);
 	assert_int_equal(json_array_size(out), 2); /* case-folded duplicate dropped */
 	assert_string_equal(json_string_value(json_array_get(out, 0)), "64a2c4e9f3d5e2b6a8c7d8e1");
@@ -119,10 +120,15 @@ static void test_realm_ids(void **state)
 static void test_realm_ids_rejects(void **state)
 {
 	static const char *const bad[] = {
-		"\"64a2c4e9f3d5e2b6a8c7d8e1\"", "{}", "[1]", "[null]", "[\"64a2c4e9\"]",
-		"[\"64a2c4e9f3d5e2b6a8c7d8e1x\"]", "[\"64a2c4e9f3d5e2b6a8c7d8eg\"]",
-		"[\"64a2c4e9f3d5e2b6a8c7d8e1\", \"nope\"]",
-		"[\"64a2c4e9f3d5e2b6a8c7d8\\u0000e\"]",
+	    "\"64a2c4e9f3d5e2b6a8c7d8e1\"",
+	    "{}",
+	    "[1]",
+	    "[null]",
+	    "[\"64a2c4e9\"]",
+	    "[\"64a2c4e9f3d5e2b6a8c7d8e1x\"]",
+	    "[\"64a2c4e9f3d5e2b6a8c7d8eg\"]",
+	    "[\"64a2c4e9f3d5e2b6a8c7d8e1\", \"nope\"]",
+	    "[\"64a2c4e9f3d5e2b6a8c7d8\\u0000e\"]",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct error err = {0};
@@ -249,8 +255,10 @@ static void test_field_ed25519_hex(void **state)
 	struct error err = {0};
 	char *hex = NULL;
 	char upper[80], lower[80];
-	snprintf(lower, sizeof(lower), "%s", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-	snprintf(upper, sizeof(upper), "{\"k\": \"%s\"}", "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
+	snprintf(lower, sizeof(lower), "%s",
+		 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	snprintf(upper, sizeof(upper), "{\"k\": \"%s\"}",
+		 "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
 	json_t *b = body(upper);
 	assert_int_equal(field_ed25519_hex(b, "k", &hex, &err), 1);
 	assert_string_equal(hex, lower);
@@ -291,17 +299,17 @@ static void test_pagination(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_color_normalize),
-		cmocka_unit_test(test_color_random),
-		cmocka_unit_test(test_field_color),
-		cmocka_unit_test(test_realm_ids),
-		cmocka_unit_test(test_realm_ids_rejects),
-		cmocka_unit_test(test_realm_ids_parse_garbage),
-		cmocka_unit_test(test_alias),
-		cmocka_unit_test(test_fields_allowed),
-		cmocka_unit_test(test_pagination),
-		cmocka_unit_test(test_field_json_text),
-		cmocka_unit_test(test_field_ed25519_hex),
+	    cmocka_unit_test(test_color_normalize),
+	    cmocka_unit_test(test_color_random),
+	    cmocka_unit_test(test_field_color),
+	    cmocka_unit_test(test_realm_ids),
+	    cmocka_unit_test(test_realm_ids_rejects),
+	    cmocka_unit_test(test_realm_ids_parse_garbage),
+	    cmocka_unit_test(test_alias),
+	    cmocka_unit_test(test_fields_allowed),
+	    cmocka_unit_test(test_pagination),
+	    cmocka_unit_test(test_field_json_text),
+	    cmocka_unit_test(test_field_ed25519_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,12 +66,12 @@ static void victim_job(void *arg)
 }
 
 /* Waits until cond holds (bounded by the test's own ctest timeout). */
-#define WAIT_UNTIL(cond)                                      \
-	do {                                                  \
-		pthread_mutex_lock(&g.mu);                    \
-		while (!(cond))                               \
-			pthread_cond_wait(&g.cv, &g.mu);      \
-		pthread_mutex_unlock(&g.mu);                  \
+#define WAIT_UNTIL(cond)                                                                           \
+	do {                                                                                       \
+		pthread_mutex_lock(&g.mu);                                                         \
+		while (!(cond))                                                                    \
+			pthread_cond_wait(&g.cv, &g.mu);                                           \
+		pthread_mutex_unlock(&g.mu);                                                       \
 	} while (0)
 
 static void open_gate(void)
