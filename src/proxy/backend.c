@@ -105,7 +105,7 @@ void backend_close(struct conn *c)
 		c->bssl = NULL;
 	}
 	if (c->bfd >= 0)
-		close(c->bfd); /* also leaves the epoll set */
+		ep_close(c->lp, c->bfd);
 	c->bfd = -1;
 	c->b_rd = c->b_wr = c->b_hup = false;
 	c->b_connecting = c->b_keep = c->b_reused = false;

@@ -625,7 +625,7 @@ void conn_close(struct conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
-	close(c->cfd);
+	ep_close(c->lp, c->cfd);
 	c->cfd = -1;
 	half_reset(&c->req);
 	half_reset(&c->resp);

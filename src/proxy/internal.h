@@ -183,6 +183,7 @@ void pool_put(struct loop *lp, char *p);
 void conn_queue(struct conn *c);
 void conn_free(struct conn *c);
 int ep_add(struct loop *lp, int fd, struct ep_ref *ref, struct error *err);
+void ep_close(struct loop *lp, int fd); /* leaves the epoll set, then closes */
 
 /* conn.c */
 void conn_start(struct loop *lp, int fd, const char *ip, bool tls);

@@ -57,7 +57,7 @@ static void drop(struct loop *lp, struct idle_backend *ib)
 {
 	if (ib->ssl)
 		SSL_free(ib->ssl);
-	close(ib->fd); /* also leaves the epoll set */
+	ep_close(lp, ib->fd);
 	retire(lp, ib);
 }
 

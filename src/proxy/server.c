@@ -40,6 +40,16 @@ int ep_add(struct loop *lp, int fd, struct ep_ref *ref, struct error *err)
 	return 0;
 }
 
+/* close() alone leaves the epoll set only when no other descriptor shares
+ * the socket: a child that hoodyd forked (crun, a hook) holds a copy until
+ * its exec, and the set would then report events for a connection already
+ * freed. */
+void ep_close(struct loop *lp, int fd)
+{
+	(void)epoll_ctl(lp->epfd, EPOLL_CTL_DEL, fd, NULL);
+	close(fd);
+}
+
 char *pool_get(struct loop *lp)
 {
 	return lp->npool ? lp->pool[--lp->npool] : xmalloc(BUF_SIZE);
