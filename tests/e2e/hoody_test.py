@@ -116,6 +116,7 @@ class Daemon:
         self.subnet = f"10.{self.n}.0.0/16"
         self.extra = list(extra_args)
         self.proc = None
+        self.exit_status = None  # a start that failed: how hoodyd exited
         self.token = None
         self.log_path = os.path.join(self.state, "hoodyd.log")
 
@@ -135,16 +136,19 @@ class Daemon:
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                # read before abandon(): its purge removes the state dir
+                why, self.exit_status = self.tail_log(), self.proc.returncode
                 self.abandon()
-                raise RuntimeError(f"hoodyd exited: {self.tail_log()}")
+                raise RuntimeError(f"hoodyd exited {self.exit_status}: {why}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     break
             except OSError:
                 time.sleep(0.05)
         else:
+            why = self.tail_log(10)
             self.abandon()
-            raise RuntimeError(f"hoodyd did not listen in time: {self.tail_log(10)}")
+            raise RuntimeError(f"hoodyd did not listen in time: {why}")
         with open(os.path.join(self.state, "admin-token")) as f:
             self.token = f.read().strip()
         return self

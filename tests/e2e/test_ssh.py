@@ -555,7 +555,7 @@ def test_bad_listen_address_stops_the_daemon():
             check(False, f"hoodyd started with --ssh-listen {bad}")
         except RuntimeError as e:
             check("--ssh-listen" in str(e), e)
-            check(d.proc.returncode == 1, d.proc.returncode)
+            check(d.exit_status == 1, d.exit_status)
         finally:
             d.proc = None  # it stopped by itself, with status 1
             d.cleanup()
