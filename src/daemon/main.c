@@ -244,18 +244,6 @@ static int serve(const struct daemon_config *c)
 		fail("first-start bootstrap", &err);
 		goto out;
 	}
-	struct api_config ac = {
-	    .listen = c->listen,
-	    .max_body = (size_t)c->max_body,
-	    .threads = (int)c->threads,
-	    .conn_timeout_s = (unsigned)c->conn_timeout,
-	    .api_domain = c->domain,
-	    .workers = (int)c->workers,
-	};
-	if (api_server_start(&ac, pf, &srv, &err) < 0) {
-		fail("http", &err);
-		goto out;
-	}
 	if ((c->proxy_listen && *c->proxy_listen) ||
 	    (c->proxy_tls_listen && *c->proxy_tls_listen)) {
 		struct proxy_config xc = {
@@ -287,6 +275,20 @@ static int serve(const struct daemon_config *c)
 			fail("ssh", &err);
 			goto out;
 		}
+	}
+	/* The API listens last: once it answers, the proxy and SSH listen too,
+	 * and a bad flag for either has stopped hoodyd before anything served. */
+	struct api_config ac = {
+	    .listen = c->listen,
+	    .max_body = (size_t)c->max_body,
+	    .threads = (int)c->threads,
+	    .conn_timeout_s = (unsigned)c->conn_timeout,
+	    .api_domain = c->domain,
+	    .workers = (int)c->workers,
+	};
+	if (api_server_start(&ac, pf, &srv, &err) < 0) {
+		fail("http", &err);
+		goto out;
 	}
 	announce(c, first);
 	announce_proxy(c);
