@@ -48,6 +48,14 @@ def ssh(key, *cmd, login="root", tty=False, timeout=60, extra=()):
                           stdin=subprocess.DEVNULL)
 
 
+def sftp_batch(key, port, batch):
+    """sftp -b batch as root@127.0.0.1 on port, with the test key `key`."""
+    return subprocess.run(["sftp", "-i", os.path.join(TMP, key), "-P", str(port),
+                           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
+                           "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+
+
 def mark(cid):
     """A file only this container has."""
     with open(f"/proc/{init_pid(D, cid)}/root/marker", "w") as f:
@@ -256,10 +264,7 @@ def test_sftp_put_and_get():
                 f"put {local} ../../../../up/escape.bin\nget /up/file.bin {back}\n"
                 f"put {local} /up/file.bin\n"
                 "rename /up/escape.bin /up/moved.bin\nrm /up/moved.bin\n")
-    r = subprocess.run(["sftp", "-i", os.path.join(TMP, "a"), "-P", str(SSH_PORT),
-                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
-                        "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+    r = sftp_batch("a", SSH_PORT, batch)
     check(r.returncode == 0, r)
     root = f"/proc/{init_pid(D, A)}/root"
     with open(root + "/up/file.bin", "rb") as f:
@@ -274,10 +279,7 @@ def test_sftp_put_and_get():
     crun_exec(D, A, ["/bin/ln", "-s", "/", "/up/hostroot"], detach=False)
     with open(batch, "w") as f:
         f.write(f"get /up/hostroot{TMP}/upload.bin {TMP}/leak.bin\n")
-    r = subprocess.run(["sftp", "-i", os.path.join(TMP, "a"), "-P", str(SSH_PORT),
-                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
-                        "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+    r = sftp_batch("a", SSH_PORT, batch)
     check(r.returncode != 0 and not os.path.exists(f"{TMP}/leak.bin"), r)
     # hoodyd is host root outside the container's device cgroup: a device
     # node or a FIFO in the container is never opened (nor does it hang)
@@ -286,10 +288,7 @@ def test_sftp_put_and_get():
     for name in ("fifo", "zero"):
         with open(batch, "w") as f:
             f.write(f"get /up/{name} {TMP}/{name}.out\n")
-        r = subprocess.run(["sftp", "-i", os.path.join(TMP, "a"), "-P", str(SSH_PORT),
-                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
-                            "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        r = sftp_batch("a", SSH_PORT, batch)
         check(r.returncode != 0 and os.path.getsize(f"{TMP}/{name}.out") == 0
               if os.path.exists(f"{TMP}/{name}.out") else r.returncode != 0, r)
 
@@ -501,10 +500,7 @@ def test_userns_container():
         batch = os.path.join(TMP, "batch-userns")
         with open(batch, "w") as f:
             f.write(f"mkdir /u\nput {local} /u/f.txt\n")
-        r = subprocess.run(["sftp", "-i", os.path.join(TMP, "stranger"), "-P", str(port),
-                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
-                            "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        r = sftp_batch("stranger", port, batch)
         check(r.returncode == 0, r)
         r = subprocess.run(base_args("stranger", port) +
                            ["root@127.0.0.1", "stat -c '%u %g' /u /u/f.txt; cat /u/f.txt; echo more >> /u/f.txt"],
@@ -531,10 +527,7 @@ def test_sftp_file_read_by_the_kit_files_service():
         batch = os.path.join(TMP, "batch-kit")
         with open(batch, "w") as f:
             f.write(f"mkdir /srv-up\nput {local} /srv-up/kit.txt\n")
-        r = subprocess.run(["sftp", "-i", os.path.join(TMP, "stranger"), "-P", str(port),
-                            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-b", batch,
-                            "root@127.0.0.1"], capture_output=True, text=True, timeout=60)
+        r = sftp_batch("stranger", port, batch)
         check(r.returncode == 0, r)
         r = k.req("files-1", path="/srv-up/kit.txt")
         check(r.status == 200 and r.body == b"put by sftp\n", r)
