@@ -601,7 +601,7 @@ void conn_start(struct loop *lp, int fd, const char *ip, bool tls)
 	c->next = lp->head.next;
 	lp->head.next->prev = c;
 	lp->head.next = c;
-	lp->nconns++;
+	__atomic_add_fetch(&lp->nconns, 1, __ATOMIC_RELAXED);
 	c->rq = RQ_HEAD;
 	c->rs = RS_IDLE;
 	c->tls = tls;
@@ -635,6 +635,6 @@ void conn_close(struct conn *c)
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
 	c->prev = c->next = c;
-	c->lp->nconns--;
+	__atomic_sub_fetch(&c->lp->nconns, 1, __ATOMIC_RELAXED);
 	conn_release(c);
 }

@@ -34,6 +34,13 @@ struct listener {
 	bool tls;
 };
 
+/* An accepted connection given to another loop (server.c, rebalancing). */
+struct handoff {
+	int fd;
+	bool tls;
+	char ip[INET6_ADDRSTRLEN];
+};
+
 struct buf {
 	char *data; /* BUF_SIZE bytes from the loop's pool, or NULL */
 	uint32_t start, end;
@@ -149,7 +156,10 @@ struct loop {
 	struct idle_backend *idle_dead;
 	char *pool[POOL_KEEP];
 	int npool;
-	int nconns;
+	int nconns; /* atomic: other loops read it to rebalance */
+	pthread_mutex_t hand_lock;
+	struct handoff *hand; /* given by other loops, started at the next wake-up */
+	int nhand, hand_cap;  /* nhand atomic */
 	int64_t now_ns;
 };
 

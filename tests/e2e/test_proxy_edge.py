@@ -399,8 +399,61 @@ def test_backend_connections_outlive_clients():
         check(r.status == 200 and r.body == b'{"bytes":10}', r)
 
 
+def loop_clients(pid, port):
+    """Client connections (local port = the proxy's) registered in each
+    epoll instance of hoodyd, i.e. held by each proxy loop."""
+    inodes = set()
+    for line in open("/proc/net/tcp").readlines()[1:] + open("/proc/net/tcp6").readlines()[1:]:
+        f = line.split()
+        if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "01":  # ESTABLISHED
+            inodes.add(f[9])
+    per_loop = []
+    for name in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{name}") as fh:
+                info = fh.read()
+        except OSError:
+            continue
+        fds = [ln.split()[1] for ln in info.splitlines() if ln.startswith("tfd:")]
+        if not fds:
+            continue
+        n = 0
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            n += link.startswith("socket:[") and link[8:-1] in inodes
+        per_loop.append(n)
+    return sorted(per_loop, reverse=True)
+
+
+def test_connections_spread_over_loops():
+    """Connections are steered to the loop of the CPU that received them
+    (docs/PROXY.md); a client whose connections all come from one CPU must
+    still get both loops: a loop holding more than the least loaded one plus
+    a small slack gives new connections away (src/proxy/server.c)."""
+    with ProxyDaemon(["--proxy-threads", "2"]) as d:
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(before)})  # every SYN from one CPU
+        socks = []
+        try:
+            for _ in range(24):
+                socks.append(socket.create_connection(("127.0.0.1", d.proxy_port)))
+        finally:
+            os.sched_setaffinity(0, before)
+        deadline = time.time() + 60  # liveness: until both loops registered all 24
+        while sum(loop_clients(d.proc.pid, d.proxy_port)[:2]) < 24 and time.time() < deadline:
+            time.sleep(0.05)
+        loops = loop_clients(d.proc.pid, d.proxy_port)
+        check(sum(loops[:2]) == 24, f"24 connections held by the loops: {loops}")
+        check(loops[0] - loops[1] <= 5, f"24 connections from one CPU split {loops[:2]}")
+        for s in socks:
+            s.close()
+
+
 if __name__ == "__main__":
     main([test_busybox_port_owner_and_strangers, test_streaming_keepalive_chunked_headers,
           test_hostile_heads, test_websocket_subprotocol, test_upload_memory_flat,
           test_tls_wildcard_and_reload, test_documents_and_aliases_through_the_listener,
-          test_backend_connections_outlive_clients])
+          test_backend_connections_outlive_clients, test_connections_spread_over_loops])
