@@ -103,6 +103,10 @@ static const struct opt opts[] = {
 	  "open proxy connections per client address"),
     O_INT(proxy_idle_timeout, 1, 86400, 60, NULL, "seconds a proxy connection may idle or stall"),
     O_INT(proxy_tunnel_timeout, 1, 604800, 3600, NULL, "seconds a silent WebSocket is kept"),
+    O_INT(proxy_relay_conns, 0, 1000000, 0, "its descriptor limit",
+	  "WebSockets per relay worker process (docs/PROXY.md)"),
+    O_INT(fd_limit, 0, 1048576, 0, "the hard limit",
+	  "hoodyd's own descriptor limit (soft RLIMIT_NOFILE); relay workers keep the hard one"),
     O_BOOL(proxy_open_default,
 	   "a container without proxy permissions is public (default: private to its owner)"),
     /* Limits sized so a 2-core, 24 GiB host keeps 500 running containers

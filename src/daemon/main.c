@@ -84,6 +84,19 @@ static uint64_t raise_nofile(void)
 	return original;
 }
 
+/* --fd-limit: hoodyd's own soft limit, lower than what it may have (a
+ * test shows that upgraded connections do not live in hoodyd's table). The
+ * hard limit stays, so relay workers and containers are not affected. */
+static void lower_nofile(int64_t limit)
+{
+	struct rlimit rl;
+	if (limit <= 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rlim_t)limit >= rl.rlim_cur)
+		return;
+	rl.rlim_cur = (rlim_t)limit;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("--fd-limit %lld: %s", (long long)limit, strerror(errno));
+}
+
 static void set_log_level(const char *name)
 {
 	static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -204,6 +217,7 @@ static int serve(const struct daemon_config *c)
 		return 1;
 	}
 	uint64_t host_nofile = raise_nofile();
+	lower_nofile(c->fd_limit);
 	struct rt_config rc_cfg = rt_config_of(c);
 	rc_cfg.nofile_max = host_nofile;
 	/* The runtime first: it makes this process the child subreaper and
@@ -256,6 +270,8 @@ static int serve(const struct daemon_config *c)
 		    .max_conns_per_ip = (int)c->proxy_max_conns_per_ip,
 		    .idle_timeout_s = (int)c->proxy_idle_timeout,
 		    .tunnel_timeout_s = (int)c->proxy_tunnel_timeout,
+		    .relay_exe = "/proc/self/exe",
+		    .relay_conns = (int)c->proxy_relay_conns,
 		};
 		if (proxy_server_start(&xc, pf, &proxy, &err) < 0) {
 			fail("proxy", &err);
@@ -434,6 +450,9 @@ int main(int argc, char **argv)
 {
 	struct daemon_config c;
 	int first;
+	/* a relay worker holds sockets only: no configuration, no state */
+	if (argc > 1 && !strcmp(argv[1], PROXY_RELAY_ARG))
+		return proxy_relay_main(argc, argv);
 	json_alloc_policy_init();
 	int rc = config_load(argc, argv, &c, &first);
 	if (rc != 0)

@@ -544,6 +544,8 @@ settled:
 		conn_close(c);
 		return;
 	}
+	if (c->rs == RS_TUNNEL && relay_try(c))
+		return;
 	/* nothing in flight: the buffers go back to the pool until data comes */
 	buf_release(c->lp, &c->req.b);
 	buf_release(c->lp, &c->resp.b);

@@ -185,6 +185,7 @@ struct proxy_server {
 	int max_conns;
 	int conns; /* atomic */
 	bool stopping;
+	struct relay *relay; /* relay workers (relay.c), NULL when not used */
 };
 
 /* server.c */
@@ -194,6 +195,13 @@ void conn_queue(struct conn *c);
 void conn_free(struct conn *c);
 int ep_add(struct loop *lp, int fd, struct ep_ref *ref, struct error *err);
 void ep_close(struct loop *lp, int fd); /* leaves the epoll set, then closes */
+
+void ip_release(struct proxy_server *srv, const char *ip);
+
+/* relay.c: upgraded connections handed to relay worker processes */
+int relay_start(struct proxy_server *srv, struct error *err);
+void relay_stop(struct proxy_server *srv);
+bool relay_try(struct conn *c); /* true: handed over, c is closed */
 
 /* conn.c */
 void conn_start(struct loop *lp, int fd, const char *ip, bool tls);

@@ -22,7 +22,17 @@ struct proxy_config {
 	int max_conns_per_ip;	/* open client connections per source address */
 	int idle_timeout_s;	/* keep-alive idle, and no progress mid-exchange */
 	int tunnel_timeout_s;	/* no traffic on an upgraded (WebSocket) connection */
+	const char *relay_exe;	/* hoodyd itself: upgraded connections go to relay
+				 * workers it runs (PROXY_RELAY_ARG); NULL = kept here */
+	int relay_conns;	/* upgraded connections per relay worker, 0 = as many as
+				 * its descriptor limit allows */
 };
+
+/* argv[1] of a relay worker: hoodyd re-executed to hold upgraded
+ * connections (relay_worker.c). main() hands such a process to
+ * proxy_relay_main before anything else. */
+#define PROXY_RELAY_ARG "__relay-worker"
+int proxy_relay_main(int argc, char **argv);
 
 /* Binds every listener (one SO_REUSEPORT socket per loop) and starts the
  * loops; on failure nothing is left running. */

@@ -106,7 +106,7 @@ static bool ip_acquire(struct proxy_server *srv, const char *ip)
 
 /* Slots never move (no deletion): an emptied slot is reused by its own
  * address or, when the probe reaches it first, by a new one. */
-static void ip_release(struct proxy_server *srv, const char *ip)
+void ip_release(struct proxy_server *srv, const char *ip)
 {
 	pthread_mutex_lock(&srv->ip_lock);
 	for (unsigned i = 0, h = ip_hash(ip); i < IP_BUCKETS; i++) {
@@ -598,7 +598,7 @@ int proxy_server_start(const struct proxy_config *cfg, struct platform *pf,
 			goto fail;
 	if ((srv->listen && open_listeners(srv, srv->listen, false, err) < 0) ||
 	    (srv->tls_listen && open_listeners(srv, srv->tls_listen, true, err) < 0) ||
-	    start_threads(srv, err) < 0)
+	    relay_start(srv, err) < 0 || start_threads(srv, err) < 0)
 		goto fail;
 	*out_new = srv;
 	return 0;
@@ -632,6 +632,7 @@ void proxy_server_stop(struct proxy_server *srv)
 		if (lp->has_connector)
 			pthread_join(lp->connector, NULL);
 	}
+	relay_stop(srv);
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *lp = &srv->loops[i];
 		int fds[] = {lp->lhttp.fd, lp->ltls.fd, lp->csock[0],

@@ -217,6 +217,28 @@ def rss_kib(pid):
     return 0
 
 
+RELAY_ARGV = b"hoodyd-relay\0__relay-worker\0"
+
+
+def relay_pids(hoodyd_pid):
+    """hoodyd's relay workers (docs/PROXY.md): its children started with the
+    relay argv."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == hoodyd_pid and cmd.startswith(RELAY_ARGV):
+            out.append(int(name))
+    return sorted(out)
+
+
 def upstream_container(d):
     """A project, a running container with hoody-upstream on 9000, its
     http-9000 host name and the owner's claim headers."""
