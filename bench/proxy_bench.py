@@ -161,6 +161,8 @@ def idle_websockets(d, host, count):
     time.sleep(2)
     after, after_each = total_rss(d.proc.pid)
     hoodyd_fds = len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+    # a worker holds two sockets per connection, plus a handful of its own
+    held = {w: (len(os.listdir(f"/proc/{w}/fd")) - 5) // 2 for w in after_each if w != d.proc.pid}
     # every 100th still echoes
     for s in socks[::100]:
         ws_send(s, b"ping")
@@ -169,7 +171,7 @@ def idle_websockets(d, host, count):
         s.close()
     return {"pid": d.proc.pid, "before": before, "after": after, "opened": opened, "count": count,
             "limit": nofile_limit(d.proc.pid), "hoodyd_fds": hoodyd_fds,
-            "before_each": before_each, "after_each": after_each}
+            "before_each": before_each, "after_each": after_each, "held": held}
 
 
 def route_change(d, pid_, cid, count=10):
@@ -295,14 +297,19 @@ def render_idle(res):
     per = (after - before) * 1024 / count
     hpid = i["pid"]
     workers = sorted(p for p in i["after_each"] if p != hpid)
-    split = ", ".join(f"worker {n + 1} {i['after_each'][w] / 1024:.1f} MiB"
-                      for n, w in enumerate(workers))
+
+    def mib(each, pid):
+        return f"{each[pid] / 1024:.1f} MiB" if pid in each else "not running"
+
+    split = ", ".join(f"worker {n + 1} {mib(i['before_each'], w)} -> {mib(i['after_each'], w)} "
+                      f"holding {i['held'][w]:,}" for n, w in enumerate(workers))
     out = [f"{count:,} idle WebSockets held through hoodyd (opened in {i['opened']:.1f} s, "
             "every 100th still echoing afterwards), in "
             f"{len(workers)} relay worker(s): RSS of hoodyd and its workers together "
             f"{before / 1024:.1f} MiB -> {after / 1024:.1f} MiB, **{per / 1024:.2f} KiB per "
-            f"connection** (hoodyd {i['after_each'][hpid] / 1024:.1f} MiB, {split}; a worker "
-            "started during the run counts whole, its code included; a quiet connection is "
+            f"connection** (hoodyd {mib(i['before_each'], hpid)} -> {mib(i['after_each'], hpid)}, "
+            f"{split}; a worker started during the run counts whole, its code included; a "
+            "quiet connection is "
             "its struct in a worker, buffers are taken only while bytes are in flight; the "
             "kernel's socket buffers are not in RSS). hoodyd itself held "
             f"{i['hoodyd_fds']:,} descriptors at the end (limit {i['limit']:,})."]

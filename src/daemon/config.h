@@ -33,9 +33,9 @@ struct daemon_config {
 	int64_t proxy_tunnel_timeout;
 	int64_t proxy_relay_conns; /* 0 = as many as a worker's descriptor limit allows */
 	int64_t fd_limit;	   /* 0 = the hard limit */
-	const char *dns;	/* containers' resolvers; NULL = the host's */
-	const char *net_allow;	/* CIDRs containers may reach despite the deny list */
-	const char *ssh_listen; /* NULL = no SSH front door */
+	const char *dns;	   /* containers' resolvers; NULL = the host's */
+	const char *net_allow;	   /* CIDRs containers may reach despite the deny list */
+	const char *ssh_listen;	   /* NULL = no SSH front door */
 	int64_t ssh_max_conns;
 	int64_t ssh_max_conns_per_ip;
 	int64_t ssh_max_conns_per_container;

@@ -33,7 +33,7 @@
 extern char **environ;
 
 #define RELAY_WORKERS_MAX 64
-#define RELAY_FD_RESERVE 64  /* a worker's own descriptors besides connections */
+#define RELAY_FD_RESERVE 64		/* a worker's own descriptors besides connections */
 #define RELAY_SPAWN_GAP_NS 1000000000LL /* after a failed start or a death */
 #define TALLY_BUCKETS 256
 
@@ -55,7 +55,7 @@ struct relay_worker {
 struct relay {
 	struct proxy_server *srv;
 	char *exe;
-	int cap; /* connections per worker */
+	int cap;	      /* connections per worker */
 	pthread_mutex_t lock; /* workers[], their conns and tallies */
 	struct relay_worker *workers[RELAY_WORKERS_MAX];
 	int nworkers;
@@ -287,8 +287,7 @@ static void *supervisor_main(void *arg)
 static bool relayable(const struct conn *c)
 {
 	return c->rs == RS_TUNNEL && c->rq == RQ_TUNNEL && !c->closing && !c->ssl && !c->bssl &&
-	       c->bfd >= 0 && !c->resp.out && !c->req.out && !c->req.src_eof &&
-	       !c->resp.src_eof;
+	       c->bfd >= 0 && !c->resp.out && !c->req.out && !c->req.src_eof && !c->resp.src_eof;
 }
 
 static uint32_t buffered(const struct buf *b)
@@ -302,9 +301,10 @@ static bool send_to_worker(struct relay *r, const struct conn *c, bool *near_ful
 {
 	struct relay_add m = {.to_client = buffered(&c->resp.b), .to_backend = buffered(&c->req.b)};
 	snprintf(m.ip, sizeof(m.ip), "%s", c->ip);
-	struct iovec iov[3] = {{&m, sizeof(m)},
-			       {c->resp.b.data ? c->resp.b.data + c->resp.b.start : NULL, m.to_client},
-			       {c->req.b.data ? c->req.b.data + c->req.b.start : NULL, m.to_backend}};
+	struct iovec iov[3] = {
+	    {&m, sizeof(m)},
+	    {c->resp.b.data ? c->resp.b.data + c->resp.b.start : NULL, m.to_client},
+	    {c->req.b.data ? c->req.b.data + c->req.b.start : NULL, m.to_backend}};
 	int fds[2] = {c->cfd, c->bfd};
 	union {
 		char buf[CMSG_SPACE(sizeof(fds))];

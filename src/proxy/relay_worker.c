@@ -45,7 +45,7 @@ struct rconn {
 struct relay_worker_state {
 	int epfd;
 	int64_t timeout_ns, now_ns;
-	struct rconn head; /* list sentinel, for the timeout sweep */
+	struct rconn head;  /* list sentinel, for the timeout sweep */
 	struct rconn *dead; /* closed during this batch, freed after it */
 	char *pool[RELAY_POOL_KEEP];
 	int npool;
@@ -378,9 +378,8 @@ static int relay_setup(pid_t parent)
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (getuid() == 0 &&
-	    (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-	     setresuid(NOBODY, NOBODY, NOBODY) < 0))
+	if (getuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+			      setresuid(NOBODY, NOBODY, NOBODY) < 0))
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;
