@@ -11,7 +11,8 @@
  * of a relayed connection is held until then) and replaces a worker that
  * dies (its connections are lost with it). Loop threads hand over with a
  * non-blocking send: hoodyd never waits for a worker, and a connection that
- * cannot be handed over (no room, TLS) stays a tunnel in hoodyd as before. */
+ * cannot be handed over (TLS) stays a tunnel in hoodyd as before; one that
+ * found no room is handed over by the loop's sweep once there is. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -193,13 +194,15 @@ static struct relay_worker *worker_spawn(struct relay *r)
 	return w;
 }
 
-/* A spare is started once the room left is under a quarter of a worker. */
+/* A spare is started once the room left is under half a worker: starting
+ * one takes a moment, and connections that find no room meanwhile stay in
+ * hoodyd (moved by the loops' sweep once there is room). */
 static bool needs_worker(struct relay *r)
 {
 	long room = 0;
 	for (int i = 0; i < r->nworkers; i++)
 		room += r->cap - r->workers[i]->conns;
-	return r->nworkers < RELAY_WORKERS_MAX && room < (long)r->cap / 4 + 1;
+	return r->nworkers < RELAY_WORKERS_MAX && room < (long)r->cap / 2 + 1;
 }
 
 static void ensure_capacity(struct relay *r)
@@ -233,7 +236,7 @@ static void worker_lost(struct relay *r, struct relay_worker *w)
 		 "another worker takes new ones",
 		 (int)w->pid, w->conns);
 	worker_free(r, w);
-	r->next_spawn_ns = mono_ns() + RELAY_SPAWN_GAP_NS / 10;
+	r->next_spawn_ns = mono_ns() + RELAY_SPAWN_GAP_NS;
 }
 
 /* Reads the worker's reports; false once it is gone. */
@@ -297,7 +300,7 @@ static uint32_t buffered(const struct buf *b)
 
 /* Sends under the lock, so a worker is not freed meanwhile; MSG_DONTWAIT:
  * a worker that does not keep up gets nothing, it never stalls a loop. */
-static bool send_to_worker(struct relay *r, const struct conn *c, bool *near_full)
+static bool send_to_worker(struct relay *r, const struct conn *c, bool *wake)
 {
 	struct relay_add m = {.to_client = buffered(&c->resp.b), .to_backend = buffered(&c->req.b)};
 	snprintf(m.ip, sizeof(m.ip), "%s", c->ip);
@@ -330,7 +333,7 @@ static bool send_to_worker(struct relay *r, const struct conn *c, bool *near_ful
 		w->conns++;
 		tally_add(w, c->ip);
 		sent = true;
-		*near_full = w->conns >= r->cap - r->cap / 4;
+		*wake = needs_worker(r);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return sent;
@@ -339,10 +342,10 @@ static bool send_to_worker(struct relay *r, const struct conn *c, bool *near_ful
 bool relay_try(struct conn *c)
 {
 	struct relay *r = c->lp->srv->relay;
-	bool near_full = false;
-	if (!r || !relayable(c) || !send_to_worker(r, c, &near_full))
+	bool wake = false;
+	if (!r || !relayable(c) || !send_to_worker(r, c, &wake))
 		return false;
-	if (near_full) {
+	if (wake) { /* the supervisor starts a spare */
 		uint64_t one = 1;
 		(void)!write(r->wakefd, &one, sizeof(one));
 	}

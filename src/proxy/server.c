@@ -287,6 +287,8 @@ static void sweep(struct loop *lp)
 		next = c->next;
 		if (c->deadline_ns && lp->now_ns > c->deadline_ns)
 			conn_timeout(c);
+		else if (c->rs == RS_TUNNEL)
+			relay_try(c); /* one that found no room then */
 	}
 	keepalive_sweep(lp);
 }
