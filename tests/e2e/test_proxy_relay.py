@@ -15,9 +15,10 @@ WebSocket clients through the proxy listener.
 import os
 import signal
 import socket
+import subprocess
 import time
 
-from hoody_test import check, main
+from hoody_test import BIN, check, main
 from proxy_util import ProxyDaemon, relay_pids as worker_pids, upstream_container, ws_connect, ws_recv, ws_send
 
 
@@ -205,6 +206,28 @@ def test_workers_end_with_hoodyd():
         check(not alive(w), f"worker {w} left after hoodyd stopped")
 
 
+def test_bad_flags_and_a_worker_started_by_hand():
+    for args in (["--fd-limit", "-1"], ["--proxy-relay-conns", "many"],
+                 ["--proxy-relay-conns", "1000001"]):
+        d = ProxyDaemon(args)
+        try:
+            d.start()
+            check(False, f"hoodyd started with {args}")
+        except RuntimeError:
+            check(d.exit_status == 2, (args, d.exit_status))
+        finally:
+            d.proc = None
+            d.cleanup()
+    # the relay argv outside hoodyd: wrong arguments, or a parent that is not
+    # the caller, end it before it serves anything
+    hoodyd = os.path.join(BIN, "hoodyd")
+    for argv, status in (([], 2), (["10"], 2), (["0", str(os.getpid())], 1),
+                         (["10", "1"], 1), (["10", str(os.getpid() + 1)], 1)):
+        r = subprocess.run([hoodyd, "__relay-worker"] + argv, capture_output=True, timeout=60)
+        check(r.returncode == status and b"relay" in r.stderr, (argv, r))
+
+
 if __name__ == "__main__":
     main([test_more_websockets_than_hoodyd_descriptors, test_killed_worker_is_replaced,
-          test_container_deletion_closes_its_websockets, test_workers_end_with_hoodyd])
+          test_container_deletion_closes_its_websockets, test_workers_end_with_hoodyd,
+          test_bad_flags_and_a_worker_started_by_hand])
