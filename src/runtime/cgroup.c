@@ -12,6 +12,7 @@
  * /sys/fs/cgroup. crun writes a container's limits (spec.c); hoodyd reads
  * them back, reads the counters, freezes and thaws, and writes the parent's
  * limits (limits.c). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 #define CGROUP_ROOT_DEFAULT "/sys/fs/cgroup"
 #define KEYED_FILE_MAX 8192
 #define STATE_MAX 32
+#define PROCS_FILE_MAX (1 << 20)
+#define PROCS_DEPTH_MAX 8
 
 void cgroup_init(struct runtime *rt, const char *root)
 {
@@ -211,4 +214,50 @@ int cgroup_remove(struct runtime *rt, const char *id, struct error *err)
 			rc = err_sys(err, E_RUNTIME, "rmdir %s", p);
 	}
 	return rc;
+}
+
+struct procs {
+	pid_t *v;
+	size_t n, max;
+};
+
+static void procs_add_file(struct procs *p, const char *path)
+{
+	_cleanup_free_ char *text = NULL;
+	if (read_file(path, PROCS_FILE_MAX, &text, NULL, NULL) < 0)
+		return;
+	char *end;
+	for (char *s = text; *s && p->n < p->max; s = end) {
+		long pid = strtol(s, &end, 10);
+		if (end == s)
+			break;
+		if (pid > 0)
+			p->v[p->n++] = (pid_t)pid;
+	}
+}
+
+/* cgroup.procs of dir and of its sub-cgroups (a container may make some). */
+static void procs_collect(struct procs *p, const char *dir, int depth)
+{
+	_cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", dir);
+	procs_add_file(p, procs);
+	DIR *d = depth < PROCS_DEPTH_MAX ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *sub = xasprintf("%s/%s", dir, de->d_name);
+		procs_collect(p, sub, depth + 1);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* v1: the pids hierarchy, which crun exec joins too. */
+size_t cgroup_procs(struct runtime *rt, const char *id, pid_t *out, size_t max)
+{
+	struct procs p = {.v = out, .max = max};
+	_cleanup_free_ char *dir = rt_cgroup_path(rt, "pids", id);
+	procs_collect(&p, dir, 0);
+	return p.n;
 }

@@ -99,6 +99,8 @@ bool cgroup_oom_kills(struct runtime *rt, const char *id, uint64_t *out);
 /* Paused: a freeze was asked (v1 FROZEN or FREEZING; v2 cgroup.freeze 1). */
 bool cgroup_frozen(struct runtime *rt, const char *id);
 void cgroup_thaw(struct runtime *rt, const char *id);
+/* Up to max pids in the container's cgroup and its sub-cgroups. */
+size_t cgroup_procs(struct runtime *rt, const char *id, pid_t *out, size_t max);
 /* Removes the container's (empty) cgroups crun left behind. */
 int cgroup_remove(struct runtime *rt, const char *id, struct error *err);
 /* Host pid of the container's init (from <container dir>/init.pid), checked alive. */

@@ -468,6 +468,25 @@ static void test_freezer(void **state)
 	assert_false(exists(f, "hoody/c1/freezer.state"));
 }
 
+/* Processes: the container's cgroup.procs and its sub-cgroups'. */
+static void test_procs(void **state)
+{
+	struct fx *f = *state;
+	pid_t pids[8];
+	layout_v1(f);
+	put(f, "pids/hoody/c1/sub/cgroup.procs", "103\n");
+	size_t n = cgroup_procs(&f->rt, "c1", pids, ARRAY_SIZE(pids));
+	assert_int_equal(n, 3);
+	assert_int_equal(pids[0] + pids[1] + pids[2], 101 + 102 + 103);
+
+	layout_v2(f);
+	n = cgroup_procs(&f->rt, "c1", pids, 2); /* bounded */
+	assert_int_equal(n, 2);
+	assert_int_equal(pids[0], 201);
+	assert_int_equal(pids[1], 202);
+	assert_int_equal(cgroup_procs(&f->rt, "gone", pids, ARRAY_SIZE(pids)), 0);
+}
+
 /* Leftover cgroups go; a busy one (here: not empty) is an error. */
 static void test_remove(void **state)
 {
@@ -508,6 +527,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_probe_v2, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_v1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_freezer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_procs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
