@@ -22,46 +22,8 @@
 #define PROCS_MAX 4096
 #define SOCKS_MAX 1024
 #define FDS_PER_PROC_MAX 65536
-#define CGROUP_DEPTH_MAX 8
 
 /* ---- processes ---- */
-
-struct pids {
-	pid_t *v;
-	size_t n;
-};
-
-static void pids_add_file(struct pids *p, const char *procs)
-{
-	_cleanup_free_ char *text = NULL;
-	if (read_file(procs, 1 << 20, &text, NULL, NULL) < 0)
-		return;
-	char *end;
-	for (char *s = text; *s && p->n < PROCS_MAX; s = end) {
-		long pid = strtol(s, &end, 10);
-		if (end == s)
-			break;
-		if (pid > 0)
-			p->v[p->n++] = (pid_t)pid;
-	}
-}
-
-/* cgroup.procs of dir and of its sub-cgroups (a container may make some). */
-static void pids_collect(struct pids *p, const char *dir, int depth)
-{
-	_cleanup_free_ char *procs = xasprintf("%s/cgroup.procs", dir);
-	pids_add_file(p, procs);
-	DIR *d = depth < CGROUP_DEPTH_MAX ? opendir(dir) : NULL;
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		_cleanup_free_ char *sub = xasprintf("%s/%s", dir, de->d_name);
-		pids_collect(p, sub, depth + 1);
-	}
-	if (d)
-		closedir(d);
-}
 
 /* Field `level` (0 = host) of the NSpid line, and how many there are. */
 static int nspid(pid_t pid, int level, int *levels)
@@ -132,14 +94,13 @@ static void list_procs(struct runtime *rt, const char *id, pid_t init, struct rt
 	nspid(init, 0, &levels);
 	if (levels < 1)
 		return;
-	struct pids p = {.v = xcalloc(PROCS_MAX, sizeof(pid_t))};
-	_cleanup_free_ char *cg = rt_cgroup_path(rt, "pids", id);
-	pids_collect(&p, cg, 0);
-	out->procs = xcalloc(p.n ? p.n : 1, sizeof(*out->procs));
-	for (size_t i = 0; i < p.n; i++)
-		if (fill_proc(&out->procs[out->proc_count], p.v[i], levels - 1))
+	pid_t *pids = xcalloc(PROCS_MAX, sizeof(pid_t));
+	size_t n = cgroup_procs(rt, id, pids, PROCS_MAX);
+	out->procs = xcalloc(n ? n : 1, sizeof(*out->procs));
+	for (size_t i = 0; i < n; i++)
+		if (fill_proc(&out->procs[out->proc_count], pids[i], levels - 1))
 			out->proc_count++;
-	free(p.v);
+	free(pids);
 	qsort(out->procs, out->proc_count, sizeof(*out->procs), cmp_proc);
 }
 

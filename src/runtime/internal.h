@@ -23,7 +23,9 @@ struct runtime {
 	uint64_t host_memory_reserve;
 	uint64_t nofile_max; /* our hard RLIMIT_NOFILE: crun cannot give more */
 	bool io_weight;	     /* the host has blkio/io weights */
-	bool swap_limits;    /* the host accounts swap per cgroup (memsw) */
+	bool swap_limits;    /* the host accounts swap per cgroup (memsw, memory.swap.max) */
+	char *cgroup_root;   /* /sys/fs/cgroup unless configured (cgroup.c) */
+	bool cgroup_v2;	     /* <cgroup_root> is a cgroup2 mount: one unified hierarchy */
 	/* layer.c: the thread making spare layers, and what it should make
 	 * once no start is under way (starts: how many are) */
 	pthread_mutex_t spare_lock;
@@ -70,8 +72,37 @@ char *rt_container_dir(struct runtime *rt, const char *id);
 /* <image_dir>/<canonical name with '/' kept as a subdirectory>/rootfs */
 char *rt_image_rootfs(struct runtime *rt, const char *canonical);
 
-/* /sys/fs/cgroup/<controller>/hoody/<id> (crun's cgroupsPath is "/hoody/<id>"). */
+/* ---- cgroups (cgroup.c): every cgroupfs path and file format, v1 or v2 ---- */
+/* Sets rt->cgroup_root (NULL: /sys/fs/cgroup) and detects its layout. */
+void cgroup_init(struct runtime *rt, const char *root);
+/* <root>/<file>: files of the host's root cgroup (v2) or hierarchies (v1). */
+char *cgroup_root_file(struct runtime *rt, const char *file);
+/* The parent of every container: <root>/<controller>/hoody (v1) or
+ * <root>/hoody (v2, controller unused). */
+char *cgroup_parent_path(struct runtime *rt, const char *controller);
+/* <parent>/<id> (crun's cgroupsPath is "/hoody/<id>"). */
 char *rt_cgroup_path(struct runtime *rt, const char *controller, const char *id);
+/* Whether the text of a /proc/<pid>/cgroup puts the process in the
+ * container's cgroup (not a sub-cgroup of it). */
+bool cgroup_lists(const char *proc_cgroup, const char *id);
+/* Writes text to an existing cgroup file (never creates one). */
+int cgroup_write(const char *path, const char *text, struct error *err);
+/* The value of the "key N" line of a flat-keyed file (cpu.stat,
+ * memory.events, memory.oom_control); false when file or key is missing. */
+bool cgroup_keyed(const char *path, const char *key, uint64_t *out);
+/* CPU, memory, swap, pids and OOM counters of the container's cgroups
+ * (absent files: 0; mem_limit as the file says: unlimited is huge). */
+void cgroup_read_stats(struct runtime *rt, const char *id, struct rt_stats *s);
+/* Out-of-memory kills counted by the container's memory cgroup; false when
+ * it has none. */
+bool cgroup_oom_kills(struct runtime *rt, const char *id, uint64_t *out);
+/* Paused: a freeze was asked (v1 FROZEN or FREEZING; v2 cgroup.freeze 1). */
+bool cgroup_frozen(struct runtime *rt, const char *id);
+void cgroup_thaw(struct runtime *rt, const char *id);
+/* Up to max pids in the container's cgroup and its sub-cgroups. */
+size_t cgroup_procs(struct runtime *rt, const char *id, pid_t *out, size_t max);
+/* Removes the container's (empty) cgroups crun left behind. */
+int cgroup_remove(struct runtime *rt, const char *id, struct error *err);
 /* Host pid of the container's init (from <container dir>/init.pid), checked alive. */
 int rt_init_pid(struct runtime *rt, const char *id, pid_t *out, struct error *err);
 
@@ -333,12 +364,14 @@ int ramdisk_ensure(struct runtime *rt, const struct rt_spec *spec, uint32_t owne
 /* Removes the container's own tmpfs and forgets its group (whose tmpfs
  * stays: rt_ramdisk_group_remove). */
 int ramdisk_remove(struct runtime *rt, const char *id, struct error *err);
-/* limits.c: what the host supports (nofile_max, io_weight, swap_limits). */
+/* limits.c: what the host supports (nofile_max, io_weight, swap_limits);
+ * on v2 it first enables the controllers in the root and makes the parent,
+ * whose files tell what the containers below it will have. */
 void limits_probe(struct runtime *rt);
 /* cgroup limits that protect the host from all containers together. */
 void limits_parent_ensure(struct runtime *rt);
-/* Out-of-memory kills counted by the container's memory cgroup (0 if none). */
-uint64_t limits_oom_kills(const char *id);
+/* Writes those limits to the parent cgroup (made if missing). */
+void limits_parent_write(struct runtime *rt, uint64_t memory, uint64_t pids);
 /* true when path is the root of a mount (its device differs from its parent's). */
 bool rt_is_mountpoint(const char *path);
 /* Detaches every mount stacked on path (stacks happen after odd crashes). */

@@ -36,31 +36,13 @@
 
 /* ---- host probes ---- */
 
-static char *freezer_state_path(struct runtime *rt, const char *id)
-{
-	_cleanup_free_ char *cg = rt_cgroup_path(rt, "freezer", id);
-	return xasprintf("%s/freezer.state", cg);
-}
-
-static bool is_frozen(struct runtime *rt, const char *id)
-{
-	_cleanup_free_ char *path = freezer_state_path(rt, id);
-	char buf[32] = "";
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	/* FREEZING counts as paused: the freeze was asked and is under way. */
-	return n > 0 && (!strncmp(buf, "FROZEN", 6) || !strncmp(buf, "FREEZING", 8));
-}
-
 enum rt_state rt_probe(struct runtime *rt, const char *id, pid_t *pid_out)
 {
 	pid_t pid = rt_live_init_pid(rt, id);
 	if (pid_out)
 		*pid_out = pid;
 	if (pid)
-		return is_frozen(rt, id) ? RT_PAUSED : RT_RUNNING;
+		return cgroup_frozen(rt, id) ? RT_PAUSED : RT_RUNNING;
 	_cleanup_free_ char *cdir = rt_container_dir(rt, id);
 	if (!path_exists(cdir))
 		return RT_ABSENT;
@@ -185,15 +167,6 @@ static bool wait_exit(int pidfd, int timeout_ms)
 	}
 }
 
-static void thaw(struct runtime *rt, const char *id)
-{
-	if (!is_frozen(rt, id))
-		return;
-	_cleanup_free_ char *path = freezer_state_path(rt, id);
-	if (write_file(path, "THAWED", NULL) < 0)
-		log_warn("container %s: cannot thaw", id);
-}
-
 /* Ends init: SIGTERM and up to timeout_s for a graceful exit, then SIGKILL.
  * A frozen container cannot act on any signal, so it is thawed first. */
 static int kill_init(struct runtime *rt, const char *id, int timeout_s, struct error *err)
@@ -207,7 +180,7 @@ static int kill_init(struct runtime *rt, const char *id, int timeout_s, struct e
 	/* The pid might have been recycled between the probe and the open. */
 	if (rt_live_init_pid(rt, id) != pid)
 		return 0;
-	thaw(rt, id);
+	cgroup_thaw(rt, id);
 	bool gone = false;
 	if (timeout_s > 0 && syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0) == 0)
 		gone = wait_exit(fd, timeout_s * 1000);
@@ -218,23 +191,6 @@ static int kill_init(struct runtime *rt, const char *id, int timeout_s, struct e
 	if (!gone)
 		return err_set(err, E_TIMEOUT, "container %s: init did not die", id);
 	return 0;
-}
-
-/* cgroup directories crun did not remove (crun killed, host oddities). Only
- * empty cgroups can be removed; that is the point: nothing is left running. */
-static int remove_cgroups(struct runtime *rt, const char *id, struct error *err)
-{
-	static const char *const ctrls[] = {"cpu",     "cpuacct", "cpuset",   "memory",
-					    "devices", "freezer", "blkio",    "pids",
-					    "hugetlb", "net_cls", "net_prio", "perf_event",
-					    "rdma",    "misc",	  "systemd",  "unified"};
-	int rc = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(ctrls); i++) {
-		_cleanup_free_ char *p = rt_cgroup_path(rt, ctrls[i], id);
-		if (rmdir(p) < 0 && errno != ENOENT && rc == 0)
-			rc = err_sys(err, E_RUNTIME, "rmdir %s", p);
-	}
-	return rc;
 }
 
 /* Drops crun's record of a container whose init is gone or being killed. */
@@ -252,7 +208,7 @@ static int stop_container(struct runtime *rt, const char *id, int timeout_s, str
 		return -1;
 	if (crun_forget(rt, id, err) < 0)
 		return -1;
-	return remove_cgroups(rt, id, err);
+	return cgroup_remove(rt, id, err);
 }
 
 /* Start from a running init: make sure it is watched (after a failed
@@ -316,7 +272,7 @@ static bool await_init(struct runtime *rt, const char *id, pid_t pid)
 static int launch(struct runtime *rt, const char *id, const char *cdir, struct error *err)
 {
 	/* Leftover crun state (init died on its own) would make run fail. */
-	if (crun_forget(rt, id, err) < 0 || remove_cgroups(rt, id, err) < 0)
+	if (crun_forget(rt, id, err) < 0 || cgroup_remove(rt, id, err) < 0)
 		return -1;
 	if (crun_run(rt, id, cdir, err) < 0)
 		return -1;

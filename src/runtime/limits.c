@@ -2,9 +2,10 @@
  * what the host supports, capping all containers together so the host
  * keeps memory and pids for itself, and noticing out-of-memory kills.
  *
- * cgroup v1 has one hierarchy per controller (/sys/fs/cgroup/memory/hoody);
- * on a cgroup v2 host the same files are read in the unified tree
- * (/sys/fs/cgroup/hoody, memory.events instead of memory.oom_control). */
+ * cgroup v1 has one hierarchy per controller (<root>/memory/hoody); on a
+ * cgroup v2 host the parent is <root>/hoody in the unified tree, and
+ * hoodyd enables the controllers it needs there (cgroup.c has the paths). */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -21,14 +22,82 @@
 #include "common/util.h"
 #include "runtime/internal.h"
 
-#define CG "/sys/fs/cgroup"
 #define OOM_SEEN_MAX 4096
 #define PIDS_HOST_SHARE_NUM 3 /* containers together get 3/4 of pid_max */
 #define PIDS_HOST_SHARE_DEN 4
+#define CONTROLLERS_MAX 256
 
-static bool cgroup_v2(void)
+/* A file of the hoody parent cgroup in controller's hierarchy. */
+static bool parent_has(struct runtime *rt, const char *controller, const char *file)
 {
-	return path_exists(CG "/cgroup.controllers");
+	_cleanup_free_ char *dir = cgroup_parent_path(rt, controller);
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+	return path_exists(path);
+}
+
+/* name is one of the space-separated words of list. */
+static bool word_in(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = strstr(list, name); p; p = strstr(p + 1, name))
+		if ((p == list || isspace((unsigned char)p[-1])) &&
+		    (!p[n] || isspace((unsigned char)p[n])))
+			return true;
+	return false;
+}
+
+/* The controllers a container needs, among those the root offers, enabled
+ * for the root's children: crun would do the same at the first start, but
+ * the parent's own limits and files are needed before that. One write of
+ * them all, else one per controller (enabling cpu fails while a realtime
+ * process runs, and must not stop memory). */
+static void v2_enable_controllers(struct runtime *rt)
+{
+	static const char *const wanted[] = {"cpu", "io", "memory", "pids"};
+	_cleanup_free_ char *avail_path = cgroup_root_file(rt, "cgroup.controllers");
+	_cleanup_free_ char *ctl = cgroup_root_file(rt, "cgroup.subtree_control");
+	_cleanup_free_ char *avail = NULL;
+	if (read_file(avail_path, 4096, &avail, NULL, NULL) < 0)
+		return;
+	char all[CONTROLLERS_MAX] = "", one[ARRAY_SIZE(wanted)][16];
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(wanted); i++) {
+		if (!word_in(avail, wanted[i]))
+			continue;
+		snprintf(one[n], sizeof(one[n]), "+%s", wanted[i]);
+		snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", n ? " " : "",
+			 one[n]);
+		n++;
+	}
+	struct error e;
+	if (!n || cgroup_write(ctl, all, &e) == 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (cgroup_write(ctl, one[i], &e) < 0)
+			log_warn("limits: %s", e.msg);
+}
+
+/* Weights need a non-root cgroup to show: io.bfq.weight (BFQ), or
+ * io.weight of blk-iocost, which weighs nothing until iocost is enabled on
+ * a device (io.cost.qos "enable=1"). */
+static bool v2_io_weight(struct runtime *rt)
+{
+	if (parent_has(rt, "io", "io.bfq.weight"))
+		return true;
+	_cleanup_free_ char *qos_path = cgroup_root_file(rt, "io.cost.qos");
+	_cleanup_free_ char *qos = NULL;
+	return parent_has(rt, "io", "io.weight") &&
+	       read_file(qos_path, 65536, &qos, NULL, NULL) == 0 && strstr(qos, "enable=1");
+}
+
+static void probe_v2(struct runtime *rt)
+{
+	v2_enable_controllers(rt);
+	_cleanup_free_ char *parent = cgroup_parent_path(rt, "memory");
+	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+		log_warn("limits: cannot create %s: %s", parent, strerror(errno));
+	rt->io_weight = v2_io_weight(rt);
+	rt->swap_limits = parent_has(rt, "memory", "memory.swap.max");
 }
 
 void limits_probe(struct runtime *rt)
@@ -37,11 +106,15 @@ void limits_probe(struct runtime *rt)
 	rt->nofile_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
 			     ? (uint64_t)rl.rlim_max
 			     : 1048576;
-	rt->io_weight = cgroup_v2()
-			    ? path_exists(CG "/io.weight") || path_exists(CG "/io.bfq.weight")
-			    : path_exists(CG "/blkio/blkio.weight") ||
-				  path_exists(CG "/blkio/blkio.bfq.weight");
-	rt->swap_limits = cgroup_v2() || path_exists(CG "/memory/memory.memsw.limit_in_bytes");
+	if (rt->cgroup_v2) {
+		probe_v2(rt);
+		return;
+	}
+	_cleanup_free_ char *weight = cgroup_root_file(rt, "blkio/blkio.weight");
+	_cleanup_free_ char *bfq = cgroup_root_file(rt, "blkio/blkio.bfq.weight");
+	_cleanup_free_ char *memsw = cgroup_root_file(rt, "memory/memory.memsw.limit_in_bytes");
+	rt->io_weight = path_exists(weight) || path_exists(bfq);
+	rt->swap_limits = path_exists(memsw);
 }
 
 bool rt_io_weight_supported(struct runtime *rt)
@@ -49,12 +122,15 @@ bool rt_io_weight_supported(struct runtime *rt)
 	return rt->io_weight;
 }
 
-static void write_num(const char *path, uint64_t v)
+static void write_num(struct runtime *rt, const char *controller, const char *file, uint64_t v)
 {
+	_cleanup_free_ char *dir = cgroup_parent_path(rt, controller);
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
 	char buf[32];
 	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	if (write_file(path, buf, NULL) < 0)
-		log_warn("limits: cannot write %s to %s", buf, path);
+	struct error e;
+	if (cgroup_write(path, buf, &e) < 0)
+		log_warn("limits: cannot write %s to %s: %s", buf, path, e.msg);
 }
 
 static uint64_t pid_max(void)
@@ -63,6 +139,25 @@ static uint64_t pid_max(void)
 	if (read_file("/proc/sys/kernel/pid_max", 64, &text, NULL, NULL) < 0)
 		return 32768;
 	return strtoull(text, NULL, 10);
+}
+
+static bool parent_made(struct runtime *rt, const char *controller)
+{
+	_cleanup_free_ char *dir = cgroup_parent_path(rt, controller);
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		return true;
+	log_warn("limits: cannot create %s: %s", dir, strerror(errno));
+	return false;
+}
+
+/* The same numbers in both layouts: memory.max and pids.max (v2) read
+ * plain byte and process counts like their v1 namesakes. */
+void limits_parent_write(struct runtime *rt, uint64_t memory, uint64_t pids)
+{
+	if (!parent_made(rt, "memory") || !parent_made(rt, "pids"))
+		return;
+	write_num(rt, "memory", rt->cgroup_v2 ? "memory.max" : "memory.limit_in_bytes", memory);
+	write_num(rt, "pids", "pids.max", pids);
 }
 
 /* The parent cgroup every container lives under gets host RAM minus the
@@ -78,47 +173,8 @@ void limits_parent_ensure(struct runtime *rt)
 	uint64_t ram = (uint64_t)si.totalram * si.mem_unit;
 	if (ram <= rt->host_memory_reserve * 2)
 		return; /* a tiny host: a cap would starve the containers */
-	uint64_t mem = ram - rt->host_memory_reserve;
-	uint64_t pids = pid_max() * PIDS_HOST_SHARE_NUM / PIDS_HOST_SHARE_DEN;
-	if (cgroup_v2()) {
-		if (mkdir(CG "/hoody", 0755) < 0 && errno != EEXIST)
-			return;
-		write_file(CG "/cgroup.subtree_control", "+memory +pids +cpu +io", NULL);
-		write_num(CG "/hoody/memory.max", mem);
-		write_num(CG "/hoody/pids.max", pids);
-		return;
-	}
-	if ((mkdir(CG "/memory/hoody", 0755) < 0 && errno != EEXIST) ||
-	    (mkdir(CG "/pids/hoody", 0755) < 0 && errno != EEXIST))
-		return;
-	write_num(CG "/memory/hoody/memory.limit_in_bytes", mem);
-	write_num(CG "/pids/hoody/pids.max", pids);
-}
-
-/* "oom_kill N" of memory.oom_control (v1) or memory.events (v2). */
-static bool read_oom_kills(const char *path, uint64_t *out)
-{
-	_cleanup_free_ char *text = NULL;
-	if (read_file(path, 4096, &text, NULL, NULL) < 0)
-		return false;
-	const char *p = strstr(text, "oom_kill ");
-	if (!p)
-		return false;
-	*out = strtoull(p + 9, NULL, 10);
-	return true;
-}
-
-static char *limits_oom_file(const char *id)
-{
-	return cgroup_v2() ? xasprintf(CG "/hoody/%s/memory.events", id)
-			   : xasprintf(CG "/memory/hoody/%s/memory.oom_control", id);
-}
-
-uint64_t limits_oom_kills(const char *id)
-{
-	_cleanup_free_ char *path = limits_oom_file(id);
-	uint64_t n = 0;
-	return read_oom_kills(path, &n) ? n : 0;
+	limits_parent_write(rt, ram - rt->host_memory_reserve,
+			    pid_max() * PIDS_HOST_SHARE_NUM / PIDS_HOST_SHARE_DEN);
 }
 
 /* The last count seen per container; a cgroup made again (restart) starts
@@ -148,11 +204,10 @@ static struct oom_seen *seen_slot(const char *id)
 	return free_slot;
 }
 
-static void scan_one(const char *id, bool report, rt_oom_cb cb, void *arg)
+static void scan_one(struct runtime *rt, const char *id, bool report, rt_oom_cb cb, void *arg)
 {
 	uint64_t total;
-	_cleanup_free_ char *path = limits_oom_file(id);
-	if (!read_oom_kills(path, &total))
+	if (!cgroup_oom_kills(rt, id, &total))
 		return;
 	struct oom_seen *s = seen_slot(id);
 	if (!s)
@@ -166,8 +221,7 @@ static void scan_one(const char *id, bool report, rt_oom_cb cb, void *arg)
 
 int rt_oom_scan(struct runtime *rt, rt_oom_cb cb, void *arg, struct error *err)
 {
-	(void)rt;
-	const char *dir = cgroup_v2() ? CG "/hoody" : CG "/memory/hoody";
+	_cleanup_free_ char *dir = cgroup_parent_path(rt, "memory");
 	DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : err_sys(err, E_RUNTIME, "open %s", dir);
@@ -182,7 +236,7 @@ int rt_oom_scan(struct runtime *rt, rt_oom_cb cb, void *arg, struct error *err)
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (de->d_type == DT_DIR && rt_id_valid(de->d_name))
-			scan_one(de->d_name, report, cb, arg);
+			scan_one(rt, de->d_name, report, cb, arg);
 	/* Gone cgroups free their slot: a later one of the same id starts at 0. */
 	for (size_t i = 0; i < OOM_SEEN_MAX; i++)
 		if (!seen[i].live)

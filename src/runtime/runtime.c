@@ -92,6 +92,7 @@ static void runtime_free(struct runtime *rt)
 	free(rt->crun_path);
 	free(rt->init_path);
 	free(rt->kit_path);
+	free(rt->cgroup_root);
 	pthread_mutex_destroy(&rt->ipam_lock);
 	fw_free(rt);
 	for (size_t i = 0; i < rt->userns_count; i++)
@@ -150,6 +151,7 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->disk_bytes = cfg->disk_bytes;
 	rt->disk_inodes = cfg->disk_inodes;
 	rt->host_memory_reserve = cfg->host_memory_reserve;
+	cgroup_init(rt, cfg->cgroup_root);
 	limits_probe(rt);
 	if (cfg->nofile_max && cfg->nofile_max < rt->nofile_max)
 		rt->nofile_max = cfg->nofile_max;
@@ -211,11 +213,6 @@ char *rt_crun_root(struct runtime *rt)
 	return xasprintf("%s/crun", rt->run_dir);
 }
 
-char *rt_cgroup_path(struct runtime *rt, const char *controller, const char *id)
-{
-	return xasprintf("/sys/fs/cgroup/%s/hoody/%s", controller, id);
-}
-
 #ifndef STATX_ATTR_MOUNT_ROOT
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
 #endif
@@ -259,8 +256,7 @@ bool rt_pid_in_container(pid_t pid, const char *id)
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
 	if (read_file(path, 16384, &cg, NULL, NULL) < 0)
 		return false;
-	_cleanup_free_ char *needle = xasprintf(":/hoody/%s\n", id);
-	return strstr(cg, needle) != NULL;
+	return cgroup_lists(cg, id);
 }
 
 pid_t rt_read_pid_file(const char *path)

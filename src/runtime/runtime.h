@@ -45,8 +45,11 @@ struct rt_config {
 	const char *dns;       /* IPv4 resolvers for containers, "a,b"; NULL: the host's */
 	const char *net_allow; /* IPv4 CIDRs containers may reach despite the deny list */
 	int protected_port;    /* host TCP port containers never reach (the API's); 0: none */
-	uint64_t nofile_max;   /* containers' RLIMIT_NOFILE ceiling (the host's hard limit before
-				* hoodyd raised its own); 0: hoodyd's current hard limit */
+	/* Where the host's cgroups are mounted; NULL: /sys/fs/cgroup (what crun
+	 * uses). cgroup v1 or v2 is read from what is there (cgroup.c). */
+	const char *cgroup_root;
+	uint64_t nofile_max; /* containers' RLIMIT_NOFILE ceiling (the host's hard limit before
+			      * hoodyd raised its own); 0: hoodyd's current hard limit */
 };
 
 /* Called (from the runtime's reaper thread) when a container's init exits

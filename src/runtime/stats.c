@@ -1,5 +1,5 @@
-/* Container statistics, read straight from cgroupfs (v1: one hierarchy per
- * controller, cgroups at /sys/fs/cgroup/<ctrl>/hoody/<id>) and procfs. No
+/* Container statistics, read straight from cgroupfs (v1 or v2: cgroup.c)
+ * and procfs. No
  * process is spawned and nothing is written: a call costs a few dozen
  * syscalls, so the API can poll it. */
 #include <dirent.h>
@@ -165,34 +165,13 @@ static uint64_t host_ram(void)
 	return ram;
 }
 
-/* A counter of the container's cgroup; 0 when the file is absent. */
-static uint64_t cg_read(struct runtime *rt, const char *ctrl, const char *id, const char *file)
-{
-	_cleanup_free_ char *dir = rt_cgroup_path(rt, ctrl, id);
-	char path[512];
-	uint64_t v = 0;
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if (read_u64_file(path, &v) < 0)
-		return 0;
-	return v;
-}
-
 static void read_cgroups(struct runtime *rt, const char *id, struct rt_stats *s)
 {
-	s->cpu_ns = cg_read(rt, "cpuacct", id, "cpuacct.usage");
-	s->mem_usage = cg_read(rt, "memory", id, "memory.usage_in_bytes");
-	s->mem_peak = cg_read(rt, "memory", id, "memory.max_usage_in_bytes");
-	s->mem_limit = cg_read(rt, "memory", id, "memory.limit_in_bytes");
-	/* "Unlimited" is a huge page-rounded number: report the host's RAM. */
+	cgroup_read_stats(rt, id, s);
+	/* "Unlimited" is a huge page-rounded number (v2: "max"): report the
+	 * host's RAM. */
 	if (!s->mem_limit || s->mem_limit > host_ram())
 		s->mem_limit = host_ram();
-	uint64_t sw = cg_read(rt, "memory", id, "memory.memsw.usage_in_bytes");
-	uint64_t sw_peak = cg_read(rt, "memory", id, "memory.memsw.max_usage_in_bytes");
-	/* memsw counts memory plus swap; absent without swap accounting. */
-	s->swap_usage = sw > s->mem_usage ? sw - s->mem_usage : 0;
-	s->swap_peak = sw_peak > s->mem_peak ? sw_peak - s->mem_peak : 0;
-	s->pids = cg_read(rt, "pids", id, "pids.current");
-	s->oom_kills = limits_oom_kills(id);
 }
 
 /* Wall-clock start of pid in ms, from its start time in ticks since boot. */

@@ -309,6 +309,152 @@ static void test_all_limits(void **state)
 	fake_rt.swap_limits = true;
 }
 
+/* What crun (1.8.1, src/libcrun/cgroup-resources.c) makes of
+ * linux.resources on a cgroup v2 host: the file each key lands in and the
+ * text written there. Keys crun refuses on v2 (kernel, kernelTCP,
+ * swappiness, disableOOMKiller, useHierarchy, leafWeight, realtime*) and
+ * keys it does not know are outside the model: emitting one fails here
+ * before it fails a start on a v2 host. */
+#define V2_FILES_MAX 8
+struct v2_file {
+	char name[24];
+	char value[48];
+};
+
+static const char *const v2_keys[][4] = {
+    {"memory", "limit", "swap", NULL}, {"cpu", "shares", "quota", "period"},
+    {"pids", "limit", NULL, NULL},     {"blockIO", "weight", NULL, NULL},
+    {"devices", NULL, NULL, NULL}, /* v2: an eBPF program, no file */
+};
+
+static void v2_check_keys(json_t *res)
+{
+	const char *section, *key;
+	json_t *v, *sub;
+	json_object_foreach(res, section, v)
+	{
+		size_t i = 0;
+		while (i < ARRAY_SIZE(v2_keys) && strcmp(v2_keys[i][0], section))
+			i++;
+		if (i == ARRAY_SIZE(v2_keys))
+			fail_msg("crun cannot map linux.resources.%s on cgroup v2", section);
+		if (!json_is_object(v))
+			continue;
+		json_object_foreach(v, key, sub)
+		{
+			bool known = false;
+			for (size_t k = 1; k < 4 && v2_keys[i][k]; k++)
+				known |= !strcmp(v2_keys[i][k], key);
+			if (!known)
+				fail_msg("crun cannot map linux.resources.%s.%s on cgroup v2",
+					 section, key);
+		}
+	}
+}
+
+static void v2_put(struct v2_file *out, size_t *n, const char *name, json_int_t v)
+{
+	assert_true(*n < V2_FILES_MAX);
+	snprintf(out[*n].name, sizeof(out[*n].name), "%s", name);
+	snprintf(out[(*n)++].value, sizeof(out[0].value), "%lld", (long long)v);
+}
+
+static size_t crun_v2_files(json_t *root, bool bfq, struct v2_file *out)
+{
+	json_t *res = json_object_get(linux_(root), "resources");
+	v2_check_keys(res);
+	size_t n = 0;
+	json_t *mem = json_object_get(res, "memory"), *cpu = json_object_get(res, "cpu");
+	json_int_t limit = json_integer_value(json_object_get(mem, "limit"));
+	if (limit)
+		v2_put(out, &n, "memory.max", limit);
+	if (json_object_get(mem, "swap")) {
+		/* OCI's swap is memory+swap (v1 memsw); v2's file is swap alone. */
+		json_int_t swap = json_integer_value(json_object_get(mem, "swap"));
+		assert_true(limit > 0 && swap >= limit); /* crun's errors otherwise */
+		v2_put(out, &n, "memory.swap.max", swap - limit);
+	}
+	json_int_t shares = json_integer_value(json_object_get(cpu, "shares"));
+	if (shares)
+		v2_put(out, &n, "cpu.weight", 1 + ((shares - 2) * 9999) / 262142);
+	json_int_t quota = json_integer_value(json_object_get(cpu, "quota"));
+	json_int_t period = json_integer_value(json_object_get(cpu, "period"));
+	if (quota) {
+		assert_true(n < V2_FILES_MAX);
+		snprintf(out[n].name, sizeof(out[n].name), "cpu.max");
+		snprintf(out[n++].value, sizeof(out[0].value), "%lld %lld", (long long)quota,
+			 (long long)(period ? period : 100000));
+	}
+	json_int_t pids =
+	    json_integer_value(json_object_get(json_object_get(res, "pids"), "limit"));
+	if (pids)
+		v2_put(out, &n, "pids.max", pids);
+	json_int_t w =
+	    json_integer_value(json_object_get(json_object_get(res, "blockIO"), "weight"));
+	if (w && bfq)
+		v2_put(out, &n, "io.bfq.weight", w);
+	else if (w)
+		v2_put(out, &n, "io.weight", 1 + (w - 10) * 9999 / 990);
+	return n;
+}
+
+static const char *v2_value(const struct v2_file *files, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(files[i].name, name))
+			return files[i].value;
+	return NULL;
+}
+
+/* The defaults (docs/SECURITY.md) on a v2 host with swap accounting and
+ * I/O weights: every limit lands in its v2 file with v2's meaning; hoodyd
+ * needs no linux.resources.unified for any of them. */
+static void test_v2_resources(void **state)
+{
+	(void)state;
+	fake_rt.io_weight = true;
+	fake_rt.cgroup_v2 = true;
+	struct rt_spec s = base_spec();
+	s.memory_limit = 1ULL << 30;
+	s.cpu_millis = 1000;
+	s.cpu_shares = 1024;
+	s.pids_limit = 512;
+	s.blkio_weight = 500;
+	json_t *root = build(&s, &paths);
+	assert_null(json_object_get(json_object_get(linux_(root), "resources"), "unified"));
+	struct v2_file f[V2_FILES_MAX];
+	size_t n = crun_v2_files(root, false, f);
+	assert_int_equal(n, 6);
+	assert_string_equal(v2_value(f, n, "memory.max"), "1073741824");
+	assert_string_equal(v2_value(f, n, "memory.swap.max"), "0"); /* no swap, as memsw=mem */
+	assert_string_equal(v2_value(f, n, "cpu.max"), "100000 100000");
+	assert_string_equal(v2_value(f, n, "cpu.weight"),
+			    "39"); /* the kernel's 100 is 2597 shares */
+	assert_string_equal(v2_value(f, n, "pids.max"), "512");
+	assert_string_equal(v2_value(f, n, "io.weight"), "4950");
+	n = crun_v2_files(root, true, f);
+	assert_string_equal(v2_value(f, n, "io.bfq.weight"), "500");
+	json_decref(root);
+
+	/* 256 MiB of swap: OCI (and v1 memsw) say 1.25 GiB, v2 says 256 MiB. */
+	s.swap_limit = 256ULL << 20;
+	s.cpu_millis = 250;
+	root = build(&s, &paths);
+	n = crun_v2_files(root, false, f);
+	assert_int_equal(res_int(root, "memory", "swap"), (1LL << 30) + (256LL << 20));
+	assert_string_equal(v2_value(f, n, "memory.swap.max"), "268435456");
+	assert_string_equal(v2_value(f, n, "cpu.max"), "25000 100000");
+	json_decref(root);
+
+	/* No limits at all: nothing but the device rules. */
+	struct rt_spec bare = base_spec();
+	root = build(&bare, &paths);
+	assert_int_equal(crun_v2_files(root, false, f), 0);
+	json_decref(root);
+	fake_rt.io_weight = false;
+	fake_rt.cgroup_v2 = false;
+}
+
 static void test_rlimits_under_host_hard_limit(void **state)
 {
 	(void)state;
@@ -412,6 +558,7 @@ int main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_rlimits_under_host_hard_limit),
 	    cmocka_unit_test(test_all_limits),
+	    cmocka_unit_test(test_v2_resources),
 	    cmocka_unit_test(test_ramdisk_mount),
 	    cmocka_unit_test(test_masked_and_readonly_paths),
 	    cmocka_unit_test(test_seccomp),
