@@ -117,7 +117,7 @@ static char *status_of(struct fx *f, const char *id)
 	struct error err = {0};
 	if (store_container_get(f->st, id, &c, &err) < 0)
 		return NULL;
-	char *s = xstrdup(c.status);
+	char *s = xstrdup(container_status_name(c.status));
 	container_clear(&c);
 	return s;
 }
@@ -140,18 +140,19 @@ static void assert_true_to_host(struct fx *f, const char *when)
 	for (size_t i = 0; i < n; i++) {
 		const struct container *c = &rows[i];
 		enum rt_state st = fake_state(f->rt, c->id);
-		const char *truth = container_host_status(st);
+		enum container_status truth = container_host_status(st);
+		const char *status = container_status_name(c->status);
 		on_host += st != RT_ABSENT;
-		if (strcmp(c->status, "failed") == 0) {
+		if (c->status == CS_FAILED) {
 			if (!c->failure_reason || !*c->failure_reason)
 				fail_msg("%s: container %s failed without a reason", when, c->id);
 			continue;
 		}
-		if (!container_status_in(c->status, "running|paused|stopped"))
-			fail_msg("%s: container %s left %s", when, c->id, c->status);
-		if (!truth || strcmp(truth, c->status) != 0)
+		if (!container_status_in(c->status, CS_SETTLED))
+			fail_msg("%s: container %s left %s", when, c->id, status);
+		if (truth == CS_NONE || truth != c->status)
 			fail_msg("%s: container %s is %s in the store but %s on the host", when,
-				 c->id, c->status, rt_state_name(st));
+				 c->id, status, rt_state_name(st));
 	}
 	container_list_free(rows, n);
 	if (on_host != fake_count(f->rt))
@@ -592,8 +593,9 @@ static void crash(struct fx *f, char ids[][ID_LEN + 1], char *orphan)
 	}
 	fx_settle(f);
 	for (size_t i = 0; i < ARRAY_SIZE(crash_cases); i++) {
-		assert_int_equal(store_container_set_status(f->st, ids[i], NULL,
-							    crash_cases[i].status, NULL, &err),
+		assert_int_equal(store_container_set_status(
+				     f->st, ids[i], CS_NONE,
+				     container_status_from_name(crash_cases[i].status), NULL, &err),
 				 0);
 		fake_set_state(f->rt, ids[i], crash_cases[i].host);
 	}
