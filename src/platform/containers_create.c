@@ -272,15 +272,32 @@ static int claim_tx(struct store *st, void *arg, struct error *err)
 	return rc;
 }
 
-/* After the claim committed: the container answers to its new name and
- * has the user's environment in /etc/environment. */
+/* A change in place that the host refused after the claim committed: the
+ * container runs, the user's, but without it until its next start (which
+ * applies the whole spec); its status log and events say so. */
+static void claim_incomplete(struct platform *pf, const struct container *m, const char *what,
+			     const struct error *why)
+{
+	struct error err = {0};
+	_cleanup_free_ char *reason =
+	    xasprintf("claim: %s not set (until the next start): %.250s", what, why->msg);
+	log_warn("container %s: %s", m->id, reason);
+	json_t *meta = json_pack("{s:s, s:s}", "event", "claim_incomplete", "reason", reason);
+	if (containers_note(pf, m->id, "container.claim_incomplete", meta, &err) < 0)
+		log_warn("container %s: not recorded: %s", m->id, err.msg);
+	json_decref(meta);
+}
+
+/* After the claim committed: the container answers to its new name, joins
+ * its project's network and has the user's environment in /etc/environment
+ * (a failure there stays visible in env_sync). */
 static void claimed(struct platform *pf, struct container *m)
 {
 	struct error err = {0};
 	if (pf->rto->set_hostname(pf->rt, m->id, m->name, &err) < 0)
-		log_warn("container %s: hostname after claim: %s", m->id, err.msg);
+		claim_incomplete(pf, m, "hostname", &err);
 	if (pf->rto->set_net_group(pf->rt, m->id, m->project_id, &err) < 0)
-		log_warn("container %s: network group after claim: %s", m->id, err.msg);
+		claim_incomplete(pf, m, "network group", &err);
 	if (m->env_revision)
 		containers_push_env(pf, m);
 	const char *to = container_status_name(m->status);

@@ -148,6 +148,23 @@ static void job_delete(struct platform *pf, const char *id)
 	container_clear(&c);
 }
 
+/* The row takes what the host has. One that stays as it was (still
+ * stopped, or the host could not be read) gets a status-log note with the
+ * reason, since no transition tells why it is not running (failure_reason
+ * is only a failed container's). */
+static void autostart_failed(struct platform *pf, const struct container *c,
+			     const struct error *why)
+{
+	struct error err = {0};
+	_cleanup_free_ char *reason = xasprintf("autostart failed: %.250s", why->msg);
+	json_t *meta = json_pack("{s:s, s:s}", "event", "autostart_failed", "reason", reason);
+	enum container_status st = containers_record_truth(pf, c, "autostart", why, meta);
+	if ((st == CS_NONE || st == c->status) &&
+	    containers_note(pf, c->id, "container.autostart_failed", meta, &err) < 0)
+		log_warn("container %s: not recorded: %s", c->id, err.msg);
+	json_decref(meta);
+}
+
 /* Autostart after a host reboot or an unclean stop of hoodyd. */
 static void job_start(struct platform *pf, const char *id)
 {
@@ -157,7 +174,7 @@ static void job_start(struct platform *pf, const char *id)
 		return;
 	if (containers_run_spec(pf, &c, pf->rto->start, &err) < 0) {
 		log_warn("container %s: autostart failed: %s", id, err.msg);
-		containers_record_truth(pf, &c, "autostart", &err, NULL);
+		autostart_failed(pf, &c, &err);
 	} else
 		containers_system_started(pf, &c, MOVE_AUTOSTART);
 	container_clear(&c);

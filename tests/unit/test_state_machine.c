@@ -66,6 +66,25 @@ static void assert_true_to_host(struct fx *f, const char *when)
 			 fake_count(f->rt) - on_host);
 }
 
+/* A status-log row of id whose metadata holds each of the needles. */
+static bool noted(struct fx *f, const char *id, const char *needle, const char *needle2)
+{
+	struct status_log *logs = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	struct error err = {0};
+	bool found = false;
+	assert_int_equal(
+	    store_status_log_list(f->st, id, NULL, true, 1, 100, &logs, &n, &total, &err), 0);
+	for (size_t i = 0; i < n; i++) {
+		const char *m = logs[i].metadata;
+		found |= m && strstr(m, needle) && strstr(m, needle2);
+		status_log_clear(&logs[i]);
+	}
+	free(logs);
+	return found;
+}
+
 /* ------------------------------------------------------------ actions */
 
 /* Runs operation on id; on failure the answer says the status the store
@@ -422,6 +441,13 @@ static void claim_with(enum fake_op op, enum fake_mode mode)
 		assert_string_equal(group, f->project);
 	if (!failed_here || op != FAKE_SET_ENV)
 		assert_true(fake_env_written(f->rt, id));
+	/* the host said no: the status log says what the container lacks */
+	if (fake_fired(f->rt) && op == FAKE_SET_HOSTNAME)
+		assert_true(noted(f, id, "claim_incomplete", "hostname not set"));
+	if (fake_fired(f->rt) && op == FAKE_SET_NET_GROUP)
+		assert_true(noted(f, id, "claim_incomplete", "network group not set"));
+	if (!fake_fired(f->rt) || op == FAKE_SET_ENV)
+		assert_false(noted(f, id, "claim_incomplete", ""));
 	assert_true_to_host(f, "claim");
 	fx_free(f);
 }
@@ -432,7 +458,8 @@ static void test_claim(void **state)
 }
 
 /* A claim is already committed when the host is told; a failure there is
- * logged, and the container stays the user's and running. */
+ * a note in the status log (the environment's shows in env_sync), and the
+ * container stays the user's and running. */
 static void test_claim_host_failures(void **state)
 {
 	static const enum fake_op ops[] = {FAKE_SET_HOSTNAME, FAKE_SET_NET_GROUP, FAKE_SET_ENV};
@@ -541,6 +568,10 @@ static void test_autostart_failure(void **state)
 		fx_settle(f);
 		assert_true(fake_fired(f->rt));
 		assert_true_to_host(f, "autostart failed");
+		/* still stopped: the status log says why it is not running */
+		_cleanup_free_ char *s = fx_status_of(f, id);
+		if (strcmp(s, "stopped") == 0)
+			assert_true(noted(f, id, "autostart_failed", "autostart failed: "));
 		fx_free(f);
 	}
 }
