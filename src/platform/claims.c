@@ -816,7 +816,7 @@ void claims_start(struct platform *pf)
 
 static bool container_gone(const struct container *c)
 {
-	return !strcmp(c->status, "deleted") || !strcmp(c->status, "deleting");
+	return container_status_in(c->status, CS_GONE);
 }
 
 /* 404 for every container the caller may not see, whatever the reason. */
@@ -830,7 +830,7 @@ static int container_visible(struct platform *pf, const struct principal *who, c
 			err_set(err, E_CONTAINER_NOT_FOUND, "Container not found");
 		return -1;
 	}
-	if (!c->status || container_gone(c) || !principal_sees_realms(who, c->realm_ids))
+	if (c->status == CS_NONE || container_gone(c) || !principal_sees_realms(who, c->realm_ids))
 		return err_set(err, E_CONTAINER_NOT_FOUND, "Container not found");
 	return 0;
 }

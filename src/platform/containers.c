@@ -154,7 +154,7 @@ static json_t *runtime_info_new(struct platform *pf, const struct container *c, 
 {
 	static const char *const keys[] = {"displays", "services", "network_services", "terminals",
 					   "processes"};
-	if (!container_status_in(c->status, "running|paused"))
+	if (!container_status_in(c->status, CS_UP))
 		return json_null();
 	json_t *full = runtime_cache_get(c->id);
 	if (!full) {
@@ -303,7 +303,7 @@ static int load_changeable(struct store *st, const char *id, const char *what,
 		return -1;
 	if (row->server_expired)
 		return containers_refuse_expired(err);
-	if (container_status_in(row->status, "deleting|deleted"))
+	if (container_status_in(row->status, CS_GONE))
 		return err_set(err, E_OP_IN_PROGRESS,
 			       "Cannot perform %s operation. Container is being deleted.", what);
 	return 0;
@@ -490,8 +490,7 @@ int containers_sync(struct platform *pf, const struct principal *who, const char
 	}
 	op_id_new(op_id);
 	json_t *meta = json_pack("{s:s, s:s}", "operation", "sync", "operation_id", op_id);
-	struct container_transition t = {
-	    .from = "running|stopped", .to = "copying", .triggered_by = "user", .metadata = meta};
+	struct container_transition t = {.move = MOVE_SYNC, .metadata = meta};
 	if (oplock_try(pf->locks, id, "sync", err) == 0) {
 		rc = containers_transition(pf, id, &t, NULL, err);
 		oplock_release(pf->locks, id);
@@ -500,8 +499,10 @@ int containers_sync(struct platform *pf, const struct principal *who, const char
 	if (rc < 0)
 		goto out;
 	containers_submit_job(pf, JOB_SYNC, id, 0, NULL);
-	*data_new = json_pack("{s:s, s:s, s:s, s:s}", "container_id", id, "source_container_id",
-			      c.source_container_id, "status", "copying", "operation_id", op_id);
+	*data_new =
+	    json_pack("{s:s, s:s, s:s, s:s}", "container_id", id, "source_container_id",
+		      c.source_container_id, "status",
+		      container_status_name(container_move_to(MOVE_SYNC)), "operation_id", op_id);
 out:
 	container_clear(&s);
 	container_clear(&c);
@@ -520,9 +521,7 @@ int containers_delete(struct platform *pf, const struct principal *who, const ch
 		return -1;
 	/* Delete wins over a create in progress: the create job sees "deleting"
 	 * and stops; copies and prespawn claims must finish first. */
-	struct container_transition t = {.from = "creating|running|paused|stopped|failed",
-					 .to = "deleting",
-					 .triggered_by = "user"};
+	struct container_transition t = {.move = MOVE_DELETE};
 	if (containers_transition(pf, id, &t, NULL, err) < 0)
 		return -1;
 	containers_submit_job(pf, JOB_DELETE, id, 0, NULL);
@@ -531,7 +530,7 @@ int containers_delete(struct platform *pf, const struct principal *who, const ch
 
 static int delete_now(struct platform *pf, const struct container *c, struct error *err)
 {
-	struct container_transition t = {.to = "deleting", .triggered_by = "user"};
+	struct container_transition t = {.move = MOVE_PROJECT_DELETE};
 	if (containers_transition(pf, c->id, &t, NULL, err) < 0)
 		return err->code == E_CONTAINER_NOT_FOUND ? 0 : -1;
 	oplock_wait(pf->locks, c->id, "delete");
@@ -549,8 +548,7 @@ static int project_all_visible(const struct principal *who, const char *project_
 			       const struct container *rows, size_t n, struct error *err)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(rows[i].project_id, project_id) == 0 &&
-		    strcmp(rows[i].status, "deleted") != 0 &&
+		if (strcmp(rows[i].project_id, project_id) == 0 && rows[i].status != CS_DELETED &&
 		    !principal_sees_realms(who, rows[i].realm_ids))
 			return err_set(err, E_FORBIDDEN,
 				       "This project holds containers outside the realms this "

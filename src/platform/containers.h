@@ -97,56 +97,16 @@ int containers_find(struct platform *pf, const struct principal *who, const char
 int containers_find_writable(struct platform *pf, const struct principal *who, const char *id,
 			     const char *leaf, struct container *out, struct error *err);
 
-/* A status change with its status_log row, in one transaction. from: "a|b"
- * list of statuses the row must be in (NULL = any), else E_STATE_CONFLICT.
- * triggered_by: "user", "system", "autostart". Sets started_at when entering
- * "running" and keeps it after (the last start); failure_reason is kept only for
- * "failed". out (may be NULL) receives the updated row. */
-struct container_transition {
-	const char *from;
-	const char *to;
-	const char *reason; /* failure_reason, or NULL */
-	const char *triggered_by;
-	json_t *metadata;    /* borrowed, may be NULL */
-	const char *desired; /* new desired state ("running"|"stopped"), NULL = unchanged */
-	bool always;	     /* log (and restamp started_at) even when to == from: restart */
-};
-int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
-			  struct container *out, struct error *err);
-
 /* A status-log row that is not a transition (from = to = the current
  * status, triggered_by "system", metadata meta) and the event `type`, in
  * one transaction: out-of-memory kills. */
 int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
 		    struct error *err);
 
-/* status is one of the '|'-separated names in list ("running|paused"). */
-bool container_status_in(const char *status, const char *list);
-
 /* After c was started with its current spec: writes /etc/environment (an
  * empty environment leaves the image's file alone) and records the revision
  * as applied. Failures are logged: the container runs either way. */
 void containers_env_after_start(struct platform *pf, const struct container *c);
-
-/* The one bookkeeping step after the host did an operation on c (the
- * caller holds c's operation lock): the lock is marked finishing (a client
- * acting on the status it just read waits for the commit instead of being
- * refused, oplocks.h) and t is committed. containers_started first applies
- * the environment of c's revision, for a host start or restart with c's
- * spec. Jobs, operations and snapshot restore all end through these. */
-int containers_settled(struct platform *pf, const struct container *c,
-		       const struct container_transition *t, struct error *err);
-int containers_started(struct platform *pf, const struct container *c,
-		       const struct container_transition *t, struct error *err);
-
-/* After a host call on c failed (the caller holds c's operation lock): the
- * row moves to what the host really has, so that the user can retry or
- * delete, with "<what> failed: <why>" as the reason of a failed one.
- * Returns that status, or NULL when the host could not be read (the row is
- * left for recovery to check). Operations, snapshot restore and autostart
- * end a failure through it. */
-const char *containers_record_truth(struct platform *pf, const struct container *c,
-				    const char *what, const struct error *why, json_t *meta);
 
 /* Edits the environment of a container under its operation lock: edit gets
  * the current variables (an object it may change) and returns -1 with err

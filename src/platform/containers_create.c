@@ -180,7 +180,7 @@ static int create_tx(struct store *st, void *arg, struct error *err)
 		free(x->c->name);
 		x->c->name = xstrdup(name);
 	}
-	return containers_log_transition(st, x->c->id, NULL, x->c->status, "user", NULL, err);
+	return containers_log_transition(st, x->c->id, CS_NONE, x->c->status, "user", NULL, err);
 }
 
 static void fill_container(struct platform *pf, const struct principal *who,
@@ -199,8 +199,8 @@ static void fill_container(struct platform *pf, const struct principal *who,
 	c->dev_kit = in->dev_kit;
 	c->autostart = in->autostart;
 	c->ramdisk = in->ramdisk;
-	c->status = xstrdup("creating");
-	c->desired = xstrdup("running");
+	c->status = container_move_to(MOVE_CREATE);
+	c->desired = container_moves[MOVE_CREATE].desired;
 	c->environment_vars = json_dumps(in->env, JSON_COMPACT);
 	c->ssh_public_key = in->ssh_key ? xstrdup(in->ssh_key) : NULL;
 	c->comment = in->comment ? xstrdup(in->comment) : NULL;
@@ -233,7 +233,8 @@ static void reown(struct container *m, const struct container *u)
 	containers_set_str(&m->ssh_public_key, u->ssh_public_key);
 	containers_set_str(&m->comment, u->comment);
 	containers_set_str(&m->realm_ids, u->realm_ids);
-	containers_set_str(&m->desired, "running");
+	m->status = container_move_to(MOVE_CLAIM);
+	m->desired = container_moves[MOVE_CLAIM].desired;
 	containers_set_str(&m->pool_key, NULL);
 	m->prespawn = false;
 	m->created_at = m->updated_at = now_ms();
@@ -252,7 +253,7 @@ static int claim_tx(struct store *st, void *arg, struct error *err)
 	if (check_limits(st, t->x, err) < 0 ||
 	    store_container_get(st, t->member_id, &t->m, err) < 0)
 		return -1;
-	if (!t->m.prespawn || strcmp(t->m.status, "running") != 0)
+	if (!t->m.prespawn || container_move_check(MOVE_CLAIM, t->m.status) != E_OK)
 		return err_set(err, E_CONFLICT, "pool member taken");
 	reown(&t->m, t->x->c);
 	for (int attempt = 0;; attempt++) {
@@ -265,25 +266,46 @@ static int claim_tx(struct store *st, void *arg, struct error *err)
 		containers_set_str(&t->m.name, name);
 	}
 	json_t *meta = json_pack("{s:b}", "prespawn", true);
-	int rc = containers_log_transition(st, t->m.id, NULL, "running", "user", meta, err);
+	int rc = containers_log_transition(st, t->m.id, CS_NONE, t->m.status,
+					   container_moves[MOVE_CLAIM].by, meta, err);
 	json_decref(meta);
 	return rc;
 }
 
-/* After the claim committed: the container answers to its new name and
- * has the user's environment in /etc/environment. */
+/* A change in place that the host refused after the claim committed: the
+ * container runs, the user's, but without it until its next start (which
+ * applies the whole spec); its status log and events say so. */
+static void claim_incomplete(struct platform *pf, const struct container *m, const char *what,
+			     const struct error *why)
+{
+	struct error err = {0};
+	_cleanup_free_ char *reason =
+	    xasprintf("claim: %s not set (until the next start): %.250s", what, why->msg);
+	log_warn("container %s: %s", m->id, reason);
+	json_t *meta = json_pack("{s:s, s:s}", "event", "claim_incomplete", "reason", reason);
+	if (containers_note(pf, m->id, "container.claim_incomplete", meta, &err) < 0)
+		log_warn("container %s: not recorded: %s", m->id, err.msg);
+	json_decref(meta);
+}
+
+/* After the claim committed: the container answers to its new name, joins
+ * its project's network and has the user's environment in /etc/environment
+ * (a failure there stays visible in env_sync). */
 static void claimed(struct platform *pf, struct container *m)
 {
 	struct error err = {0};
 	if (pf->rto->set_hostname(pf->rt, m->id, m->name, &err) < 0)
-		log_warn("container %s: hostname after claim: %s", m->id, err.msg);
+		claim_incomplete(pf, m, "hostname", &err);
 	if (pf->rto->set_net_group(pf->rt, m->id, m->project_id, &err) < 0)
-		log_warn("container %s: network group after claim: %s", m->id, err.msg);
+		claim_incomplete(pf, m, "network group", &err);
 	if (m->env_revision)
 		containers_push_env(pf, m);
-	json_t *ev = json_pack("{s:n, s:s, s:s, s:b}", "from_status", "to_status", "running",
-			       "triggered_by", "user", "prespawn", true);
-	events_container(pf, m, "container.running", ev);
+	const char *to = container_status_name(m->status);
+	char type[32];
+	snprintf(type, sizeof(type), "container.%s", to);
+	json_t *ev = json_pack("{s:n, s:s, s:s, s:b}", "from_status", "to_status", to,
+			       "triggered_by", container_moves[MOVE_CLAIM].by, "prespawn", true);
+	events_container(pf, m, type, ev);
 	json_decref(ev);
 }
 
@@ -352,7 +374,7 @@ int containers_create_ex(struct platform *pf, const struct principal *who, const
 		goto out;
 	fill_container(pf, who, &p, &s, &in, image, &c);
 	if (src) {
-		containers_set_str(&c.status, "copying");
+		c.status = container_move_to(MOVE_COPY);
 		containers_set_str(&c.source_container_id, src->source_id);
 		in.bypass_prespawn = true;
 	}
@@ -376,11 +398,12 @@ int containers_create_ex(struct platform *pf, const struct principal *who, const
 	}
 	if (store_tx(pf->store, create_tx, &x, err) < 0)
 		goto out;
-	log_info("container %s (%s): %s in project %s", c.id, c.name, c.status, p.id);
+	const char *status = container_status_name(c.status);
+	log_info("container %s (%s): %s in project %s", c.id, c.name, status, p.id);
 	char type[32];
-	snprintf(type, sizeof(type), "container.%s", c.status);
+	snprintf(type, sizeof(type), "container.%s", status);
 	json_t *ev =
-	    json_pack("{s:n, s:s, s:s, s:s, s:o}", "from_status", "to_status", c.status,
+	    json_pack("{s:n, s:s, s:s, s:s, s:o}", "from_status", "to_status", status,
 		      "triggered_by", "user", "container_image", c.container_image,
 		      "source_container_id", src ? json_string(src->source_id) : json_null());
 	events_container(pf, &c, type, ev);

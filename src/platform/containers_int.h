@@ -14,7 +14,102 @@
 
 #define NAME_RETRIES 8 /* fresh random names tried when one is taken */
 
-/* ---- containers_state.c ---- */
+/* ---- containers_state.c: statuses and transitions ---- */
+
+/* Every way a container's status changes: the user's operations and
+ * actions, then the platform's own jobs. One table, container_moves, says
+ * from which statuses each acts and where it leads; containers_transition
+ * refuses anything else, the operations and jobs take their guards from it,
+ * and docs/CONTAINERS.md "States" is the same table (unit/test_transitions
+ * renders it and compares). */
+enum container_move {
+	MOVE_START,
+	MOVE_STOP,
+	MOVE_FORCE_STOP,
+	MOVE_RESTART,
+	MOVE_PAUSE,
+	MOVE_RESUME,
+	MOVE_CREATE,
+	MOVE_COPY,
+	MOVE_CLAIM,
+	MOVE_SYNC,
+	MOVE_DELETE,
+	MOVE_PROJECT_DELETE,
+	MOVE_RESTORE_STOP,
+	MOVE_RESTORE_START,
+	MOVE_CREATED,
+	MOVE_CREATE_FAILED,
+	MOVE_SYNCED,
+	MOVE_SYNC_FAILED,
+	MOVE_REMOVED,
+	MOVE_DELETE_FAILED,
+	MOVE_AUTOSTART,
+	MOVE_EXITED,
+	MOVE_HOST_TRUTH,
+	MOVE_RECOVER,
+	MOVE_RECOVER_INTERRUPTED,
+	MOVE_POOL_MEMBER,
+	MOVE_POOL_TRIM,
+	MOVE_COUNT
+};
+
+struct container_move_def {
+	const char *name;
+	const char *by;		       /* triggered_by of its status log */
+	container_status_set from;     /* acts on these; CS_SET(CS_NONE): makes a new row */
+	container_status_set noop;     /* nothing to do here: E_NOOP_STATE (400), not a conflict */
+	container_status_set to;       /* one status, or several when the host decides;
+					* CS_SET(CS_NONE): the row is removed */
+	enum container_status desired; /* recorded as what the user wants; CS_NONE: unchanged */
+	bool relog;		       /* logged (started_at restamped) even to the same status */
+};
+extern const struct container_move_def container_moves[MOVE_COUNT];
+
+/* E_OK when m acts on a container in status s; E_NOOP_STATE when there is
+ * nothing to do; E_STATE_CONFLICT otherwise. */
+enum err_code container_move_check(enum container_move m, enum container_status s);
+/* Where m leads when that is one status; CS_NONE when the host decides. */
+enum container_status container_move_to(enum container_move m);
+
+/* A status change with its status_log row and event, in one transaction:
+ * the row must be in the move's from set, narrowed by `from` (a status the
+ * caller read, 0 = the move's set), else E_STATE_CONFLICT. to: the host's
+ * choice for a move that has several, CS_NONE for the move's one. Sets
+ * started_at when entering running and keeps it after (the last start);
+ * failure_reason is kept only for failed. out (may be NULL) receives the
+ * updated row. */
+struct container_transition {
+	enum container_move move;
+	container_status_set from;
+	enum container_status to;
+	const char *reason; /* failure_reason, or NULL */
+	json_t *metadata;   /* borrowed, may be NULL */
+};
+int containers_transition(struct platform *pf, const char *id, const struct container_transition *t,
+			  struct container *out, struct error *err);
+
+/* The one bookkeeping step after the host did an operation on c (the
+ * caller holds c's operation lock): the lock is marked finishing (a client
+ * acting on the status it just read waits for the commit instead of being
+ * refused, oplocks.h) and t is committed. containers_started first applies
+ * the environment of c's revision, for a host start or restart with c's
+ * spec. Jobs, operations and snapshot restore all end through these. */
+int containers_settled(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err);
+int containers_started(struct platform *pf, const struct container *c,
+		       const struct container_transition *t, struct error *err);
+
+/* After a host call on c failed (the caller holds c's operation lock): the
+ * row moves to what the host really has, so that the user can retry or
+ * delete, with "<what> failed: <why>" as the reason of a failed one.
+ * Returns that status, or CS_NONE when the host could not be read (the
+ * row is left for recovery to check). Operations, snapshot restore and autostart
+ * end a failure through it. */
+enum container_status containers_record_truth(struct platform *pf, const struct container *c,
+					      const char *what, const struct error *why,
+					      json_t *meta);
+
+/* ---- containers_state.c: specs and the "started" step ---- */
 
 /* What the runtime needs to start c (name as hostname, image, environment,
  * ramdisk). Valid while c lives; clear it after use. */
@@ -29,19 +124,21 @@ int container_spec_init(struct platform *pf, const struct container *c, struct c
 			struct error *err);
 void container_spec_clear(struct container_spec *s);
 
-/* The status a host state means: running, paused, stopped; NULL when the
- * container is not on the host at all. */
-const char *container_host_status(enum rt_state st);
+/* The status a host state means: running, paused, stopped; CS_NONE when
+ * the container is not on the host at all. */
+enum container_status container_host_status(enum rt_state st);
 
 /* A status_log row for a transition inside the caller's transaction. */
-int containers_log_transition(struct store *st, const char *id, const char *from, const char *to,
-			      const char *by, const json_t *metadata, struct error *err);
+int containers_log_transition(struct store *st, const char *id, enum container_status from,
+			      enum container_status to, const char *by, const json_t *metadata,
+			      struct error *err);
 /* A transition the system makes on its own: failures are logged, not returned. */
-void containers_system_transition(struct platform *pf, const char *id, const char *from,
-				  const char *to, const char *reason, const char *by, json_t *meta);
-/* The system's own start (jobs): containers_started from `from`, logged. */
-void containers_system_started(struct platform *pf, const struct container *c, const char *from,
-			       const char *by);
+void containers_system_transition(struct platform *pf, const char *id,
+				  const struct container_transition *t);
+/* The system's own start of c (jobs: create, sync, autostart) by move m,
+ * from the status c was loaded in: containers_started, logged. */
+void containers_system_started(struct platform *pf, const struct container *c,
+			       enum container_move m);
 
 typedef int (*rt_spec_fn)(struct runtime *rt, const struct rt_spec *spec, struct error *err);
 /* Starts c (rt_create_start or rt_start) with its current spec. */

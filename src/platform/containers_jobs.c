@@ -46,13 +46,14 @@ static void submit_job(struct platform *pf, enum job_kind kind, const char *id, 
 	containers_submit_job(pf, kind, id, exit_status, NULL);
 }
 
-/* Loads id when its status is in `want`; false (nothing to do) otherwise. */
-static bool load_in(struct platform *pf, const char *id, const char *want, struct container *c)
+/* Loads id when move m acts on it; false (nothing to do) otherwise. */
+static bool load_for(struct platform *pf, const char *id, enum container_move m,
+		     struct container *c)
 {
 	struct error err = {0};
 	if (store_container_get(pf->store, id, c, &err) < 0)
 		return false;
-	if (container_status_in(c->status, want))
+	if (container_move_check(m, c->status) == E_OK)
 		return true;
 	container_clear(c);
 	return false;
@@ -65,8 +66,8 @@ static void create_failed(struct platform *pf, const char *id, const struct erro
 	/* Nothing of a failed container stays on the host. */
 	if (pf->rto->remove(pf->rt, id, &ignored) < 0)
 		log_warn("container %s: cleanup after failed create: %s", id, ignored.msg);
-	containers_system_transition(pf, id, "creating|copying", "failed", why->msg, "system",
-				     NULL);
+	struct container_transition t = {.move = MOVE_CREATE_FAILED, .reason = why->msg};
+	containers_system_transition(pf, id, &t);
 }
 
 /* Brings a copy up to date with its source: stop, replace the layer, start. */
@@ -74,16 +75,17 @@ static void job_sync(struct platform *pf, const char *id)
 {
 	struct container c = {0};
 	struct error err = {0};
-	if (!load_in(pf, id, "copying", &c))
+	if (!load_for(pf, id, MOVE_SYNCED, &c))
 		return;
 	if (pf->rto->stop(pf->rt, id, 10, &err) < 0 ||
 	    pf->rto->layer_copy(pf->rt, c.source_container_id, NULL, id, &err) < 0 ||
 	    containers_run_spec(pf, &c, pf->rto->start, &err) < 0) {
 		log_warn("container %s: sync failed: %s", id, err.msg);
 		_cleanup_free_ char *why = xasprintf("Sync failed: %s", err.msg);
-		containers_system_transition(pf, id, "copying", "failed", why, "system", NULL);
+		struct container_transition t = {.move = MOVE_SYNC_FAILED, .reason = why};
+		containers_system_transition(pf, id, &t);
 	} else {
-		containers_system_started(pf, &c, "copying", "system");
+		containers_system_started(pf, &c, MOVE_SYNCED);
 	}
 	container_clear(&c);
 }
@@ -96,9 +98,9 @@ static void job_create(struct platform *pf, const char *id, const char *snapshot
 	struct container c = {0};
 	struct error err = {0};
 	/* Gone or deleting meanwhile: the delete wins. */
-	if (!load_in(pf, id, "creating|copying", &c))
+	if (!load_for(pf, id, MOVE_CREATED, &c))
 		return;
-	bool copy = strcmp(c.status, "copying") == 0;
+	bool copy = c.status == CS_COPYING;
 	if (copy && !c.source_container_id)
 		err_set(&err, E_INTERNAL, "copy without a source");
 	if (err.code ||
@@ -107,7 +109,7 @@ static void job_create(struct platform *pf, const char *id, const char *snapshot
 	    containers_run_spec(pf, &c, pf->rto->create_start, &err) < 0)
 		create_failed(pf, id, &err);
 	else
-		containers_system_started(pf, &c, c.status, "system");
+		containers_system_started(pf, &c, MOVE_CREATED);
 	container_clear(&c);
 }
 
@@ -123,7 +125,7 @@ int containers_remove_locked(struct platform *pf, const char *id, struct error *
 void containers_deleted_event(struct platform *pf, const struct container *c)
 {
 	limits_container_gone(pf, c);
-	json_t *p = json_pack("{s:s}", "status", "deleted");
+	json_t *p = json_pack("{s:s}", "status", container_status_name(CS_DELETED));
 	events_container(pf, c, "container.deleted", p);
 	json_decref(p);
 }
@@ -132,12 +134,13 @@ static void job_delete(struct platform *pf, const char *id)
 {
 	struct container c = {0};
 	struct error err = {0};
-	if (!load_in(pf, id, "deleting", &c))
+	if (!load_for(pf, id, MOVE_REMOVED, &c))
 		return;
 	if (containers_remove_locked(pf, id, &err) < 0) {
 		log_warn("container %s: delete failed: %s", id, err.msg);
 		_cleanup_free_ char *why = xasprintf("Delete failed: %s", err.msg);
-		containers_system_transition(pf, id, "deleting", "failed", why, "system", NULL);
+		struct container_transition t = {.move = MOVE_DELETE_FAILED, .reason = why};
+		containers_system_transition(pf, id, &t);
 	} else {
 		log_info("container %s (%s): deleted", id, c.name);
 		containers_deleted_event(pf, &c);
@@ -145,18 +148,35 @@ static void job_delete(struct platform *pf, const char *id)
 	container_clear(&c);
 }
 
+/* The row takes what the host has. One that stays as it was (still
+ * stopped, or the host could not be read) gets a status-log note with the
+ * reason, since no transition tells why it is not running (failure_reason
+ * is only a failed container's). */
+static void autostart_failed(struct platform *pf, const struct container *c,
+			     const struct error *why)
+{
+	struct error err = {0};
+	_cleanup_free_ char *reason = xasprintf("autostart failed: %.250s", why->msg);
+	json_t *meta = json_pack("{s:s, s:s}", "event", "autostart_failed", "reason", reason);
+	enum container_status st = containers_record_truth(pf, c, "autostart", why, meta);
+	if ((st == CS_NONE || st == c->status) &&
+	    containers_note(pf, c->id, "container.autostart_failed", meta, &err) < 0)
+		log_warn("container %s: not recorded: %s", c->id, err.msg);
+	json_decref(meta);
+}
+
 /* Autostart after a host reboot or an unclean stop of hoodyd. */
 static void job_start(struct platform *pf, const char *id)
 {
 	struct container c = {0};
 	struct error err = {0};
-	if (!load_in(pf, id, "stopped", &c))
+	if (!load_for(pf, id, MOVE_AUTOSTART, &c))
 		return;
 	if (containers_run_spec(pf, &c, pf->rto->start, &err) < 0) {
 		log_warn("container %s: autostart failed: %s", id, err.msg);
-		containers_record_truth(pf, &c, "autostart", &err, NULL);
+		autostart_failed(pf, &c, &err);
 	} else
-		containers_system_started(pf, &c, "stopped", "autostart");
+		containers_system_started(pf, &c, MOVE_AUTOSTART);
 	container_clear(&c);
 }
 
@@ -166,7 +186,7 @@ static void job_exit(struct platform *pf, const char *id, int exit_status)
 	struct container c = {0};
 	struct error err = {0};
 	enum rt_state st = RT_ABSENT;
-	if (!load_in(pf, id, "running|paused", &c))
+	if (!load_for(pf, id, MOVE_EXITED, &c))
 		return;
 	/* Started again since the report: nothing to record. */
 	if (pf->rto->state(pf->rt, id, &st, &err) == 0 && (st == RT_RUNNING || st == RT_PAUSED)) {
@@ -185,7 +205,8 @@ static void job_exit(struct platform *pf, const char *id, int exit_status)
 	if (oom)
 		json_object_set_new(meta, "oom_kills_total",
 				    json_integer((json_int_t)rs.oom_kills));
-	containers_system_transition(pf, id, "running|paused", "stopped", NULL, "system", meta);
+	struct container_transition t = {.move = MOVE_EXITED, .metadata = meta};
+	containers_system_transition(pf, id, &t);
 	json_decref(meta);
 	container_clear(&c);
 }
@@ -248,33 +269,33 @@ static void container_exited(const char *id, int exit_status, void *arg)
 
 /* ------------------------------------------------------------ recovery */
 
-const char *container_host_status(enum rt_state st)
+enum container_status container_host_status(enum rt_state st)
 {
 	switch (st) {
 	case RT_RUNNING:
-		return "running";
+		return CS_RUNNING;
 	case RT_PAUSED:
-		return "paused";
+		return CS_PAUSED;
 	case RT_CREATED:
 	case RT_STOPPED:
-		return "stopped";
+		return CS_STOPPED;
 	case RT_ABSENT:
 		break;
 	}
-	return NULL;
+	return CS_NONE;
 }
 
 static void reconcile_settled(struct platform *pf, const struct container *c, enum rt_state st)
 {
-	const char *truth = container_host_status(st);
-	const char *to = truth ? truth : "failed";
-	if (strcmp(to, c->status) != 0)
-		containers_system_transition(
-		    pf, c->id, c->status, to,
-		    truth ? NULL : "The container's files are missing on this host", "system",
-		    NULL);
-	if (strcmp(to, "stopped") == 0 && c->autostart && c->desired &&
-	    strcmp(c->desired, "running") == 0)
+	enum container_status truth = container_host_status(st);
+	struct container_transition t = {
+	    .move = MOVE_RECOVER,
+	    .from = CS_SET(c->status),
+	    .to = truth != CS_NONE ? truth : CS_FAILED,
+	    .reason = truth != CS_NONE ? NULL : "The container's files are missing on this host"};
+	if (t.to != c->status)
+		containers_system_transition(pf, c->id, &t);
+	if (t.to == CS_STOPPED && c->autostart && c->desired == CS_RUNNING)
 		submit_job(pf, JOB_START, c->id, 0);
 }
 
@@ -283,30 +304,32 @@ static void reconcile_one(struct platform *pf, const struct container *c)
 {
 	struct error err = {0};
 	enum rt_state st = RT_ABSENT;
-	if (strcmp(c->status, "deleting") == 0) {
+	if (c->status == CS_DELETING) {
 		submit_job(pf, JOB_DELETE, c->id, 0);
 		return;
 	}
 	/* Create is idempotent: an interrupted one is simply run again. */
-	if (strcmp(c->status, "creating") == 0) {
+	if (c->status == CS_CREATING) {
 		submit_job(pf, JOB_CREATE, c->id, 0);
 		return;
 	}
-	if (strcmp(c->status, "failed") == 0)
+	if (c->status == CS_FAILED)
 		return;
 	if (pf->rto->state(pf->rt, c->id, &st, &err) < 0) {
 		log_warn("container %s: state unknown: %s", c->id, err.msg);
 		return;
 	}
-	if (container_status_in(c->status, "running|paused|stopped")) {
+	if (container_move_check(MOVE_RECOVER, c->status) == E_OK) {
 		reconcile_settled(pf, c, st);
-	} else if (st == RT_RUNNING) {
-		containers_system_transition(pf, c->id, c->status, "running", NULL, "system", NULL);
-	} else {
-		_cleanup_free_ char *why =
-		    xasprintf("Interrupted while %s by a restart of hoodyd", c->status);
-		containers_system_transition(pf, c->id, c->status, "failed", why, "system", NULL);
+		return;
 	}
+	_cleanup_free_ char *why = xasprintf("Interrupted while %s by a restart of hoodyd",
+					     container_status_name(c->status));
+	struct container_transition t = {.move = MOVE_RECOVER_INTERRUPTED,
+					 .from = CS_SET(c->status),
+					 .to = st == RT_RUNNING ? CS_RUNNING : CS_FAILED,
+					 .reason = st == RT_RUNNING ? NULL : why};
+	containers_system_transition(pf, c->id, &t);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -15,23 +15,79 @@
 
 /* ------------------------------------------------------------ statuses */
 
-/* status is one of the '|'-separated names in list. */
-static bool status_in(const char *status, const char *list)
+#define S(x) CS_SET(CS_##x)
+#define NEW S(NONE)  /* from: a row that does not exist yet */
+#define GONE S(NONE) /* to: the row is removed */
+
+/* The legal transitions. docs/CONTAINERS.md "States" renders this table
+ * (unit/test_transitions compares them); the first six are the user's
+ * operations (docs/OPERATIONS.md). */
+const struct container_move_def container_moves[MOVE_COUNT] = {
+    [MOVE_START] = {"start", "user", S(STOPPED), S(RUNNING), S(RUNNING), CS_RUNNING, false},
+    [MOVE_STOP] = {"stop", "user", CS_UP, S(STOPPED), S(STOPPED), CS_STOPPED, false},
+    [MOVE_FORCE_STOP] = {"force-stop", "user", CS_UP, S(STOPPED), S(STOPPED), CS_STOPPED, false},
+    [MOVE_RESTART] = {"restart", "user", S(RUNNING) | S(STOPPED), 0, S(RUNNING), CS_RUNNING, true},
+    [MOVE_PAUSE] = {"pause", "user", S(RUNNING), S(PAUSED), S(PAUSED), CS_NONE, false},
+    [MOVE_RESUME] = {"resume", "user", S(PAUSED), S(RUNNING), S(RUNNING), CS_NONE, false},
+    [MOVE_CREATE] = {"create", "user", NEW, 0, S(CREATING), CS_RUNNING, false},
+    [MOVE_COPY] = {"copy", "user", NEW, 0, S(COPYING), CS_RUNNING, false},
+    /* a ready pool member becomes the user's: its log starts again */
+    [MOVE_CLAIM] = {"claim", "user", S(RUNNING), 0, S(RUNNING), CS_RUNNING, false},
+    [MOVE_SYNC] = {"sync", "user", S(RUNNING) | S(STOPPED), 0, S(COPYING), CS_NONE, false},
+    /* wins over a create in progress; copies and claims finish first */
+    [MOVE_DELETE] = {"delete", "user", S(CREATING) | CS_SETTLED | S(FAILED), 0, S(DELETING),
+		     CS_NONE, false},
+    /* waits for the container's operation, then removes it at once */
+    [MOVE_PROJECT_DELETE] = {"project delete", "user", CS_ANY, 0, S(DELETING), CS_NONE, false},
+    [MOVE_RESTORE_STOP] = {"restore: stop", "user", CS_UP, 0, S(STOPPED), CS_NONE, false},
+    [MOVE_RESTORE_START] = {"restore: start", "user", S(STOPPED), 0, S(RUNNING), CS_NONE, false},
+    [MOVE_CREATED] = {"create job", "system", S(CREATING) | S(COPYING), 0, S(RUNNING), CS_NONE,
+		      false},
+    [MOVE_CREATE_FAILED] = {"create job failed", "system", S(CREATING) | S(COPYING), 0, S(FAILED),
+			    CS_NONE, false},
+    [MOVE_SYNCED] = {"sync job", "system", S(COPYING), 0, S(RUNNING), CS_NONE, false},
+    [MOVE_SYNC_FAILED] = {"sync job failed", "system", S(COPYING), 0, S(FAILED), CS_NONE, false},
+    [MOVE_REMOVED] = {"delete job", "system", S(DELETING), 0, GONE, CS_NONE, false},
+    [MOVE_DELETE_FAILED] = {"delete job failed", "system", S(DELETING), 0, S(FAILED), CS_NONE,
+			    false},
+    /* a container the host stopped while the user wanted it running */
+    [MOVE_AUTOSTART] = {"autostart", "autostart", S(STOPPED), 0, S(RUNNING), CS_NONE, false},
+    [MOVE_EXITED] = {"exit", "system", CS_UP, 0, S(STOPPED), CS_NONE, false},
+    /* after a host call failed: what the host really has */
+    [MOVE_HOST_TRUTH] = {"host failure", "system", CS_ANY, 0, CS_SETTLED | S(FAILED), CS_NONE,
+			 false},
+    [MOVE_RECOVER] = {"recovery", "system", CS_SETTLED, 0, CS_SETTLED | S(FAILED), CS_NONE, false},
+    /* interrupted by a restart of hoodyd (and tombstones, which recovery
+     * reads like any row) */
+    [MOVE_RECOVER_INTERRUPTED] = {"recovery: interrupted", "system",
+				  S(COPYING) | S(CLAIMING) | S(DELETED), 0, S(RUNNING) | S(FAILED),
+				  CS_NONE, false},
+    [MOVE_POOL_MEMBER] = {"pool member", "system", NEW, 0, S(CREATING), CS_RUNNING, false},
+    [MOVE_POOL_TRIM] = {"pool trim", "system", S(CREATING) | S(RUNNING) | S(STOPPED) | S(FAILED), 0,
+			S(DELETING), CS_NONE, false},
+};
+
+#undef S
+#undef NEW
+#undef GONE
+
+enum err_code container_move_check(enum container_move m, enum container_status s)
 {
-	size_t n = status ? strlen(status) : 0;
-	for (const char *p = list; p && *p;) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-		if (n && len == n && strncmp(p, status, n) == 0)
-			return true;
-		p = bar ? bar + 1 : NULL;
-	}
-	return false;
+	const struct container_move_def *d = &container_moves[m];
+	if (s == CS_NONE && d->from == CS_SET(CS_NONE))
+		return E_OK;
+	if (container_status_in(s, d->noop))
+		return E_NOOP_STATE;
+	return container_status_in(s, d->from) ? E_OK : E_STATE_CONFLICT;
 }
 
-bool container_status_in(const char *status, const char *list)
+enum container_status container_move_to(enum container_move m)
 {
-	return status_in(status, list);
+	container_status_set to = container_moves[m].to;
+	/* one bit: that status */
+	if (to && (to & (to - 1)) == 0)
+		return (enum container_status)__builtin_ctz(to);
+	return CS_NONE;
 }
 
 static void status_logs_free(struct status_log *logs, size_t n)
@@ -57,16 +113,17 @@ static int last_transition_ms(struct store *st, const char *id, int64_t *out, st
 	return 0;
 }
 
-int containers_log_transition(struct store *st, const char *id, const char *from, const char *to,
-			      const char *by, const json_t *metadata, struct error *err)
+int containers_log_transition(struct store *st, const char *id, enum container_status from,
+			      enum container_status to, const char *by, const json_t *metadata,
+			      struct error *err)
 {
 	int64_t prev, now = now_ms();
 	if (last_transition_ms(st, id, &prev, err) < 0)
 		return -1;
 	_cleanup_free_ char *meta = metadata ? json_dumps(metadata, JSON_COMPACT) : NULL;
 	struct status_log l = {
-	    .from_status = (char *)from,
-	    .to_status = (char *)to,
+	    .from_status = from,
+	    .to_status = to,
 	    .transition_time = now,
 	    .duration_ms = prev ? (now > prev ? now - prev : 0) : -1,
 	    .triggered_by = (char *)by,
@@ -84,30 +141,38 @@ struct tx_transition {
 	struct container *out;
 };
 
-static void apply_transition(struct container *c, const struct container_transition *t)
+/* The status t leads to (the move's own, or the host's choice among them). */
+static enum container_status transition_to(const struct container_transition *t)
 {
-	bool was_up = status_in(c->status, "running|paused");
-	free(c->status);
-	c->status = xstrdup(t->to);
+	enum container_status to = t->to != CS_NONE ? t->to : container_move_to(t->move);
+	HOODY_ASSERT(container_status_in(to, container_moves[t->move].to));
+	return to;
+}
+
+static void apply_transition(struct container *c, const struct container_transition *t,
+			     enum container_status to)
+{
+	const struct container_move_def *d = &container_moves[t->move];
+	bool was_up = container_status_in(c->status, CS_UP);
+	c->status = to;
 	free(c->failure_reason);
-	c->failure_reason = strcmp(t->to, "failed") == 0 && t->reason ? xstrdup(t->reason) : NULL;
+	c->failure_reason = to == CS_FAILED && t->reason ? xstrdup(t->reason) : NULL;
 	/* Kept when the container stops: stats show the last start. */
-	if (strcmp(t->to, "running") == 0 && (!was_up || t->always))
+	if (to == CS_RUNNING && (!was_up || d->relog))
 		c->started_at = now_ms();
-	if (t->desired) {
-		free(c->desired);
-		c->desired = xstrdup(t->desired);
-	}
+	if (d->desired != CS_NONE)
+		c->desired = d->desired;
 }
 
 /* container.<new status>, in the transition's transaction. */
-static void transition_event(struct platform *pf, const struct container *c, const char *from,
-			     const struct container_transition *t)
+static void transition_event(struct platform *pf, const struct container *c,
+			     enum container_status from, const struct container_transition *t)
 {
 	char type[64];
-	snprintf(type, sizeof(type), "container.%s", t->to);
-	json_t *p = json_pack("{s:s, s:s, s:s}", "from_status", from, "to_status", t->to,
-			      "triggered_by", t->triggered_by ? t->triggered_by : "system");
+	const char *to = container_status_name(c->status);
+	snprintf(type, sizeof(type), "container.%s", to);
+	json_t *p = json_pack("{s:s, s:s, s:s}", "from_status", container_status_name(from),
+			      "to_status", to, "triggered_by", container_moves[t->move].by);
 	if (t->reason)
 		json_object_set_new(p, "reason", json_string(t->reason));
 	if (t->metadata)
@@ -119,21 +184,24 @@ static void transition_event(struct platform *pf, const struct container *c, con
 static int transition_tx(struct store *st, void *arg, struct error *err)
 {
 	struct tx_transition *x = arg;
+	const struct container_move_def *d = &container_moves[x->t->move];
+	enum container_status to = transition_to(x->t);
 	struct container c = {0};
 	if (store_container_get(st, x->id, &c, err) < 0)
 		return -1;
 	int rc = -1;
-	_cleanup_free_ char *from = xstrdup(c.status);
-	if (x->t->from && !status_in(from, x->t->from)) {
+	enum container_status from = c.status;
+	container_status_set legal = x->t->from ? x->t->from & d->from : d->from;
+	if (!container_status_in(from, legal)) {
 		err_set(err, E_STATE_CONFLICT,
-			"Operation not allowed in the container's current state (%s)", from);
+			"Operation not allowed in the container's current state (%s)",
+			container_status_name(from));
 		goto out;
 	}
-	if (strcmp(from, x->t->to) != 0 || x->t->always) {
-		apply_transition(&c, x->t);
+	if (from != to || d->relog) {
+		apply_transition(&c, x->t, to);
 		if (store_container_update(st, &c, err) < 0 ||
-		    containers_log_transition(st, x->id, from, x->t->to, x->t->triggered_by,
-					      x->t->metadata, err) < 0)
+		    containers_log_transition(st, x->id, from, to, d->by, x->t->metadata, err) < 0)
 			goto out;
 		transition_event(x->pf, &c, from, x->t);
 	}
@@ -180,16 +248,16 @@ int containers_note(struct platform *pf, const char *id, const char *type, json_
 	return store_tx(pf->store, note_tx, &x, err);
 }
 
-void containers_system_transition(struct platform *pf, const char *id, const char *from,
-				  const char *to, const char *reason, const char *by, json_t *meta)
+void containers_system_transition(struct platform *pf, const char *id,
+				  const struct container_transition *t)
 {
-	struct container_transition t = {
-	    .from = from, .to = to, .reason = reason, .triggered_by = by, .metadata = meta};
 	struct error err = {0};
-	if (containers_transition(pf, id, &t, NULL, &err) < 0)
+	const char *to = container_status_name(transition_to(t));
+	if (containers_transition(pf, id, t, NULL, &err) < 0)
 		log_info("container %s: not marked %s: %s", id, to, err.msg);
 	else
-		log_info("container %s: %s%s%s", id, to, reason ? ": " : "", reason ? reason : "");
+		log_info("container %s: %s%s%s", id, to, t->reason ? ": " : "",
+			 t->reason ? t->reason : "");
 }
 
 /* ------------------------------------------------------------ specs */
@@ -320,31 +388,34 @@ int containers_started(struct platform *pf, const struct container *c,
 	return containers_settled(pf, c, t, err);
 }
 
-const char *containers_record_truth(struct platform *pf, const struct container *c,
-				    const char *what, const struct error *why, json_t *meta)
+enum container_status containers_record_truth(struct platform *pf, const struct container *c,
+					      const char *what, const struct error *why,
+					      json_t *meta)
 {
 	struct error e = {0};
 	enum rt_state st = RT_ABSENT;
 	if (pf->rto->state(pf->rt, c->id, &st, &e) < 0) {
 		log_warn("container %s: state after failed %s unknown: %s", c->id, what, e.msg);
-		return NULL;
+		return CS_NONE;
 	}
-	const char *truth = container_host_status(st) ? container_host_status(st) : "failed";
+	enum container_status truth = container_host_status(st);
+	if (truth == CS_NONE)
+		truth = CS_FAILED;
 	char reason[300];
 	snprintf(reason, sizeof(reason), "%s failed: %.250s", what, why->msg);
 	/* From whatever the row says now: a restore may have moved it already. */
 	struct container_transition t = {
-	    .to = truth, .reason = reason, .triggered_by = "system", .metadata = meta};
+	    .move = MOVE_HOST_TRUTH, .to = truth, .reason = reason, .metadata = meta};
 	if (containers_transition(pf, c->id, &t, NULL, &e) < 0)
 		log_warn("container %s: state after failed %s not recorded: %s", c->id, what,
 			 e.msg);
 	return truth;
 }
 
-void containers_system_started(struct platform *pf, const struct container *c, const char *from,
-			       const char *by)
+void containers_system_started(struct platform *pf, const struct container *c,
+			       enum container_move m)
 {
-	struct container_transition t = {.from = from, .to = "running", .triggered_by = by};
+	struct container_transition t = {.move = m, .from = CS_SET(c->status)};
 	struct error err = {0};
 	if (containers_started(pf, c, &t, &err) < 0)
 		log_info("container %s: not marked running: %s", c->id, err.msg);
@@ -355,7 +426,7 @@ void containers_system_started(struct platform *pf, const struct container *c, c
 bool containers_push_env(struct platform *pf, struct container *row)
 {
 	struct error err = {0};
-	if (!status_in(row->status, "running|paused"))
+	if (!container_status_in(row->status, CS_UP))
 		return false;
 	if (write_etc_environment(pf, row, &err) < 0 ||
 	    containers_env_applied(pf, row->id, row->env_revision, &err) < 0) {

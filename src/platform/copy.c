@@ -80,9 +80,9 @@ static int find_source(struct platform *pf, const struct principal *who, const c
 		       const struct copy_input *in, struct container *src, struct error *err)
 {
 	if (containers_find(pf, who, id, "containers.read", src, err) == 0) {
-		if (!container_status_in(src->status, "running|stopped|paused"))
+		if (!container_status_in(src->status, CS_SETTLED))
 			return err_set(err, E_STATE_CONFLICT, "Cannot copy a container that is %s",
-				       src->status);
+				       container_status_name(src->status));
 		if (!in->snapshot)
 			return 0;
 	} else if (err->code != E_CONTAINER_NOT_FOUND || !in->snapshot) {

@@ -33,7 +33,7 @@ static int key_check(const char *key, struct error *err)
 static json_t *env_data_new(const struct container *c, bool pushed)
 {
 	json_t *env = c->environment_vars ? json_loads(c->environment_vars, 0, NULL) : NULL;
-	bool running = container_status_in(c->status, "running|paused");
+	bool running = container_status_in(c->status, CS_UP);
 	bool synced = c->env_applied_revision >= c->env_revision;
 	const char *state = synced ? "applied" : (running ? "failed" : "pending_start");
 	const char *msg = synced ? (pushed ? "Applied to the running container"

@@ -76,8 +76,8 @@ void events_container(struct platform *pf, const struct container *c, const char
 	json_t *p = payload ? json_incref(payload) : json_object();
 	if (!json_object_get(p, "name") && c->name)
 		json_object_set_new(p, "name", json_string(c->name));
-	if (!json_object_get(p, "status") && c->status)
-		json_object_set_new(p, "status", json_string(c->status));
+	if (!json_object_get(p, "status") && c->status != CS_NONE)
+		json_object_set_new(p, "status", json_string(container_status_name(c->status)));
 	struct event_spec e = {
 	    .type = type,
 	    .resource_type = "container",

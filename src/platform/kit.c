@@ -135,8 +135,8 @@ static void event_row(struct platform *pf, const char *id, const char *line)
 	    "{\"event\":\"kit_restart\",\"signal\":%d,\"exit_status\":%d,\"restart_in_ms\":%ld}",
 	    sig, status, delay);
 	struct status_log l = {
-	    .from_status = "running",
-	    .to_status = "running",
+	    .from_status = CS_RUNNING,
+	    .to_status = CS_RUNNING,
 	    .transition_time = at,
 	    .duration_ms = -1,
 	    .triggered_by = "kit",

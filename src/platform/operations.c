@@ -17,40 +17,43 @@
 
 enum host_op { HOST_START, HOST_STOP, HOST_RESTART, HOST_PAUSE, HOST_RESUME };
 
+/* An operation's statuses (from, no-op, to, desired) are its row of the
+ * transition table, container_moves (containers_state.c). */
 struct op_def {
-	const char *name;
+	enum container_move move;
 	enum host_op host;
 	bool force;	  /* stop without a grace period */
 	const char *leaf; /* token permission */
-	const char *from; /* statuses the operation acts on */
-	const char *noop; /* statuses where it has nothing to do */
 	const char *noop_msg;
-	const char *to;
-	const char *desired; /* what autostart should bring back, NULL = unchanged */
 	const char *done_msg;
 };
 
 /* pause and resume need the stop and start leaves: the reference names only
  * start, stop and restart, and a pause is a kind of stop. */
 static const struct op_def ops[] = {
-    {"start", HOST_START, false, "containers.actions.start", "stopped", "running",
-     "Container is already running", "running", "running", "Container started successfully"},
-    {"stop", HOST_STOP, false, "containers.actions.stop", "running|paused", "stopped",
-     "Container is already stopped", "stopped", "stopped", "Container stopped successfully"},
-    {"force-stop", HOST_STOP, true, "containers.actions.stop", "running|paused", "stopped",
-     "Container is already stopped", "stopped", "stopped", "Container force-stopped successfully"},
-    {"restart", HOST_RESTART, false, "containers.actions.restart", "running|stopped", NULL, NULL,
-     "running", "running", "Container restarted successfully"},
-    {"pause", HOST_PAUSE, false, "containers.actions.stop", "running", "paused",
-     "Container is already paused", "paused", NULL, "Container paused successfully"},
-    {"resume", HOST_RESUME, false, "containers.actions.start", "paused", "running",
-     "Container is not paused (it is running)", "running", NULL, "Container resumed successfully"},
+    {MOVE_START, HOST_START, false, "containers.actions.start", "Container is already running",
+     "Container started successfully"},
+    {MOVE_STOP, HOST_STOP, false, "containers.actions.stop", "Container is already stopped",
+     "Container stopped successfully"},
+    {MOVE_FORCE_STOP, HOST_STOP, true, "containers.actions.stop", "Container is already stopped",
+     "Container force-stopped successfully"},
+    {MOVE_RESTART, HOST_RESTART, false, "containers.actions.restart", NULL,
+     "Container restarted successfully"},
+    {MOVE_PAUSE, HOST_PAUSE, false, "containers.actions.stop", "Container is already paused",
+     "Container paused successfully"},
+    {MOVE_RESUME, HOST_RESUME, false, "containers.actions.start",
+     "Container is not paused (it is running)", "Container resumed successfully"},
 };
+
+static const char *op_name(const struct op_def *op)
+{
+	return container_moves[op->move].name;
+}
 
 static const struct op_def *op_find(const char *name)
 {
 	for (size_t i = 0; name && i < ARRAY_SIZE(ops); i++)
-		if (strcmp(ops[i].name, name) == 0)
+		if (strcmp(op_name(&ops[i]), name) == 0)
 			return &ops[i];
 	return NULL;
 }
@@ -61,20 +64,19 @@ bool containers_operation_known(const char *name)
 }
 
 static json_t *op_data_new(const struct op_def *op, const struct container *c, bool error,
-			   const char *message, const char *status, const char *op_id)
+			   const char *message, enum container_status status, const char *op_id)
 {
 	return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s}", "error", error, "operation",
-			 op->name, "container_id", c->id, "project_id", c->project_id, "message",
-			 message, "status", status, "operation_id", op_id);
+			 op_name(op), "container_id", c->id, "project_id", c->project_id, "message",
+			 message, "status", container_status_name(status), "operation_id", op_id);
 }
 
 /* Fails with code and message, and data describing the container. */
-static int refuse(const struct op_def *op, const struct container *c, const char *status,
-		  const char *op_id, json_t **data_new, struct error *err, enum err_code code,
-		  const char *fmt, ...) __attribute__((format(printf, 8, 9)));
-static int refuse(const struct op_def *op, const struct container *c, const char *status,
-		  const char *op_id, json_t **data_new, struct error *err, enum err_code code,
-		  const char *fmt, ...)
+static int refuse(const struct op_def *op, const struct container *c, const char *op_id,
+		  json_t **data_new, struct error *err, enum err_code code, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static int refuse(const struct op_def *op, const struct container *c, const char *op_id,
+		  json_t **data_new, struct error *err, enum err_code code, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -82,7 +84,7 @@ static int refuse(const struct op_def *op, const struct container *c, const char
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	err_set(err, code, "%s", msg);
-	*data_new = op_data_new(op, c, true, msg, status, op_id);
+	*data_new = op_data_new(op, c, true, msg, c->status, op_id);
 	return -1;
 }
 
@@ -132,32 +134,30 @@ static int run_host(struct platform *pf, const struct op_def *op, const struct c
 static int operate_locked(struct platform *pf, const struct op_def *op, const struct container *c,
 			  int timeout_s, const char *op_id, json_t **data_new, struct error *err)
 {
-	json_t *meta = json_pack("{s:s, s:s}", "operation", op->name, "operation_id", op_id);
+	json_t *meta = json_pack("{s:s, s:s}", "operation", op_name(op), "operation_id", op_id);
 	int rc = run_host(pf, op, c, timeout_s, err);
 	if (rc < 0) {
-		log_warn("container %s: %s failed: %s", c->id, op->name, err->msg);
-		const char *status = containers_record_truth(pf, c, op->name, err, meta);
-		if (!status)
+		log_warn("container %s: %s failed: %s", c->id, op_name(op), err->msg);
+		enum container_status status =
+		    containers_record_truth(pf, c, op_name(op), err, meta);
+		if (status == CS_NONE)
 			status = c->status;
 		*data_new = op_data_new(op, c, true, err->msg, status, op_id);
 		json_object_set_new(meta, "error", json_string(err->msg));
-		json_object_set_new(meta, "status", json_string(status));
+		json_object_set_new(meta, "status", json_string(container_status_name(status)));
 		events_container(pf, c, "container.operation.failed", meta);
 		json_decref(meta);
 		return -1;
 	}
-	struct container_transition t = {.from = c->status,
-					 .to = op->to,
-					 .triggered_by = "user",
-					 .metadata = meta,
-					 .desired = op->desired,
-					 .always = op->host == HOST_RESTART};
+	struct container_transition t = {
+	    .move = op->move, .from = CS_SET(c->status), .metadata = meta};
+	enum container_status to = container_move_to(op->move);
 	rc = op->host == HOST_START || op->host == HOST_RESTART
 		 ? containers_started(pf, c, &t, err)
 		 : containers_settled(pf, c, &t, err);
 	if (rc == 0) {
-		*data_new = op_data_new(op, c, false, op->done_msg, op->to, op_id);
-		json_object_set_new(meta, "status", json_string(op->to));
+		*data_new = op_data_new(op, c, false, op->done_msg, to, op_id);
+		json_object_set_new(meta, "status", json_string(container_status_name(to)));
 		events_container(pf, c, "container.operation.completed", meta);
 	}
 	json_decref(meta);
@@ -182,23 +182,23 @@ int containers_operate(struct platform *pf, const struct principal *who, const c
 	op_id_new(op_id);
 	if (containers_find_writable(pf, who, id, op->leaf, &c, err) < 0)
 		goto out;
-	if (oplock_try(pf->locks, id, op->name, err) < 0) {
+	if (oplock_try(pf->locks, id, op_name(op), err) < 0) {
 		rc =
-		    refuse(op, &c, c.status, op_id, data_new, err, E_OP_IN_PROGRESS,
+		    refuse(op, &c, op_id, data_new, err, E_OP_IN_PROGRESS,
 			   "Cannot perform %s operation. Container is currently being operated on.",
-			   op->name);
+			   op_name(op));
 		goto out;
 	}
 	/* Read again under the lock: the operation that held it may have moved it. */
 	container_clear(&c);
 	if (store_container_get(pf->store, id, &c, err) < 0)
 		goto unlock;
-	if (op->noop && container_status_in(c.status, op->noop))
-		rc = refuse(op, &c, c.status, op_id, data_new, err, E_NOOP_STATE, "%s",
-			    op->noop_msg);
-	else if (!container_status_in(c.status, op->from))
-		rc = refuse(op, &c, c.status, op_id, data_new, err, E_STATE_CONFLICT,
-			    "Cannot %s a container that is %s", op->name, c.status);
+	enum err_code code = container_move_check(op->move, c.status);
+	if (code == E_NOOP_STATE)
+		rc = refuse(op, &c, op_id, data_new, err, code, "%s", op->noop_msg);
+	else if (code != E_OK)
+		rc = refuse(op, &c, op_id, data_new, err, code, "Cannot %s a container that is %s",
+			    op_name(op), container_status_name(c.status));
 	else
 		rc = operate_locked(pf, op, &c, timeout_s, op_id, data_new, err);
 unlock:
@@ -213,14 +213,15 @@ out:
 static json_t *log_json_new(const struct status_log *l)
 {
 	json_t *meta = l->metadata ? json_loads(l->metadata, 0, NULL) : NULL;
-	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:s, s:o}", "id", l->id, "container_id",
-			 l->container_id, "from_status",
-			 l->from_status ? json_string(l->from_status) : json_null(), "to_status",
-			 l->to_status ? l->to_status : "", "transition_time",
-			 json_time_new(l->transition_time), "duration_ms",
-			 l->duration_ms >= 0 ? json_integer(l->duration_ms) : json_null(),
-			 "triggered_by", l->triggered_by ? l->triggered_by : "system", "metadata",
-			 meta ? meta : json_null());
+	return json_pack(
+	    "{s:s, s:s, s:o, s:s, s:o, s:o, s:s, s:o}", "id", l->id, "container_id",
+	    l->container_id, "from_status",
+	    l->from_status != CS_NONE ? json_string(container_status_name(l->from_status))
+				      : json_null(),
+	    "to_status", l->to_status != CS_NONE ? container_status_name(l->to_status) : "",
+	    "transition_time", json_time_new(l->transition_time), "duration_ms",
+	    l->duration_ms >= 0 ? json_integer(l->duration_ms) : json_null(), "triggered_by",
+	    l->triggered_by ? l->triggered_by : "system", "metadata", meta ? meta : json_null());
 }
 
 int containers_status_logs(struct platform *pf, const struct principal *who, const char *id,

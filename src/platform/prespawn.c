@@ -172,7 +172,8 @@ static int pool_insert_tx(struct store *st, void *arg, struct error *err)
 	struct container *c = arg;
 	if (store_container_insert(st, c, err) < 0)
 		return -1;
-	return containers_log_transition(st, c->id, NULL, "creating", "system", NULL, err);
+	return containers_log_transition(st, c->id, CS_NONE, c->status,
+					 container_moves[MOVE_POOL_MEMBER].by, NULL, err);
 }
 
 static int member_new(struct platform *pf, const char *image, bool hoody_kit, bool dev_kit,
@@ -190,8 +191,8 @@ static int member_new(struct platform *pf, const char *image, bool hoody_kit, bo
 	c.dev_kit = dev_kit;
 	c.autostart = c.ramdisk = c.prespawn = true;
 	c.pool_key = xstrdup(pool_key);
-	c.status = xstrdup("creating");
-	c.desired = xstrdup("running");
+	c.status = container_move_to(MOVE_POOL_MEMBER);
+	c.desired = container_moves[MOVE_POOL_MEMBER].desired;
 	c.environment_vars = xstrdup("{}");
 	c.realm_ids = xstrdup("[]");
 	c.created_at = c.updated_at = now_ms();
@@ -204,8 +205,7 @@ static int member_new(struct platform *pf, const char *image, bool hoody_kit, bo
 
 static void member_remove(struct platform *pf, const char *id)
 {
-	struct container_transition t = {
-	    .from = "creating|running|stopped|failed", .to = "deleting", .triggered_by = "system"};
+	struct container_transition t = {.move = MOVE_POOL_TRIM};
 	struct error err = {0};
 	if (containers_transition(pf, id, &t, NULL, &err) == 0)
 		containers_submit_job(pf, JOB_DELETE, id, 0, NULL);
@@ -224,7 +224,7 @@ static void trim(struct platform *pf, const struct pool *v, size_t n)
 		size_t k = 0;
 		while (k < n && strcmp(v[k].key, m[i].pool_key ? m[i].pool_key : "") != 0)
 			k++;
-		bool keep = k < n && strcmp(m[i].status, "failed") != 0 && ++seen[k] <= v[k].target;
+		bool keep = k < n && m[i].status != CS_FAILED && ++seen[k] <= v[k].target;
 		if (!keep)
 			member_remove(pf, m[i].id);
 	}

@@ -275,9 +275,9 @@ static int writable_container(struct platform *pf, const struct principal *who, 
 {
 	if (containers_find(pf, who, id, "containers.read", c, err) < 0)
 		return -1;
-	if (!strcmp(c->status, "deleted") || !strcmp(c->status, "deleting"))
+	if (container_status_in(c->status, CS_GONE))
 		return err_set(err, E_CONTAINER_NOT_FOUND, "Container not found");
-	if (!strcmp(c->status, "claiming"))
+	if (c->status == CS_CLAIMING)
 		return err_set(err, E_STATE_CONFLICT,
 			       "The container is finalising a claim; try again in a moment");
 	return 0;
@@ -464,7 +464,7 @@ int proxy_aliases_delete(struct platform *pf, const struct principal *who, const
 		goto out;
 	/* a container mid-claim keeps its aliases; a deleted one releases them */
 	if (store_container_get(pf->store, a.container_id, &c, &scratch) == 0 &&
-	    !strcmp(c.status, "claiming")) {
+	    c.status == CS_CLAIMING) {
 		err_set(err, E_STATE_CONFLICT, "The container is finalising a claim; try again");
 		goto out;
 	}

@@ -36,7 +36,7 @@ static int container_target(struct platform *pf, const struct principal *who, co
 	struct container c = {0};
 	int rc = write ? containers_find_writable(pf, who, id, "containers.update", &c, err)
 		       : containers_find(pf, who, id, "containers.read", &c, err);
-	if (rc == 0 && (!strcmp(c.status, "deleted") || !strcmp(c.status, "deleting")))
+	if (rc == 0 && container_status_in(c.status, CS_GONE))
 		rc = err_set(err, E_CONTAINER_NOT_FOUND, "Container not found");
 	if (rc == 0) {
 		memcpy(t->id, c.id, sizeof(t->id));

@@ -187,8 +187,7 @@ char *proxy_service_host_new(const struct platform *pf, const char *project_id,
 
 static bool container_live(const struct container *c)
 {
-	return c->status && strcmp(c->status, "deleted") != 0 &&
-	       strcmp(c->status, "deleting") != 0 && c->user_id[0];
+	return c->status != CS_NONE && !container_status_in(c->status, CS_GONE) && c->user_id[0];
 }
 
 /* Fills the backend fields of r from container c (live, on this server). */

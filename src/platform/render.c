@@ -119,7 +119,7 @@ static json_t *warning(const char *type, const char *message)
 static json_t *warnings(const struct container *c)
 {
 	json_t *w = json_array();
-	if (c->status && strcmp(c->status, "failed") == 0)
+	if (c->status == CS_FAILED)
 		json_array_append_new(w, warning("failed", c->failure_reason
 							       ? c->failure_reason
 							       : "The container failed"));
@@ -146,7 +146,7 @@ static json_t *base_fields(const struct render_ctx *ctx, const struct container 
 	    "hoody_kit", c->hoody_kit, "dev_kit", c->dev_kit, "kvm", 0, "autostart", c->autostart,
 	    "ramdisk_scope", limits_ramdisk_shared(ctx->pf, c->id) ? "project" : "container",
 	    "ramdisk", c->ramdisk, "prespawn", c->prespawn, "is_default", 0, "status",
-	    c->status ? c->status : "unknown");
+	    container_status_name(c->status));
 }
 
 /* State, content and the features this server does not offer yet. */

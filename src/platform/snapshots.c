@@ -65,10 +65,10 @@ static int lock_settled(struct platform *pf, const char *id, const char *what, s
 		return -1;
 	container_clear(c);
 	if (store_container_get(pf->store, id, c, err) == 0) {
-		if (container_status_in(c->status, "running|paused|stopped"))
+		if (container_status_in(c->status, CS_SETTLED))
 			return 0;
 		err_set(err, E_STATE_CONFLICT, "Cannot %s a snapshot while the container is %s",
-			what, c->status);
+			what, container_status_name(c->status));
 	}
 	oplock_release(pf->locks, id);
 	return -1;
@@ -225,12 +225,11 @@ static int find_snapshot(struct platform *pf, const char *container_id, const ch
 static int restore_locked(struct platform *pf, const struct container *c, struct snapshot *s,
 			  struct error *err)
 {
-	bool was_up = container_status_in(c->status, "running|paused");
+	bool was_up = container_status_in(c->status, CS_UP);
 	json_t *meta = json_pack("{s:s, s:s}", "operation", "restore", "snapshot", s->name);
 	struct container_transition down = {
-	    .from = c->status, .to = "stopped", .triggered_by = "user", .metadata = meta};
-	struct container_transition up = {
-	    .from = "stopped", .to = "running", .triggered_by = "user", .metadata = meta};
+	    .move = MOVE_RESTORE_STOP, .from = CS_SET(c->status), .metadata = meta};
+	struct container_transition up = {.move = MOVE_RESTORE_START, .metadata = meta};
 	struct container_spec spec;
 	int rc = 0;
 	if (was_up && (pf->rto->stop(pf->rt, c->id, RESTORE_STOP_GRACE_S, err) < 0 ||
@@ -404,9 +403,8 @@ static bool container_gone(struct platform *pf, const char *id)
 {
 	struct container c = {0};
 	struct error e = {0};
-	bool gone = store_container_get(pf->store, id, &c, &e) < 0
-			? e.code == E_CONTAINER_NOT_FOUND
-			: strcmp(c.status, "deleted") == 0;
+	bool gone = store_container_get(pf->store, id, &c, &e) < 0 ? e.code == E_CONTAINER_NOT_FOUND
+								   : c.status == CS_DELETED;
 	container_clear(&c);
 	return gone;
 }

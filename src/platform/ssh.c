@@ -31,7 +31,7 @@ static void fill(struct ssh_target *t, const struct container *c, const char *ty
 	snprintf(t->container_id, sizeof(t->container_id), "%s", c->id);
 	snprintf(t->user_id, sizeof(t->user_id), "%s", c->user_id);
 	snprintf(t->name, sizeof(t->name), "%s", c->name ? c->name : "");
-	snprintf(t->status, sizeof(t->status), "%s", c->status ? c->status : "");
+	snprintf(t->status, sizeof(t->status), "%s", container_status_name(c->status));
 	snprintf(t->type_blob, sizeof(t->type_blob), "%s", type_blob);
 }
 
@@ -78,12 +78,12 @@ int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *
 	size_t kl = strlen(t->type_blob);
 	if (!k || strncmp(k, t->type_blob, kl) || (k[kl] && k[kl] != ' '))
 		rc = err_set(err, E_FORBIDDEN, "the key of container %s has changed", c.id);
-	else if (strcmp(c.status, "running"))
+	else if (c.status != CS_RUNNING)
 		rc = err_set(err, E_STATE_CONFLICT,
 			     "container %s (%s) is %s: start it first (POST "
 			     "/api/v1/containers/%s/start)",
-			     c.name ? c.name : "", c.id, c.status, c.id);
-	snprintf(t->status, sizeof(t->status), "%s", c.status ? c.status : "");
+			     c.name ? c.name : "", c.id, container_status_name(c.status), c.id);
+	snprintf(t->status, sizeof(t->status), "%s", container_status_name(c.status));
 	container_clear(&c);
 	return rc;
 }

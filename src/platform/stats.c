@@ -218,7 +218,7 @@ static json_t *stats_json_new(struct platform *pf, const struct container *c,
 	char took[32];
 	snprintf(took, sizeof(took), "%.2fms", (double)(mono_ns() - t0) / 1e6);
 	json_object_set_new(o, "processing_time", json_string(took));
-	json_object_set_new(o, "container_status", json_string(c->status));
+	json_object_set_new(o, "container_status", json_string(container_status_name(c->status)));
 	json_object_set_new(o, "allocated", allocated);
 	return o;
 }

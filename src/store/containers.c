@@ -9,6 +9,28 @@
 
 #include "common/util.h"
 
+/* The API's names, which the TEXT columns hold (no schema change came with
+ * the enum). */
+static const char *const status_names[CS_COUNT] = {
+    [CS_NONE] = "unknown",	[CS_CREATING] = "creating", [CS_RUNNING] = "running",
+    [CS_PAUSED] = "paused",	[CS_STOPPED] = "stopped",   [CS_FAILED] = "failed",
+    [CS_DELETED] = "deleted",	[CS_COPYING] = "copying",   [CS_DELETING] = "deleting",
+    [CS_CLAIMING] = "claiming",
+};
+
+const char *container_status_name(enum container_status s)
+{
+	return s > CS_NONE && s < CS_COUNT ? status_names[s] : status_names[CS_NONE];
+}
+
+enum container_status container_status_from_name(const char *name)
+{
+	for (int s = CS_NONE + 1; name && s < CS_COUNT; s++)
+		if (strcmp(status_names[s], name) == 0)
+			return (enum container_status)s;
+	return CS_NONE;
+}
+
 static const struct field container_fields[] = {
     F_CHARS(struct container, id, FL_KEY | FL_FIXED),
     F_CHARS(struct container, project_id, FL_NULL_EMPTY),
@@ -23,8 +45,8 @@ static const struct field container_fields[] = {
     F_BOOL(struct container, autostart, 0),
     F_BOOL(struct container, ramdisk, 0),
     F_BOOL(struct container, prespawn, 0),
-    F_STR(struct container, status, 0),
-    F_STR(struct container, desired, 0),
+    F_STATUS(struct container, status, 0),
+    F_STATUS(struct container, desired, 0),
     F_STR(struct container, environment_vars, 0),
     F_STR(struct container, ssh_public_key, 0),
     F_STR(struct container, comment, 0),
@@ -110,7 +132,8 @@ int store_container_update(struct store *st, const struct container *c, struct e
 }
 
 /* After a compare-and-set matched nothing: missing row or another status. */
-static int cas_failure(struct store *st, const char *id, const char *from, struct error *err)
+static int cas_failure(struct store *st, const char *id, enum container_status from,
+		       struct error *err)
 {
 	_cleanup_db_q_ struct db_q q = {0};
 	if (db_query(st, &q, "SELECT status FROM containers WHERE id = ?1", err, "s", id) < 0)
@@ -118,21 +141,30 @@ static int cas_failure(struct store *st, const char *id, const char *from, struc
 	int rc = db_step(&q, NULL, err);
 	if (rc == 1)
 		err_set(err, E_STATE_CONFLICT, "Container is %s, not %s",
-			(const char *)sqlite3_column_text(q.s, 0), from);
+			(const char *)sqlite3_column_text(q.s, 0),
+			from == CS_NONE ? "any" : container_status_name(from));
 	else if (rc == 0)
 		err_set(err, E_CONTAINER_NOT_FOUND, "Container not found");
 	return -1;
 }
 
-int store_container_set_status(struct store *st, const char *id, const char *from, const char *to,
-			       const char *failure_reason, struct error *err)
+/* A status as the column holds it: its name, NULL for CS_NONE. */
+static const char *status_column(enum container_status s)
 {
-	int n = db_exec(st, tbl_containers.uniq, err,
-			"UPDATE containers SET status = ?3, failure_reason = ?4, updated_at = ?5 "
-			"WHERE id = ?1 AND (?2 IS NULL OR status = ?2)",
-			"ssssI", id, from, to, failure_reason, now_ms());
+	return s == CS_NONE ? NULL : container_status_name(s);
+}
+
+int store_container_set_status(struct store *st, const char *id, enum container_status from,
+			       enum container_status to, const char *failure_reason,
+			       struct error *err)
+{
+	int n =
+	    db_exec(st, tbl_containers.uniq, err,
+		    "UPDATE containers SET status = ?3, failure_reason = ?4, updated_at = ?5 "
+		    "WHERE id = ?1 AND (?2 IS NULL OR status = ?2)",
+		    "ssssI", id, status_column(from), status_column(to), failure_reason, now_ms());
 	if (n == 0)
-		return cas_failure(st, id, from ? from : "any", err);
+		return cas_failure(st, id, from, err);
 	return n < 0 ? -1 : 0;
 }
 

@@ -84,10 +84,11 @@ int schema_version_latest(void);
 
 /* ---- records (record.c) ---- */
 enum field_kind {
-	FK_CHARS, /* char[size] inside the record (ids, hashes) */
-	FK_STR,	  /* malloc'ed char *, NULL allowed */
-	FK_INT,	  /* int64_t */
-	FK_BOOL,  /* bool */
+	FK_CHARS,  /* char[size] inside the record (ids, hashes) */
+	FK_STR,	   /* malloc'ed char *, NULL allowed */
+	FK_INT,	   /* int64_t */
+	FK_BOOL,   /* bool */
+	FK_STATUS, /* enum container_status, stored as its name (CS_NONE: NULL) */
 };
 
 enum {
@@ -113,6 +114,7 @@ struct field {
 #define F_STR(T, m, fl) F_(T, m, FK_STR, fl)
 #define F_INT(T, m, fl) F_(T, m, FK_INT, fl)
 #define F_BOOL(T, m, fl) F_(T, m, FK_BOOL, fl)
+#define F_STATUS(T, m, fl) F_(T, m, FK_STATUS, fl)
 
 struct table {
 	const char *name;

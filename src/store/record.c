@@ -142,6 +142,12 @@ static int bind_field(sqlite3_stmt *s, int idx, const struct field *f, const voi
 	}
 	case FK_BOOL:
 		return sqlite3_bind_int(s, idx, *(const bool *)p);
+	case FK_STATUS: {
+		enum container_status v = *(const enum container_status *)p;
+		return v == CS_NONE
+			   ? sqlite3_bind_null(s, idx)
+			   : sqlite3_bind_text(s, idx, container_status_name(v), -1, SQLITE_STATIC);
+	}
 	}
 	return SQLITE_MISUSE;
 }
@@ -175,6 +181,10 @@ static void read_field(sqlite3_stmt *s, int col, const struct field *f, void *re
 		break;
 	case FK_BOOL:
 		*(bool *)p = sqlite3_column_int(s, col) != 0;
+		break;
+	case FK_STATUS:
+		*(enum container_status *)p =
+		    container_status_from_name((const char *)sqlite3_column_text(s, col));
 		break;
 	}
 }

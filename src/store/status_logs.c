@@ -6,8 +6,8 @@
 static const struct field log_fields[] = {
     F_CHARS(struct status_log, id, FL_KEY | FL_FIXED),
     F_CHARS(struct status_log, container_id, FL_FIXED),
-    F_STR(struct status_log, from_status, 0),
-    F_STR(struct status_log, to_status, 0),
+    F_STATUS(struct status_log, from_status, 0),
+    F_STATUS(struct status_log, to_status, 0),
     F_INT(struct status_log, transition_time, FL_CREATED),
     F_INT(struct status_log, duration_ms, 0),
     F_STR(struct status_log, triggered_by, 0),

@@ -158,6 +158,47 @@ int store_server_get(struct store *st, const char *id, struct server *out, struc
 int store_server_list(struct store *st, struct server **out_new, size_t *count, struct error *err);
 
 /* ---- containers ---- */
+
+/* A container's status. The TEXT columns keep the API's names
+ * (docs/CONTAINERS.md "States"); records carry the enum, converted by the
+ * store when it reads and writes a row. CS_NONE is SQL NULL: no status (the
+ * from of a first status log, a container without a desired state). Which
+ * transitions are legal: platform/containers_int.h. */
+enum container_status {
+	CS_NONE,
+	CS_CREATING,
+	CS_RUNNING,
+	CS_PAUSED,
+	CS_STOPPED,
+	CS_FAILED,
+	CS_DELETED,
+	CS_COPYING,
+	CS_DELETING,
+	CS_CLAIMING,
+	CS_COUNT
+};
+/* A set of statuses, one bit each: CS_SET(CS_RUNNING) | CS_SET(CS_PAUSED). */
+typedef unsigned container_status_set;
+#define CS_SET(s) (1u << (s))
+/* Every status a row can have. */
+#define CS_ANY ((CS_SET(CS_COUNT) - 1) & ~CS_SET(CS_NONE))
+/* Has processes: running or paused. */
+#define CS_UP (CS_SET(CS_RUNNING) | CS_SET(CS_PAUSED))
+/* In the middle of nothing: up or stopped. */
+#define CS_SETTLED (CS_UP | CS_SET(CS_STOPPED))
+/* On its way out or out: deleting or deleted. */
+#define CS_GONE (CS_SET(CS_DELETING) | CS_SET(CS_DELETED))
+
+/* The API's name ("running"); "unknown" for CS_NONE (and out of range). */
+const char *container_status_name(enum container_status s);
+/* The status named name; CS_NONE when name (may be NULL) names none. */
+enum container_status container_status_from_name(const char *name);
+
+static inline bool container_status_in(enum container_status s, container_status_set set)
+{
+	return s > CS_NONE && s < CS_COUNT && (set & CS_SET(s)) != 0;
+}
+
 struct container {
 	char id[ID_LEN + 1];
 	char project_id[ID_LEN + 1];
@@ -167,9 +208,9 @@ struct container {
 	char *color;
 	char *container_image;
 	bool ai, hoody_kit, dev_kit, autostart, ramdisk, prespawn;
-	char *status; /* creating|running|paused|stopped|failed|deleted|copying|deleting|claiming */
-	char *
-	    desired; /* what the user last asked for: "running" | "stopped" (autostart, recovery) */
+	enum container_status status;
+	/* what the user last asked for, running or stopped (autostart, recovery) */
+	enum container_status desired;
 	char *environment_vars;	   /* JSON object */
 	char *ssh_public_key;	   /* NULL = none; globally unique (E_SSH_KEY_IN_USE) */
 	char *comment;		   /* NULL = none */
@@ -202,9 +243,10 @@ int store_container_get_owned(struct store *st, const char *user_id, const char 
 /* Writes every mutable column; E_NAME_IN_USE / E_SSH_KEY_IN_USE as insert. */
 int store_container_update(struct store *st, const struct container *c, struct error *err);
 /* Compare-and-set of status: succeeds only if the current status is `from`
- * (NULL = any); E_STATE_CONFLICT otherwise. */
-int store_container_set_status(struct store *st, const char *id, const char *from, const char *to,
-			       const char *failure_reason, struct error *err);
+ * (CS_NONE = any); E_STATE_CONFLICT otherwise. */
+int store_container_set_status(struct store *st, const char *id, enum container_status from,
+			       enum container_status to, const char *failure_reason,
+			       struct error *err);
 int store_container_delete(struct store *st, const char *id, struct error *err);
 int store_container_list(struct store *st, const struct container_query *q,
 			 struct container **out_new, size_t *count, int64_t *total,
@@ -247,8 +289,8 @@ int store_container_expire_server(struct store *st, const char *server_id, int64
 struct status_log {
 	char id[ID_LEN + 1];
 	char container_id[ID_LEN + 1];
-	char *from_status; /* NULL for the first */
-	char *to_status;
+	enum container_status from_status; /* CS_NONE for the first */
+	enum container_status to_status;
 	int64_t transition_time;
 	int64_t duration_ms; /* -1 = null */
 	char *triggered_by;  /* "user", "system", "autostart", ... */

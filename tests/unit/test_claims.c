@@ -465,7 +465,7 @@ static void world_open(struct fx *f, struct world *w)
 	snprintf(p.user_id, sizeof(p.user_id), "%s", w->alice);
 	assert_int_equal(store_project_insert(w->st, &p, &err), 0);
 	struct container c = {.name = "c1",
-			      .status = "running",
+			      .status = CS_RUNNING,
 			      .realm_ids = realms,
 			      .environment_vars = "{}",
 			      .container_image = "busybox"};
@@ -572,12 +572,14 @@ static void test_issue_refusals(void **state)
 
 	/* a container being deleted is gone */
 	alice = who_of(w.alice);
-	assert_int_equal(store_container_set_status(w.st, w.cid, NULL, "deleting", NULL, &err), 0);
+	assert_int_equal(store_container_set_status(w.st, w.cid, CS_NONE, CS_DELETING, NULL, &err),
+			 0);
 	assert_int_equal(issue(&w, &alice, w.cid, &data, &err), -1);
 	assert_int_equal(err.code, E_CONTAINER_NOT_FOUND);
 
 	/* no key and key creation disabled: 503 once the container is visible */
-	assert_int_equal(store_container_set_status(w.st, w.cid, NULL, "stopped", NULL, &err), 0);
+	assert_int_equal(store_container_set_status(w.st, w.cid, CS_NONE, CS_STOPPED, NULL, &err),
+			 0);
 	char *dir = xasprintf("%s/signing", w.pf.cfg.state_dir);
 	assert_int_equal(rm_rf(dir, &err), 0);
 	free(dir);

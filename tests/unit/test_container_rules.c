@@ -389,7 +389,7 @@ static void test_render(void **state)
 	    .hoody_kit = true,
 	    .dev_kit = true,
 	    .ai = true,
-	    .status = "running",
+	    .status = CS_RUNNING,
 	    .environment_vars = "{\"A\":\"b\"}",
 	    .ssh_public_key = ED_KEY " test@hoody",
 	    .realm_ids = "[]",
@@ -426,7 +426,7 @@ static void test_render(void **state)
 	assert_int_equal(json_object_size(json_object_get(o, "urls")), 16);
 	json_decref(o);
 	c.hoody_kit = false;
-	c.status = "failed";
+	c.status = CS_FAILED;
 	c.failure_reason = "boom";
 	o = render_container_new(&ctx, &c);
 	assert_int_equal(json_object_size(json_object_get(o, "urls")), 0);

@@ -525,7 +525,7 @@ static int world_setup(void **state)
 	snprintf(p.user_id, sizeof(p.user_id), "%s", w->alice);
 	assert_int_equal(store_project_insert(w->st, &p, &err), 0);
 	struct container c = {.name = "c1",
-			      .status = "running",
+			      .status = CS_RUNNING,
 			      .realm_ids = "[]",
 			      .environment_vars = "{}",
 			      .container_image = "busybox",
@@ -655,7 +655,7 @@ static void test_foreign_claim(void **state)
 	struct error err = {0};
 	/* bob owns a second container; his valid claim for it means nothing here */
 	struct container c = {.name = "bobs",
-			      .status = "running",
+			      .status = CS_RUNNING,
 			      .realm_ids = "[]",
 			      .environment_vars = "{}",
 			      .container_image = "busybox"};

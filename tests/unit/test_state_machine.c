@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fake_runtime.h"
+#include "platform_fx.h"
 #include "platform/containers.h"
 #include "platform/containers_int.h"
 #include "platform/operations.h"
@@ -34,101 +35,6 @@
 #define POOL_POLLS_MAX 12000
 #define POOL_POLL_US 5000
 
-struct fx {
-	char dir[64];
-	struct store *st;
-	struct runtime *rt;
-	struct platform *pf;
-	const char *prespawn;
-	struct user user;
-	struct principal who;
-	char project[ID_LEN + 1];
-};
-
-static void fx_open(struct fx *f)
-{
-	struct platform_config cfg = {
-	    .state_dir = f->dir,
-	    .server_name = "node-unit",
-	    .workers = 2,
-	    .no_signing_key = true,
-	    .prespawn = f->prespawn,
-	    .runtime_ops = &fake_rt_ops,
-	};
-	struct error err = {0};
-	if (platform_open(&cfg, f->st, f->rt, &f->pf, &err) < 0)
-		fail_msg("platform_open: %s", err.msg);
-}
-
-/* Closing the platform runs every queued job: the barrier after which the
- * store is settled (and opening it again is recovery, as after a restart). */
-static void fx_settle(struct fx *f)
-{
-	platform_close(f->pf);
-	f->pf = NULL;
-}
-
-static struct fx *fx_new(const char *prespawn)
-{
-	struct fx *f = xcalloc(1, sizeof(*f));
-	struct error err = {0};
-	/* tmpfs when there is one: hundreds of stores are made, each synced. */
-	snprintf(f->dir, sizeof(f->dir), "/dev/shm/hoody-test-sm-XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		snprintf(f->dir, sizeof(f->dir), "/tmp/hoody-test-sm-XXXXXX");
-		assert_non_null(mkdtemp(f->dir));
-	}
-	_cleanup_free_ char *db = xasprintf("%s/hoody.db", f->dir);
-	assert_int_equal(store_open(db, &f->st, &err), 0);
-	f->rt = fake_runtime_new();
-	f->prespawn = prespawn;
-	id_new(f->user.id);
-	f->user.username = xstrdup("alice");
-	f->user.password_hash = xstrdup("x");
-	f->user.max_containers = -1;
-	assert_int_equal(store_user_insert(f->st, &f->user, &err), 0);
-	snprintf(f->who.user_id, sizeof(f->who.user_id), "%s", f->user.id);
-	fx_open(f);
-	json_t *body = json_pack("{s:s}", "alias", "proj"), *p = NULL;
-	assert_int_equal(projects_create(f->pf, &f->who, body, &p, &err), 0);
-	snprintf(f->project, sizeof(f->project), "%s", json_string_value(json_object_get(p, "id")));
-	json_decref(body);
-	json_decref(p);
-	return f;
-}
-
-static void fx_free(struct fx *f)
-{
-	struct error err = {0};
-	if (f->pf)
-		fx_settle(f);
-	store_close(f->st);
-	fake_runtime_free(f->rt);
-	user_clear(&f->user);
-	assert_int_equal(rm_rf(f->dir, &err), 0);
-	free(f);
-}
-
-/* ------------------------------------------------------------ checks */
-
-static char *status_of(struct fx *f, const char *id)
-{
-	struct container c = {0};
-	struct error err = {0};
-	if (store_container_get(f->st, id, &c, &err) < 0)
-		return NULL;
-	char *s = xstrdup(c.status);
-	container_clear(&c);
-	return s;
-}
-
-static void assert_status(struct fx *f, const char *id, const char *want)
-{
-	_cleanup_free_ char *s = status_of(f, id);
-	if (!s || strcmp(s, want) != 0)
-		fail_msg("container %s: status %s, expected %s", id, s ? s : "(no row)", want);
-}
-
 /* The store is true to the host. A failed row may keep leftovers on the
  * host (the next delete removes them) but says why it failed. */
 static void assert_true_to_host(struct fx *f, const char *when)
@@ -140,18 +46,19 @@ static void assert_true_to_host(struct fx *f, const char *when)
 	for (size_t i = 0; i < n; i++) {
 		const struct container *c = &rows[i];
 		enum rt_state st = fake_state(f->rt, c->id);
-		const char *truth = container_host_status(st);
+		enum container_status truth = container_host_status(st);
+		const char *status = container_status_name(c->status);
 		on_host += st != RT_ABSENT;
-		if (strcmp(c->status, "failed") == 0) {
+		if (c->status == CS_FAILED) {
 			if (!c->failure_reason || !*c->failure_reason)
 				fail_msg("%s: container %s failed without a reason", when, c->id);
 			continue;
 		}
-		if (!container_status_in(c->status, "running|paused|stopped"))
-			fail_msg("%s: container %s left %s", when, c->id, c->status);
-		if (!truth || strcmp(truth, c->status) != 0)
+		if (!container_status_in(c->status, CS_SETTLED))
+			fail_msg("%s: container %s left %s", when, c->id, status);
+		if (truth == CS_NONE || truth != c->status)
 			fail_msg("%s: container %s is %s in the store but %s on the host", when,
-				 c->id, c->status, rt_state_name(st));
+				 c->id, status, rt_state_name(st));
 	}
 	container_list_free(rows, n);
 	if (on_host != fake_count(f->rt))
@@ -159,33 +66,26 @@ static void assert_true_to_host(struct fx *f, const char *when)
 			 fake_count(f->rt) - on_host);
 }
 
-/* ------------------------------------------------------------ actions */
-
-/* Creates name and returns its id; rc of the call. */
-static int create(struct fx *f, const char *name, const char *extra_json, char id[ID_LEN + 1])
+/* A status-log row of id whose metadata holds each of the needles. */
+static bool noted(struct fx *f, const char *id, const char *needle, const char *needle2)
 {
+	struct status_log *logs = NULL;
+	size_t n = 0;
+	int64_t total = 0;
 	struct error err = {0};
-	json_t *body = extra_json ? json_loads(extra_json, 0, NULL) : json_object();
-	json_t *data = NULL;
-	assert_non_null(body);
-	json_object_set_new(body, "name", json_string(name));
-	json_object_set_new(body, "container_image", json_string("busybox"));
-	int rc = containers_create(f->pf, &f->who, f->project, body, &data, &err);
-	json_decref(body);
-	if (rc == 0)
-		snprintf(id, ID_LEN + 1, "%s", json_string_value(json_object_get(data, "id")));
-	json_decref(data);
-	return rc;
+	bool found = false;
+	assert_int_equal(
+	    store_status_log_list(f->st, id, NULL, true, 1, 100, &logs, &n, &total, &err), 0);
+	for (size_t i = 0; i < n; i++) {
+		const char *m = logs[i].metadata;
+		found |= m && strstr(m, needle) && strstr(m, needle2);
+		status_log_clear(&logs[i]);
+	}
+	free(logs);
+	return found;
 }
 
-/* A running container made without failures. */
-static void create_running(struct fx *f, const char *name, char id[ID_LEN + 1])
-{
-	assert_int_equal(create(f, name, NULL, id), 0);
-	fx_settle(f);
-	assert_status(f, id, "running");
-	fx_open(f);
-}
+/* ------------------------------------------------------------ actions */
 
 /* Runs operation on id; on failure the answer says the status the store
  * now holds. */
@@ -195,7 +95,7 @@ static int operate(struct fx *f, const char *id, const char *operation)
 	json_t *data = NULL;
 	int rc = containers_operate(f->pf, &f->who, id, operation, NULL, &data, &err);
 	if (rc < 0 && data) {
-		_cleanup_free_ char *now = status_of(f, id);
+		_cleanup_free_ char *now = fx_status_of(f, id);
 		const char *said = json_string_value(json_object_get(data, "status"));
 		if (!now || !said || strcmp(now, said) != 0)
 			fail_msg("%s failed: answered status %s, store has %s", operation,
@@ -229,9 +129,9 @@ static void test_create(void **state)
 {
 	struct fx *f = fx_new(NULL);
 	char id[ID_LEN + 1], hn[64], group[72];
-	assert_int_equal(create(f, "web", "{\"environment_vars\": {\"A\": \"1\"}}", id), 0);
+	assert_int_equal(fx_create(f, "web", "{\"environment_vars\": {\"A\": \"1\"}}", id), 0);
 	fx_settle(f);
-	assert_status(f, id, "running");
+	fx_assert_status(f, id, "running");
 	assert_int_equal(fake_state(f->rt, id), RT_RUNNING);
 	fake_hostname(f->rt, id, hn, sizeof(hn));
 	fake_net_group(f->rt, id, group, sizeof(group));
@@ -251,9 +151,9 @@ static void create_scenario(struct fx *f, unsigned nth, enum fake_mode mode)
 {
 	char id[ID_LEN + 1];
 	fake_fail(f->rt, FAKE_ANY, nth, mode);
-	assert_int_equal(create(f, "web", "{\"environment_vars\": {\"A\": \"1\"}}", id), 0);
+	assert_int_equal(fx_create(f, "web", "{\"environment_vars\": {\"A\": \"1\"}}", id), 0);
 	fx_settle(f);
-	_cleanup_free_ char *s = status_of(f, id);
+	_cleanup_free_ char *s = fx_status_of(f, id);
 	assert_non_null(s);
 	/* A container whose create failed leaves nothing on the host. */
 	if (strcmp(s, "failed") == 0)
@@ -277,7 +177,7 @@ static const char *const op_script[] = {"stop",	   "start", "restart",	 "pause",
 static void operations_scenario(struct fx *f, unsigned nth, enum fake_mode mode)
 {
 	char id[ID_LEN + 1];
-	create_running(f, "web", id);
+	fx_create_running(f, "web", id);
 	fake_fail(f->rt, FAKE_ANY, nth, mode);
 	for (size_t i = 0; i < ARRAY_SIZE(op_script); i++) {
 		operate(f, id, op_script[i]);
@@ -293,7 +193,7 @@ static void test_operations(void **state)
 {
 	struct fx *f = fx_new(NULL);
 	char id[ID_LEN + 1];
-	create_running(f, "web", id);
+	fx_create_running(f, "web", id);
 	static const struct {
 		const char *op, *status;
 		enum rt_state host;
@@ -305,7 +205,7 @@ static void test_operations(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
 		assert_int_equal(operate(f, id, steps[i].op), 0);
-		assert_status(f, id, steps[i].status);
+		fx_assert_status(f, id, steps[i].status);
 		assert_int_equal(fake_state(f->rt, id), steps[i].host);
 	}
 	/* Refused without touching the host. */
@@ -350,7 +250,7 @@ static int restore(struct fx *f, const char *id, const char *name)
 static void restore_from(struct fx *f, unsigned nth, enum fake_mode mode, const char *from)
 {
 	char id[ID_LEN + 1], name[72], layer[96];
-	create_running(f, "web", id);
+	fx_create_running(f, "web", id);
 	if (strcmp(from, "running") != 0)
 		assert_int_equal(operate(f, id, strcmp(from, "paused") == 0 ? "pause" : "stop"), 0);
 	assert_int_equal(snapshot(f, id, name), 0);
@@ -362,7 +262,7 @@ static void restore_from(struct fx *f, unsigned nth, enum fake_mode mode, const 
 	fake_layer(f->rt, id, layer, sizeof(layer));
 	if (rc == 0) {
 		assert_string_equal(layer, "image:busybox");
-		assert_status(f, id, strcmp(from, "stopped") == 0 ? "stopped" : "running");
+		fx_assert_status(f, id, strcmp(from, "stopped") == 0 ? "stopped" : "running");
 	}
 	assert_true_to_host(f, "restore");
 	fx_settle(f);
@@ -401,7 +301,7 @@ static void test_snapshot_create_failure(void **state)
 {
 	struct fx *f = fx_new(NULL);
 	char id[ID_LEN + 1], name[72];
-	create_running(f, "web", id);
+	fx_create_running(f, "web", id);
 	fake_fail(f->rt, FAKE_SNAPSHOT_CREATE, 1, FAKE_CLEAN);
 	assert_int_equal(snapshot(f, id, name), -1);
 	struct snapshot *v = NULL;
@@ -420,11 +320,11 @@ static void delete_scenario(struct fx *f, unsigned nth, enum fake_mode mode)
 {
 	char id[ID_LEN + 1];
 	struct error err = {0};
-	create_running(f, "web", id);
+	fx_create_running(f, "web", id);
 	fake_fail(f->rt, FAKE_ANY, nth, mode);
 	assert_int_equal(containers_delete(f->pf, &f->who, id, &err), 0);
 	fx_settle(f);
-	_cleanup_free_ char *s = status_of(f, id);
+	_cleanup_free_ char *s = fx_status_of(f, id);
 	if (!s)
 		assert_int_equal(fake_state(f->rt, id), RT_ABSENT);
 	assert_true_to_host(f, "delete");
@@ -434,7 +334,7 @@ static void delete_scenario(struct fx *f, unsigned nth, enum fake_mode mode)
 		fx_open(f);
 		assert_int_equal(containers_delete(f->pf, &f->who, id, &err), 0);
 		fx_settle(f);
-		assert_null(status_of(f, id));
+		assert_null(fx_status_of(f, id));
 		assert_int_equal(fake_state(f->rt, id), RT_ABSENT);
 	}
 }
@@ -450,10 +350,10 @@ static void test_delete_while_creating(void **state)
 	struct fx *f = fx_new(NULL);
 	char id[ID_LEN + 1];
 	struct error err = {0};
-	assert_int_equal(create(f, "web", NULL, id), 0);
+	assert_int_equal(fx_create(f, "web", NULL, id), 0);
 	assert_int_equal(containers_delete(f->pf, &f->who, id, &err), 0);
 	fx_settle(f);
-	assert_null(status_of(f, id));
+	assert_null(fx_status_of(f, id));
 	assert_int_equal(fake_state(f->rt, id), RT_ABSENT);
 	assert_int_equal(fake_count(f->rt), 0);
 	fx_free(f);
@@ -465,14 +365,14 @@ static void test_exit_report(void **state)
 {
 	struct fx *f = fx_new(NULL);
 	char a[ID_LEN + 1], b[ID_LEN + 1];
-	create_running(f, "alpha", a);
-	create_running(f, "bravo", b);
+	fx_create_running(f, "alpha", a);
+	fx_create_running(f, "bravo", b);
 	assert_int_equal(operate(f, b, "pause"), 0);
 	fake_exit(f->rt, a, 3, 0);
 	fake_exit(f->rt, b, -1, 2); /* killed at the memory limit */
 	fx_settle(f);
-	assert_status(f, a, "stopped");
-	assert_status(f, b, "stopped");
+	fx_assert_status(f, a, "stopped");
+	fx_assert_status(f, b, "stopped");
 	assert_true_to_host(f, "exit reports");
 	fx_free(f);
 }
@@ -481,7 +381,7 @@ static void test_exit_report(void **state)
 static void exit_scenario(struct fx *f, unsigned nth, enum fake_mode mode)
 {
 	char id[ID_LEN + 1];
-	create_running(f, "alpha", id);
+	fx_create_running(f, "alpha", id);
 	fake_fail(f->rt, FAKE_ANY, nth, mode);
 	fake_exit(f->rt, id, -1, 1);
 	fx_settle(f);
@@ -523,14 +423,15 @@ static void claim_with(enum fake_op op, enum fake_mode mode)
 	pool_member(f, member);
 	if (op != FAKE_ANY)
 		fake_fail(f->rt, op, 1, mode);
-	assert_int_equal(
-	    create(f, "mine", "{\"hoody_kit\": false, \"environment_vars\": {\"A\": \"1\"}}", id),
-	    0);
+	assert_int_equal(fx_create(f, "mine",
+				   "{\"hoody_kit\": false, \"environment_vars\": {\"A\": \"1\"}}",
+				   id),
+			 0);
 	/* The claim answers at once with the member, running. */
 	assert_string_equal(id, member);
-	assert_status(f, id, "running");
+	fx_assert_status(f, id, "running");
 	fx_settle(f);
-	assert_status(f, id, "running");
+	fx_assert_status(f, id, "running");
 	fake_hostname(f->rt, id, hn, sizeof(hn));
 	fake_net_group(f->rt, id, group, sizeof(group));
 	bool failed_here = op != FAKE_ANY && fake_fired(f->rt) && mode != FAKE_DONE;
@@ -540,6 +441,13 @@ static void claim_with(enum fake_op op, enum fake_mode mode)
 		assert_string_equal(group, f->project);
 	if (!failed_here || op != FAKE_SET_ENV)
 		assert_true(fake_env_written(f->rt, id));
+	/* the host said no: the status log says what the container lacks */
+	if (fake_fired(f->rt) && op == FAKE_SET_HOSTNAME)
+		assert_true(noted(f, id, "claim_incomplete", "hostname not set"));
+	if (fake_fired(f->rt) && op == FAKE_SET_NET_GROUP)
+		assert_true(noted(f, id, "claim_incomplete", "network group not set"));
+	if (!fake_fired(f->rt) || op == FAKE_SET_ENV)
+		assert_false(noted(f, id, "claim_incomplete", ""));
 	assert_true_to_host(f, "claim");
 	fx_free(f);
 }
@@ -550,7 +458,8 @@ static void test_claim(void **state)
 }
 
 /* A claim is already committed when the host is told; a failure there is
- * logged, and the container stays the user's and running. */
+ * a note in the status log (the environment's shows in env_sync), and the
+ * container stays the user's and running. */
 static void test_claim_host_failures(void **state)
 {
 	static const enum fake_op ops[] = {FAKE_SET_HOSTNAME, FAKE_SET_NET_GROUP, FAKE_SET_ENV};
@@ -585,15 +494,16 @@ static void crash(struct fx *f, char ids[][ID_LEN + 1], char *orphan)
 	for (size_t i = 0; i < ARRAY_SIZE(crash_cases); i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "crash-%zu", i);
-		assert_int_equal(create(f, name,
-					crash_cases[i].autostart ? NULL : "{\"autostart\": false}",
-					ids[i]),
-				 0);
+		assert_int_equal(
+		    fx_create(f, name, crash_cases[i].autostart ? NULL : "{\"autostart\": false}",
+			      ids[i]),
+		    0);
 	}
 	fx_settle(f);
 	for (size_t i = 0; i < ARRAY_SIZE(crash_cases); i++) {
-		assert_int_equal(store_container_set_status(f->st, ids[i], NULL,
-							    crash_cases[i].status, NULL, &err),
+		assert_int_equal(store_container_set_status(
+				     f->st, ids[i], CS_NONE,
+				     container_status_from_name(crash_cases[i].status), NULL, &err),
 				 0);
 		fake_set_state(f->rt, ids[i], crash_cases[i].host);
 	}
@@ -609,7 +519,7 @@ static void test_recovery(void **state)
 	fx_open(f);
 	fx_settle(f);
 	for (size_t i = 0; i < ARRAY_SIZE(crash_cases); i++) {
-		_cleanup_free_ char *s = status_of(f, ids[i]);
+		_cleanup_free_ char *s = fx_status_of(f, ids[i]);
 		const char *want = crash_cases[i].expect;
 		if (want ? !s || strcmp(s, want) != 0 : s != NULL)
 			fail_msg("case %zu (%s, host %s): %s after recovery, expected %s", i,
@@ -650,7 +560,7 @@ static void test_autostart_failure(void **state)
 	for (int mode = 0; mode < FAKE_MODES; mode++) {
 		struct fx *f = fx_new(NULL);
 		char id[ID_LEN + 1];
-		create_running(f, "web", id);
+		fx_create_running(f, "web", id);
 		fx_settle(f);
 		fake_set_state(f->rt, id, RT_STOPPED);
 		fake_fail(f->rt, FAKE_START, 1, (enum fake_mode)mode);
@@ -658,6 +568,10 @@ static void test_autostart_failure(void **state)
 		fx_settle(f);
 		assert_true(fake_fired(f->rt));
 		assert_true_to_host(f, "autostart failed");
+		/* still stopped: the status log says why it is not running */
+		_cleanup_free_ char *s = fx_status_of(f, id);
+		if (strcmp(s, "stopped") == 0)
+			assert_true(noted(f, id, "autostart_failed", "autostart failed: "));
 		fx_free(f);
 	}
 }

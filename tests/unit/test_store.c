@@ -85,8 +85,8 @@ static void container_init(struct container *c, const struct fx *f, const char *
 	c->name = (char *)name;
 	c->color = "#112233";
 	c->container_image = "debian/13";
-	c->status = "running";
-	c->desired = "running";
+	c->status = CS_RUNNING;
+	c->desired = CS_RUNNING;
 	c->environment_vars = "{}";
 	c->realm_ids = "[]";
 	c->ai = c->hoody_kit = c->autostart = true;
@@ -472,7 +472,7 @@ static void test_container_crud(void **state)
 	assert_string_equal(got.project_id, f->proj);
 	assert_string_equal(got.user_id, f->user);
 	assert_string_equal(got.server_id, f->server);
-	assert_string_equal(got.status, "running");
+	assert_int_equal(got.status, CS_RUNNING);
 	assert_string_equal(got.ssh_public_key, c.ssh_public_key);
 	assert_true(got.ai && got.hoody_kit && got.autostart);
 	assert_false(got.dev_kit || got.ramdisk || got.prespawn || got.server_expired);
@@ -530,7 +530,7 @@ static void test_container_null_strings(void **state)
 	id_new(c.id);
 	strcpy(c.server_id, f->server);
 	c.name = "pool-1";
-	c.status = "stopped";
+	c.status = CS_STOPPED;
 	c.prespawn = true;
 	OK(store_container_insert(f->st, &c, E));
 	OK(store_container_get(f->st, c.id, &got, E));
@@ -539,7 +539,7 @@ static void test_container_null_strings(void **state)
 	assert_null(got.color);
 	assert_null(got.environment_vars);
 	assert_null(got.realm_ids);
-	assert_null(got.desired);
+	assert_int_equal(got.desired, CS_NONE);
 	container_clear(&got);
 	assert_null(got.name);
 	container_clear(NULL);
@@ -548,7 +548,7 @@ static void test_container_null_strings(void **state)
 	FAILS(E_CONTAINER_NOT_FOUND, store_container_get_owned(f->st, NULL, c.id, &got, E));
 	/* a missing required string is a validation error, not a crash */
 	id_new(c.id);
-	c.status = NULL;
+	c.status = CS_NONE;
 	FAILS(E_VALIDATION, store_container_insert(f->st, &c, E));
 	FAILS(E_CONTAINER_NOT_FOUND, store_container_get(f->st, NULL, &got, E));
 }
@@ -600,14 +600,14 @@ static void test_container_uniqueness(void **state)
 	FAILS(E_CONFLICT, store_container_insert(f->st, &b, E));
 
 	/* a deleted tombstone releases its name and key */
-	OK(store_container_set_status(f->st, a.id, "running", "deleted", NULL, E));
+	OK(store_container_set_status(f->st, a.id, CS_RUNNING, CS_DELETED, NULL, E));
 	container_init(&b, f, f->user, f->proj, "app");
 	b.ssh_public_key = "ssh-ed25519 KEY1";
 	OK(store_container_insert(f->st, &b, E));
 	/* ... and cannot come back while they are taken */
 	struct error err2 = {0};
-	assert_int_equal(store_container_set_status(f->st, a.id, "deleted", "stopped", NULL, &err2),
-			 -1);
+	assert_int_equal(
+	    store_container_set_status(f->st, a.id, CS_DELETED, CS_STOPPED, NULL, &err2), -1);
 	assert_true(err2.code == E_NAME_IN_USE || err2.code == E_SSH_KEY_IN_USE);
 }
 
@@ -644,7 +644,7 @@ static void test_container_find_ssh_key(void **state)
 	assert_int_equal(n, 0);
 	container_list_free(found, n);
 
-	OK(store_container_set_status(f->st, a.id, "running", "deleted", NULL, E));
+	OK(store_container_set_status(f->st, a.id, CS_RUNNING, CS_DELETED, NULL, E));
 	OK(store_container_find_ssh_key(f->st, "ssh-ed25519 KEYX", &found, &n, E));
 	assert_int_equal(n, 1);
 	assert_string_equal(found[0].id, b.id);
@@ -676,31 +676,31 @@ static void test_set_status_cas(void **state)
 	struct fx *f = *state;
 	struct container c, got = {0};
 	container_init(&c, f, f->user, f->proj, "cas");
-	c.status = "creating";
+	c.status = CS_CREATING;
 	c.updated_at = 1;
 	OK(store_container_insert(f->st, &c, E));
 
-	OK(store_container_set_status(f->st, c.id, "creating", "running", NULL, E));
+	OK(store_container_set_status(f->st, c.id, CS_CREATING, CS_RUNNING, NULL, E));
 	struct error err = {0};
-	assert_int_equal(store_container_set_status(f->st, c.id, "creating", "failed", "x", &err),
+	assert_int_equal(store_container_set_status(f->st, c.id, CS_CREATING, CS_FAILED, "x", &err),
 			 -1);
 	assert_int_equal(err.code, E_STATE_CONFLICT);
 	assert_non_null(strstr(err.msg, "running"));
-	OK(store_container_set_status(f->st, c.id, "running", "failed", "crun exited 1", E));
+	OK(store_container_set_status(f->st, c.id, CS_RUNNING, CS_FAILED, "crun exited 1", E));
 	OK(store_container_get(f->st, c.id, &got, E));
-	assert_string_equal(got.status, "failed");
+	assert_int_equal(got.status, CS_FAILED);
 	assert_string_equal(got.failure_reason, "crun exited 1");
 	assert_true(got.updated_at > 1);
 	container_clear(&got);
 	/* NULL from = unconditional; NULL reason clears */
-	OK(store_container_set_status(f->st, c.id, NULL, "stopped", NULL, E));
+	OK(store_container_set_status(f->st, c.id, CS_NONE, CS_STOPPED, NULL, E));
 	OK(store_container_get(f->st, c.id, &got, E));
-	assert_string_equal(got.status, "stopped");
+	assert_int_equal(got.status, CS_STOPPED);
 	assert_null(got.failure_reason);
 	container_clear(&got);
-	FAILS(E_CONTAINER_NOT_FOUND,
-	      store_container_set_status(f->st, "ffffffffffffffffffffffff", NULL, "x", NULL, E));
-	FAILS(E_VALIDATION, store_container_set_status(f->st, c.id, NULL, NULL, NULL, E));
+	FAILS(E_CONTAINER_NOT_FOUND, store_container_set_status(f->st, "ffffffffffffffffffffffff",
+								CS_NONE, CS_STOPPED, NULL, E));
+	FAILS(E_VALIDATION, store_container_set_status(f->st, c.id, CS_NONE, CS_NONE, NULL, E));
 }
 
 static void free_containers(struct container *arr, size_t n)
@@ -730,7 +730,7 @@ static void test_container_list(void **state)
 	for (int i = 0; i < 5; i++) {
 		container_init(&c, f, f->user, i < 3 ? f->proj : f->proj2, names[i]);
 		c.created_at = 1000 + i;
-		c.status = i == 4 ? "stopped" : "running";
+		c.status = i == 4 ? CS_STOPPED : CS_RUNNING;
 		c.realm_ids =
 		    i == 1 ? "[\"bbbbbbbbbbbbbbbbbbbbbbbb\", \"cccccccccccccccccccccccc\"]" : "[]";
 		OK(store_container_insert(f->st, &c, E));
@@ -742,7 +742,7 @@ static void test_container_list(void **state)
 		container_init(&c, f, f->user, f->proj, hidden[i]);
 		c.prespawn = i == 0;
 		c.server_expired = i == 1;
-		c.status = i == 2 ? "deleting" : i == 3 ? "deleted" : "running";
+		c.status = i == 2 ? CS_DELETING : i == 3 ? CS_DELETED : CS_RUNNING;
 		OK(store_container_insert(f->st, &c, E));
 	}
 	container_init(&c, f, f->other, f->other_proj, "bobs");
@@ -805,7 +805,7 @@ static void test_container_list(void **state)
 	q.base.desc = true;
 	OK(store_container_list(f->st, &q, &arr, &n, &total, E));
 	assert_int_equal(n, 5);
-	assert_string_equal(arr[0].status, "stopped");
+	assert_int_equal(arr[0].status, CS_STOPPED);
 	free_containers(arr, n);
 	q.base.sort_by = "id";
 	q.base.desc = false;
@@ -847,15 +847,16 @@ static void test_status_logs(void **state)
 	struct status_log l = {0}, *logs = NULL;
 	size_t n = 0;
 	int64_t total = 0;
-	static const char *const seq[] = {"creating", "running", "stopped", "running"};
+	static const enum container_status seq[] = {CS_CREATING, CS_RUNNING, CS_STOPPED,
+						    CS_RUNNING};
 
 	container_init(&c, f, f->user, f->proj, "logged");
 	OK(store_container_insert(f->st, &c, E));
 	for (int i = 0; i < 4; i++) {
 		memset(&l, 0, sizeof(l));
 		strcpy(l.container_id, c.id);
-		l.from_status = i ? (char *)seq[i - 1] : NULL;
-		l.to_status = (char *)seq[i];
+		l.from_status = i ? seq[i - 1] : CS_NONE;
+		l.to_status = seq[i];
 		l.transition_time = 1000 * (i + 1);
 		l.duration_ms = i ? 1000 : -1;
 		l.triggered_by = "user";
@@ -865,14 +866,14 @@ static void test_status_logs(void **state)
 	assert_int_equal(total, 4);
 	assert_int_equal(n, 3);
 	assert_int_equal(logs[0].transition_time, 4000);
-	assert_string_equal(logs[0].from_status, "stopped");
+	assert_int_equal(logs[0].from_status, CS_STOPPED);
 	assert_int_equal(logs[2].transition_time, 2000);
 	assert_int_equal(strlen(logs[0].id), ID_LEN);
 	for (size_t i = 0; i < n; i++)
 		status_log_clear(&logs[i]);
 	free(logs);
 	OK(store_status_log_list(f->st, c.id, "from_status", false, 1, 10, &logs, &n, &total, E));
-	assert_null(logs[0].from_status); /* NULL sorts first */
+	assert_int_equal(logs[0].from_status, CS_NONE); /* NULL sorts first */
 	assert_int_equal(logs[0].duration_ms, -1);
 	assert_null(logs[0].metadata);
 	for (size_t i = 0; i < n; i++)
@@ -996,8 +997,8 @@ static void *writer_main(void *arg)
 		container_init(&c, w->f, w->f->user, w->f->proj, name);
 		int rc = store_container_insert(w->f->st, &c, &err);
 		if (rc == 0)
-			rc = store_container_set_status(w->f->st, c.id, "running", "stopped", NULL,
-							&err);
+			rc = store_container_set_status(w->f->st, c.id, CS_RUNNING, CS_STOPPED,
+							NULL, &err);
 		if (rc == 0)
 			rc = store_tx(w->f->st, tx_pair, key, &err);
 		if (rc == 0)
@@ -1137,7 +1138,7 @@ static int fill_fn(struct store *st, void *arg, struct error *err)
 		snprintf(name, sizeof(name), "c%05d", (i * 7919) % fl->n);
 		container_init(&c, f, f->user, i % 2 ? f->proj : f->proj2, name);
 		c.created_at = 1700000000000LL + i;
-		c.status = i % 3 ? "running" : "stopped";
+		c.status = i % 3 ? CS_RUNNING : CS_STOPPED;
 		c.prespawn = i % 50 == 0;
 		c.realm_ids = i % 10 != 1 ? "[]" : "[\"dddddddddddddddddddddddd\"]";
 		c.environment_vars = "{\"A\":\"some value that makes the row bigger\"}";
