@@ -204,19 +204,19 @@ int egress_request(struct conn *c, struct h1_head *h, const struct h1_framing *f
 			      "listener only: its server name says whose network they leave "
 			      "from. Use curl -x https://{project}-{container}-proxy.{server}."
 			      "containers.{domain} (docs/PROXY.md)");
-	if (parse_target(h, connect, &t, &why) < 0)
-		return refuse(c, E_VALIDATION, why);
 	if (connect && fr->kind != H1_BODY_NONE)
 		return refuse(c, E_VALIDATION, "CONNECT takes no body");
 	if (decide(c, sni, h, &v) < 0)
 		return -1;
-	/* CONNECT on the ssh name: the SSH stream itself (ProxyCommand with an
-	 * HTTPS CONNECT client) */
+	/* CONNECT on the ssh name: the SSH stream itself, whatever the target
+	 * (a ProxyCommand with an HTTPS CONNECT client) */
 	bool ssh = c->route.kind == PROXY_SSH && connect;
 	if (c->route.kind != PROXY_PROXY && !ssh)
 		return refuse(c, E_VALIDATION,
 			      "Forward-proxy requests are served on {project}-{container}-proxy "
 			      "names only");
+	if (!ssh && parse_target(h, connect, &t, &why) < 0)
+		return refuse(c, E_VALIDATION, why);
 	if (!ssh && !c->route.netns_path[0])
 		return refuse(c, E_BAD_GATEWAY, "The container is not running");
 	c->egress = true;
