@@ -146,8 +146,7 @@ static int build_head(struct conn *c, const struct h1_head *h, const struct eg_v
 	sb_printf(&b, "Host: %s\r\n", t->authority);
 	for (size_t i = 0; i < h->nfields; i++) {
 		const struct h1_field *f = &h->fields[i];
-		if (!h1_name_is(f, "host") && !consumed(v, f) &&
-		    exchange_field_crosses(h, f, true))
+		if (!h1_name_is(f, "host") && !consumed(v, f) && exchange_field_crosses(h, f, true))
 			sb_field(&b, f);
 	}
 	if (fr->kind == H1_BODY_CHUNKED)
@@ -197,7 +196,8 @@ int egress_request(struct conn *c, struct h1_head *h, const struct h1_framing *f
 	struct eg_target t = {0};
 	const char *why;
 	if (!connect && strncasecmp(h->target, "http", 4) != 0)
-		return refuse(c, E_VALIDATION, "Only origin-form request targets (/path) are served");
+		return refuse(c, E_VALIDATION,
+			      "Only origin-form request targets (/path) are served");
 	if (!sni)
 		return refuse(c, E_VALIDATION,
 			      "Forward-proxy requests (CONNECT, http://...) are served on the TLS "

@@ -95,9 +95,9 @@ struct conn {
 	size_t lingered; /* bytes discarded while lingering */
 	bool b_connecting, b_pending, b_reused, b_keep, b_fresh;
 	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;
-	bool egress;	       /* a forward-proxy request (egress.c): connect exactly there */
+	bool egress;		/* a forward-proxy request (egress.c): connect exactly there */
 	bool tunnel_on_connect; /* CONNECT: 200, then bytes both ways */
-	int minor; /* client's HTTP/1.<minor> */
+	int minor;		/* client's HTTP/1.<minor> */
 	enum rq_state rq;
 	enum rs_state rs;
 	struct half req, resp;

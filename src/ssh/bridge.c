@@ -132,11 +132,11 @@ static void describe(struct bridge *b)
 	int port = listen_port(b->s);
 	char *ws = xasprintf("%s://%s/", strcmp(proto, "https") ? "ws" : "wss", host);
 	char *cmd = xasprintf("ssh -p %d %s@%s", port, b->container_id, host);
-	json_t *data = json_pack(
-	    "{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "container_id", b->container_id,
-	    "ssh_hostname", host, "host", host, "port", port, "user", b->container_id, "host_key",
-	    b->s->host_key_pub, "host_key_fingerprint", b->s->host_key_fp, "websocket", ws,
-	    "command", cmd);
+	json_t *data =
+	    json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "container_id",
+		      b->container_id, "ssh_hostname", host, "host", host, "port", port, "user",
+		      b->container_id, "host_key", b->s->host_key_pub, "host_key_fingerprint",
+		      b->s->host_key_fp, "websocket", ws, "command", cmd);
 	free(ws);
 	free(cmd);
 	reply_json(b, 200, "OK",

@@ -163,8 +163,9 @@ int ssh_conn_adopt(struct ssh_server *s, int fd, const char *peer, const char *p
 		ssh_count_drop(s, &s->per_ip, cs->peer);
 	free(cs);
 	ssh_slot_drop(s);
-	return err_set(err, E_RATE_LIMITED, ok ? "no thread for an SSH connection"
-					       : "too many SSH connections from this address");
+	return err_set(err, E_RATE_LIMITED,
+		       ok ? "no thread for an SSH connection"
+			  : "too many SSH connections from this address");
 }
 
 static void accept_one(struct ssh_server *s)
