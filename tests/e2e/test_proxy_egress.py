@@ -234,6 +234,20 @@ def test_plain_listener_refuses_forward_proxying():
     check("forward proxy" in r.json["message"], r)
 
 
+def test_stopped_container():
+    """A stopped container keeps its network namespace, where nothing runs:
+    502 from inside it, never a connection from the host."""
+    cid = D.create_container(P)["id"]
+    claim = D.claim_headers(cid)
+    r = D.post(f"/api/v1/containers/{cid}/stop", {})
+    check(r.status == 200, r)
+    D.wait_status(cid, "stopped")
+    code, _, body, _ = curl(host(cid, "proxy"), "http://127.0.0.1:9000/hello", headers=claim)
+    check(code == 502 and json.loads(body)["code"] == "BAD_GATEWAY", (code, body))
+    code, connect, _, _ = curl(host(cid, "proxy"), "http://127.0.0.1:9000/hello", "-p", headers=claim)
+    check(connect == 502, (code, connect))
+
+
 # ------------------------------------------------------------------ ssh bridge
 
 
@@ -310,6 +324,42 @@ def test_ssh_bridge_is_pinned_to_its_container():
     check(r.returncode == 0 and r.stdout == f"{CID}\n", r)
 
 
+def test_ssh_websocket_frames():
+    """The bridge speaks RFC 6455 to any client: SSH's banner in a binary
+    frame, a ping answered, an unmasked (server-style) frame closed with
+    1002, a close echoed."""
+    import socket
+    import ssl
+    import struct
+    from proxy_util import ws_connect, ws_recv, ws_send
+    ctx = ssl.create_default_context(cafile=CRT)
+
+    def open_ws():
+        raw = socket.create_connection(("127.0.0.1", TPORT), timeout=30)
+        ws, status, head = ws_connect(TPORT, host(CID, "ssh"), path="/", protocols=["ssh"],
+                                      headers=OWNER, sock=ctx.wrap_socket(raw, server_hostname=host(CID, "ssh")))
+        check(status == 101 and "Sec-WebSocket-Protocol: ssh" in head, head)
+        return ws
+
+    ws = open_ws()
+    op, banner = ws_recv(ws)
+    check(op == 2 and banner.startswith(b"SSH-2.0-"), (op, banner))
+    ws_send(ws, b"are you there", opcode=9)
+    check(ws_recv(ws) == (10, b"are you there"), "pong")
+    ws_send(ws, struct.pack("!H", 1000), opcode=8)
+    check(ws_recv(ws) == (8, struct.pack("!H", 1000)), "close echoed")
+    ws.close()
+    ws = open_ws()
+    ws_recv(ws)  # the banner
+    ws.sendall(b"\x82\x03abc")  # not masked: a protocol error
+    op, payload = ws_recv(ws)
+    check(op == 8 and payload == struct.pack("!H", 1002), (op, payload))
+    ws.close()
+    # a request that is neither GET nor an upgrade: 405 from the bridge
+    r = request(TPORT, host(CID, "ssh"), method="POST", body=b"x", headers=OWNER, tls_ctx=ctx)
+    check(r.status == 405 and r.json["statusCode"] == 405, r)
+
+
 def test_ssh_over_connect():
     r = ssh_through("a", "cat /marker", bridge_args=owner_args() + ["--connect"])
     check(r.returncode == 0 and r.stdout == f"{CID}\n", r)
@@ -324,7 +374,8 @@ if __name__ == "__main__":
               test_refusals, test_bad_requests_and_keep_alive, test_password_group_and_proxy_rule,
               test_plain_listener_refuses_forward_proxying,
               test_ssh_description, test_ssh_over_websocket,
-              test_ssh_bridge_is_pinned_to_its_container, test_ssh_over_connect])
+              test_ssh_bridge_is_pinned_to_its_container, test_ssh_websocket_frames,
+              test_ssh_over_connect, test_stopped_container])
     finally:
         if D:
             D.cleanup()
