@@ -17,16 +17,8 @@ import struct
 import sys
 import urllib.parse
 
-
-def handshake(s, lines):
-    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        b = s.recv(1)
-        if not b:
-            break
-        head += b
-    return head
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proxy_util import send_head  # noqa: E402
 
 
 def frame(payload):
@@ -85,12 +77,12 @@ def main():
     ctx = ssl.create_default_context(cafile=cafile)
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname=host)
     if connect:
-        head = handshake(s, [f"CONNECT {host}:22 HTTP/1.1", f"Host: {host}:22"] + headers)
+        head = send_head(s, [f"CONNECT {host}:22 HTTP/1.1", f"Host: {host}:22"] + headers)
         ok = head.startswith(b"HTTP/1.1 200")
     else:
         path = "/" + ("?token=" + urllib.parse.quote(token) if token else "")
         key = base64.b64encode(os.urandom(16)).decode()
-        head = handshake(s, [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket",
+        head = send_head(s, [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket",
                              "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
                              "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: binary"] + headers)
         ok = head.startswith(b"HTTP/1.1 101")
