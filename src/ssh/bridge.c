@@ -196,6 +196,7 @@ struct pipe {
 	char ctl_in[125];
 	size_t ctl_in_len;
 	bool ws_eof, ssh_eof, closing;
+	uint64_t moves; /* bytes read, parsed or written: progress */
 };
 
 static void ctl_frame(struct pipe *p, uint8_t op, const char *data, size_t n)
@@ -300,6 +301,7 @@ static int ws_parse(struct pipe *p)
 	}
 	memmove(p->in, p->in + used, p->in_len - used);
 	p->in_len -= used;
+	p->moves += used;
 	return 0;
 }
 
@@ -315,6 +317,7 @@ static void ws_frame_from_ssh(struct pipe *p, int ssh)
 	}
 	if (n < 0)
 		return;
+	p->moves += (size_t)n;
 	size_t off = n < 126 ? 2 : 0;
 	p->to_ws[off] = (char)0x82;
 	if (n < 126) {
@@ -329,7 +332,7 @@ static void ws_frame_from_ssh(struct pipe *p, int ssh)
 }
 
 /* Writes buf[*off..len) as far as the socket takes; false on a dead peer. */
-static bool flush(int fd, const char *buf, size_t *off, size_t *len)
+static bool flush(struct pipe *p, int fd, const char *buf, size_t *off, size_t *len)
 {
 	while (*off < *len) {
 		ssize_t w = send(fd, buf + *off, *len - *off, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -338,35 +341,56 @@ static bool flush(int fd, const char *buf, size_t *off, size_t *len)
 		if (w <= 0)
 			return false;
 		*off += (size_t)w;
+		p->moves += (size_t)w;
 	}
 	*off = *len = 0;
 	return true;
 }
 
-static bool pipe_step(struct pipe *p, int ws, int ssh, const struct pollfd *pf)
+/* One round of every move that can be made without blocking; false when the
+ * bridge is over. */
+static bool pipe_round(struct pipe *p, int ws, int ssh)
 {
-	if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && p->in_len < IO_BUF) {
+	if (p->in_len < IO_BUF) {
 		ssize_t n = recv(ws, p->in + p->in_len, IO_BUF - p->in_len, MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			return false; /* the client (or the proxy) is gone */
 		if (n > 0)
-			p->in_len += (size_t)n;
+			p->in_len += (size_t)n, p->moves += (size_t)n;
 	}
 	if (ws_parse(p) < 0) {
 		ctl_frame(p, 8, "\x03\xea", 2); /* 1002: protocol error */
 		p->closing = true;
 		p->ts_len = p->ts_off = 0;
 	}
-	if (!flush(ssh, p->to_ssh, &p->ts_off, &p->ts_len))
+	if (!flush(p, ssh, p->to_ssh, &p->ts_off, &p->ts_len))
 		return false;
-	if (!p->tw_len && !p->ctl_len && !p->closing && (pf[1].revents & (POLLIN | POLLHUP)))
+	if (!p->tw_len && !p->ctl_len && !p->closing)
 		ws_frame_from_ssh(p, ssh);
 	/* a data frame in progress finishes before a control frame starts */
-	if (!flush(ws, p->to_ws, &p->tw_off, &p->tw_len))
+	if (!flush(p, ws, p->to_ws, &p->tw_off, &p->tw_len))
 		return false;
-	if (!p->tw_len && !flush(ws, p->ctl, &p->ctl_off, &p->ctl_len))
+	if (!p->tw_len && !flush(p, ws, p->ctl, &p->ctl_off, &p->ctl_len))
 		return false;
 	return !(p->closing && !p->ctl_len && !p->tw_len);
+}
+
+#define ROUNDS_MAX 64
+
+/* Rounds until nothing moves, so that the poll that follows waits only for
+ * what really blocks; true when it hit the bound with work left. */
+static bool pipe_step(struct pipe *p, int ws, int ssh, bool *over)
+{
+	for (int i = 0; i < ROUNDS_MAX; i++) {
+		uint64_t before = p->moves;
+		if (!pipe_round(p, ws, ssh)) {
+			*over = true;
+			return false;
+		}
+		if (p->moves == before)
+			return false;
+	}
+	return true;
 }
 
 static void pipe_run(struct bridge *b, int ssh)
@@ -376,7 +400,11 @@ static void pipe_run(struct bridge *b, int ssh)
 	p->in_len = b->have - b->head_len;
 	memcpy(p->in, b->head + b->head_len, p->in_len);
 	struct pollfd pf[2] = {{.fd = b->fd}, {.fd = ssh}};
-	for (bool first = true; !ssh_server_stopping(b->s); first = false) {
+	bool over = false;
+	while (!ssh_server_stopping(b->s)) {
+		bool busy = pipe_step(p, b->fd, ssh, &over);
+		if (over)
+			break;
 		pf[0].events = (short)((p->in_len < IO_BUF ? POLLIN : 0) |
 				       (p->tw_len || p->ctl_len ? POLLOUT : 0));
 		pf[1].events =
@@ -384,11 +412,7 @@ static void pipe_run(struct bridge *b, int ssh)
 		/* a side we wait for nothing from would wake us with its hang-up */
 		pf[0].fd = pf[0].events ? b->fd : -1;
 		pf[1].fd = pf[1].events ? ssh : -1;
-		if (!first && poll(pf, 2, POLL_MS) < 0 && errno != EINTR)
-			break;
-		if (first)
-			pf[0].revents = pf[1].revents = 0;
-		if (!pipe_step(p, b->fd, ssh, pf))
+		if (poll(pf, 2, busy ? 0 : POLL_MS) < 0 && errno != EINTR)
 			break;
 	}
 	free(p);
@@ -426,6 +450,21 @@ static void upgrade(struct bridge *b)
 	close(sp[0]);
 }
 
+/* After an answer sent before the request was read whole, closing at once
+ * would reset the socket and could destroy the answer before the proxy read
+ * it: the write side is shut and input discarded until the proxy closes
+ * (at most 2 s). */
+static void linger(struct bridge *b)
+{
+	char sink[4096];
+	shutdown(b->fd, SHUT_WR);
+	for (int i = 0; i < 2000 / POLL_MS; i++) {
+		struct pollfd p = {.fd = b->fd, .events = POLLIN};
+		if (poll(&p, 1, POLL_MS) > 0 && recv(b->fd, sink, sizeof(sink), 0) <= 0)
+			return;
+	}
+}
+
 static void *bridge_main(void *arg)
 {
 	struct bridge *b = arg;
@@ -434,14 +473,17 @@ static void *bridge_main(void *arg)
 		char up[64];
 		field(b, "Upgrade", up, sizeof(up));
 		bool get = !strncmp(b->head, "GET ", 4), head = !strncmp(b->head, "HEAD ", 5);
-		if (get && !strcasecmp(up, "websocket"))
+		if (get && !strcasecmp(up, "websocket")) {
 			upgrade(b);
-		else if (get || head)
-			describe(b);
-		else
-			reply_error(b, 405, "Method Not Allowed", "VALIDATION_ERROR",
-				    "The SSH bridge answers GET (a description) and WebSocket "
-				    "upgrades");
+		} else {
+			if (get || head)
+				describe(b);
+			else
+				reply_error(b, 405, "Method Not Allowed", "VALIDATION_ERROR",
+					    "The SSH bridge answers GET (a description) and "
+					    "WebSocket upgrades");
+			linger(b);
+		}
 	}
 	close(b->fd);
 	free(b);

@@ -251,13 +251,15 @@ def test_stopped_container():
 # ------------------------------------------------------------------ ssh bridge
 
 
-def ssh_through(key, *cmd, bridge_args=(), login="root"):
+def ssh_through(key, *cmd, bridge_args=(), login="root", dry=False):
     pc = " ".join([sys.executable, BRIDGE, str(TPORT), host(CID, "ssh"), CRT] +
                   [f"'{a}'" for a in bridge_args])
     args = ["ssh", "-i", os.path.join(TMP, key), "-o", f"ProxyCommand={pc}",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
             "-o", "ConnectTimeout=30", "-T", f"{login}@{host(CID, 'ssh')}"] + list(cmd)
+    if dry:
+        return args
     return subprocess.run(args, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
@@ -303,6 +305,12 @@ def test_ssh_over_websocket():
                            capture_output=True, text=True, timeout=300)
         want = subprocess.run(["md5sum", TMP + "/blob"], capture_output=True, text=True).stdout.split()[0]
         check(r.returncode == 0 and r.stdout.split()[0] == want, (r, want))
+        # and back: SSH's bytes in many binary frames
+        args = ssh_through("a", "cat /blob", bridge_args=["--token", "bridge-secret"], dry=True)
+        back = subprocess.run(args, capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+        check(back.returncode == 0 and len(back.stdout) == 3000000, (back.returncode, len(back.stdout)))
+        with open(TMP + "/blob", "rb") as f:
+            check(back.stdout == f.read(), "the blob came back changed")
         # the token does not open what its rules do not name
         put_doc(CID, {"groups": {"term": {"param": "token", "value": "bridge-secret"}},
                       "permissions": {"term": {"terminal": True}}})
