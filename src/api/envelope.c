@@ -88,6 +88,8 @@ const char *api_reason_phrase(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 407:
+		return "Proxy Authentication Required";
 	case 409:
 		return "Conflict";
 	case 412:

@@ -198,6 +198,18 @@ static int wait_stop_signal(struct proxy_server *proxy)
 	}
 }
 
+/* The proxy's {p}-{c}-ssh names end at the SSH front door. The proxy starts
+ * first, so it holds the address of the pointer, filled once SSH listens. */
+static int ssh_bridge_open(void *ctx, const char *container_id, const char *client_ip, bool raw,
+			   struct error *err)
+{
+	struct ssh_server *sshd = __atomic_load_n((struct ssh_server **)ctx, __ATOMIC_ACQUIRE);
+	if (!sshd)
+		return err_set(err, E_BAD_GATEWAY,
+			       "This server has no SSH front door (hoodyd --ssh-listen)");
+	return ssh_server_bridge(sshd, container_id, client_ip, raw, err);
+}
+
 static int serve(const struct daemon_config *c)
 {
 	struct error err = {0};
@@ -272,6 +284,8 @@ static int serve(const struct daemon_config *c)
 		    .tunnel_timeout_s = (int)c->proxy_tunnel_timeout,
 		    .relay_exe = "/proc/self/exe",
 		    .relay_conns = (int)c->proxy_relay_conns,
+		    .ssh_bridge = ssh_bridge_open,
+		    .ssh_bridge_ctx = &sshd,
 		};
 		if (proxy_server_start(&xc, pf, &proxy, &err) < 0) {
 			fail("proxy", &err);
@@ -287,10 +301,12 @@ static int serve(const struct daemon_config *c)
 		    .max_conns_per_container = (int)c->ssh_max_conns_per_container,
 		    .auth_timeout_s = (int)c->ssh_auth_timeout,
 		};
-		if (ssh_server_start(&sc, pf, &sshd, &err) < 0) {
+		struct ssh_server *started = NULL;
+		if (ssh_server_start(&sc, pf, &started, &err) < 0) {
 			fail("ssh", &err);
 			goto out;
 		}
+		__atomic_store_n(&sshd, started, __ATOMIC_RELEASE);
 	}
 	/* The API listens last: once it answers, the proxy and SSH listen too,
 	 * and a bad flag for either has stopped hoodyd before anything served. */
@@ -312,8 +328,9 @@ static int serve(const struct daemon_config *c)
 	log_info("signal %d: shutting down (containers keep running)", sig);
 	rc = 0;
 out:
-	ssh_server_stop(sshd);
+	/* the proxy first: its bridges call into the SSH front door */
 	proxy_server_stop(proxy);
+	ssh_server_stop(sshd);
 	api_server_stop(srv);
 	platform_close(pf);
 	store_close(st);

@@ -68,15 +68,36 @@ int platform_ssh_find(struct platform *pf, const char *type_blob, const char *lo
 	return rc;
 }
 
+/* The stored key has type_blob's type and blob; its comment does not count. */
+static bool key_is(const char *stored, const char *type_blob)
+{
+	size_t kl = strlen(type_blob);
+	return stored && !strncmp(stored, type_blob, kl) && (!stored[kl] || stored[kl] == ' ');
+}
+
+int platform_ssh_find_in(struct platform *pf, const char *type_blob, const char *container_id,
+			 struct ssh_target *out, struct error *err)
+{
+	struct container c = {0};
+	struct error scratch = {0};
+	int rc = -1;
+	if (!type_blob || strlen(type_blob) >= sizeof(out->type_blob) || !strchr(type_blob, ' ') ||
+	    store_container_get(pf->store, container_id, &c, &scratch) < 0 || !c.user_id[0] ||
+	    !key_is(c.ssh_public_key, type_blob))
+		err_set(err, E_FORBIDDEN, "this key does not open container %s", container_id);
+	else
+		rc = 0, fill(out, &c, type_blob);
+	container_clear(&c);
+	return rc;
+}
+
 int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *err)
 {
 	struct container c = {0};
 	if (store_container_get(pf->store, t->container_id, &c, err) < 0)
 		return -1;
 	int rc = 0;
-	const char *k = c.ssh_public_key;
-	size_t kl = strlen(t->type_blob);
-	if (!k || strncmp(k, t->type_blob, kl) || (k[kl] && k[kl] != ' '))
+	if (!key_is(c.ssh_public_key, t->type_blob))
 		rc = err_set(err, E_FORBIDDEN, "the key of container %s has changed", c.id);
 	else if (c.status != CS_RUNNING)
 		rc = err_set(err, E_STATE_CONFLICT,

@@ -26,6 +26,12 @@ struct ssh_target {
  * run anything). */
 int platform_ssh_find(struct platform *pf, const char *type_blob, const char *login,
 		      struct ssh_target *out, struct error *err);
+/* The same, for a connection that arrived through the SSH bridge of
+ * {p}-{c}-ssh.{server}.containers.{domain} (docs/SSH.md): the host name
+ * already chose container_id, so the key must be that container's stored
+ * key and the login name does not matter. E_FORBIDDEN otherwise. */
+int platform_ssh_find_in(struct platform *pf, const char *type_blob, const char *container_id,
+			 struct ssh_target *out, struct error *err);
 /* The target again, still holding the same key; E_STATE_CONFLICT with a
  * message for people when it is not running. */
 int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *err);

@@ -57,6 +57,10 @@ static const char *what(const struct conn *c)
 		return "the API";
 	case PROXY_KIT:
 		return "the Kit service";
+	case PROXY_PROXY:
+		return "the target from inside the container";
+	case PROXY_SSH:
+		return "the SSH front door";
 	default:
 		return "the service in the container";
 	}
@@ -69,6 +73,11 @@ void backend_failed(struct conn *c, int errnum)
 		     c->route.port, strerror(errnum));
 	else
 		fail(c, E_BAD_GATEWAY, "Cannot reach %s (%s)", what(c), strerror(errnum));
+}
+
+void backend_refuse(struct conn *c, const struct error *err)
+{
+	fail(c, err->code, "%s", err->msg);
 }
 
 void backend_protocol_error(struct conn *c, const char *msg)
@@ -135,7 +144,7 @@ static void nodelay(int fd)
 }
 
 /* Registers fd as the backend socket; in_progress: connect() pending. */
-static void adopt_socket(struct conn *c, int fd, bool in_progress)
+void backend_adopt(struct conn *c, int fd, bool in_progress)
 {
 	struct error err = {0};
 	c->bfd = fd;
@@ -167,7 +176,7 @@ static void connect_direct(struct conn *c, const struct sockaddr *sa, socklen_t 
 		backend_failed(c, e);
 		return;
 	}
-	adopt_socket(c, fd, rc < 0);
+	backend_adopt(c, fd, rc < 0);
 }
 
 static void connect_ip(struct conn *c, const char *ip, int port)
@@ -198,7 +207,7 @@ static void connect_kit(struct conn *c)
 
 static void connect_in_netns(struct conn *c)
 {
-	struct connect_req rq = {.c = c, .port = c->route.port};
+	struct connect_req rq = {.c = c, .port = c->route.port, .exact = c->egress};
 	snprintf(rq.netns, sizeof(rq.netns), "%s", c->route.netns_path);
 	snprintf(rq.ip, sizeof(rq.ip), "%s", c->route.backend_ip);
 	if (send(c->lp->csock[0], &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(rq)) {
@@ -251,15 +260,26 @@ void backend_connect(struct conn *c)
 			connect_ip(c, c->route.backend_ip, c->route.port);
 		return;
 	case PROXY_SSH:
+		sshbridge_connect(c);
+		return;
 	case PROXY_PROXY:
+		if (c->egress) {
+			connect_in_netns(c);
+			return;
+		}
 		break;
 	}
-	fail(c, E_BAD_GATEWAY, "The %s service is not available through this proxy yet",
-	     c->route.kind == PROXY_SSH ? "ssh" : "egress proxy");
+	fail(c, E_VALIDATION,
+	     "This name is the container's egress proxy: use it as a forward proxy over "
+	     "TLS (curl -x https://<this name> http://127.0.0.1:8000/), docs/PROXY.md");
 }
 
 void backend_connected(struct conn *c)
 {
+	if (c->tunnel_on_connect) {
+		egress_tunnel_start(c);
+		return;
+	}
 	if (c->route.kind == PROXY_HTTPS_PORT && !c->bssl) {
 		c->bssl = tls_backend_new(c->lp->srv, c->bfd, NULL);
 		if (!c->bssl) {
@@ -291,7 +311,7 @@ void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress)
 		backend_failed(c, err);
 	} else {
 		nodelay(fd);
-		adopt_socket(c, fd, in_progress);
+		backend_adopt(c, fd, in_progress);
 	}
 	conn_pump(c);
 }
@@ -331,16 +351,21 @@ static void connect_one(int host_ns, const struct connect_req *rq, struct connec
 	res->in_progress = false;
 	int ns = open(rq->netns, O_RDONLY | O_CLOEXEC);
 	if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
-		/* no namespace file (an adopted container mid-restart): from the host */
+		/* no namespace file (an adopted container mid-restart): from the
+		 * host, except for egress, which must never leave from the host */
 		if (ns >= 0)
 			close(ns);
+		if (rq->exact) {
+			res->err = ENETUNREACH;
+			return;
+		}
 		res->fd = rq->ip[0] ? connect_to(rq->ip, rq->port, &res->in_progress) : -1;
 		res->err = res->fd < 0 ? (rq->ip[0] ? errno : ENOENT) : 0;
 		return;
 	}
 	close(ns);
-	res->fd = connect_to("127.0.0.1", rq->port, &res->in_progress);
-	if (res->fd < 0 && errno == ECONNREFUSED && rq->ip[0])
+	res->fd = connect_to(rq->exact ? rq->ip : "127.0.0.1", rq->port, &res->in_progress);
+	if (res->fd < 0 && errno == ECONNREFUSED && rq->ip[0] && !rq->exact)
 		res->fd = connect_to(rq->ip, rq->port, &res->in_progress);
 	res->err = res->fd < 0 ? errno : 0;
 	if (setns(host_ns, CLONE_NEWNET) < 0) {

@@ -16,13 +16,7 @@
 
 /* ------------------------------------------------------------ head builder */
 
-struct sb {
-	char *p;
-	size_t len, cap;
-	bool over;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n)
+void sb_add(struct sb *b, const char *s, size_t n)
 {
 	if (b->over || b->len + n > b->cap) {
 		b->over = true;
@@ -32,7 +26,7 @@ static void sb_add(struct sb *b, const char *s, size_t n)
 	b->len += n;
 }
 
-static void __attribute__((format(printf, 2, 3))) sb_printf(struct sb *b, const char *fmt, ...)
+void sb_printf(struct sb *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -44,7 +38,7 @@ static void __attribute__((format(printf, 2, 3))) sb_printf(struct sb *b, const 
 		b->len += (size_t)n;
 }
 
-static void sb_field(struct sb *b, const struct h1_field *f)
+void sb_field(struct sb *b, const struct h1_field *f)
 {
 	sb_add(b, f->name, f->name_len);
 	sb_add(b, ": ", 2);
@@ -52,14 +46,14 @@ static void sb_field(struct sb *b, const struct h1_field *f)
 	sb_add(b, "\r\n", 2);
 }
 
-static struct sb sb_new(void)
+struct sb sb_new(void)
 {
 	/* one spare byte for vsnprintf's terminator */
 	return (struct sb){.p = xmalloc(HEAD_OUT_MAX + 1), .cap = HEAD_OUT_MAX};
 }
 
 /* Hands the built head to h as the bytes to send first. */
-static void sb_to_half(struct sb *b, struct half *h)
+void sb_to_half(struct sb *b, struct half *h)
 {
 	free(h->out);
 	h->out = b->p;
@@ -114,7 +108,7 @@ static bool named_by_connection(const struct h1_head *h, const struct h1_field *
 	return false;
 }
 
-static bool field_crosses(const struct h1_head *h, const struct h1_field *f, bool request)
+bool exchange_field_crosses(const struct h1_head *h, const struct h1_field *f, bool request)
 {
 	return !in_list(f, hop_by_hop) && !(request && in_list(f, edge_owned)) &&
 	       !named_by_connection(h, f);
@@ -290,7 +284,7 @@ static void build_request_head(struct conn *c, const struct h1_head *h, const ch
 {
 	sb_printf(b, "%s %s HTTP/1.%d\r\n", h->method, path, h->minor);
 	for (size_t i = 0; i < h->nfields; i++)
-		if (field_crosses(h, &h->fields[i], true))
+		if (exchange_field_crosses(h, &h->fields[i], true))
 			sb_field(b, &h->fields[i]);
 	if (chunked)
 		sb_printf(b, "Transfer-Encoding: chunked\r\n");
@@ -319,6 +313,7 @@ int exchange_request(struct conn *c, struct h1_head *h)
 	c->upgrade = is_websocket(h);
 	c->req_has_body = false;
 	c->close_after = false;
+	c->egress = c->tunnel_on_connect = false;
 	if (h1_request_framing(h, &fr, &status) < 0) {
 		c->keep_alive = false;
 		return refuse(
@@ -328,12 +323,13 @@ int exchange_request(struct conn *c, struct h1_head *h)
 			: "Conflicting or malformed Content-Length and Transfer-Encoding");
 	}
 	c->req_has_body = fr.kind != H1_BODY_NONE;
+	/* absolute-form and CONNECT: the container's forward proxy (or a clear
+	 * refusal), routed by the TLS server name, not by Host */
+	if (h->target[0] != '/')
+		return egress_request(c, h, &fr);
 	const char *host = single_host(h);
 	if (!host)
 		return refuse(c, E_VALIDATION, "Exactly one Host header is required");
-	if (h->target[0] != '/')
-		return refuse(c, E_VALIDATION,
-			      "Only origin-form request targets (/path) are served");
 	struct view v = {.h = h};
 	const char *q = strchr(h->target, '?');
 	v.query = q ? q + 1 : NULL;
@@ -379,7 +375,7 @@ static void build_response_head(struct conn *c, const struct h1_head *h, bool ch
 {
 	sb_printf(b, "HTTP/1.1 %03d %.*s\r\n", h->status, (int)h->reason_len, h->reason);
 	for (size_t i = 0; i < h->nfields; i++)
-		if (field_crosses(h, &h->fields[i], false))
+		if (exchange_field_crosses(h, &h->fields[i], false))
 			sb_field(b, &h->fields[i]);
 	if (chunked)
 		sb_printf(b, "Transfer-Encoding: chunked\r\n");
@@ -456,8 +452,18 @@ int exchange_response(struct conn *c, struct h1_head *h)
 
 void exchange_error(struct conn *c, const struct error *err)
 {
+	exchange_error_as(c, err, 0, NULL);
+}
+
+void exchange_error_as(struct conn *c, const struct error *err, int status, const char *extra)
+{
 	struct resp r = {0};
 	resp_err(&r, err, NULL);
+	if (status) {
+		r.status = status;
+		json_object_set_new(r.json, "statusCode", json_integer(status));
+		json_object_set_new(r.json, "error", json_string(api_reason_phrase(status)));
+	}
 	char *body = json_dumps(r.json, JSON_COMPACT);
 	json_decref(r.json);
 	size_t blen = body ? strlen(body) : 0;
@@ -468,8 +474,8 @@ void exchange_error(struct conn *c, const struct error *err)
 	struct sb b = sb_new();
 	sb_printf(&b,
 		  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-		  "Cache-Control: no-store\r\n%s\r\n",
-		  r.status, api_reason_phrase(r.status), blen,
+		  "Cache-Control: no-store\r\n%s%s\r\n",
+		  r.status, api_reason_phrase(r.status), blen, extra ? extra : "",
 		  c->close_after ? "Connection: close\r\n" : "");
 	if (!c->head_req)
 		sb_add(&b, body, blen);

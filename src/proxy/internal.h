@@ -95,7 +95,9 @@ struct conn {
 	size_t lingered; /* bytes discarded while lingering */
 	bool b_connecting, b_pending, b_reused, b_keep, b_fresh;
 	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;
-	int minor; /* client's HTTP/1.<minor> */
+	bool egress;		/* a forward-proxy request (egress.c): connect exactly there */
+	bool tunnel_on_connect; /* CONNECT: 200, then bytes both ways */
+	int minor;		/* client's HTTP/1.<minor> */
 	enum rq_state rq;
 	enum rs_state rs;
 	struct half req, resp;
@@ -116,6 +118,7 @@ struct connect_req {
 	char netns[256];
 	char ip[64];
 	int port;
+	bool exact; /* egress: this address in the namespace, no fallback */
 };
 
 struct connect_res {
@@ -218,6 +221,31 @@ void half_reset(struct half *h);
 int exchange_request(struct conn *c, struct h1_head *h);
 int exchange_response(struct conn *c, struct h1_head *h);
 void exchange_error(struct conn *c, const struct error *err);
+/* The same with another status than the code's (0: the code's) and extra
+ * header lines ("Name: value\r\n", or NULL). */
+void exchange_error_as(struct conn *c, const struct error *err, int status, const char *extra);
+/* Whether a field of h crosses the proxy (not hop-by-hop; in a request, not
+ * one the edge sets itself). */
+bool exchange_field_crosses(const struct h1_head *h, const struct h1_field *f, bool request);
+/* A head being built in a HEAD_OUT_MAX buffer; `over` once it did not fit. */
+struct sb {
+	char *p;
+	size_t len, cap;
+	bool over;
+};
+struct sb sb_new(void);
+void sb_add(struct sb *b, const char *s, size_t n);
+void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_field(struct sb *b, const struct h1_field *f);
+void sb_to_half(struct sb *b, struct half *h);
+
+/* egress.c: {p}-{c}-proxy, the container's forward proxy (absolute-form and
+ * CONNECT requests on the TLS listener, the SNI naming the container) */
+int egress_request(struct conn *c, struct h1_head *h, const struct h1_framing *fr);
+void egress_tunnel_start(struct conn *c);
+
+/* sshbridge.c: {p}-{c}-ssh, handed to the SSH front door */
+void sshbridge_connect(struct conn *c);
 
 /* backend.c: every failure before the response head becomes a 502/504
  * envelope; after it, the connection is closed. */
@@ -228,6 +256,10 @@ void backend_gone_early(struct conn *c);
 void backend_protocol_error(struct conn *c, const char *msg);
 void backend_close(struct conn *c);
 void *connector_main(void *arg);
+/* Answers err as the exchange's failure (502 envelope, or close). */
+void backend_refuse(struct conn *c, const struct error *err);
+/* fd becomes the backend socket (in_progress: connect() pending). */
+void backend_adopt(struct conn *c, int fd, bool in_progress);
 
 /* keepalive.c: backend connections shared by a loop's client connections */
 void keepalive_park(struct conn *c); /* parks c's backend when clean, else closes it */

@@ -7,6 +7,8 @@
 #ifndef HOODY_PROXY_PROXY_H
 #define HOODY_PROXY_PROXY_H
 
+#include <stdbool.h>
+
 #include "common/error.h"
 #include "platform/platform.h"
 
@@ -26,6 +28,13 @@ struct proxy_config {
 				 * workers it runs (PROXY_RELAY_ARG); NULL = kept here */
 	int relay_conns;	/* upgraded connections per relay worker, 0 = as many as
 				 * its descriptor limit allows */
+	/* {p}-{c}-ssh: one end of a connection to the SSH front door for that
+	 * container (non-blocking; raw: SSH bytes, else HTTP and WebSocket);
+	 * NULL when hoodyd has no SSH front door. The composition root wires
+	 * it, so the two edges never include each other. */
+	int (*ssh_bridge)(void *ctx, const char *container_id, const char *client_ip, bool raw,
+			  struct error *err);
+	void *ssh_bridge_ctx;
 };
 
 /* argv[1] of a relay worker: hoodyd re-executed to hold upgraded

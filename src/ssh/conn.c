@@ -53,6 +53,7 @@ struct conn {
 	ssh_session session;
 	ssh_event ev;
 	char peer[64];
+	char pin[ID_LEN + 1]; /* through the bridge: the one container the host name chose */
 	bool authed, counted;
 	int auth_tries;
 	struct ssh_target target;
@@ -464,7 +465,8 @@ static int on_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct
 	struct ssh_target t;
 	struct error err = {0};
 	if (key_type_blob(key, tb, sizeof(tb)) < 0 ||
-	    platform_ssh_find(cn->srv->pf, tb, user, &t, &err) < 0) {
+	    (cn->pin[0] ? platform_ssh_find_in(cn->srv->pf, tb, cn->pin, &t, &err)
+			: platform_ssh_find(cn->srv->pf, tb, user, &t, &err)) < 0) {
 		log_debug("ssh: %s: key refused: %s", cn->peer, err.msg);
 		return SSH_AUTH_DENIED;
 	}
@@ -615,12 +617,13 @@ static void serve(struct conn *cn)
 	}
 }
 
-void ssh_conn_run(struct ssh_server *s, ssh_session session, const char *peer)
+void ssh_conn_run(struct ssh_server *s, ssh_session session, const char *peer, const char *pin)
 {
 	struct conn *cn = xcalloc(1, sizeof(*cn));
 	cn->srv = s;
 	cn->session = session;
 	snprintf(cn->peer, sizeof(cn->peer), "%s", peer);
+	snprintf(cn->pin, sizeof(cn->pin), "%s", pin ? pin : "");
 	long timeout = s->cfg.auth_timeout_s;
 	ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout);
 	cn->cb.size = sizeof(cn->cb);

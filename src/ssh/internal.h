@@ -36,6 +36,8 @@ struct ssh_server {
 	int active;
 	bool stop;
 	struct ssh_counts per_ip, per_container;
+	char host_key_pub[256]; /* "ssh-ed25519 AAAA...", for the bridge's description */
+	char host_key_fp[128];	/* "SHA256:..." */
 };
 
 /* Takes one slot of key (false when max are taken) / gives it back. */
@@ -43,8 +45,20 @@ bool ssh_count_take(struct ssh_server *s, struct ssh_counts *c, const char *key,
 void ssh_count_drop(struct ssh_server *s, struct ssh_counts *c, const char *key);
 bool ssh_server_stopping(struct ssh_server *s);
 
-/* conn.c: runs one accepted connection to its end and frees it. */
-void ssh_conn_run(struct ssh_server *s, ssh_session session, const char *peer);
+/* A slot of the max_conns bound (false when full or stopping) / gives it back. */
+bool ssh_slot_take(struct ssh_server *s);
+void ssh_slot_drop(struct ssh_server *s);
+/* A detached thread; false when none could be made. */
+bool ssh_thread_start(void *(*fn)(void *), void *arg);
+/* Serves fd (a connected socket, closed in every case) as an SSH connection
+ * from peer on a thread of its own, under the same bounds as an accepted
+ * one. pin: the container a bridged connection may open (NULL: the key and
+ * login name choose). */
+int ssh_conn_adopt(struct ssh_server *s, int fd, const char *peer, const char *pin,
+		   struct error *err);
+
+/* conn.c: runs one connection to its end and frees it. */
+void ssh_conn_run(struct ssh_server *s, ssh_session session, const char *peer, const char *pin);
 
 /* sftp.c: an SFTP server over one channel, files resolved inside the
  * container's root (rt_root_open) so symlinks cannot leave it. */

@@ -72,19 +72,17 @@ struct conn_start {
 	struct ssh_server *s;
 	ssh_session session;
 	char peer[64];
+	char pin[ID_LEN + 1];
 };
 
 static void *conn_thread(void *arg)
 {
 	struct conn_start *cs = arg;
 	struct ssh_server *s = cs->s;
-	ssh_conn_run(s, cs->session, cs->peer);
+	ssh_conn_run(s, cs->session, cs->peer, cs->pin[0] ? cs->pin : NULL);
 	ssh_count_drop(s, &s->per_ip, cs->peer);
 	free(cs);
-	pthread_mutex_lock(&s->mu);
-	if (--s->active == 0)
-		pthread_cond_broadcast(&s->idle);
-	pthread_mutex_unlock(&s->mu);
+	ssh_slot_drop(s);
 	return NULL;
 }
 
@@ -107,6 +105,69 @@ static void refuse(ssh_session session, const char *peer, const char *why)
 	ssh_free(session);
 }
 
+bool ssh_slot_take(struct ssh_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	bool ok = !s->stop && s->active < s->cfg.max_conns;
+	if (ok)
+		s->active++;
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+void ssh_slot_drop(struct ssh_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	if (--s->active == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->mu);
+}
+
+bool ssh_thread_start(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &at, fn, arg) == 0;
+	pthread_attr_destroy(&at);
+	return ok;
+}
+
+int ssh_conn_adopt(struct ssh_server *s, int fd, const char *peer, const char *pin,
+		   struct error *err)
+{
+	ssh_session session = ssh_new();
+	if (!session || ssh_bind_accept_fd(s->bind, session, fd) != SSH_OK) {
+		if (session)
+			ssh_free(session); /* closes fd */
+		else
+			close(fd);
+		return err_set(err, E_INTERNAL, "cannot start an SSH session");
+	}
+	struct conn_start *cs = xcalloc(1, sizeof(*cs));
+	cs->s = s;
+	cs->session = session;
+	snprintf(cs->peer, sizeof(cs->peer), "%s", peer);
+	snprintf(cs->pin, sizeof(cs->pin), "%s", pin ? pin : "");
+	if (!ssh_slot_take(s)) {
+		refuse(session, cs->peer, "too many connections");
+		free(cs);
+		return err_set(err, E_RATE_LIMITED, "too many SSH connections");
+	}
+	bool ok = ssh_count_take(s, &s->per_ip, cs->peer, s->cfg.max_conns_per_ip);
+	if (ok && ssh_thread_start(conn_thread, cs))
+		return 0;
+	refuse(session, cs->peer, ok ? "no thread" : "too many connections from this address");
+	if (ok)
+		ssh_count_drop(s, &s->per_ip, cs->peer);
+	free(cs);
+	ssh_slot_drop(s);
+	return err_set(err, E_RATE_LIMITED,
+		       ok ? "no thread for an SSH connection"
+			  : "too many SSH connections from this address");
+}
+
 static void accept_one(struct ssh_server *s)
 {
 	struct sockaddr_storage sa;
@@ -114,46 +175,10 @@ static void accept_one(struct ssh_server *s)
 	int fd = accept4(s->fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	ssh_session session = ssh_new();
-	if (!session || ssh_bind_accept_fd(s->bind, session, fd) != SSH_OK) {
-		if (session)
-			ssh_free(session); /* closes fd */
-		else
-			close(fd);
-		return;
-	}
-	struct conn_start *cs = xcalloc(1, sizeof(*cs));
-	cs->s = s;
-	cs->session = session;
-	peer_of(&sa, cs->peer, sizeof(cs->peer));
-	pthread_mutex_lock(&s->mu);
-	bool full = s->active >= s->cfg.max_conns;
-	if (!full)
-		s->active++;
-	pthread_mutex_unlock(&s->mu);
-	if (full) {
-		refuse(session, cs->peer, "too many connections");
-		free(cs);
-		return;
-	}
-	bool ok = ssh_count_take(s, &s->per_ip, cs->peer, s->cfg.max_conns_per_ip);
-	pthread_t t;
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (ok && pthread_create(&t, &at, conn_thread, cs) == 0) {
-		pthread_attr_destroy(&at);
-		return;
-	}
-	pthread_attr_destroy(&at);
-	refuse(session, cs->peer, ok ? "no thread" : "too many connections from this address");
-	if (ok)
-		ssh_count_drop(s, &s->per_ip, cs->peer);
-	free(cs);
-	pthread_mutex_lock(&s->mu);
-	if (--s->active == 0)
-		pthread_cond_broadcast(&s->idle);
-	pthread_mutex_unlock(&s->mu);
+	char peer[64];
+	struct error err = {0};
+	peer_of(&sa, peer, sizeof(peer));
+	(void)ssh_conn_adopt(s, fd, peer, NULL, &err);
 }
 
 static void *listen_thread(void *arg)
@@ -195,6 +220,23 @@ static int load_host_key(const char *path, ssh_key *out, struct error *err)
 	return 0;
 }
 
+/* What a client pins (the bridge's description shows it, docs/SSH.md). */
+static void host_key_describe(ssh_key key, struct ssh_server *s)
+{
+	char *b64 = NULL, *fp = NULL;
+	unsigned char *hash = NULL;
+	size_t hlen = 0;
+	const char *type = ssh_key_type_to_char(ssh_key_type(key));
+	if (type && ssh_pki_export_pubkey_base64(key, &b64) == SSH_OK)
+		snprintf(s->host_key_pub, sizeof(s->host_key_pub), "%s %s", type, b64);
+	if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0 &&
+	    (fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen)))
+		snprintf(s->host_key_fp, sizeof(s->host_key_fp), "%s", fp);
+	ssh_string_free_char(b64);
+	ssh_string_free_char(fp);
+	ssh_clean_pubkey_hash(&hash);
+}
+
 static int listen_on(const char *addr, struct error *err)
 {
 	struct sockaddr_storage ss;
@@ -221,6 +263,7 @@ int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,
 	if (load_host_key(cfg->host_key, &key, err) < 0)
 		return -1;
 	struct ssh_server *s = xcalloc(1, sizeof(*s));
+	host_key_describe(key, s);
 	s->cfg = *cfg;
 	s->pf = pf;
 	s->fd = steal_fd(&lfd);

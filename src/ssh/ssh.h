@@ -7,6 +7,8 @@
 #ifndef HOODY_SSH_H
 #define HOODY_SSH_H
 
+#include <stdbool.h>
+
 #include "common/error.h"
 
 struct platform;
@@ -23,6 +25,14 @@ struct ssh_server_config {
 
 int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,
 		     struct ssh_server **out_new, struct error *err);
+/* The SSH bridge of {p}-{c}-ssh.{server}.containers.{domain} (bridge.c):
+ * the hostname proxy, having checked access to the name, gets one end of a
+ * socket pair (non-blocking) and forwards the client's HTTP request on it
+ * (raw: the SSH byte stream itself, after a CONNECT). The connection may
+ * only open container_id, with its stored key. Counted as connections of
+ * client_ip under the front door's bounds. */
+int ssh_server_bridge(struct ssh_server *s, const char *container_id, const char *client_ip,
+		      bool raw, struct error *err);
 /* Stops accepting, ends every session (their processes are killed), frees. */
 void ssh_server_stop(struct ssh_server *s);
 

@@ -153,6 +153,19 @@ def raw_exchange(port, data, timeout=10, until_close=False):
 
 # ---------------------------------------------------------------- WebSocket
 
+def send_head(s, lines):
+    """Sends a request head, returns the response head (byte by byte, so
+    nothing after it is consumed)."""
+    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        if not b:
+            break
+        head += b
+    return head
+
+
 def ws_connect(port, host, path="/ws", protocols=None, headers=None, timeout=10, sock=None):
     """A WebSocket client handshake (on sock when given, e.g. a TLS socket);
     returns (socket, status, response head)."""
@@ -164,13 +177,7 @@ def ws_connect(port, host, path="/ws", protocols=None, headers=None, timeout=10,
         lines.append("Sec-WebSocket-Protocol: " + ", ".join(protocols))
     for k, v in (headers or {}).items():
         lines.append(f"{k}: {v}")
-    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        b = s.recv(1)
-        if not b:
-            break
-        head += b
+    head = send_head(s, lines)
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
     return s, status, head.decode(errors="replace")
 
