@@ -166,7 +166,9 @@ def host_traces(d, cid):
     return found
 
 
-def wait_gone(d, cid, token=..., timeout=30):
+# Deadlock guards, not bounds: on a host loaded by another test run, under
+# ASan, a deletion or a host change has taken tens of seconds.
+def wait_gone(d, cid, token=..., timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
         r = d.get(cpath(d, cid), token=token)
@@ -176,7 +178,7 @@ def wait_gone(d, cid, token=..., timeout=30):
     check(False, f"{cid} still there: {r}")
 
 
-def wait_until(what, fn, timeout=30):
+def wait_until(what, fn, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = fn()

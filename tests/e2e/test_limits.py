@@ -44,7 +44,7 @@ def stats(d, cid):
     return r.data
 
 
-def wait_for(what, fn, timeout=30):
+def wait_for(what, fn, timeout=120):
     """Polls fn until it returns something true (a wait, not a bound)."""
     deadline = time.time() + timeout
     while time.time() < deadline:

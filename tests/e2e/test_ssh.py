@@ -158,7 +158,7 @@ def test_shell_with_terminal():
     check(r.stdout.strip() == "notty", r)
 
 
-def read_until(fd, want, timeout=20):
+def read_until(fd, want, timeout=120):
     buf = b""
     deadline = time.time() + timeout
     while want not in buf and time.time() < deadline:
