@@ -66,6 +66,22 @@ def check(cond, what=""):
         raise AssertionError(what)
 
 
+def server_end(port, sock):
+    """The server's end of a loopback TCP connection from sock to port, as the
+    kernel sees it: (bytes it holds and cannot send yet, bytes received that
+    it has not read), or None while it is not established. What a test can
+    know of a server's progress without timing it."""
+    me = sock.getsockname()[1]
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16) == port and
+                    int(fields[2].split(":")[1], 16) == me and fields[3] == "01"):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
 class Resp:
     def __init__(self, status, body, headers):
         self.status = status
