@@ -331,6 +331,25 @@ class Daemon:
         check(False, f"container {cid} did not reach {status}: {last}")
 
 
+def expiring(make, live, discard=None, lives=(2, 10, 40)):
+    """Something that expires: make(expires_at, attempt) creates it to expire
+    at that unix second, live(thing) is true when it was served as live.
+    Liveness is judged only on an answer that came before expires_at: a host
+    too slow for that gets a longer life (the late thing discarded), never a
+    verdict on a late answer. Returns the thing once it has expired."""
+    for attempt, life in enumerate(lives):
+        expires_at = int(time.time()) + life
+        thing = make(expires_at, attempt)
+        ok = live(thing)
+        if time.time() < expires_at:
+            check(ok, f"{thing!r} not live before it expired")
+            time.sleep(max(0.0, expires_at - time.time()) + 1.1)
+            return thing
+        if discard:
+            discard(thing)
+    check(False, f"no answer within {lives[-1]} s of a creation: expiry never checked")
+
+
 def main(tests):
     """Runs test functions in order; exits non-zero on failure."""
     failed = 0
