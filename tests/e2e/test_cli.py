@@ -3,10 +3,9 @@ written, JSON output, configuration discovery, help, and every error path
 (exit code + the API's message). The daemon's own API is the ground truth
 each CLI effect is checked against.
 
-Endpoints that land later (env, snapshots, stats, status-logs, events) are
-probed first: while the daemon answers ROUTE_NOT_FOUND the test says SKIP
-and checks that the CLI reports exactly that error; once the route exists,
-the full test runs."""
+Endpoints that landed later (env, snapshots, stats, status-logs, events) are
+probed first: a daemon that answers ROUTE_NOT_FOUND for one fails the test
+(`served`), since a test that cannot run must never pass."""
 import base64
 import http.client
 import json
