@@ -243,7 +243,7 @@ def test_slowloris_and_idle_connections():
     one of them is still open (a server that gave them its threads would
     answer only once the timeout had closed them); silent ones are closed
     after --conn-timeout. The latency among them is bench/hostile_bench.py's."""
-    timeout = 10  # far beyond the phase below on any host; the wait after it
+    timeout = 20  # far beyond the phase below on any host; waited for after it
     with Daemon(extra_args=["--conn-timeout", str(timeout)]) as d:
         idle = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(300)]
         slow = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(30)]
