@@ -26,7 +26,8 @@ os.environ.setdefault("HOODY_BIN_DIR", os.path.join(HERE, "..", "build", "bin"))
 os.environ.setdefault("HOODY_TEST_STATE", os.path.join(HERE, "..", "build", "test-state"))
 
 from hoody_test import Daemon  # noqa: E402
-from test_fairness import STUBBORN, got_term  # noqa: E402
+from test_containers import wait_until  # noqa: E402
+from test_fairness import STUBBORN, got_term, traps_set  # noqa: E402
 from test_operations import crun_exec  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def main():
 
         for c in slow:
             crun_exec(d, c["id"], STUBBORN, detach=True)
-        time.sleep(0.3)
+        wait_until("the traps set", lambda: traps_set(d, [c["id"] for c in slow]))
         threads = [threading.Thread(target=d.post, args=(f"/api/v1/containers/{c['id']}/stop",
                                                          {"timeout": 600}),
                                     kwargs={"token": bad}) for c in slow]

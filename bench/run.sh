@@ -30,6 +30,9 @@ python3 bench/userns_bench.py -n "$N"
 python3 bench/limits_bench.py -n "$N"
 # how much another user's slow work delays a restart (docs/PERFORMANCE.md "Fairness")
 python3 bench/fairness.py -n 10
+# API latency among stuck event readers and slowloris connections (docs/PERFORMANCE.md
+# "Hostile clients"; the tests check only that every call is answered)
+python3 bench/hostile_bench.py -n 250
 # the 2,000-cycle soak with its RSS bound, against the release build (make
 # test runs it under ASan, where RSS means nothing: docs/SECURITY.md "Soak")
 PYTHONPATH=tests/e2e python3 tests/e2e/test_soak.py

@@ -66,6 +66,22 @@ def check(cond, what=""):
         raise AssertionError(what)
 
 
+def server_end(port, sock):
+    """The server's end of a loopback TCP connection from sock to port, as the
+    kernel sees it: (bytes it holds and cannot send yet, bytes received that
+    it has not read), or None while it is not established. What a test can
+    know of a server's progress without timing it."""
+    me = sock.getsockname()[1]
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16) == port and
+                    int(fields[2].split(":")[1], 16) == me and fields[3] == "01"):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
 class Resp:
     def __init__(self, status, body, headers):
         self.status = status
@@ -313,6 +329,25 @@ class Daemon:
                 break
             time.sleep(0.05)
         check(False, f"container {cid} did not reach {status}: {last}")
+
+
+def expiring(make, live, discard=None, lives=(2, 10, 40)):
+    """Something that expires: make(expires_at, attempt) creates it to expire
+    at that unix second, live(thing) is true when it was served as live.
+    Liveness is judged only on an answer that came before expires_at: a host
+    too slow for that gets a longer life (the late thing discarded), never a
+    verdict on a late answer. Returns the thing once it has expired."""
+    for attempt, life in enumerate(lives):
+        expires_at = int(time.time()) + life
+        thing = make(expires_at, attempt)
+        ok = live(thing)
+        if time.time() < expires_at:
+            check(ok, f"{thing!r} not live before it expired")
+            time.sleep(max(0.0, expires_at - time.time()) + 1.1)
+            return thing
+        if discard:
+            discard(thing)
+    check(False, f"no answer within {lives[-1]} s of a creation: expiry never checked")
 
 
 def main(tests):

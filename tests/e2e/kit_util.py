@@ -37,7 +37,7 @@ class Kit:
             h.setdefault("Content-Type", "application/json")
         return request(self.d.proxy_port, self.host(segment), method, path, body, h, timeout)
 
-    def wait_ready(self, timeout=30):
+    def wait_ready(self, timeout=120):
         """The agent answers its health route (hoody-init started it)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -92,7 +92,7 @@ async def init(ws, cols=100, rows=30):
     return frames
 
 
-async def read_until(ws, needle, timeout=30):
+async def read_until(ws, needle, timeout=120):
     """OUTPUT frames until needle shows up; returns everything read."""
     out = b""
     deadline = time.time() + timeout

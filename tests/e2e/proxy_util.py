@@ -59,7 +59,7 @@ def copy_in(d, cid, src, dst):
     os.chmod(root + dst, 0o755)
 
 
-def wait_listening(d, cid, port, timeout=20):
+def wait_listening(d, cid, port, timeout=120):
     """Waits until something listens on port inside the container's netns."""
     ns = f"{d.run_dir}/netns/{cid}"
     deadline = time.time() + timeout

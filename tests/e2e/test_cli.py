@@ -3,18 +3,19 @@ written, JSON output, configuration discovery, help, and every error path
 (exit code + the API's message). The daemon's own API is the ground truth
 each CLI effect is checked against.
 
-Endpoints that land later (env, snapshots, stats, status-logs, events) are
-probed first: while the daemon answers ROUTE_NOT_FOUND the test says SKIP
-and checks that the CLI reports exactly that error; once the route exists,
-the full test runs."""
+Endpoints that landed later (env, snapshots, stats, status-logs, events) are
+probed first: a daemon that answers ROUTE_NOT_FOUND for one fails the test
+(`served`), since a test that cannot run must never pass."""
 import base64
 import http.client
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 from hoody_test import BIN, Daemon, check, free_port, main
@@ -427,14 +428,24 @@ def follow_events(pid):
     proc = subprocess.Popen([HOODY, "--base-url", D.base, "-t", D.token, "events", "follow",
                              "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=e)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
     try:
-        time.sleep(0.5)
+        # A stream starts with the next event: the follower is known to be
+        # listening once it has printed one (of a project made and deleted
+        # for the purpose, again until it does), not 0.5 s after its start.
+        deadline = time.time() + 120  # a deadlock guard
+        while lines.empty():
+            check(time.time() < deadline and proc.poll() is None,
+                  f"events follow printed nothing: {proc.stderr.read() if proc.poll() is not None else ''}")
+            check(D.delete(f"/api/v1/projects/{D.new_project()}").status == 200, "project delete")
+            time.sleep(0.1)
         cid = D.create_container(pid, wait=False, name="followed")["id"]
-        deadline = time.time() + 30
-        seen = False
-        while time.time() < deadline and not seen:
-            line = proc.stdout.readline()
-            if not line:
+        seen, deadline = False, time.time() + 120
+        while not seen:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.time()))
+            except queue.Empty:
                 break
             seen = json.loads(line).get("resource_id") == cid
         check(seen, f"no event for {cid}: {proc.stderr.read() if proc.poll() is not None else ''}")

@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 from hoody_test import BIN, Daemon, check, main
-from test_containers import init_pid
+from test_containers import init_pid, wait_until
 from test_operations import crun_exec
 
 WORKERS = 16
@@ -24,8 +24,14 @@ OWNER_CAP = WORKERS // 4   # common/workq.c: a quarter of the workers
 PASSWORD_MAX = 4           # WQ_PASSWORD_MAX
 ARGON2_MIB = 64            # crypto_pwhash_MEMLIMIT_INTERACTIVE
 # In the background, so that it is orphaned to the container's init, whose
-# shutdown waits for it: the stop lasts its whole timeout. It notes the TERM.
-STUBBORN = "(trap 'echo x >> /tmp/got-term' TERM; while true; do sleep 0.2; done) &"
+# shutdown waits for it: the stop lasts its whole timeout. It notes the TERM,
+# and that its trap is set (traps_set).
+STUBBORN = ("rm -f /tmp/trapped; (trap 'echo x >> /tmp/got-term' TERM; touch /tmp/trapped; "
+            "while true; do sleep 0.2; done) &")
+
+
+def traps_set(d, cids):
+    return all(os.path.exists(f"/proc/{init_pid(d, c)}/root/tmp/trapped") for c in cids)
 
 
 def got_term(d, cid):
@@ -63,7 +69,7 @@ def test_slow_stops_and_bad_logins_do_not_hold_a_restart():
         slow = [d.create_container(pa, token=bad) for _ in range(16)]
         for c in slow:
             crun_exec(d, c["id"], STUBBORN, detach=True)
-        time.sleep(0.3)  # the traps are set
+        wait_until("the traps set", lambda: traps_set(d, [c["id"] for c in slow]))
 
         results = {}
 
@@ -151,10 +157,12 @@ def test_idle_connections_do_not_lock_out_the_cli():
             check(b" 200 " in s.recv(65536).split(b"\r\n")[0],
                   "the signed-in keep-alive connection was evicted by anonymous ones")
             s.close()
-            # the oldest idle anonymous connections were the ones closed
-            evicted = 0
+            # the oldest idle anonymous connections were the ones closed (as
+            # soon as hoodyd has accepted the new ones: waited for, up to a
+            # deadlock guard for all of them)
+            evicted, deadline = 0, time.time() + 120
             for sock in idle[:200]:
-                sock.settimeout(2)
+                sock.settimeout(max(0.1, deadline - time.time()))
                 try:
                     evicted += sock.recv(1) == b""
                 except (ConnectionResetError, socket.timeout) as e:

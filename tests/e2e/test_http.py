@@ -9,7 +9,7 @@ import tempfile
 import threading
 import time
 
-from hoody_test import Daemon, check, main
+from hoody_test import Daemon, check, main, server_end
 
 D = None
 OK_KEYS = {"statusCode", "message", "data"}
@@ -224,34 +224,51 @@ def test_header_injection_and_smuggling():
     alive()
 
 
+def still_open(s):
+    """True while the server has not closed its end (nothing is read)."""
+    s.setblocking(False)
+    try:
+        return s.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.setblocking(True)
+
+
 def test_slowloris_and_idle_connections():
     """Hundreds of silent connections and a few that trickle a header a byte
-    at a time do not slow anyone else down; silent ones are closed after
-    --conn-timeout."""
-    with Daemon(extra_args=["--conn-timeout", "2"]) as d:
+    at a time do not hold anyone else up: requests are answered while every
+    one of them is still open (a server that gave them its threads would
+    answer only once the timeout had closed them); silent ones are closed
+    after --conn-timeout. The latency among them is bench/hostile_bench.py's."""
+    timeout = 20  # far beyond the phase below on any host; waited for after it
+    with Daemon(extra_args=["--conn-timeout", str(timeout)]) as d:
         idle = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(300)]
         slow = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(30)]
         for s in slow:
             s.sendall(b"GET /api/v1/users/me HTTP/1.1\r\nHost: x\r\n")
-        worst, t_end = 0.0, time.time() + 1.5
-        while time.time() < t_end:
+        for _ in range(15):
             for s in slow:
                 s.sendall(b"X")  # header bytes, never the end of it
-            t = time.time()
             r = d.get("/api/v1/users/me")
-            worst = max(worst, time.time() - t)
             check(r.status == 200, r)
-            time.sleep(0.1)
-        check(worst < 1.0, f"a request took {worst:.2f}s among 330 hostile connections")
-        # the silent ones are closed by the server after the timeout
-        time.sleep(3.5)
+            open_now = sum(still_open(s) for s in idle + slow)
+            check(open_now == len(idle) + len(slow),
+                  f"answered only once {len(idle) + len(slow) - open_now} hostile connections "
+                  f"had been closed (--conn-timeout {timeout} s)")
+        # the silent ones are closed by the server after the timeout (a
+        # recv that blocks until then; the deadline is a deadlock guard)
         closed = 0
         for s in idle:
-            s.settimeout(0.5)
+            s.settimeout(120)
             try:
                 closed += s.recv(1) == b""
-            except (ConnectionResetError, socket.timeout):
-                closed += isinstance(sys.exc_info()[1], ConnectionResetError)
+            except ConnectionResetError:
+                closed += 1
+            except socket.timeout:
+                pass
             s.close()
         for s in slow:
             s.close()
@@ -260,35 +277,45 @@ def test_slowloris_and_idle_connections():
 
 
 def test_concurrency_and_keepalive():
-    errors = []
+    """Eight keep-alive clients and three failing logins at once: every
+    request is answered, right (a client that hangs past the HTTP timeout
+    fails the test, it does not vanish from it)."""
+    errors, done = [], []
 
     def worker():
         import http.client
-        c = http.client.HTTPConnection("127.0.0.1", D.port, timeout=30)
-        for _ in range(40):
-            c.request("GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {D.token}"})
-            resp = c.getresponse()
-            body = resp.read()
-            if resp.status != 200 or json.loads(body)["statusCode"] != 200:
-                errors.append((resp.status, body[:200]))
-        c.close()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", D.port, timeout=120)
+            for _ in range(40):
+                c.request("GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {D.token}"})
+                resp = c.getresponse()
+                body = resp.read()
+                if resp.status != 200 or json.loads(body)["statusCode"] != 200:
+                    errors.append((resp.status, body[:200]))
+            c.close()
+            done.append("worker")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
 
     def logins():
-        for _ in range(3):
-            r = D.post("/api/v1/users/auth/login", {"username": "admin", "password": "wrong-1A"},
-                       token=None)
-            if r.status != 401:
-                errors.append(r)
+        try:
+            for _ in range(3):
+                r = D.post("/api/v1/users/auth/login", {"username": "admin", "password": "wrong-1A"},
+                           token=None)
+                if r.status != 401:
+                    errors.append(r)
+            done.append("logins")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     threads += [threading.Thread(target=logins) for _ in range(3)]
-    start = time.time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     check(not errors, errors[:3])
-    check(time.time() - start < 30, "slow")
+    check(sorted(done) == ["logins"] * 3 + ["worker"] * 8, done)
 
 
 def test_log_lines_hold_no_secrets():
@@ -302,20 +329,23 @@ def test_log_lines_hold_no_secrets():
 def test_restart_keeps_sessions():
     jwt = D.new_user("rita")
     # logins are deferred work (argon2id): SIGTERM lets the ones in flight finish
-    results = []
-
-    def login():
-        results.append(D.post("/api/v1/users/auth/login",
-                              {"username": "rita", "password": "Passw0rd-rita"}, token=None))
-
-    threads = [threading.Thread(target=login) for _ in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(0.15)
+    # (in flight: hoodyd has read each request whole before the SIGTERM)
+    import http.client
+    body = json.dumps({"username": "rita", "password": "Passw0rd-rita"})
+    conns = [http.client.HTTPConnection("127.0.0.1", D.port, timeout=120) for _ in range(6)]
+    for c in conns:
+        c.request("POST", "/api/v1/users/auth/login", body,
+                  headers={"Content-Type": "application/json"})
+    deadline = time.time() + 120  # a deadlock guard
+    while not all((server_end(D.port, c.sock) or (0, 1))[1] == 0 for c in conns):
+        check(time.time() < deadline, "hoodyd never read the logins")
+        time.sleep(0.01)
     D.stop()
-    for t in threads:
-        t.join()
-    check([r.status for r in results] == [200] * 6, results)
+    statuses = []
+    for c in conns:
+        statuses.append(c.getresponse().status)
+        c.close()
+    check(statuses == [200] * 6, statuses)
     log = open(D.log_path, errors="replace").read()
     check("hoodyd stopped" in log, "clean shutdown on SIGTERM")
     D.start()

@@ -195,7 +195,11 @@ def test_execute():
         # abort: graceful (SIGINT to the group), then 409 once finished
         res = k.execute("echo started; sleep 60", wait=False, id=4242)
         check(res["command_id"] == "4242", res)
-        time.sleep(0.3)
+        deadline = time.time() + 120  # aborted once it has started (its output says so)
+        while k.req("terminal-0", path="/api/v1/terminal/result/4242").json["data"]["stdout"] != \
+                "started\n":
+            check(time.time() < deadline, "the command never started")
+            time.sleep(0.05)
         r = k.req("terminal-0", "POST", "/api/v1/terminal/execute/4242/abort", {})
         check(r.status == 200, r)
         deadline = time.time() + 30

@@ -44,7 +44,7 @@ def stats(d, cid):
     return r.data
 
 
-def wait_for(what, fn, timeout=30):
+def wait_for(what, fn, timeout=120):
     """Polls fn until it returns something true (a wait, not a bound)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -172,12 +172,15 @@ def test_cpu_hog_held_to_quota():
         t0, u0 = time.monotonic_ns(), int(cg("cpuacct", cid, "cpuacct.usage"))
         time.sleep(3)
         t1, u1 = time.monotonic_ns(), int(cg("cpuacct", cid, "cpuacct.usage"))
-        throttled1 = int(cg("cpu", cid, "cpu.stat").split("nr_throttled ")[1].split()[0])
         ratio = (u1 - u0) / (t1 - t0)
         print(f"  cpu hog used {ratio:.3f} of a core (quota 0.250)")
         check(u1 > u0, "the hog did not run")
+        # (an upper bound a loaded host can only make easier to meet)
         check(ratio <= 0.30, f"cpu ratio {ratio:.3f} above the 0.25 quota")
-        check(throttled1 > throttled0, (throttled0, throttled1))
+        # a host busy with another test run may give the hogs less than their
+        # quota for a while: the throttling is waited for, not timed
+        wait_for("the hogs throttled", lambda: int(
+            cg("cpu", cid, "cpu.stat").split("nr_throttled ")[1].split()[0]) > throttled0)
         s = stats(d, cid)
         check(s["cpu"]["allocated_time"] == 250_000_000, s["cpu"])
         check(s["allocated"]["cpu_millis"] == 250, s["allocated"])

@@ -129,9 +129,9 @@ def internet_up(state):
     open(log, "w").close()
     proc = subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", INTERNET_PY, log],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if sh("ip", "netns", "exec", NS, "ss", "-ltn", check_rc=False).stdout.count(":80") >= 2:
-            break
+    deadline = time.time() + 120  # a deadlock guard: python starts slowly on a loaded host
+    while sh("ip", "netns", "exec", NS, "ss", "-ltn", check_rc=False).stdout.count(":80") < 2:
+        check(time.time() < deadline and proc.poll() is None, "the fake internet never listened")
         time.sleep(0.05)
     return proc, log
 
@@ -165,31 +165,32 @@ def tcp_from(name, ip, port, want=None):
     connection); with want, retried until it is that."""
     args = ["crun", "--root", f"{D.run_dir}/crun", "exec", C[name]["id"], "/bin/sh", "-c",
             f"nc -w 2 {ip} {port} </dev/null"]
-    for _ in range(10 if want else 1):
+    deadline = time.time() + 120  # with want: a deadlock guard, not a bound
+    while True:
         got = subprocess.run(args, capture_output=True, text=True, timeout=30).stdout.strip()
-        if want is None or got == want:
+        if want is None or got == want or time.time() > deadline:
             return got
         time.sleep(0.1)
-    return got
 
 
 def tcp_from_host(ip, port, want=None):
     """What the host reads from ip:port; with want, retried until it is
     that (the servers in containers restart between clients)."""
-    for _ in range(20 if want else 1):
+    deadline = time.time() + 120  # with want: a deadlock guard, not a bound
+    while True:
         try:
             with socket.create_connection((ip, port), timeout=3) as s:
                 got = s.recv(100).decode().strip()
         except OSError:
             got = ""
-        if want is None or got == want:
+        if want is None or got == want or time.time() > deadline:
             return got
         time.sleep(0.1)
-    return got
 
 
 def wait_served(name, port=8000):
-    for _ in range(100):
+    deadline = time.time() + 120  # a deadlock guard
+    while time.time() < deadline:
         if tcp_from_host(C[name]["ip"], port) == name:
             return
         time.sleep(0.05)

@@ -17,7 +17,7 @@ def pool_state(d):
     return r.data["pools"]
 
 
-def wait_ready(d, n, timeout=30):
+def wait_ready(d, n, timeout=120):
     return wait_until(f"{n} ready in the pool",
                       lambda: all(p["ready"] >= n for p in pool_state(d)) or None, timeout)
 

@@ -85,7 +85,7 @@ def cycle(d, pid, name):
     expect(d.post(f"/api/v1/containers/{cid}/stop"), 200)
     expect(d.post(f"/api/v1/containers/{cid}/start"), 200)
     expect(d.delete(cpath(d, cid)), 200)
-    deadline = time.time() + 30
+    deadline = time.time() + 120  # a deadlock guard
     while d.get(cpath(d, cid)).status != 404:
         check(time.time() < deadline, f"{cid} not deleted")
         time.sleep(0.01)
@@ -124,7 +124,12 @@ def test_soak():
             t.join()
         took = time.time() - t0
         check(not errors, errors[:3])
-        time.sleep(1)
+        # What goes asynchronously (a veth with its namespace, which the
+        # kernel tears down on one host-wide queue; a connection's fd) is
+        # waited for, up to a deadlock guard, then compared.
+        deadline = time.time() + 120
+        while (host(d) != host0 or fds(p) > fd0 + 4) and time.time() < deadline:
+            time.sleep(0.2)
         fd1, rss1, host1 = fds(p), rss_kib(p), host(d)
         print(f"soak: {CYCLES} cycles in {took:.1f}s; fds {fd0}->{fd1}, RSS {rss0}->{rss1} KiB, "
               f"mounts/cgroups/veths/loops/nft elements/rule records {host0}->{host1}", flush=True)

@@ -158,7 +158,7 @@ def test_shell_with_terminal():
     check(r.stdout.strip() == "notty", r)
 
 
-def read_until(fd, want, timeout=20):
+def read_until(fd, want, timeout=120):
     buf = b""
     deadline = time.time() + timeout
     while want not in buf and time.time() < deadline:
@@ -193,9 +193,12 @@ def test_interactive_shell_resizes():
         out = read_until(master, b"ok-42")
         check(b"30 100" in out, out)
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
-        time.sleep(0.3)  # ssh forwards SIGWINCH as window-change
-        os.write(master, b"stty size\n")
-        read_until(master, b"50 120")
+        # ssh forwards SIGWINCH as window-change: asked again until it is in
+        deadline, out = time.time() + 120, b""
+        while b"50 120" not in out:
+            check(time.time() < deadline, f"the new size never arrived: {out[-200:]!r}")
+            os.write(master, b"stty size; echo as''ked\n")  # (the typed line's echo is not it)
+            out += read_until(master, b"asked")
         os.write(master, b"exit 3\n")
         check(p.wait(timeout=30) == 3, p.returncode)
     finally:
@@ -394,18 +397,21 @@ def test_bounds_per_address_and_login_timeout():
     connections fill the quota, the next client is turned away, and once the
     silent ones are dropped at their login timeout a real client gets in."""
     port = free_port()
+    # (the login timeout is long enough that the refused client below comes
+    # well before it on any host, and the silent ones are hung up after it)
     d = Daemon(["--ssh-listen", f"127.0.0.1:{port}", "--ssh-max-conns-per-ip", "2",
-                "--ssh-auth-timeout", "2"]).start()
+                "--ssh-auth-timeout", "10"]).start()
     try:
         pid = d.new_project()
         cid = d.create_container(pid, ssh_public_key=KEYS["stranger"])["id"]
-        silent = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
-        time.sleep(0.3)  # both accepted and counted
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in range(2)]
+        for s in silent:  # accepted and counted: the daemon's banner came
+            check(s.recv(4096).startswith(b"SSH-2.0-"), "no banner on a silent connection")
         r = subprocess.run(base_args("stranger", port) + ["root@127.0.0.1", "echo in"],
                            capture_output=True, text=True, timeout=60)
         check(r.returncode == 255 and "in" not in r.stdout.split(), r)
         for s in silent:
-            s.settimeout(30)
+            s.settimeout(120)
             while True:  # the daemon hangs up on them at their login timeout
                 try:
                     if not s.recv(4096):

@@ -46,11 +46,11 @@ static bool is_netns(const char *path)
 }
 
 /* The pair goes away with its namespace, asynchronously: the kernel's
- * namespace cleanup is one queue for the whole host and lags seconds behind
- * when other tests churn namespaces, so allow 10 s. */
+ * namespace cleanup is one queue for the whole host and lags tens of seconds
+ * behind when another test run churns namespaces: a deadlock guard of 120 s. */
 static bool link_gone_soon(const char *name)
 {
-	for (int i = 0; i < 1000 && link_exists(name); i++)
+	for (int i = 0; i < 12000 && link_exists(name); i++)
 		usleep(10000);
 	return !link_exists(name);
 }
