@@ -20,6 +20,7 @@
 #include "daemon/daemon.h"
 #include "daemon/keys_cmd.h"
 #include "platform/auth.h"
+#include "platform/open.h"
 #include "platform/snapshots.h"
 #include "proxy/proxy.h"
 #include "ssh/ssh.h"

@@ -17,7 +17,7 @@
 #include "platform/kit.h"
 #include "platform/limits.h"
 #include "platform/oplocks.h"
-#include "platform/projects.h"
+#include "platform/project.h"
 #include "platform/render.h"
 #include "platform/runtime_cache.h"
 #include "platform/validate.h"

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "platform/container.h"
 #include "platform/platform.h"
 
 struct container;
@@ -86,22 +87,8 @@ int containers_set_kvm(struct platform *pf, const struct principal *who, const c
  * not wanted. E_VALIDATION otherwise. */
 int containers_runtime_param(const char *value, unsigned *mask, struct error *err);
 
-/* ---- for the other container modules (operations, env, copy) ---- */
-
-/* The container of id if who may use it with leaf ("containers.read", ...). */
-int containers_find(struct platform *pf, const struct principal *who, const char *id,
-		    const char *leaf, struct container *out, struct error *err);
-
-/* The same, for a change: an expired container (its server was
- * terminated) is E_EXPIRED_READONLY. out is filled either way. */
-int containers_find_writable(struct platform *pf, const struct principal *who, const char *id,
-			     const char *leaf, struct container *out, struct error *err);
-
-/* A status-log row that is not a transition (from = to = the current
- * status, triggered_by "system", metadata meta) and the event `type`, in
- * one transaction: out-of-memory kills. */
-int containers_note(struct platform *pf, const char *id, const char *type, json_t *meta,
-		    struct error *err);
+/* ---- for the other container modules (operations, env, copy); the lookups
+ * are in container.h, the transitions in container_int.h ---- */
 
 /* After c was started with its current spec: writes /etc/environment (an
  * empty environment leaves the image's file alone) and records the revision

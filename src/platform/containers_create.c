@@ -12,7 +12,7 @@
 #include "platform/events.h"
 #include "platform/oplocks.h"
 #include "platform/prespawn.h"
-#include "platform/projects.h"
+#include "platform/project.h"
 #include "platform/render.h"
 #include "platform/validate.h"
 

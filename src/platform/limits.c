@@ -11,7 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "platform/containers_int.h"
+#include "platform/container.h"
 
 #define MiB (1LL << 20)
 #define OOM_SCAN_S 1

@@ -2,7 +2,11 @@
  * prespawn, claims. Talks to the store and the runtime; knows nothing of HTTP
  * (it speaks jansson values, which are data, not transport). This header and
  * the other public platform headers do not include the store's or the
- * runtime's: the edges see only the platform. */
+ * runtime's: the edges see only the platform.
+ *
+ * This header holds what every module names (the configuration, principals,
+ * limits) and includes no module: each module includes it, and the start
+ * of the modules is platform_open in platform/open.h, above them all. */
 #ifndef HOODY_PLATFORM_H
 #define HOODY_PLATFORM_H
 
@@ -86,9 +90,5 @@ bool principal_realm_restricted(const struct principal *p);
  * asked for (?realm_id), else p's scoped realm, else the only realm of a
  * token bound to one; NULL: none (visibility is checked per row). */
 const char *principal_list_realm(const struct principal *p, const char *asked);
-
-int platform_open(const struct platform_config *cfg, struct store *st, struct runtime *rt,
-		  struct platform **out_new, struct error *err);
-void platform_close(struct platform *pf);
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "platform/containers_int.h"
+#include "platform/container_int.h"
 #include "platform/validate.h"
 
 #define KV_POOLS "prespawn.pools"

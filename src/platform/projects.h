@@ -9,17 +9,13 @@
 #include <stdbool.h>
 
 #include "platform/platform.h"
+#include "platform/project.h"
 
 #define PROJECT_ALIAS_MAX 100
 
 /* The wire object {id, user_id, alias, color, max_containers, realm_ids,
  * is_default, container_count, created_at, updated_at}. */
 json_t *project_json_new(const struct project *p, int64_t container_count);
-
-/* Loads a project the principal may see (owner and realms); E_NOT_FOUND
- * otherwise. No permission check: callers check their own leaf. */
-int projects_get_visible(struct platform *pf, const struct principal *who, const char *id,
-			 struct project *out, struct error *err);
 
 /* Body {alias*, color?, max_containers?, realm_ids?}; unknown fields are
  * E_VALIDATION, a taken alias E_CONFLICT. */

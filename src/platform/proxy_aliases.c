@@ -7,7 +7,7 @@
 
 #include "platform/platform_int.h"
 #include "common/util.h"
-#include "platform/containers.h"
+#include "platform/container.h"
 #include "platform/events.h"
 #include "platform/proxy_internal.h"
 #include "platform/validate.h"

@@ -6,10 +6,10 @@
 
 #include "platform/platform_int.h"
 #include "common/util.h"
-#include "platform/containers.h"
+#include "platform/container.h"
 #include "platform/events.h"
 #include "platform/fields.h"
-#include "platform/projects.h"
+#include "platform/project.h"
 #include "platform/proxy_internal.h"
 
 #define SCHEMA_VERSION 1

@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "fake_runtime.h"
 #include "platform/containers.h"
+#include "platform/open.h"
 #include "platform/projects.h"
 #include "platform_fx.h"
 

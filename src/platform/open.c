@@ -1,7 +1,7 @@
 /* The platform context: configuration defaults, the background work queue,
  * the JWT secret, and the start of the domain modules. */
 #include "platform/platform_int.h"
-#include "platform/platform.h"
+#include "platform/open.h"
 
 #include <sodium.h>
 #include <stdlib.h>
