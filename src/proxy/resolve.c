@@ -195,10 +195,13 @@ static int poll_set(int rfd, struct lookup **ls, int n, struct pollfd *p, int *o
 		p[np++] = (struct pollfd){.fd = rfd, .events = POLLIN};
 	for (int i = 0; i < n; i++) {
 		ares_socket_t s[ARES_GETSOCK_MAXNUM];
-		int bits = ares_getsock(ls[i]->ch, s, ARES_GETSOCK_MAXNUM);
-		for (int j = 0; j < ARES_GETSOCK_MAXNUM; j++) {
-			short ev = (short)((ARES_GETSOCK_READABLE(bits, j) ? POLLIN : 0) |
-					   (ARES_GETSOCK_WRITABLE(bits, j) ? POLLOUT : 0));
+		/* c-ares's own ARES_GETSOCK_* macros shift a signed 1 into the
+		 * sign bit: the same test, unsigned */
+		unsigned bits = (unsigned)ares_getsock(ls[i]->ch, s, ARES_GETSOCK_MAXNUM);
+		for (unsigned j = 0; j < ARES_GETSOCK_MAXNUM; j++) {
+			short ev =
+			    (short)((bits & (1u << j) ? POLLIN : 0) |
+				    (bits & (1u << (j + ARES_GETSOCK_MAXNUM)) ? POLLOUT : 0));
 			if (!ev)
 				continue;
 			owner[np] = i;
