@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang git
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libjwt-dev
-  libcurl4-openssl-dev libcmocka-dev libseccomp-dev libssl-dev libnftables-dev nftables libssh-dev
+  libcurl4-openssl-dev libcmocka-dev libseccomp-dev libssl-dev libnftables-dev nftables libssh-dev libc-ares-dev
   crun busybox-static mmdebstrap iproute2 util-linux procps rsync
   tar gzip zstd openssl sqlite3 curl jq python3 ca-certificates openssh-client
   musl-tools python3-websockets chromium cppcheck clang-format

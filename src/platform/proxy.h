@@ -31,6 +31,7 @@ struct proxy_route {
 	int port;		   /* backend port for HTTP/HTTPS_PORT */
 	char netns_path[256];	   /* container's network namespace file (host path) */
 	char backend_ip[64];	   /* container's address on its bridge (fallback) */
+	char dns[64];	      /* PROXY_PROXY: the container's resolvers, "a,b" ("" when none) */
 	char kit_socket[256]; /* host path of the Kit agent's Unix socket ("" until the Kit exists)
 			       */
 	char alias_id[ID_LEN + 1];		 /* non-empty when reached through an alias */

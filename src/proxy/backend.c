@@ -123,10 +123,14 @@ void backend_close(struct conn *c)
 
 /* ------------------------------------------------------------ connecting */
 
-static void route_key(const struct proxy_route *r, char *out, size_t len)
+static void route_key(const struct conn *c, char *out, size_t len)
 {
+	const struct proxy_route *r = &c->route;
 	snprintf(out, len, "%d/%s/%d/%s/%s", (int)r->kind, r->container_id, r->port,
-		 r->kind == PROXY_KIT ? r->kit_socket : "", r->backend_ip);
+		 r->kind == PROXY_KIT ? r->kit_socket
+		 : c->egress_name     ? c->egress_name
+				      : "",
+		 r->backend_ip);
 }
 
 /* A kept backend is reused when it goes to the same place and has not hung
@@ -210,7 +214,14 @@ static void connect_in_netns(struct conn *c)
 	struct connect_req rq = {.c = c, .port = c->route.port, .exact = c->egress};
 	snprintf(rq.netns, sizeof(rq.netns), "%s", c->route.netns_path);
 	snprintf(rq.ip, sizeof(rq.ip), "%s", c->route.backend_ip);
-	if (send(c->lp->csock[0], &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(rq)) {
+	/* a host name goes to the resolver first, which hands it on */
+	int sock = c->lp->csock[0];
+	if (c->egress && c->egress_name) {
+		snprintf(rq.name, sizeof(rq.name), "%s", c->egress_name);
+		snprintf(rq.dns, sizeof(rq.dns), "%s", c->route.dns);
+		sock = c->lp->rsock[0];
+	}
+	if (send(sock, &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(rq)) {
 		fail(c, E_BAD_GATEWAY, "The proxy is too busy connecting; try again");
 		return;
 	}
@@ -232,7 +243,7 @@ static void use_kept(struct conn *c)
 void backend_connect(struct conn *c)
 {
 	char key[sizeof(c->bkey)];
-	route_key(&c->route, key, sizeof(key));
+	route_key(c, key, sizeof(key));
 	if (backend_reusable(c, key)) {
 		use_kept(c);
 		return;
@@ -293,8 +304,10 @@ void backend_connected(struct conn *c)
 	half_start(&c->resp, H1_BODY_NONE, 0);
 }
 
-void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress)
+void conn_backend_ready(const struct connect_res *res)
 {
+	struct conn *c = res->c;
+	int fd = res->fd;
 	c->b_pending = false;
 	c->lp->npending--;
 	if (c->zombie) {
@@ -307,11 +320,13 @@ void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress)
 		/* the exchange ended meanwhile (a connect timeout answered 504) */
 		if (fd >= 0)
 			close(fd);
+	} else if (res->dns_status) {
+		resolve_failed(c, res->dns_status);
 	} else if (fd < 0) {
-		backend_failed(c, err);
+		backend_failed(c, res->err);
 	} else {
 		nodelay(fd);
-		backend_adopt(c, fd, in_progress);
+		backend_adopt(c, fd, res->in_progress);
 	}
 	conn_pump(c);
 }

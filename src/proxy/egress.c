@@ -66,6 +66,7 @@ static bool consumed(const struct eg_view *v, const struct h1_field *f)
 struct eg_target {
 	char authority[EG_HOST_MAX + 8]; /* host[:port] as sent, the Host to forward */
 	char ip[INET_ADDRSTRLEN];
+	char name[EG_HOST_MAX + 1]; /* a host name to resolve first ("" for an address) */
 	int port;
 	const char *path; /* absolute-form: from the first '/' ("/" when none) */
 };
@@ -78,7 +79,38 @@ static int refuse(struct conn *c, enum err_code code, const char *msg)
 	return -1;
 }
 
-/* host[:port] with an IPv4 address or "localhost"; -1 with a message. */
+/* A DNS name: labels of letters, digits, '-' and '_' (1-63 bytes, no '-'
+ * at either end), at most 253 bytes, no trailing dot; the last label not all
+ * digits (such a target is a mistyped address, never asked of a resolver). */
+static bool valid_name(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+	bool digits = true;
+	if (!len || len > EG_HOST_MAX)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char ch = s[i];
+		if (ch == '.' || ch == '\0') {
+			if (!label || label > 63 || s[i - 1] == '-')
+				return false;
+			if (ch == '\0')
+				return !digits;
+			label = 0;
+			digits = true;
+			continue;
+		}
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9');
+		if (!alnum && ch != '_' && !(ch == '-' && label > 0))
+			return false;
+		digits = digits && ch >= '0' && ch <= '9';
+		label++;
+	}
+	return false;
+}
+
+/* host[:port] with an IPv4 address, "localhost" or a host name; -1 with a
+ * message. */
 static int parse_authority(const char *s, size_t n, int default_port, struct eg_target *t,
 			   const char **why)
 {
@@ -105,9 +137,11 @@ static int parse_authority(const char *s, size_t n, int default_port, struct eg_
 		snprintf(t->ip, sizeof(t->ip), "127.0.0.1");
 	else if (inet_pton(AF_INET, host, &a) == 1)
 		inet_ntop(AF_INET, &a, t->ip, sizeof(t->ip));
+	else if (valid_name(host))
+		snprintf(t->name, sizeof(t->name), "%s", host);
 	else {
-		*why = "The egress proxy reaches IPv4 addresses and localhost; host names are "
-		       "not resolved (docs/PROXY.md)";
+		*why = "The target host must be an IPv4 address, localhost or a DNS name "
+		       "(labels of letters, digits, '-', at most 253 bytes)";
 		return -1;
 	}
 	snprintf(t->authority, sizeof(t->authority), "%.*s", (int)n, s);
@@ -223,6 +257,8 @@ int egress_request(struct conn *c, struct h1_head *h, const struct h1_framing *f
 	c->tunnel_on_connect = connect;
 	c->route.port = t.port;
 	snprintf(c->route.backend_ip, sizeof(c->route.backend_ip), "%s", t.ip);
+	free(c->egress_name);
+	c->egress_name = t.name[0] ? xstrdup(t.name) : NULL;
 	if (connect) {
 		/* a tunnel is a connection of its own, never a kept one */
 		free(c->req.out);

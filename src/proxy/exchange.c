@@ -314,6 +314,8 @@ int exchange_request(struct conn *c, struct h1_head *h)
 	c->req_has_body = false;
 	c->close_after = false;
 	c->egress = c->tunnel_on_connect = false;
+	free(c->egress_name);
+	c->egress_name = NULL;
 	if (h1_request_framing(h, &fr, &status) < 0) {
 		c->keep_alive = false;
 		return refuse(

@@ -97,6 +97,7 @@ struct conn {
 	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;
 	bool egress;		/* a forward-proxy request (egress.c): connect exactly there */
 	bool tunnel_on_connect; /* CONNECT: 200, then bytes both ways */
+	char *egress_name;	/* egress to a host name (not an address): resolved first */
 	int minor;		/* client's HTTP/1.<minor> */
 	enum rq_state rq;
 	enum rs_state rs;
@@ -119,6 +120,10 @@ struct connect_req {
 	char ip[64];
 	int port;
 	bool exact; /* egress: this address in the namespace, no fallback */
+	/* egress to a host name: the resolver thread (resolve.c) looks it up
+	 * with these resolvers ("a,b") first, then fills ip */
+	char name[254];
+	char dns[64];
 };
 
 struct connect_res {
@@ -126,7 +131,11 @@ struct connect_res {
 	int fd;	 /* -1 on failure */
 	int err; /* errno */
 	bool in_progress;
+	int dns_status; /* non-zero: the resolver's failure (resolve.c), not the connector's */
 };
+
+#define RESOLVE_BUSY (-1)      /* dns_status: too many lookups in flight */
+#define RESOLVE_NO_SERVER (-2) /* dns_status: the container has no resolver */
 
 /* A parked backend connection (keepalive.c). */
 struct idle_backend {
@@ -148,8 +157,9 @@ struct loop {
 	struct ep_ref wake_ref, connector_ref;
 	struct listener lhttp, ltls;
 	int csock[2]; /* [0] loop side, [1] connector side (SOCK_SEQPACKET) */
-	pthread_t thread, connector;
-	bool has_connector, has_thread;
+	int rsock[2]; /* [0] loop side, [1] resolver side (SOCK_SEQPACKET) */
+	pthread_t thread, connector, resolver;
+	bool has_connector, has_thread, has_resolver;
 	struct conn head;	  /* list sentinel */
 	struct conn *ready;	  /* conns to pump again */
 	struct conn *dead;	  /* closed, freed after the current batch of events */
@@ -212,7 +222,7 @@ void conn_event(struct conn *c, bool backend, uint32_t events);
 void conn_pump(struct conn *c);
 void conn_timeout(struct conn *c);
 void conn_close(struct conn *c);
-void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress);
+void conn_backend_ready(const struct connect_res *res);
 void conn_release(struct conn *c); /* server.c: frees once nothing refers to c */
 void half_start(struct half *h, enum h1_body_kind kind, uint64_t length);
 void half_reset(struct half *h);
@@ -256,6 +266,9 @@ void backend_gone_early(struct conn *c);
 void backend_protocol_error(struct conn *c, const char *msg);
 void backend_close(struct conn *c);
 void *connector_main(void *arg);
+/* resolve.c: host names of egress targets, a resolver thread per loop */
+void *resolver_main(void *arg);
+void resolve_failed(struct conn *c, int status); /* 502/504 for a dns_status */
 /* Answers err as the exchange's failure (502 envelope, or close). */
 void backend_refuse(struct conn *c, const struct error *err);
 /* fd becomes the backend socket (in_progress: connect() pending). */

@@ -4,6 +4,7 @@
  * sockets in container namespaces. The only state shared between loops is
  * the per-address connection count and the TLS context, each behind a
  * mutex taken once per connection. */
+#include <ares.h>
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <sched.h>
@@ -143,6 +144,7 @@ static void free_dead(struct loop *lp)
 		struct conn *c = lp->dead;
 		lp->dead = c->ready_next;
 		free(c->retry_head);
+		free(c->egress_name);
 		free(c->memo);
 		free(c);
 	}
@@ -278,7 +280,7 @@ static void connector_replies(struct loop *lp)
 {
 	struct connect_res res;
 	while (recv(lp->csock[0], &res, sizeof(res), MSG_DONTWAIT) == sizeof(res))
-		conn_backend_ready(res.c, res.fd, res.err, res.in_progress);
+		conn_backend_ready(&res);
 }
 
 static void sweep(struct loop *lp)
@@ -509,6 +511,9 @@ static int loop_init(struct proxy_server *srv, struct loop *lp, int idx, struct 
 	ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &lp->connector_ref};
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->csock[0], &ev) < 0)
 		return err_sys(err, E_IO, "epoll_ctl");
+	/* the resolver answers through csock: nothing of its own to watch */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lp->rsock) < 0)
+		return err_sys(err, E_IO, "socketpair");
 	return 0;
 }
 
@@ -563,6 +568,9 @@ static int start_threads(struct proxy_server *srv, struct error *err)
 		if (pthread_create(&lp->connector, NULL, connector_main, lp) != 0)
 			return err_set(err, E_INTERNAL, "cannot start a proxy connector thread");
 		lp->has_connector = true;
+		if (pthread_create(&lp->resolver, NULL, resolver_main, lp) != 0)
+			return err_set(err, E_INTERNAL, "cannot start a proxy resolver thread");
+		lp->has_resolver = true;
 		if (pthread_create(&lp->thread, NULL, loop_main, lp) != 0)
 			return err_set(err, E_INTERNAL, "cannot start a proxy thread");
 		lp->has_thread = true;
@@ -575,6 +583,7 @@ int proxy_server_start(const struct proxy_config *cfg, struct platform *pf,
 {
 	struct proxy_server *srv = xcalloc(1, sizeof(*srv));
 	srv->pf = pf;
+	ares_library_init(ARES_LIB_INIT_ALL); /* counted: one cleanup per call */
 	copy_config(srv, cfg);
 	pthread_mutex_init(&srv->tls_lock, NULL);
 	pthread_mutex_init(&srv->ip_lock, NULL);
@@ -586,7 +595,7 @@ int proxy_server_start(const struct proxy_config *cfg, struct platform *pf,
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *lp = &srv->loops[i];
 		lp->epfd = lp->wakefd = lp->lhttp.fd = lp->ltls.fd = lp->csock[0] = lp->csock[1] =
-		    -1;
+		    lp->rsock[0] = lp->rsock[1] = -1;
 		pthread_mutex_init(&lp->hand_lock, NULL);
 	}
 	if (srv->tls_listen && (!srv->tls_cert || !srv->tls_key)) {
@@ -628,7 +637,13 @@ void proxy_server_stop(struct proxy_server *srv)
 			(void)!write(lp->wakefd, &one, sizeof(one));
 		if (lp->has_thread)
 			pthread_join(lp->thread, NULL);
-		/* the connector's recv sees the end of its socket and returns */
+		/* the resolver ends what is in flight (answering the connector
+		 * or the loop's socket), then the connector, each seeing the end
+		 * of its socket */
+		if (lp->rsock[0] >= 0)
+			shutdown(lp->rsock[0], SHUT_RDWR);
+		if (lp->has_resolver)
+			pthread_join(lp->resolver, NULL);
 		if (lp->csock[0] >= 0)
 			shutdown(lp->csock[0], SHUT_RDWR);
 		if (lp->has_connector)
@@ -637,8 +652,8 @@ void proxy_server_stop(struct proxy_server *srv)
 	relay_stop(srv);
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *lp = &srv->loops[i];
-		int fds[] = {lp->lhttp.fd, lp->ltls.fd, lp->csock[0],
-			     lp->csock[1], lp->wakefd,	lp->epfd};
+		int fds[] = {lp->lhttp.fd, lp->ltls.fd,	 lp->csock[0], lp->csock[1],
+			     lp->rsock[0], lp->rsock[1], lp->wakefd,   lp->epfd};
 		for (size_t j = 0; j < ARRAY_SIZE(fds); j++)
 			if (fds[j] >= 0)
 				close(fds[j]);
@@ -649,6 +664,7 @@ void proxy_server_stop(struct proxy_server *srv)
 		pthread_mutex_destroy(&lp->hand_lock);
 	}
 	tls_free_all(srv);
+	ares_library_cleanup();
 	free(srv->loops);
 	free(srv->ips);
 	free(srv->listen);

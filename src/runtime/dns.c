@@ -88,3 +88,12 @@ char *dns_resolv_conf_new(struct runtime *rt)
 	out[len] = '\0';
 	return out;
 }
+
+void rt_dns_servers(struct runtime *rt, char *out, size_t len)
+{
+	size_t used = 0;
+	if (len)
+		out[0] = '\0';
+	for (size_t i = 0; i < rt->dns_count && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s", i ? "," : "", rt->dns[i]);
+}

@@ -29,6 +29,7 @@ const struct rt_ops rt_crun_ops = {
     .ramdisk_group_remove = rt_ramdisk_group_remove,
     .net_endpoint = rt_net_endpoint,
     .kit_socket = rt_kit_socket,
+    .dns_servers = rt_dns_servers,
     .proc_start = rt_proc_start,
     .proc_end = rt_proc_end,
     .net_connect = rt_net_connect,

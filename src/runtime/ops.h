@@ -73,6 +73,8 @@ struct rt_ops {
 			    char *ip, size_t ip_len, struct error *err);
 	int (*kit_socket)(struct runtime *rt, const char *id, char *path, size_t len,
 			  struct error *err);
+	/* the resolvers containers' /etc/resolv.conf names, "a,b" ("" when none) */
+	void (*dns_servers)(struct runtime *rt, char *out, size_t len);
 	int (*proc_start)(struct runtime *rt, const char *id, const struct rt_proc_opts *o,
 			  struct rt_proc **out_new, struct error *err);
 	int (*proc_end)(struct runtime *rt, struct rt_proc *p);

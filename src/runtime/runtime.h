@@ -262,6 +262,8 @@ struct rt_runtime_info {
  * and its bridge address. Lock-free reads (symlinks are written
  * atomically), so a proxy request never waits on an allocation.
  * E_NOT_FOUND when the container holds no address. */
+/* The resolvers containers' /etc/resolv.conf names, "a,b" ("" when none). */
+void rt_dns_servers(struct runtime *rt, char *out, size_t len);
 int rt_net_endpoint(struct runtime *rt, const char *id, char *netns, size_t netns_len, char *ip,
 		    size_t ip_len, struct error *err);
 

@@ -113,7 +113,9 @@ def sh(*args, check_rc=True, **kw):
     return r
 
 
-def internet_up(state):
+def internet_up(state, script=INTERNET_PY):
+    """The fake internet, its programs those of script (listening on two
+    ports with ":80" in them before it counts as up); (process, log)."""
     internet_down()
     sh("ip", "netns", "add", NS)
     sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF, "netns", NS)
@@ -127,7 +129,7 @@ def internet_up(state):
         sh("ip", "route", "add", f"{a}/32", "via", INET, "dev", HOST_IF)
     log = os.path.join(state, "internet.log")
     open(log, "w").close()
-    proc = subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", INTERNET_PY, log],
+    proc = subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", script, log],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120  # a deadlock guard: python starts slowly on a loaded host
     while sh("ip", "netns", "exec", NS, "ss", "-ltn", check_rc=False).stdout.count(":80") < 2:

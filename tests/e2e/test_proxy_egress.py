@@ -2,7 +2,9 @@
 docs/SSH.md) through a real hoodyd with real TLS and real containers:
 
 - {p}-{c}-proxy: curl -x https://... reaches a server bound to 127.0.0.1
-  INSIDE the container (absolute-form and CONNECT), credentials from the
+  INSIDE the container (absolute-form and CONNECT), host names resolved by
+  the container's resolver (--dns, a DNS server in test_network's fake
+  internet: found, unknown, silent, a denied address), credentials from the
   proxy headers only (owner's claim pair, Basic for a password group), 407
   without them, 403 for another user's claim and for a `proxy: false` rule;
   the plain HTTP listener refuses forward-proxy requests with a JSON error;
@@ -10,15 +12,17 @@ docs/SSH.md) through a real hoodyd with real TLS and real containers:
   through the WebSocket (and through CONNECT) runs a command in the
   container, a key of another container is refused through this name, and
   the name is refused without access."""
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
-from hoody_test import check, free_port, main
+from hoody_test import NET_LOCK_DIR, check, free_port, main
 from proxy_util import ProxyDaemon, SERVER, DOMAIN, request, start_upstream, init_pid
 from test_proxy_edge import envelope, make_cert
+import test_network as net
 
 D = None
 TMP = tempfile.mkdtemp(prefix="hoody-egress-")
@@ -73,7 +77,7 @@ def setup():
     keygen("a")
     keygen("other")
     D = ProxyDaemon(["--proxy-tls-listen", f"127.0.0.1:{TPORT}", "--tls-cert", CRT, "--tls-key", KEY,
-                     "--ssh-listen", f"127.0.0.1:{SSH_PORT}"]).start()
+                     "--ssh-listen", f"127.0.0.1:{SSH_PORT}", "--dns", net.PRIVATE]).start()
     P = D.new_project()
     CID = D.create_container(P, ssh_public_key=KEYS["a"])["id"]
     OTHER = D.create_container(P, ssh_public_key=KEYS["other"])["id"]
@@ -143,8 +147,8 @@ def test_refusals():
     # a name that is not a proxy name as the TLS server name: refused
     code, _, body, _ = curl(host(CID, "http-9000"), "http://127.0.0.1:9000/hello", headers=OWNER)
     check(code == 400 and "proxy" in json.loads(body)["message"], (code, body))
-    # bad targets: a name (not resolved), an IPv6 literal (containers have IPv4 only)
-    for url in ("http://example.invalid:9000/", "http://[::1]:9000/"):
+    # a bad target: an IPv6 literal (containers have IPv4 only)
+    for url in ("http://[::1]:9000/",):
         code, _, body, _ = curl(ph, url, headers=OWNER)
         check(code == 400 and json.loads(body)["code"] == "VALIDATION_ERROR", (url, code, body))
     # an unknown container under a well-formed name: 404
@@ -171,12 +175,18 @@ def raw_exchange(lines, body=b""):
 def test_bad_requests_and_keep_alive():
     claim = [f"{k}: {v}" for k, v in OWNER.items()]
     for target in ("http://u:p@127.0.0.1:9000/", "https://127.0.0.1:9000/", "http://127.0.0.1:0/",
-                   "http://127.0.0.1:99999/", "http://127.0.0.1:9000?x", "*", "ftp://127.0.0.1/"):
+                   "http://127.0.0.1:99999/", "http://127.0.0.1:9000?x", "*", "ftp://127.0.0.1/",
+                   # names no resolver is asked about
+                   "http://-lead.test:9000/", "http://trail-.test/", "http://a..b/", "http://.a/",
+                   "http://under%20score/", "http://1.2.3/", "http://dot.test./", "http://a_b!.test/",
+                   f"http://{'a' * 64}.test/", f"http://{'a.' * 126}ab/"):
         out = raw_exchange([f"GET {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"] + claim)
         check(out.startswith("HTTP/1.1 400") and "VALIDATION_ERROR" in out, (target, out[:300]))
     out = raw_exchange(["CONNECT 127.0.0.1:9000 HTTP/1.1", "Host: 127.0.0.1:9000", "Content-Length: 3"] + claim,
                        b"abc")
     check(out.startswith("HTTP/1.1 400"), out[:300])
+    out = raw_exchange(["CONNECT x..y:443 HTTP/1.1", "Host: x..y:443", "Connection: close"] + claim)
+    check(out.startswith("HTTP/1.1 400") and "DNS name" in out, out[:300])
     # a head too large is 431, before any decision
     out = raw_exchange(["GET http://127.0.0.1:9000/hello HTTP/1.1", "Host: 127.0.0.1",
                         "X-Big: " + "a" * 20000] + claim)
@@ -246,6 +256,121 @@ def test_stopped_container():
     check(code == 502 and json.loads(body)["code"] == "BAD_GATEWAY", (code, body))
     code, connect, _, _ = curl(host(cid, "proxy"), "http://127.0.0.1:9000/hello", "-p", headers=claim)
     check(connect == 502, (code, connect))
+
+
+# ------------------------------------------------------------------ names
+
+# The fake internet's programs for this test: a resolver on net.PRIVATE:53
+# that knows four names, and an HTTP server on net.INET:8080.
+DNS_INTERNET_PY = r"""
+import socket, sys, threading
+log = open(sys.argv[1], "a", buffering=1)
+NAMES = {"inside.hoody.test": "127.0.0.1", "web.hoody.test": "%s",
+         "private.hoody.test": "%s"}
+SILENT = "silent.hoody.test"
+
+def dns(s):
+    while True:
+        q, peer = s.recvfrom(512)
+        end, labels = 12, []
+        while q[end]:
+            labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
+            end += q[end] + 1
+        qtype = q[end + 1:end + 3]
+        end += 5
+        name = ".".join(labels)
+        log.write(f"dns {name} {peer[0]}\n")
+        if name == SILENT:
+            continue
+        known = name in NAMES
+        answer = known and qtype == b"\x00\x01"
+        hdr = q[:2] + (b"\x81\x80" if known else b"\x81\x83") + q[4:6] + \
+            (b"\x00\x01" if answer else b"\x00\x00") + b"\x00\x00\x00\x00"
+        ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
+            socket.inet_aton(NAMES[name]) if answer else b""
+        s.sendto(hdr + q[12:end] + ans, peer)
+
+def http(s):
+    while True:
+        c, peer = s.accept()
+        c.recv(65536)
+        log.write(f"tcp {s.getsockname()[0]}:{s.getsockname()[1]} from {peer[0]}\n")
+        c.sendall(f"HTTP/1.0 200 OK\r\n\r\ninternet {peer[0]}\n".encode())
+        c.close()
+
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("%s", 53))
+threading.Thread(target=dns, args=(u,), daemon=True).start()
+for a, p in (("%s", 8080), ("%s", 80)):
+    t = socket.socket()
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((a, p))
+    t.listen(64)
+    threading.Thread(target=http, args=(t,), daemon=True).start()
+threading.Event().wait()
+""" % (net.INET, net.PRIVATE, net.PRIVATE, net.INET, net.PRIVATE)
+
+
+def test_host_names():
+    """Names are resolved by the container's resolver (--dns), the target
+    reached from inside the container: a name for 127.0.0.1 is the
+    container's loopback, a name for a public address goes out through its
+    NAT, a name for a denied private address meets its firewall."""
+    os.makedirs(NET_LOCK_DIR, exist_ok=True)
+    lock = os.open(os.path.join(NET_LOCK_DIR, "test_network.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # the fake internet's fixed addresses
+    proc = None
+    try:
+        proc, log = net.internet_up(D.state, DNS_INTERNET_PY)
+        ph = host(CID, "proxy")
+        code, _, body, err = curl(ph, "http://inside.hoody.test:9000/hello", headers=OWNER)
+        check(code == 200 and body == "hello\n", (code, body, err))
+        code, connect, body, err = curl(ph, "http://Inside.Hoody.Test:9000/hello", "-p", headers=OWNER)
+        check(connect == 200 and code == 200 and body == "hello\n", (code, connect, body, err))
+        code, _, body, err = curl(ph, "http://inside.hoody.test:9000/headers", headers=OWNER)
+        check(code == 200 and "host: inside.hoody.test:9000" in body.lower(), (code, body, err))
+        code, _, body, err = curl(ph, "http://web.hoody.test:8080/", headers=OWNER)
+        check(code == 200 and body == f"internet {net.INET_HOST}\n", (code, body, err))
+        with open(log) as f:
+            seen = f.read()
+        check(f"dns web.hoody.test {net.INET_HOST}" in seen, seen)
+        # keep-alive: a name, then an address, each answered by its own
+        claim = [f"{k}: {v}" for k, v in OWNER.items()]
+        out = raw_exchange(["GET http://inside.hoody.test:9000/hello HTTP/1.1", "Host: x"] + claim +
+                           ["", f"GET http://{net.INET}:8080/ HTTP/1.1", "Host: x",
+                            "Connection: close"] + claim)
+        check(out.count("HTTP/1.1 200") == 2 and "hello\n" in out and
+              f"internet {net.INET_HOST}" in out, out)
+        # a name the resolver does not know: 502, both forms
+        code, _, body, _ = curl(ph, "http://unknown.hoody.test:9000/", headers=OWNER)
+        e = json.loads(body)
+        check(code == 502 and e["code"] == "BAD_GATEWAY" and "unknown.hoody.test" in e["message"],
+              (code, body))
+        code, connect, _, _ = curl(ph, "http://unknown.hoody.test:9000/", "-p", headers=OWNER)
+        check(connect == 502, (code, connect))
+        # a resolver that never answers: 504
+        code, _, body, _ = curl(ph, "http://silent.hoody.test:9000/", headers=OWNER)
+        e = json.loads(body)
+        check(code == 504 and e["code"] == "GATEWAY_TIMEOUT" and "silent.hoody.test" in e["message"],
+              (code, body))
+        # a name for a private address: the container's firewall applies
+        code, _, body, _ = curl(ph, "http://private.hoody.test:80/", headers=OWNER)
+        check(code in (502, 504) and json.loads(body)["code"] in ("BAD_GATEWAY", "GATEWAY_TIMEOUT"),
+              (code, body))
+        with open(log) as f:
+            seen = f.read()
+        check(f"tcp {net.PRIVATE}:80" not in seen, seen)
+        # no credentials: refused before any lookup
+        code, _, _, _ = curl(ph, "http://nobody-asked.hoody.test:9000/")
+        check(code == 407, code)
+        with open(log) as f:
+            check("nobody-asked" not in f.read(), "a lookup before the decision")
+    finally:
+        if proc:
+            proc.kill()
+            proc.wait()
+        net.internet_down()
+        os.close(lock)
 
 
 # ------------------------------------------------------------------ ssh bridge
@@ -379,7 +504,8 @@ if __name__ == "__main__":
     try:
         setup()
         main([test_owner_reaches_the_containers_loopback, test_credentials_stay_with_the_proxy,
-              test_refusals, test_bad_requests_and_keep_alive, test_password_group_and_proxy_rule,
+              test_refusals, test_bad_requests_and_keep_alive, test_host_names,
+              test_password_group_and_proxy_rule,
               test_plain_listener_refuses_forward_proxying,
               test_ssh_description, test_ssh_over_websocket,
               test_ssh_bridge_is_pinned_to_its_container, test_ssh_websocket_frames,
