@@ -212,7 +212,7 @@ void conn_event(struct conn *c, bool backend, uint32_t events);
 void conn_pump(struct conn *c);
 void conn_timeout(struct conn *c);
 void conn_close(struct conn *c);
-void conn_backend_ready(struct conn *c, int fd, int err, bool in_progress);
+void conn_backend_ready(struct conn *c, int fd_steal, int err, bool in_progress);
 void conn_release(struct conn *c); /* server.c: frees once nothing refers to c */
 void half_start(struct half *h, enum h1_body_kind kind, uint64_t length);
 void half_reset(struct half *h);
