@@ -526,14 +526,7 @@ static void copy_config(struct proxy_server *srv, const struct proxy_config *cfg
 	srv->tls_listen = cfg->tls_listen && *cfg->tls_listen ? xstrdup(cfg->tls_listen) : NULL;
 	srv->tls_cert = cfg->tls_cert && *cfg->tls_cert ? xstrdup(cfg->tls_cert) : NULL;
 	srv->tls_key = cfg->tls_key && *cfg->tls_key ? xstrdup(cfg->tls_key) : NULL;
-	srv->api_listen =
-	    xstrdup(cfg->api_listen && *cfg->api_listen ? cfg->api_listen : "127.0.0.1:8080");
-	if (srv->cfg.max_conns_per_ip <= 0)
-		srv->cfg.max_conns_per_ip = 256;
-	if (srv->cfg.idle_timeout_s <= 0)
-		srv->cfg.idle_timeout_s = 60;
-	if (srv->cfg.tunnel_timeout_s <= 0)
-		srv->cfg.tunnel_timeout_s = 3600;
+	srv->api_listen = xstrdup(cfg->api_listen);
 }
 
 /* The API's listener as a destination: a wildcard address means loopback. */
