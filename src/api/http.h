@@ -16,13 +16,15 @@
 
 struct api_server;
 
+/* Every field is set: the defaults live in hoodyd's config rows
+ * (src/daemon/config.c), not here. */
 struct api_config {
-	const char *listen;	 /* "127.0.0.1:8080" */
-	size_t max_body;	 /* default 1 MiB */
-	int threads;		 /* MHD thread pool size */
-	unsigned conn_timeout_s; /* a silent connection is closed after this; 0 = 30 */
+	const char *listen;	 /* ADDR:PORT */
+	size_t max_body;	 /* bytes */
+	int threads;		 /* MHD thread pool size; 0 = one per CPU */
+	unsigned conn_timeout_s; /* a silent connection is closed after this */
 	const char *api_domain;	 /* realm hosts look like {realm}.api.<domain> */
-	int workers;		 /* threads running deferred requests; 0 = 16 */
+	int workers;		 /* threads running deferred requests */
 };
 
 struct req {

@@ -24,7 +24,6 @@
 
 #define JSON_DEPTH_MAX 32
 #define CONN_MEMORY_LIMIT (32 * 1024)
-#define CONN_TIMEOUT_S_DEFAULT 30
 #define CONN_LIMIT 4096
 #define STOP_GRACE_MS 60000
 
@@ -732,15 +731,14 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 {
 	struct sockaddr_storage ss;
 	socklen_t ss_len;
-	if (netaddr_parse(cfg->listen ? cfg->listen : "127.0.0.1:8080", &ss, &ss_len, err) < 0)
+	if (netaddr_parse(cfg->listen, &ss, &ss_len, err) < 0)
 		return -1;
 	struct api_server *srv = xcalloc(1, sizeof(*srv));
 	srv->pf = pf;
-	srv->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
-	snprintf(srv->realm_suffix, sizeof(srv->realm_suffix), ".api.%s",
-		 cfg->api_domain && *cfg->api_domain ? cfg->api_domain : "hoody.local");
+	srv->max_body = cfg->max_body;
+	snprintf(srv->realm_suffix, sizeof(srv->realm_suffix), ".api.%s", cfg->api_domain);
 	srv->router = router_new();
-	srv->wq = workq_new(cfg->workers > 0 ? cfg->workers : 16);
+	srv->wq = workq_new(cfg->workers);
 	api_register_auth(srv);
 	api_register_tokens(srv);
 	api_register_users(srv);
@@ -771,8 +769,7 @@ int api_server_start(const struct api_config *cfg, struct platform *pf, struct a
 	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 	    threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-	    NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-	    cfg->conn_timeout_s ? cfg->conn_timeout_s : (unsigned)CONN_TIMEOUT_S_DEFAULT,
+	    NULL, MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 	    MHD_OPTION_END);

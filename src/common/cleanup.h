@@ -15,9 +15,12 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
+/* glibc's free keeps errno, but C does not promise it (musl's may munmap). */
 static inline void freep(void *p)
 {
+	int saved = errno;
 	free(*(void **)p);
+	errno = saved;
 }
 #define _cleanup_free_ _cleanup_(freep)
 

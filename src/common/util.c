@@ -320,3 +320,22 @@ int64_t iso8601_parse_ms(const char *s)
 		return -1;
 	return (int64_t)timegm(&tm) * 1000 + ms;
 }
+
+size_t url_decode(const char *in, size_t n, char *out, bool form)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		if (in[i] == '%' && i + 2 < n && (hi = hex_digit(in[i + 1])) >= 0 &&
+		    (lo = hex_digit(in[i + 2])) >= 0) {
+			out[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (form && in[i] == '+') {
+			out[o++] = ' ';
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	out[o] = '\0';
+	return o;
+}

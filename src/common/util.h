@@ -52,6 +52,22 @@ int read_u64_file(const char *path, uint64_t *out);
 int64_t now_ms(void);	/* wall clock, ms since epoch */
 int64_t now_unix(void); /* wall clock, s */
 int64_t mono_ns(void);	/* monotonic, ns */
+/* The value of a hex digit, -1 for any other character. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+/* %XX decoding of in[0..n) (and '+' as space when form) into out, which
+ * holds n + 1 bytes; NUL-terminates and returns the decoded length. A '%'
+ * without two hex digits stays as it is. */
+size_t url_decode(const char *in, size_t n, char *out, bool form);
+
 /* "2026-01-02T03:04:05.678Z" */
 void iso8601_ms(int64_t ms, char *buf, size_t len);
 void iso8601_now(char *buf, size_t len);

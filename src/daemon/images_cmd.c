@@ -126,8 +126,7 @@ int hoodyd_images_cmd(const struct rt_config *rc, int argc, char **argv)
 		return usage();
 	struct error err = {0};
 	struct runtime *rt = NULL;
-	if (mkdir_p(rc->state_dir ? rc->state_dir : "/var/lib/hoody", 0700, &err) < 0 ||
-	    runtime_open(rc, &rt, &err) < 0) {
+	if (mkdir_p(rc->state_dir, 0700, &err) < 0 || runtime_open(rc, &rt, &err) < 0) {
 		fprintf(stderr, "hoodyd images: %s\n", err.msg);
 		return 1;
 	}

@@ -197,7 +197,7 @@ static struct cmd *cmd_start(struct req *r, struct jv *j, const struct spawn *sp
 		c_next_id = c_next_id % 65535 + 1;
 	}
 	evict_locked();
-	int op[2], ep[2];
+	_cleanup_close_pair_ int op[2] = {-1, -1}, ep[2] = {-1, -1};
 	if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
 		pthread_mutex_unlock(&c_lock);
 		envlist_free(&env);
@@ -215,12 +215,10 @@ static struct cmd *cmd_start(struct req *r, struct jv *j, const struct spawn *sp
 		char *argv[] = {type, "-c", (char *)command, NULL};
 		child_exec(&sp, shell, argv);
 	}
-	close(op[1]);
-	close(ep[1]);
+	closep(&op[1]); /* the child's ends: reading to EOF needs them gone here */
+	closep(&ep[1]);
 	envlist_free(&env);
 	if (pid < 0) {
-		close(op[0]);
-		close(ep[0]);
 		pthread_mutex_unlock(&c_lock);
 		send_err(r, 503, "fork: %s", strerror(errno));
 		return NULL;
@@ -240,7 +238,7 @@ static struct cmd *cmd_start(struct req *r, struct jv *j, const struct spawn *sp
 	c_running++;
 	pthread_mutex_unlock(&c_lock);
 	struct run *rn = xmalloc(sizeof(*rn));
-	*rn = (struct run){c, op[0], ep[0]};
+	*rn = (struct run){c, steal_fd(&op[0]), steal_fd(&ep[0])};
 	if (!thread_spawn(run_thread, rn, 128 * 1024)) {
 		kill(-pid, SIGKILL); /* the caller keeps its reference; the result says failed */
 		pthread_mutex_lock(&c_lock);
@@ -249,8 +247,8 @@ static struct cmd *cmd_start(struct req *r, struct jv *j, const struct spawn *sp
 		c_running--;
 		cmd_unref_locked(c);
 		pthread_mutex_unlock(&c_lock);
-		close(op[0]);
-		close(ep[0]);
+		close(rn->ofd); /* rn never reached the thread: its ends are still ours */
+		close(rn->efd);
 		waitpid(pid, NULL, 0);
 		free(rn);
 	}

@@ -139,12 +139,10 @@ static const char *path_type(const char *full, const struct stat *lst)
 
 static long long dir_count(const char *path)
 {
-	DIR *d = opendir(path);
+	_cleanup_closedir_ DIR *d = opendir(path);
 	long long n = 0;
 	for (struct dirent *e; d && (e = readdir(d)) && n < LIST_MAX;)
 		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-	if (d)
-		closedir(d);
 	return n;
 }
 
@@ -224,7 +222,7 @@ void stat_json(struct buf *b, const char *path, const struct stat *lst)
 	char owner[64], group[256] = "";
 	user_name_of(lst->st_uid, owner, sizeof(owner));
 	snprintf(group, sizeof(group), "%u", (unsigned)lst->st_gid);
-	FILE *f = fopen("/etc/group", "re");
+	_cleanup_fclose_ FILE *f = fopen("/etc/group", "re");
 	char line[1024];
 	while (f && fgets(line, sizeof(line), f)) {
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -234,8 +232,6 @@ void stat_json(struct buf *b, const char *path, const struct stat *lst)
 			break;
 		}
 	}
-	if (f)
-		fclose(f);
 	char target[PATH_MAXLEN] = "";
 	bool link = S_ISLNK(lst->st_mode);
 	if (link) {
@@ -292,12 +288,10 @@ static bool parse_range(const char *h, long long size, long long *from, long lon
 
 void send_file(struct req *r, const char *path, bool attachment)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		send_errno(r, "open", path);
-		if (fd >= 0)
-			close(fd);
 		return;
 	}
 	long long from = 0, to = st.st_size - 1, size = st.st_size;
@@ -323,7 +317,6 @@ void send_file(struct req *r, const char *path, bool attachment)
 			buf_printf(&extra, "Content-Range: bytes */%lld\r\n", size);
 			send_body(r, 416, "text/plain", "", 0, extra.p);
 			buf_free(&extra);
-			close(fd);
 			return;
 		}
 		status = 206;
@@ -333,7 +326,6 @@ void send_file(struct req *r, const char *path, bool attachment)
 	send_head(r, status, "application/octet-stream", len, extra.p);
 	buf_free(&extra);
 	send_span(r, fd, from, len);
-	close(fd);
 }
 
 void send_span(struct req *r, int fd, long long from, long long len)
@@ -407,7 +399,7 @@ bool write_body(struct req *r, const char *path, bool append, bool *created, lon
 		return false;
 	}
 	char tmp[PATH_MAXLEN + 64];
-	int fd;
+	_cleanup_close_ int fd = -1;
 	if (append) {
 		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	} else {
@@ -443,7 +435,7 @@ bool write_body(struct req *r, const char *path, bool append, bool *created, lon
 	free(buf);
 	if (ok && fstat(fd, &st) == 0)
 		*new_size = st.st_size;
-	close(fd);
+	closep(&fd); /* before the rename puts it in place */
 	if (ok && !append && rename(tmp, path) < 0) {
 		werr = errno;
 		ok = false;
@@ -479,8 +471,9 @@ int rm_tree(const char *path)
 
 static int copy_file(const char *src, const char *dst, mode_t mode)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	int out = in < 0 ? -1 : open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777);
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int out =
+	    in < 0 ? -1 : open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777);
 	int rc = in < 0 || out < 0 ? -1 : 0;
 	while (rc == 0) {
 		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
@@ -497,13 +490,7 @@ static int copy_file(const char *src, const char *dst, mode_t mode)
 		if (n <= 0)
 			break;
 	}
-	int e = errno;
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	errno = e;
-	return rc;
+	return rc; /* the cleanups keep errno for the caller */
 }
 
 int copy_tree(const char *src, const char *dst, int depth)

@@ -70,15 +70,12 @@ static void do_put(struct req *r, const char *path, bool append, bool rest)
 			send_err(r, 409, "%s is a directory", path);
 			return;
 		}
-		int fd =
+		_cleanup_close_ int fd =
 		    mkdir_parents(path) ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
 		if (fd < 0 || futimens(fd, NULL) < 0) {
 			send_errno(r, "touch", path);
-			if (fd >= 0)
-				close(fd);
 			return;
 		}
-		close(fd);
 		send_body(r, 201, NULL, "", 0, NULL);
 		return;
 	}

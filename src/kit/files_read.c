@@ -268,7 +268,7 @@ bool send_file_view(struct req *r, const char *path, bool rest)
 		send_err(r, 400, "lines is too long");
 		return true;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		send_errno(r, "read", path);
@@ -283,7 +283,5 @@ bool send_file_view(struct req *r, const char *path, bool rest)
 		send_hash(r, fd, path);
 	else
 		send_base64(r, fd, st.st_size);
-	if (fd >= 0)
-		close(fd);
 	return true;
 }

@@ -44,16 +44,10 @@ static bool hex4(struct jp *p, unsigned *out)
 		return false;
 	unsigned v = 0;
 	for (int i = 0; i < 4; i++) {
-		char c = p->s[i];
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
+		int d = hex_digit(p->s[i]);
+		if (d < 0)
 			return false;
+		v = v << 4 | (unsigned)d;
 	}
 	p->s += 4;
 	*out = v;

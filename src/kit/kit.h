@@ -38,8 +38,6 @@ static inline int64_t mono_ms(void)
 {
 	return mono_ns() / 1000000;
 }
-/* %XX decoding (and '+' as space when form); returns length; out >= strlen(in)+1. */
-size_t url_decode(const char *in, size_t n, char *out, bool form);
 void buf_url_encode_path(struct buf *b, const char *path);
 bool write_all(int fd, const void *p, size_t n);
 /* Looks a program up in the usual directories (name or absolute path). */

@@ -58,7 +58,7 @@ static void *conn_thread(void *arg)
 
 static int listen_on(const char *path)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	if (fd < 0 || strlen(path) >= sizeof(sun.sun_path))
 		return -1;
@@ -67,11 +67,9 @@ static int listen_on(const char *path)
 	mode_t old = umask(0077);
 	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (rc < 0 || listen(fd, 256) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (rc < 0 || listen(fd, 256) < 0)
+		return -1; /* the cleanup keeps errno for the caller's message */
+	return steal_fd(&fd);
 }
 
 int main(int argc, char **argv)
@@ -96,6 +94,6 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (!thread_spawn(conn_thread, (void *)(intptr_t)fd, 256 * 1024))
-			close(fd);
+			close(fd); /* the thread owns it once started */
 	}
 }

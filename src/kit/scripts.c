@@ -239,13 +239,11 @@ static void run_script(struct req *r, struct match *m, const char *route_path)
 		send_err(r, 413, "request body too large for a script (max 16 MiB)");
 		return;
 	}
-	int in = memfd_create("hoody-exec-body", MFD_CLOEXEC);
-	int op[2], ep[2];
+	_cleanup_close_ int in = memfd_create("hoody-exec-body", MFD_CLOEXEC);
+	_cleanup_close_pair_ int op[2] = {-1, -1}, ep[2] = {-1, -1};
 	if (in < 0 || !write_all(in, body.p, body.len) || lseek(in, 0, SEEK_SET) < 0 ||
 	    pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
 		buf_free(&body);
-		if (in >= 0)
-			close(in);
 		send_err(r, 503, "cannot start the script: %s", strerror(errno));
 		return;
 	}
@@ -292,20 +290,19 @@ static void run_script(struct req *r, struct match *m, const char *route_path)
 		execl(interp, interp, m->script, (char *)NULL);
 		_exit(127);
 	}
-	close(in);
-	close(op[1]);
-	close(ep[1]);
+	closep(&in);
+	closep(&op[1]); /* the child's ends: reading to EOF needs them gone here */
+	closep(&ep[1]);
 	buf_free(&params);
 	if (pid < 0) {
-		close(op[0]);
-		close(ep[0]);
 		send_err(r, 503, "fork: %s", strerror(errno));
 		return;
 	}
 	struct buf out = {0}, err = {0};
 	bool timed_out = false;
 	struct collect col = {&out, &err, NULL, NULL, SCRIPT_OUT_MAX, NULL, &timed_out};
-	int st = collect_child(pid, op[0], ep[0], SCRIPT_TIMEOUT_S * 1000, &col);
+	int st =
+	    collect_child(pid, steal_fd(&op[0]), steal_fd(&ep[0]), SCRIPT_TIMEOUT_S * 1000, &col);
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	if (timed_out || code != 0) {
 		struct buf b = {0};

@@ -118,36 +118,6 @@ void buf_json_str(struct buf *b, const char *s)
 		buf_json_strn(b, s, strlen(s));
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-size_t url_decode(const char *in, size_t n, char *out, bool form)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (in[i] == '%' && i + 2 < n && (hi = hexval(in[i + 1])) >= 0 &&
-		    (lo = hexval(in[i + 2])) >= 0) {
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (form && in[i] == '+') {
-			out[o++] = ' ';
-		} else {
-			out[o++] = in[i];
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
-
 void buf_url_encode_path(struct buf *b, const char *path)
 {
 	static const char keep[] = "-_.~/!$&'()*+,;=:@";

@@ -838,7 +838,7 @@ static int container_visible(struct platform *pf, const struct principal *who, c
 int claims_container_issue(struct platform *pf, const struct principal *who,
 			   const char *container_id, json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct keyset *ks = NULL;
 	json_t *payload = NULL, *claim = NULL;
 	int rc = -1;
@@ -857,7 +857,6 @@ int claims_container_issue(struct platform *pf, const struct principal *who,
 out:
 	json_decref(payload);
 	keyset_unref(ks);
-	container_clear(&c);
 	return rc;
 }
 

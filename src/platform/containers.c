@@ -175,7 +175,7 @@ static json_t *runtime_info_new(struct platform *pf, const struct container *c, 
 int containers_get(struct platform *pf, const struct principal *who, const char *id,
 		   const struct container_get_opts *o, json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	unsigned mask = 0;
 	if (containers_runtime_param(o->runtime, &mask, err) < 0 ||
 	    (o->include_proxy_permissions &&
@@ -188,7 +188,6 @@ int containers_get(struct platform *pf, const struct principal *who, const char 
 	if (mask)
 		json_object_set_new(data, "runtime_info", runtime_info_new(pf, &c, mask));
 	render_cache_clear(&rc);
-	container_clear(&c);
 	*data_new = data;
 	return 0;
 }
@@ -384,7 +383,7 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 		      const json_t *body, json_t **data_new, struct error *err)
 {
 	struct container_input in = {0};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct tx_update x = {.id = id, .in = &in};
 	int rc = -1;
 	if (containers_find_writable(pf, who, id, "containers.update", &c, err) < 0)
@@ -402,7 +401,6 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 	*data_new = render_one_new(pf, who->user_id, &x.row);
 out:
 	container_input_clear(&in);
-	container_clear(&c);
 	container_clear(&x.row);
 	return rc;
 }
@@ -447,12 +445,11 @@ int containers_env_edit(struct platform *pf, const struct principal *who, const 
 			env_edit_fn edit, void *arg, struct container *row_out, bool *pushed,
 			struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct tx_env_edit x = {.id = id, .edit = edit, .arg = arg};
 	*pushed = false;
 	if (containers_find(pf, who, id, "containers.update", &c, err) < 0)
 		return -1;
-	container_clear(&c);
 	if (oplock_try(pf->locks, id, "env", err) < 0)
 		return -1;
 	int rc = store_tx(pf->store, env_edit_tx, &x, err);
@@ -472,7 +469,8 @@ int containers_env_edit(struct platform *pf, const struct principal *who, const 
 int containers_sync(struct platform *pf, const struct principal *who, const char *id,
 		    json_t **data_new, struct error *err)
 {
-	struct container c = {0}, s = {0};
+	_cleanup_container_ struct container c = {0};
+	_cleanup_container_ struct container s = {0};
 	char op_id[OP_ID_LEN + 1];
 	int rc = -1;
 	if (containers_find_writable(pf, who, id, "containers.update", &c, err) < 0)
@@ -504,8 +502,6 @@ int containers_sync(struct platform *pf, const struct principal *who, const char
 		      c.source_container_id, "status",
 		      container_status_name(container_move_to(MOVE_SYNC)), "operation_id", op_id);
 out:
-	container_clear(&s);
-	container_clear(&c);
 	return rc;
 }
 
@@ -514,10 +510,8 @@ out:
 int containers_delete(struct platform *pf, const struct principal *who, const char *id,
 		      struct error *err)
 {
-	struct container c = {0};
-	int rc = containers_find_writable(pf, who, id, "containers.delete", &c, err);
-	container_clear(&c);
-	if (rc < 0)
+	_cleanup_container_ struct container c = {0};
+	if (containers_find_writable(pf, who, id, "containers.delete", &c, err) < 0)
 		return -1;
 	/* Delete wins over a create in progress: the create job sees "deleting"
 	 * and stops; copies and prespawn claims must finish first. */
@@ -591,7 +585,7 @@ int containers_set_kvm(struct platform *pf, const struct principal *who, const c
 		       const json_t *body, json_t **data_new, struct error *err)
 {
 	static const char *const allowed[] = {"kvm", "dev_kvm", "enabled", NULL};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	bool on = true, set = false;
 	int a, b, e;
 	if (fields_object(body, err) < 0 || fields_allowed(body, allowed, err) < 0 ||
@@ -608,7 +602,6 @@ int containers_set_kvm(struct platform *pf, const struct principal *who, const c
 		return -1;
 	*data_new = json_pack("{s:s, s:s, s:b}", "container_id", c.id, "project_id", c.project_id,
 			      "kvm", 0);
-	container_clear(&c);
 	if (!on)
 		return 0;
 	json_decref(*data_new);

@@ -313,12 +313,10 @@ static void claimed(struct platform *pf, struct container *m)
  * (create normally); -1: refused (limits, name). */
 static int claim(struct platform *pf, struct tx_create *x, const char *key, struct error *err)
 {
-	struct container pick = {0};
+	_cleanup_container_ struct container pick = {0};
 	struct error e = {0};
-	if (store_container_pool_pick(pf->store, key, &pick, &e) < 0) {
-		container_clear(&pick);
+	if (store_container_pool_pick(pf->store, key, &pick, &e) < 0)
 		return 0;
-	}
 	struct tx_claim t = {.x = x, .member_id = pick.id};
 	/* A ready member's lock is held at most by the end of its own create
 	 * job or by a trim that deletes it (then claim_tx refuses it): short. */
@@ -339,7 +337,6 @@ static int claim(struct platform *pf, struct tx_create *x, const char *key, stru
 		prespawn_kick(pf);
 	}
 	container_clear(&t.m);
-	container_clear(&pick);
 	return rc;
 }
 
@@ -356,7 +353,7 @@ int containers_create_ex(struct platform *pf, const struct principal *who, const
 	struct container_input in = {0};
 	struct project p = {0};
 	struct server s = {0};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	char image[128];
 	int rc = -1;
 	if (principal_require(who, "containers.create", err) < 0 ||
@@ -418,6 +415,5 @@ out:
 	container_input_clear(&in);
 	project_clear(&p);
 	server_clear(&s);
-	container_clear(&c);
 	return rc;
 }

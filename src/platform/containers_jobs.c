@@ -73,7 +73,7 @@ static void create_failed(struct platform *pf, const char *id, const struct erro
 /* Brings a copy up to date with its source: stop, replace the layer, start. */
 static void job_sync(struct platform *pf, const char *id)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	if (!load_for(pf, id, MOVE_SYNCED, &c))
 		return;
@@ -87,7 +87,6 @@ static void job_sync(struct platform *pf, const char *id)
 	} else {
 		containers_system_started(pf, &c, MOVE_SYNCED);
 	}
-	container_clear(&c);
 }
 
 /* A new container, or a copy: then first its source's layer (or a snapshot
@@ -95,7 +94,7 @@ static void job_sync(struct platform *pf, const char *id)
  * each other. */
 static void job_create(struct platform *pf, const char *id, const char *snapshot)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	/* Gone or deleting meanwhile: the delete wins. */
 	if (!load_for(pf, id, MOVE_CREATED, &c))
@@ -110,7 +109,6 @@ static void job_create(struct platform *pf, const char *id, const char *snapshot
 		create_failed(pf, id, &err);
 	else
 		containers_system_started(pf, &c, MOVE_CREATED);
-	container_clear(&c);
 }
 
 int containers_remove_locked(struct platform *pf, const char *id, struct error *err)
@@ -132,7 +130,7 @@ void containers_deleted_event(struct platform *pf, const struct container *c)
 
 static void job_delete(struct platform *pf, const char *id)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	if (!load_for(pf, id, MOVE_REMOVED, &c))
 		return;
@@ -145,7 +143,6 @@ static void job_delete(struct platform *pf, const char *id)
 		log_info("container %s (%s): deleted", id, c.name);
 		containers_deleted_event(pf, &c);
 	}
-	container_clear(&c);
 }
 
 /* The row takes what the host has. One that stays as it was (still
@@ -168,7 +165,7 @@ static void autostart_failed(struct platform *pf, const struct container *c,
 /* Autostart after a host reboot or an unclean stop of hoodyd. */
 static void job_start(struct platform *pf, const char *id)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	if (!load_for(pf, id, MOVE_AUTOSTART, &c))
 		return;
@@ -177,22 +174,19 @@ static void job_start(struct platform *pf, const char *id)
 		autostart_failed(pf, &c, &err);
 	} else
 		containers_system_started(pf, &c, MOVE_AUTOSTART);
-	container_clear(&c);
 }
 
 /* The runtime saw init exit without being asked to stop it. */
 static void job_exit(struct platform *pf, const char *id, int exit_status)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	enum rt_state st = RT_ABSENT;
 	if (!load_for(pf, id, MOVE_EXITED, &c))
 		return;
 	/* Started again since the report: nothing to record. */
-	if (pf->rto->state(pf->rt, id, &st, &err) == 0 && (st == RT_RUNNING || st == RT_PAUSED)) {
-		container_clear(&c);
+	if (pf->rto->state(pf->rt, id, &st, &err) == 0 && (st == RT_RUNNING || st == RT_PAUSED))
 		return;
-	}
 	/* Init killed at the memory limit: say so (the cgroup is still there
 	 * until the runtime forgets the container). */
 	struct rt_stats rs = {0};
@@ -208,18 +202,15 @@ static void job_exit(struct platform *pf, const char *id, int exit_status)
 	struct container_transition t = {.move = MOVE_EXITED, .metadata = meta};
 	containers_system_transition(pf, id, &t);
 	json_decref(meta);
-	container_clear(&c);
 }
 
 /* Host leftovers of a container the database no longer has. */
 static void job_purge(struct platform *pf, const char *id)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
-	if (store_container_get(pf->store, id, &c, &err) == 0) {
-		container_clear(&c);
+	if (store_container_get(pf->store, id, &c, &err) == 0)
 		return;
-	}
 	if (err.code != E_CONTAINER_NOT_FOUND)
 		return;
 	if (pf->rto->remove(pf->rt, id, &err) < 0)

@@ -186,7 +186,7 @@ static int transition_tx(struct store *st, void *arg, struct error *err)
 	struct tx_transition *x = arg;
 	const struct container_move_def *d = &container_moves[x->t->move];
 	enum container_status to = transition_to(x->t);
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	if (store_container_get(st, x->id, &c, err) < 0)
 		return -1;
 	int rc = -1;
@@ -211,7 +211,6 @@ static int transition_tx(struct store *st, void *arg, struct error *err)
 		memset(&c, 0, sizeof(c));
 	}
 out:
-	container_clear(&c);
 	return rc;
 }
 
@@ -231,13 +230,12 @@ struct tx_note {
 static int note_tx(struct store *st, void *arg, struct error *err)
 {
 	struct tx_note *x = arg;
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	if (store_container_get(st, x->id, &c, err) < 0)
 		return -1;
 	int rc = containers_log_transition(st, x->id, c.status, c.status, "system", x->meta, err);
 	if (rc == 0)
 		events_container(x->pf, &c, x->type, x->meta);
-	container_clear(&c);
 	return rc;
 }
 
@@ -321,7 +319,7 @@ struct tx_env {
 static int env_applied_tx(struct store *st, void *arg, struct error *err)
 {
 	struct tx_env *x = arg;
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	if (store_container_get(st, x->id, &c, err) < 0)
 		return -1;
 	int rc = 0;
@@ -329,7 +327,6 @@ static int env_applied_tx(struct store *st, void *arg, struct error *err)
 		c.env_applied_revision = x->rev;
 		rc = store_container_update(st, &c, err);
 	}
-	container_clear(&c);
 	return rc;
 }
 

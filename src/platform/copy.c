@@ -109,7 +109,7 @@ int containers_copy(struct platform *pf, const struct principal *who, const char
 		    const json_t *body, json_t **data_new, struct error *err)
 {
 	struct copy_input in;
-	struct container src = {0};
+	_cleanup_container_ struct container src = {0};
 	json_t *data = NULL;
 	int rc = -1;
 	if (parse(body, &in, err) < 0 || principal_require(who, "containers.create", err) < 0 ||
@@ -129,6 +129,5 @@ int containers_copy(struct platform *pf, const struct principal *who, const char
 	json_object_set_new(data, "operation_id", json_string(op_id));
 	*data_new = data;
 out:
-	container_clear(&src);
 	return rc;
 }

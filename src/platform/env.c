@@ -57,24 +57,22 @@ static json_t *env_data_new(const struct container *c, bool pushed)
 static int edit_and_answer(struct platform *pf, const struct principal *who, const char *id,
 			   env_edit_fn edit, void *arg, json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	bool pushed = false;
 	if (containers_env_edit(pf, who, id, edit, arg, &c, &pushed, err) < 0)
 		return -1;
 	events_container(pf, &c, pushed ? "container.env.applied" : "container.env.updated", NULL);
 	*data_new = env_data_new(&c, pushed);
-	container_clear(&c);
 	return 0;
 }
 
 int containers_env_get(struct platform *pf, const struct principal *who, const char *id,
 		       json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	if (containers_find(pf, who, id, "containers.read", &c, err) < 0)
 		return -1;
 	*data_new = env_data_new(&c, false);
-	container_clear(&c);
 	return 0;
 }
 

@@ -369,7 +369,7 @@ static void oom_seen(const char *id, uint64_t new_kills, uint64_t total, void *a
 
 static void oom_record(struct platform *pf, const char *id, uint64_t kills, uint64_t total)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	/* Another daemon's container (test daemons share the cgroup tree). */
 	if (store_container_get(pf->store, id, &c, &err) < 0)
@@ -387,7 +387,6 @@ static void oom_record(struct platform *pf, const char *id, uint64_t kills, uint
 	else
 		log_warn("container %s: %s", id, why);
 	json_decref(meta);
-	container_clear(&c);
 }
 
 static void oom_scan(struct platform *pf)

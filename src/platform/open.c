@@ -23,13 +23,13 @@
 static void apply_defaults(struct platform_config *c)
 {
 	if (!c->state_dir || !*c->state_dir)
-		c->state_dir = "/var/lib/hoody";
+		c->state_dir = RT_STATE_DIR_DEFAULT;
 	if (!c->public_domain || !*c->public_domain)
-		c->public_domain = "hoody.local";
+		c->public_domain = PF_DOMAIN_DEFAULT;
 	if (!c->server_name || !*c->server_name)
-		c->server_name = "node-local";
+		c->server_name = PF_SERVER_NAME_DEFAULT;
 	if (!c->default_image || !*c->default_image)
-		c->default_image = "debian/13";
+		c->default_image = PF_IMAGE_DEFAULT;
 	/* 0 would forbid every container: read it as "not configured". */
 	if (c->server_max_containers == 0)
 		c->server_max_containers = -1;
@@ -40,11 +40,11 @@ static void apply_defaults(struct platform_config *c)
 	if (c->refresh_ttl_s <= 0)
 		c->refresh_ttl_s = 604800;
 	if (c->claim_ttl_s <= 0)
-		c->claim_ttl_s = 3600;
+		c->claim_ttl_s = PF_CLAIM_TTL_S_DEFAULT;
 	if (c->workers <= 0)
-		c->workers = 16;
+		c->workers = PF_WORKERS_DEFAULT;
 	if (c->event_retention_days == 0)
-		c->event_retention_days = 30;
+		c->event_retention_days = PF_EVENT_RETENTION_DAYS_DEFAULT;
 }
 
 /* 32 random bytes, created once and kept 0600 so sessions survive restarts. */

@@ -169,7 +169,7 @@ int containers_operate(struct platform *pf, const struct principal *who, const c
 		       struct error *err)
 {
 	const struct op_def *op = op_find(operation);
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	char op_id[OP_ID_LEN + 1];
 	int timeout_s = 0, rc = -1;
 	*data_new = NULL;
@@ -204,7 +204,6 @@ int containers_operate(struct platform *pf, const struct principal *who, const c
 unlock:
 	oplock_release(pf->locks, id);
 out:
-	container_clear(&c);
 	return rc;
 }
 
@@ -227,7 +226,7 @@ static json_t *log_json_new(const struct status_log *l)
 int containers_status_logs(struct platform *pf, const struct principal *who, const char *id,
 			   const struct status_log_query *q, json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct status_log *logs = NULL;
 	size_t n = 0;
 	int64_t total = 0;
@@ -235,7 +234,6 @@ int containers_status_logs(struct platform *pf, const struct principal *who, con
 		return -1;
 	if (c.hoody_kit)
 		kit_events_ingest(pf, c.id);
-	container_clear(&c);
 	if (store_status_log_list(pf->store, id, q->sort_by, q->desc, q->page, q->limit, &logs, &n,
 				  &total, err) < 0)
 		return -1;

@@ -38,22 +38,31 @@ struct limits {
 	    disk_bytes, disk_inodes, ramdisk_bytes, shm_bytes;
 };
 
+/* The defaults of hoodyd's config rows (src/daemon/config.c), and what
+ * platform_open uses when a caller (a test) leaves the field unset. */
+#define PF_DOMAIN_DEFAULT "hoody.local"
+#define PF_SERVER_NAME_DEFAULT "node-local"
+#define PF_IMAGE_DEFAULT "debian/13"
+#define PF_CLAIM_TTL_S_DEFAULT 3600
+#define PF_WORKERS_DEFAULT 16
+#define PF_EVENT_RETENTION_DAYS_DEFAULT 30
+
 struct platform_config {
-	const char *state_dir;
-	const char *public_domain; /* "containers.<domain>" service URLs; default "hoody.local" */
-	const char *server_name;   /* default "node-local" */
+	const char *state_dir;	   /* NULL: RT_STATE_DIR_DEFAULT */
+	const char *public_domain; /* "containers.<domain>" service URLs */
+	const char *server_name;
 	/* location shown on the server object; NULL keeps the stored one */
 	const char *server_country, *server_region, *server_city, *server_datacenter;
-	const char *default_image;     /* "debian/13" */
+	const char *default_image;
 	int64_t server_max_containers; /* free-tier default cap; -1 = unlimited */
 	int64_t user_max_containers;   /* account quota default; -1 = unlimited */
 	int64_t jwt_ttl_s;	       /* 86400 */
 	int64_t refresh_ttl_s;	       /* 604800 */
-	int64_t claim_ttl_s;	       /* 3600 */
-	bool no_signing_key;	       /* do not create a signing key at start (claims.c) */
-	int workers;		       /* background job threads */
-	const char *prespawn;	       /* pool targets at start (prespawn.h), NULL = none */
-	int64_t event_retention_days;  /* events older than this are removed; 0 = keep (30) */
+	int64_t claim_ttl_s;
+	bool no_signing_key;	      /* do not create a signing key at start (claims.c) */
+	int workers;		      /* background job threads */
+	const char *prespawn;	      /* pool targets at start (prespawn.h), NULL = none */
+	int64_t event_retention_days; /* events older than this are removed; -1 = never */
 	/* A container without any proxy document is open to everyone (the public
 	 * platform's behaviour) instead of private to its owner (docs/PROXY.md). */
 	bool proxy_open_default;

@@ -179,7 +179,7 @@ static int pool_insert_tx(struct store *st, void *arg, struct error *err)
 static int member_new(struct platform *pf, const char *image, bool hoody_kit, bool dev_kit,
 		      const char *pool_key, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	char color[COLOR_LEN];
 	id_new(c.id);
 	snprintf(c.server_id, sizeof(c.server_id), "%s", pf->server_id);
@@ -199,7 +199,6 @@ static int member_new(struct platform *pf, const char *image, bool hoody_kit, bo
 	int rc = store_tx(pf->store, pool_insert_tx, &c, err);
 	if (rc == 0)
 		containers_submit_job(pf, JOB_CREATE, c.id, 0, NULL);
-	container_clear(&c);
 	return rc;
 }
 

@@ -549,7 +549,7 @@ int proxy_access_check(struct platform *pf, const struct proxy_route *r,
 {
 	if (r->kind == PROXY_API)
 		return 0;
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct proxy_policy pol = {0};
 	struct proxy_target t;
 	int rc = -1;
@@ -563,7 +563,6 @@ int proxy_access_check(struct platform *pf, const struct proxy_route *r,
 	rc = proxy_decide(&pol, &t, rq, claim_check(pf, &c, rq), err);
 out:
 	proxy_policy_clear(&pol);
-	container_clear(&c);
 	return rc;
 }
 

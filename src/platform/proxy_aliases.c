@@ -288,7 +288,7 @@ static int writable_container(struct platform *pf, const struct principal *who, 
 static bool alias_visible(struct platform *pf, const struct principal *who,
 			  const struct proxy_alias *a, const char *realm)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	bool restricted = who->scoped_realm[0] || realm ||
 			  (who->via_token && json_array_size(who->token_realm_ids));
@@ -298,7 +298,6 @@ static bool alias_visible(struct platform *pf, const struct principal *who,
 		ok = principal_sees_realms(who, c.realm_ids) &&
 		     (!needle || (c.realm_ids && strstr(c.realm_ids, needle)));
 	}
-	container_clear(&c);
 	return ok;
 }
 
@@ -318,7 +317,7 @@ static int find_owned(struct platform *pf, const struct principal *who, const ch
 static void emit(struct platform *pf, const struct proxy_alias *a, const char *what)
 {
 	char type[48];
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	snprintf(type, sizeof(type), "proxy.alias.%s", what);
 	(void)store_container_get(pf->store, a->container_id, &c, &err);
@@ -334,14 +333,13 @@ static void emit(struct platform *pf, const struct proxy_alias *a, const char *w
 			       .payload = payload};
 	events_emit(pf, &e);
 	json_decref(payload);
-	container_clear(&c);
 }
 
 int proxy_aliases_create(struct platform *pf, const struct principal *who, const json_t *body,
 			 json_t **data_new, struct error *err)
 {
 	struct proxy_alias a = {.allow_path_override = true, .enabled = true};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	const char *cid = NULL;
 	int rc = -1;
 	if (principal_require(who, LEAF, err) < 0 || fields_object(body, err) < 0)
@@ -368,7 +366,6 @@ int proxy_aliases_create(struct platform *pf, const struct principal *who, const
 	rc = 0;
 out:
 	proxy_alias_clear(&a);
-	container_clear(&c);
 	return rc;
 }
 
@@ -376,7 +373,7 @@ int proxy_aliases_get(struct platform *pf, const struct principal *who, const ch
 		      json_t **data_new, struct error *err)
 {
 	struct proxy_alias a = {0};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct project p = {0};
 	struct error scratch = {0};
 	if (find_owned(pf, who, id, &a, err) < 0) {
@@ -394,7 +391,6 @@ int proxy_aliases_get(struct platform *pf, const struct principal *who, const ch
 				      has_c && c.name ? json_string(c.name) : json_null()));
 	*data_new = o;
 	project_clear(&p);
-	container_clear(&c);
 	proxy_alias_clear(&a);
 	return 0;
 }
@@ -404,7 +400,7 @@ static int change(struct platform *pf, const struct principal *who, const char *
 {
 	static const char *const state_keys[] = {"enabled", NULL};
 	struct proxy_alias a = {0};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	bool was = false, en;
 	int rc = -1;
 	if (find_owned(pf, who, id, &a, err) < 0 || fields_object(body, err) < 0)
@@ -437,7 +433,6 @@ static int change(struct platform *pf, const struct principal *who, const char *
 	rc = 0;
 out:
 	proxy_alias_clear(&a);
-	container_clear(&c);
 	return rc;
 }
 
@@ -457,7 +452,7 @@ int proxy_aliases_delete(struct platform *pf, const struct principal *who, const
 			 struct error *err)
 {
 	struct proxy_alias a = {0};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error scratch = {0};
 	int rc = -1;
 	if (find_owned(pf, who, id, &a, err) < 0)
@@ -474,7 +469,6 @@ int proxy_aliases_delete(struct platform *pf, const struct principal *who, const
 	rc = 0;
 out:
 	proxy_alias_clear(&a);
-	container_clear(&c);
 	return rc;
 }
 
@@ -518,11 +512,9 @@ json_t *proxy_domains_new(struct platform *pf, const char *container_id)
 	size_t n = 0;
 	struct error err = {0};
 	json_t *arr = json_array();
-	struct container c = {0};
-	if (store_container_get(pf->store, container_id, &c, &err) < 0) {
-		container_clear(&c);
+	_cleanup_container_ struct container c = {0};
+	if (store_container_get(pf->store, container_id, &c, &err) < 0)
 		return arr;
-	}
 	struct proxy_alias_filter f = {.container_id = container_id, .enabled = -1, .expired = -1};
 	if (list_rows(pf, c.user_id, &f, &rows, &n, &err) == 0) {
 		for (size_t i = 0; i < n; i++) {
@@ -534,6 +526,5 @@ json_t *proxy_domains_new(struct platform *pf, const char *container_id)
 		}
 	}
 	proxy_alias_list_free(rows, n);
-	container_clear(&c);
 	return arr;
 }

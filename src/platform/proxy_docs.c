@@ -33,7 +33,7 @@ static void target_clear(struct doc_target *t)
 static int container_target(struct platform *pf, const struct principal *who, const char *id,
 			    bool write, struct doc_target *t, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	int rc = write ? containers_find_writable(pf, who, id, "containers.update", &c, err)
 		       : containers_find(pf, who, id, "containers.read", &c, err);
 	if (rc == 0 && container_status_in(c.status, CS_GONE))
@@ -45,7 +45,6 @@ static int container_target(struct platform *pf, const struct principal *who, co
 		memcpy(t->user_id, c.user_id, sizeof(t->user_id));
 		t->realm_ids = c.realm_ids ? xstrdup(c.realm_ids) : NULL;
 	}
-	container_clear(&c);
 	return rc;
 }
 

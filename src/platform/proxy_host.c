@@ -220,7 +220,7 @@ static int route_fill(struct platform *pf, const struct container *c, struct pro
 static int resolve_direct(struct platform *pf, const struct proxy_host *h, struct proxy_route *r,
 			  struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	int rc = -1;
 	if (store_container_get(pf->store, h->container_id, &c, err) < 0) {
 		not_ours(err);
@@ -236,7 +236,6 @@ static int resolve_direct(struct platform *pf, const struct proxy_host *h, struc
 	r->port = h->port;
 	rc = route_fill(pf, &c, r, err);
 out:
-	container_clear(&c);
 	return rc;
 }
 
@@ -244,7 +243,7 @@ static int resolve_alias(struct platform *pf, const struct proxy_host *h, struct
 			 struct error *err)
 {
 	struct proxy_alias a = {0};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	int rc = -1;
 	if (store_proxy_alias_get_name(pf->store, pf->server_id, h->label, &a, err) < 0 ||
 	    !a.enabled || (a.expires_at && a.expires_at <= now_ms()) ||
@@ -260,7 +259,6 @@ static int resolve_alias(struct platform *pf, const struct proxy_host *h, struct
 	rc = route_fill(pf, &c, r, err);
 out:
 	proxy_alias_clear(&a);
-	container_clear(&c);
 	return rc;
 }
 

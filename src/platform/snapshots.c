@@ -77,7 +77,7 @@ static int lock_settled(struct platform *pf, const char *id, const char *what, s
 int snapshots_list(struct platform *pf, const struct principal *who, const char *container_id,
 		   json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct snapshot *v = NULL;
 	size_t n = 0;
 	if (containers_find(pf, who, container_id, "containers.read", &c, err) < 0)
@@ -93,7 +93,6 @@ int snapshots_list(struct platform *pf, const struct principal *who, const char 
 				      "max_snapshots", SNAPSHOTS_MAX, "snapshots", arr);
 	}
 	snapshot_list_free(v, n);
-	container_clear(&c);
 	return rc;
 }
 
@@ -191,7 +190,7 @@ int snapshots_create(struct platform *pf, const struct principal *who, const cha
 		     const json_t *body, json_t **data_new, struct error *err)
 {
 	struct create_input in = {0};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct snapshot s = {0};
 	int rc = -1;
 	if (parse_create(body, &in, err) < 0 || find_writable(pf, who, container_id, &c, err) < 0 ||
@@ -206,7 +205,6 @@ int snapshots_create(struct platform *pf, const struct principal *who, const cha
 	}
 out:
 	snapshot_clear(&s);
-	container_clear(&c);
 	return rc;
 }
 
@@ -256,7 +254,7 @@ static int restore_locked(struct platform *pf, const struct container *c, struct
 int snapshots_restore(struct platform *pf, const struct principal *who, const char *container_id,
 		      const char *name, json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct snapshot s = {0};
 	int rc = -1;
 	if (find_writable(pf, who, container_id, &c, err) < 0 ||
@@ -272,7 +270,6 @@ int snapshots_restore(struct platform *pf, const struct principal *who, const ch
 	}
 out:
 	snapshot_clear(&s);
-	container_clear(&c);
 	return rc;
 }
 
@@ -290,7 +287,7 @@ static int remove_snapshot(struct platform *pf, const struct snapshot *s, struct
 int snapshots_delete(struct platform *pf, const struct principal *who, const char *container_id,
 		     const char *name, json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct snapshot s = {0};
 	int rc = -1;
 	if (find_writable(pf, who, container_id, &c, err) < 0 ||
@@ -306,7 +303,6 @@ int snapshots_delete(struct platform *pf, const struct principal *who, const cha
 	}
 out:
 	snapshot_clear(&s);
-	container_clear(&c);
 	return rc;
 }
 
@@ -314,7 +310,7 @@ int snapshots_set_alias(struct platform *pf, const struct principal *who, const 
 			const char *name, const json_t *body, json_t **data_new, struct error *err)
 {
 	static const char *const allowed[] = {"alias", NULL};
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct snapshot s = {0};
 	const char *alias = NULL;
 	int rc = -1;
@@ -337,7 +333,6 @@ int snapshots_set_alias(struct platform *pf, const struct principal *who, const 
 	}
 out:
 	snapshot_clear(&s);
-	container_clear(&c);
 	return rc;
 }
 
@@ -348,7 +343,7 @@ out:
 static bool snapshot_visible(struct platform *pf, const struct principal *who,
 			     const struct snapshot *s)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error e = {0};
 	bool seen;
 	if (strcmp(s->user_id, who->user_id) != 0)
@@ -357,7 +352,6 @@ static bool snapshot_visible(struct platform *pf, const struct principal *who,
 		seen = principal_sees_realms(who, c.realm_ids);
 	else
 		seen = principal_sees_realms(who, s->realm_ids ? s->realm_ids : "[]");
-	container_clear(&c);
 	return seen;
 }
 
@@ -401,11 +395,10 @@ int snapshots_list_orphaned(struct platform *pf, const struct principal *who, js
 
 static bool container_gone(struct platform *pf, const char *id)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error e = {0};
 	bool gone = store_container_get(pf->store, id, &c, &e) < 0 ? e.code == E_CONTAINER_NOT_FOUND
 								   : c.status == CS_DELETED;
-	container_clear(&c);
 	return gone;
 }
 

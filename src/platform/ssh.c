@@ -18,10 +18,9 @@ static bool names_other(struct platform *pf, const char *login)
 {
 	if (!login || strlen(login) != ID_LEN)
 		return false;
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error err = {0};
 	bool found = store_container_get(pf->store, login, &c, &err) == 0;
-	container_clear(&c);
 	return found;
 }
 
@@ -78,7 +77,7 @@ static bool key_is(const char *stored, const char *type_blob)
 int platform_ssh_find_in(struct platform *pf, const char *type_blob, const char *container_id,
 			 struct ssh_target *out, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct error scratch = {0};
 	int rc = -1;
 	if (!type_blob || strlen(type_blob) >= sizeof(out->type_blob) || !strchr(type_blob, ' ') ||
@@ -87,13 +86,12 @@ int platform_ssh_find_in(struct platform *pf, const char *type_blob, const char 
 		err_set(err, E_FORBIDDEN, "this key does not open container %s", container_id);
 	else
 		rc = 0, fill(out, &c, type_blob);
-	container_clear(&c);
 	return rc;
 }
 
 int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	if (store_container_get(pf->store, t->container_id, &c, err) < 0)
 		return -1;
 	int rc = 0;
@@ -105,7 +103,6 @@ int platform_ssh_check(struct platform *pf, struct ssh_target *t, struct error *
 			     "/api/v1/containers/%s/start)",
 			     c.name ? c.name : "", c.id, container_status_name(c.status), c.id);
 	snprintf(t->status, sizeof(t->status), "%s", container_status_name(c.status));
-	container_clear(&c);
 	return rc;
 }
 

@@ -237,7 +237,7 @@ static char *server_name_new(struct platform *pf, const char *server_id)
 int containers_stats(struct platform *pf, const struct principal *who, const char *id,
 		     json_t **data_new, struct error *err)
 {
-	struct container c = {0};
+	_cleanup_container_ struct container c = {0};
 	struct project p = {0};
 	if (containers_find(pf, who, id, "containers.read", &c, err) < 0)
 		return -1;
@@ -248,7 +248,6 @@ int containers_stats(struct platform *pf, const struct principal *who, const cha
 	struct names nm = {.project = have_project ? p.alias : NULL, .server = server};
 	*data_new = stats_json_new(pf, &c, &nm, err);
 	project_clear(&p);
-	container_clear(&c);
 	return *data_new ? 0 : -1;
 }
 

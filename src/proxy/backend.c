@@ -166,7 +166,8 @@ void backend_adopt(struct conn *c, int fd, bool in_progress)
 
 static void connect_direct(struct conn *c, const struct sockaddr *sa, socklen_t len)
 {
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd =
+	    socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		backend_failed(c, errno);
 		return;
@@ -175,12 +176,10 @@ static void connect_direct(struct conn *c, const struct sockaddr *sa, socklen_t 
 		nodelay(fd);
 	int rc = connect(fd, sa, len);
 	if (rc < 0 && errno != EINPROGRESS) {
-		int e = errno;
-		close(fd);
-		backend_failed(c, e);
+		backend_failed(c, errno);
 		return;
 	}
-	backend_adopt(c, fd, rc < 0);
+	backend_adopt(c, steal_fd(&fd), rc < 0);
 }
 
 static void connect_ip(struct conn *c, const char *ip, int port)
@@ -307,26 +306,22 @@ void backend_connected(struct conn *c)
 void conn_backend_ready(const struct connect_res *res)
 {
 	struct conn *c = res->c;
-	int fd = res->fd;
+	_cleanup_close_ int fd = res->fd;
 	c->b_pending = false;
 	c->lp->npending--;
 	if (c->zombie) {
-		if (fd >= 0)
-			close(fd);
 		conn_release(c);
 		return;
 	}
 	if (c->rq != RQ_CONNECT) {
 		/* the exchange ended meanwhile (a connect timeout answered 504) */
-		if (fd >= 0)
-			close(fd);
 	} else if (res->dns_status) {
 		resolve_failed(c, res->dns_status);
 	} else if (fd < 0) {
 		backend_failed(c, res->err);
 	} else {
 		nodelay(fd);
-		backend_adopt(c, fd, res->in_progress);
+		backend_adopt(c, steal_fd(&fd), res->in_progress);
 	}
 	conn_pump(c);
 }
@@ -340,21 +335,18 @@ static int connect_to(const char *ip, int port, bool *in_progress)
 		errno = EHOSTUNREACH;
 		return -1;
 	}
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
 		*in_progress = false;
-		return fd;
+		return steal_fd(&fd);
 	}
 	if (errno == EINPROGRESS) {
 		*in_progress = true;
-		return fd;
+		return steal_fd(&fd);
 	}
-	int e = errno;
-	close(fd);
-	errno = e;
-	return -1;
+	return -1; /* the cleanup keeps connect's errno */
 }
 
 /* In the namespace: loopback first, then the container's address (a
@@ -364,12 +356,10 @@ static void connect_one(int host_ns, const struct connect_req *rq, struct connec
 	res->c = rq->c;
 	res->fd = -1;
 	res->in_progress = false;
-	int ns = open(rq->netns, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int ns = open(rq->netns, O_RDONLY | O_CLOEXEC);
 	if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
 		/* no namespace file (an adopted container mid-restart): from the
 		 * host, except for egress, which must never leave from the host */
-		if (ns >= 0)
-			close(ns);
 		if (rq->exact) {
 			res->err = ENETUNREACH;
 			return;
@@ -378,7 +368,6 @@ static void connect_one(int host_ns, const struct connect_req *rq, struct connec
 		res->err = res->fd < 0 ? (rq->ip[0] ? errno : ENOENT) : 0;
 		return;
 	}
-	close(ns);
 	res->fd = connect_to(rq->exact ? rq->ip : "127.0.0.1", rq->port, &res->in_progress);
 	if (res->fd < 0 && errno == ECONNREFUSED && rq->ip[0] && !rq->exact)
 		res->fd = connect_to(rq->ip, rq->port, &res->in_progress);
@@ -395,7 +384,7 @@ static void connect_one(int host_ns, const struct connect_req *rq, struct connec
 void *connector_main(void *arg)
 {
 	struct loop *lp = arg;
-	int host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (host_ns < 0) {
 		log_error("proxy: connector: cannot open own network namespace: %s",
 			  strerror(errno));
@@ -410,10 +399,10 @@ void *connector_main(void *arg)
 		if (n != sizeof(rq))
 			continue;
 		connect_one(host_ns, &rq, &res);
+		/* a sent descriptor is the loop's; an unsent one nobody's */
 		if (send(lp->csock[1], &res, sizeof(res), MSG_NOSIGNAL) != sizeof(res) &&
 		    res.fd >= 0)
 			close(res.fd);
 	}
-	close(host_ns);
 	return NULL;
 }

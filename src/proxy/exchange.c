@@ -147,32 +147,13 @@ struct view {
 	size_t used;
 };
 
-static int hexdig(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
 /* Form-decodes s[0..n) into the scratch space; NULL when it is full. */
 static const char *scratch_decode(struct view *v, const char *s, size_t n, bool form)
 {
 	if (v->used + n + 1 > sizeof(v->scratch))
 		return NULL;
-	char *out = v->scratch + v->used, *o = out;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hexdig(s[i + 1])) >= 0 &&
-		    (lo = hexdig(s[i + 2])) >= 0) {
-			*o++ = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			*o++ = form && s[i] == '+' ? ' ' : s[i];
-		}
-	}
-	*o++ = '\0';
-	v->used += (size_t)(o - out);
+	char *out = v->scratch + v->used;
+	v->used += url_decode(s, n, out, form) + 1;
 	return out;
 }
 

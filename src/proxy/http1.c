@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/util.h"
+
 #define CHUNK_LINE_MAX 1024 /* a size line with its extensions */
 #define TRAILERS_MAX 8192
 
@@ -343,24 +345,13 @@ enum {
 	CK_FINAL_LF,
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One byte of everything but chunk data; -1 malformed. */
 static int chunk_step(struct h1_chunked *c, char ch)
 {
 	int v;
 	switch (c->state) {
 	case CK_SIZE:
-		if ((v = hexval(ch)) >= 0) {
+		if ((v = hex_digit(ch)) >= 0) {
 			if (++c->digits > 15)
 				return -1;
 			c->left = c->left * 16 + (uint64_t)v;

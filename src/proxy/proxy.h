@@ -14,6 +14,8 @@
 
 struct proxy_server;
 
+/* The limits and api_listen are set: their defaults live in hoodyd's config
+ * rows (src/daemon/config.c). */
 struct proxy_config {
 	const char *listen;	/* "ADDR:PORT" plain HTTP, NULL/"" = none */
 	const char *tls_listen; /* "ADDR:PORT" HTTPS, NULL/"" = none */

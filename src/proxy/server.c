@@ -245,7 +245,8 @@ static void accept_burst(struct loop *lp, struct listener *l)
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		_cleanup_close_ int fd =
+		    accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
 				log_warn("proxy: accept: %s", strerror(errno));
@@ -255,7 +256,6 @@ static void accept_burst(struct loop *lp, struct listener *l)
 		peer_ip(&ss, ip, sizeof(ip));
 		if (__atomic_add_fetch(&srv->conns, 1, __ATOMIC_RELAXED) > srv->max_conns) {
 			__atomic_sub_fetch(&srv->conns, 1, __ATOMIC_RELAXED);
-			close(fd);
 			continue;
 		}
 		if (!ip_acquire(srv, ip)) {
@@ -263,16 +263,15 @@ static void accept_burst(struct loop *lp, struct listener *l)
 			if (!l->tls)
 				(void)!send(fd, busy_reply, sizeof(busy_reply) - 1,
 					    MSG_DONTWAIT | MSG_NOSIGNAL);
-			close(fd);
 			continue;
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct loop *to = rebalance_target(lp);
 		if (to != lp)
-			hand_to(to, fd, ip, l->tls);
+			hand_to(to, steal_fd(&fd), ip, l->tls);
 		else
-			conn_start(lp, fd, ip, l->tls);
+			conn_start(lp, steal_fd(&fd), ip, l->tls);
 	}
 }
 
@@ -427,19 +426,17 @@ static void *loop_main(void *arg)
 static int bind_one(const struct sockaddr_storage *ss, socklen_t len, bool reuseport,
 		    const char *what, struct error *err)
 {
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd =
+	    socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd < 0)
 		return err_sys(err, E_IO, "socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, 4096) < 0) {
-		err_sys(err, E_IO, "cannot listen on %s", what);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, 4096) < 0)
+		return err_sys(err, E_IO, "cannot listen on %s", what);
+	return steal_fd(&fd);
 }
 
 /* A connection is served by the loop of the CPU whose network stack
@@ -470,10 +467,10 @@ static int open_listeners(struct proxy_server *srv, const char *addr, bool tls, 
 	socklen_t len;
 	if (netaddr_parse(addr, &ss, &len, err) < 0)
 		return -1;
-	int probe = bind_one(&ss, len, false, addr, err);
+	_cleanup_close_ int probe = bind_one(&ss, len, false, addr, err);
 	if (probe < 0)
 		return -1;
-	close(probe);
+	closep(&probe); /* the group's binds below need the port free */
 	for (int i = 0; i < srv->nloops; i++) {
 		struct listener *l = tls ? &srv->loops[i].ltls : &srv->loops[i].lhttp;
 		l->ref.kind = EP_LISTEN;
@@ -534,14 +531,7 @@ static void copy_config(struct proxy_server *srv, const struct proxy_config *cfg
 	srv->tls_listen = cfg->tls_listen && *cfg->tls_listen ? xstrdup(cfg->tls_listen) : NULL;
 	srv->tls_cert = cfg->tls_cert && *cfg->tls_cert ? xstrdup(cfg->tls_cert) : NULL;
 	srv->tls_key = cfg->tls_key && *cfg->tls_key ? xstrdup(cfg->tls_key) : NULL;
-	srv->api_listen =
-	    xstrdup(cfg->api_listen && *cfg->api_listen ? cfg->api_listen : "127.0.0.1:8080");
-	if (srv->cfg.max_conns_per_ip <= 0)
-		srv->cfg.max_conns_per_ip = 256;
-	if (srv->cfg.idle_timeout_s <= 0)
-		srv->cfg.idle_timeout_s = 60;
-	if (srv->cfg.tunnel_timeout_s <= 0)
-		srv->cfg.tunnel_timeout_s = 3600;
+	srv->api_listen = xstrdup(cfg->api_listen);
 }
 
 /* The API's listener as a destination: a wildcard address means loopback. */
@@ -652,6 +642,7 @@ void proxy_server_stop(struct proxy_server *srv)
 	relay_stop(srv);
 	for (int i = 0; i < srv->nloops; i++) {
 		struct loop *lp = &srv->loops[i];
+		/* the loop's own descriptors, owned by the server object */
 		int fds[] = {lp->lhttp.fd, lp->ltls.fd,	 lp->csock[0], lp->csock[1],
 			     lp->rsock[0], lp->rsock[1], lp->wakefd,   lp->epfd};
 		for (size_t j = 0; j < ARRAY_SIZE(fds); j++)

@@ -68,13 +68,12 @@ static int mkfs_image(struct runtime *rt, const char *path, uint64_t bytes, uint
 		      uint32_t base, struct error *err)
 {
 	unlink(path);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_sys(err, E_IO, "create %s", path);
-	int rc = ftruncate(fd, (off_t)bytes);
-	close(fd);
-	if (rc < 0)
+	if (ftruncate(fd, (off_t)bytes) < 0)
 		return err_sys(err, E_IO, "size %s", path);
+	closep(&fd); /* mkfs opens it itself */
 	char nopt[32] = "", owner[96];
 	snprintf(owner, sizeof(owner),
 		 "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=%u:%u", base, base);
@@ -88,7 +87,7 @@ static int mkfs_image(struct runtime *rt, const char *path, uint64_t bytes, uint
 	argv[n++] = path;
 	argv[n] = NULL;
 	struct rt_exec_result res = {0};
-	rc = proc_run(rt, argv, NULL, MKFS_TIMEOUT_MS, 4096, &res, err);
+	int rc = proc_run(rt, argv, NULL, MKFS_TIMEOUT_MS, 4096, &res, err);
 	if (rc == 0 && res.exit_code != 0)
 		rc = err_set(err, E_RUNTIME, "mkfs.ext4 %s failed: %.300s", path,
 			     res.err ? res.err : "");
@@ -100,10 +99,10 @@ static int mkfs_image(struct runtime *rt, const char *path, uint64_t bytes, uint
  * the holes holes: a fresh filesystem of gigabytes holds a few MiB. */
 static int sparse_copy(const char *src, const char *dst, struct error *err)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return err_sys(err, E_IO, "open %s", src);
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	struct stat st;
 	int rc = out < 0 || fstat(in, &st) < 0 ? err_sys(err, E_IO, "copy to %s", dst) : 0;
 	off_t pos = 0;
@@ -120,9 +119,6 @@ static int sparse_copy(const char *src, const char *dst, struct error *err)
 	}
 	if (rc == 0 && ftruncate(out, st.st_size) < 0)
 		rc = err_sys(err, E_IO, "size %s", dst);
-	if (out >= 0)
-		close(out);
-	close(in);
 	return rc;
 }
 
@@ -196,14 +192,12 @@ static int loop_open(int nr, char dev[32])
 static int loop_attach(const char *img, char dev[32], int *loop_fd, struct error *err)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	int ifd = open(img, O_RDWR | O_CLOEXEC);
+	_cleanup_close_ int ifd = open(img, O_RDWR | O_CLOEXEC);
 	if (ifd < 0)
 		return err_sys(err, E_IO, "open %s", img);
-	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0) {
-		close(ifd);
+	_cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
 		return err_sys(err, E_RUNTIME, "open /dev/loop-control");
-	}
 	int rc = 1;
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < LOOP_TRIES && rc > 0; i++) {
@@ -212,23 +206,20 @@ static int loop_attach(const char *img, char dev[32], int *loop_fd, struct error
 			rc = err_sys(err, E_RUNTIME, "LOOP_CTL_GET_FREE");
 			break;
 		}
-		int lfd = loop_open(nr, dev);
+		_cleanup_close_ int lfd = loop_open(nr, dev);
 		if (lfd < 0)
 			continue;
 		struct loop_config cfg = {.fd = (uint32_t)ifd};
 		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+		/* EBUSY: another process took it first; the cleanup drops it */
 		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
-			*loop_fd = lfd;
+			*loop_fd = steal_fd(&lfd);
 			rc = 0;
-		} else {
-			close(lfd); /* EBUSY: another process took it first */
 		}
 	}
 	pthread_mutex_unlock(&lock);
 	if (rc > 0)
 		rc = err_set(err, E_RUNTIME, "no free loop device for %s", img);
-	close(ctl);
-	close(ifd);
 	return rc;
 }
 
@@ -237,14 +228,13 @@ static int image_mount(const char *img, const char *mnt, struct error *err)
 	if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
 		return err_sys(err, E_IO, "mkdir %s", mnt);
 	char dev[32];
-	int lfd = -1;
+	/* closed on return: the mount holds the device then; a failed mount frees it */
+	_cleanup_close_ int lfd = -1;
 	if (loop_attach(img, dev, &lfd, err) < 0)
 		return -1;
-	int rc = 0;
 	if (mount(dev, mnt, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, "noinit_itable") < 0)
-		rc = err_sys(err, E_RUNTIME, "mount %s on %s", dev, mnt);
-	close(lfd); /* the mount holds the device now; a failed mount frees it */
-	return rc;
+		return err_sys(err, E_RUNTIME, "mount %s on %s", dev, mnt);
+	return 0;
 }
 
 /* The layer filesystem of cdir, mounted at <cdir>/layer. */

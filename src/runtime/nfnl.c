@@ -147,7 +147,8 @@ int nfnl_set_elems(const char *table, const struct nfnl_elem *elems, size_t coun
 	for (size_t i = 0; i < count; i++)
 		elem_msg(b, table, &elems[i]);
 	msg_end(b, msg_begin(b, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES));
-	int rc = 0, fd = -1;
+	int rc = 0;
+	_cleanup_close_ int fd = -1;
 	if (b->overflow)
 		rc = err_set(err, E_INTERNAL, "nftables %s: batch too large", table);
 	if (rc == 0 && (fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER)) < 0)
@@ -158,8 +159,6 @@ int nfnl_set_elems(const char *table, const struct nfnl_elem *elems, size_t coun
 		rc = err_sys(err, E_RUNTIME, "nftables %s: send", table);
 	if (rc == 0)
 		rc = read_acks(fd, b->msgs, table, err);
-	if (fd >= 0)
-		close(fd);
 	free(b);
 	return rc;
 }

@@ -137,12 +137,12 @@ static int make_searchable(struct runtime *rt, struct error *err)
 int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct error *err)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
-	rt->state_dir = xstrdup(cfg->state_dir ? cfg->state_dir : "/var/lib/hoody");
+	rt->state_dir = xstrdup(cfg->state_dir ? cfg->state_dir : RT_STATE_DIR_DEFAULT);
 	rt->image_dir =
 	    cfg->image_dir ? xstrdup(cfg->image_dir) : xasprintf("%s/images", rt->state_dir);
-	rt->run_dir = xstrdup(cfg->run_dir ? cfg->run_dir : "/run/hoody");
-	rt->bridge = xstrdup(cfg->bridge ? cfg->bridge : "hoody0");
-	rt->subnet = xstrdup(cfg->subnet ? cfg->subnet : "10.88.0.0/16");
+	rt->run_dir = xstrdup(cfg->run_dir ? cfg->run_dir : RT_RUN_DIR_DEFAULT);
+	rt->bridge = xstrdup(cfg->bridge ? cfg->bridge : RT_BRIDGE_DEFAULT);
+	rt->subnet = xstrdup(cfg->subnet ? cfg->subnet : RT_SUBNET_DEFAULT);
 	rt->crun_path = resolve_in_path(cfg->crun_path ? cfg->crun_path : "crun");
 	rt->init_path =
 	    cfg->init_path ? xstrdup(cfg->init_path) : default_helper_path("hoody-init");

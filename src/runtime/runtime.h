@@ -21,24 +21,29 @@
 
 struct runtime;
 
+/* The defaults of hoodyd's config rows (src/daemon/config.c), and what
+ * runtime_open uses when a caller (a test) leaves the field unset. */
+#define RT_STATE_DIR_DEFAULT "/var/lib/hoody"
+#define RT_RUN_DIR_DEFAULT "/run/hoody"
+#define RT_BRIDGE_DEFAULT "hoody0"
+#define RT_SUBNET_DEFAULT "10.88.0.0/16"
 #define RT_USERNS_BASE_DEFAULT 1073741824u /* 2^30: far above any real user */
 
 struct rt_config {
-	const char *state_dir; /* images/, containers/, ipam/ live below it */
+	const char *state_dir; /* images/, containers/, ipam/ live below it; NULL: the default */
 	const char *image_dir; /* default <state_dir>/images; shared by test daemons */
-	const char
-	    *run_dir; /* volatile: crun root, netns files, ramdisk mounts; default /run/hoody */
-	const char *bridge;    /* default "hoody0" */
-	const char *subnet;    /* IPv4 CIDR, default "10.88.0.0/16"; gateway is .1 on the bridge */
-	const char *crun_path; /* default "crun" from PATH */
-	const char *init_path; /* hoody-init binary; default: next to the running executable */
-	const char *kit_path;  /* hoody-kit binary; default: next to the running executable */
+	const char *run_dir;   /* volatile: crun root, netns files, ramdisk mounts */
+	const char *bridge;
+	const char *subnet;	    /* IPv4 CIDR; the gateway is .1 on the bridge */
+	const char *crun_path;	    /* default "crun" from PATH */
+	const char *init_path;	    /* hoody-init binary; default: next to the running executable */
+	const char *kit_path;	    /* hoody-kit binary; default: next to the running executable */
 	uint64_t ramdisk_max_bytes; /* tmpfs size cap per container; 0 = half of host RAM */
 	uint64_t disk_bytes; /* writable layer of a copy made without a spec; 0 = unlimited */
 	uint64_t disk_inodes;
 	uint64_t host_memory_reserve; /* kept out of every container's reach; 0 = no parent cap */
 	bool userns;	      /* new containers: root is host id userns_base, id n is base + n */
-	uint32_t userns_base; /* multiple of 65536; default 1073741824 (2^30) */
+	uint32_t userns_base; /* multiple of 65536; 0: RT_USERNS_BASE_DEFAULT */
 	/* Network isolation (firewall.c, docs/SECURITY.md). */
 	bool no_firewall;      /* benchmarks only: no nftables rules, no isolation */
 	bool no_nat;	       /* containers' traffic leaves unmasqueraded (routed subnet) */

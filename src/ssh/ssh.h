@@ -14,13 +14,15 @@
 struct platform;
 struct ssh_server;
 
+/* Every field is set: the defaults live in hoodyd's config rows
+ * (src/daemon/config.c). */
 struct ssh_server_config {
 	const char *listen;	     /* ADDR:PORT */
 	const char *host_key;	     /* created (ed25519) if missing */
-	int max_conns;		     /* open connections in all (256) */
-	int max_conns_per_ip;	     /* per client address (8) */
-	int max_conns_per_container; /* authenticated connections per container (16) */
-	int auth_timeout_s;	     /* key exchange + authentication (20) */
+	int max_conns;		     /* open connections in all */
+	int max_conns_per_ip;	     /* per client address */
+	int max_conns_per_container; /* authenticated connections per container */
+	int auth_timeout_s;	     /* key exchange + authentication */
 };
 
 int ssh_server_start(const struct ssh_server_config *cfg, struct platform *pf,

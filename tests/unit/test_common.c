@@ -176,6 +176,29 @@ static void test_panic_message(void **state)
 	assert_non_null(strstr(out, ": the invariant broke\n"));
 }
 
+/* The percent-decoder the Kit and the proxy share: bad escapes stay as they
+ * are, '+' is a space only in form encoding, the output never outgrows n+1. */
+static void test_url_decode(void **state)
+{
+	(void)state;
+	char out[32];
+	assert_int_equal(url_decode("a%20b+c", 7, out, true), 5);
+	assert_string_equal(out, "a b c");
+	assert_int_equal(url_decode("a%20b+c", 7, out, false), 5);
+	assert_string_equal(out, "a b+c");
+	assert_int_equal(url_decode("%zz%4", 5, out, false), 5);
+	assert_string_equal(out, "%zz%4");
+	assert_int_equal(url_decode("%41%6a%4A", 9, out, false), 3);
+	assert_string_equal(out, "AjJ");
+	/* n bounds the input: a NUL-less slice decodes only its n bytes */
+	assert_int_equal(url_decode("%41xyz", 4, out, false), 2);
+	assert_string_equal(out, "Ax");
+	assert_int_equal(hex_digit('f'), 15);
+	assert_int_equal(hex_digit('F'), 15);
+	assert_int_equal(hex_digit('9'), 9);
+	assert_int_equal(hex_digit('g'), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +209,7 @@ int main(void)
 	    cmocka_unit_test(test_assert_names_file_and_line),
 	    cmocka_unit_test(test_assert_that_holds_is_silent),
 	    cmocka_unit_test(test_panic_message),
+	    cmocka_unit_test(test_url_decode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
