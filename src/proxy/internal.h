@@ -34,6 +34,16 @@ struct listener {
 	bool tls;
 };
 
+/* FNV-1a of a client address: the per-address tables of server.c and
+ * relay.c. */
+static inline unsigned addr_hash(const char *ip)
+{
+	unsigned h = 2166136261u;
+	for (; *ip; ip++)
+		h = (h ^ (unsigned char)*ip) * 16777619u;
+	return h;
+}
+
 /* An accepted connection given to another loop (server.c, rebalancing). */
 struct handoff {
 	int fd;

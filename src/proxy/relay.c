@@ -70,10 +70,7 @@ struct relay {
 
 static unsigned tally_bucket(const char *ip)
 {
-	unsigned h = 2166136261u;
-	for (; *ip; ip++)
-		h = (h ^ (unsigned char)*ip) * 16777619u;
-	return h % TALLY_BUCKETS;
+	return addr_hash(ip) % TALLY_BUCKETS;
 }
 
 static void tally_add(struct relay_worker *w, const char *ip)

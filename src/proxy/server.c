@@ -77,10 +77,7 @@ void conn_queue(struct conn *c)
 
 static unsigned ip_hash(const char *ip)
 {
-	unsigned h = 2166136261u;
-	for (; *ip; ip++)
-		h = (h ^ (unsigned char)*ip) * 16777619u;
-	return h % IP_BUCKETS;
+	return addr_hash(ip) % IP_BUCKETS;
 }
 
 /* Open addressing over IP_BUCKETS slots is enough: a slot per distinct
