@@ -339,3 +339,18 @@ size_t url_decode(const char *in, size_t n, char *out, bool form)
 	out[o] = '\0';
 	return o;
 }
+
+bool write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		c += w;
+		n -= (size_t)w;
+	}
+	return true;
+}

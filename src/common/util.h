@@ -43,6 +43,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
 		      struct error *err);
 int write_file(const char *path, const char *data, struct error *err);
 bool path_exists(const char *path);
+/* Writes all n bytes, retrying short writes and EINTR; false on error or EOF
+ * (with SIGPIPE ignored, a closed peer is EPIPE). */
+bool write_all(int fd, const void *p, size_t n);
 /* Opens (creating, 0600) and exclusively flocks path, waiting for the lock;
  * returns the fd, whose close releases it. */
 int lock_file_open(const char *path, struct error *err);

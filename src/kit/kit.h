@@ -39,7 +39,6 @@ static inline int64_t mono_ms(void)
 	return mono_ns() / 1000000;
 }
 void buf_url_encode_path(struct buf *b, const char *path);
-bool write_all(int fd, const void *p, size_t n);
 /* Looks a program up in the usual directories (name or absolute path). */
 bool find_program(const char *name, char *out, size_t len);
 struct kit_user {

@@ -81,20 +81,6 @@ static void field(const struct bridge *b, const char *name, char *out, size_t le
 	}
 }
 
-static bool send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 static void reply_json(struct bridge *b, int status, const char *reason, json_t *body_steal)
 {
 	char *body = json_dumps(body_steal, JSON_COMPACT);
@@ -103,7 +89,7 @@ static void reply_json(struct bridge *b, int status, const char *reason, json_t 
 			      "Content-Length: %zu\r\nCache-Control: no-store\r\n"
 			      "Connection: close\r\n\r\n%s",
 			      status, reason, body ? strlen(body) : 0, body ? body : "");
-	send_all(b->fd, msg, strlen(msg));
+	write_all(b->fd, msg, strlen(msg));
 	free(msg);
 	free(body);
 }
@@ -444,7 +430,7 @@ static void upgrade(struct bridge *b)
 			      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
 			      accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
 			      proto ? "\r\n" : "");
-	if (send_all(b->fd, msg, strlen(msg)))
+	if (write_all(b->fd, msg, strlen(msg)))
 		pipe_run(b, sp[0]);
 	free(msg);
 	close(sp[0]);
