@@ -203,7 +203,7 @@ int containers_list(struct platform *pf, const struct principal *who, const char
 		    const struct container_list_opts *o, json_t **data_new, struct error *err)
 {
 	unsigned mask = 0;
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	if (principal_require(who, "containers.read", err) < 0 ||
 	    (o->include_proxy_permissions &&
 	     principal_require(who, "resources.proxy_aliases", err) < 0) ||
@@ -211,7 +211,6 @@ int containers_list(struct platform *pf, const struct principal *who, const char
 		return -1;
 	if (project_id && projects_get_visible(pf, who, project_id, &p, err) < 0)
 		return -1;
-	project_clear(&p);
 	struct container_query q = {
 	    .base = o->q,
 	    .project_id = project_id,

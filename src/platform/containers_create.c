@@ -351,7 +351,7 @@ int containers_create_ex(struct platform *pf, const struct principal *who, const
 			 struct error *err)
 {
 	struct container_input in = {0};
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	struct server s = {0};
 	_cleanup_container_ struct container c = {0};
 	char image[128];
@@ -413,7 +413,6 @@ int containers_create_ex(struct platform *pf, const struct principal *who, const
 	rc = 0;
 out:
 	container_input_clear(&in);
-	project_clear(&p);
 	server_clear(&s);
 	return rc;
 }

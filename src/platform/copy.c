@@ -90,7 +90,7 @@ static int find_source(struct platform *pf, const struct principal *who, const c
 			   ? err_set(err, E_SOURCE_NOT_FOUND, "Source container not found")
 			   : -1;
 	}
-	struct snapshot s = {0};
+	_cleanup_snapshot_ struct snapshot s = {0};
 	if (snapshots_find_visible(pf, who, id, in->snapshot, &s, err) < 0) {
 		if (!src->id[0])
 			return err_set(err, E_SOURCE_NOT_FOUND, "Source container not found");
@@ -101,7 +101,6 @@ static int find_source(struct platform *pf, const struct principal *who, const c
 		src->container_image = xstrdup(s.container_image ? s.container_image : "");
 		src->autostart = src->ramdisk = true;
 	}
-	snapshot_clear(&s);
 	return 0;
 }
 

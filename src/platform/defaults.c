@@ -57,7 +57,7 @@ static bool fallback_project(struct platform *pf, const char *user_id, struct pr
 void session_defaults_set(struct platform *pf, const char *user_id, json_t *session)
 {
 	_cleanup_container_ struct container c = {0};
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	struct error err = {0};
 	const char *server_id = pf->server_id;
 	bool have_c = last_container(pf, user_id, &c);
@@ -74,5 +74,4 @@ void session_defaults_set(struct platform *pf, const char *user_id, json_t *sess
 		    session, "project",
 		    json_pack("{s:s, s:s}", "id", p.id, "alias", p.alias ? p.alias : ""));
 	json_object_set_new(session, "server", server_brief_json_new(pf, server_id));
-	project_clear(&p);
 }

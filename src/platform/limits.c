@@ -182,10 +182,8 @@ static int target_check(struct platform *pf, const char *scope, const char *id, 
 		return rc;
 	}
 	if (!strcmp(scope, "projects")) {
-		struct project p = {0};
-		int rc = store_project_get(pf->store, id, &p, err);
-		project_clear(&p);
-		return rc;
+		_cleanup_project_ struct project p = {0};
+		return store_project_get(pf->store, id, &p, err);
 	}
 	return err_set(err, E_ROUTE_NOT_FOUND, "Route not found");
 }

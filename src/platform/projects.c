@@ -139,7 +139,7 @@ static void project_event(struct platform *pf, const struct project *p, const ch
 int projects_create(struct platform *pf, const struct principal *who, const json_t *body,
 		    json_t **project_new, struct error *err)
 {
-	struct project p = {.max_containers = -1};
+	_cleanup_project_ struct project p = {.max_containers = -1};
 	int rc = -1;
 	if (principal_require(who, "projects.create", err) < 0)
 		return -1;
@@ -154,26 +154,23 @@ int projects_create(struct platform *pf, const struct principal *who, const json
 	project_event(pf, &p, "project.created");
 	rc = 0;
 out:
-	project_clear(&p);
 	return rc;
 }
 
 int projects_get(struct platform *pf, const struct principal *who, const char *id,
 		 json_t **project_new, struct error *err)
 {
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	if (principal_require(who, "projects.read", err) < 0 ||
 	    projects_get_visible(pf, who, id, &p, err) < 0)
 		return -1;
-	int rc = project_json_counted(pf, &p, project_new, err);
-	project_clear(&p);
-	return rc;
+	return project_json_counted(pf, &p, project_new, err);
 }
 
 int projects_update(struct platform *pf, const struct principal *who, const char *id,
 		    const json_t *body, bool partial, json_t **project_new, struct error *err)
 {
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	int rc = -1;
 	if (principal_require(who, "projects.update", err) < 0 ||
 	    projects_get_visible(pf, who, id, &p, err) < 0)
@@ -186,14 +183,13 @@ int projects_update(struct platform *pf, const struct principal *who, const char
 	project_event(pf, &p, "project.updated");
 	rc = project_json_counted(pf, &p, project_new, err);
 out:
-	project_clear(&p);
 	return rc;
 }
 
 int projects_delete(struct platform *pf, const struct principal *who, const char *id,
 		    bool include_items, json_t **data_new, struct error *err)
 {
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	json_t *gone = json_array();
 	int64_t left = 0;
 	int rc = -1;
@@ -228,7 +224,6 @@ int projects_delete(struct platform *pf, const struct principal *who, const char
 	rc = 0;
 out:
 	json_decref(gone);
-	project_clear(&p);
 	return rc;
 }
 

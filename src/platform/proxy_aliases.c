@@ -338,7 +338,7 @@ static void emit(struct platform *pf, const struct proxy_alias *a, const char *w
 int proxy_aliases_create(struct platform *pf, const struct principal *who, const json_t *body,
 			 json_t **data_new, struct error *err)
 {
-	struct proxy_alias a = {.allow_path_override = true, .enabled = true};
+	_cleanup_proxy_alias_ struct proxy_alias a = {.allow_path_override = true, .enabled = true};
 	_cleanup_container_ struct container c = {0};
 	const char *cid = NULL;
 	int rc = -1;
@@ -365,21 +365,18 @@ int proxy_aliases_create(struct platform *pf, const struct principal *who, const
 	*data_new = alias_json(pf, &a);
 	rc = 0;
 out:
-	proxy_alias_clear(&a);
 	return rc;
 }
 
 int proxy_aliases_get(struct platform *pf, const struct principal *who, const char *id,
 		      json_t **data_new, struct error *err)
 {
-	struct proxy_alias a = {0};
+	_cleanup_proxy_alias_ struct proxy_alias a = {0};
 	_cleanup_container_ struct container c = {0};
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	struct error scratch = {0};
-	if (find_owned(pf, who, id, &a, err) < 0) {
-		proxy_alias_clear(&a);
+	if (find_owned(pf, who, id, &a, err) < 0)
 		return -1;
-	}
 	json_t *o = alias_json(pf, &a);
 	bool has_c = store_container_get(pf->store, a.container_id, &c, &scratch) == 0;
 	bool has_p = store_project_get_owned(pf->store, a.user_id, a.project_id, &p, &scratch) == 0;
@@ -390,8 +387,6 @@ int proxy_aliases_get(struct platform *pf, const struct principal *who, const ch
 			    json_pack("{s:s, s:o}", "id", a.container_id, "name",
 				      has_c && c.name ? json_string(c.name) : json_null()));
 	*data_new = o;
-	project_clear(&p);
-	proxy_alias_clear(&a);
 	return 0;
 }
 
@@ -399,7 +394,7 @@ static int change(struct platform *pf, const struct principal *who, const char *
 		  const json_t *body, bool state_only, json_t **data_new, struct error *err)
 {
 	static const char *const state_keys[] = {"enabled", NULL};
-	struct proxy_alias a = {0};
+	_cleanup_proxy_alias_ struct proxy_alias a = {0};
 	_cleanup_container_ struct container c = {0};
 	bool was = false, en;
 	int rc = -1;
@@ -432,7 +427,6 @@ static int change(struct platform *pf, const struct principal *who, const char *
 		*data_new = json_null();
 	rc = 0;
 out:
-	proxy_alias_clear(&a);
 	return rc;
 }
 
@@ -451,7 +445,7 @@ int proxy_aliases_state(struct platform *pf, const struct principal *who, const 
 int proxy_aliases_delete(struct platform *pf, const struct principal *who, const char *id,
 			 struct error *err)
 {
-	struct proxy_alias a = {0};
+	_cleanup_proxy_alias_ struct proxy_alias a = {0};
 	_cleanup_container_ struct container c = {0};
 	struct error scratch = {0};
 	int rc = -1;
@@ -468,7 +462,6 @@ int proxy_aliases_delete(struct platform *pf, const struct principal *who, const
 	emit(pf, &a, "deleted");
 	rc = 0;
 out:
-	proxy_alias_clear(&a);
 	return rc;
 }
 

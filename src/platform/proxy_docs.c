@@ -51,7 +51,7 @@ static int container_target(struct platform *pf, const struct principal *who, co
 static int project_target(struct platform *pf, const struct principal *who, const char *id,
 			  bool write, struct doc_target *t, struct error *err)
 {
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	if (principal_require(who, write ? "projects.update" : "projects.read", err) < 0)
 		return -1;
 	if (!id_valid(id))
@@ -62,7 +62,6 @@ static int project_target(struct platform *pf, const struct principal *who, cons
 	memcpy(t->project_id, p.id, sizeof(t->project_id));
 	memcpy(t->user_id, p.user_id, sizeof(t->user_id));
 	t->realm_ids = p.realm_ids ? xstrdup(p.realm_ids) : NULL;
-	project_clear(&p);
 	return 0;
 }
 

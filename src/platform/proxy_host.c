@@ -242,7 +242,7 @@ out:
 static int resolve_alias(struct platform *pf, const struct proxy_host *h, struct proxy_route *r,
 			 struct error *err)
 {
-	struct proxy_alias a = {0};
+	_cleanup_proxy_alias_ struct proxy_alias a = {0};
 	_cleanup_container_ struct container c = {0};
 	int rc = -1;
 	if (store_proxy_alias_get_name(pf->store, pf->server_id, h->label, &a, err) < 0 ||
@@ -258,7 +258,6 @@ static int resolve_alias(struct platform *pf, const struct proxy_host *h, struct
 	r->allow_path_override = a.allow_path_override;
 	rc = route_fill(pf, &c, r, err);
 out:
-	proxy_alias_clear(&a);
 	return rc;
 }
 

@@ -220,14 +220,13 @@ static const char *project_alias(struct render_cache *rc, const char *project_id
 		return NULL;
 	struct render_named *e = cache_find(rc->projects, rc->nprojects, project_id);
 	if (!e) {
-		struct project p = {0};
+		_cleanup_project_ struct project p = {0};
 		struct error err = {0};
 		e = cache_add(&rc->projects, &rc->nprojects, project_id);
 		if (store_project_get_owned(rc->pf->store, rc->user_id, project_id, &p, &err) ==
 			0 &&
 		    p.alias)
 			e->name = xstrdup(p.alias);
-		project_clear(&p);
 	}
 	return e->name;
 }

@@ -132,12 +132,11 @@ static int pick_name(struct platform *pf, const char *id, int64_t now, char *out
 	gmtime_r(&t, &tm);
 	strftime(base, sizeof(base), "snap-%Y%m%d-%H%M%S", &tm);
 	for (int i = 1; i <= NAME_TRIES; i++) {
-		struct snapshot s = {0};
+		_cleanup_snapshot_ struct snapshot s = {0};
 		struct error e = {0};
 		random_hex(rnd, 4);
 		snprintf(out, len, "%s-%s", base, rnd);
 		int rc = store_snapshot_get(pf->store, id, out, &s, &e);
-		snapshot_clear(&s);
 		if (rc < 0 && e.code == E_NOT_FOUND)
 			return 0;
 		if (rc < 0)
@@ -191,7 +190,7 @@ int snapshots_create(struct platform *pf, const struct principal *who, const cha
 {
 	struct create_input in = {0};
 	_cleanup_container_ struct container c = {0};
-	struct snapshot s = {0};
+	_cleanup_snapshot_ struct snapshot s = {0};
 	int rc = -1;
 	if (parse_create(body, &in, err) < 0 || find_writable(pf, who, container_id, &c, err) < 0 ||
 	    lock_settled(pf, container_id, "create", &c, err) < 0)
@@ -204,7 +203,6 @@ int snapshots_create(struct platform *pf, const struct principal *who, const cha
 		*data_new = one_new(&c, &s);
 	}
 out:
-	snapshot_clear(&s);
 	return rc;
 }
 
@@ -255,7 +253,7 @@ int snapshots_restore(struct platform *pf, const struct principal *who, const ch
 		      const char *name, json_t **data_new, struct error *err)
 {
 	_cleanup_container_ struct container c = {0};
-	struct snapshot s = {0};
+	_cleanup_snapshot_ struct snapshot s = {0};
 	int rc = -1;
 	if (find_writable(pf, who, container_id, &c, err) < 0 ||
 	    find_snapshot(pf, container_id, name, &s, err) < 0 ||
@@ -269,7 +267,6 @@ int snapshots_restore(struct platform *pf, const struct principal *who, const ch
 		snapshot_event(pf, &c, "container.snapshot.restored", &s);
 	}
 out:
-	snapshot_clear(&s);
 	return rc;
 }
 
@@ -288,7 +285,7 @@ int snapshots_delete(struct platform *pf, const struct principal *who, const cha
 		     const char *name, json_t **data_new, struct error *err)
 {
 	_cleanup_container_ struct container c = {0};
-	struct snapshot s = {0};
+	_cleanup_snapshot_ struct snapshot s = {0};
 	int rc = -1;
 	if (find_writable(pf, who, container_id, &c, err) < 0 ||
 	    find_snapshot(pf, container_id, name, &s, err) < 0 ||
@@ -302,7 +299,6 @@ int snapshots_delete(struct platform *pf, const struct principal *who, const cha
 		snapshot_event(pf, &c, "container.snapshot.deleted", &s);
 	}
 out:
-	snapshot_clear(&s);
 	return rc;
 }
 
@@ -311,7 +307,7 @@ int snapshots_set_alias(struct platform *pf, const struct principal *who, const 
 {
 	static const char *const allowed[] = {"alias", NULL};
 	_cleanup_container_ struct container c = {0};
-	struct snapshot s = {0};
+	_cleanup_snapshot_ struct snapshot s = {0};
 	const char *alias = NULL;
 	int rc = -1;
 	if (!json_is_object(body) || !json_object_get(body, "alias")) {
@@ -332,7 +328,6 @@ int snapshots_set_alias(struct platform *pf, const struct principal *who, const 
 		snapshot_event(pf, &c, "container.snapshot.renamed", &s);
 	}
 out:
-	snapshot_clear(&s);
 	return rc;
 }
 
@@ -406,7 +401,7 @@ int snapshots_delete_orphaned(struct platform *pf, const struct principal *who,
 			      const char *container_id, const char *name, json_t **data_new,
 			      struct error *err)
 {
-	struct snapshot s = {0};
+	_cleanup_snapshot_ struct snapshot s = {0};
 	int rc = -1;
 	if (!id_valid(container_id))
 		return err_set(err, E_INVALID_ID, "Invalid ID format");
@@ -427,7 +422,6 @@ int snapshots_delete_orphaned(struct platform *pf, const struct principal *who,
 		*data_new = json_pack("{s:s, s:s, s:s}", "container_id", s.container_id,
 				      "project_id", s.project_id, "snapshot_name", s.name);
 out:
-	snapshot_clear(&s);
 	return rc;
 }
 

@@ -238,7 +238,7 @@ int containers_stats(struct platform *pf, const struct principal *who, const cha
 		     json_t **data_new, struct error *err)
 {
 	_cleanup_container_ struct container c = {0};
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	if (containers_find(pf, who, id, "containers.read", &c, err) < 0)
 		return -1;
 	struct error ignored = {0};
@@ -247,7 +247,6 @@ int containers_stats(struct platform *pf, const struct principal *who, const cha
 	_cleanup_free_ char *server = server_name_new(pf, c.server_id);
 	struct names nm = {.project = have_project ? p.alias : NULL, .server = server};
 	*data_new = stats_json_new(pf, &c, &nm, err);
-	project_clear(&p);
 	return *data_new ? 0 : -1;
 }
 
@@ -270,7 +269,7 @@ static int project_page(struct platform *pf, const struct principal *who,
 int projects_stats(struct platform *pf, const struct principal *who, const char *project_id,
 		   json_t **data_new, struct error *err)
 {
-	struct project p = {0};
+	_cleanup_project_ struct project p = {0};
 	int64_t t0 = mono_ns();
 	if (principal_require(who, "containers.read", err) < 0 ||
 	    projects_get_visible(pf, who, project_id, &p, err) < 0)
@@ -296,7 +295,6 @@ int projects_stats(struct platform *pf, const struct principal *who, const char 
 	}
 	if (rc < 0) {
 		json_decref(arr);
-		project_clear(&p);
 		return -1;
 	}
 	char took[32];
@@ -305,6 +303,5 @@ int projects_stats(struct platform *pf, const struct principal *who, const char 
 			      "project_id", p.id, "project_name",
 			      p.alias ? json_string(p.alias) : json_null(), "container_count",
 			      (json_int_t)json_array_size(arr), "total_processing_time", took);
-	project_clear(&p);
 	return 0;
 }
