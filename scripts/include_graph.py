@@ -8,6 +8,11 @@ Fails, naming each offence, on:
     rule the CMake include roots enforce at build time, checked here on the
     text so that a header nobody compiles yet is caught too), in particular
     any store or runtime header reached from src/api, src/proxy or src/ssh;
+  - an edge (src/api, src/proxy, src/ssh, src/kit, src/init, src/cli)
+    including a header of another edge: what two edges share lives in
+    src/common (the reason phrases, the error envelope);
+  - a layer below the edges including an edge-only header of src/common
+    (EDGE_ONLY: the HTTP status of an error code is an edge fact);
   - a file of src/platform longer than MAX_LINES lines.
 
 A module of src/platform is a .c with its headers, named by the file's stem:
@@ -34,6 +39,13 @@ PRIVATE_SUFFIXES = ("_internal", "_int")
 # container create checks its project.
 ALLOWED_CYCLES = ({"containers", "projects"},)
 
+# The front doors and programs of their own. None includes another's
+# headers; src/daemon, the composition root, is no edge and wires them.
+EDGES = ("api", "proxy", "ssh", "kit", "init", "cli")
+# Headers of src/common for the edges only ("common-edge" below); a file may
+# still include its own header (common/envelope.c).
+EDGE_ONLY = ("common/envelope.h",)
+
 # Which directories of src/ a directory may include from. "platform-public"
 # is the platform's headers without its private ones (*_int.h, *_internal.h).
 LAYERS = {
@@ -41,10 +53,11 @@ LAYERS = {
     "store": {"common", "store"},
     "runtime": {"common", "runtime"},
     "platform": {"common", "store", "runtime", "platform"},
-    "api": {"common", "platform-public", "api"},
-    "proxy": {"common", "platform-public", "api", "proxy"},
-    "ssh": {"common", "platform-public", "ssh"},
-    "daemon": {"common", "store", "runtime", "platform-public", "api", "proxy", "ssh", "daemon"},
+    "api": {"common", "common-edge", "platform-public", "api"},
+    "proxy": {"common", "common-edge", "platform-public", "proxy"},
+    "ssh": {"common", "common-edge", "platform-public", "ssh"},
+    "daemon": {"common", "common-edge", "store", "runtime", "platform-public", "api", "proxy",
+               "ssh", "daemon"},
     "cli": {"common", "cli"},
     "kit": {"common", "kit"},
     "init": {"common", "init"},
@@ -105,17 +118,38 @@ def source_files(src):
 
 def layer_of_target(target):
     top = target.split("/")[0]
+    if target in EDGE_ONLY:
+        return {"common-edge"}
     if top == "platform" and not is_private(target):
         return {"platform", "platform-public"}
     return {top}
 
 
+def check_edges(includes):
+    bad = []
+    for rel, incs in includes.items():
+        edge = rel.split("/")[0]
+        for line, target in incs:
+            other = target.split("/")[0]
+            if edge in EDGES and other in EDGES and other != edge:
+                bad.append(f"{rel}:{line}: includes {target}: the edge {edge} may not include "
+                           f"a header of the edge {other}; move what they share to src/common")
+    return bad
+
+
+def own_header(rel, target):
+    return os.path.splitext(rel)[0] == os.path.splitext(target)[0]
+
+
 def check_layers(src, includes):
     bad = []
     for rel, incs in includes.items():
-        allowed = LAYERS[rel.split("/")[0]]
+        top = rel.split("/")[0]
+        allowed = LAYERS[top]
         for line, target in incs:
-            if not layer_of_target(target) & allowed:
+            if top in EDGES and target.split("/")[0] in EDGES:
+                continue  # check_edges names it
+            if not layer_of_target(target) & allowed and not own_header(rel, target):
                 bad.append(f"{rel}:{line}: includes {target}: "
                            f"{rel.split('/')[0]} may include only {', '.join(sorted(allowed))}")
     return bad
@@ -232,8 +266,8 @@ def check_sizes(src):
 def check(root):
     src = os.path.join(root, "src")
     includes = {rel: read_includes(src, rel) for rel in source_files(src)}
-    return (check_layers(src, includes) + check_cycles(module_graph(includes)) +
-            check_sizes(src))
+    return (check_edges(includes) + check_layers(src, includes) +
+            check_cycles(module_graph(includes)) + check_sizes(src))
 
 
 def print_graph(root):
@@ -257,6 +291,11 @@ def write_tree(root, files):
 
 GOOD_TREE = {
     "common/error.h": "",
+    "common/envelope.h": '#include "common/error.h"\n',
+    "common/envelope.c": '#include "common/envelope.h"\n',
+    "api/http.h": '#include "common/envelope.h"\n',
+    "proxy/exchange.c": '#include "common/envelope.h"\n#include "platform/containers.h"\n',
+    "kit/http.c": '#include "common/error.h"\n',
     "store/store.h": '#include "common/error.h"\n',
     "runtime/runtime.h": "",
     "platform/platform.h": '#include "common/error.h"\n',
@@ -301,6 +340,16 @@ BAD_TREES = {
     "src/ssh reaching a private platform header": (
         {"ssh/server.c": '#include "platform/platform_int.h"\n'},
         "ssh/server.c:1: includes platform/platform_int.h"),
+    "src/proxy reaching into the API's headers": (
+        {"proxy/exchange.c": '#include "common/envelope.h"\n#include "api/http.h"\n'},
+        "proxy/exchange.c:2: includes api/http.h: the edge proxy may not include a header "
+        "of the edge api"),
+    "the Kit reaching into the SSH edge with <>": (
+        {"kit/http.c": "#include <ssh/ssh.h>\n", "ssh/ssh.h": ""},
+        "kit/http.c:1: includes ssh/ssh.h: the edge kit"),
+    "the platform including the edges' envelope": (
+        {"platform/limits.c": '#include "platform/limits.h"\n#include "common/envelope.h"\n'},
+        "platform/limits.c:2: includes common/envelope.h"),
     "the store reaching up into the platform": (
         {"store/db.c": '#include "platform/platform.h"\n'},
         "store/db.c:1: includes platform/platform.h"),

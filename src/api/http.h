@@ -101,11 +101,8 @@ int req_host_realm(struct req *r, char out[ID_LEN + 1], struct error *err);
 /* Envelopes. ok: {statusCode, message, data}; data is stolen (may be NULL). */
 void resp_ok(struct resp *out, int status, const char *message, json_t *data_steal);
 /* Error: {statusCode, error, message, code[, data]} with the HTTP status
- * mapped from err->code; data_steal may be NULL. */
+ * mapped from err->code (common/envelope.h); data_steal may be NULL. */
 void resp_err(struct resp *out, const struct error *err, json_t *data_steal);
-int api_http_status(enum err_code code);
-/* "Not Found" for 404; the HTTP status lines of the proxy edge use it too. */
-const char *api_reason_phrase(int status);
 /* The tail of most handlers: resp_err(err) when rc < 0 (data_steal is then
  * released), else resp_ok(status, message, data_steal). */
 void resp_result(struct resp *out, int rc, const struct error *err, int status, const char *message,

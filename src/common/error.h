@@ -1,5 +1,6 @@
 /* Error convention: a failing function returns a negative value and fills a
- * struct error. Codes are domain facts; only src/api maps them to HTTP. */
+ * struct error. Codes are domain facts; only the edges map them to HTTP
+ * (common/envelope.h). */
 #ifndef HOODY_COMMON_ERROR_H
 #define HOODY_COMMON_ERROR_H
 
@@ -8,7 +9,7 @@
 /* One row per code: X(enum constant, documented machine name, what it means).
  * The name is what clients see in "error.code"; several codes may share one
  * (E_IO and E_NOMEM are both INTERNAL_SERVER_ERROR to a client). The HTTP
- * status of each code is an edge fact and stays in src/api/envelope.c. */
+ * status of each code is an edge fact: common/envelope.c, for the edges only. */
 #define HOODY_ERROR_CODES(X)                                                                       \
 	X(E_OK, "OK", "success")                                                                   \
 	X(E_INTERNAL, "INTERNAL_SERVER_ERROR", "a bug or an unexpected host state")                \

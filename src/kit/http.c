@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/http_status.h"
 #include "kit/kit.h"
 
 const char *req_header(struct req *r, const char *name)
@@ -221,52 +222,6 @@ void req_drain(struct req *r)
 	}
 }
 
-const char *status_text(int s)
-{
-	switch (s) {
-	case 101:
-		return "Switching Protocols";
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 204:
-		return "No Content";
-	case 206:
-		return "Partial Content";
-	case 207:
-		return "Multi-Status";
-	case 400:
-		return "Bad Request";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 409:
-		return "Conflict";
-	case 412:
-		return "Precondition Failed";
-	case 413:
-		return "Payload Too Large";
-	case 415:
-		return "Unsupported Media Type";
-	case 416:
-		return "Range Not Satisfiable";
-	case 500:
-		return "Internal Server Error";
-	case 501:
-		return "Not Implemented";
-	case 503:
-		return "Service Unavailable";
-	case 504:
-		return "Gateway Timeout";
-	default:
-		return s < 400 ? "OK" : "Error";
-	}
-}
-
 void send_head(struct req *r, int status, const char *ctype, long long len, const char *extra)
 {
 	struct buf b = {0};
@@ -274,7 +229,7 @@ void send_head(struct req *r, int status, const char *ctype, long long len, cons
 		req_drain(r);
 	if (len < 0)
 		r->keepalive = false;
-	buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+	buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
 	if (ctype)
 		buf_printf(&b, "Content-Type: %s\r\n", ctype);
 	if (len >= 0)
@@ -301,7 +256,7 @@ void send_ok(struct req *r, int status, const char *data_json)
 {
 	struct buf b = {0};
 	buf_printf(&b, "{\"statusCode\":%d,\"message\":\"%s\",\"success\":true,\"data\":%s}",
-		   status, status_text(status), data_json ? data_json : "null");
+		   status, http_reason(status), data_json ? data_json : "null");
 	send_body(r, status, "application/json", b.p, b.len, NULL);
 	buf_free(&b);
 }
@@ -315,7 +270,7 @@ void send_err(struct req *r, int status, const char *fmt, ...)
 	va_end(ap);
 	struct buf b = {0};
 	buf_printf(&b, "{\"statusCode\":%d,\"error\":\"%s\",\"success\":false,\"message\":", status,
-		   status_text(status));
+		   http_reason(status));
 	buf_json_str(&b, msg);
 	buf_puts(&b, ",\"data\":null}");
 	send_body(r, status, "application/json", b.p, b.len, NULL);

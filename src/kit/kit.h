@@ -124,7 +124,6 @@ void send_body(struct req *r, int status, const char *ctype, const char *body, s
 void send_ok(struct req *r, int status, const char *data_json);
 void send_err(struct req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-const char *status_text(int status);
 void send_health(struct req *r, const char *service);
 /* Serves requests on fd until it closes; owns fd. */
 void conn_serve(int fd, void (*dispatch)(struct req *r));

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/http.h"
+#include "common/envelope.h"
+#include "common/http_status.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proxy/internal.h"
@@ -440,15 +441,10 @@ void exchange_error(struct conn *c, const struct error *err)
 
 void exchange_error_as(struct conn *c, const struct error *err, int status, const char *extra)
 {
-	struct resp r = {0};
-	resp_err(&r, err, NULL);
-	if (status) {
-		r.status = status;
-		json_object_set_new(r.json, "statusCode", json_integer(status));
-		json_object_set_new(r.json, "error", json_string(api_reason_phrase(status)));
-	}
-	char *body = json_dumps(r.json, JSON_COMPACT);
-	json_decref(r.json);
+	json_t *env = NULL;
+	status = err_envelope(err, status, &env);
+	char *body = json_dumps(env, JSON_COMPACT);
+	json_decref(env);
 	size_t blen = body ? strlen(body) : 0;
 	if (c->req_has_body && c->rq != RQ_DONE)
 		c->close_after = true; /* its body is not read: the stream cannot resync */
@@ -458,7 +454,7 @@ void exchange_error_as(struct conn *c, const struct error *err, int status, cons
 	sb_printf(&b,
 		  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 		  "Cache-Control: no-store\r\n%s%s\r\n",
-		  r.status, api_reason_phrase(r.status), blen, extra ? extra : "",
+		  status, http_reason(status), blen, extra ? extra : "",
 		  c->close_after ? "Connection: close\r\n" : "");
 	if (!c->head_req)
 		sb_add(&b, body, blen);
@@ -470,5 +466,5 @@ void exchange_error_as(struct conn *c, const struct error *err, int status, cons
 	c->rs = RS_LOCAL;
 	c->rq = c->close_after ? RQ_DRAIN : RQ_DONE;
 	c->resp_started = true;
-	log_debug("proxy: %s refused: %d %s", c->ip, r.status, err->msg);
+	log_debug("proxy: %s refused: %d %s", c->ip, status, err->msg);
 }

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/http_status.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ssh/internal.h"
@@ -81,25 +82,25 @@ static void field(const struct bridge *b, const char *name, char *out, size_t le
 	}
 }
 
-static void reply_json(struct bridge *b, int status, const char *reason, json_t *body_steal)
+static void reply_json(struct bridge *b, int status, json_t *body_steal)
 {
 	char *body = json_dumps(body_steal, JSON_COMPACT);
 	json_decref(body_steal);
-	char *msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			      "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-			      "Connection: close\r\n\r\n%s",
-			      status, reason, body ? strlen(body) : 0, body ? body : "");
+	char *msg =
+	    xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		      "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+		      "Connection: close\r\n\r\n%s",
+		      status, http_reason(status), body ? strlen(body) : 0, body ? body : "");
 	write_all(b->fd, msg, strlen(msg));
 	free(msg);
 	free(body);
 }
 
-static void reply_error(struct bridge *b, int status, const char *reason, const char *code,
-			const char *message)
+static void reply_error(struct bridge *b, int status, const char *code, const char *message)
 {
-	reply_json(b, status, reason,
-		   json_pack("{s:i, s:s, s:s, s:s}", "statusCode", status, "error", reason,
-			     "message", message, "code", code));
+	reply_json(b, status,
+		   json_pack("{s:i, s:s, s:s, s:s}", "statusCode", status, "error",
+			     http_reason(status), "message", message, "code", code));
 }
 
 static int listen_port(const struct ssh_server *s)
@@ -125,7 +126,7 @@ static void describe(struct bridge *b)
 		      b->s->host_key_fp, "websocket", ws, "command", cmd);
 	free(ws);
 	free(cmd);
-	reply_json(b, 200, "OK",
+	reply_json(b, 200,
 		   json_pack("{s:i, s:s, s:o}", "statusCode", 200, "message",
 			     "SSH bridge: a WebSocket upgrade here carries an SSH connection "
 			     "to this container (binary frames)",
@@ -409,19 +410,19 @@ static void upgrade(struct bridge *b)
 	char key[128], accept[64];
 	field(b, "Sec-WebSocket-Key", key, sizeof(key));
 	if (!key[0]) {
-		reply_error(b, 400, "Bad Request", "VALIDATION_ERROR",
+		reply_error(b, 400, "VALIDATION_ERROR",
 			    "A WebSocket upgrade needs Sec-WebSocket-Key");
 		return;
 	}
 	int sp[2];
 	struct error err = {0};
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-		reply_error(b, 502, "Bad Gateway", "BAD_GATEWAY", "Cannot open an SSH connection");
+		reply_error(b, 502, "BAD_GATEWAY", "Cannot open an SSH connection");
 		return;
 	}
 	if (ssh_conn_adopt(b->s, sp[1], b->peer, b->container_id, &err) < 0) {
 		close(sp[0]);
-		reply_error(b, 503, "Service Unavailable", "RATE_LIMITED", err.msg);
+		reply_error(b, 503, "RATE_LIMITED", err.msg);
 		return;
 	}
 	ws_accept(key, accept);
@@ -465,7 +466,7 @@ static void *bridge_main(void *arg)
 			if (get || head)
 				describe(b);
 			else
-				reply_error(b, 405, "Method Not Allowed", "VALIDATION_ERROR",
+				reply_error(b, 405, "VALIDATION_ERROR",
 					    "The SSH bridge answers GET (a description) and "
 					    "WebSocket upgrades");
 			linger(b);

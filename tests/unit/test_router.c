@@ -10,6 +10,8 @@
 
 #include "api/http.h"
 #include "api/router.h"
+#include "common/envelope.h"
+#include "common/http_status.h"
 
 static void h_list(struct req *r, struct resp *o)
 {
@@ -156,26 +158,26 @@ static void test_status_map(void **state)
 {
 	/* every code has a deliberate status; only internal failures are 500 */
 	for (int c = E_OK + 1; c < E__COUNT; c++) {
-		int s = api_http_status((enum err_code)c);
+		int s = err_http_status((enum err_code)c);
 		bool internal =
 		    c == E_INTERNAL || c == E_NOMEM || c == E_IO || c == E_DISPATCH_FAILED;
 		assert_true(internal ? s == 500 : (s >= 400 && s < 600 && s != 500));
 	}
-	assert_int_equal(api_http_status(E_VALIDATION), 400);
-	assert_int_equal(api_http_status(E_SERVER_LIMIT), 400);
-	assert_int_equal(api_http_status(E_NOOP_STATE), 400);
-	assert_int_equal(api_http_status(E_INVALID_CREDENTIALS), 401);
-	assert_int_equal(api_http_status(E_TOKEN_EXPIRED), 401);
-	assert_int_equal(api_http_status(E_EXPIRED_READONLY), 403);
-	assert_int_equal(api_http_status(E_ROUTE_NOT_FOUND), 404);
-	assert_int_equal(api_http_status(E_METHOD_NOT_ALLOWED), 405);
-	assert_int_equal(api_http_status(E_OP_IN_PROGRESS), 409);
-	assert_int_equal(api_http_status(E_PAYLOAD_TOO_LARGE), 413);
-	assert_int_equal(api_http_status(E_QUOTA), 422);
-	assert_int_equal(api_http_status(E_RATE_LIMITED), 429);
-	assert_int_equal(api_http_status(E_RUNTIME), 502);
-	assert_int_equal(api_http_status(E_SIGNING_NOT_CONFIGURED), 503);
-	assert_int_equal(api_http_status(E_TIMEOUT), 504);
+	assert_int_equal(err_http_status(E_VALIDATION), 400);
+	assert_int_equal(err_http_status(E_SERVER_LIMIT), 400);
+	assert_int_equal(err_http_status(E_NOOP_STATE), 400);
+	assert_int_equal(err_http_status(E_INVALID_CREDENTIALS), 401);
+	assert_int_equal(err_http_status(E_TOKEN_EXPIRED), 401);
+	assert_int_equal(err_http_status(E_EXPIRED_READONLY), 403);
+	assert_int_equal(err_http_status(E_ROUTE_NOT_FOUND), 404);
+	assert_int_equal(err_http_status(E_METHOD_NOT_ALLOWED), 405);
+	assert_int_equal(err_http_status(E_OP_IN_PROGRESS), 409);
+	assert_int_equal(err_http_status(E_PAYLOAD_TOO_LARGE), 413);
+	assert_int_equal(err_http_status(E_QUOTA), 422);
+	assert_int_equal(err_http_status(E_RATE_LIMITED), 429);
+	assert_int_equal(err_http_status(E_RUNTIME), 502);
+	assert_int_equal(err_http_status(E_SIGNING_NOT_CONFIGURED), 503);
+	assert_int_equal(err_http_status(E_TIMEOUT), 504);
 }
 
 static void check_envelope(enum err_code code, const char *msg, int status, const char *error)
@@ -219,6 +221,40 @@ static void test_envelopes(void **state)
 	json_decref(out.json);
 }
 
+/* One reason table for every edge; a status it does not list gets its
+ * class's name, never another status's phrase. */
+static void test_reason_phrases(void **state)
+{
+	assert_string_equal(http_reason(200), "OK");
+	assert_string_equal(http_reason(404), "Not Found");
+	assert_string_equal(http_reason(407), "Proxy Authentication Required");
+	assert_string_equal(http_reason(414), "URI Too Long");
+	assert_string_equal(http_reason(504), "Gateway Timeout");
+	assert_string_equal(http_reason(100), "Informational");
+	assert_string_equal(http_reason(299), "Successful");
+	assert_string_equal(http_reason(308), "Redirection");
+	assert_string_equal(http_reason(418), "Client Error");
+	assert_string_equal(http_reason(599), "Server Error");
+	assert_string_equal(http_reason(0), "Server Error");
+	assert_string_equal(http_reason(-1), "Server Error");
+	assert_string_equal(http_reason(1000), "Server Error");
+	/* every status the map answers has its own phrase */
+	for (int c = E_OK + 1; c < E__COUNT; c++) {
+		const char *r = http_reason(err_http_status((enum err_code)c));
+		assert_true(strcmp(r, "Client Error") != 0 && strcmp(r, "Server Error") != 0);
+	}
+	/* an overriding status (the proxy's 407) takes its phrase as "error" */
+	struct error err;
+	err_set(&err, E_MISSING_TOKEN, "no credential");
+	json_t *env = NULL;
+	assert_int_equal(err_envelope(&err, 407, &env), 407);
+	assert_int_equal(json_integer_value(json_object_get(env, "statusCode")), 407);
+	assert_string_equal(json_string_value(json_object_get(env, "error")),
+			    "Proxy Authentication Required");
+	assert_string_equal(json_string_value(json_object_get(env, "code")), "MISSING_TOKEN");
+	json_decref(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +263,7 @@ int main(void)
 	    cmocka_unit_test(test_404_vs_405),
 	    cmocka_unit_test(test_bad_tables),
 	    cmocka_unit_test(test_status_map),
+	    cmocka_unit_test(test_reason_phrases),
 	    cmocka_unit_test(test_envelopes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
