@@ -32,6 +32,10 @@
 #define RESOLVE_TRY_MS 1000 /* c-ares doubles it on the second round */
 #define RESOLVE_TRIES 2
 #define RESOLVE_DEADLINE_MS 4000 /* within the loop's CONNECT_TIMEOUT_S */
+/* With lookups in flight the thread looks at the proxy's stop flag this
+ * often: a stop cancels them instead of waiting out their deadline (the
+ * loop waits for an answer to each before it ends). */
+#define RESOLVE_STOP_POLL_MS 20
 
 struct lookup {
 	struct loop *lp;
@@ -45,6 +49,11 @@ struct lookup {
 static int64_t mono_ms(void)
 {
 	return mono_ns() / 1000000;
+}
+
+static bool stopping(const struct loop *lp)
+{
+	return __atomic_load_n(&lp->srv->stopping, __ATOMIC_ACQUIRE);
 }
 
 /* ------------------------------------------------------------ sockets */
@@ -179,6 +188,10 @@ static void lookup_start(struct loop *lp, int host_ns, struct lookup **ls, int *
 		reply_failure(lp, rq->c, RESOLVE_BUSY);
 		return;
 	}
+	if (stopping(lp)) {
+		reply_failure(lp, rq->c, ARES_ECANCELLED);
+		return;
+	}
 	struct lookup *l = lookup_new(lp, host_ns, rq);
 	if (l)
 		ls[(*n)++] = l;
@@ -214,6 +227,8 @@ static int poll_set(int rfd, struct lookup **ls, int n, struct pollfd *p, int *o
 		if (left < *timeout_ms)
 			*timeout_ms = left < 0 ? 0 : (int)left;
 	}
+	if (n && *timeout_ms > RESOLVE_STOP_POLL_MS)
+		*timeout_ms = RESOLVE_STOP_POLL_MS;
 	return np;
 }
 
@@ -249,6 +264,16 @@ static void reap(struct lookup **ls, int *n)
 		}
 	}
 	*n = kept;
+}
+
+/* A stop answers every lookup in flight now (ARES_ECANCELLED: each is
+ * answered to the loop, which is waiting for it to end). */
+static void cancel_all(struct lookup **ls, int *n)
+{
+	log_info("proxy: stopping: %d name lookup(s) in flight cancelled", *n);
+	for (int i = 0; i < *n; i++)
+		ares_cancel(ls[i]->ch);
+	reap(ls, n);
 }
 
 /* Reads the loop's requests; false once the loop's end is closed. */
@@ -290,11 +315,12 @@ void *resolver_main(void *arg)
 			break;
 		process(ls, n, p, owner, open_ ? 1 : 0, np);
 		reap(ls, &n);
+		if (n && stopping(lp))
+			cancel_all(ls, &n);
 		if (open_ && p[0].revents && !take_requests(lp, host_ns, ls, &n)) {
 			open_ = false; /* the proxy stops: what is in flight ends now */
-			for (int i = 0; i < n; i++)
-				ares_cancel(ls[i]->ch);
-			reap(ls, &n);
+			if (n)
+				cancel_all(ls, &n);
 		}
 	}
 	for (int i = 0; i < n; i++) {
