@@ -15,6 +15,7 @@ import random
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -119,16 +120,114 @@ def ensure_image(name="busybox"):
                     "images", "ensure", name], check=True)
 
 
+# A test daemon's run directory and bridge carry the test process's pid and
+# its subnet number: /run/hoody-e2e-<pid>-<n>, hdy<pid % 10000>x<n>.
+RUN_DIR_RE = re.compile(r"^hoody-e2e-(\d+)-(\d+)$")
+
+
+def run_dir_of(pid, n):
+    return f"/run/hoody-e2e-{pid}-{n}"
+
+
+def bridge_of(pid, n):
+    return f"hdy{pid % 10000}x{n}"[:15]
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def run_dir_in_use(path):
+    """A process still started with this run dir (a hoodyd that outlived its
+    test): its sockets are live."""
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if path.encode() in args:
+            return True
+    return False
+
+
+def sweep_dead_runs():
+    """Run dirs of test processes that were killed (their harness never
+    cleaned up): the host state they name is purged, then the sockets (the
+    Kit's kit.sock) and empty directories left in them are removed. Only a
+    run whose test process is gone and whose hoodyd is gone too, and only
+    while holding its subnet's lock (so no live run is using that subnet,
+    nor the bridge name made from it, meanwhile); anything else in the
+    directory (a mount, a file) is left alone."""
+    os.makedirs(NET_LOCK_DIR, exist_ok=True)
+    for name in sorted(os.listdir("/run")):
+        m = RUN_DIR_RE.match(name)
+        if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+            continue
+        pid, n = int(m.group(1)), int(m.group(2))
+        path = os.path.join("/run", name)
+        fd = os.open(os.path.join(NET_LOCK_DIR, str(n)), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live run holds subnet n: try again another time
+            if run_dir_in_use(path):
+                continue
+            with tempfile.TemporaryDirectory(prefix="hoody-e2e-sweep-") as state:
+                subprocess.run([os.path.join(BIN, "hoodyd"), "--state-dir", state,
+                                "--image-dir", IMAGE_DIR, "--run-dir", path,
+                                "--bridge", bridge_of(pid, n), "--subnet", f"10.{n}.0.0/16",
+                                "purge"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            remove_sockets_and_empty_dirs(path)
+        finally:
+            os.close(fd)
+
+
+def remove_sockets_and_empty_dirs(top):
+    """Unix sockets and empty directories under top, bottom up; never
+    below a mount point, never anything else."""
+    for root, dirs, files in os.walk(top, topdown=True):
+        dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(root, d))]
+        for f in files:
+            p = os.path.join(root, f)
+            try:
+                if stat.S_ISSOCK(os.lstat(p).st_mode):
+                    os.unlink(p)
+            except OSError:
+                pass
+    for root, _, _ in os.walk(top, topdown=False):
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
+
+
+SWEPT = False
+
+
 class Daemon:
     """A hoodyd of its own. extra_args are appended to the command line."""
 
     def __init__(self, extra_args=(), keep_state=None):
+        global SWEPT
+        if not SWEPT:
+            SWEPT = True
+            sweep_dead_runs()
         self.n, self.net_lock = reserve_subnet()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.state = keep_state or tempfile.mkdtemp(prefix="hoody-e2e-")
-        self.run_dir = f"/run/hoody-e2e-{os.getpid()}-{self.n}"
-        self.bridge = f"hdy{os.getpid() % 10000}x{self.n}"[:15]
+        self.run_dir = run_dir_of(os.getpid(), self.n)
+        self.bridge = bridge_of(os.getpid(), self.n)
         self.subnet = f"10.{self.n}.0.0/16"
         self.extra = list(extra_args)
         self.proc = None
@@ -198,13 +297,25 @@ class Daemon:
         """Deletes every container through the API, then the daemon and its dirs."""
         try:
             if self.proc and self.proc.poll() is None and self.token:
-                r = self.get("/api/v1/containers?limit=100&include_prespawn=true&include_expired=true")
-                for c in (r.data or {}).get("containers", []):
-                    self.delete(f"/api/v1/containers/{c['id']}")
+                for cid in self.container_ids():
+                    self.delete(f"/api/v1/containers/{cid}")
                 self.wait_all_gone()
         finally:
             self.stop()
             self.purge()
+
+    def container_ids(self, page_limit=100):
+        """The ids of every container (prespawn and expired ones too), page
+        by page: listed whole before any is deleted, so no page shifts."""
+        ids = []
+        for page in range(1, 10001):
+            r = self.get(f"/api/v1/containers?page={page}&limit={page_limit}"
+                         "&include_prespawn=true&include_expired=true")
+            batch = (r.data or {}).get("containers", [])
+            ids += [c["id"] for c in batch]
+            if len(batch) < page_limit:
+                break
+        return ids
 
     def abandon(self):
         """A start that failed (a `with Daemon()` never reaches __exit__):
