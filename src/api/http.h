@@ -1,7 +1,7 @@
 /* The HTTP edge: libmicrohttpd server, router, request context and the
  * Hoody JSON envelopes. Resource files (containers.c, projects.c, ...)
- * register routes and turn platform results into responses; this is the only
- * layer that knows HTTP statuses. */
+ * register routes and turn platform results into responses; the edges (this
+ * one, the proxy, SSH) alone know HTTP statuses (common/envelope.h). */
 #ifndef HOODY_API_HTTP_H
 #define HOODY_API_HTTP_H
 
