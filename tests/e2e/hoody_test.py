@@ -134,6 +134,8 @@ def bridge_of(pid, n):
 
 
 def pid_alive(pid):
+    """A pid reused meanwhile by another process counts as alive: its run
+    dir waits for a later sweep."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -180,8 +182,8 @@ def sweep_dead_runs():
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # a live run holds subnet n: try again another time
-            if run_dir_in_use(path):
-                continue
+            if not os.path.isdir(path) or run_dir_in_use(path):
+                continue  # swept meanwhile by another test process, or in use
             with tempfile.TemporaryDirectory(prefix="hoody-e2e-sweep-") as state:
                 subprocess.run([os.path.join(BIN, "hoodyd"), "--state-dir", state,
                                 "--image-dir", IMAGE_DIR, "--run-dir", path,
@@ -195,7 +197,9 @@ def sweep_dead_runs():
 def remove_sockets_and_empty_dirs(top):
     """Unix sockets and empty directories under top, bottom up; never
     below a mount point, never anything else."""
+    seen = []
     for root, dirs, files in os.walk(top, topdown=True):
+        seen.append(root)
         dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(root, d))]
         for f in files:
             p = os.path.join(root, f)
@@ -204,7 +208,7 @@ def remove_sockets_and_empty_dirs(top):
                     os.unlink(p)
             except OSError:
                 pass
-    for root, _, _ in os.walk(top, topdown=False):
+    for root in reversed(seen):
         try:
             os.rmdir(root)
         except OSError:
