@@ -9,6 +9,7 @@ metadata address would deliver into this namespace, where a listener notices.
 
 Tenants: the admin's project P1 holds the victim V, its friend F and an
 insider M; the admin's project P2 holds X; user "mallory" owns A."""
+import contextlib
 import fcntl
 import json
 import os
@@ -143,6 +144,26 @@ def internet_down():
         subprocess.run(["ip", "route", "del", f"{a}/32"], capture_output=True)
     subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
     subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+
+
+@contextlib.contextmanager
+def internet(state, script):
+    """The fake internet for a test of another file, running script: taken
+    in turns with every other user of its fixed addresses, torn down after;
+    yields its log."""
+    os.makedirs(NET_LOCK_DIR, exist_ok=True)
+    lock = os.open(os.path.join(NET_LOCK_DIR, "test_network.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    proc = None
+    try:
+        proc, log = internet_up(state, script)
+        yield log
+    finally:
+        if proc:
+            proc.kill()
+            proc.wait()
+        internet_down()
+        os.close(lock)
 
 
 def lease_ip(d, cid):

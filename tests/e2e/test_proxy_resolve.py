@@ -1,6 +1,7 @@
 """The egress proxy's resolver (src/proxy/resolve.c, docs/PROXY.md "Host
-names are resolved as the container resolves them") against a resolver in
-test_network's fake internet that never answers:
+names are resolved as the container resolves them") against
+test_proxy_egress's resolver in test_network's fake internet, which never
+answers for the names under silent.hoody.test:
 
 - its bound: one proxy loop (--proxy-threads 1) holds at most 64 lookups in
   flight; with 64 held, a 65th request gets the documented 502 BAD_GATEWAY
@@ -9,17 +10,16 @@ test_network's fake internet that never answers:
   end as 504 GATEWAY_TIMEOUT (they were real lookups);
 - a stop of hoodyd with a lookup in flight cancels it (the log says so)
   rather than waiting out the lookup's deadline, and exits cleanly."""
-import fcntl
 import json
-import os
 import socket
 import ssl
 import tempfile
 import time
 
-from hoody_test import NET_LOCK_DIR, check, free_port, main
+from hoody_test import check, free_port, main
 from proxy_util import ProxyDaemon, SERVER, DOMAIN, start_upstream
 from test_proxy_edge import make_cert
+from test_proxy_egress import DNS_INTERNET_PY
 import test_network as net
 
 RESOLVE_MAX = 64  # src/proxy/resolve.c
@@ -29,37 +29,6 @@ CRT = KEY = None
 D = None
 P = CID = None
 OWNER = None
-
-# A resolver on net.PRIVATE:53 that logs every question and answers none.
-SILENT_DNS_PY = r"""
-import socket, sys, threading
-log = open(sys.argv[1], "a", buffering=1)
-
-def dns(s):
-    while True:
-        q, peer = s.recvfrom(512)
-        end, labels = 12, []
-        while q[end]:
-            labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
-            end += q[end] + 1
-        log.write(f"dns {'.'.join(labels)}\n")
-
-def idle(s):
-    while True:
-        s.accept()[0].close()
-
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.bind(("%s", 53))
-threading.Thread(target=dns, args=(u,), daemon=True).start()
-for a, p in (("%s", 80), ("%s", 80)):
-    t = socket.socket()
-    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    t.bind((a, p))
-    t.listen(8)
-    threading.Thread(target=idle, args=(t,), daemon=True).start()
-threading.Event().wait()
-""" % (net.PRIVATE, net.INET, net.PRIVATE)
-
 
 def proxy_host(cid):
     return f"{P}-{cid}-proxy.{SERVER}.containers.{DOMAIN}"
@@ -143,10 +112,10 @@ def fill_round(log, attempt):
     held = [tls_conn() for _ in range(RESOLVE_MAX)]
     extra, plain = tls_conn(), tls_conn()
     for i, s in enumerate(held):
-        s.sendall(head(f"http://{prefix}{i}.hoody.test:9000/"))
+        s.sendall(head(f"http://{prefix}{i}.silent.hoody.test:9000/"))
     wait_asked(log, prefix, RESOLVE_MAX)
     # the 65th: refused at once, no question asked
-    extra.sendall(head(f"http://{prefix}65.hoody.test:9000/"))
+    extra.sendall(head(f"http://{prefix}65.silent.hoody.test:9000/"))
     busy = read_all(extra)
     # an address needs no lookup: the loop still serves it
     plain.sendall(head("http://127.0.0.1:9000/hello"))
@@ -163,31 +132,15 @@ def fill_round(log, attempt):
     check(busy.startswith("HTTP/1.1 502 Bad Gateway"), busy[:300])
     e = body_of(busy)
     check(e["code"] == "BAD_GATEWAY" and "too busy resolving" in e["message"], e)
-    check(f"{prefix}65.hoody.test" not in asked(log, prefix), "the 65th was asked")
+    check(f"{prefix}65.silent.hoody.test" not in asked(log, prefix), "the 65th was asked")
     check(served.startswith("HTTP/1.1 200") and served.endswith("hello\n"), served[:300])
     for a in answers:
         check(a.startswith("HTTP/1.1 504") and body_of(a)["code"] == "GATEWAY_TIMEOUT", a[:300])
     return None
 
 
-def with_silent_internet(fn):
-    os.makedirs(NET_LOCK_DIR, exist_ok=True)
-    lock = os.open(os.path.join(NET_LOCK_DIR, "test_network.lock"), os.O_CREAT | os.O_RDWR, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)  # the fake internet's fixed addresses
-    proc = None
-    try:
-        proc, log = net.internet_up(D.state, SILENT_DNS_PY)
-        fn(log)
-    finally:
-        if proc:
-            proc.kill()
-            proc.wait()
-        net.internet_down()
-        os.close(lock)
-
-
 def test_lookup_bound():
-    def run(log):
+    with net.internet(D.state, DNS_INTERNET_PY) as log:
         for attempt in range(3):
             got = fill_round(log, attempt)
             if got is None:
@@ -195,20 +148,18 @@ def test_lookup_bound():
         # a 65th looked up (not refused) is answered only after the 64 end
         check(False, "in 3 rounds the 65th was never answered while the 64 lookups were "
               f"in flight; the 65th got: {got}")
-    with_silent_internet(run)
 
 
 def test_stop_cancels_lookups():
-    def run(log):
+    with net.internet(D.state, DNS_INTERNET_PY) as log:
         s = tls_conn()
-        s.sendall(head("http://at-stop.hoody.test:9000/"))
+        s.sendall(head("http://at-stop.silent.hoody.test:9000/"))
         wait_asked(log, "at-stop", 1)
         check(early_answer(s) is None, "answered before the stop")
         D.stop()  # checks a clean exit (0, no sanitizer report)
         s.close()
         tail = D.tail_log(200)
         check("proxy: stopping: 1 name lookup(s) in flight cancelled" in tail, tail)
-    with_silent_internet(run)
 
 
 if __name__ == "__main__":
