@@ -190,7 +190,7 @@ static void check_operation(struct fx *f, const char *id, size_t k, enum contain
 		if (rc == 0 || err.code != want)
 			fail_msg("%s from %s: rc %d, %s, expected %s", op, name, rc,
 				 err_code_name(err.code), err_code_name(want));
-		/* what the API answers: 400 and 409 (api/envelope.c) */
+		/* what the API answers: 400 and 409 (common/envelope.c) */
 		assert_string_equal(err_code_name(err.code),
 				    noop ? "VALIDATION_ERROR" : "OPERATION_STATE_CONFLICT");
 		assert_true(json_is_true(json_object_get(data, "error")));
