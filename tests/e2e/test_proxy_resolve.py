@@ -11,6 +11,7 @@ answers for the names under silent.hoody.test:
 - a stop of hoodyd with a lookup in flight cancels it (the log says so)
   rather than waiting out the lookup's deadline, and exits cleanly."""
 import json
+import shutil
 import socket
 import ssl
 import tempfile
@@ -19,6 +20,7 @@ import time
 from hoody_test import check, free_port, main
 from proxy_util import ProxyDaemon, SERVER, DOMAIN, start_upstream
 from test_proxy_edge import make_cert
+import test_proxy_egress
 from test_proxy_egress import DNS_INTERNET_PY
 import test_network as net
 
@@ -169,3 +171,7 @@ if __name__ == "__main__":
     finally:
         if D:
             D.cleanup()
+        # this file's certificates, and the directory test_proxy_egress made
+        # for its own when imported
+        for d in (TMP, test_proxy_egress.TMP):
+            shutil.rmtree(d, ignore_errors=True)
