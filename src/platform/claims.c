@@ -2,6 +2,7 @@
  * The on-disk format and what exactly is signed are in docs/CLAIMS.md. */
 #include "platform/platform_int.h"
 #include "platform/claims.h"
+#include "platform/revoke.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -779,6 +780,9 @@ static int keyset_get(struct platform *pf, int64_t recheck_ns, struct keyset **o
 		struct keyset *fresh = NULL;
 		rc = keyset_load(cache.state_dir, &fresh, err);
 		if (rc == 0) {
+			/* a key left the set: claims it signed no longer verify */
+			if (cache.ks)
+				revoke_note(REVOKE_ALL, NULL, false);
 			keyset_unref(cache.ks);
 			cache.ks = fresh;
 		} else {

@@ -21,6 +21,7 @@
 #include "platform/render.h"
 #include "platform/runtime_cache.h"
 #include "platform/validate.h"
+#include "platform/revoke.h"
 
 #define RUNTIME_PARAM_MAX 1024
 #define RUNTIME_PROCS_MAX 256
@@ -391,6 +392,8 @@ int containers_update(struct platform *pf, const struct principal *who, const ch
 	    oplock_try(pf->locks, id, "update", err) < 0)
 		goto out;
 	rc = store_tx(pf->store, update_tx, &x, err);
+	if (rc == 0) /* realms, the Kit switch: what its tunnels were decided on */
+		revoke_note(REVOKE_CONTAINER, id, false);
 	if (rc == 0 && x.env_changed)
 		containers_push_env(pf, &x.row);
 	oplock_release(pf->locks, id);

@@ -12,6 +12,7 @@
 #include "platform/events.h"
 #include "platform/limits.h"
 #include "platform/oplocks.h"
+#include "platform/revoke.h"
 
 /* ------------------------------------------------------------ statuses */
 
@@ -218,7 +219,14 @@ int containers_transition(struct platform *pf, const char *id, const struct cont
 			  struct container *out, struct error *err)
 {
 	struct tx_transition x = {.pf = pf, .id = id, .t = t, .out = out};
-	return store_tx(pf->store, transition_tx, &x, err);
+	if (store_tx(pf->store, transition_tx, &x, err) < 0)
+		return -1;
+	/* Its programs end, but a tunnel may not end with them: a CONNECT of
+	 * its egress proxy leaves from its namespace, which a stop keeps. */
+	if (container_status_in(transition_to(t), CS_SET(CS_STOPPED) | CS_SET(CS_FAILED) |
+							CS_SET(CS_DELETING) | CS_SET(CS_DELETED)))
+		revoke_note(REVOKE_CONTAINER, id, true);
+	return 0;
 }
 
 struct tx_note {

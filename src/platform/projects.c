@@ -12,6 +12,7 @@
 #include "platform/containers.h"
 #include "platform/events.h"
 #include "platform/validate.h"
+#include "platform/revoke.h"
 
 #define DEFAULT_PROJECT_ALIAS "default"
 #define SCAN_PAGE 100
@@ -181,6 +182,7 @@ int projects_update(struct platform *pf, const struct principal *who, const char
 	if (store_project_update(pf->store, &p, err) < 0)
 		goto out;
 	project_event(pf, &p, "project.updated");
+	revoke_note(REVOKE_PROJECT, p.id, false);
 	rc = project_json_counted(pf, &p, project_new, err);
 out:
 	return rc;
@@ -216,6 +218,7 @@ int projects_delete(struct platform *pf, const struct principal *who, const char
 	if (store_project_delete(pf->store, id, err) < 0)
 		goto out;
 	project_event(pf, &p, "project.deleted");
+	revoke_note(REVOKE_PROJECT, id, true);
 	json_t *data = json_pack("{s:{s:I, s:i, s:i}}", "deleted", "containers",
 				 (json_int_t)json_array_size(gone), "permissions", 0, "aliases", 0);
 	if (include_items)

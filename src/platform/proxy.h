@@ -37,6 +37,7 @@ struct proxy_route {
 	char alias_id[ID_LEN + 1];		 /* non-empty when reached through an alias */
 	char target_path[PROXY_TARGET_PATH_MAX]; /* alias target path prefix ("" = none) */
 	bool allow_path_override;
+	int64_t alias_expires_ms; /* an alias route: when the alias expires (0 = never) */
 };
 
 /* What the edge knows about the request; the callbacks return NULL when absent. */
@@ -49,6 +50,10 @@ struct proxy_request_view {
 	const char *(*cookie)(void *ctx, const char *name);
 	const char *(*query)(void *ctx, const char *name); /* decoded value, first occurrence */
 	void *ctx;
+	/* Optional (NULL: not asked): lowered to the unix time at which a fact
+	 * a pass relied on expires (a claim's or a JWT's exp), so a tunnel is
+	 * decided again then. */
+	int64_t *valid_until;
 };
 
 /* Host header (a :port suffix and a trailing dot are ignored, case too) ->
@@ -209,6 +214,46 @@ struct proxy_memo {
 
 int proxy_request_decide(struct platform *pf, const char *host, const struct proxy_request_view *rq,
 			 struct proxy_memo *memo, struct proxy_route *out, struct error *err);
+
+/* ---- tunnels: deciding again after access changes ----
+ * A WebSocket or CONNECT tunnel makes no more requests once it is open, so
+ * the edge keeps, per tunnel, the grant that admitted it and asks again
+ * when access may have been withdrawn (docs/PROXY.md "What closes a
+ * tunnel"). A grant holds the Host, the client address, the method, the
+ * route reached and the values of exactly the headers, cookies and query
+ * parameters the decision read: the same inputs, replayed. */
+struct proxy_grant;
+
+/* proxy_request_decide for a request that becomes a tunnel if it passes (a
+ * WebSocket upgrade, CONNECT): not memoized, and on a pass *grant_new
+ * holds what admitted it (free with proxy_grant_free). */
+int proxy_tunnel_decide(struct platform *pf, const char *host, const struct proxy_request_view *rq,
+			struct proxy_route *out, struct proxy_grant **grant_new, struct error *err);
+void proxy_grant_free(struct proxy_grant *g);
+
+/* The number of the last access change: an atomic read, cheap enough to
+ * poll on every turn of an event loop. */
+uint64_t proxy_access_seq(struct platform *pf);
+
+/* The changes after a number the edge last saw, and what they mean for
+ * each of its tunnels. */
+struct proxy_changes;
+struct proxy_changes *proxy_changes_new(struct platform *pf, uint64_t since, uint64_t *seq_out);
+void proxy_changes_free(struct proxy_changes *chs);
+enum proxy_touch {
+	PROXY_UNTOUCHED,
+	PROXY_RECHECK, /* decide again (proxy_grant_allows) */
+	PROXY_CLOSE,   /* close now: its container stopped or went */
+};
+enum proxy_touch proxy_changes_touch(const struct proxy_changes *chs, const struct proxy_grant *g);
+/* Whether a fact the grant relied on has expired since (a claim's exp, an
+ * alias's expires_at), or a failed recheck is due again. */
+bool proxy_grant_due(const struct proxy_grant *g);
+/* Decides again with the grant's inputs: false when the request would now
+ * be refused (401/403/404) or reach another place (a retargeted alias).
+ * A decision that fails for another reason (the store busy) keeps the
+ * tunnel and makes the grant due again a second later. */
+bool proxy_grant_allows(struct platform *pf, struct proxy_grant *g);
 
 /* ---- pure parts, exposed for tests ---- */
 

@@ -45,6 +45,14 @@ static const char *ws_token(const struct proxy_request_view *rq)
 	return rq && rq->websocket ? query(rq, "token") : NULL;
 }
 
+/* A pass that relies on a fact expiring at `when` (unix s) holds until then
+ * only: a tunnel it admits is decided again at that time. */
+static void relies_until(const struct proxy_request_view *rq, int64_t when)
+{
+	if (rq && rq->valid_until && when > 0 && (!*rq->valid_until || when < *rq->valid_until))
+		*rq->valid_until = when;
+}
+
 static const char *skip_scheme(const char *v, const char *scheme)
 {
 	size_t n = strlen(scheme);
@@ -165,7 +173,7 @@ static jwt_alg_t jwt_alg_of(const char *name)
 	return JWT_ALG_HS256;
 }
 
-static bool jwt_valid(const json_t *g, const char *token)
+static bool jwt_valid(const json_t *g, const char *token, const struct proxy_request_view *rq)
 {
 	const char *secret = json_string_value(json_object_get(g, "secret"));
 	jwt_alg_t alg = jwt_alg_of(json_string_value(json_object_get(g, "algorithm")));
@@ -180,6 +188,8 @@ static bool jwt_valid(const json_t *g, const char *token)
 	long exp = jwt_get_grant_int(jwt, "exp"), nbf = jwt_get_grant_int(jwt, "nbf");
 	bool ok = jwt_get_alg(jwt) == alg && (!exp || exp > now) && (!nbf || nbf <= now) &&
 		  jwt_claims_match(jwt, json_object_get(g, "claims"));
+	if (ok)
+		relies_until(rq, exp);
 	jwt_free(jwt);
 	return ok;
 }
@@ -200,10 +210,10 @@ static bool jwt_matches(const json_t *g, const struct proxy_request_view *rq)
 	json_array_foreach(json_object_get(g, "sources"), i, s)
 	{
 		const char *src = json_string_value(s);
-		if (src && jwt_valid(g, jwt_source(rq, src)))
+		if (src && jwt_valid(g, jwt_source(rq, src), rq))
 			return true;
 	}
-	return jwt_valid(g, skip_scheme(ws_token(rq), "Bearer"));
+	return jwt_valid(g, skip_scheme(ws_token(rq), "Bearer"), rq);
 }
 
 static bool ipv4_in(const char *ip, const char *range)
@@ -472,7 +482,7 @@ static enum claim_result token_owner(struct platform *pf, const struct container
 
 static enum claim_result claim_payload_check(struct platform *pf, const struct container *c,
 					     const json_t *payload, const char *token,
-					     const char *client_ip)
+					     const struct proxy_request_view *rq)
 {
 	const char *sub = json_string_value(json_object_get(payload, "sub"));
 	const char *cid = json_string_value(json_object_get(payload, "containerId"));
@@ -481,7 +491,8 @@ static enum claim_result claim_payload_check(struct platform *pf, const struct c
 		return CLAIM_INVALID;
 	if (strcmp(cid, c->id) != 0 || strcmp(sub, c->user_id) != 0)
 		return CLAIM_FOREIGN;
-	return token_owner(pf, c, token, client_ip);
+	relies_until(rq, exp);
+	return token_owner(pf, c, token, rq->client_ip);
 }
 
 static enum claim_result claim_check(struct platform *pf, const struct container *c,
@@ -501,7 +512,7 @@ static enum claim_result claim_check(struct platform *pf, const struct container
 	const char *kid = json_string_value(json_object_get(claim, "kid"));
 	if (kid && claims_keyset(pf, &ks, &e) == 0 && keyset_public_key(ks, kid, pk) &&
 	    claim_verify(claim, pk, &payload, &e) == 0)
-		res = claim_payload_check(pf, c, payload, token, rq->client_ip);
+		res = claim_payload_check(pf, c, payload, token, rq);
 	json_decref(payload);
 	json_decref(claim);
 	keyset_unref(ks);

@@ -11,6 +11,7 @@
 #include "platform/events.h"
 #include "platform/proxy_internal.h"
 #include "platform/validate.h"
+#include "platform/revoke.h"
 
 /* The 48-hex random form is a case of the same syntax. */
 bool proxy_alias_name_valid(const char *s)
@@ -401,6 +402,8 @@ static int change(struct platform *pf, const struct principal *who, const char *
 	if (find_owned(pf, who, id, &a, err) < 0 || fields_object(body, err) < 0)
 		goto out;
 	was = a.enabled;
+	char was_container[ID_LEN + 1];
+	memcpy(was_container, a.container_id, sizeof(was_container));
 	if (writable_container(pf, who, a.container_id, &c, err) < 0 &&
 	    err->code != E_CONTAINER_NOT_FOUND)
 		goto out;
@@ -419,6 +422,10 @@ static int change(struct platform *pf, const struct principal *who, const char *
 	if (store_proxy_alias_update(pf->store, &a, err) < 0)
 		goto out;
 	emit(pf, &a, a.enabled == was ? "updated" : a.enabled ? "enabled" : "disabled");
+	/* disabled, renamed, retargeted: tunnels through it are decided again */
+	revoke_note(REVOKE_CONTAINER, was_container, false);
+	if (strcmp(was_container, a.container_id) != 0)
+		revoke_note(REVOKE_CONTAINER, a.container_id, false);
 	struct error scratch = {0};
 	proxy_alias_clear(&a);
 	if (store_proxy_alias_get_owned(pf->store, who->user_id, id, &a, &scratch) == 0)
@@ -460,6 +467,7 @@ int proxy_aliases_delete(struct platform *pf, const struct principal *who, const
 	if (store_proxy_alias_delete(pf->store, a.id, err) < 0)
 		goto out;
 	emit(pf, &a, "deleted");
+	revoke_note(REVOKE_CONTAINER, a.container_id, false);
 	rc = 0;
 out:
 	return rc;

@@ -11,6 +11,7 @@
 #include "platform/fields.h"
 #include "platform/project.h"
 #include "platform/proxy_internal.h"
+#include "platform/revoke.h"
 
 #define SCHEMA_VERSION 1
 
@@ -525,6 +526,8 @@ int proxy_doc_write(struct platform *pf, const struct principal *who,
 	if (apply(&t, doc, w, &next, &extra, err) < 0 || save(pf, &t, next, version, err) < 0)
 		goto out;
 	emit(pf, &t, w, version + 1);
+	revoke_note(t.scope == PROXY_SCOPE_CONTAINER ? REVOKE_CONTAINER : REVOKE_PROJECT, t.id,
+		    false);
 	*data_new = write_result(pf, &t, w, next, extra, version + 1);
 	extra = NULL;
 	rc = 0;

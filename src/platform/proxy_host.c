@@ -257,6 +257,7 @@ static int resolve_alias(struct platform *pf, const struct proxy_host *h, struct
 	snprintf(r->target_path, sizeof(r->target_path), "%s", a.target_path ? a.target_path : "");
 	r->allow_path_override = a.allow_path_override;
 	rc = route_fill(pf, &c, r, err);
+	r->alias_expires_ms = a.expires_at;
 out:
 	return rc;
 }

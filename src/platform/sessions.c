@@ -11,6 +11,7 @@
 #include "platform/defaults.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
+#include "platform/revoke.h"
 
 #define LOGIN_FAIL_WINDOW_MS (30LL * 60 * 1000)
 #define FAIL_PROBES 8
@@ -236,5 +237,6 @@ int sessions_logout(struct platform *pf, const char *user_id, struct error *err)
 	if (store_user_bump_session(pf->store, user_id, err) < 0)
 		return -1;
 	auth_cache_invalidate();
+	revoke_note(REVOKE_USER, user_id, false);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "platform/events.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
+#include "platform/revoke.h"
 
 #define ALIAS_MAX 254
 #define REALMS_MAX 100
@@ -614,6 +615,7 @@ static int save_changed(struct platform *pf, struct auth_token *t, json_t **toke
 	if (store_token_update(pf->store, t, err) < 0)
 		return -1;
 	auth_cache_invalidate();
+	revoke_note(REVOKE_USER, t->user_id, false);
 	token_event(pf, t, "auth.token.updated");
 	*token_json_new_out = token_json_new(t);
 	return 0;
@@ -671,6 +673,7 @@ int tokens_delete(struct platform *pf, const struct principal *who, const char *
 	int rc = store_token_delete_owned(pf->store, who->user_id, id, err);
 	if (rc == 0) {
 		auth_cache_invalidate();
+		revoke_note(REVOKE_USER, t.user_id, false);
 		token_event(pf, &t, "auth.token.deleted");
 	}
 	auth_token_clear(&t);

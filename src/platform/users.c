@@ -12,6 +12,7 @@
 #include "platform/events.h"
 #include "platform/fields.h"
 #include "platform/validate.h"
+#include "platform/revoke.h"
 
 #define USERNAME_MIN 3
 #define USERNAME_MAX 64
@@ -227,6 +228,7 @@ int users_update(struct store *st, const char *actor_id, const char *id, const j
 	if (((banned && !was_banned) || pw > 0) && store_user_bump_session(st, id, err) < 0)
 		goto fail;
 	auth_cache_invalidate();
+	revoke_note(REVOKE_USER, id, false);
 	if (banned != was_banned)
 		user_event(st, banned ? "user.banned" : "user.unbanned", out, actor_id);
 	if (out->is_admin != was_admin)
@@ -253,6 +255,7 @@ int users_set_password(struct store *st, const char *login, const char *password
 	if (store_user_update(st, &u, err) < 0 || store_user_bump_session(st, u.id, err) < 0)
 		goto out;
 	auth_cache_invalidate();
+	revoke_note(REVOKE_USER, u.id, false);
 	rc = 0;
 out:
 	user_clear(&u);

@@ -622,6 +622,10 @@ void conn_close(struct conn *c)
 	if (c->zombie)
 		return;
 	c->zombie = true;
+	if (c->recheck) {
+		c->recheck = false;
+		c->lp->nrecheck--;
+	}
 	keepalive_park(c);
 	if (c->ssl) {
 		SSL_free(c->ssl);

@@ -198,7 +198,8 @@ static int build_head(struct conn *c, const struct h1_head *h, const struct eg_v
 }
 
 /* The platform's decision for the container the server name names. */
-static int decide(struct conn *c, const char *sni, const struct h1_head *h, struct eg_view *v)
+static int decide(struct conn *c, const char *sni, const struct h1_head *h, struct eg_view *v,
+		  bool connect)
 {
 	struct error err = {0};
 	struct proxy_request_view rq = {
@@ -213,7 +214,12 @@ static int decide(struct conn *c, const char *sni, const struct h1_head *h, stru
 	};
 	if (!c->memo)
 		c->memo = xcalloc(1, sizeof(*c->memo));
-	if (proxy_request_decide(c->lp->srv->pf, sni, &rq, c->memo, &c->route, &err) == 0)
+	proxy_grant_free(c->grant);
+	c->grant = NULL;
+	/* CONNECT becomes a tunnel: keep what admits it */
+	int rc = connect ? proxy_tunnel_decide(c->lp->srv->pf, sni, &rq, &c->route, &c->grant, &err)
+			 : proxy_request_decide(c->lp->srv->pf, sni, &rq, c->memo, &c->route, &err);
+	if (rc == 0)
 		return 0;
 	if (err.code == E_MISSING_TOKEN || err.code == E_INVALID_TOKEN)
 		exchange_error_as(c, &err, 407, "Proxy-Authenticate: Basic realm=\"hoody\"\r\n");
@@ -240,7 +246,7 @@ int egress_request(struct conn *c, struct h1_head *h, const struct h1_framing *f
 			      "containers.{domain} (docs/PROXY.md)");
 	if (connect && fr->kind != H1_BODY_NONE)
 		return refuse(c, E_VALIDATION, "CONNECT takes no body");
-	if (decide(c, sni, h, &v) < 0)
+	if (decide(c, sni, h, &v, connect) < 0)
 		return -1;
 	/* CONNECT on the ssh name: the SSH stream itself, whatever the target
 	 * (a ProxyCommand with an HTTPS CONNECT client) */

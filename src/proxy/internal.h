@@ -117,6 +117,8 @@ struct conn {
 	char bkey[420];		  /* which backend bfd is connected to (reuse) */
 	struct proxy_route route; /* of the current exchange */
 	struct proxy_memo *memo;  /* the platform's memo of this connection's last decision */
+	struct proxy_grant *grant; /* a tunnel's admission, decided again on access changes */
+	bool recheck;		   /* to be decided again (server.c, a few per turn) */
 	int64_t deadline_ns;
 	int64_t head_start_ns; /* first byte of the current request head */
 	uint64_t requests;
@@ -184,6 +186,8 @@ struct loop {
 	struct handoff *hand; /* given by other loops, started at the next wake-up */
 	int nhand, hand_cap;  /* nhand atomic */
 	int64_t now_ns;
+	uint64_t access_seq; /* the platform's last access change this loop applied */
+	int nrecheck;	     /* conns with recheck set */
 };
 
 struct ip_slot {
@@ -225,6 +229,12 @@ void ip_release(struct proxy_server *srv, const char *ip);
 int relay_start(struct proxy_server *srv, struct error *err);
 void relay_stop(struct proxy_server *srv);
 bool relay_try(struct conn *c); /* true: handed over, c is closed */
+
+/* tunnels.c: tunnels decided again when access changes (docs/PROXY.md
+ * "What closes a tunnel"); at most this many decisions per turn of a loop */
+#define RECHECK_BATCH 16
+void tunnels_poll(struct loop *lp);
+void tunnels_due(struct loop *lp); /* the one-second sweep: expiring grants */
 
 /* conn.c */
 void conn_start(struct loop *lp, int fd, const char *ip, bool tls);

@@ -37,6 +37,7 @@ extern char **environ;
 #define RELAY_FD_RESERVE 64		/* a worker's own descriptors besides connections */
 #define RELAY_SPAWN_GAP_NS 1000000000LL /* after a failed start or a death */
 #define TALLY_BUCKETS 256
+#define RELAYED_BUCKETS 1024
 
 /* How many of a worker's connections each client address holds: what
  * hoodyd must give back to the per-address count when the worker dies. */
@@ -46,11 +47,26 @@ struct tally_node {
 	char ip[INET6_ADDRSTRLEN];
 };
 
+/* A relayed tunnel as hoodyd knows it: the grant that admitted it, decided
+ * again on access changes (docs/PROXY.md "What closes a tunnel"). Only the
+ * supervisor thread frees one, so it may decide outside the lock. */
+struct relayed {
+	struct relayed *prev, *next; /* the worker's list */
+	struct relayed *hnext;	     /* its bucket, by id */
+	struct relay_worker *w;
+	uint64_t id;
+	struct proxy_grant *grant;
+	bool recheck; /* to be decided again */
+	bool refused; /* decided closed; the kill is still to be sent */
+};
+
 struct relay_worker {
 	pid_t pid;
 	int pidfd, ctl;
 	int conns; /* handed over and not yet reported closed */
 	struct tally_node *tally[TALLY_BUCKETS];
+	struct relayed rel;		       /* list sentinel */
+	struct relayed *byid[RELAYED_BUCKETS]; /* the same, by id */
 };
 
 struct relay {
@@ -64,6 +80,10 @@ struct relay {
 	pthread_t thread;
 	bool has_thread, stopping;
 	int64_t next_spawn_ns;
+	uint64_t next_id;    /* under lock */
+	uint64_t access_seq; /* supervisor only, as the fields below */
+	int nrecheck;
+	int64_t last_due_ns;
 };
 
 /* ------------------------------------------------------------ tallies */
@@ -118,10 +138,167 @@ static void tally_release_all(struct proxy_server *srv, struct relay_worker *w)
 		}
 }
 
+/* ------------------------------------------------------------ relayed tunnels */
+
+/* Under r->lock. Takes the grant. */
+static void relayed_add(struct relay_worker *w, uint64_t id, struct proxy_grant *grant)
+{
+	struct relayed *x = xcalloc(1, sizeof(*x));
+	x->w = w;
+	x->id = id;
+	x->grant = grant;
+	x->next = w->rel.next;
+	x->prev = &w->rel;
+	w->rel.next->prev = x;
+	w->rel.next = x;
+	struct relayed **b = &w->byid[id % RELAYED_BUCKETS];
+	x->hnext = *b;
+	*b = x;
+}
+
+static void relayed_free(struct relay *r, struct relayed *x)
+{
+	if (x->recheck || x->refused)
+		r->nrecheck--;
+	x->prev->next = x->next;
+	x->next->prev = x->prev;
+	proxy_grant_free(x->grant);
+	free(x);
+}
+
+/* Under r->lock: the worker reported it closed. */
+static void relayed_closed(struct relay *r, struct relay_worker *w, uint64_t id)
+{
+	for (struct relayed **pp = &w->byid[id % RELAYED_BUCKETS]; *pp; pp = &(*pp)->hnext)
+		if ((*pp)->id == id) {
+			struct relayed *x = *pp;
+			*pp = x->hnext;
+			relayed_free(r, x);
+			return;
+		}
+}
+
+static void relayed_free_all(struct relay *r, struct relay_worker *w)
+{
+	if (!w->rel.next)
+		return;
+	while (w->rel.next != &w->rel)
+		relayed_free(r, w->rel.next);
+	memset(w->byid, 0, sizeof(w->byid));
+}
+
+static void mark(struct relay *r, struct relayed *x)
+{
+	if (x->recheck || x->refused)
+		return;
+	x->recheck = true;
+	r->nrecheck++;
+}
+
+/* Under r->lock. false: the worker's socket is full, try again later. */
+static bool send_kill(struct relayed *x)
+{
+	struct relay_kill k = {.type = RELAY_KILL, .id = x->id};
+	return send(x->w->ctl, &k, sizeof(k), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(k) ||
+	       (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS);
+}
+
+/* Under r->lock: closing for good; the report that follows frees it. */
+static void refuse(struct relay *r, struct relayed *x)
+{
+	if (!x->refused) {
+		if (!x->recheck)
+			r->nrecheck++;
+		x->refused = true;
+		x->recheck = false;
+	}
+	if (send_kill(x)) {
+		x->refused = false;
+		r->nrecheck--;
+		proxy_grant_free(x->grant); /* nothing to decide any more */
+		x->grant = NULL;
+	}
+}
+
+/* The platform's changes since the last turn: touched tunnels are closed
+ * or marked. */
+static void relay_changes(struct relay *r)
+{
+	struct platform *pf = r->srv->pf;
+	if (proxy_access_seq(pf) == r->access_seq)
+		return;
+	struct proxy_changes *chs = proxy_changes_new(pf, r->access_seq, &r->access_seq);
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->nworkers; i++) {
+		struct relay_worker *w = r->workers[i];
+		for (struct relayed *x = w->rel.next; x != &w->rel; x = x->next) {
+			if (!x->grant)
+				continue;
+			enum proxy_touch t = proxy_changes_touch(chs, x->grant);
+			if (t == PROXY_CLOSE)
+				refuse(r, x);
+			else if (t == PROXY_RECHECK)
+				mark(r, x);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	proxy_changes_free(chs);
+}
+
+/* Once a second: grants whose facts expired. */
+static void relay_due(struct relay *r)
+{
+	int64_t now = mono_ns();
+	if (now - r->last_due_ns < 1000000000LL)
+		return;
+	r->last_due_ns = now;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->nworkers; i++)
+		for (struct relayed *x = r->workers[i]->rel.next; x != &r->workers[i]->rel;
+		     x = x->next)
+			if (x->grant && proxy_grant_due(x->grant))
+				mark(r, x);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* A batch of decisions, made outside the lock (loops hand over meanwhile):
+ * only this thread frees a relayed tunnel or a worker, so the pointers
+ * taken stay good. */
+static void relay_recheck_some(struct relay *r)
+{
+	struct relayed *batch[RECHECK_BATCH];
+	int n = 0;
+	if (!__atomic_load_n(&r->nrecheck, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->nworkers && n < RECHECK_BATCH; i++) {
+		struct relay_worker *w = r->workers[i];
+		for (struct relayed *x = w->rel.next; x != &w->rel && n < RECHECK_BATCH;
+		     x = x->next) {
+			if (x->refused)
+				refuse(r, x);
+			else if (x->recheck)
+				batch[n++] = x;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	for (int i = 0; i < n; i++) {
+		struct relayed *x = batch[i];
+		bool ok = !x->grant || proxy_grant_allows(r->srv->pf, x->grant);
+		pthread_mutex_lock(&r->lock);
+		x->recheck = false;
+		r->nrecheck--;
+		if (!ok)
+			refuse(r, x);
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
 /* ------------------------------------------------------------ workers */
 
 static void worker_free(struct relay *r, struct relay_worker *w)
 {
+	relayed_free_all(r, w);
 	if (w->ctl >= 0) {
 		(void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, w->ctl, NULL);
 		close(w->ctl);
@@ -175,6 +352,7 @@ static struct relay_worker *worker_spawn(struct relay *r)
 		return NULL;
 	}
 	struct relay_worker *w = xcalloc(1, sizeof(*w));
+	w->rel.next = w->rel.prev = &w->rel;
 	w->pid = pid;
 	w->ctl = sv[0];
 	/* hoodyd's reaper may collect the worker; the pidfd names it safely */
@@ -228,6 +406,7 @@ static void worker_lost(struct relay *r, struct relay_worker *w)
 			r->workers[i] = r->workers[--r->nworkers];
 			break;
 		}
+	relayed_free_all(r, w);
 	pthread_mutex_unlock(&r->lock);
 	log_warn("proxy: relay worker %d exited; its %d connection(s) are closed, "
 		 "another worker takes new ones",
@@ -250,6 +429,7 @@ static bool worker_read(struct relay *r, struct relay_worker *w)
 			return false; /* end of the socket (or a broken worker) */
 		m.ip[sizeof(m.ip) - 1] = '\0';
 		pthread_mutex_lock(&r->lock);
+		relayed_closed(r, w, m.id);
 		bool known = tally_del(w, m.ip);
 		if (known)
 			w->conns--;
@@ -265,7 +445,10 @@ static void *supervisor_main(void *arg)
 	struct epoll_event evs[RELAY_WORKERS_MAX + 1];
 	while (!__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
 		ensure_capacity(r);
-		int n = epoll_wait(r->epfd, evs, RELAY_WORKERS_MAX + 1, 1000);
+		relay_changes(r);
+		relay_due(r);
+		relay_recheck_some(r);
+		int n = epoll_wait(r->epfd, evs, RELAY_WORKERS_MAX + 1, 		       __atomic_load_n(&r->nrecheck, __ATOMIC_RELAXED) ? 0 : 1000);
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr) {
 				uint64_t v;
@@ -299,7 +482,9 @@ static uint32_t buffered(const struct buf *b)
  * a worker that does not keep up gets nothing, it never stalls a loop. */
 static bool send_to_worker(struct relay *r, const struct conn *c, bool *wake)
 {
-	struct relay_add m = {.to_client = buffered(&c->resp.b), .to_backend = buffered(&c->req.b)};
+	struct relay_add m = {.type = RELAY_ADD,
+			      .to_client = buffered(&c->resp.b),
+			      .to_backend = buffered(&c->req.b)};
 	snprintf(m.ip, sizeof(m.ip), "%s", c->ip);
 	struct iovec iov[3] = {
 	    {&m, sizeof(m)},
@@ -319,6 +504,7 @@ static bool send_to_worker(struct relay *r, const struct conn *c, bool *wake)
 	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
 	bool sent = false;
 	pthread_mutex_lock(&r->lock);
+	m.id = ++r->next_id;
 	for (int i = 0; i < r->nworkers && !sent; i++) {
 		struct relay_worker *w = r->workers[i];
 		if (w->conns >= r->cap)
@@ -329,6 +515,13 @@ static bool send_to_worker(struct relay *r, const struct conn *c, bool *wake)
 		}
 		w->conns++;
 		tally_add(w, c->ip);
+		if (c->grant) {
+			relayed_add(w, m.id, c->grant);
+			/* a change the loop has not applied to it yet (or marked it
+			 * for): the supervisor may have passed it already */
+			if (c->recheck || c->lp->access_seq != proxy_access_seq(r->srv->pf))
+				mark(r, w->rel.next);
+		}
 		sent = true;
 		*wake = needs_worker(r);
 	}
@@ -351,6 +544,7 @@ bool relay_try(struct conn *c)
 	 * own count (its descriptors) is free now. */
 	__atomic_sub_fetch(&c->lp->srv->conns, 1, __ATOMIC_RELAXED);
 	c->ip_released = true;
+	c->grant = NULL; /* the supervisor's now */
 	ep_close(c->lp, c->bfd);
 	c->bfd = -1;
 	c->b_keep = false;

@@ -9,15 +9,27 @@
 
 #include "proxy/internal.h"
 
+enum relay_msg { RELAY_ADD = 1, RELAY_KILL = 2 };
+
 /* hoodyd -> worker, with SCM_RIGHTS [client socket, backend socket]: the
  * bytes hoodyd already read past the 101 follow the struct, to_client first. */
 struct relay_add {
+	uint32_t type;			/* RELAY_ADD */
 	uint32_t to_client, to_backend; /* lengths, each at most BUF_SIZE */
+	uint64_t id;			/* hoodyd's name for the connection */
 	char ip[INET6_ADDRSTRLEN];	/* the client's address: hoodyd's per-address count */
+};
+
+/* hoodyd -> worker: close this connection (the access that admitted it is
+ * gone); reported closed like any other. */
+struct relay_kill {
+	uint32_t type; /* RELAY_KILL */
+	uint64_t id;
 };
 
 /* worker -> hoodyd: one relayed connection ended. */
 struct relay_closed {
+	uint64_t id;
 	char ip[INET6_ADDRSTRLEN];
 };
 

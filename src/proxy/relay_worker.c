@@ -27,11 +27,14 @@
 #define RELAY_ROUNDS 64 /* then other connections get a turn */
 #define RELAY_POOL_KEEP 256
 #define NOBODY 65534
+#define RELAY_ID_BUCKETS 16384
 
 /* Side 0 is the client, side 1 the backend; b[s] holds bytes read from
  * fd[s] on their way to fd[1 - s]. */
 struct rconn {
 	struct rconn *prev, *next;
+	struct rconn *hnext; /* its bucket, by hoodyd's id */
+	uint64_t id;
 	int fd[2];
 	struct rbuf {
 		char *data;
@@ -50,6 +53,7 @@ struct relay_worker_state {
 	char *pool[RELAY_POOL_KEEP];
 	int npool;
 	bool quit;
+	struct rconn *byid[RELAY_ID_BUCKETS]; /* hoodyd names a connection to close */
 };
 
 /* ------------------------------------------------------------ buffers */
@@ -76,9 +80,9 @@ static void rbuf_release(struct relay_worker_state *w, struct rbuf *b)
 /* hoodyd counts connections per client address; this is how it learns
  * that one ended. hoodyd reads these without ever blocking on us, so a
  * blocking send only waits for its reader thread. */
-static void report_closed(struct relay_worker_state *w, const char *ip)
+static void report_closed(struct relay_worker_state *w, uint64_t id, const char *ip)
 {
-	struct relay_closed m = {0};
+	struct relay_closed m = {.id = id};
 	snprintf(m.ip, sizeof(m.ip), "%s", ip);
 	while (send(RELAY_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) < 0) {
 		if (errno != EINTR) {
@@ -101,9 +105,14 @@ static void rconn_close(struct relay_worker_state *w, struct rconn *c)
 	}
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
+	for (struct rconn **pp = &w->byid[c->id % RELAY_ID_BUCKETS]; *pp; pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
 	c->next = w->dead;
 	w->dead = c;
-	report_closed(w, c->ip);
+	report_closed(w, c->id, c->ip);
 }
 
 /* Moves bytes from side s to the other; true when anything happened.
@@ -211,6 +220,9 @@ static void rconn_add(struct relay_worker_state *w, int fds[2], const struct rel
 	struct rconn *c = xcalloc(1, sizeof(*c));
 	c->fd[0] = fds[0];
 	c->fd[1] = fds[1];
+	c->id = m->id;
+	c->hnext = w->byid[c->id % RELAY_ID_BUCKETS];
+	w->byid[c->id % RELAY_ID_BUCKETS] = c;
 	snprintf(c->ip, sizeof(c->ip), "%s", m->ip);
 	/* bytes hoodyd read past the 101 go out first, each its own way */
 	const uint32_t len[2] = {m->to_backend, m->to_client};
@@ -248,9 +260,24 @@ static void close_fds(const int *fds, int n)
 		close(fds[i]);
 }
 
-/* One message: a struct relay_add, its bytes and exactly two descriptors.
- * Anything else is hoodyd's bug; the connection (if any) is dropped and
- * reported closed, so hoodyd's counts stay true. */
+/* hoodyd withdrew the access that admitted a connection: it closes here
+ * and is reported closed like any other. An unknown id (it closed
+ * meanwhile) is nothing to do. */
+static void ctl_kill(struct relay_worker_state *w, const char *data)
+{
+	struct relay_kill k;
+	memcpy(&k, data, sizeof(k));
+	for (struct rconn *c = w->byid[k.id % RELAY_ID_BUCKETS]; c; c = c->hnext)
+		if (c->id == k.id) {
+			rconn_close(w, c);
+			return;
+		}
+}
+
+/* One message: a struct relay_kill without descriptors, or a struct
+ * relay_add, its bytes and exactly two descriptors. Anything else is
+ * hoodyd's bug; the connection (if any) is dropped and reported closed, so
+ * hoodyd's counts stay true. */
 static void ctl_message(struct relay_worker_state *w, struct msghdr *mh, ssize_t n,
 			const char *data)
 {
@@ -268,11 +295,18 @@ static void ctl_message(struct relay_worker_state *w, struct msghdr *mh, ssize_t
 		}
 	}
 	struct relay_add m;
+	uint32_t type = 0;
+	if (n >= (ssize_t)sizeof(type))
+		memcpy(&type, data, sizeof(type));
+	if (type == RELAY_KILL && n == (ssize_t)sizeof(struct relay_kill) && nfds == 0) {
+		ctl_kill(w, data);
+		return;
+	}
 	bool ok = n >= (ssize_t)sizeof(m);
 	if (ok) {
 		memcpy(&m, data, sizeof(m));
 		m.ip[sizeof(m.ip) - 1] = '\0';
-		ok = m.to_client <= BUF_SIZE && m.to_backend <= BUF_SIZE &&
+		ok = type == RELAY_ADD && m.to_client <= BUF_SIZE && m.to_backend <= BUF_SIZE &&
 		     (size_t)n == sizeof(m) + m.to_client + m.to_backend && nfds == 2 &&
 		     !(mh->msg_flags & (MSG_CTRUNC | MSG_TRUNC));
 	}
@@ -283,7 +317,7 @@ static void ctl_message(struct relay_worker_state *w, struct msghdr *mh, ssize_t
 	log_warn("relay: malformed hand-over from hoodyd (%zd bytes, %d descriptors)", n, nfds);
 	close_fds(fds, nfds);
 	if (n >= (ssize_t)sizeof(m))
-		report_closed(w, m.ip);
+		report_closed(w, m.id, m.ip);
 }
 
 static void ctl_read(struct relay_worker_state *w)

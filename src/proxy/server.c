@@ -143,6 +143,7 @@ static void free_dead(struct loop *lp)
 		free(c->retry_head);
 		free(c->egress_name);
 		free(c->memo);
+		proxy_grant_free(c->grant);
 		free(c);
 	}
 }
@@ -288,6 +289,7 @@ static void sweep(struct loop *lp)
 		else if (c->rs == RS_TUNNEL)
 			relay_try(c); /* one that found no room then */
 	}
+	tunnels_due(lp);
 	keepalive_sweep(lp);
 }
 
@@ -391,7 +393,7 @@ static void *loop_main(void *arg)
 	struct epoll_event evs[EVENTS_MAX];
 	int64_t last_sweep = mono_ns();
 	while (!__atomic_load_n(&lp->srv->stopping, __ATOMIC_ACQUIRE)) {
-		int n = epoll_wait(lp->epfd, evs, EVENTS_MAX, lp->ready ? 0 : 1000);
+		int n = epoll_wait(lp->epfd, evs, EVENTS_MAX, lp->ready || lp->nrecheck ? 0 : 1000);
 		lp->now_ns = mono_ns();
 		for (int i = 0; i < n; i++)
 			dispatch(lp, &evs[i]);
@@ -400,6 +402,7 @@ static void *loop_main(void *arg)
 			last_sweep = lp->now_ns;
 		}
 		run_ready(lp);
+		tunnels_poll(lp);
 		free_dead(lp);
 		keepalive_free_dead(lp);
 	}
