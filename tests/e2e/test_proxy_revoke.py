@@ -1,0 +1,258 @@
+"""Open tunnels lose the access that admitted them (docs/PROXY.md "What
+closes a tunnel"). A WebSocket through the proxy, held by a relay worker
+(plain listener) or by hoodyd itself (TLS listener), is decided again when
+access changes and closed when the same request would now be refused:
+
+- the container goes from public to private: its unauthenticated tunnels
+  close, the owner's and another container's stay and echo;
+- the API token inside the owner's claim pair is revoked: those tunnels
+  close, one admitted by another of the owner's credentials stays;
+- the alias a tunnel came through is deleted: it closes, a tunnel to the
+  container's own name stays;
+- another user can neither close them (their own changes touch only their
+  containers) nor make the changes (404).
+
+"Stays open" is shown after a barrier: a canary tunnel on the same path
+(one proxy loop, one relay supervisor: changes are applied in order) closed
+by a later change, so every earlier change has been applied by then."""
+import os
+import socket
+import ssl
+import tempfile
+import time
+
+from hoody_test import check, free_port, main
+from proxy_util import (ProxyDaemon, relay_pids, start_upstream, ws_connect, ws_recv,
+                        ws_send)
+from test_proxy_edge import make_cert
+
+# A liveness bound, not a speed one: a close the proxy owes arrives long
+# before; a test that waits it out fails.
+CLOSE_DEADLINE_S = 120
+
+TMP = tempfile.mkdtemp(prefix="hoody-revoke-")
+CRT, KEY = make_cert(TMP, "revoke")
+TLS_PORT = free_port()
+D = None
+
+
+def daemon():
+    # one loop: the canary barrier and the tunnels it vouches for share it
+    return ProxyDaemon(["--proxy-threads", "1", "--proxy-tls-listen", f"127.0.0.1:{TLS_PORT}",
+                        "--tls-cert", CRT, "--tls-key", KEY])
+
+
+class Tunnel:
+    """A WebSocket through the proxy: plain (relayed) or TLS (in hoodyd)."""
+
+    def __init__(self, host, headers=None, tls=False, query=""):
+        self.tls = tls
+        sock = None
+        port = D.proxy_port
+        if tls:
+            port = TLS_PORT
+            ctx = ssl.create_default_context(cafile=CRT)
+            sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                                   server_hostname=host)
+        self.s, status, head = ws_connect(port, host, path="/ws" + query, headers=headers,
+                                          timeout=30, sock=sock)
+        check(status == 101, f"upgrade through the proxy: {head}")
+        self.echo()
+
+    def echo(self, msg=b"still here"):
+        ws_send(self.s, msg)
+        check(ws_recv(self.s) == (1, msg), "echo through the tunnel")
+
+    def closed_by_proxy(self):
+        """True once the proxy ends the connection; False at the deadline."""
+        self.s.settimeout(CLOSE_DEADLINE_S)
+        try:
+            while True:
+                if not self.s.recv(4096):
+                    return True
+        except socket.timeout:
+            return False
+        except (ConnectionError, OSError, ssl.SSLError):
+            return True
+
+    def expect_closed(self, why):
+        check(self.closed_by_proxy(), f"not closed within {CLOSE_DEADLINE_S} s: {why}")
+        self.s.close()
+
+    def close(self):
+        self.s.close()
+
+
+def put_doc(cid, doc, token=..., expect=(200, 201)):
+    base = f"/api/v1/containers/{cid}/proxy/permissions"
+    r = D.get(base, token=token)
+    ver = r.data["file_version"] if r.status == 200 else 0
+    r = D.put(base, dict(doc, container=cid), token=token, headers={"If-Match": f"file:v{ver}"})
+    check(r.status in expect, r)
+    return r
+
+
+PUBLIC = {"groups": {}, "permissions": {}, "default": "allow"}
+PRIVATE = {"groups": {}, "permissions": {}, "default": "deny"}
+
+
+def container(token=...):
+    """A running container with the echo server on 9000; its http-9000 name."""
+    p = D.new_project(token=token)
+    cid = D.create_container(p, token=token)["id"]
+    start_upstream(D, cid, 9000)
+    return cid, D.host(p, cid, "http-9000")
+
+
+def relayed(n):
+    """Waits until relay workers hold at least n tunnels (two sockets each)."""
+    deadline = time.time() + CLOSE_DEADLINE_S
+    while time.time() < deadline:
+        socks = 0
+        for pid in relay_pids(D.proc.pid):
+            fd_dir = f"/proc/{pid}/fd"
+            try:
+                socks += sum(os.readlink(f"{fd_dir}/{f}").startswith("socket:")
+                             for f in os.listdir(fd_dir))
+            except OSError:
+                pass
+        # each worker also holds its control socket
+        if socks - len(relay_pids(D.proc.pid)) >= 2 * n:
+            return
+        time.sleep(0.1)
+    check(False, f"relay workers do not hold {n} tunnels")
+
+
+CANARY = {}
+
+
+def barrier():
+    """Every access change made so far has been applied to every tunnel on
+    both paths: a later change closes a canary tunnel on each."""
+    if not CANARY:
+        CANARY["cid"], CANARY["host"] = container()
+    cid, host = CANARY["cid"], CANARY["host"]
+    put_doc(cid, PUBLIC)
+    canaries = [Tunnel(host), Tunnel(host, tls=True)]
+    put_doc(cid, PRIVATE)
+    for t in canaries:
+        t.expect_closed("the canary of the barrier")
+
+
+def test_public_to_private():
+    a_cid, a_host = container()
+    b_cid, b_host = container()
+    put_doc(a_cid, PUBLIC)
+    put_doc(b_cid, PUBLIC)
+    owner = D.claim_headers(a_cid)
+    anon = [Tunnel(a_host), Tunnel(a_host, tls=True)]
+    kept = [Tunnel(a_host, owner), Tunnel(a_host, owner, tls=True), Tunnel(b_host),
+            Tunnel(b_host, tls=True)]
+    relayed(3)  # the plain ones
+    put_doc(a_cid, PRIVATE)
+    for t in anon:
+        t.expect_closed("an unauthenticated tunnel to a container made private")
+    barrier()
+    for t in kept:
+        t.echo()  # the owner's, and another container's
+        t.close()
+    # a new unauthenticated request is refused as the tunnels were
+    s, status, _ = ws_connect(D.proxy_port, a_host, timeout=30)
+    check(status == 401, status)
+    s.close()
+
+
+def test_revoked_token():
+    cid, host = container()
+    put_doc(cid, PRIVATE)
+    r = D.post("/api/v1/auth/tokens", {"alias": "revoke-me"})
+    check(r.status == 201, r)
+    tok_id, secret = r.data["id"], r.data["token"]
+    by_token = D.claim_headers(cid, token=secret)
+    doomed = [Tunnel(host, by_token), Tunnel(host, by_token, tls=True)]
+    kept = [Tunnel(host, D.claim_headers(cid)), Tunnel(host, D.claim_headers(cid), tls=True)]
+    # another user deletes the token: 404, nothing closes
+    bob = D.new_user("bob-revoke")
+    r = D.delete(f"/api/v1/auth/tokens/{tok_id}", token=bob)
+    check(r.status == 404, r)
+    # bob's own token changes touch only his containers
+    r = D.post("/api/v1/auth/tokens", {"alias": "bobs"}, token=bob)
+    check(r.status == 201, r)
+    check(D.delete(f"/api/v1/auth/tokens/{r.data['id']}", token=bob).status in (200, 204), "bob")
+    barrier()
+    for t in doomed + kept:
+        t.echo()
+    r = D.delete(f"/api/v1/auth/tokens/{tok_id}")
+    check(r.status in (200, 204), r)
+    for t in doomed:
+        t.expect_closed("a tunnel admitted by a revoked token")
+    barrier()
+    for t in kept:
+        t.echo()
+        t.close()
+
+
+def test_deleted_alias():
+    cid, host = container()
+    put_doc(cid, PUBLIC)
+    r = D.post("/api/v1/proxy/aliases", {"container_id": cid, "alias": "revoke-echo",
+                                         "program": "http-9000"})
+    check(r.status == 201, r)
+    alias_id = r.data["id"]
+    ahost = "revoke-echo.node-local.containers.hoody.local"
+    doomed = [Tunnel(ahost), Tunnel(ahost, tls=True)]
+    kept = [Tunnel(host), Tunnel(host, tls=True)]
+    # another user: not their alias, not their container
+    bob = D.new_user("bob-alias")
+    check(D.delete(f"/api/v1/proxy/aliases/{alias_id}", token=bob).status == 404, "bob deletes")
+    check(D.patch(f"/api/v1/proxy/aliases/{alias_id}/state", {"enabled": False},
+                  token=bob).status == 404, "bob disables")
+    put_doc(cid, PRIVATE, token=bob, expect=(404,))
+    # bob's own container going private touches only his tunnels
+    bob_cid, bob_host = container(token=bob)
+    put_doc(bob_cid, PUBLIC, token=bob)
+    bobs = Tunnel(bob_host)
+    put_doc(bob_cid, PRIVATE, token=bob)
+    bobs.expect_closed("bob's own tunnel, when bob makes his container private")
+    barrier()
+    for t in doomed + kept:
+        t.echo()
+    r = D.delete(f"/api/v1/proxy/aliases/{alias_id}")
+    check(r.status in (200, 204), r)
+    for t in doomed:
+        t.expect_closed("a tunnel through a deleted alias")
+    barrier()
+    for t in kept:
+        t.echo()
+        t.close()
+
+
+def test_bad_input_changes_nothing():
+    """Refused writes (stale If-Match, bad documents) note no change: the
+    tunnels they would have closed stay."""
+    cid, host = container()
+    put_doc(cid, PUBLIC)
+    t = Tunnel(host)
+    base = f"/api/v1/containers/{cid}/proxy/permissions"
+    r = D.put(base, dict(PRIVATE, container=cid), headers={"If-Match": "file:v0"})
+    check(r.status == 412, r)
+    r = D.put(base, dict(PRIVATE, container=cid))
+    check(r.status == 428, r)
+    ver = D.get(base).data["file_version"]
+    r = D.put(base, {"default": "nope", "container": cid}, headers={"If-Match": f"file:v{ver}"})
+    check(r.status == 400, r)
+    barrier()
+    t.echo()
+    t.close()
+
+
+def run_all():
+    global D
+    with daemon() as d:
+        D = d
+        main([test_public_to_private, test_revoked_token, test_deleted_alias,
+              test_bad_input_changes_nothing])
+
+
+if __name__ == "__main__":
+    run_all()
