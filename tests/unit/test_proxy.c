@@ -20,6 +20,7 @@
 #include "platform/auth.h"
 #include "platform/claims.h"
 #include "platform/proxy_internal.h"
+#include "platform/revoke.h"
 #include "store/store.h"
 
 #define P "0123456789abcdef01234567"
@@ -688,6 +689,120 @@ static void test_foreign_claim(void **state)
 	free(bobs);
 }
 
+/* ------------------------------------------------------------ tunnels */
+
+static void put_doc(struct world *w, const char *doc, int64_t *version)
+{
+	struct error err = {0};
+	struct proxy_doc d = {.scope = "container", .document = (char *)doc};
+	snprintf(d.id, sizeof(d.id), "%s", w->cid);
+	snprintf(d.user_id, sizeof(d.user_id), "%s", w->alice);
+	assert_int_equal(store_proxy_doc_put(w->st, &d, (*version)++, &err), 0);
+}
+
+static enum proxy_touch touched_by(uint64_t since, const struct proxy_grant *g)
+{
+	uint64_t seq;
+	struct proxy_changes *chs = proxy_changes_new(NULL, since, &seq);
+	assert_int_equal(seq, revoke_seq());
+	enum proxy_touch t = proxy_changes_touch(chs, g);
+	proxy_changes_free(chs);
+	return t;
+}
+
+/* Which changes touch a tunnel: its container, project or owner; a close
+ * wins over a recheck; a reader too far behind rechecks everything. */
+static void test_tunnel_changes(void **state)
+{
+	struct world *w = *state;
+	struct error err = {0};
+	int64_t version = 0;
+	char host[256];
+	put_doc(w, "{\"default\":\"allow\"}", &version);
+	snprintf(host, sizeof(host), "%s-%s-http-80.node-local.containers." DOM, w->pid, w->cid);
+	struct fake f = {0};
+	struct proxy_request_view rq = view(&f, "127.0.0.1", true);
+	struct proxy_route r;
+	struct proxy_grant *g = NULL;
+	assert_int_equal(proxy_tunnel_decide(&w->pf, host, &rq, &r, &g, &err), 0);
+	assert_non_null(g);
+	uint64_t at = revoke_seq();
+	assert_int_equal(touched_by(at, g), PROXY_UNTOUCHED);
+	revoke_note(REVOKE_USER, w->bob, false);
+	revoke_note(REVOKE_CONTAINER, "aaaaaaaaaaaaaaaaaaaaaaaa", true);
+	assert_int_equal(touched_by(at, g), PROXY_UNTOUCHED);
+	revoke_note(REVOKE_PROJECT, w->pid, false);
+	assert_int_equal(touched_by(at, g), PROXY_RECHECK);
+	at = revoke_seq();
+	revoke_note(REVOKE_USER, w->alice, false);
+	assert_int_equal(touched_by(at, g), PROXY_RECHECK);
+	revoke_note(REVOKE_CONTAINER, w->cid, true);
+	revoke_note(REVOKE_CONTAINER, w->cid, false);
+	assert_int_equal(touched_by(at, g), PROXY_CLOSE);
+	at = revoke_seq();
+	revoke_note(REVOKE_ALL, NULL, false);
+	assert_int_equal(touched_by(at, g), PROXY_RECHECK);
+	at = revoke_seq();
+	for (int i = 0; i < REVOKE_LOG_SIZE + 1; i++)
+		revoke_note(REVOKE_USER, w->bob, false);
+	assert_int_equal(touched_by(at, g), PROXY_RECHECK);
+	proxy_grant_free(g);
+}
+
+/* A tunnel decided again with the values that admitted it: public, then
+ * private (refused); an owner's claim whose token is deleted (refused); a
+ * credential the first decision did not read does not count later. */
+static void test_tunnel_recheck(void **state)
+{
+	struct world *w = *state;
+	struct error err = {0};
+	int64_t version = 0;
+	char host[256];
+	snprintf(host, sizeof(host), "%s-%s-http-80.node-local.containers." DOM, w->pid, w->cid);
+	put_doc(w, "{\"default\":\"allow\"}", &version);
+	struct fake f = {0};
+	f.headers[0] = (struct kv){"X-Key", "s3cret"}; /* read by no rule yet */
+	struct proxy_request_view rq = view(&f, "127.0.0.1", true);
+	struct proxy_route r;
+	struct proxy_grant *anon = NULL, *owner = NULL;
+	assert_int_equal(proxy_tunnel_decide(&w->pf, host, &rq, &r, &anon, &err), 0);
+	char *mine = claim_for(w, w->alice);
+	f.headers[1] = (struct kv){"X-Hoody-Container-Claim", mine};
+	f.headers[2] = (struct kv){"X-Hoody-Token", w->alice_tok};
+	assert_int_equal(proxy_tunnel_decide(&w->pf, host, &rq, &r, &owner, &err), 0);
+	assert_true(proxy_grant_allows(&w->pf, anon));
+	assert_true(proxy_grant_allows(&w->pf, owner));
+	assert_false(proxy_grant_due(owner)); /* the claim's exp is an hour away */
+	/* private, with a group the first request would have matched */
+	put_doc(w,
+		"{\"default\":\"deny\",\"groups\":{\"k\":{\"header\":\"X-Key\",\"value\":"
+		"\"s3cret\"}},\"permissions\":{\"k\":{\"http\":true}}}",
+		&version);
+	assert_false(proxy_grant_allows(&w->pf, anon));
+	assert_true(proxy_grant_allows(&w->pf, owner));
+	/* a refused tunnel request gives no grant */
+	struct proxy_grant *none = NULL;
+	f.headers[1] = f.headers[2] = (struct kv){NULL, NULL};
+	f.headers[0] = (struct kv){"X-Key", "wrong"};
+	assert_int_equal(proxy_tunnel_decide(&w->pf, host, &rq, &r, &none, &err), -1);
+	assert_null(none);
+	/* the token inside the owner's claim pair is deleted */
+	struct auth_token *toks = NULL;
+	size_t n = 0;
+	assert_int_equal(store_token_list(w->st, w->alice, &toks, &n, &err), 0);
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(store_token_delete_owned(w->st, w->alice, toks[i].id, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		auth_token_clear(&toks[i]);
+	free(toks);
+	auth_cache_invalidate();
+	assert_false(proxy_grant_allows(&w->pf, owner));
+	proxy_grant_free(anon);
+	proxy_grant_free(owner);
+	free(mine);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +819,8 @@ int main(void)
 	    cmocka_unit_test(test_project_under_container),
 	    cmocka_unit_test_setup_teardown(test_access_with_claims, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_claim, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_tunnel_changes, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_tunnel_recheck, world_setup, world_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
