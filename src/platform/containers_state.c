@@ -224,7 +224,7 @@ int containers_transition(struct platform *pf, const char *id, const struct cont
 	/* Its programs end, but a tunnel may not end with them: a CONNECT of
 	 * its egress proxy leaves from its namespace, which a stop keeps. */
 	if (container_status_in(transition_to(t), CS_SET(CS_STOPPED) | CS_SET(CS_FAILED) |
-							CS_SET(CS_DELETING) | CS_SET(CS_DELETED)))
+						      CS_SET(CS_DELETING) | CS_SET(CS_DELETED)))
 		revoke_note(REVOKE_CONTAINER, id, true);
 	return 0;
 }

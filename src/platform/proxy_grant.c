@@ -186,7 +186,8 @@ int proxy_tunnel_decide(struct platform *pf, const char *host, const struct prox
 	note_place(g, out);
 	/* the owner: their token and session changes touch this tunnel */
 	struct error scratch = {0};
-	if (out->kind != PROXY_API && store_container_get(pf->store, out->container_id, &c, &scratch) == 0)
+	if (out->kind != PROXY_API &&
+	    store_container_get(pf->store, out->container_id, &c, &scratch) == 0)
 		memcpy(g->user_id, c.user_id, sizeof(g->user_id));
 	*grant_new = g;
 	return 0;
@@ -314,7 +315,7 @@ static enum proxy_touch touch_of(const struct proxy_changes *chs, enum revoke_sc
 
 enum proxy_touch proxy_changes_touch(const struct proxy_changes *chs, const struct proxy_grant *g)
 {
-	enum proxy_touch t = chs->all_close ? PROXY_CLOSE
+	enum proxy_touch t = chs->all_close	? PROXY_CLOSE
 			     : chs->all_recheck ? PROXY_RECHECK
 						: PROXY_UNTOUCHED;
 	enum proxy_touch each[] = {touch_of(chs, REVOKE_CONTAINER, g->container_id),

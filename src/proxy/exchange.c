@@ -332,10 +332,9 @@ int exchange_request(struct conn *c, struct h1_head *h)
 	proxy_grant_free(c->grant);
 	c->grant = NULL;
 	/* an upgrade may become a tunnel: keep what admits it */
-	int rc = c->upgrade ? proxy_tunnel_decide(c->lp->srv->pf, host, &rq, &c->route, &c->grant,
-						  &err)
-			    : proxy_request_decide(c->lp->srv->pf, host, &rq, c->memo, &c->route,
-						   &err);
+	int rc = c->upgrade
+		     ? proxy_tunnel_decide(c->lp->srv->pf, host, &rq, &c->route, &c->grant, &err)
+		     : proxy_request_decide(c->lp->srv->pf, host, &rq, c->memo, &c->route, &err);
 	if (rc < 0) {
 		exchange_error(c, &err);
 		return -1;

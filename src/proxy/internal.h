@@ -112,13 +112,13 @@ struct conn {
 	enum rq_state rq;
 	enum rs_state rs;
 	struct half req, resp;
-	char *retry_head;	  /* request head kept for one retry on a reused backend */
-	SSL *bssl;		  /* https-{port}: TLS to the backend */
-	char bkey[420];		  /* which backend bfd is connected to (reuse) */
-	struct proxy_route route; /* of the current exchange */
-	struct proxy_memo *memo;  /* the platform's memo of this connection's last decision */
+	char *retry_head;	   /* request head kept for one retry on a reused backend */
+	SSL *bssl;		   /* https-{port}: TLS to the backend */
+	char bkey[420];		   /* which backend bfd is connected to (reuse) */
+	struct proxy_route route;  /* of the current exchange */
+	struct proxy_memo *memo;   /* the platform's memo of this connection's last decision */
 	struct proxy_grant *grant; /* a tunnel's admission, decided again on access changes */
-	bool recheck;		   /* to be decided again (server.c, a few per turn) */
+	bool recheck;		   /* to be decided again (tunnels.c, a few per turn) */
 	int64_t deadline_ns;
 	int64_t head_start_ns; /* first byte of the current request head */
 	uint64_t requests;

@@ -448,7 +448,8 @@ static void *supervisor_main(void *arg)
 		relay_changes(r);
 		relay_due(r);
 		relay_recheck_some(r);
-		int n = epoll_wait(r->epfd, evs, RELAY_WORKERS_MAX + 1, 		       __atomic_load_n(&r->nrecheck, __ATOMIC_RELAXED) ? 0 : 1000);
+		int n = epoll_wait(r->epfd, evs, RELAY_WORKERS_MAX + 1,
+				   __atomic_load_n(&r->nrecheck, __ATOMIC_RELAXED) ? 0 : 1000);
 		for (int i = 0; i < n; i++) {
 			if (!evs[i].data.ptr) {
 				uint64_t v;

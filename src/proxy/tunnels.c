@@ -43,9 +43,8 @@ void tunnels_poll(struct loop *lp)
 		proxy_changes_free(chs);
 	}
 	int done = 0;
-	for (struct conn *c = lp->head.next, *next; c != &lp->head && lp->nrecheck > 0 &&
-						    done < RECHECK_BATCH;
-	     c = next) {
+	for (struct conn *c = lp->head.next, *next;
+	     c != &lp->head && lp->nrecheck > 0 && done < RECHECK_BATCH; c = next) {
 		next = c->next;
 		if (!c->recheck)
 			continue;
