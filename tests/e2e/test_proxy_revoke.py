@@ -139,6 +139,22 @@ def barrier():
         t.expect_closed("the canary of the barrier")
 
 
+def withdraw(doomed, kept, path, why):
+    """Everything before has been applied and left every tunnel open; the
+    owner's DELETE of path closes the doomed ones and keeps the others."""
+    barrier()
+    for t in doomed + kept:
+        t.echo()
+    r = D.delete(path)
+    check(r.status in (200, 204), r)
+    for t in doomed:
+        t.expect_closed(why)
+    barrier()
+    for t in kept:
+        t.echo()
+        t.close()
+
+
 def test_public_to_private():
     a_cid, a_host = container()
     b_cid, b_host = container()
@@ -179,17 +195,8 @@ def test_revoked_token():
     r = D.post("/api/v1/auth/tokens", {"alias": "bobs"}, token=bob)
     check(r.status == 201, r)
     check(D.delete(f"/api/v1/auth/tokens/{r.data['id']}", token=bob).status in (200, 204), "bob")
-    barrier()
-    for t in doomed + kept:
-        t.echo()
-    r = D.delete(f"/api/v1/auth/tokens/{tok_id}")
-    check(r.status in (200, 204), r)
-    for t in doomed:
-        t.expect_closed("a tunnel admitted by a revoked token")
-    barrier()
-    for t in kept:
-        t.echo()
-        t.close()
+    withdraw(doomed, kept, f"/api/v1/auth/tokens/{tok_id}",
+             "a tunnel admitted by a revoked token")
 
 
 def test_deleted_alias():
@@ -214,17 +221,8 @@ def test_deleted_alias():
     bobs = Tunnel(bob_host)
     put_doc(bob_cid, PRIVATE, token=bob)
     bobs.expect_closed("bob's own tunnel, when bob makes his container private")
-    barrier()
-    for t in doomed + kept:
-        t.echo()
-    r = D.delete(f"/api/v1/proxy/aliases/{alias_id}")
-    check(r.status in (200, 204), r)
-    for t in doomed:
-        t.expect_closed("a tunnel through a deleted alias")
-    barrier()
-    for t in kept:
-        t.echo()
-        t.close()
+    withdraw(doomed, kept, f"/api/v1/proxy/aliases/{alias_id}",
+             "a tunnel through a deleted alias")
 
 
 def test_bad_input_changes_nothing():
