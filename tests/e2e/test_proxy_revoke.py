@@ -4,7 +4,8 @@ closes a tunnel"). A WebSocket through the proxy, held by a relay worker
 access changes and closed when the same request would now be refused:
 
 - the container goes from public to private: its unauthenticated tunnels
-  close, the owner's and another container's stay and echo;
+  close (WebSockets, and a CONNECT tunnel of its egress proxy), the owner's
+  and another container's stay and echo;
 - the API token inside the owner's claim pair is revoked: those tunnels
   close, one admitted by another of the owner's credentials stays;
 - the alias a tunnel came through is deleted: it closes, a tunnel to the
@@ -22,8 +23,8 @@ import tempfile
 import time
 
 from hoody_test import check, free_port, main
-from proxy_util import (ProxyDaemon, relay_pids, start_upstream, ws_connect, ws_recv,
-                        ws_send)
+from proxy_util import (ProxyDaemon, relay_pids, send_head, start_upstream, ws_connect,
+                        ws_recv, ws_send)
 from test_proxy_edge import make_cert
 
 # A liveness bound, not a speed one: a close the proxy owes arrives long
@@ -42,19 +43,27 @@ def daemon():
                         "--tls-cert", CRT, "--tls-key", KEY])
 
 
-class Tunnel:
-    """A WebSocket through the proxy: plain (relayed) or TLS (in hoodyd)."""
+def tls_socket(host):
+    ctx = ssl.create_default_context(cafile=CRT)
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", TLS_PORT), timeout=30),
+                           server_hostname=host)
 
-    def __init__(self, host, headers=None, tls=False, query=""):
-        self.tls = tls
-        sock = None
-        port = D.proxy_port
-        if tls:
-            port = TLS_PORT
-            ctx = ssl.create_default_context(cafile=CRT)
-            sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
-                                   server_hostname=host)
-        self.s, status, head = ws_connect(port, host, path="/ws" + query, headers=headers,
+
+class Tunnel:
+    """A WebSocket through the proxy: plain (relayed) or TLS (in hoodyd);
+    with egress, a WebSocket inside a CONNECT tunnel of the container's
+    -proxy name to its own 127.0.0.1:9000 (TLS, in hoodyd)."""
+
+    def __init__(self, host, headers=None, tls=False, egress=False):
+        port, sock, ws_host = D.proxy_port, None, host
+        if tls or egress:
+            port, sock = TLS_PORT, tls_socket(host)
+        if egress:
+            lines = ["CONNECT 127.0.0.1:9000 HTTP/1.1", "Host: 127.0.0.1:9000"]
+            head = send_head(sock, lines + [f"{k}: {v}" for k, v in (headers or {}).items()])
+            check(head.startswith(b"HTTP/1.1 200"), f"CONNECT through the proxy: {head}")
+            headers, ws_host = None, "127.0.0.1:9000"
+        self.s, status, head = ws_connect(port, ws_host, path="/ws", headers=headers,
                                           timeout=30, sock=sock)
         check(status == 101, f"upgrade through the proxy: {head}")
         self.echo()
@@ -96,11 +105,15 @@ PUBLIC = {"groups": {}, "permissions": {}, "default": "allow"}
 PRIVATE = {"groups": {}, "permissions": {}, "default": "deny"}
 
 
+PROJECT = {}  # container id -> its project
+
+
 def container(token=...):
     """A running container with the echo server on 9000; its http-9000 name."""
     p = D.new_project(token=token)
     cid = D.create_container(p, token=token)["id"]
     start_upstream(D, cid, 9000)
+    PROJECT[cid] = p
     return cid, D.host(p, cid, "http-9000")
 
 
@@ -161,9 +174,11 @@ def test_public_to_private():
     put_doc(a_cid, PUBLIC)
     put_doc(b_cid, PUBLIC)
     owner = D.claim_headers(a_cid)
-    anon = [Tunnel(a_host), Tunnel(a_host, tls=True)]
+    a_egress = D.host(PROJECT[a_cid], a_cid, "proxy")
+    anon = [Tunnel(a_host), Tunnel(a_host, tls=True), Tunnel(a_egress, egress=True)]
     kept = [Tunnel(a_host, owner), Tunnel(a_host, owner, tls=True), Tunnel(b_host),
-            Tunnel(b_host, tls=True)]
+            Tunnel(b_host, tls=True), Tunnel(a_egress, owner, egress=True),
+            Tunnel(D.host(PROJECT[b_cid], b_cid, "proxy"), egress=True)]
     relayed(3)  # the plain ones
     put_doc(a_cid, PRIVATE)
     for t in anon:
@@ -185,7 +200,8 @@ def test_revoked_token():
     check(r.status == 201, r)
     tok_id, secret = r.data["id"], r.data["token"]
     by_token = D.claim_headers(cid, token=secret)
-    doomed = [Tunnel(host, by_token), Tunnel(host, by_token, tls=True)]
+    doomed = [Tunnel(host, by_token), Tunnel(host, by_token, tls=True),
+              Tunnel(D.host(PROJECT[cid], cid, "proxy"), by_token, egress=True)]
     kept = [Tunnel(host, D.claim_headers(cid)), Tunnel(host, D.claim_headers(cid), tls=True)]
     # another user deletes the token: 404, nothing closes
     bob = D.new_user("bob-revoke")
