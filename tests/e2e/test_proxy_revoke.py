@@ -10,6 +10,8 @@ access changes and closed when the same request would now be refused:
   close, one admitted by another of the owner's credentials stays;
 - the alias a tunnel came through is deleted: it closes, a tunnel to the
   container's own name stays;
+- the container stops: a CONNECT of its egress proxy to a neighbour, which
+  its programs' end would not close, is closed;
 - another user can neither close them (their own changes touch only their
   containers) nor make the changes (404).
 
@@ -54,15 +56,15 @@ class Tunnel:
     with egress, a WebSocket inside a CONNECT tunnel of the container's
     -proxy name to its own 127.0.0.1:9000 (TLS, in hoodyd)."""
 
-    def __init__(self, host, headers=None, tls=False, egress=False):
+    def __init__(self, host, headers=None, tls=False, egress=False, target="127.0.0.1:9000"):
         port, sock, ws_host = D.proxy_port, None, host
         if tls or egress:
             port, sock = TLS_PORT, tls_socket(host)
         if egress:
-            lines = ["CONNECT 127.0.0.1:9000 HTTP/1.1", "Host: 127.0.0.1:9000"]
+            lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
             head = send_head(sock, lines + [f"{k}: {v}" for k, v in (headers or {}).items()])
             check(head.startswith(b"HTTP/1.1 200"), f"CONNECT through the proxy: {head}")
-            headers, ws_host = None, "127.0.0.1:9000"
+            headers, ws_host = None, target
         self.s, status, head = ws_connect(port, ws_host, path="/ws", headers=headers,
                                           timeout=30, sock=sock)
         check(status == 101, f"upgrade through the proxy: {head}")
@@ -241,6 +243,28 @@ def test_deleted_alias():
              "a tunnel through a deleted alias")
 
 
+def test_stopped_container():
+    """A CONNECT of a container's egress proxy to a neighbour (same project)
+    does not depend on the container's programs, and its namespace outlives
+    a stop: the stop itself closes it. The neighbour's own tunnel stays."""
+    p = D.new_project()
+    a_cid = D.create_container(p)["id"]
+    b_cid = D.create_container(p)["id"]
+    start_upstream(D, b_cid, 9000)
+    for cid in (a_cid, b_cid):
+        put_doc(cid, PUBLIC)
+    b_ip = os.readlink(os.path.join(D.state, "ipam", f"id-{b_cid}"))
+    doomed = Tunnel(D.host(p, a_cid, "proxy"), egress=True, target=f"{b_ip}:9000")
+    kept = Tunnel(D.host(p, b_cid, "http-9000"), tls=True)
+    r = D.post(f"/api/v1/containers/{a_cid}/stop", {})
+    check(r.status in (200, 202), r)
+    D.wait_status(a_cid, "stopped")
+    doomed.expect_closed("a CONNECT of a stopped container's egress proxy")
+    barrier()
+    kept.echo()
+    kept.close()
+
+
 def test_bad_input_changes_nothing():
     """Refused writes (stale If-Match, bad documents) note no change: the
     tunnels they would have closed stay."""
@@ -265,7 +289,7 @@ def run_all():
     with daemon() as d:
         D = d
         main([test_public_to_private, test_revoked_token, test_deleted_alias,
-              test_bad_input_changes_nothing])
+              test_stopped_container, test_bad_input_changes_nothing])
 
 
 if __name__ == "__main__":
