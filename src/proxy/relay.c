@@ -81,9 +81,9 @@ struct relay {
 	bool has_thread, stopping;
 	int64_t next_spawn_ns;
 	uint64_t next_id;    /* under lock */
-	uint64_t access_seq; /* supervisor only, as the fields below */
-	int nrecheck;
-	int64_t last_due_ns;
+	uint64_t access_seq; /* supervisor only */
+	int nrecheck;	     /* changed under lock (loops mark at hand-over), read atomically */
+	int64_t last_due_ns; /* supervisor only */
 };
 
 /* ------------------------------------------------------------ tallies */
@@ -159,7 +159,7 @@ static void relayed_add(struct relay_worker *w, uint64_t id, struct proxy_grant 
 static void relayed_free(struct relay *r, struct relayed *x)
 {
 	if (x->recheck || x->refused)
-		r->nrecheck--;
+		__atomic_sub_fetch(&r->nrecheck, 1, __ATOMIC_RELAXED);
 	x->prev->next = x->next;
 	x->next->prev = x->prev;
 	proxy_grant_free(x->grant);
@@ -192,7 +192,7 @@ static void mark(struct relay *r, struct relayed *x)
 	if (x->recheck || x->refused)
 		return;
 	x->recheck = true;
-	r->nrecheck++;
+	__atomic_add_fetch(&r->nrecheck, 1, __ATOMIC_RELAXED);
 }
 
 /* Under r->lock. false: the worker's socket is full, try again later. */
@@ -208,13 +208,13 @@ static void refuse(struct relay *r, struct relayed *x)
 {
 	if (!x->refused) {
 		if (!x->recheck)
-			r->nrecheck++;
+			__atomic_add_fetch(&r->nrecheck, 1, __ATOMIC_RELAXED);
 		x->refused = true;
 		x->recheck = false;
 	}
 	if (send_kill(x)) {
 		x->refused = false;
-		r->nrecheck--;
+		__atomic_sub_fetch(&r->nrecheck, 1, __ATOMIC_RELAXED);
 		proxy_grant_free(x->grant); /* nothing to decide any more */
 		x->grant = NULL;
 	}
@@ -287,7 +287,7 @@ static void relay_recheck_some(struct relay *r)
 		bool ok = !x->grant || proxy_grant_allows(r->srv->pf, x->grant);
 		pthread_mutex_lock(&r->lock);
 		x->recheck = false;
-		r->nrecheck--;
+		__atomic_sub_fetch(&r->nrecheck, 1, __ATOMIC_RELAXED);
 		if (!ok)
 			refuse(r, x);
 		pthread_mutex_unlock(&r->lock);
