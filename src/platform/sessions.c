@@ -145,6 +145,7 @@ static int rotate(struct platform *pf, const struct jwt_claims *c, struct jwt_id
 	if (store_refresh_family_revoke(pf->store, c->ids.family, err) < 0)
 		return -1;
 	auth_cache_invalidate();
+	revoke_note(REVOKE_USER, c->user_id, false); /* the family's access tokens end */
 	return err_set(err, E_INVALID_TOKEN,
 		       "Refresh token already used; this session has been ended, sign in again");
 }
