@@ -10,6 +10,7 @@ access changes and closed when the same request would now be refused:
   close, one admitted by another of the owner's credentials stays;
 - the alias a tunnel came through is deleted: it closes, a tunnel to the
   container's own name stays;
+- the claim that admitted it expires (time alone, no change);
 - the container stops: a CONNECT of its egress proxy to a neighbour, which
   its programs' end would not close, is closed;
 - another user can neither close them (their own changes touch only their
@@ -35,19 +36,21 @@ CLOSE_DEADLINE_S = 120
 
 TMP = tempfile.mkdtemp(prefix="hoody-revoke-")
 CRT, KEY = make_cert(TMP, "revoke")
-TLS_PORT = free_port()
 D = None
 
 
-def daemon():
+def daemon(extra=()):
     # one loop: the canary barrier and the tunnels it vouches for share it
-    return ProxyDaemon(["--proxy-threads", "1", "--proxy-tls-listen", f"127.0.0.1:{TLS_PORT}",
-                        "--tls-cert", CRT, "--tls-key", KEY])
+    tls_port = free_port()
+    d = ProxyDaemon(["--proxy-threads", "1", "--proxy-tls-listen", f"127.0.0.1:{tls_port}",
+                     "--tls-cert", CRT, "--tls-key", KEY] + list(extra))
+    d.tls_port = tls_port
+    return d
 
 
 def tls_socket(host):
     ctx = ssl.create_default_context(cafile=CRT)
-    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", TLS_PORT), timeout=30),
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", D.tls_port), timeout=30),
                            server_hostname=host)
 
 
@@ -59,7 +62,7 @@ class Tunnel:
     def __init__(self, host, headers=None, tls=False, egress=False, target="127.0.0.1:9000"):
         port, sock, ws_host = D.proxy_port, None, host
         if tls or egress:
-            port, sock = TLS_PORT, tls_socket(host)
+            port, sock = D.tls_port, tls_socket(host)
         if egress:
             lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
             head = send_head(sock, lines + [f"{k}: {v}" for k, v in (headers or {}).items()])
@@ -265,6 +268,30 @@ def test_stopped_container():
     kept.close()
 
 
+def test_claim_expiry():
+    """Time alone withdraws a claim: tunnels it admitted close at its exp
+    (a daemon of its own, claims of 10 s); a tunnel of a token group stays."""
+    global D
+    shared = D
+    try:
+        with daemon(["--claim-ttl", "10"]) as d:
+            D = d
+            cid, host = container()
+            put_doc(cid, {"groups": {"k": {"header": "X-Key", "value": "s3cret"}},
+                          "permissions": {"k": {"http": True}}, "default": "deny"})
+            owner = D.claim_headers(cid)
+            doomed = [Tunnel(host, owner), Tunnel(host, owner, tls=True)]
+            key = {"X-Key": "s3cret"}
+            kept = [Tunnel(host, key), Tunnel(host, key, tls=True)]
+            for t in doomed:
+                t.expect_closed("a tunnel admitted by a claim past its exp")
+            for t in kept:  # no expiry behind them: never decided again
+                t.echo()
+                t.close()
+    finally:
+        D = shared
+
+
 def test_bad_input_changes_nothing():
     """Refused writes (stale If-Match, bad documents) note no change: the
     tunnels they would have closed stay."""
@@ -289,7 +316,7 @@ def run_all():
     with daemon() as d:
         D = d
         main([test_public_to_private, test_revoked_token, test_deleted_alias,
-              test_stopped_container, test_bad_input_changes_nothing])
+              test_stopped_container, test_claim_expiry, test_bad_input_changes_nothing])
 
 
 if __name__ == "__main__":
