@@ -20,6 +20,7 @@ access changes and closed when the same request would now be refused:
 (one proxy loop, one relay supervisor: changes are applied in order) closed
 by a later change, so every earlier change has been applied by then."""
 import os
+import shutil
 import socket
 import ssl
 import tempfile
@@ -320,4 +321,7 @@ def run_all():
 
 
 if __name__ == "__main__":
-    run_all()
+    try:
+        run_all()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)  # this file's certificates
