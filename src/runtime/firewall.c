@@ -10,24 +10,30 @@
  *   ports        the veth              (these frames are this table's)
  *   port_mac     veth . its MAC        (anti-spoofing, Ethernet and ARP)
  *   port_ip4     veth . its IPv4       (anti-spoofing, ARP and IPv4)
+ *   port_ip6     veth . its IPv6, global and link-local (with IPv6 on)
+ *   port_nd      the same as raw ICMPv6 target bytes (neighbour discovery)
+ *   port_ll      veth . its MAC as an ND link-layer option
  *   port_group   veth : group mark     (who it may talk to on the bridge)
  *   group_ports  group mark . veth
  * Bridge family: frames from a port must carry its MAC, ARP must claim its
  * own MAC and address, IPv4 must come from its address and not be a DHCP
- * server's; anything else (IPv6 with its router advertisements and
- * neighbour discovery, VLAN tags, other ethertypes) is dropped. Port to port,
+ * server's; IPv6 (when on, else dropped) must come from its addresses, not
+ * be a router's message or a DHCPv6 server's, and its neighbour discovery
+ * may only advertise its own addresses and MAC; anything else (VLAN tags,
+ * other ethertypes) is dropped. Port to port,
  * a frame passes only when both ports are in the same group; a container
  * without a group (a prespawn pool member) reaches no other.
- * Inet family: from the bridge to the host itself, only replies and DNS to
- * the configured resolvers; routed out, the private, link-local, loopback
- * and multicast ranges are refused unless allowed (--net-allow), everything
- * else is masqueraded (unless --no-nat); new connections from outside into
+ * Inet family (both IP versions): from the bridge to the host itself, only
+ * replies, neighbour discovery and DNS to the configured resolvers; routed
+ * out, the private, link-local, loopback and multicast ranges are refused
+ * unless allowed (--net-allow), everything else is masqueraded (unless
+ * --no-nat); new connections from outside into
  * the bridge are dropped. The host's own connections to containers (the
  * hostname proxy) are output traffic and not filtered: their replies are
  * "established".
  *
  * State: the kernel's tables outlive hoodyd; <run>/fw/<id> records what a
- * container added ("veth mac ip mark"), so it can be removed exactly, and the
+ * container added ("veth mac ip mark [ip6 link6]"), so it can be removed exactly, and the
  * first use in a process rebuilds both tables and every recorded container's
  * elements in one transaction (a restart heals rules lost or changed
  * meanwhile). Group marks come from <state>/netgroups/<mark> -> group key

@@ -101,6 +101,10 @@ def internet_up():
         sh("ip", "-n", NS, "addr", "add", f"{a}/128", "dev", NS_IF, "nodad")
     sh("ip", "-n", NS, "link", "set", NS_IF, "up")
     sh("ip", "-n", NS, "link", "set", "lo", "up")
+    # replies to any source go back through the host: without the rules
+    # (no NAT, no deny list) a refused connection would then complete and
+    # be logged
+    sh("ip", "-n", NS, "-6", "route", "add", "default", "via", INET_HOST)
     for a in ROUTED:
         sh("ip", "-6", "route", "add", f"{a}/128", "via", INET, "dev", HOST_IF)
     log = os.path.join(D.state, "internet6.log")
