@@ -195,6 +195,8 @@ void net_mac_of(const char *ipv4, unsigned char mac[6]);
 int ip6_init(struct runtime *rt, const struct rt_config *cfg, struct error *err);
 /* The subnet6 address whose low 32 bits are ipv4 ("" when IPv6 is off). */
 void ip6_of(struct runtime *rt, const char *ipv4, char out[48]);
+/* Fails if another interface holds an address overlapping subnet6. */
+int ip6_check_free(struct runtime *rt, struct error *err);
 /* fe80:: + the modified EUI-64 of mac: the link-local the kernel would give. */
 void ip6_link_local(const unsigned char mac[6], char out[48]);
 /* Host sysctls for routing IPv6: accept_ra 2 where it was 1, then

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,57 @@ void ip6_link_local(const unsigned char mac[6], char out[48])
 	a[14] = mac[4];
 	a[15] = mac[5];
 	inet_ntop(AF_INET6, a, out, 48);
+}
+
+/* The length of the common leading bits of a and b, at most max. */
+static int common_bits(const unsigned char *a, const unsigned char *b, int max)
+{
+	int n = 0;
+	while (n < max && !((a[n / 8] ^ b[n / 8]) & (0x80 >> (n % 8))))
+		n++;
+	return n;
+}
+
+static int mask_len(const unsigned char *m)
+{
+	int n = 0;
+	while (n < 128 && (m[n / 8] & (0x80 >> (n % 8))))
+		n++;
+	return n;
+}
+
+/* As ipam_check_free for IPv4: another interface inside subnet6 (or whose
+ * prefix holds it) would take the containers' packets. */
+int ip6_check_free(struct runtime *rt, struct error *err)
+{
+	struct ifaddrs *all;
+	if (!rt->ipv6)
+		return 0;
+	if (getifaddrs(&all) < 0)
+		return err_sys(err, E_RUNTIME, "getifaddrs");
+	int rc = 0;
+	for (struct ifaddrs *a = all; a && rc == 0; a = a->ifa_next) {
+		if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET6 || !a->ifa_netmask ||
+		    !strcmp(a->ifa_name, rt->bridge))
+			continue;
+		const unsigned char *ip =
+		    ((struct sockaddr_in6 *)(void *)a->ifa_addr)->sin6_addr.s6_addr;
+		int len =
+		    mask_len(((struct sockaddr_in6 *)(void *)a->ifa_netmask)->sin6_addr.s6_addr);
+		if (ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80)
+			continue; /* link-local: every link has fe80::/64 */
+		int both = len < rt->subnet6_prefix ? len : rt->subnet6_prefix;
+		if (common_bits(ip, rt->subnet6_net, both) == both) {
+			char have[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, ip, have, sizeof(have));
+			rc = err_set(err, E_CONFLICT,
+				     "subnet6 %s overlaps %s/%d on interface %s: choose another "
+				     "with --subnet6",
+				     rt->subnet6, have, len, a->ifa_name);
+		}
+	}
+	freeifaddrs(all);
+	return rc;
 }
 
 /* accept_ra 1 -> 2 on one conf dir (an interface, or "default"). */

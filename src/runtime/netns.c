@@ -351,7 +351,8 @@ static int bridge_ensure(struct runtime *rt, struct nl *nl, struct error *err)
 	if (found < 0)
 		return -1;
 	if (!found) {
-		if (ipam_check_free(rt, err) < 0 || bridge_create(nl, rt->bridge, gw, err) < 0)
+		if (ipam_check_free(rt, err) < 0 || ip6_check_free(rt, err) < 0 ||
+		    bridge_create(nl, rt->bridge, gw, err) < 0)
 			return -1;
 		fw_harden_bridge(rt);
 		found = link_get(nl, rt->bridge, &li, err);

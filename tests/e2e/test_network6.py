@@ -205,6 +205,24 @@ def test_bad_ipv6_config():
     shutil.rmtree(d.state, ignore_errors=True)
 
 
+def test_subnet6_overlap_named():
+    """A subnet6 that another interface holds (here the fake internet's
+    link) would take the containers' packets: no bridge, and the reason
+    names the interface and --subnet6."""
+    d = Daemon(["--ipv6", "on", "--subnet6", "2001:db8:6::/64"])
+    try:
+        d.start()
+        c = d.create_container(d.new_project(), wait=False)
+        d.wait_status(c["id"], "failed")
+        log = open(d.log_path).read()
+        check(f"subnet6 2001:db8:6::/64 overlaps {INET_HOST}/64 on interface {HOST_IF}" in log,
+              log[-2000:])
+        r = sh("ip", "link", "show", d.bridge, check_rc=False)
+        check(r.returncode != 0, f"bridge made: {r.stdout}")
+    finally:
+        d.cleanup()
+
+
 def test_addresses_and_stats():
     v = C["victim"]
     glob, link = addrs6("victim")
@@ -395,7 +413,7 @@ def run():
             serve(n)
         for n in ("victim", "attacker", "other_project"):
             tn.wait_served(n)
-        main([test_bad_ipv6_config, test_addresses_and_stats, test_host_sysctls,
+        main([test_bad_ipv6_config, test_subnet6_overlap_named, test_addresses_and_stats, test_host_sysctls,
               test_cross_tenant_and_same_project6, test_host_unreachable6,
               test_private_ranges_refused6, test_outbound_nat66_and_dns6, test_ipv6_off,
               test_rules_follow_containers6, test_purge_removes_rules6])
