@@ -562,11 +562,16 @@ static void inet_table(struct runtime *rt, struct text *t)
 	    rt->bridge, rt->bridge, rt->bridge, rt->bridge, rt->bridge,
 	    rt->ipv6 ? "  meta nfproto ipv6 accept\n" : "");
 	if (rt->nat) {
+		/* Routed out only: with br_netfilter, frames bridged between
+		 * containers pass this hook too (out = the bridge), and their
+		 * multicast and broadcast (ff02::1, mDNS) are outside the
+		 * subnet without leaving the link. */
 		put(t,
 		    " chain nat_out {\n"
 		    "  type nat hook postrouting priority srcnat; policy accept;\n"
+		    "  oifname \"%s\" accept\n"
 		    "  ip saddr %s ip daddr != %s masquerade\n",
-		    rt->subnet, rt->subnet);
+		    rt->bridge, rt->subnet, rt->subnet);
 		if (rt->ipv6)
 			put(t, "  ip6 saddr %s ip6 daddr != %s masquerade\n", rt->subnet6,
 			    rt->subnet6);

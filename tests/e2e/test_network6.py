@@ -90,6 +90,30 @@ except OSError as e:
 """
 
 
+MCAST_LISTEN_PY = r"""
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 4001))
+s.settimeout(5)
+print("ready", flush=True)
+try:
+    while True:
+        data, peer = s.recvfrom(100)
+        print(data.decode(), peer[0].split("%")[0], flush=True)
+except socket.timeout:
+    pass
+"""
+
+MCAST_SEND_PY = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for _ in range(3):
+    s.sendto(b"hello", socket.getaddrinfo("ff02::1%eth0", 4001, socket.AF_INET6,
+                                          socket.SOCK_DGRAM)[0][4])
+"""
+
+
 def internet_up():
     internet_down()
     sh("ip", "netns", "add", NS)
@@ -259,6 +283,20 @@ def test_cross_tenant_and_same_project6():
     check(tcp_from_host(v["ip6"], 8000, "victim") == "victim", "host -> container over IPv6")
 
 
+def test_multicast_keeps_its_source():
+    """Multicast between containers of a project stays on the link as sent:
+    with br_netfilter, bridged frames pass the NAT hook, which must not
+    masquerade them (they are outside subnet6 without leaving the link)."""
+    v, f = C["victim"], C["friend"]
+    lis = subprocess.Popen(tn.in_netns("friend", MCAST_LISTEN_PY), stdout=subprocess.PIPE,
+                           text=True)
+    check(lis.stdout.readline().strip() == "ready", "listener")
+    sh(*tn.in_netns("victim", MCAST_SEND_PY, v["ip6"]))
+    out = lis.communicate(timeout=60)[0]
+    check(f"hello {v['ip6']}" in out, f"multicast from the victim arrived as: {out!r}")
+    check(f["ip6"] != v["ip6"], "two containers")
+
+
 def test_host_unreachable6():
     glob, link = bridge_addrs6()
     own = host_own6()
@@ -414,7 +452,8 @@ def run():
         for n in ("victim", "attacker", "other_project"):
             tn.wait_served(n)
         main([test_bad_ipv6_config, test_subnet6_overlap_named, test_addresses_and_stats, test_host_sysctls,
-              test_cross_tenant_and_same_project6, test_host_unreachable6,
+              test_cross_tenant_and_same_project6, test_multicast_keeps_its_source,
+              test_host_unreachable6,
               test_private_ranges_refused6, test_outbound_nat66_and_dns6, test_ipv6_off,
               test_rules_follow_containers6, test_purge_removes_rules6])
     finally:
