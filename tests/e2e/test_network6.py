@@ -221,6 +221,17 @@ def test_bad_ipv6_config():
         check(r.returncode != 0 and word in r.stderr, f"{flag} {value}: {r.returncode} {r.stderr}")
         check(nft_json("table", "bridge", f"hoody_{d.bridge}") is None, "tables made anyway")
         shutil.rmtree(d.state, ignore_errors=True)
+    # the environment and the config file name the same settings
+    d = Daemon()
+    r = subprocess.run(d.args(), capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, HOODY_SUBNET6="fd00:1::/100"))
+    check(r.returncode != 0 and "subnet6" in r.stderr, f"HOODY_SUBNET6: {r.stderr}")
+    conf = os.path.join(d.state, "conf.json")
+    with open(conf, "w") as f:
+        f.write('{"ipv6": "sometimes"}')
+    r = subprocess.run(d.args() + ["--config", conf], capture_output=True, text=True, timeout=60)
+    check(r.returncode != 0 and "ipv6" in r.stderr, f"config file ipv6: {r.stderr}")
+    shutil.rmtree(d.state, ignore_errors=True)
     # an IPv6 resolver needs IPv6
     d = Daemon()
     r = subprocess.run(d.args() + ["--ipv6", "off", "--dns", RESOLVER], capture_output=True,
@@ -376,6 +387,16 @@ def test_rules_follow_containers6():
         check(set_has(s, a), f"{a} in {s}")
     rec = open(os.path.join(D.run_dir, "fw", v["id"])).read().split()
     check(rec[4:] == [v["ip6"], v["ll6"]], f"record {rec}")
+    # rules lost behind hoodyd's back come back from the records with the
+    # next restart (the rebuild writes the elements in nft's language)
+    sh("nft", "delete", "table", "bridge", f"hoody_{D.bridge}")
+    D.restart()
+    for s in ("port_ip6", "port_nd", "port_ll"):
+        j = nft_json("set", "bridge", f"hoody_{D.bridge}", s)
+        check(j is not None and str(j).count(rec[0]) == (1 if s == "port_ll" else 2),
+              f"{rec[0]} in {s} after the rebuild: {j}")
+    check(tcp_from("friend", v["ip6"], 8000, "victim") == "victim", "same project after rebuild")
+    check(tcp_from("attacker", v["ip6"], 8000) == "", "cross tenant after rebuild")
     # a record of the previous version (no IPv6 fields) is still read: the
     # restart rebuilds its IPv4 elements; the container's next start heals
     # the IPv6 ones
