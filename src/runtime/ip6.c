@@ -198,11 +198,16 @@ int ip6_check_free(struct runtime *rt, struct error *err)
 	return rc;
 }
 
-/* accept_ra 1 -> 2 on one conf dir (an interface, or "default"). */
+/* accept_ra 1 -> 2 on one conf dir (an interface, or "default"). A bridge
+ * port is skipped: the bridge takes its frames before its own IPv6 sees
+ * them (containers' host veths, hundreds of them, would fill the log). */
 static void accept_ra_keep(const char *name)
 {
 	char path[320];
 	_cleanup_free_ char *v = NULL;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brport", name);
+	if (path_exists(path))
+		return;
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", name);
 	if (read_file(path, SYSCTL_MAX, &v, NULL, NULL) < 0 || atoi(v) != 1)
 		return;

@@ -497,11 +497,13 @@ static int ns_work(struct ns_job *j)
 enum { NS_CREATE = 1, NS_IPV6 = 2 };
 
 /* Opens a netlink socket of protocol inside the namespace at path (creating
- * the namespace with NS_CREATE, setting its IPv6 sysctls with NS_IPV6); *nsfd gets the namespace
- * when non-NULL. The calling thread visits the namespace for a few syscalls (no thread is spawned:
- * under load its scheduling cost milliseconds) and always comes back: returning is setns to an fd
- * we hold, which cannot fail short of a kernel bug, and a thread left inside a container's
- * namespace would serve later requests from there, so failing to return aborts. */
+ * the namespace with NS_CREATE, setting its IPv6 sysctls with NS_IPV6);
+ * *nsfd gets the namespace when non-NULL. The calling thread visits the
+ * namespace for a few syscalls (no thread is spawned: under load its
+ * scheduling cost milliseconds) and always comes back: returning is setns to
+ * an fd we hold, which cannot fail short of a kernel bug, and a thread left
+ * inside a container's namespace would serve later requests from there, so
+ * failing to return aborts. */
 static int ns_open(const char *path, unsigned flags, int protocol, struct nl *nl, int *nsfd,
 		   struct error *err)
 {
