@@ -480,6 +480,7 @@ def run():
     finally:
         if proc:
             proc.kill()
+            proc.wait()
         internet_down()
         subprocess.run(["ip", "link", "del", DUMMY], capture_output=True)
         if D.proc:
