@@ -62,11 +62,16 @@ static const struct opt opts[] = {
     O_STR(run_dir, RT_RUN_DIR_DEFAULT, NULL, "volatile runtime files"),
     O_STR(bridge, RT_BRIDGE_DEFAULT, NULL, "container bridge"),
     O_STR(subnet, RT_SUBNET_DEFAULT, NULL, "container IPv4 subnet"),
+    O_STR(ipv6, "auto", NULL,
+	  "container IPv6 (isolated and NATed like IPv4): auto = on when the host has an IPv6 "
+	  "default route, on, off"),
+    O_STR(subnet6, NULL, "a ULA /64 from the bridge name and /etc/machine-id",
+	  "container IPv6 prefix, /96 or shorter; an address is the prefix + its IPv4"),
     O_STR(dns, NULL, "the host's from /etc/resolv.conf",
-	  "IPv4 resolvers for containers, comma-separated"),
+	  "resolvers for containers (IPv6 ones with IPv6 on), comma-separated"),
     O_STR(net_allow, NULL, NULL,
-	  "IPv4 CIDRs containers may reach although private, link-local or the host's own, "
-	  "comma-separated"),
+	  "IPv4/IPv6 CIDRs containers may reach although private, link-local or the host's "
+	  "own, comma-separated"),
     O_STR(domain, PF_DOMAIN_DEFAULT, NULL, "public domain of service URLs and realm hosts"),
     O_STR(server_name, PF_SERVER_NAME_DEFAULT, NULL, "this server's name"),
     O_STR(server_country, NULL, "empty", "this server's country code, e.g. DE"),

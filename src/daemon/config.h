@@ -16,6 +16,8 @@ struct daemon_config {
 	const char *run_dir;
 	const char *bridge;
 	const char *subnet;
+	const char *ipv6;    /* auto, on, off */
+	const char *subnet6; /* NULL = derived ULA /64 */
 	const char *domain;
 	const char *server_name;
 	const char *server_country, *server_region, *server_city, *server_datacenter;

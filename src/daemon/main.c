@@ -128,6 +128,8 @@ static struct rt_config rt_config_of(const struct daemon_config *c)
 	    .run_dir = c->run_dir,
 	    .bridge = c->bridge,
 	    .subnet = c->subnet,
+	    .ipv6 = c->ipv6,
+	    .subnet6 = c->subnet6,
 	    .userns = c->userns,
 	    .userns_base = (uint32_t)c->userns_base,
 	    .disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,

@@ -109,6 +109,14 @@ static json_t *netif_json_new(const struct rt_netif *n)
 						       "family", "inet", "netmask", mask, "scope",
 						       lo ? "local" : "global"));
 	}
+	for (size_t i = 0; i < n->ipv6_count; i++) {
+		char mask[8];
+		snprintf(mask, sizeof(mask), "%d", n->ipv6[i].prefix);
+		json_array_append_new(addrs,
+				      json_pack("{s:s, s:s, s:s, s:s}", "address", n->ipv6[i].addr,
+						"family", "inet6", "netmask", mask, "scope",
+						lo ? "local" : n->ipv6[i].scope));
+	}
 	json_t *counters = json_pack(
 	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "bytes_received", (json_int_t)n->rx_bytes,
 	    "bytes_sent", (json_int_t)n->tx_bytes, "packets_received", (json_int_t)n->rx_packets,

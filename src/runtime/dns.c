@@ -2,11 +2,11 @@
  * and the only addresses in the denied ranges it may reach (port 53 only,
  * firewall.c).
  *
- * The list is the configured one (--dns), else the host's own IPv4
- * resolvers from /etc/resolv.conf. Loopback resolvers (a local stub such as
- * systemd-resolved's 127.0.0.53) mean nothing inside a container: their
- * upstreams in /run/systemd/resolve/resolv.conf are used instead, as Docker
- * does. A host with neither gives containers no resolver (logged). */
+ * The list is the configured one (--dns), else the host's own resolvers
+ * from /etc/resolv.conf (IPv6 ones only when containers have IPv6). Loopback resolvers (a local
+ * stub such as systemd-resolved's 127.0.0.53) mean nothing inside a container: their upstreams in
+ * /run/systemd/resolve/resolv.conf are used instead, as Docker does. A host with neither gives
+ * containers no resolver (logged). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,20 +19,46 @@
 
 static const char *const host_files[] = {"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"};
 
-/* Adds s to rt->dns unless full, a duplicate, or loopback; false when s is
- * not an IPv4 address. */
-static bool dns_add(struct runtime *rt, const char *s)
+static void dns_put(struct runtime *rt, int family, const void *a)
+{
+	char text[48];
+	inet_ntop(family, a, text, sizeof(text));
+	if (rt->dns_count >= RT_DNS_MAX)
+		return;
+	for (size_t i = 0; i < rt->dns_count; i++)
+		if (!strcmp(rt->dns[i], text))
+			return;
+	snprintf(rt->dns[rt->dns_count++], sizeof(rt->dns[0]), "%s", text);
+}
+
+/* A resolver a container can reach over IPv6: unicast beyond the link
+ * (not ::, loopback, IPv4-mapped, link-local or multicast). */
+static bool usable6(const unsigned char *a)
+{
+	static const unsigned char zero[10] = {0};
+	bool mapped_or_compat = !memcmp(a, zero, 10) &&
+				((a[10] == 0xff && a[11] == 0xff) || (a[10] == 0 && a[11] == 0));
+	return !mapped_or_compat && a[0] != 0xff && !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+}
+
+/* Adds s to rt->dns unless full, a duplicate, or loopback; 0 when added or
+ * skipped, -1 when s is no address, -2 when it is an IPv6 address that
+ * cannot serve containers (IPv6 off, or loopback, link-local, ...). */
+static int dns_add(struct runtime *rt, const char *s)
 {
 	struct in_addr in;
-	if (inet_pton(AF_INET, s, &in) != 1)
-		return false;
-	if ((ntohl(in.s_addr) >> 24) == 127 || rt->dns_count >= RT_DNS_MAX)
-		return true;
-	for (size_t i = 0; i < rt->dns_count; i++)
-		if (!strcmp(rt->dns[i], s))
-			return true;
-	inet_ntop(AF_INET, &in, rt->dns[rt->dns_count++], sizeof(rt->dns[0]));
-	return true;
+	unsigned char a6[16];
+	if (inet_pton(AF_INET, s, &in) == 1) {
+		if ((ntohl(in.s_addr) >> 24) != 127)
+			dns_put(rt, AF_INET, &in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, a6) != 1)
+		return -1;
+	if (!rt->ipv6 || !usable6(a6))
+		return -2;
+	dns_put(rt, AF_INET6, a6);
+	return 0;
 }
 
 static void dns_from_file(struct runtime *rt, const char *path)
@@ -43,7 +69,8 @@ static void dns_from_file(struct runtime *rt, const char *path)
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char addr[64];
-		/* IPv6 resolvers are skipped: containers have IPv4 only. */
+		/* IPv6 resolvers count when containers have IPv6; loopback
+		 * and link-local ones (a stub, "fe80::1%eth0") are skipped */
 		if (sscanf(line, "nameserver %63s", addr) == 1)
 			dns_add(rt, addr);
 	}
@@ -55,16 +82,23 @@ int dns_init(struct runtime *rt, const char *configured, struct error *err)
 	if (configured && *configured) {
 		_cleanup_free_ char *copy = xstrdup(configured);
 		char *save = NULL;
-		for (char *s = strtok_r(copy, ", ", &save); s; s = strtok_r(NULL, ", ", &save))
-			if (!dns_add(rt, s))
+		for (char *s = strtok_r(copy, ", ", &save); s; s = strtok_r(NULL, ", ", &save)) {
+			int rc = dns_add(rt, s);
+			if (rc == -1)
 				return err_set(err, E_VALIDATION,
-					       "dns: \"%.64s\" is not an IPv4 address", s);
+					       "dns: \"%.64s\" is not an IP address", s);
+			if (rc == -2)
+				return err_set(err, E_VALIDATION,
+					       "dns: \"%.64s\" cannot serve containers (%s)", s,
+					       rt->ipv6 ? "loopback, link-local or multicast"
+							: "IPv6 is off");
+		}
 		return 0;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(host_files) && rt->dns_count == 0; i++)
 		dns_from_file(rt, host_files[i]);
 	if (rt->dns_count == 0)
-		log_warn("no IPv4 resolver found in /etc/resolv.conf: containers get none "
+		log_warn("no usable resolver found in /etc/resolv.conf: containers get none "
 			 "(set --dns)");
 	return 0;
 }
@@ -72,7 +106,7 @@ int dns_init(struct runtime *rt, const char *configured, struct error *err)
 char *dns_resolv_conf_new(struct runtime *rt)
 {
 	_cleanup_free_ char *host = NULL;
-	size_t cap = 64 + rt->dns_count * 32, len = 0;
+	size_t cap = 64 + rt->dns_count * 64, len = 0;
 	if (read_file("/etc/resolv.conf", RESOLV_MAX, &host, NULL, NULL) == 0)
 		cap += strlen(host);
 	char *out = xmalloc(cap);
@@ -89,11 +123,16 @@ char *dns_resolv_conf_new(struct runtime *rt)
 	return out;
 }
 
+/* IPv4 ones only: the hostname proxy's resolver (c-ares, a 64-byte list)
+ * asks them from inside the container's namespace, and every container has
+ * IPv4. */
 void rt_dns_servers(struct runtime *rt, char *out, size_t len)
 {
 	size_t used = 0;
 	if (len)
 		out[0] = '\0';
 	for (size_t i = 0; i < rt->dns_count && used < len; i++)
-		used += (size_t)snprintf(out + used, len - used, "%s%s", i ? "," : "", rt->dns[i]);
+		if (!strchr(rt->dns[i], ':'))
+			used += (size_t)snprintf(out + used, len - used, "%s%s", used ? "," : "",
+						 rt->dns[i]);
 }

@@ -10,24 +10,30 @@
  *   ports        the veth              (these frames are this table's)
  *   port_mac     veth . its MAC        (anti-spoofing, Ethernet and ARP)
  *   port_ip4     veth . its IPv4       (anti-spoofing, ARP and IPv4)
+ *   port_ip6     veth . its IPv6, global and link-local (with IPv6 on)
+ *   port_nd      the same as raw ICMPv6 target bytes (neighbour discovery)
+ *   port_ll      veth . its MAC as an ND link-layer option
  *   port_group   veth : group mark     (who it may talk to on the bridge)
  *   group_ports  group mark . veth
  * Bridge family: frames from a port must carry its MAC, ARP must claim its
  * own MAC and address, IPv4 must come from its address and not be a DHCP
- * server's; anything else (IPv6 with its router advertisements and
- * neighbour discovery, VLAN tags, other ethertypes) is dropped. Port to port,
+ * server's; IPv6 (when on, else dropped) must come from its addresses, not
+ * be a router's message or a DHCPv6 server's, and its neighbour discovery
+ * may only advertise its own addresses and MAC; anything else (VLAN tags,
+ * other ethertypes) is dropped. Port to port,
  * a frame passes only when both ports are in the same group; a container
  * without a group (a prespawn pool member) reaches no other.
- * Inet family: from the bridge to the host itself, only replies and DNS to
- * the configured resolvers; routed out, the private, link-local, loopback
- * and multicast ranges are refused unless allowed (--net-allow), everything
- * else is masqueraded (unless --no-nat); new connections from outside into
+ * Inet family (both IP versions): from the bridge to the host itself, only
+ * replies, neighbour discovery and DNS to the configured resolvers; routed
+ * out, the private, link-local, loopback and multicast ranges are refused
+ * unless allowed (--net-allow), everything else is masqueraded (unless
+ * --no-nat); new connections from outside into
  * the bridge are dropped. The host's own connections to containers (the
  * hostname proxy) are output traffic and not filtered: their replies are
  * "established".
  *
  * State: the kernel's tables outlive hoodyd; <run>/fw/<id> records what a
- * container added ("veth mac ip mark"), so it can be removed exactly, and the
+ * container added ("veth mac ip mark [ip6 link6]"), so it can be removed exactly, and the
  * first use in a process rebuilds both tables and every recorded container's
  * elements in one transaction (a restart heals rules lost or changed
  * meanwhile). Group marks come from <state>/netgroups/<mark> -> group key
@@ -45,13 +51,20 @@
 #include "common/util.h"
 #include "runtime/internal.h"
 
-#define FW_RECORD_MAX 128
+#define FW_RECORD_MAX 256
 #define GROUP_PROBES 4096
 
 /* Never reachable from a container unless allowed; the host's own
  * addresses are refused on input whatever they are. */
 static const char deny_ranges[] = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, "
 				  "169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/3";
+
+/* The IPv6 counterparts: unspecified, loopback, IPv4-mapped, the local
+ * NAT64 prefix, discard-only, unique local, link-local, site-local and
+ * multicast. 2001:db8::/32 (documentation) is left out on purpose: the
+ * tests use it as "the internet". */
+static const char deny6_ranges[] = "::/128, ::1/128, ::ffff:0:0/96, 64:ff9b:1::/48, 100::/64, "
+				   "fc00::/7, fe80::/10, fec0::/10, ff00::/8";
 
 /* ---- a growing text buffer for nft commands ---- */
 
@@ -85,29 +98,32 @@ static bool name_ok(const char *s)
 		   strlen(s);
 }
 
-/* "a.b.c.d" or "a.b.c.d/n" -> canonical network text appended to t. */
-static bool cidr_put(struct text *t, const char *s)
+/* "a.b.c.d[/n]" or an IPv6 "x::y[/n]" -> canonical network text appended to
+ * t4 or t6. */
+static bool cidr_put(struct text *t4, struct text *t6, const char *s)
 {
-	char addr[32];
+	char addr[64];
 	const char *slash = strchr(s, '/');
 	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	long prefix = 32;
 	if (alen >= sizeof(addr))
 		return false;
 	memcpy(addr, s, alen);
 	addr[alen] = '\0';
+	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	long bits = family == AF_INET6 ? 128 : 32, prefix = bits;
 	if (slash) {
 		char *end;
 		prefix = strtol(slash + 1, &end, 10);
-		if (*end || end == slash + 1 || prefix < 0 || prefix > 32)
+		if (*end || end == slash + 1 || prefix < 0 || prefix > bits)
 			return false;
 	}
-	struct in_addr in;
-	if (inet_pton(AF_INET, addr, &in) != 1)
+	unsigned char a[16];
+	if (inet_pton(family, addr, a) != 1)
 		return false;
-	uint32_t mask = prefix ? ~0U << (32 - prefix) : 0;
-	in.s_addr = htonl(ntohl(in.s_addr) & mask);
-	inet_ntop(AF_INET, &in, addr, sizeof(addr));
+	for (long bit = prefix; bit < bits; bit++)
+		a[bit / 8] &= (unsigned char)~(0x80 >> (bit % 8));
+	inet_ntop(family, a, addr, sizeof(addr));
+	struct text *t = family == AF_INET6 ? t6 : t4;
 	put(t, "%s%s/%ld", t->len ? ", " : "", addr, prefix);
 	return true;
 }
@@ -124,20 +140,25 @@ int fw_init(struct runtime *rt, const struct rt_config *cfg, struct error *err)
 		return err_set(err, E_VALIDATION,
 			       "bridge name \"%.32s\" must be 1 to 15 of [A-Za-z0-9_.-]",
 			       rt->bridge);
-	struct text allow = {0};
+	if (ip6_init(rt, cfg, err) < 0)
+		return -1;
+	struct text allow = {0}, allow6 = {0};
 	if (cfg->net_allow && *cfg->net_allow) {
 		_cleanup_free_ char *copy = xstrdup(cfg->net_allow);
 		char *save = NULL;
 		for (char *s = strtok_r(copy, ", ", &save); s; s = strtok_r(NULL, ", ", &save)) {
-			if (!cidr_put(&allow, s)) {
+			if (!cidr_put(&allow, &allow6, s)) {
 				free(allow.s);
-				return err_set(
-				    err, E_VALIDATION,
-				    "net_allow: \"%.64s\" is not an IPv4 address or CIDR", s);
+				free(allow6.s);
+				return err_set(err, E_VALIDATION,
+					       "net_allow: \"%.64s\" is not an IPv4 or IPv6 "
+					       "address or CIDR",
+					       s);
 			}
 		}
 	}
 	rt->net_allow = allow.s;
+	rt->net_allow6 = allow6.s;
 	return dns_init(rt, cfg->dns, err);
 }
 
@@ -151,6 +172,7 @@ void fw_free(struct runtime *rt)
 		pthread_join(rt->fw_thread, NULL);
 	}
 	free(rt->net_allow);
+	free(rt->net_allow6);
 	pthread_mutex_destroy(&rt->fw_lock);
 	pthread_mutex_destroy(&rt->fw_job_lock);
 	pthread_cond_destroy(&rt->fw_job_cv);
@@ -227,7 +249,16 @@ struct fw_port {
 	char mac[24];
 	char ip[20];
 	uint32_t mark; /* 0: no group */
+	/* IPv6 global and link-local; empty when off (and in records of
+	 * versions before IPv6, which are read as such) */
+	char ip6[48], link6[48];
 };
+
+static bool ip6_ok(const char *s)
+{
+	unsigned char a[16];
+	return inet_pton(AF_INET6, s, a) == 1;
+}
 
 static char *record_path(struct runtime *rt, const char *id)
 {
@@ -241,8 +272,12 @@ static bool record_read(struct runtime *rt, const char *id, struct fw_port *p)
 	memset(p, 0, sizeof(*p));
 	if (read_file(path, FW_RECORD_MAX, &text, NULL, NULL) < 0)
 		return false;
-	return sscanf(text, "%15s %23s %19s %u", p->veth, p->mac, p->ip, &p->mark) == 4 &&
-	       name_ok(p->veth) && strspn(p->mac, "0123456789abcdef:") == strlen(p->mac) &&
+	int n = sscanf(text, "%15s %23s %19s %u %47s %47s", p->veth, p->mac, p->ip, &p->mark,
+		       p->ip6, p->link6);
+	if (n == 4)
+		p->ip6[0] = p->link6[0] = '\0';
+	return (n == 4 || (n == 6 && ip6_ok(p->ip6) && ip6_ok(p->link6))) && name_ok(p->veth) &&
+	       strspn(p->mac, "0123456789abcdef:") == strlen(p->mac) &&
 	       strspn(p->ip, "0123456789.") == strlen(p->ip);
 }
 
@@ -252,10 +287,21 @@ static int record_write(struct runtime *rt, const char *id, const struct fw_port
 	_cleanup_free_ char *dir = xasprintf("%s/fw", rt->run_dir);
 	_cleanup_free_ char *path = record_path(rt, id);
 	char line[FW_RECORD_MAX];
-	int n = snprintf(line, sizeof(line), "%s %s %s %u\n", p->veth, p->mac, p->ip, p->mark);
+	int n =
+	    snprintf(line, sizeof(line), "%s %s %s %u%s%s%s%s\n", p->veth, p->mac, p->ip, p->mark,
+		     p->ip6[0] ? " " : "", p->ip6, p->ip6[0] ? " " : "", p->ip6[0] ? p->link6 : "");
 	if (mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	return write_file_atomic(path, line, (size_t)n, 0600, err);
+}
+
+/* An IPv6 address as the 32 hex digits of a raw 128-bit key (port_nd). */
+static void hex_of(const char *ip6, char out[40])
+{
+	unsigned char a[16] = {0};
+	inet_pton(AF_INET6, ip6, a);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", a[i]);
 }
 
 /* p's elements in nft's language, for the rebuild of the tables (fw_ready);
@@ -267,6 +313,21 @@ static void port_elements(struct runtime *rt, struct text *t, const struct fw_po
 	put(t, "add element bridge %s ports { \"%s\" }\n", tbl, p->veth);
 	put(t, "add element bridge %s port_mac { \"%s\" . %s }\n", tbl, p->veth, p->mac);
 	put(t, "add element bridge %s port_ip4 { \"%s\" . %s }\n", tbl, p->veth, p->ip);
+	if (p->ip6[0]) {
+		char hex[2][40], mac[16] = "0x";
+		size_t m = 2;
+		hex_of(p->ip6, hex[0]);
+		hex_of(p->link6, hex[1]);
+		for (const char *c = p->mac; *c && m < sizeof(mac) - 1; c++)
+			if (*c != ':')
+				mac[m++] = *c;
+		mac[m] = '\0';
+		put(t, "add element bridge %s port_ip6 { \"%s\" . %s, \"%s\" . %s }\n", tbl,
+		    p->veth, p->ip6, p->veth, p->link6);
+		put(t, "add element bridge %s port_nd { \"%s\" . 0x%s, \"%s\" . 0x%s }\n", tbl,
+		    p->veth, hex[0], p->veth, hex[1]);
+		put(t, "add element bridge %s port_ll { \"%s\" . %s }\n", tbl, p->veth, mac);
+	}
 	if (p->mark) {
 		put(t, "add element bridge %s port_group { \"%s\" : 0x%x }\n", tbl, p->veth,
 		    p->mark);
@@ -333,6 +394,14 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    " set ports { type ifname; }\n"
 	    " set port_mac { type ifname . ether_addr; }\n"
 	    " set port_ip4 { type ifname . ipv4_addr; }\n"
+	    /* IPv6: the sets exist whatever the mode, so that records of
+	     * either mode always apply */
+	    " set port_ip6 { type ifname . ipv6_addr; }\n"
+	    /* the same addresses as raw ICMPv6 bytes 8-23: a neighbour
+	     * message's target (nft 1.0.6 has no icmpv6 taddr) */
+	    " set port_nd { typeof iifname . @th,64,128; }\n"
+	    /* the port's MAC as an ND message's one link-layer option */
+	    " set port_ll { typeof iifname . @th,208,48; }\n"
 	    " map port_group { type ifname : mark; }\n"
 	    " set group_ports { type mark . ifname; }\n"
 	    " chain ports_in {\n"
@@ -343,6 +412,7 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    "  iifname . ether saddr != @port_mac drop\n"
 	    "  ether type arp jump arp_in\n"
 	    "  ether type ip jump ip_in\n"
+	    "%s"
 	    "  drop\n"
 	    " }\n"
 	    " chain arp_in {\n"
@@ -359,6 +429,45 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    "  udp sport 67 drop\n"
 	    "  accept\n"
 	    " }\n"
+	    /* IPv6 from the port's own addresses only; :: only for duplicate
+	     * address detection */
+	    " chain ip6_in {\n"
+	    "  ip6 saddr :: jump dad\n"
+	    "  iifname . ip6 saddr != @port_ip6 drop\n"
+	    "  meta l4proto ipv6-icmp jump icmp6_in\n"
+	    "  udp sport 547 drop\n"
+	    "  accept\n"
+	    " }\n"
+	    /* a router's messages (advertisements, redirects, renumbering)
+	     * and multicast listener queries never come from a container */
+	    " chain icmp6_in {\n"
+	    "  icmpv6 type { nd-router-advert, nd-redirect, router-renumbering, "
+	    "mld-listener-query } drop\n"
+	    "  icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } jump nd_in\n"
+	    "  accept\n"
+	    " }\n"
+	    /* Neighbour messages as this kernel sends them: no extension
+	     * header, at most one option. An advertisement's target is one of
+	     * the port's addresses (a solicitation's is whom it asks about); a
+	     * link-layer option carries the port's MAC. */
+	    " chain nd_in {\n"
+	    "  ip6 nexthdr != ipv6-icmp drop\n"
+	    "  icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @port_nd drop\n"
+	    "  ip6 length 24 accept\n"
+	    "  ip6 length != 32 drop\n"
+	    "  @th,192,8 { 1, 2 } iifname . @th,208,48 != @port_ll drop\n"
+	    "  accept\n"
+	    " }\n"
+	    /* duplicate address detection: a solicitation for one of the
+	     * port's own addresses, without or with a nonce option */
+	    " chain dad {\n"
+	    "  ip6 nexthdr != ipv6-icmp drop\n"
+	    "  icmpv6 type != nd-neighbor-solicit drop\n"
+	    "  iifname . @th,64,128 != @port_nd drop\n"
+	    "  ip6 length 24 accept\n"
+	    "  ip6 length 32 @th,192,8 14 accept\n"
+	    "  drop\n"
+	    " }\n"
 	    " chain ports_fwd {\n"
 	    "  type filter hook forward priority -300; policy accept;\n"
 	    "  iifname @ports jump by_group\n"
@@ -370,7 +479,7 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    "  drop\n"
 	    " }\n"
 	    "}\n",
-	    tbl);
+	    tbl, rt->ipv6 ? "  ether type ip6 jump ip6_in\n" : "");
 }
 
 static void set_with(struct text *t, const char *name, const char *type, const char *elems)
@@ -384,13 +493,18 @@ static void inet_table(struct runtime *rt, struct text *t)
 {
 	char tbl[32];
 	table_name(rt, tbl);
-	struct text dns = {0};
-	for (size_t i = 0; i < rt->dns_count; i++)
-		put(&dns, "%s%s", i ? ", " : "", rt->dns[i]);
+	struct text dns = {0}, dns6 = {0};
+	for (size_t i = 0; i < rt->dns_count; i++) {
+		struct text *d = strchr(rt->dns[i], ':') ? &dns6 : &dns;
+		put(d, "%s%s", d->len ? ", " : "", rt->dns[i]);
+	}
 	put(t, "table inet %s {\n", tbl);
 	set_with(t, "dns", "ipv4_addr", dns.s);
 	set_with(t, "allow", "ipv4_addr", rt->net_allow);
 	set_with(t, "deny", "ipv4_addr", deny_ranges);
+	set_with(t, "dns6", "ipv6_addr", dns6.s);
+	set_with(t, "allow6", "ipv6_addr", rt->net_allow6);
+	set_with(t, "deny6", "ipv6_addr", deny6_ranges);
 	put(t,
 	    " chain host_in {\n"
 	    "  type filter hook input priority filter - 10; policy accept;\n"
@@ -402,14 +516,26 @@ static void inet_table(struct runtime *rt, struct text *t)
 	if (rt->protected_port > 0)
 		put(t, "  tcp dport %d reject with tcp reset\n", rt->protected_port);
 	/* ping of the gateway stays a diagnostic; no service answers there */
-	char gw[20];
+	char gw[20], gw6[48];
 	int prefix;
 	struct error ignored;
-	if (ipam_gateway(rt, gw, &prefix, &ignored) == 0)
+	if (ipam_gateway(rt, gw, &prefix, &ignored) == 0) {
 		put(t, "  ip daddr %s icmp type echo-request accept\n", gw);
+		ip6_of(rt, gw, gw6);
+		if (gw6[0])
+			put(t, "  ip6 daddr %s icmpv6 type echo-request accept\n", gw6);
+	}
+	/* neighbour discovery with the gateway (checked on the bridge); other
+	 * multicast (listener reports, solicitations for routers) is not
+	 * answered */
+	if (rt->ipv6)
+		put(t, "  icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept\n"
+		       "  ip6 daddr ff00::/8 drop\n");
 	put(t,
 	    "  ip daddr @dns meta l4proto { tcp, udp } th dport 53 accept\n"
+	    "  ip6 daddr @dns6 meta l4proto { tcp, udp } th dport 53 accept\n"
 	    "  ip daddr @allow accept\n"
+	    "  ip6 daddr @allow6 accept\n"
 	    "  reject with icmpx admin-prohibited\n"
 	    " }\n"
 	    " chain routed {\n"
@@ -424,26 +550,43 @@ static void inet_table(struct runtime *rt, struct text *t)
 	    " chain to_world {\n"
 	    "  ct state established,related accept\n"
 	    "  ip daddr @dns meta l4proto { tcp, udp } th dport 53 accept\n"
+	    "  ip6 daddr @dns6 meta l4proto { tcp, udp } th dport 53 accept\n"
 	    "  ip daddr @allow accept\n"
+	    "  ip6 daddr @allow6 accept\n"
 	    "  ip daddr @deny reject with icmpx admin-prohibited\n"
+	    "  ip6 daddr @deny6 reject with icmpx admin-prohibited\n"
 	    "  meta nfproto ipv4 accept\n"
+	    "%s"
 	    "  drop\n"
 	    " }\n",
-	    rt->bridge, rt->bridge, rt->bridge, rt->bridge, rt->bridge);
-	if (rt->nat)
+	    rt->bridge, rt->bridge, rt->bridge, rt->bridge, rt->bridge,
+	    rt->ipv6 ? "  meta nfproto ipv6 accept\n" : "");
+	if (rt->nat) {
+		/* Routed out only: with br_netfilter, frames bridged between
+		 * containers pass this hook too (out = the bridge), and their
+		 * multicast and broadcast (ff02::1, mDNS) are outside the
+		 * subnet without leaving the link. */
 		put(t,
 		    " chain nat_out {\n"
 		    "  type nat hook postrouting priority srcnat; policy accept;\n"
-		    "  ip saddr %s ip daddr != %s masquerade\n"
-		    " }\n",
-		    rt->subnet, rt->subnet);
+		    "  oifname \"%s\" accept\n"
+		    "  ip saddr %s ip daddr != %s masquerade\n",
+		    rt->bridge, rt->subnet, rt->subnet);
+		if (rt->ipv6)
+			put(t, "  ip6 saddr %s ip6 daddr != %s masquerade\n", rt->subnet6,
+			    rt->subnet6);
+		put(t, " }\n");
+	}
 	put(t, "}\n");
 	free(dns.s);
+	free(dns6.s);
 }
 
 /* The bridge's own IP configuration never comes from a container: no
- * router advertisements, autoconfiguration or redirects. */
-static void harden_bridge(struct runtime *rt)
+ * router advertisements, autoconfiguration or redirects. Also called when
+ * the bridge is made (netns.c): made after this, it would inherit the
+ * host's defaults. */
+void fw_harden_bridge(struct runtime *rt)
 {
 	static const char *const knobs[][2] = {
 	    {"ipv6/conf/%s/accept_ra", "0"},	    {"ipv6/conf/%s/autoconf", "0"},
@@ -457,9 +600,15 @@ static void harden_bridge(struct runtime *rt)
 		if (write_file(path, knobs[i][1], NULL) < 0 && errno != ENOENT)
 			log_warn("cannot set %s: %s", path, strerror(errno));
 	}
+}
+
+static void host_prepare(struct runtime *rt)
+{
+	fw_harden_bridge(rt);
 	/* Outbound access needs forwarding, host-wide as with Docker. */
 	if (write_file("/proc/sys/net/ipv4/ip_forward", "1", NULL) < 0)
 		log_warn("cannot enable IPv4 forwarding: %s", strerror(errno));
+	ip6_host_prepare(rt);
 }
 
 /* Elements of every recorded container whose namespace still exists;
@@ -492,7 +641,7 @@ static int fw_ready(struct runtime *rt, struct error *err)
 {
 	if (rt->fw_ready)
 		return 0;
-	harden_bridge(rt);
+	host_prepare(rt);
 	struct text t = {0};
 	tables_delete(rt, &t);
 	bridge_table(rt, &t);
@@ -518,12 +667,36 @@ int fw_sync(struct runtime *rt, struct error *err)
 
 /* ---- per-container elements, through nfnetlink (nfnl.c) ---- */
 
-#define PORT_ELEMS 5
+#define PORT_ELEMS 10
 
 static void key_put(struct nfnl_elem *e, const void *v, size_t len, size_t padded)
 {
 	memcpy(e->key + e->key_len, v, len);
 	e->key_len += padded;
+}
+
+/* The IPv6 elements of a port: port_ip6 and port_nd hold the same bytes
+ * (ifname . address) under two types. */
+static size_t port_elems6(const struct fw_port *p, const char *ifname, const unsigned char mac[6],
+			  struct nfnl_elem *out)
+{
+	unsigned char a[2][16];
+	if (!p->ip6[0] || inet_pton(AF_INET6, p->ip6, a[0]) != 1 ||
+	    inet_pton(AF_INET6, p->link6, a[1]) != 1)
+		return 0;
+	size_t n = 0;
+	for (int i = 0; i < 2; i++) {
+		out[n].set = "port_ip6";
+		key_put(&out[n], ifname, 16, 16);
+		key_put(&out[n++], a[i], 16, 16);
+		out[n].set = "port_nd";
+		key_put(&out[n], ifname, 16, 16);
+		key_put(&out[n++], a[i], 16, 16);
+	}
+	out[n].set = "port_ll";
+	key_put(&out[n], ifname, 16, 16);
+	key_put(&out[n++], mac, 6, 8);
+	return n;
 }
 
 /* p's elements, as port_elements writes them in nft's language. */
@@ -556,6 +729,7 @@ static size_t port_elems(const struct fw_port *p, bool del, struct nfnl_elem *ou
 		key_put(&out[n], &p->mark, 4, 4);
 		key_put(&out[n++], ifname, 16, 16);
 	}
+	n += port_elems6(p, ifname, mac, out + n);
 	for (size_t i = 0; i < n; i++)
 		out[i].del = del;
 	return n;
@@ -624,6 +798,8 @@ int fw_attach(struct runtime *rt, const char *id, const struct net_lease *lease,
 	snprintf(p.veth, sizeof(p.veth), "%s", lease->host_veth);
 	snprintf(p.ip, sizeof(p.ip), "%s", lease->ipv4);
 	mac_text(lease->ipv4, p.mac);
+	snprintf(p.ip6, sizeof(p.ip6), "%s", lease->ipv6);
+	snprintf(p.link6, sizeof(p.link6), "%s", lease->ipv6[0] ? lease->link6 : "");
 	if (group_mark(rt, group, &p.mark, err) < 0)
 		return -1;
 	return port_apply(rt, id, &p, err);

@@ -50,8 +50,14 @@ struct runtime {
 	/* firewall.c, dns.c */
 	bool firewall, nat;
 	int protected_port;
-	char *net_allow; /* canonical "a/n, b/m" or NULL */
-	char dns[RT_DNS_MAX][16];
+	char *net_allow;  /* canonical IPv4 "a/n, b/m" or NULL */
+	char *net_allow6; /* the IPv6 ones, likewise */
+	/* ip6.c: containers' IPv6, on or off for the life of the process */
+	bool ipv6;
+	unsigned char subnet6_net[16]; /* the prefix, host bits zero */
+	int subnet6_prefix;	       /* <= 96: the low 32 bits hold an IPv4 */
+	char subnet6[64];	       /* canonical "fd..::/64" */
+	char dns[RT_DNS_MAX][48];
 	size_t dns_count;
 	pthread_mutex_t fw_lock; /* callers of the nft thread, fw_ready */
 	bool fw_ready;
@@ -134,9 +140,13 @@ int image_rootfs_path(struct runtime *rt, const char *canonical, char **path_new
 
 /* ---- network (netns.c, ipam.c) ---- */
 struct net_lease {
-	char ipv4[20];	      /* "10.88.0.5" */
-	int prefix;	      /* 16 */
-	char gateway[20];     /* "10.88.0.1" */
+	char ipv4[20];	  /* "10.88.0.5" */
+	int prefix;	  /* 16 */
+	char gateway[20]; /* "10.88.0.1" */
+	/* IPv6 (empty when off): the subnet6 prefix + ipv4 / + gateway */
+	char ipv6[48], gateway6[48];
+	char link6[48]; /* fe80:: + EUI-64 of the MAC */
+	int prefix6;
 	char netns_path[256]; /* <run>/netns/<id>, bind-mounted namespace file */
 	char host_veth[16];   /* "vh<hash>" on the host side, on the bridge */
 };
@@ -180,6 +190,19 @@ int net_list_sockets(struct runtime *rt, const char *id, struct net_sock *out, s
 /* The MAC of a container's eth0, derived from its address. */
 void net_mac_of(const char *ipv4, unsigned char mac[6]);
 
+/* ---- ip6.c: containers' IPv6 ---- */
+/* Reads --ipv6 and --subnet6 (bad ones: E_VALIDATION naming the key). */
+int ip6_init(struct runtime *rt, const struct rt_config *cfg, struct error *err);
+/* The subnet6 address whose low 32 bits are ipv4 ("" when IPv6 is off). */
+void ip6_of(struct runtime *rt, const char *ipv4, char out[48]);
+/* Fails if another interface holds an address overlapping subnet6. */
+int ip6_check_free(struct runtime *rt, struct error *err);
+/* fe80:: + the modified EUI-64 of mac: the link-local the kernel would give. */
+void ip6_link_local(const unsigned char mac[6], char out[48]);
+/* Host sysctls for routing IPv6: accept_ra 2 where it was 1, then
+ * forwarding (when IPv6 is on; logged). */
+void ip6_host_prepare(struct runtime *rt);
+
 /* ---- firewall.c, dns.c: nftables isolation and containers' resolvers ---- */
 /* Reads the firewall and DNS settings (bad ones: E_VALIDATION). */
 int fw_init(struct runtime *rt, const struct rt_config *cfg, struct error *err);
@@ -193,6 +216,8 @@ int fw_attach(struct runtime *rt, const char *id, const struct net_lease *lease,
 int fw_detach(struct runtime *rt, const char *id, struct error *err);
 /* Both tables and every record (purge). */
 int fw_remove_all(struct runtime *rt, struct error *err);
+/* The bridge takes no configuration from containers (accept_ra 0, ...). */
+void fw_harden_bridge(struct runtime *rt);
 int dns_init(struct runtime *rt, const char *configured, struct error *err);
 /* resolv.conf of a container: rt's resolvers plus the host's search/options. */
 char *dns_resolv_conf_new(struct runtime *rt);
@@ -334,7 +359,7 @@ void layer_spares_resume(struct runtime *rt);
  * added or (del) removed; key as the kernel holds it. */
 struct nfnl_elem {
 	const char *set;
-	unsigned char key[24];
+	unsigned char key[32]; /* ifname . IPv6 address */
 	size_t key_len;
 	uint32_t data;
 	bool has_data, del;

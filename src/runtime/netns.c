@@ -296,19 +296,26 @@ void net_mac_of(const char *ipv4, unsigned char mac[6])
 	mac_of(ip_host(ipv4), mac);
 }
 
+/* Adds ip (IPv4 or IPv6 text) to the link; IPv6 addresses skip duplicate
+ * address detection (hoodyd derives them from the IPv4 lease: unique), so
+ * they are usable at once. */
 static int addr_set(struct nl *nl, int index, const char *ip, int prefix, const char *name,
 		    struct error *err)
 {
 	struct req r;
 	struct ifaddrmsg *ifa =
 	    req_init(&r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, sizeof(*ifa));
-	ifa->ifa_family = AF_INET;
+	unsigned char a[16];
+	bool v6 = strchr(ip, ':') != NULL;
+	ifa->ifa_family = v6 ? AF_INET6 : AF_INET;
 	ifa->ifa_prefixlen = (unsigned char)prefix;
 	ifa->ifa_index = (unsigned)index;
-	struct in_addr in;
-	inet_pton(AF_INET, ip, &in);
-	attr_put(&r, IFA_LOCAL, &in, sizeof(in));
-	attr_put(&r, IFA_ADDRESS, &in, sizeof(in));
+	if (v6)
+		ifa->ifa_flags = IFA_F_NODAD;
+	if (inet_pton(ifa->ifa_family, ip, a) != 1)
+		return err_set(err, E_INTERNAL, "bad address %s for %s", ip, name);
+	attr_put(&r, IFA_LOCAL, a, v6 ? 16 : 4);
+	attr_put(&r, IFA_ADDRESS, a, v6 ? 16 : 4);
 	return nl_do(nl, &r, 0, err, "add address to", name);
 }
 
@@ -317,9 +324,8 @@ static int addr_set(struct nl *nl, int index, const char *ip, int prefix, const 
 static int bridge_create(struct nl *nl, const char *name, const char *gw, struct error *err)
 {
 	struct req r;
-	struct ifinfomsg *ifi = req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(*ifi));
-	ifi->ifi_flags = IFF_UP;
-	ifi->ifi_change = IFF_UP;
+	/* Born down: up (bridge_ensure) once its sysctls are hardened. */
+	req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(struct ifinfomsg));
 	attr_str(&r, IFLA_IFNAME, name);
 	/* A fixed MAC: a bridge otherwise takes its lowest port's, which
 	 * changes as containers come and go. */
@@ -345,8 +351,10 @@ static int bridge_ensure(struct runtime *rt, struct nl *nl, struct error *err)
 	if (found < 0)
 		return -1;
 	if (!found) {
-		if (ipam_check_free(rt, err) < 0 || bridge_create(nl, rt->bridge, gw, err) < 0)
+		if (ipam_check_free(rt, err) < 0 || ip6_check_free(rt, err) < 0 ||
+		    bridge_create(nl, rt->bridge, gw, err) < 0)
 			return -1;
+		fw_harden_bridge(rt);
 		found = link_get(nl, rt->bridge, &li, err);
 		if (found <= 0)
 			return found < 0
@@ -354,6 +362,10 @@ static int bridge_ensure(struct runtime *rt, struct nl *nl, struct error *err)
 				   : err_set(err, E_RUNTIME, "bridge %s vanished", rt->bridge);
 	}
 	if (addr_set(nl, li.index, gw, prefix, rt->bridge, err) < 0)
+		return -1;
+	char gw6[48];
+	ip6_of(rt, gw, gw6);
+	if (gw6[0] && addr_set(nl, li.index, gw6, rt->subnet6_prefix, rt->bridge, err) < 0)
 		return -1;
 	if (!(li.flags & IFF_UP) && link_up(nl, rt->bridge, 0, err) < 0)
 		return -1;
@@ -405,6 +417,7 @@ static bool is_ns_file(const char *path)
 struct ns_job {
 	const char *path;
 	bool create;  /* make a new namespace and bind it at path when it is not one */
+	bool ipv6;    /* set eth0's (and new interfaces') IPv6 sysctls inside */
 	int protocol; /* of the netlink socket to open inside */
 	int sock;     /* out: the netlink socket inside */
 	int nsfd;     /* out: the namespace itself (for IFLA_NET_NS_FD) */
@@ -424,6 +437,28 @@ static int allow_icmp_sockets(void)
 		return -1;
 	ssize_t n = write(fd, range, sizeof(range) - 1);
 	return n == (ssize_t)sizeof(range) - 1 ? 0 : -1;
+}
+
+/* IPv6 inside a container's namespace takes no configuration from the
+ * network (no router advertisements, no autoconfiguration) and makes no
+ * address of its own (addr_gen_mode 1, none): hoodyd adds the global and
+ * link-local ones (pair_ensure), so the firewall knows them all. No DAD
+ * either: the addresses are unique by construction. "default" covers eth0
+ * when it is born after this; eth0 itself when it exists (a repair). The
+ * namespace's owner writes them, as with ping_group_range. */
+static void harden_ipv6(void)
+{
+	static const char *const knobs[][2] = {
+	    {"accept_ra", "0"},	       {"autoconf", "0"},      {"accept_dad", "0"},
+	    {"accept_redirects", "0"}, {"addr_gen_mode", "1"},
+	};
+	for (size_t d = 0; d < 2; d++)
+		for (size_t i = 0; i < ARRAY_SIZE(knobs); i++) {
+			char path[96];
+			snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s",
+				 d ? PEER_NAME : "default", knobs[i][0]);
+			write_file(path, knobs[i][1], NULL);
+		}
 }
 
 /* Moves the calling thread into (or into a new) namespace and opens what
@@ -451,24 +486,33 @@ static int ns_work(struct ns_job *j)
 		    allow_icmp_sockets() < 0)
 			return -1;
 	}
+	if (j->ipv6)
+		harden_ipv6();
 	j->what = "open";
 	j->nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	j->sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, j->protocol);
 	return j->nsfd < 0 || j->sock < 0 ? -1 : 0;
 }
 
+enum { NS_CREATE = 1, NS_IPV6 = 2 };
+
 /* Opens a netlink socket of protocol inside the namespace at path (creating
- * the namespace when create is set); *nsfd gets the namespace when non-NULL.
- * The calling thread visits the namespace for a few syscalls (no thread is
- * spawned: under load its scheduling cost milliseconds) and always comes
- * back: returning is setns to an fd we hold, which cannot fail short of a
- * kernel bug, and a thread left inside a container's namespace would serve
- * later requests from there, so failing to return aborts. */
-static int ns_open(const char *path, bool create, int protocol, struct nl *nl, int *nsfd,
+ * the namespace with NS_CREATE, setting its IPv6 sysctls with NS_IPV6);
+ * *nsfd gets the namespace when non-NULL. The calling thread visits the
+ * namespace for a few syscalls (no thread is spawned: under load its
+ * scheduling cost milliseconds) and always comes back: returning is setns to
+ * an fd we hold, which cannot fail short of a kernel bug, and a thread left
+ * inside a container's namespace would serve later requests from there, so
+ * failing to return aborts. */
+static int ns_open(const char *path, unsigned flags, int protocol, struct nl *nl, int *nsfd,
 		   struct error *err)
 {
-	struct ns_job j = {
-	    .path = path, .create = create, .protocol = protocol, .sock = -1, .nsfd = -1};
+	struct ns_job j = {.path = path,
+			   .create = flags & NS_CREATE,
+			   .ipv6 = flags & NS_IPV6,
+			   .protocol = protocol,
+			   .sock = -1,
+			   .nsfd = -1};
 	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return err_sys(err, E_RUNTIME, "open own network namespace");
@@ -524,14 +568,16 @@ static int route_default(struct nl *ns, int index, const char *gw, struct error 
 {
 	struct req r;
 	struct rtmsg *rtm = req_init(&r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, sizeof(*rtm));
-	rtm->rtm_family = AF_INET;
+	bool v6 = strchr(gw, ':') != NULL;
+	unsigned char a[16];
+	rtm->rtm_family = v6 ? AF_INET6 : AF_INET;
 	rtm->rtm_table = RT_TABLE_MAIN;
 	rtm->rtm_protocol = RTPROT_BOOT;
 	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
 	rtm->rtm_type = RTN_UNICAST;
-	struct in_addr in;
-	inet_pton(AF_INET, gw, &in);
-	attr_put(&r, RTA_GATEWAY, &in, sizeof(in));
+	if (inet_pton(rtm->rtm_family, gw, a) != 1)
+		return err_set(err, E_INTERNAL, "bad gateway %s", gw);
+	attr_put(&r, RTA_GATEWAY, a, v6 ? 16 : 4);
 	attr_u32(&r, RTA_OIF, (uint32_t)index);
 	return nl_do(ns, &r, 0, err, "add default route via", gw);
 }
@@ -560,9 +606,16 @@ static int pair_ensure(struct nl *host, struct nl *ns, int nsfd, int bridge,
 			return -1;
 	}
 	if (link_up(ns, "lo", 0, err) < 0 ||
-	    addr_set(ns, eth.index, l->ipv4, l->prefix, PEER_NAME, err) < 0)
+	    addr_set(ns, eth.index, l->ipv4, l->prefix, PEER_NAME, err) < 0 ||
+	    route_default(ns, eth.index, l->gateway, err) < 0)
 		return -1;
-	return route_default(ns, eth.index, l->gateway, err);
+	if (!l->ipv6[0])
+		return 0;
+	/* the link-local first: MLD reports then leave from it, not from :: */
+	if (addr_set(ns, eth.index, l->link6, 64, PEER_NAME, err) < 0 ||
+	    addr_set(ns, eth.index, l->ipv6, l->prefix6, PEER_NAME, err) < 0)
+		return -1;
+	return route_default(ns, eth.index, l->gateway6, err);
 }
 
 static int lease_fill(struct runtime *rt, const char *id, struct net_lease *l, struct error *err)
@@ -576,6 +629,14 @@ static int lease_fill(struct runtime *rt, const char *id, struct net_lease *l, s
 		return err_set(err, E_INTERNAL, "run dir path too long for %s", path);
 	snprintf(l->netns_path, sizeof(l->netns_path), "%s", path);
 	host_veth_name(rt, id, l->host_veth);
+	ip6_of(rt, l->ipv4, l->ipv6);
+	if (l->ipv6[0]) {
+		unsigned char mac[6];
+		mac_of(ip_host(l->ipv4), mac);
+		ip6_of(rt, l->gateway, l->gateway6);
+		ip6_link_local(mac, l->link6);
+		l->prefix6 = rt->subnet6_prefix;
+	}
 	return 0;
 }
 
@@ -593,7 +654,8 @@ int net_setup(struct runtime *rt, const char *id, const char *group, struct net_
 	if (nl_open(&host, err) < 0)
 		goto out;
 	int bridge = bridge_ensure(rt, &host, err);
-	if (bridge < 0 || ns_open(lease->netns_path, true, NETLINK_ROUTE, &ns, &nsfd, err) < 0)
+	if (bridge < 0 || ns_open(lease->netns_path, NS_CREATE | (rt->ipv6 ? NS_IPV6 : 0),
+				  NETLINK_ROUTE, &ns, &nsfd, err) < 0)
 		goto out;
 	rc = pair_ensure(&host, &ns, nsfd, bridge, lease, err);
 	if (rc == 0)
@@ -710,23 +772,38 @@ static void iface_cb(const struct nlmsghdr *h, void *arg)
 	l->index[l->n++] = ifi->ifi_index;
 }
 
+static void addr6_add(struct rt_netif *nif, const struct ifaddrmsg *ifa, const void *a)
+{
+	if (nif->ipv6_count >= RT_NETIF_IPV6_MAX)
+		return;
+	struct rt_netif_ip6 *x = &nif->ipv6[nif->ipv6_count++];
+	inet_ntop(AF_INET6, a, x->addr, sizeof(x->addr));
+	x->prefix = ifa->ifa_prefixlen;
+	x->scope = ifa->ifa_scope == RT_SCOPE_LINK   ? "link"
+		   : ifa->ifa_scope == RT_SCOPE_HOST ? "host"
+						     : "global";
+}
+
 static void addr_cb(const struct nlmsghdr *h, void *arg)
 {
 	struct iface_list *l = arg;
 	const struct ifaddrmsg *ifa = NLMSG_DATA(h);
-	if (h->nlmsg_type != RTM_NEWADDR || ifa->ifa_family != AF_INET)
+	if (h->nlmsg_type != RTM_NEWADDR ||
+	    (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
 		return;
 	struct rt_netif *nif = NULL;
 	for (size_t i = 0; i < l->n && !nif; i++)
 		if (l->index[i] == (int)ifa->ifa_index)
 			nif = &l->v[i];
-	if (!nif || nif->ipv4[0])
-		return; /* first address per interface */
+	if (!nif || (ifa->ifa_family == AF_INET && nif->ipv4[0]))
+		return; /* first IPv4 address per interface */
 	int len = (int)IFA_PAYLOAD(h);
 	for (const struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
 		if (a->rta_type == IFA_LOCAL && RTA_PAYLOAD(a) == 4) {
 			inet_ntop(AF_INET, RTA_DATA(a), nif->ipv4, sizeof(nif->ipv4));
 			nif->prefix = ifa->ifa_prefixlen;
+		} else if (a->rta_type == IFA_ADDRESS && RTA_PAYLOAD(a) == 16) {
+			addr6_add(nif, ifa, RTA_DATA(a)); /* IPv6 has no IFA_LOCAL */
 		}
 	}
 }
@@ -735,7 +812,7 @@ static int dump(struct nl *nl, uint16_t type, size_t hdrlen, nl_cb cb, void *arg
 {
 	struct req r;
 	struct rtgenmsg *g = req_init(&r, type, NLM_F_DUMP, hdrlen);
-	g->rtgen_family = type == RTM_GETADDR ? AF_INET : AF_UNSPEC;
+	g->rtgen_family = AF_UNSPEC;
 	int rc = nl_talk(nl, &r, cb, arg, NULL, 0);
 	if (rc < 0)
 		return err_set(err, E_RUNTIME, "netlink dump: %s", strerror(-rc));
@@ -752,7 +829,7 @@ int net_read_ifaces(struct runtime *rt, const char *id, struct rt_netif *out, si
 	if (!is_ns_file(path))
 		return 0; /* no network (yet, or any more): nothing to report */
 	struct nl ns = {.fd = -1};
-	if (ns_open(path, false, NETLINK_ROUTE, &ns, NULL, err) < 0)
+	if (ns_open(path, 0, NETLINK_ROUTE, &ns, NULL, err) < 0)
 		return -1;
 	_cleanup_free_ int *index = xcalloc(max ? max : 1, sizeof(int));
 	struct iface_list l = {.v = out, .index = index, .max = max};
@@ -817,7 +894,7 @@ int net_list_sockets(struct runtime *rt, const char *id, struct net_sock *out, s
 	if (!is_ns_file(path))
 		return 0;
 	struct nl nl = {.fd = -1};
-	if (ns_open(path, false, NETLINK_SOCK_DIAG, &nl, NULL, err) < 0)
+	if (ns_open(path, 0, NETLINK_SOCK_DIAG, &nl, NULL, err) < 0)
 		return -1;
 	struct sock_list l = {.v = out, .max = max};
 	int rc = 0;

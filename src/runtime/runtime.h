@@ -35,6 +35,8 @@ struct rt_config {
 	const char *run_dir;   /* volatile: crun root, netns files, ramdisk mounts */
 	const char *bridge;
 	const char *subnet;	    /* IPv4 CIDR; the gateway is .1 on the bridge */
+	const char *ipv6;	    /* "auto" (NULL), "on", "off" (ip6.c) */
+	const char *subnet6;	    /* IPv6 prefix, /96 or shorter; NULL: a ULA /64 derived */
 	const char *crun_path;	    /* default "crun" from PATH */
 	const char *init_path;	    /* hoody-init binary; default: next to the running executable */
 	const char *kit_path;	    /* hoody-kit binary; default: next to the running executable */
@@ -47,8 +49,8 @@ struct rt_config {
 	/* Network isolation (firewall.c, docs/SECURITY.md). */
 	bool no_firewall;      /* benchmarks only: no nftables rules, no isolation */
 	bool no_nat;	       /* containers' traffic leaves unmasqueraded (routed subnet) */
-	const char *dns;       /* IPv4 resolvers for containers, "a,b"; NULL: the host's */
-	const char *net_allow; /* IPv4 CIDRs containers may reach despite the deny list */
+	const char *dns;       /* resolvers for containers, "a,b"; NULL: the host's */
+	const char *net_allow; /* CIDRs (v4 or v6) containers may reach despite the deny lists */
 	int protected_port;    /* host TCP port containers never reach (the API's); 0: none */
 	/* Where the host's cgroups are mounted; NULL: /sys/fs/cgroup (what crun
 	 * uses). cgroup v1 or v2 is read from what is there (cgroup.c). */
@@ -211,11 +213,19 @@ int rt_net_connect(struct runtime *rt, const char *id, uint16_t port, struct err
  * (mounts included); resolve beneath it with openat2(RESOLVE_IN_ROOT). */
 int rt_root_open(struct runtime *rt, const char *id, struct error *err);
 
+#define RT_NETIF_IPV6_MAX 4
+
 struct rt_netif {
 	char name[32];
 	char mac[24];
 	char ipv4[20]; /* "10.88.0.5", may be empty */
 	int prefix;
+	struct rt_netif_ip6 {
+		char addr[48];
+		int prefix;
+		const char *scope; /* "global", "link", "host" */
+	} ipv6[RT_NETIF_IPV6_MAX];
+	size_t ipv6_count;
 	bool up;
 	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
 	uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;

@@ -71,6 +71,9 @@ def nft_elements(d):
                        capture_output=True, text=True)
     check(r.returncode == 0, f"no nftables table of {d.bridge}: {r.stderr}")
     sets = [x for x in json.loads(r.stdout)["nftables"] if "set" in x or "map" in x]
+    names = {(x.get("set") or x.get("map"))["name"] for x in sets}
+    # the IPv6 sets are counted too (the daemon runs with --ipv6 on)
+    check({"port_ip6", "port_nd", "port_ll"} <= names, f"IPv6 sets missing: {names}")
     return sum(len((x.get("set") or x.get("map")).get("elem", [])) for x in sets)
 
 
@@ -92,7 +95,8 @@ def cycle(d, pid, name):
 
 
 def test_soak():
-    with Daemon() as d:
+    # IPv6 on whatever the host has: its per-port elements must go too
+    with Daemon(["--ipv6", "on"]) as d:
         pid = d.new_project()
         # Warm up caches, threads and their connections (one SQLite
         # connection per worker thread) with as many clients as the soak

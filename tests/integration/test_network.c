@@ -79,6 +79,27 @@ static const struct rt_netif *find_if(const struct rt_netif *v, size_t n, const 
 	return NULL;
 }
 
+/* With IPv6 on (auto: the host has a default route), eth0 holds exactly the
+ * two addresses hoodyd derives: subnet6 + the IPv4, and fe80:: + EUI-64. */
+static void assert_ipv6(const struct rt_netif *eth0, const struct net_lease *l)
+{
+	assert_non_null(eth0);
+	if (!rt->ipv6) {
+		assert_string_equal(l->ipv6, "");
+		return;
+	}
+	assert_int_equal(eth0->ipv6_count, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct rt_netif_ip6 *a = &eth0->ipv6[i];
+		bool link = !strcmp(a->scope, "link");
+		assert_string_equal(a->addr, link ? l->link6 : l->ipv6);
+		assert_int_equal(a->prefix, link ? 64 : rt->subnet6_prefix);
+	}
+	char want[48];
+	ip6_of(rt, l->ipv4, want);
+	assert_string_equal(l->ipv6, want);
+}
+
 static void test_setup_teardown(void **state)
 {
 	(void)state;
@@ -106,10 +127,13 @@ static void test_setup_teardown(void **state)
 	assert_int_equal(eth0->prefix, 16);
 	assert_true(eth0->up);
 	assert_int_equal(strlen(eth0->mac), 17);
+	assert_ipv6(eth0, &l);
 
 	/* Idempotent: same lease, nothing duplicated. */
 	must(net_setup(rt, ID("nt-one"), NULL, &again, &e), &e, "setup again");
 	assert_memory_equal(&l, &again, sizeof(l));
+	must(net_read_ifaces(rt, ID("nt-one"), ifs, 8, &n, &e), &e, "read ifaces again");
+	assert_ipv6(find_if(ifs, n, "eth0"), &l);
 	must(net_teardown(rt, ID("nt-one"), &e), &e, "teardown");
 	assert_gone(ID("nt-one"), &l);
 	must(net_teardown(rt, ID("nt-one"), &e), &e, "teardown again");
