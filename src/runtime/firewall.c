@@ -435,7 +435,11 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    "  ip6 saddr :: jump dad\n"
 	    "  iifname . ip6 saddr != @port_ip6 drop\n"
 	    "  meta l4proto ipv6-icmp jump icmp6_in\n"
+	    /* a DHCPv6 server's or relay's messages: from port 547, and to
+	     * a client's port 546 from any other (clients check the
+	     * transaction id, not the source port) */
 	    "  udp sport 547 drop\n"
+	    "  udp dport 546 drop\n"
 	    "  accept\n"
 	    " }\n"
 	    /* a router's messages (advertisements, redirects, renumbering)
