@@ -32,7 +32,7 @@ D = None
 PORT = 8600  # the victim's and the client's TCP servers
 INET_NS = f"h6i{os.getpid() % 100000}"
 INET_IF = f"h6i{os.getpid() % 100000}h"
-INET_PREFIX = f"2001:db8:{os.getpid() % 65536:x}:"
+INET_PREFIX = f"2001:db8:{0x4000 + os.getpid() % 0x4000:x}:"  # not test_network6's 2001:db8:6::
 INET6 = INET_PREFIX + ":2"  # the fake internet; INET_PREFIX + ":1" is the host's end
 ELSEWHERE = "2001:db8:bad::1"  # an address of no subnet here
 RA_PREFIX = "2001:db8:99::"
@@ -41,13 +41,16 @@ HOST = None  # the host's sniffer on the bridge
 INET = None  # the fake internet's sniffer
 
 # A sniffer (and, with a port, a TCP server answering its name) in one
-# network namespace; one JSON line per frame received on ifname. A line on
-# stdin makes it send itself a mark on lo, read after every frame before it.
+# network namespace; one JSON line per frame received on ifname (and one
+# if the kernel ever dropped frames for it, which fails the test: it could
+# have been a hostile one). A line on stdin makes it send itself a mark on
+# lo, read after every frame before it.
 AGENT_PY = r"""
 import json, os, select, socket, struct, sys
 log = open(sys.argv[1], "a", buffering=1)
 name, ifname, port = sys.argv[2], sys.argv[3], int(sys.argv[4])
 pk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+pk.setsockopt(socket.SOL_SOCKET, 33, 1 << 24)  # SO_RCVBUFFORCE: a slow reader loses nothing
 socks = [pk, 0]
 if port:
     srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -85,6 +88,9 @@ while True:
             mark.sendto(b"H6T-MARK " + line.strip(), ("::1", 9))
         elif s is pk:
             f, addr = pk.recvfrom(65535)
+            drops = struct.unpack("II", pk.getsockopt(263, 6, 8))[1]  # PACKET_STATISTICS
+            if drops:
+                log.write(json.dumps({"drops": drops}) + "\n")
             if addr[2] == socket.PACKET_OUTGOING:
                 continue
             if addr[0] == "lo":
@@ -286,6 +292,7 @@ class Agent:
         while True:
             ev = self.events()
             for i in range(self.done, len(ev)):
+                check("drops" not in ev[i], f"{self.label}'s sniffer lost frames: {ev[i]}")
                 if pred(ev[i]):
                     got, self.done = ev[self.done:i], i + 1
                     return got
