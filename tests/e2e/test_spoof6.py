@@ -671,6 +671,21 @@ def test_link_local_and_multicast_across_tenants():
         check(not got, f"the attacker's frames reached the {where}: {got[:3]}")
 
 
+def test_cross_tenant_via_router():
+    """The attacker's datagram for the victim, from its own addresses but
+    sent to the router's MAC, as a host routes traffic for another subnet:
+    the host would route it straight back into the bridge, past the
+    isolation between ports. It reaches no one; the insider's own
+    datagram, sent after it, does."""
+    v, a = C["victim"], C["attacker"]
+    VICTIM.mark()
+    frames = [udp6(a["mac"], GW["mac"], a["g6"], v["g6"], 7000, 7000, "H6T-ROUTED attacker")]
+    sh(*in_ns("attacker", "python3", "-c", SEND_PY, *[f.hex() for f in frames]))
+    sh(*in_ns("insider", "python3", "-c", UDP_SEND_PY, f"5470 5460 {v['ll']}%eth0 H6T-OWN"))
+    got = [e["data"] for e in VICTIM.until_data("H6T-OWN") if "ROUTED" in e.get("data", "")]
+    check(not got, f"the attacker's datagram reached the victim through the router: {got}")
+
+
 # ---------------------------------------------------------------- setup
 
 AGENTS = {}
@@ -724,7 +739,8 @@ def run():
         agents = [VICTIM, CLIENT, HOST, INET] + list(AGENTS.values())
         main([test_no_raw_sockets6, test_link_local_and_multicast_across_tenants, test_na_poisoning,
               test_router_impersonation, test_ns_forged_source, test_router_advertisement,
-              test_redirect, test_forged_source, test_dhcpv6_server_dropped])
+              test_redirect, test_forged_source, test_dhcpv6_server_dropped,
+              test_cross_tenant_via_router])
     finally:
         for a in agents:
             a.stop()
