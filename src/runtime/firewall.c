@@ -385,10 +385,30 @@ static void tables_delete(struct runtime *rt, struct text *t)
 	put(t, "add table inet %s\ndelete table inet %s\n", tbl, tbl);
 }
 
+/* A frame to the bridge's own MAC (pkttype host) goes up to the host to be
+ * routed; one for another container of the subnet would be routed straight
+ * back into the bridge, past by_group, which sees only bridged frames.
+ * Containers reach each other on the link, never through the gateway. */
+static void hairpin_rules(struct runtime *rt, char v4[160], char v6[224])
+{
+	char gw[20], gw6[48];
+	int prefix;
+	struct error ignored;
+	v4[0] = v6[0] = '\0';
+	if (ipam_gateway(rt, gw, &prefix, &ignored) < 0)
+		return;
+	snprintf(v4, 160, "  meta pkttype host ip daddr %s ip daddr != %s drop\n", rt->subnet, gw);
+	ip6_of(rt, gw, gw6);
+	if (gw6[0])
+		snprintf(v6, 224, "  meta pkttype host ip6 daddr %s ip6 daddr != %s drop\n",
+			 rt->subnet6, gw6);
+}
+
 static void bridge_table(struct runtime *rt, struct text *t)
 {
-	char tbl[32];
+	char tbl[32], hairpin4[160], hairpin6[224];
 	table_name(rt, tbl);
+	hairpin_rules(rt, hairpin4, hairpin6);
 	put(t,
 	    "table bridge %s {\n"
 	    " set ports { type ifname; }\n"
@@ -426,6 +446,7 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    " }\n"
 	    " chain ip_in {\n"
 	    "  iifname . ip saddr != @port_ip4 drop\n"
+	    "%s"
 	    "  udp sport 67 drop\n"
 	    "  accept\n"
 	    " }\n"
@@ -434,6 +455,7 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    " chain ip6_in {\n"
 	    "  ip6 saddr :: jump dad\n"
 	    "  iifname . ip6 saddr != @port_ip6 drop\n"
+	    "%s"
 	    "  meta l4proto ipv6-icmp jump icmp6_in\n"
 	    /* a DHCPv6 server's or relay's messages: from port 547, and to
 	     * a client's port 546 from any other (clients check the
@@ -483,7 +505,7 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    "  drop\n"
 	    " }\n"
 	    "}\n",
-	    tbl, rt->ipv6 ? "  ether type ip6 jump ip6_in\n" : "");
+	    tbl, rt->ipv6 ? "  ether type ip6 jump ip6_in\n" : "", hairpin4, hairpin6);
 }
 
 static void set_with(struct text *t, const char *name, const char *type, const char *elems)
