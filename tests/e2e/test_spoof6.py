@@ -737,10 +737,13 @@ def run():
         HOST = Agent(None, D.bridge, ns_cmd=[], label="host")
         INET = Agent(None, "up0", ns_cmd=["ip", "netns", "exec", INET_NS], label="internet")
         agents = [VICTIM, CLIENT, HOST, INET] + list(AGENTS.values())
-        main([test_no_raw_sockets6, test_link_local_and_multicast_across_tenants, test_na_poisoning,
-              test_router_impersonation, test_ns_forged_source, test_router_advertisement,
-              test_redirect, test_forged_source, test_dhcpv6_server_dropped,
-              test_cross_tenant_via_router])
+        # the cross-tenant tests first: without the rules (--no-firewall)
+        # the poisoning tests would leave the host's entries pointing at
+        # the attacker, and its routed datagram would miss the victim
+        main([test_no_raw_sockets6, test_link_local_and_multicast_across_tenants,
+              test_cross_tenant_via_router, test_na_poisoning, test_router_impersonation,
+              test_ns_forged_source, test_router_advertisement, test_redirect, test_forged_source,
+              test_dhcpv6_server_dropped])
     finally:
         for a in agents:
             a.stop()
