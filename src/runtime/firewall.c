@@ -447,7 +447,9 @@ static void bridge_table(struct runtime *rt, struct text *t)
 	    " chain ip_in {\n"
 	    "  iifname . ip saddr != @port_ip4 drop\n"
 	    "%s"
+	    /* a client checks the transaction id, not the server's port */
 	    "  udp sport 67 drop\n"
+	    "  udp dport 68 drop\n"
 	    "  accept\n"
 	    " }\n"
 	    /* IPv6 from the port's own addresses only; :: only for duplicate

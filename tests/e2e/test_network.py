@@ -342,7 +342,8 @@ while True:
 
 UDP_SEND_PY = r"""
 import socket, sys
-for sport, dport, text in ((67, 68, "offer"), (6700, 6800, "control")):
+for sport, dport, text in ((67, 68, "offer"), (6767, 68, "offer from another port"),
+                          (6700, 6800, "control")):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", sport))
     s.sendto(text.encode(), (sys.argv[1], dport))
