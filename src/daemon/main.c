@@ -135,6 +135,7 @@ static struct rt_config rt_config_of(const struct daemon_config *c)
 	    .disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,
 	    .disk_inodes = c->no_limits ? 0 : (uint64_t)c->limits.disk_inodes,
 	    .host_memory_reserve = c->no_limits ? 0 : (uint64_t)c->host_memory_reserve,
+	    .no_limits = c->no_limits,
 	};
 }
 

@@ -24,6 +24,7 @@ struct runtime {
 	uint64_t nofile_max; /* our hard RLIMIT_NOFILE: crun cannot give more */
 	bool io_weight;	     /* the host has blkio/io weights */
 	bool swap_limits;    /* the host accounts swap per cgroup (memsw, memory.swap.max) */
+	bool limits_off;     /* --no-limits: no parent cgroup, no controllers enabled */
 	char *cgroup_root;   /* /sys/fs/cgroup unless configured (cgroup.c) */
 	bool cgroup_v2;	     /* <cgroup_root> is a cgroup2 mount: one unified hierarchy */
 	/* layer.c: the thread making spare layers, and what it should make

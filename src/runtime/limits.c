@@ -106,8 +106,12 @@ void limits_probe(struct runtime *rt)
 	rt->nofile_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
 			     ? (uint64_t)rl.rlim_max
 			     : 1048576;
+	/* Without limits the containers' cgroups are crun's alone: a v2 root
+	 * keeps the controllers the host's admin enabled, and no hoody/ is
+	 * made before a container needs it. */
 	if (rt->cgroup_v2) {
-		probe_v2(rt);
+		if (!rt->limits_off)
+			probe_v2(rt);
 		return;
 	}
 	_cleanup_free_ char *weight = cgroup_root_file(rt, "blkio/blkio.weight");

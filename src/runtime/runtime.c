@@ -151,6 +151,7 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->disk_bytes = cfg->disk_bytes;
 	rt->disk_inodes = cfg->disk_inodes;
 	rt->host_memory_reserve = cfg->host_memory_reserve;
+	rt->limits_off = cfg->no_limits;
 	cgroup_init(rt, cfg->cgroup_root);
 	limits_probe(rt);
 	if (cfg->nofile_max && cfg->nofile_max < rt->nofile_max)

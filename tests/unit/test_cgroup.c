@@ -425,6 +425,31 @@ static void test_probe_v2(void **state)
 	assert_true(f->rt.io_weight);
 }
 
+/* v2 with --no-limits: the root's controllers and children are the host
+ * admin's; hoodyd neither enables one nor makes hoody/, at any start. */
+static void test_probe_v2_no_limits(void **state)
+{
+	struct fx *f = *state;
+	put(f, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
+	put(f, "cgroup.subtree_control", "");
+	cgroup_init(&f->rt, f->dir);
+	f->rt.limits_off = true;
+	f->rt.host_memory_reserve = 0; /* what the daemon passes with --no-limits */
+	for (int start = 0; start < 2; start++) {
+		limits_probe(&f->rt);
+		limits_parent_ensure(&f->rt);
+		assert_file(f, "cgroup.subtree_control", "");
+		assert_false(exists(f, "hoody"));
+		assert_false(f->rt.io_weight);
+		assert_false(f->rt.swap_limits);
+	}
+	/* the control: limits on, the same tree gets both */
+	f->rt.limits_off = false;
+	limits_probe(&f->rt);
+	assert_file(f, "cgroup.subtree_control", "+cpu +io +memory +pids");
+	assert_true(exists(f, "hoody"));
+}
+
 /* v1: read-only probes of the hierarchies' roots; nothing is made. */
 static void test_probe_v1(void **state)
 {
@@ -525,6 +550,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_parent_limits_v1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parent_limits_v2, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_v2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_probe_v2_no_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_v1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_freezer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_procs, setup, teardown),
