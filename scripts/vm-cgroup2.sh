@@ -54,8 +54,9 @@ write_init() {
 	cat >"$1" <<'EOF'
 #!/bin/sh
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
+# the initramfs has moved /proc, /sys and /dev here already
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
@@ -114,6 +115,9 @@ build_payload() {
 export HOODY_BIN_DIR=/payload/bin HOODY_TEST_STATE=/var/tmp/hoody-test-state
 export PYTHONPATH=/payload/tests/e2e PYTHONDONTWRITEBYTECODE=1
 echo "HOODY-VM-HOST \$(uname -r) \$(stat -fc %T /sys/fs/cgroup) [\$(cat /sys/fs/cgroup/cgroup.controllers)] cmdline: \$(cat /proc/cmdline)"
+# BFQ on the disks, so the I/O weight is applied and checked (io.bfq.weight)
+modprobe bfq
+for q in /sys/block/vd*/queue/scheduler; do echo bfq >"\$q"; done
 fails=0
 run() {
 	name=\$1; shift

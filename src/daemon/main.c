@@ -371,6 +371,7 @@ static int cmd_purge(const struct daemon_config *c)
 	struct error err = {0};
 	struct runtime *rt = NULL;
 	struct rt_config rc_cfg = rt_config_of(c);
+	rc_cfg.no_containers = true;
 	if (runtime_open(&rc_cfg, &rt, &err) < 0)
 		return fail("purge", &err);
 	int rc = rt_purge(rt, &err) < 0 || purge_orphan_snapshots(c, rt, &err) < 0
@@ -464,6 +465,7 @@ static int cmd_users(const struct daemon_config *c, int argc, char **argv)
 static int cmd_images(const struct daemon_config *c, int argc, char **argv)
 {
 	struct rt_config rc_cfg = rt_config_of(c);
+	rc_cfg.no_containers = true;
 	return hoodyd_images_cmd(&rc_cfg, argc, argv);
 }
 

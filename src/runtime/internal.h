@@ -92,6 +92,11 @@ char *rt_cgroup_path(struct runtime *rt, const char *controller, const char *id)
 /* Whether the text of a /proc/<pid>/cgroup puts the process in the
  * container's cgroup (not a sub-cgroup of it). */
 bool cgroup_lists(const char *proc_cgroup, const char *id);
+/* Whether crun can load a container's v2 device filter for a process with
+ * this /proc/<pid>/status text and RLIMIT_MEMLOCK hard limit. */
+bool cgroup_device_filter_loadable(const char *proc_status, uint64_t memlock_max);
+/* v2: fails, saying why, when crun could start no container for us. */
+int cgroup_check_device_filter(struct runtime *rt, struct error *err);
 /* Writes text to an existing cgroup file (never creates one). */
 int cgroup_write(const char *path, const char *text, struct error *err);
 /* The value of the "key N" line of a flat-keyed file (cpu.stat,

@@ -169,7 +169,7 @@ void limits_parent_write(struct runtime *rt, uint64_t memory, uint64_t pids)
  * limits at once, the host keeps enough to run sshd, hoodyd and the API. */
 void limits_parent_ensure(struct runtime *rt)
 {
-	if (!rt->host_memory_reserve)
+	if (!rt->host_memory_reserve || rt->limits_off)
 		return;
 	struct sysinfo si;
 	if (sysinfo(&si) < 0)
