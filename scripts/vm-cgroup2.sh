@@ -8,8 +8,9 @@
 # plain init that mounts cgroup2 at /sys/fs/cgroup. The hoodyd built on the
 # host (same Debian release, same libraries) goes in on a second disk with
 # tests/e2e and tests/vm; inside, tests/vm/cgroup2_checks.py (files, parent,
-# --no-limits, pause, restart re-adoption) and tests/e2e/test_limits.py run
-# unchanged. Slow: minutes of boot and test under TCG.
+# --no-limits, pause, restart re-adoption, CAP_SYS_RESOURCE) and
+# tests/e2e/test_limits.py run unchanged, then the other e2e tests that read
+# cgroups. Slow: minutes of boot and test under TCG.
 #
 # The rootfs image and kernel are cached in $VM_DIR (build/vm, gitignored);
 # `rm -rf build/vm` rebuilds them. The root disk is opened with
@@ -17,7 +18,9 @@
 #
 # Environment: BUILD (build dir with bin/, default build), VM_DIR,
 # VM_TIMEOUT (seconds for the whole VM run, default 5400), VM_SMP (2),
-# VM_MEM (2G), VM_TESTS (test_limits.py test names; default all).
+# VM_MEM (2G), VM_TESTS (test_limits.py test names, and nothing else; default:
+# all of it, then the cgroup-reading tests of test_containers, test_crash
+# and test_soak, VM_SOAK_CYCLES cycles, default 200).
 # Exits non-zero, naming each failed check, on any failure.
 set -euo pipefail
 
@@ -28,6 +31,7 @@ VM_TIMEOUT="${VM_TIMEOUT:-5400}"
 VM_SMP="${VM_SMP:-2}"
 VM_MEM="${VM_MEM:-2G}"
 VM_TESTS="${VM_TESTS:-}"
+VM_SOAK_CYCLES="${VM_SOAK_CYCLES:-200}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 IMG="$VM_DIR/rootfs.img"
 
@@ -126,6 +130,14 @@ run() {
 }
 run cgroup2_checks python3 -u /payload/tests/vm/cgroup2_checks.py
 run test_limits python3 -u /payload/tests/e2e/test_limits.py $VM_TESTS
+# the other e2e tests that read cgroups (hoody_test.cgroup_dirs): what a
+# container leaves behind, on v2
+if [ -z "$VM_TESTS" ]; then
+	run test_containers python3 -u /payload/tests/e2e/test_containers.py test_delete_leaves_nothing \
+		test_failed_create test_restart_and_recovery test_pagination_and_sorting
+	run test_crash python3 -u /payload/tests/e2e/test_crash.py test_sigkill_mid_flight
+	run test_soak env HOODY_SOAK_CYCLES=$VM_SOAK_CYCLES python3 -u /payload/tests/e2e/test_soak.py
+fi
 exit \$fails
 EOF
 	rm -f "$img"
