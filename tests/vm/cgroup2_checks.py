@@ -27,11 +27,6 @@ def crun_weight(shares):
     return 1 + (shares - 2) * 9999 // 262142
 
 
-def crun_io_weight(weight):
-    """crun's blkio weight -> io.weight (10..1000 -> 1..10000)."""
-    return 1 + (weight - 10) * 9999 // 990
-
-
 def init_pid(d, cid):
     r = subprocess.run(["crun", "--root", f"{d.run_dir}/crun", "state", cid],
                        capture_output=True, text=True)
