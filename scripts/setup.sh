@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package hoody needs (build and run time) and prepares
 # the host's cgroups. Idempotent: safe to run on every `make`.
+#
+# --vm: also what `make test-cgroup2` needs (scripts/vm-cgroup2.sh: qemu and
+# an ext4 image made from a directory; mmdebstrap is in PKGS already).
 set -euo pipefail
 
 PKGS=(
@@ -11,6 +14,11 @@ PKGS=(
   tar gzip zstd openssl sqlite3 curl jq python3 ca-certificates openssh-client
   musl-tools python3-websockets chromium cppcheck clang-format
 )
+
+VM_PKGS=(qemu-system-x86 e2fsprogs)
+if [ "${1:-}" = "--vm" ]; then
+  PKGS+=("${VM_PKGS[@]}")
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: hoody manages containers and must run as root" >&2

@@ -135,6 +135,7 @@ static struct rt_config rt_config_of(const struct daemon_config *c)
 	    .disk_bytes = c->no_limits ? 0 : (uint64_t)c->limits.disk_bytes,
 	    .disk_inodes = c->no_limits ? 0 : (uint64_t)c->limits.disk_inodes,
 	    .host_memory_reserve = c->no_limits ? 0 : (uint64_t)c->host_memory_reserve,
+	    .no_limits = c->no_limits,
 	};
 }
 
@@ -370,6 +371,7 @@ static int cmd_purge(const struct daemon_config *c)
 	struct error err = {0};
 	struct runtime *rt = NULL;
 	struct rt_config rc_cfg = rt_config_of(c);
+	rc_cfg.no_containers = true;
 	if (runtime_open(&rc_cfg, &rt, &err) < 0)
 		return fail("purge", &err);
 	int rc = rt_purge(rt, &err) < 0 || purge_orphan_snapshots(c, rt, &err) < 0
@@ -463,6 +465,7 @@ static int cmd_users(const struct daemon_config *c, int argc, char **argv)
 static int cmd_images(const struct daemon_config *c, int argc, char **argv)
 {
 	struct rt_config rc_cfg = rt_config_of(c);
+	rc_cfg.no_containers = true;
 	return hoodyd_images_cmd(&rc_cfg, argc, argv);
 }
 

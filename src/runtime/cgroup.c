@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -29,6 +30,8 @@
 #define STATE_MAX 32
 #define PROCS_FILE_MAX (1 << 20)
 #define PROCS_DEPTH_MAX 8
+#define PROC_STATUS_MAX 16384
+#define CAP_SYS_RESOURCE_BIT 24 /* linux/capability.h */
 
 void cgroup_init(struct runtime *rt, const char *root)
 {
@@ -67,6 +70,42 @@ bool cgroup_lists(const char *proc_cgroup, const char *id)
 {
 	_cleanup_free_ char *needle = xasprintf(":/hoody/%s\n", id);
 	return strstr(proc_cgroup, needle) != NULL;
+}
+
+/* v2 has no devices controller: crun attaches each container's device rules
+ * as an eBPF program, and first raises RLIMIT_MEMLOCK to unlimited (crun
+ * 1.8.1 does so on every kernel, also those that charge BPF memory to the
+ * memory cgroup). Raising a hard limit takes CAP_SYS_RESOURCE, unless it is
+ * unlimited already; else every start fails with "setrlimit (RLIM_MEMLOCK)". */
+bool cgroup_device_filter_loadable(const char *proc_status, uint64_t memlock_max)
+{
+	if (memlock_max == (uint64_t)RLIM_INFINITY)
+		return true;
+	const char *eff = proc_status ? strstr(proc_status, "\nCapEff:") : NULL;
+	if (!eff)
+		return false;
+	uint64_t caps = strtoull(eff + strlen("\nCapEff:"), NULL, 16);
+	return caps & (1ULL << CAP_SYS_RESOURCE_BIT);
+}
+
+/* Refused at start, in words an admin can act on, rather than at every
+ * container start as crun's bare EPERM. */
+int cgroup_check_device_filter(struct runtime *rt, struct error *err)
+{
+	if (!rt->cgroup_v2)
+		return 0;
+	_cleanup_free_ char *status = NULL;
+	struct rlimit rl = {0};
+	if (read_file("/proc/self/status", PROC_STATUS_MAX, &status, NULL, NULL) < 0 ||
+	    getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return err_sys(err, E_RUNTIME, "reading our capabilities and RLIMIT_MEMLOCK");
+	if (cgroup_device_filter_loadable(status, (uint64_t)rl.rlim_max))
+		return 0;
+	return err_set(
+	    err, E_RUNTIME,
+	    "cgroup v2: crun needs CAP_SYS_RESOURCE (or an unlimited RLIMIT_MEMLOCK hard "
+	    "limit, e.g. LimitMEMLOCK=infinity) to load containers' device filters; "
+	    "hoodyd has neither (docs/SECURITY.md)");
 }
 
 /* No O_CREAT: cgroupfs shows every file its enabled controllers support, so

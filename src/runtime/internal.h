@@ -24,6 +24,7 @@ struct runtime {
 	uint64_t nofile_max; /* our hard RLIMIT_NOFILE: crun cannot give more */
 	bool io_weight;	     /* the host has blkio/io weights */
 	bool swap_limits;    /* the host accounts swap per cgroup (memsw, memory.swap.max) */
+	bool limits_off;     /* --no-limits: no parent cgroup, no controllers enabled */
 	char *cgroup_root;   /* /sys/fs/cgroup unless configured (cgroup.c) */
 	bool cgroup_v2;	     /* <cgroup_root> is a cgroup2 mount: one unified hierarchy */
 	/* layer.c: the thread making spare layers, and what it should make
@@ -91,6 +92,11 @@ char *rt_cgroup_path(struct runtime *rt, const char *controller, const char *id)
 /* Whether the text of a /proc/<pid>/cgroup puts the process in the
  * container's cgroup (not a sub-cgroup of it). */
 bool cgroup_lists(const char *proc_cgroup, const char *id);
+/* Whether crun can load a container's v2 device filter for a process with
+ * this /proc/<pid>/status text and RLIMIT_MEMLOCK hard limit. */
+bool cgroup_device_filter_loadable(const char *proc_status, uint64_t memlock_max);
+/* v2: fails, saying why, when crun could start no container for us. */
+int cgroup_check_device_filter(struct runtime *rt, struct error *err);
 /* Writes text to an existing cgroup file (never creates one). */
 int cgroup_write(const char *path, const char *text, struct error *err);
 /* The value of the "key N" line of a flat-keyed file (cpu.stat,

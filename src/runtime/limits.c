@@ -106,8 +106,12 @@ void limits_probe(struct runtime *rt)
 	rt->nofile_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
 			     ? (uint64_t)rl.rlim_max
 			     : 1048576;
+	/* Without limits the containers' cgroups are crun's alone: a v2 root
+	 * keeps the controllers the host's admin enabled, and no hoody/ is
+	 * made before a container needs it. */
 	if (rt->cgroup_v2) {
-		probe_v2(rt);
+		if (!rt->limits_off)
+			probe_v2(rt);
 		return;
 	}
 	_cleanup_free_ char *weight = cgroup_root_file(rt, "blkio/blkio.weight");
@@ -165,7 +169,7 @@ void limits_parent_write(struct runtime *rt, uint64_t memory, uint64_t pids)
  * limits at once, the host keeps enough to run sshd, hoodyd and the API. */
 void limits_parent_ensure(struct runtime *rt)
 {
-	if (!rt->host_memory_reserve)
+	if (!rt->host_memory_reserve || rt->limits_off)
 		return;
 	struct sysinfo si;
 	if (sysinfo(&si) < 0)

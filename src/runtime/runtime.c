@@ -151,6 +151,7 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	rt->disk_bytes = cfg->disk_bytes;
 	rt->disk_inodes = cfg->disk_inodes;
 	rt->host_memory_reserve = cfg->host_memory_reserve;
+	rt->limits_off = cfg->no_limits || cfg->no_containers;
 	cgroup_init(rt, cfg->cgroup_root);
 	limits_probe(rt);
 	if (cfg->nofile_max && cfg->nofile_max < rt->nofile_max)
@@ -161,6 +162,8 @@ int runtime_open(const struct rt_config *cfg, struct runtime **out_new, struct e
 	pthread_mutex_init(&rt->idmap_lock, NULL);
 	pthread_mutex_init(&rt->spare_lock, NULL);
 	pthread_cond_init(&rt->spare_cv, NULL);
+	if (!cfg->no_containers && cgroup_check_device_filter(rt, err) < 0)
+		goto fail;
 	if (fw_init(rt, cfg, err) < 0)
 		goto fail;
 	if (rt->userns && idmap_check_base(rt->userns_base, err) < 0)

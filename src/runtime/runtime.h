@@ -44,6 +44,8 @@ struct rt_config {
 	uint64_t disk_bytes; /* writable layer of a copy made without a spec; 0 = unlimited */
 	uint64_t disk_inodes;
 	uint64_t host_memory_reserve; /* kept out of every container's reach; 0 = no parent cap */
+	bool no_limits; /* containers get no cgroup limits: the host's cgroup tree is left as is */
+	bool no_containers;   /* a command that starts none (images, purge): cgroups left alone */
 	bool userns;	      /* new containers: root is host id userns_base, id n is base + n */
 	uint32_t userns_base; /* multiple of 65536; 0: RT_USERNS_BASE_DEFAULT */
 	/* Network isolation (firewall.c, docs/SECURITY.md). */

@@ -58,6 +58,73 @@ def reserve_subnet():
     raise RuntimeError("no free 10.N.0.0/16 subnet for a test daemon")
 
 
+# hoodyd's cgroups (src/runtime/cgroup.c): on cgroup v1 one hierarchy per
+# controller, <root>/<controller>/hoody/<id>; on v2 one unified tree,
+# <root>/hoody/<id>, told apart by the cgroup.controllers only a cgroup2
+# root has. Tests name files the v1 way and get v1's values on both, so one
+# assertion holds on either host (scripts/vm-cgroup2.sh runs them on v2).
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_V2 = os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
+V1_UNLIMITED = "9223372036854771712"  # what v1 shows for "no limit" (memory)
+
+
+def cgroup_dir(ctrl, cid=""):
+    """hoodyd's parent cgroup in ctrl's hierarchy, or container cid's under it."""
+    parent = f"{CGROUP_ROOT}/hoody" if CGROUP_V2 else f"{CGROUP_ROOT}/{ctrl}/hoody"
+    return f"{parent}/{cid}" if cid else parent
+
+
+def cgroup_dirs(ctrls, cid=""):
+    """cgroup_dir of each controller, once per distinct directory (v2: one)."""
+    return list(dict.fromkeys(cgroup_dir(c, cid) for c in ctrls))
+
+
+def _cg_text(ctrl, cid, name):
+    with open(f"{cgroup_dir(ctrl, cid)}/{name}") as f:
+        return f.read()
+
+
+def _v2_max(text, v1_none):
+    text = text.strip()
+    return v1_none if text == "max" else text
+
+
+def _v2_cpu_max(cid, field):
+    quota, period = _cg_text("cpu", cid, "cpu.max").split()
+    return "-1" if field == 0 and quota == "max" else (quota, period)[field]
+
+
+def _v2_memsw(cid):
+    mem = _v2_max(_cg_text("memory", cid, "memory.max"), "max")
+    swap = _v2_max(_cg_text("memory", cid, "memory.swap.max"), "max")
+    return V1_UNLIMITED if "max" in (mem, swap) else str(int(mem) + int(swap))
+
+
+def _v2_cpuacct_usage(cid):
+    stat = _cg_text("cpu", cid, "cpu.stat")
+    return str(int(stat.split("usage_usec ")[1].split()[0]) * 1000)
+
+
+# v1 file -> its v2 reading, in v1's units and words.
+_V2_AS_V1 = {
+    "memory.limit_in_bytes": lambda cid: _v2_max(_cg_text("memory", cid, "memory.max"), V1_UNLIMITED),
+    "memory.memsw.limit_in_bytes": _v2_memsw,
+    "memory.usage_in_bytes": lambda cid: _cg_text("memory", cid, "memory.current"),
+    "cpu.cfs_quota_us": lambda cid: _v2_cpu_max(cid, 0),
+    "cpu.cfs_period_us": lambda cid: _v2_cpu_max(cid, 1),
+    "cpuacct.usage": _v2_cpuacct_usage,
+}
+
+
+def cgroup_read(ctrl, cid, name):
+    """The text of cgroup v1 file name of container cid (ctrl's hierarchy),
+    read from the v2 file that holds the same figure on a v2 host. Files
+    both have alike (pids.*, cpu.stat's nr_throttled) are read as they are."""
+    if CGROUP_V2 and name in _V2_AS_V1:
+        return _V2_AS_V1[name](cid)
+    return _cg_text(ctrl, cid, name)
+
+
 def check(cond, what=""):
     """Assert that keeps the test running long enough to clean up."""
     if not cond:
@@ -467,7 +534,15 @@ def expiring(make, live, discard=None, lives=(2, 10, 40)):
 
 
 def main(tests):
-    """Runs test functions in order; exits non-zero on failure."""
+    """Runs test functions in order; exits non-zero on failure. Names on the
+    command line run only those tests (an unknown name fails)."""
+    if sys.argv[1:]:
+        known = {t.__name__: t for t in tests}
+        unknown = [n for n in sys.argv[1:] if n not in known]
+        if unknown:
+            print(f"FAIL unknown tests: {unknown}", flush=True)
+            sys.exit(1)
+        tests = [known[n] for n in sys.argv[1:]]
     failed = 0
     for t in tests:
         start = time.time()

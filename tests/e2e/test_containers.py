@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 
-from hoody_test import IMAGE_DIR, Daemon, check, main
+from hoody_test import IMAGE_DIR, Daemon, cgroup_dirs, check, main
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
@@ -156,8 +156,7 @@ def host_traces(d, cid):
     found = []
     with open("/proc/mounts") as f:
         found += [line.split()[1] for line in f if cid in line]
-    for ctrl in ("memory", "pids", "cpu", "cpuacct", "freezer", "devices", "blkio"):
-        p = f"/sys/fs/cgroup/{ctrl}/hoody/{cid}"
+    for p in cgroup_dirs(("memory", "pids", "cpu", "cpuacct", "freezer", "devices", "blkio"), cid):
         if os.path.exists(p):
             found.append(p)
     for root in (d.run_dir, f"{d.state}/containers"):

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from hoody_test import Daemon, check, main
+from hoody_test import Daemon, cgroup_dirs, check, main
 from test_containers import alive, cpath, db, init_pid
 
 SETTLED = ("running", "stopped", "paused", "failed")
@@ -23,8 +23,7 @@ def host_view(d):
     crun_root = f"{d.run_dir}/crun"
     crun = set(os.listdir(crun_root)) if os.path.isdir(crun_root) else set()
     cgroups = set()
-    for ctrl in ("memory", "pids", "freezer"):
-        root = f"/sys/fs/cgroup/{ctrl}/hoody"
+    for root in cgroup_dirs(("memory", "pids", "freezer")):
         if os.path.isdir(root):
             cgroups |= set(os.listdir(root))
     return dirs, mounts, crun, cgroups

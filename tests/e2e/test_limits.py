@@ -8,10 +8,9 @@ import os
 import subprocess
 import time
 
-from hoody_test import Daemon, check, main
+from hoody_test import Daemon, cgroup_read, check, main
 
 MiB = 1 << 20
-CG = "/sys/fs/cgroup"
 
 
 def sh(d, cid, script, detach=False, timeout=120):
@@ -34,8 +33,7 @@ def file_size(d, cid, path):
 
 
 def cg(ctrl, cid, name):
-    with open(f"{CG}/{ctrl}/hoody/{cid}/{name}") as f:
-        return f.read()
+    return cgroup_read(ctrl, cid, name)
 
 
 def stats(d, cid):

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from hoody_test import Daemon, check, main
+from hoody_test import Daemon, cgroup_dirs, check, main
 from test_containers import cpath, expect
 
 # 2,000 cycles in the plain pass; the sanitized pass (5x slower per cycle,
@@ -43,8 +43,7 @@ def host(d):
     with open("/proc/mounts") as f:
         mounts = sum(1 for line in f if d.state in line or d.run_dir in line)
     cg = 0  # only this test's containers: other daemons share the hoody/ cgroup
-    for ctrl in ("memory", "pids", "freezer", "cpu", "cpuacct"):
-        root = f"/sys/fs/cgroup/{ctrl}/hoody"
+    for root in cgroup_dirs(("memory", "pids", "freezer", "cpu", "cpuacct")):
         if os.path.isdir(root):
             cg += sum(1 for x in os.listdir(root) if x in CREATED)
     veths = subprocess.run(["ip", "-o", "link", "show", "master", d.bridge], capture_output=True,

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -425,6 +426,54 @@ static void test_probe_v2(void **state)
 	assert_true(f->rt.io_weight);
 }
 
+/* v2 with --no-limits, or a command that starts no container (images,
+ * purge): the root's controllers and children are the host admin's; hoodyd
+ * neither enables one nor makes hoody/, at any start. */
+static void test_probe_v2_no_limits(void **state)
+{
+	struct fx *f = *state;
+	put(f, "cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
+	put(f, "cgroup.subtree_control", "");
+	cgroup_init(&f->rt, f->dir);
+	f->rt.limits_off = true;
+	f->rt.host_memory_reserve = 1; /* images and purge keep the configured reserve */
+	for (int start = 0; start < 2; start++) {
+		limits_probe(&f->rt);
+		limits_parent_ensure(&f->rt);
+		assert_file(f, "cgroup.subtree_control", "");
+		assert_false(exists(f, "hoody"));
+		assert_false(f->rt.io_weight);
+		assert_false(f->rt.swap_limits);
+	}
+	/* the control: limits on, the same tree gets both */
+	f->rt.limits_off = false;
+	limits_probe(&f->rt);
+	assert_file(f, "cgroup.subtree_control", "+cpu +io +memory +pids");
+	assert_true(exists(f, "hoody"));
+}
+
+/* crun's v2 device filter: CAP_SYS_RESOURCE (bit 24 of CapEff), or a
+ * RLIMIT_MEMLOCK hard limit that is unlimited already. */
+static void test_device_filter_loadable(void **state)
+{
+	(void)state;
+	const char *root = "Name:\thoodyd\nCapInh:\t0000000000000000\n"
+			   "CapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n";
+	const char *no_res = "Name:\thoodyd\nCapPrm:\t000001fffeffffff\n"
+			     "CapEff:\t000001fffeffffff\n"; /* what setpriv -sys_resource leaves */
+	const char *only_res = "Name:\tx\nCapPrm:\t0000000000000000\nCapEff:\t0000000001000000\n";
+	assert_true(cgroup_device_filter_loadable(root, 8 << 20));
+	assert_true(cgroup_device_filter_loadable(only_res, 8 << 20));
+	assert_false(cgroup_device_filter_loadable(no_res, 8 << 20));
+	assert_true(cgroup_device_filter_loadable(no_res, (uint64_t)RLIM_INFINITY));
+	/* CapPrm is not what the kernel checks */
+	assert_false(cgroup_device_filter_loadable(
+	    "CapPrm:\t000001ffffffffff\nCapEff:\t0000000000000000\n", 8 << 20));
+	assert_false(cgroup_device_filter_loadable("Name:\tx\n", 8 << 20));
+	assert_false(cgroup_device_filter_loadable(NULL, 8 << 20));
+	assert_false(cgroup_device_filter_loadable("", 0));
+}
+
 /* v1: read-only probes of the hierarchies' roots; nothing is made. */
 static void test_probe_v1(void **state)
 {
@@ -525,6 +574,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_parent_limits_v1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parent_limits_v2, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_v2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_probe_v2_no_limits, setup, teardown),
+	    cmocka_unit_test(test_device_filter_loadable),
 	    cmocka_unit_test_setup_teardown(test_probe_v1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_freezer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_procs, setup, teardown),
