@@ -2,8 +2,9 @@
 """What the fences cost on create -> running (issue 15): the default limits
 (cgroup limits, a sized ext4 layer on a loop device, sized /ramdisk and
 /dev/shm) and the network rules (nftables isolation and NAT), each against
-the same run without them. Four daemons, one per variant: default,
---no-limits, --no-firewall, and both off; `crun run /bin/true` of the same
+the same run without them. Five daemons, one per variant: default,
+--no-limits, --no-firewall, both off, and --ipv6 off (the default is auto:
+IPv6 on where the host has an IPv6 default route); `crun run /bin/true` of the same
 rootfs is the reference, in the same loop.
 
 Every round times one create -> running on each daemon (in a new random
@@ -15,7 +16,7 @@ CPU that each variant spends per container, background work included, is
 read from /proc (utime + stime of hoodyd and of the children it reaped:
 crun, mkfs), which the load of the machine hardly moves.
 
-    bench/limits_bench.py [-n 30] [--only limits|rules]
+    bench/limits_bench.py [-n 30] [--only limits|rules|ipv6]
 """
 import argparse
 import glob
@@ -36,6 +37,8 @@ VARIANTS = {
     "nolimits": ("`--no-limits`", ["--no-limits"]),
     "norules": ("`--no-firewall`", ["--no-firewall"]),
     "none": ("`--no-limits --no-firewall`", ["--no-limits", "--no-firewall"]),
+    # the default is --ipv6 auto: on where the host has an IPv6 default route
+    "noipv6": ("`--ipv6 off`", ["--ipv6", "off"]),
 }
 SPARES = 2  # LAYER_SPARES in src/runtime/layer.c
 SETTLE_S = 10
@@ -159,7 +162,8 @@ def report(keys, times, cpu, loads, n):
     for num, den, what in (("default", "nolimits", "limits"), ("default", "norules", "rules"),
                            ("default", "none", "limits and rules"),
                            ("norules", "none", "limits alone"),
-                           ("nolimits", "none", "rules alone")):
+                           ("nolimits", "none", "rules alone"),
+                           ("default", "noipv6", "IPv6 (addresses, routes and rules)")):
         if num in med and den in med:
             print(f"cost of {what}: {num} / {den} (medians) = **{med[num] / med[den]:.2f}**"
                   f" (CPU {cpu[num] / max(cpu[den], 1):.2f})")
@@ -168,9 +172,10 @@ def report(keys, times, cpu, loads, n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
-    ap.add_argument("--only", choices=("limits", "rules"))
+    ap.add_argument("--only", choices=("limits", "rules", "ipv6"))
     a = ap.parse_args()
-    keys = {"limits": ["default", "nolimits"], "rules": ["default", "norules"]}.get(
+    keys = {"limits": ["default", "nolimits"], "rules": ["default", "norules"],
+            "ipv6": ["default", "noipv6"]}.get(
         a.only, list(VARIANTS))
     times, cpu, loads, phases = run(keys, a.n)
     report(keys, times, cpu, loads, a.n)
