@@ -20,6 +20,7 @@ enum proxy_kind { PROXY_API, PROXY_KIT, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY
 #define PROXY_SLUG_MAX 32
 #define PROXY_HOST_MAX 253 /* DNS name limit; longer Hosts are not ours */
 #define PROXY_TARGET_PATH_MAX 512
+#define PROXY_DNS_MAX 160
 
 struct proxy_route {
 	enum proxy_kind kind;
@@ -31,7 +32,10 @@ struct proxy_route {
 	int port;		   /* backend port for HTTP/HTTPS_PORT */
 	char netns_path[256];	   /* container's network namespace file (host path) */
 	char backend_ip[64];	   /* container's address on its bridge (fallback) */
-	char dns[64];	      /* PROXY_PROXY: the container's resolvers, "a,b" ("" when none) */
+	/* PROXY_PROXY: the container's resolvers, "a,b" ("" when none); up
+	 * to 3 (what resolv.conf honours) IPv6 addresses of 45 bytes fit */
+	char dns[PROXY_DNS_MAX];
+	bool ipv6;	      /* PROXY_PROXY: the container has IPv6 */
 	char kit_socket[256]; /* host path of the Kit agent's Unix socket ("" until the Kit exists)
 			       */
 	char alias_id[ID_LEN + 1];		 /* non-empty when reached through an alias */

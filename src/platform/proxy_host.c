@@ -210,6 +210,7 @@ static int route_fill(struct platform *pf, const struct container *c, struct pro
 	r->dns[0] = '\0';
 	if (r->kind == PROXY_PROXY && pf->rt && pf->rto->dns_servers)
 		pf->rto->dns_servers(pf->rt, r->dns, sizeof(r->dns));
+	r->ipv6 = r->kind == PROXY_PROXY && pf->rt && pf->rto->ipv6_on && pf->rto->ipv6_on(pf->rt);
 	r->kit_socket[0] = '\0';
 	if (r->kind == PROXY_KIT && pf->rt &&
 	    pf->rto->kit_socket(pf->rt, c->id, r->kit_socket, sizeof(r->kit_socket), &scratch) < 0)

@@ -182,14 +182,36 @@ static void connect_direct(struct conn *c, const struct sockaddr *sa, socklen_t 
 	backend_adopt(c, steal_fd(&fd), rc < 0);
 }
 
+/* An IPv4 or IPv6 address (egress targets may be either); -1 for neither. */
+static int ip_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+		return 0;
+	}
+	return -1;
+}
+
 static void connect_ip(struct conn *c, const char *ip, int port)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1) {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (ip_sockaddr(ip, port, &ss, &len) < 0) {
 		fail(c, E_BAD_GATEWAY, "The container has no network address");
 		return;
 	}
-	connect_direct(c, (struct sockaddr *)&sin, sizeof(sin));
+	connect_direct(c, (struct sockaddr *)&ss, len);
 }
 
 static void connect_kit(struct conn *c)
@@ -218,6 +240,7 @@ static void connect_in_netns(struct conn *c)
 	if (c->egress && c->egress_name) {
 		snprintf(rq.name, sizeof(rq.name), "%s", c->egress_name);
 		snprintf(rq.dns, sizeof(rq.dns), "%s", c->route.dns);
+		rq.ipv6 = c->route.ipv6;
 		sock = c->lp->rsock[0];
 	}
 	if (send(sock, &rq, sizeof(rq), MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(rq)) {
@@ -330,15 +353,17 @@ void conn_backend_ready(const struct connect_res *res)
 
 static int connect_to(const char *ip, int port, bool *in_progress)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1) {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (ip_sockaddr(ip, port, &ss, &len) < 0) {
 		errno = EHOSTUNREACH;
 		return -1;
 	}
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd =
+	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+	if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
 		*in_progress = false;
 		return steal_fd(&fd);
 	}

@@ -65,7 +65,7 @@ static bool consumed(const struct eg_view *v, const struct h1_field *f)
 
 struct eg_target {
 	char authority[EG_HOST_MAX + 8]; /* host[:port] as sent, the Host to forward */
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	char name[EG_HOST_MAX + 1]; /* a host name to resolve first ("" for an address) */
 	int port;
 	const char *path; /* absolute-form: from the first '/' ("/" when none) */
@@ -109,17 +109,43 @@ static bool valid_name(const char *s)
 	return false;
 }
 
-/* host[:port] with an IPv4 address, "localhost" or a host name; -1 with a
- * message. */
-static int parse_authority(const char *s, size_t n, int default_port, struct eg_target *t,
-			   const char **why)
+/* "[v6]" at the start of s: its end (after ']') and the address, in
+ * canonical form; NULL when s holds no IPv6 literal. Scoped (link-local
+ * "%eth0") literals are not addresses here. */
+static const char *parse_literal6(const char *s, size_t n, char *ip, size_t iplen)
+{
+	char text[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+	const char *rb = memchr(s, ']', n);
+	if (!rb || (size_t)(rb - s - 1) >= sizeof(text))
+		return NULL;
+	memcpy(text, s + 1, (size_t)(rb - s - 1));
+	text[rb - s - 1] = '\0';
+	if (inet_pton(AF_INET6, text, &a) != 1)
+		return NULL;
+	inet_ntop(AF_INET6, &a, ip, (socklen_t)iplen);
+	return rb + 1;
+}
+
+/* host[:port] with an IPv4 address, an IPv6 literal ("[::1]", when the
+ * container has IPv6), "localhost" or a host name; -1 with a message. */
+static int parse_authority(const char *s, size_t n, int default_port, bool ipv6,
+			   struct eg_target *t, const char **why)
 {
 	char host[EG_HOST_MAX + 1];
-	const char *colon = memchr(s, ':', n);
+	const char *v6end = n && s[0] == '[' ? parse_literal6(s, n, t->ip, sizeof(t->ip)) : NULL;
+	const char *colon =
+	    v6end ? (v6end < s + n && *v6end == ':' ? v6end : NULL) : memchr(s, ':', n);
 	size_t hl = colon ? (size_t)(colon - s) : n;
 	*why = "The target must be host[:port]";
-	if (!hl || hl > EG_HOST_MAX || memchr(s, '@', n) || s[0] == '[')
+	if (!hl || hl > EG_HOST_MAX || memchr(s, '@', n) || (s[0] == '[' && !v6end) ||
+	    (v6end && !colon && v6end != s + n))
 		return -1;
+	if (v6end && !ipv6) {
+		*why = "The container has no IPv6 (hoodyd --ipv6): IPv6 targets cannot be reached "
+		       "from it";
+		return -1;
+	}
 	memcpy(host, s, hl);
 	host[hl] = '\0';
 	t->port = default_port;
@@ -133,27 +159,30 @@ static int parse_authority(const char *s, size_t n, int default_port, struct eg_
 	if (t->port <= 0)
 		return -1;
 	struct in_addr a;
-	if (strcasecmp(host, "localhost") == 0)
+	if (v6end) {
+		/* t->ip holds the address already */
+	} else if (strcasecmp(host, "localhost") == 0) {
 		snprintf(t->ip, sizeof(t->ip), "127.0.0.1");
-	else if (inet_pton(AF_INET, host, &a) == 1)
+	} else if (inet_pton(AF_INET, host, &a) == 1) {
 		inet_ntop(AF_INET, &a, t->ip, sizeof(t->ip));
-	else if (valid_name(host))
+	} else if (valid_name(host)) {
 		snprintf(t->name, sizeof(t->name), "%s", host);
-	else {
-		*why = "The target host must be an IPv4 address, localhost or a DNS name "
-		       "(labels of letters, digits, '-', at most 253 bytes)";
+	} else {
+		*why =
+		    "The target host must be an IPv4 address, an IPv6 literal in brackets, "
+		    "localhost or a DNS name (labels of letters, digits, '-', at most 253 bytes)";
 		return -1;
 	}
 	snprintf(t->authority, sizeof(t->authority), "%.*s", (int)n, s);
 	return 0;
 }
 
-static int parse_target(const struct h1_head *h, bool connect, struct eg_target *t,
+static int parse_target(const struct h1_head *h, bool connect, bool ipv6, struct eg_target *t,
 			const char **why)
 {
 	const char *s = h->target;
 	if (connect)
-		return parse_authority(s, strlen(s), 0, t, why);
+		return parse_authority(s, strlen(s), 0, ipv6, t, why);
 	if (strncasecmp(s, "http://", 7) != 0) {
 		*why = strncasecmp(s, "https://", 8) == 0
 			   ? "https targets go through CONNECT (curl does so by itself)"
@@ -167,7 +196,7 @@ static int parse_target(const struct h1_head *h, bool connect, struct eg_target 
 		*why = "The target's path must start with /";
 		return -1;
 	}
-	return parse_authority(s, alen, 80, t, why);
+	return parse_authority(s, alen, 80, ipv6, t, why);
 }
 
 /* ------------------------------------------------------------ forwarding */
@@ -255,7 +284,7 @@ int egress_request(struct conn *c, struct h1_head *h, const struct h1_framing *f
 		return refuse(c, E_VALIDATION,
 			      "Forward-proxy requests are served on {project}-{container}-proxy "
 			      "names only");
-	if (!ssh && parse_target(h, connect, &t, &why) < 0)
+	if (!ssh && parse_target(h, connect, c->route.ipv6, &t, &why) < 0)
 		return refuse(c, E_VALIDATION, why);
 	if (!ssh && !c->route.netns_path[0])
 		return refuse(c, E_BAD_GATEWAY, "The container is not running");

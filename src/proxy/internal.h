@@ -135,7 +135,8 @@ struct connect_req {
 	/* egress to a host name: the resolver thread (resolve.c) looks it up
 	 * with these resolvers ("a,b") first, then fills ip */
 	char name[254];
-	char dns[64];
+	char dns[PROXY_DNS_MAX];
+	bool ipv6; /* no A record: ask AAAA too */
 };
 
 struct connect_res {

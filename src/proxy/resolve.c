@@ -42,6 +42,7 @@ struct lookup {
 	struct connect_req rq;
 	ares_channel ch;
 	int host_ns;
+	int family; /* asked now: AF_INET, then AF_INET6 */
 	int64_t deadline_ms;
 	bool done;
 };
@@ -129,9 +130,17 @@ static void answered(void *arg, int status, int timeouts, struct hostent *he)
 	(void)timeouts;
 	if (l->done)
 		return;
+	bool found =
+	    status == ARES_SUCCESS && he && he->h_addrtype == l->family && he->h_addr_list[0];
+	if (!found && l->family == AF_INET && l->rq.ipv6 &&
+	    (status == ARES_ENODATA || (status == ARES_SUCCESS && !he))) {
+		l->family = AF_INET6; /* the name exists, without an IPv4 address */
+		ares_gethostbyname(l->ch, l->rq.name, AF_INET6, answered, l);
+		return;
+	}
 	l->done = true;
-	if (status == ARES_SUCCESS && he && he->h_addrtype == AF_INET && he->h_addr_list[0]) {
-		inet_ntop(AF_INET, he->h_addr_list[0], l->rq.ip, sizeof(l->rq.ip));
+	if (found) {
+		inet_ntop(l->family, he->h_addr_list[0], l->rq.ip, sizeof(l->rq.ip));
 		l->rq.name[0] = '\0';
 		if (send(l->lp->csock[0], &l->rq, sizeof(l->rq), MSG_DONTWAIT | MSG_NOSIGNAL) ==
 		    sizeof(l->rq))
@@ -161,6 +170,7 @@ static struct lookup *lookup_new(struct loop *lp, int host_ns, const struct conn
 	l->lp = lp;
 	l->rq = *rq;
 	l->host_ns = host_ns;
+	l->family = AF_INET;
 	l->deadline_ms = mono_ms() + RESOLVE_DEADLINE_MS;
 	int st = ares_init_options(&l->ch, &o, mask);
 	if (st == ARES_SUCCESS)
@@ -343,7 +353,8 @@ void resolve_failed(struct conn *c, int status)
 	case ARES_ENODATA:
 	case ARES_ENONAME:
 		err_set(&err, E_BAD_GATEWAY,
-			"The name %s does not resolve (no IPv4 address) for the container", name);
+			"The name %s does not resolve (no %s address) for the container", name,
+			c->route.ipv6 ? "IPv4 or IPv6" : "IPv4");
 		break;
 	case ARES_ETIMEOUT:
 		err_set(&err, E_GATEWAY_TIMEOUT,

@@ -123,16 +123,25 @@ char *dns_resolv_conf_new(struct runtime *rt)
 	return out;
 }
 
-/* IPv4 ones only: the hostname proxy's resolver (c-ares, a 64-byte list)
- * asks them from inside the container's namespace, and every container has
- * IPv4. */
+/* Every resolver, IPv6 ones included (rt->dns holds those only when
+ * containers have IPv6): the egress proxy's resolver asks them from inside
+ * the container's namespace. A resolver that would not fit whole is left
+ * out rather than cut (a cut address would be another address). */
 void rt_dns_servers(struct runtime *rt, char *out, size_t len)
 {
 	size_t used = 0;
 	if (len)
 		out[0] = '\0';
-	for (size_t i = 0; i < rt->dns_count && used < len; i++)
-		if (!strchr(rt->dns[i], ':'))
-			used += (size_t)snprintf(out + used, len - used, "%s%s", used ? "," : "",
-						 rt->dns[i]);
+	for (size_t i = 0; i < rt->dns_count; i++) {
+		size_t need = strlen(rt->dns[i]) + (used ? 1 : 0);
+		if (used + need >= len)
+			continue;
+		used +=
+		    (size_t)snprintf(out + used, len - used, "%s%s", used ? "," : "", rt->dns[i]);
+	}
+}
+
+bool rt_ipv6_on(struct runtime *rt)
+{
+	return rt->ipv6;
 }

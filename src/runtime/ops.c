@@ -30,6 +30,7 @@ const struct rt_ops rt_crun_ops = {
     .net_endpoint = rt_net_endpoint,
     .kit_socket = rt_kit_socket,
     .dns_servers = rt_dns_servers,
+    .ipv6_on = rt_ipv6_on,
     .proc_start = rt_proc_start,
     .proc_end = rt_proc_end,
     .net_connect = rt_net_connect,

@@ -75,6 +75,7 @@ struct rt_ops {
 			  struct error *err);
 	/* the resolvers containers' /etc/resolv.conf names, "a,b" ("" when none) */
 	void (*dns_servers)(struct runtime *rt, char *out, size_t len);
+	bool (*ipv6_on)(struct runtime *rt); /* containers have IPv6 */
 	int (*proc_start)(struct runtime *rt, const char *id, const struct rt_proc_opts *o,
 			  struct rt_proc **out_new, struct error *err);
 	int (*proc_end)(struct runtime *rt, struct rt_proc *p);

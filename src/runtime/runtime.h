@@ -281,6 +281,8 @@ struct rt_runtime_info {
  * E_NOT_FOUND when the container holds no address. */
 /* The resolvers containers' /etc/resolv.conf names, "a,b" ("" when none). */
 void rt_dns_servers(struct runtime *rt, char *out, size_t len);
+/* Whether containers have IPv6 (--ipv6, ip6.c). */
+bool rt_ipv6_on(struct runtime *rt);
 int rt_net_endpoint(struct runtime *rt, const char *id, char *netns, size_t netns_len, char *ip,
 		    size_t ip_len, struct error *err);
 
