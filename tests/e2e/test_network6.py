@@ -43,18 +43,34 @@ INTERNET_PY = r"""
 import socket, sys, threading
 log = open(sys.argv[1], "a", buffering=1)
 
+# names with AAAA records only (test_proxy_egress6); any other name has
+# the A record 198.51.100.7
+AAAA_ONLY = {"v6only.hoody.test": "2001:db8:6::2", "private6.hoody.test": "fdee:6e74::80"}
+
 def dns(addr):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.bind((addr, 53))
     while True:
         q, peer = s.recvfrom(512)
         log.write(f"dns {peer[0]}\n")
-        end = 12
+        end, labels = 12, []
         while q[end]:
+            labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
             end += q[end] + 1
+        qtype = q[end + 1:end + 3]
         end += 5
-        hdr = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00"
-        ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton("198.51.100.7")
+        name = ".".join(labels)
+        log.write(f"dns {name} {int.from_bytes(qtype, 'big')}\n")
+        if name in AAAA_ONLY:
+            aaaa = qtype == b"\x00\x1c"
+            ans = b"\xc0\x0c\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10" + \
+                socket.inet_pton(socket.AF_INET6, AAAA_ONLY[name]) if aaaa else b""
+        else:
+            aaaa = True
+            ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
+                socket.inet_aton("198.51.100.7")
+        hdr = q[:2] + b"\x81\x80" + q[4:6] + (b"\x00\x01" if aaaa else b"\x00\x00") + \
+            b"\x00\x00\x00\x00"
         s.sendto(hdr + q[12:end] + ans, peer)
 
 def tcp(addr, port):
@@ -68,9 +84,22 @@ def tcp(addr, port):
         c.sendall(f"internet {peer[0]}\n".encode())
         c.close()
 
+def http(addr, port):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(64)
+    while True:
+        c, peer = s.accept()
+        c.recv(65536)
+        log.write(f"http [{addr}]:{port} from {peer[0]}\n")
+        c.sendall(f"HTTP/1.0 200 OK\r\n\r\ninternet {peer[0]}\n".encode())
+        c.close()
+
 threading.Thread(target=dns, args=("fdee:6e74::53",), daemon=True).start()
 for a, p in (("2001:db8:6::2", 8080), ("fdee:6e74::80", 80), ("fd00:ec2::254", 80)):
     threading.Thread(target=tcp, args=(a, p), daemon=True).start()
+threading.Thread(target=http, args=("2001:db8:6::2", 80), daemon=True).start()
 threading.Event().wait()
 """
 

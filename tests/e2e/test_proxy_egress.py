@@ -76,7 +76,9 @@ def setup():
     keygen("a")
     keygen("other")
     D = ProxyDaemon(["--proxy-tls-listen", f"127.0.0.1:{TPORT}", "--tls-cert", CRT, "--tls-key", KEY,
-                     "--ssh-listen", f"127.0.0.1:{SSH_PORT}", "--dns", net.PRIVATE]).start()
+                     "--ssh-listen", f"127.0.0.1:{SSH_PORT}", "--dns", net.PRIVATE,
+                     # IPv6 off whatever the host has: test_proxy_egress6 has it on
+                     "--ipv6", "off"]).start()
     P = D.new_project()
     CID = D.create_container(P, ssh_public_key=KEYS["a"])["id"]
     OTHER = D.create_container(P, ssh_public_key=KEYS["other"])["id"]
@@ -146,10 +148,13 @@ def test_refusals():
     # a name that is not a proxy name as the TLS server name: refused
     code, _, body, _ = curl(host(CID, "http-9000"), "http://127.0.0.1:9000/hello", headers=OWNER)
     check(code == 400 and "proxy" in json.loads(body)["message"], (code, body))
-    # a bad target: an IPv6 literal (containers have IPv4 only)
+    # a bad target: an IPv6 literal while containers have no IPv6
     for url in ("http://[::1]:9000/",):
         code, _, body, _ = curl(ph, url, headers=OWNER)
         check(code == 400 and json.loads(body)["code"] == "VALIDATION_ERROR", (url, code, body))
+        check("no IPv6" in json.loads(body)["message"], body)
+    code, connect, _, _ = curl(ph, "http://[::1]:9000/", "-p", headers=OWNER)
+    check(connect == 400, (code, connect))
     # an unknown container under a well-formed name: 404
     code, _, body, _ = curl(host("0" * 24, "proxy"), "http://127.0.0.1:9000/", headers=OWNER)
     check(code == 404, (code, body))
@@ -268,6 +273,7 @@ log = open(sys.argv[1], "a", buffering=1)
 NAMES = {"inside.hoody.test": "127.0.0.1", "web.hoody.test": "%s",
          "private.hoody.test": "%s"}
 SILENT = "silent.hoody.test"
+V6ONLY = "v6only.hoody.test"  # exists, with no A record (an AAAA-only name)
 
 def dns(s):
     while True:
@@ -282,8 +288,8 @@ def dns(s):
         log.write(f"dns {name} {peer[0]}\n")
         if name == SILENT or name.endswith("." + SILENT):
             continue
-        known = name in NAMES
-        answer = known and qtype == b"\x00\x01"
+        known = name in NAMES or name == V6ONLY
+        answer = name in NAMES and qtype == b"\x00\x01"
         hdr = q[:2] + (b"\x81\x80" if known else b"\x81\x83") + q[4:6] + \
             (b"\x00\x01" if answer else b"\x00\x00") + b"\x00\x00\x00\x00"
         ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
@@ -343,6 +349,11 @@ def test_host_names():
               (code, body))
         code, connect, _, _ = curl(ph, "http://unknown.hoody.test:9000/", "-p", headers=OWNER)
         check(connect == 502, (code, connect))
+        # a name with no A record, IPv6 off: the same 502 as an unknown name
+        code, _, body, _ = curl(ph, "http://v6only.hoody.test:9000/", headers=OWNER)
+        e = json.loads(body)
+        check(code == 502 and e["code"] == "BAD_GATEWAY" and
+              "v6only.hoody.test does not resolve (no IPv4 address)" in e["message"], (code, body))
         # a resolver that never answers: 504
         code, _, body, _ = curl(ph, "http://silent.hoody.test:9000/", headers=OWNER)
         e = json.loads(body)
