@@ -11,6 +11,7 @@
 
 #include "common/util.h"
 #include "runtime/internal.h"
+#include "runtime/runtime.h"
 
 static int init(struct runtime *rt, const char *bridge, const char *mode, const char *subnet6,
 		struct error *e)
@@ -95,13 +96,40 @@ static void test_addresses(void **state)
 	assert_string_equal(out, "fe80::68:aff:fe05:3");
 }
 
+/* The egress proxy's resolver list: IPv6 resolvers too, and one that
+ * would not fit whole is left out, never cut into another address. */
+static void test_dns_servers(void **state)
+{
+	(void)state;
+	struct runtime rt;
+	struct error e = {0};
+	char out[160], small[24];
+	memset(&rt, 0, sizeof(rt));
+	rt.ipv6 = true;
+	assert_int_equal(
+	    dns_init(&rt, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,fdee:6e74::53,9.9.9.9", &e), 0);
+	rt_dns_servers(&rt, out, sizeof(out));
+	assert_string_equal(out, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,fdee:6e74::53,9.9.9.9");
+	rt_dns_servers(&rt, small, sizeof(small));
+	assert_string_equal(small, "fdee:6e74::53,9.9.9.9");
+	rt_dns_servers(&rt, small, 1);
+	assert_string_equal(small, "");
+	assert_true(rt_ipv6_on(&rt));
+	/* with IPv6 off an IPv6 resolver is refused, and none is listed */
+	memset(&rt, 0, sizeof(rt));
+	assert_int_equal(dns_init(&rt, "fdee:6e74::53", &e), -1);
+	assert_int_equal(dns_init(&rt, "9.9.9.9", &e), 0);
+	rt_dns_servers(&rt, out, sizeof(out));
+	assert_string_equal(out, "9.9.9.9");
+	assert_false(rt_ipv6_on(&rt));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_prefix_canonical),
-	    cmocka_unit_test(test_bad_values),
-	    cmocka_unit_test(test_derived_per_bridge),
-	    cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_prefix_canonical),   cmocka_unit_test(test_bad_values),
+	    cmocka_unit_test(test_derived_per_bridge), cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_dns_servers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
