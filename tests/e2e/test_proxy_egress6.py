@@ -7,8 +7,8 @@ real hoodyd running `--ipv6 on`, real TLS and a real container:
   container's ULA;
 - the container's resolver is an IPv6 address (--dns fdee:6e74::53), asked
   from inside the container's namespace;
-- a private IPv6 destination (a ULA "service", the bridge's own IPv6 address
-  where the API listens) is refused through the proxy exactly as a direct
+- a private IPv6 destination (a ULA "service", the metadata address, the
+  bridge's and the host's own IPv6 addresses where the API listens) is refused through the proxy exactly as a direct
   connection from the container is, by literal and by name;
 - malformed IPv6 literals are 400.
 
@@ -74,7 +74,9 @@ def test_aaaa_only_name():
 def private_targets():
     glob, _ = t6.bridge_addrs6()
     check(glob, "the bridge has no IPv6 address")
-    return [(t6.PRIVATE, 80), (t6.METADATA, 80), (glob[0], D.port)]
+    # a ULA service, the metadata address, the API on the bridge's IPv6
+    # address and on the host's own
+    return [(t6.PRIVATE, 80), (t6.METADATA, 80), (glob[0], D.port), (t6.host_own6()[0], D.port)]
 
 
 def test_private_refused_as_direct():
