@@ -295,7 +295,7 @@ class Daemon:
             sweep_dead_runs()
         self.n, self.net_lock = reserve_subnet()
         self.port = free_port()
-        self.host = "127.0.0.1"  # where the harness connects (a test may listen on ::)
+        self.api_addr = "127.0.0.1"  # where the harness connects (a test may listen on ::)
         self.base = f"http://127.0.0.1:{self.port}"
         self.state = keep_state or tempfile.mkdtemp(prefix="hoody-e2e-")
         self.run_dir = run_dir_of(os.getpid(), self.n)
@@ -328,7 +328,7 @@ class Daemon:
                 self.abandon()
                 raise RuntimeError(f"hoodyd exited {self.exit_status}: {why}")
             try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
+                with socket.create_connection((self.api_addr, self.port), timeout=0.2):
                     break
             except OSError:
                 time.sleep(0.05)

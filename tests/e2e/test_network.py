@@ -31,41 +31,66 @@ METADATA = "169.254.169.254"
 D = None
 C = {}   # name -> {"id", "ip", "mac"}
 
+# The fake internet's programs, also test_network6's: a resolver answering
+# every name with the A record 198.51.100.7 but AAAA_ONLY's names (for
+# test_proxy_egress6), and TCP ("tcp") or HTTP ("http") services answering
+# with the peer's address; IPv4 or IPv6 by the address.
+# argv: log resolver kind,addr,port...
 INTERNET_PY = r"""
-import socket, struct, sys, threading
+import socket, sys, threading
 log = open(sys.argv[1], "a", buffering=1)
+AAAA_ONLY = {"v6only.hoody.test": "2001:db8:6::2", "private6.hoody.test": "fdee:6e74::80"}
+
+def sock(addr, kind):
+    return socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, kind)
 
 def dns(addr):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = sock(addr, socket.SOCK_DGRAM)
     s.bind((addr, 53))
     while True:
         q, peer = s.recvfrom(512)
         log.write(f"dns {peer[0]}\n")
-        # answer every A question with 198.51.100.7
-        end = 12
+        end, labels = 12, []
         while q[end]:
+            labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
             end += q[end] + 1
+        qtype = q[end + 1:end + 3]
         end += 5
-        hdr = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00"
-        ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton("198.51.100.7")
+        name = ".".join(labels)
+        log.write(f"dns {name} {int.from_bytes(qtype, 'big')}\n")
+        if name in AAAA_ONLY:
+            aaaa = qtype == b"\x00\x1c"
+            ans = b"\xc0\x0c\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10" + \
+                socket.inet_pton(socket.AF_INET6, AAAA_ONLY[name]) if aaaa else b""
+        else:
+            aaaa = True
+            ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
+                socket.inet_aton("198.51.100.7")
+        hdr = q[:2] + b"\x81\x80" + q[4:6] + (b"\x00\x01" if aaaa else b"\x00\x00") + \
+            b"\x00\x00\x00\x00"
         s.sendto(hdr + q[12:end] + ans, peer)
 
-def tcp(addr, port):
-    s = socket.socket()
+def serve(kind, addr, port):
+    s = sock(addr, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.listen(64)
+    shown = f"[{addr}]" if ":" in addr else addr
     while True:
         c, peer = s.accept()
-        log.write(f"tcp {addr}:{port} from {peer[0]}\n")
-        c.sendall(f"internet {peer[0]}\n".encode())
+        if kind == "http":
+            c.recv(65536)
+        log.write(f"{kind} {shown}:{port} from {peer[0]}\n")
+        head = b"HTTP/1.0 200 OK\r\n\r\n" if kind == "http" else b""
+        c.sendall(head + f"internet {peer[0]}\n".encode())
         c.close()
 
-threading.Thread(target=dns, args=("172.31.255.53",), daemon=True).start()
-for a, p in (("198.51.100.2", 8080), ("172.31.255.53", 80), ("169.254.169.254", 80)):
-    threading.Thread(target=tcp, args=(a, p), daemon=True).start()
+threading.Thread(target=dns, args=(sys.argv[2],), daemon=True).start()
+for kind, addr, port in (a.split(",") for a in sys.argv[3:]):
+    threading.Thread(target=serve, args=(kind, addr, int(port)), daemon=True).start()
 threading.Event().wait()
 """
+INTERNET_ARGS = (PRIVATE, f"tcp,{INET},8080", f"tcp,{PRIVATE},80", f"tcp,{METADATA},80")
 
 INJECT_PY = r"""
 import socket, struct, sys
@@ -114,9 +139,10 @@ def sh(*args, check_rc=True, **kw):
     return r
 
 
-def internet_up(state, script=INTERNET_PY):
-    """The fake internet, its programs those of script (listening on two
-    ports with ":80" in them before it counts as up); (process, log)."""
+def internet_up(state, script=INTERNET_PY, args=INTERNET_ARGS):
+    """The fake internet, its programs those of script run with the log and
+    args (listening on two ports with ":80" in them before it counts as
+    up); (process, log)."""
     internet_down()
     sh("ip", "netns", "add", NS)
     sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF, "netns", NS)
@@ -130,7 +156,7 @@ def internet_up(state, script=INTERNET_PY):
         sh("ip", "route", "add", f"{a}/32", "via", INET, "dev", HOST_IF)
     log = os.path.join(state, "internet.log")
     open(log, "w").close()
-    proc = subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", script, log],
+    proc = subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", script, log, *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120  # a deadlock guard: python starts slowly on a loaded host
     while sh("ip", "netns", "exec", NS, "ss", "-ltn", check_rc=False).stdout.count(":80") < 2:
@@ -156,7 +182,7 @@ def internet(state, script):
     fcntl.flock(lock, fcntl.LOCK_EX)
     proc = None
     try:
-        proc, log = internet_up(state, script)
+        proc, log = internet_up(state, script, ())
         yield log
     finally:
         if proc:

@@ -39,69 +39,8 @@ D = None
 INET_LOG = None
 P1 = None
 
-INTERNET_PY = r"""
-import socket, sys, threading
-log = open(sys.argv[1], "a", buffering=1)
-
-# names with AAAA records only (test_proxy_egress6); any other name has
-# the A record 198.51.100.7
-AAAA_ONLY = {"v6only.hoody.test": "2001:db8:6::2", "private6.hoody.test": "fdee:6e74::80"}
-
-def dns(addr):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.bind((addr, 53))
-    while True:
-        q, peer = s.recvfrom(512)
-        log.write(f"dns {peer[0]}\n")
-        end, labels = 12, []
-        while q[end]:
-            labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
-            end += q[end] + 1
-        qtype = q[end + 1:end + 3]
-        end += 5
-        name = ".".join(labels)
-        log.write(f"dns {name} {int.from_bytes(qtype, 'big')}\n")
-        if name in AAAA_ONLY:
-            aaaa = qtype == b"\x00\x1c"
-            ans = b"\xc0\x0c\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10" + \
-                socket.inet_pton(socket.AF_INET6, AAAA_ONLY[name]) if aaaa else b""
-        else:
-            aaaa = True
-            ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
-                socket.inet_aton("198.51.100.7")
-        hdr = q[:2] + b"\x81\x80" + q[4:6] + (b"\x00\x01" if aaaa else b"\x00\x00") + \
-            b"\x00\x00\x00\x00"
-        s.sendto(hdr + q[12:end] + ans, peer)
-
-def tcp(addr, port):
-    s = socket.socket(socket.AF_INET6)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(64)
-    while True:
-        c, peer = s.accept()
-        log.write(f"tcp [{addr}]:{port} from {peer[0]}\n")
-        c.sendall(f"internet {peer[0]}\n".encode())
-        c.close()
-
-def http(addr, port):
-    s = socket.socket(socket.AF_INET6)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(64)
-    while True:
-        c, peer = s.accept()
-        c.recv(65536)
-        log.write(f"http [{addr}]:{port} from {peer[0]}\n")
-        c.sendall(f"HTTP/1.0 200 OK\r\n\r\ninternet {peer[0]}\n".encode())
-        c.close()
-
-threading.Thread(target=dns, args=("fdee:6e74::53",), daemon=True).start()
-for a, p in (("2001:db8:6::2", 8080), ("fdee:6e74::80", 80), ("fd00:ec2::254", 80)):
-    threading.Thread(target=tcp, args=(a, p), daemon=True).start()
-threading.Thread(target=http, args=("2001:db8:6::2", 80), daemon=True).start()
-threading.Event().wait()
-"""
+INTERNET_ARGS = (RESOLVER, f"tcp,{INET},8080", f"tcp,{PRIVATE},80", f"tcp,{METADATA},80",
+                 f"http,{INET},80")
 
 # A TCP client in a container's network namespace, for what busybox nc
 # cannot say: a link-local address with its scope ("fe80::1%eth0").
@@ -162,7 +101,8 @@ def internet_up():
         sh("ip", "-6", "route", "add", f"{a}/128", "via", INET, "dev", HOST_IF)
     log = os.path.join(D.state, "internet6.log")
     open(log, "w").close()
-    proc = subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", INTERNET_PY, log],
+    proc = subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", tn.INTERNET_PY, log,
+                             *INTERNET_ARGS],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120  # a deadlock guard: python starts slowly on a loaded host
     while sh("ip", "netns", "exec", NS, "ss", "-ltn", check_rc=False).stdout.count(":80") < 3:
@@ -472,7 +412,7 @@ def run():
     fcntl.flock(lock, fcntl.LOCK_EX)
     D = tn.D = Daemon()
     # --listen on every IPv6 address: the harness comes in over ::1
-    D.host = "::1"
+    D.api_addr = "::1"
     D.base = f"http://[::1]:{D.port}"
     D.extra += ["--listen", f"[::]:{D.port}", "--ipv6", "on", "--dns", RESOLVER] + \
         os.environ.get("HOODY_NET_TEST_EXTRA", "").split()

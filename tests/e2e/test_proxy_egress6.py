@@ -124,7 +124,7 @@ def run():
                      "--tls-key", _key, "--ipv6", "on", "--dns", t6.RESOLVER])
     # the API on every address, so that the bridge's IPv6 address has a
     # listener the container must still not reach
-    D.host = "::1"
+    D.api_addr = "::1"
     D.base = f"http://[::1]:{D.port}"
     D.subnet6 = f"fd{os.getpid() % 256:02x}:6e75:{D.n:x}::/64"
     D.extra += ["--listen", f"[::]:{D.port}", "--subnet6", D.subnet6]
