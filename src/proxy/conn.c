@@ -497,9 +497,11 @@ static bool step_response(struct conn *c)
 	case RS_TUNNEL: {
 		bool p = half_forward(c, &c->resp, true);
 		if (!c->closing && half_complete(&c->resp)) {
-			if (c->rq == RQ_DONE)
-				c->closing = true; /* both directions ended */
-			else if (!c->ssl)
+			/* TLS has no half-close a client reliably honours: the
+			 * backend's end ends a TLS tunnel, with a close_notify */
+			if (c->rq == RQ_DONE || c->ssl)
+				c->closing = c->tls_bye = true;
+			else
 				shutdown(c->cfd, SHUT_WR);
 			c->resp.fr.kind = H1_BODY_NONE;
 		}
@@ -628,6 +630,8 @@ void conn_close(struct conn *c)
 	}
 	keepalive_park(c);
 	if (c->ssl) {
+		if (c->tls_bye)
+			(void)SSL_shutdown(c->ssl); /* one try: the socket is non-blocking */
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}

@@ -102,6 +102,7 @@ struct conn {
 	/* edge-triggered readiness, cleared when a call would block */
 	bool c_rd, c_wr, b_rd, b_wr, c_hup, b_hup;
 	bool queued, closing, close_after, zombie, on_dead, ip_released, lingering;
+	bool tls_bye;	 /* send TLS close_notify at close: the client reads an end, not a cut */
 	size_t lingered; /* bytes discarded while lingering */
 	bool b_connecting, b_pending, b_reused, b_keep, b_fresh;
 	bool keep_alive, head_req, upgrade, resp_started, req_has_body, tls;

@@ -50,8 +50,10 @@ def test_ipv6_literals():
     check(code == 200 and body == f"internet {t6.INET_HOST}\n", (code, body, err))
     code, _, body, err = via(f"http://{inet}:80/")
     check(code == 200 and body == f"internet {t6.INET_HOST}\n", (code, body, err))
+    # the backend's close ends the body and the TLS tunnel (curl fails on
+    # a timeout or a cut)
     code, connect, body, err = via(f"http://{inet}:80/", "-p")
-    check(connect == 200 and code == 200 and body == f"internet {t6.INET_HOST}\n",
+    check(connect == 200 and code == 200 and body == f"internet {t6.INET_HOST}\n" and not err,
           (code, connect, body, err))
     log = seen()
     check(f"http [{t6.INET}]:80 from {t6.INET_HOST}" in log, log)
@@ -62,7 +64,7 @@ def test_aaaa_only_name():
     code, _, body, err = via("http://v6only.hoody.test/")
     check(code == 200 and body == f"internet {t6.INET_HOST}\n", (code, body, err))
     code, connect, body, err = via("http://v6only.hoody.test:80/", "-p")
-    check(connect == 200 and code == 200 and body == f"internet {t6.INET_HOST}\n",
+    check(connect == 200 and code == 200 and body == f"internet {t6.INET_HOST}\n" and not err,
           (code, connect, body, err))
     log = seen()
     # asked over IPv6, from the container (NAT66), A first then AAAA
