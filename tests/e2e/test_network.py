@@ -35,8 +35,19 @@ C = {}   # name -> {"id", "ip", "mac"}
 # every name with the A record 198.51.100.7 but AAAA_ONLY's names (for
 # test_proxy_egress6), and TCP ("tcp") or HTTP ("http") services answering
 # with the peer's address; IPv4 or IPv6 by the address.
+# The question of a DNS query: (lower-case name, type bytes, offset past it),
+# for the fake resolvers of these tests.
+DNS_QUESTION_PY = r"""
+def question(q):
+    end, labels = 12, []
+    while q[end]:
+        labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
+        end += q[end] + 1
+    return ".".join(labels), q[end + 1:end + 3], end + 5
+"""
+
 # argv: log resolver kind,addr,port...
-INTERNET_PY = r"""
+INTERNET_PY = DNS_QUESTION_PY + r"""
 import socket, sys, threading
 log = open(sys.argv[1], "a", buffering=1)
 AAAA_ONLY = {"v6only.hoody.test": "2001:db8:6::2", "private6.hoody.test": "fdee:6e74::80"}
@@ -50,13 +61,7 @@ def dns(addr):
     while True:
         q, peer = s.recvfrom(512)
         log.write(f"dns {peer[0]}\n")
-        end, labels = 12, []
-        while q[end]:
-            labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
-            end += q[end] + 1
-        qtype = q[end + 1:end + 3]
-        end += 5
-        name = ".".join(labels)
+        name, qtype, end = question(q)
         log.write(f"dns {name} {int.from_bytes(qtype, 'big')}\n")
         if name in AAAA_ONLY:
             aaaa = qtype == b"\x00\x1c"

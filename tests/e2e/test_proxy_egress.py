@@ -267,7 +267,7 @@ def test_stopped_container():
 # The fake internet's programs for this test: a resolver on net.PRIVATE:53
 # that knows four names and never answers for silent.hoody.test and the
 # names under it (test_proxy_resolve's), and an HTTP server on net.INET:8080.
-DNS_INTERNET_PY = r"""
+DNS_INTERNET_PY = (net.DNS_QUESTION_PY + r"""
 import socket, sys, threading
 log = open(sys.argv[1], "a", buffering=1)
 NAMES = {"inside.hoody.test": "127.0.0.1", "web.hoody.test": "%s",
@@ -278,13 +278,7 @@ V6ONLY = "v6only.hoody.test"  # exists, with no A record (an AAAA-only name)
 def dns(s):
     while True:
         q, peer = s.recvfrom(512)
-        end, labels = 12, []
-        while q[end]:
-            labels.append(q[end + 1:end + 1 + q[end]].decode().lower())
-            end += q[end] + 1
-        qtype = q[end + 1:end + 3]
-        end += 5
-        name = ".".join(labels)
+        name, qtype, end = question(q)
         log.write(f"dns {name} {peer[0]}\n")
         if name == SILENT or name.endswith("." + SILENT):
             continue
@@ -314,7 +308,7 @@ for a, p in (("%s", 8080), ("%s", 80)):
     t.listen(64)
     threading.Thread(target=http, args=(t,), daemon=True).start()
 threading.Event().wait()
-""" % (net.INET, net.PRIVATE, net.PRIVATE, net.INET, net.PRIVATE)
+""") % (net.INET, net.PRIVATE, net.PRIVATE, net.INET, net.PRIVATE)
 
 
 def test_host_names():
